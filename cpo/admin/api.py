@@ -1,0 +1,357 @@
+"""The operator's admin API under /admin/api: stations, tokens, commands, logs; bearer token; problem+json errors."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from cpo.operations import (
+    Conflict,
+    NotFound,
+    Operations,
+    StationIn,
+    StationPatch,
+    TokenIn,
+    station_view,
+)
+from csms.commands import COMMANDS, Outcome
+from csms.models import Event, MeterSample
+from csms.service import Csms
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class Problem(Exception):
+    """An RFC 9457 problem document."""
+
+    def __init__(self, status: int, title: str, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(title)
+        self.status, self.title, self.detail, self.extra = status, title, detail, extra
+
+    def response(self) -> Response:
+        body = (
+            {"type": "about:blank", "title": self.title, "status": self.status}
+            | ({"detail": self.detail} if self.detail else {})
+            | self.extra
+        )
+        headers = {"WWW-Authenticate": 'Bearer realm="admin"'} if self.status == 401 else None
+        return Response(
+            orjson.dumps(body),
+            status_code=self.status,
+            media_type="application/problem+json",
+            headers=headers,
+        )
+
+
+def ok(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+async def body(request: Request, model: type[BaseModel]) -> Any:
+    raw = await request.body()
+    try:
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as e:
+        errors = [
+            {"loc": list(err["loc"]), "msg": err["msg"], "type": err["type"]}
+            for err in e.errors(include_url=False, include_context=False, include_input=False)
+        ]
+        raise Problem(
+            422, "invalid request body", f"{len(errors)} problem(s) with the body", errors=errors
+        ) from e
+
+
+def query_int(
+    request: Request, name: str, default: int | None, lo: int = 0, hi: int = 10_000
+) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Problem(400, f"query parameter {name} must be an integer") from None
+    if not lo <= value <= hi:
+        raise Problem(400, f"query parameter {name} must be between {lo} and {hi}")
+    return value
+
+
+@dataclass
+class Admin:
+    csms: Csms
+    operations: Operations
+    token: str
+
+    # -- stations -------------------------------------------------------------------------------
+
+    async def list_stations(self, request: Request) -> Response:
+        return ok(
+            [
+                station_view(s) | {"connected": self.csms.registry.get(s.id) is not None}
+                for s in await self.operations.stations()
+            ]
+        )
+
+    async def add_station(self, request: Request) -> Response:
+        station = await self.operations.add_station(await body(request, StationIn))
+        return ok(station_view(station), 201)
+
+    async def get_station(self, request: Request) -> Response:
+        station, connectors = await self.operations.station(request.path_params["station_id"])
+        return ok(
+            station_view(station, connectors)
+            | {"connected": self.csms.registry.get(station.id) is not None}
+        )
+
+    async def update_station(self, request: Request) -> Response:
+        station = await self.operations.update_station(
+            request.path_params["station_id"], await body(request, StationPatch)
+        )
+        return ok(station_view(station))
+
+    async def delete_station(self, request: Request) -> Response:
+        station_id = request.path_params["station_id"]
+        await self.operations.delete_station(station_id)
+        if conn := self.csms.registry.get(station_id):
+            await conn.close(1000, "station removed")
+        return Response(status_code=204)
+
+    async def messages(self, request: Request) -> Response:
+        station_id = request.path_params["station_id"]
+        await self.operations.station(station_id)
+        limit = query_int(request, "limit", 100, 1, 1000) or 100
+        before = query_int(request, "before", None, 1, 2**62)
+        rows = await self.csms.message_log.query(station_id, limit, before)
+        return ok([r.model_dump(mode="json") for r in rows])
+
+    async def transactions(self, request: Request) -> Response:
+        station_id = request.path_params.get("station_id")
+        if station_id:
+            await self.operations.station(station_id)
+        limit = query_int(request, "limit", 100, 1, 1000) or 100
+        return ok(
+            [
+                t.model_dump(mode="json")
+                for t in await self.operations.transactions(station_id, limit)
+            ]
+        )
+
+    async def transaction(self, request: Request) -> Response:
+        tx = await self.csms.store.transaction(int(request.path_params["transaction_id"]))
+        if tx is None:
+            raise Problem(404, "no such transaction")
+        async with self.operations.sessions() as session:
+            samples = (
+                await session.execute(
+                    select(MeterSample)
+                    .where(MeterSample.transaction_id == tx.id)
+                    .order_by(MeterSample.timestamp, MeterSample.id)
+                )
+            ).scalars()  # type: ignore[arg-type]
+            return ok(
+                tx.model_dump(mode="json")
+                | {
+                    "samples": [
+                        s.model_dump(mode="json", exclude={"station_id", "transaction_id"})
+                        for s in samples
+                    ]
+                }
+            )
+
+    async def events(self, request: Request) -> Response:
+        after = query_int(request, "after", 0, 0, 2**62) or 0
+        limit = query_int(request, "limit", 100, 1, 1000) or 100
+        stmt = select(Event).where(Event.id > after).order_by(Event.id).limit(limit)  # type: ignore[operator, arg-type]
+        if station_id := request.query_params.get("station_id"):
+            stmt = stmt.where(Event.station_id == station_id)
+        async with self.operations.sessions() as session:
+            return ok([e.model_dump(mode="json") for e in (await session.execute(stmt)).scalars()])
+
+    async def command(self, request: Request) -> Response:
+        station_id, name = request.path_params["station_id"], request.path_params["name"]
+        if name not in COMMANDS:
+            raise Problem(
+                404, f"unknown command {name}", f"commands: {', '.join(sorted(COMMANDS))}"
+            )
+        await self.operations.station(station_id)
+        command = await body(request, COMMANDS[name])
+        result = await self.csms.commands.run(station_id, command)
+        data = {
+            "outcome": result.outcome.value,
+            "status": result.status,
+            "data": result.data,
+            "error_code": result.error_code,
+            "error_description": result.error_description,
+        }
+        if result.outcome is Outcome.ANSWERED:
+            return ok(data)
+        status, title = {
+            Outcome.OFFLINE: (409, "the charger is offline"),
+            Outcome.TIMEOUT: (504, "the charger did not answer in time"),
+            Outcome.CALL_ERROR: (502, "the charger answered with an error"),
+            Outcome.INVALID: (422, "the command does not fit this charger"),
+        }[result.outcome]
+        raise Problem(
+            status,
+            title,
+            result.error_description,
+            **{k: v for k, v in data.items() if v not in (None, {})},
+        )
+
+    # -- tokens -----------------------------------------------------------------------------------
+
+    async def list_tokens(self, request: Request) -> Response:
+        return ok([t.model_dump(mode="json") for t in await self.operations.tokens()])
+
+    async def add_token(self, request: Request) -> Response:
+        token = await self.operations.add_token(await body(request, TokenIn))
+        return ok(token.model_dump(mode="json"), 201)
+
+    async def delete_token(self, request: Request) -> Response:
+        await self.operations.delete_token(
+            request.path_params["uid"], request.query_params.get("type", "RFID")
+        )
+        return Response(status_code=204)
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def guard(self, endpoint: Endpoint) -> Endpoint:
+        async def guarded(request: Request) -> Response:
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            try:
+                if scheme.lower() != "bearer" or not secrets.compare_digest(
+                    token.strip().encode(), self.token.encode()
+                ):
+                    raise Problem(401, "missing or wrong bearer token")
+                return await endpoint(request)
+            except Problem as p:
+                return p.response()
+            except NotFound as e:
+                return Problem(404, str(e)).response()
+            except Conflict as e:
+                return Problem(409, str(e)).response()
+
+        return guarded
+
+    def routes(self) -> list[BaseRoute]:
+        table: list[tuple[str, str, Endpoint, str, type[BaseModel] | None]] = [
+            ("GET", "/stations", self.list_stations, "List stations", None),
+            ("POST", "/stations", self.add_station, "Register a station", StationIn),
+            (
+                "GET",
+                "/stations/{station_id}",
+                self.get_station,
+                "A station with its connectors",
+                None,
+            ),
+            (
+                "PATCH",
+                "/stations/{station_id}",
+                self.update_station,
+                "Change a station's password or meter quirk",
+                StationPatch,
+            ),
+            (
+                "DELETE",
+                "/stations/{station_id}",
+                self.delete_station,
+                "Remove a station without transactions",
+                None,
+            ),
+            (
+                "GET",
+                "/stations/{station_id}/messages",
+                self.messages,
+                "The station's OCPP frames, newest first (?limit, ?before)",
+                None,
+            ),
+            (
+                "GET",
+                "/stations/{station_id}/transactions",
+                self.transactions,
+                "The station's transactions, newest first",
+                None,
+            ),
+            (
+                "POST",
+                "/stations/{station_id}/commands/{name}",
+                self.command,
+                "Send a command to the charger",
+                None,
+            ),
+            ("GET", "/transactions", self.transactions, "All transactions, newest first", None),
+            (
+                "GET",
+                "/transactions/{transaction_id:int}",
+                self.transaction,
+                "A transaction with its meter samples",
+                None,
+            ),
+            (
+                "GET",
+                "/events",
+                self.events,
+                "The domain event log from a cursor (?after, ?limit, ?station_id)",
+                None,
+            ),
+            ("GET", "/tokens", self.list_tokens, "Locally authorized id tokens", None),
+            ("POST", "/tokens", self.add_token, "Authorize an id token locally", TokenIn),
+            ("DELETE", "/tokens/{uid}", self.delete_token, "Remove a local id token (?type)", None),
+        ]
+        routes: list[BaseRoute] = [
+            Route(path, self.guard(fn), methods=[method]) for method, path, fn, _, _ in table
+        ]
+        document = openapi(table)
+        routes.append(Route("/openapi.json", lambda request: ok(document), methods=["GET"]))
+        return routes
+
+
+def openapi(table: list[tuple[str, str, Endpoint, str, type[BaseModel] | None]]) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, _, summary, model in table:
+        op: dict[str, Any] = {
+            "summary": summary,
+            "security": [{"bearer": []}],
+            "responses": {
+                "200": {"description": "OK"},
+                "401": {"description": "missing or wrong bearer token"},
+            },
+        }
+        if model is not None:
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": model.model_json_schema()}},
+            }
+        if path.endswith("/commands/{name}"):
+            op["requestBody"] = {
+                "content": {
+                    "application/json": {
+                        "schema": {"oneOf": [c.model_json_schema() for c in COMMANDS.values()]}
+                    }
+                }
+            }
+            op["parameters"] = [
+                {
+                    "name": "name",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"enum": sorted(COMMANDS)},
+                }
+            ]
+        paths.setdefault(path.replace(":int", ""), {})[method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "CPO platform admin API", "version": "1"},
+        "servers": [{"url": "/admin/api"}],
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "paths": paths,
+    }

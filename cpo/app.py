@@ -1,0 +1,110 @@
+"""The composition root: one Starlette app with the OCPP endpoint, the admin API, health and metrics."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+
+from cpo.admin.api import Admin, Problem
+from cpo.database import migrate
+from cpo.operations import Operations
+from cpo.settings import Settings
+from csms.config import CsmsConfig
+from csms.db import make_engine, make_sessions
+from csms.service import Csms
+
+log = logging.getLogger("cpo")
+
+
+def csms_config(settings: Settings) -> CsmsConfig:
+    return CsmsConfig(
+        auto_register=settings.auto_register,
+        heartbeat_interval=settings.heartbeat_interval,
+        response_timeout=settings.ocpp_response_timeout,
+        rate_limit=settings.rate_limit,
+        rate_burst=settings.rate_burst,
+        message_log_retention_days=settings.message_log_retention_days,
+    )
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    engine = make_engine(settings.database_url)
+    sessions = make_sessions(engine)
+    csms = Csms(sessions, csms_config(settings))
+    operations = Operations(sessions)
+    admin = Admin(csms, operations, token="")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await migrate(settings.database_url)
+        admin.token, generated = await operations.admin_token(settings.admin_token)
+        await csms.start()
+        print(banner(settings, admin.token, generated), flush=True)
+        try:
+            yield
+        finally:
+            await csms.stop()
+            await engine.dispose()
+
+    async def health(request: Request) -> Response:
+        try:
+            async with sessions() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception as e:
+            return JSONResponse({"status": "unavailable", "database": str(e)}, status_code=503)
+        return JSONResponse({"status": "ok", "chargers_connected": len(csms.registry)})
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if request.url.path.startswith("/admin/"):
+            return Problem(exc.status_code, exc.detail).response()
+        return PlainTextResponse(exc.detail, status_code=exc.status_code)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+        return Problem(
+            500, "internal error", "the platform failed to handle this request; it is logged"
+        ).response()
+
+    app = Starlette(
+        routes=[
+            WebSocketRoute("/ocpp/{charge_point_id:path}", csms.endpoint),
+            Route("/health", health),
+            Route("/metrics", metrics),
+            Mount("/admin/api", routes=admin.routes()),
+        ],
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+    )
+    app.state.csms = csms
+    app.state.settings = settings
+    app.state.admin = admin
+    return app
+
+
+def banner(settings: Settings, admin_token: str, generated: bool) -> str:
+    base = settings.base_url
+    lines = [
+        f"CPO platform on {base}",
+        f"  OCPP endpoint  {settings.ocpp_url}/{{charge_point_id}}  (ocpp2.0.1, ocpp1.6)",
+        f"  admin API      {base}/admin/api  Authorization: Bearer {admin_token}",
+        f"  health         {base}/health   metrics {base}/metrics",
+    ]
+    if generated:
+        lines.append(
+            "  (a new admin token was generated and stored; set CPO_ADMIN_TOKEN to choose your own)"
+        )
+    return "\n".join(lines)

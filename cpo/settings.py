@@ -1,0 +1,53 @@
+"""The platform's settings: one object, read from CPO_* environment variables and .env."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CPO_", env_file=".env", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str = "sqlite+aiosqlite:///./cpo.db"
+    public_url: str | None = Field(
+        default=None, description="Base URL peers use to reach us; defaults to http://host:port"
+    )
+    admin_token: str | None = Field(
+        default=None, description="Bearer token of the admin API; generated and stored when unset"
+    )
+    country_code: str = "NL"
+    party_id: str = "CPO"
+
+    # OCPP
+    auto_register: bool = False
+    heartbeat_interval: int = Field(default=300, ge=10)
+    ocpp_response_timeout: float = Field(default=30.0, gt=0)
+    ws_ping_interval: float = Field(default=30.0, ge=0)
+    ws_ping_timeout: float = Field(default=60.0, ge=0)
+    ws_max_size: int = Field(default=1 << 20, ge=1024, description="Largest OCPP frame in bytes")
+    rate_limit: float = Field(default=50.0, gt=0, description="OCPP CALLs per second per charger")
+    rate_burst: int = Field(default=200, ge=1)
+    message_log_retention_days: float = Field(default=30.0, gt=0)
+
+    # TLS (security profile 2 terminated by uvicorn)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    forwarded_allow_ips: str = "127.0.0.1"
+
+    log_level: str = "info"
+
+    @cached_property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    @property
+    def ocpp_url(self) -> str:
+        return self.base_url.replace("http", "ws", 1) + "/ocpp"

@@ -1,0 +1,188 @@
+"""The version-neutral command port: what the platform can ask of a charger, and typed outcomes."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from csms.connection import StationConnection
+    from csms.registry import Registry
+    from csms.store import Store
+
+log = logging.getLogger(__name__)
+
+TokenType = Literal[
+    "Central", "eMAID", "ISO14443", "ISO15693", "KeyCode", "Local", "MacAddress", "NoAuthorization"
+]
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: ClassVar[str]
+
+
+class RemoteStart(Command):
+    name = "remote_start"
+    id_token: str = Field(min_length=1, max_length=36)
+    token_type: TokenType = "ISO14443"
+    evse_id: int | None = Field(default=None, ge=1)
+    remote_start_id: int | None = Field(default=None, ge=0)
+    group_id: str | None = Field(default=None, max_length=36)
+
+
+class RemoteStop(Command):
+    name = "remote_stop"
+    transaction_id: int = Field(description="The platform's transaction id")
+
+
+class Unlock(Command):
+    name = "unlock"
+    evse_id: int = Field(ge=1)
+    connector_id: int = Field(default=1, ge=1)
+
+
+class Reserve(Command):
+    name = "reserve"
+    reservation_id: int = Field(ge=0)
+    expires_at: datetime
+    id_token: str = Field(min_length=1, max_length=36)
+    token_type: TokenType = "ISO14443"
+    evse_id: int | None = Field(default=None, ge=0)
+    group_id: str | None = Field(default=None, max_length=36)
+
+
+class CancelReservation(Command):
+    name = "cancel_reservation"
+    reservation_id: int = Field(ge=0)
+
+
+class Reset(Command):
+    name = "reset"
+    # Immediate = 1.6 Hard, OnIdle = 1.6 Soft; either spelling is taken.
+    type: Literal["Immediate", "OnIdle", "Hard", "Soft"] = "OnIdle"
+    evse_id: int | None = Field(default=None, ge=1)
+
+
+class ChangeAvailability(Command):
+    name = "change_availability"
+    evse_id: int = Field(default=0, ge=0, description="0 = the whole charger")
+    operative: bool
+
+
+class TriggerMessage(Command):
+    name = "trigger_message"
+    message: str = Field(min_length=1, examples=["StatusNotification", "Heartbeat", "MeterValues"])
+    evse_id: int | None = Field(default=None, ge=0)
+
+
+class GetConfiguration(Command):
+    name = "get_configuration"
+    keys: list[str] = Field(
+        default_factory=list, description="1.6 keys or 2.0.1 Component.Variable"
+    )
+
+
+class SetConfiguration(Command):
+    name = "set_configuration"
+    key: str = Field(min_length=1, max_length=100)
+    value: str = Field(max_length=1000)
+
+
+COMMANDS: dict[str, type[Command]] = {
+    c.name: c
+    for c in (
+        RemoteStart,
+        RemoteStop,
+        Unlock,
+        Reserve,
+        CancelReservation,
+        Reset,
+        ChangeAvailability,
+        TriggerMessage,
+        GetConfiguration,
+        SetConfiguration,
+    )
+}
+
+
+class Outcome(StrEnum):
+    ANSWERED = "answered"  # the charger replied; `status` says what
+    OFFLINE = "offline"  # not connected, or gone before it answered
+    TIMEOUT = "timeout"  # connected, but no reply in time
+    CALL_ERROR = "call_error"  # the charger answered with a CALLERROR
+    INVALID = "invalid"  # the command cannot be expressed for this charger
+
+
+@dataclass(slots=True)
+class CommandResult:
+    outcome: Outcome
+    status: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    error_code: str | None = None
+    error_description: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.outcome is Outcome.ANSWERED and self.status in (
+            "Accepted",
+            "Unlocked",
+            "Scheduled",
+        )
+
+
+class CommandInputError(ValueError):
+    """The command names something this charger does not have (a transaction, a key)."""
+
+
+class Commands:
+    """Runs commands on whatever connection the registry holds for the charger."""
+
+    def __init__(self, registry: Registry[StationConnection], store: Store) -> None:
+        self._registry = registry
+        self._store = store
+
+    async def run(
+        self, station_id: str, command: Command, timeout: float | None = None
+    ) -> CommandResult:
+        conn = self._registry.get(station_id)
+        if conn is None or conn.closed.is_set():
+            return CommandResult(Outcome.OFFLINE, error_description="the charger is not connected")
+        from csms.v16 import commands as v16
+        from csms.v201 import commands as v201
+
+        implementation = v16 if conn.ocpp_version == "1.6" else v201
+        try:
+            return await implementation.run(conn, self._store, command, timeout)
+        except CommandInputError as e:
+            return CommandResult(Outcome.INVALID, error_description=str(e))
+        except TimeoutError as e:
+            return CommandResult(Outcome.TIMEOUT, error_description=str(e))
+        except ConnectionError as e:
+            return CommandResult(Outcome.OFFLINE, error_description=str(e))
+        except OCPPError as e:
+            return CommandResult(
+                Outcome.CALL_ERROR, error_code=e.code, error_description=e.description
+            )
+        except UnknownCallErrorCodeError as e:
+            # Codes the library does not know (RpcFrameworkError, MessageTypeNotSupported, ...).
+            return CommandResult(Outcome.CALL_ERROR, error_code="Unknown", error_description=str(e))
+
+
+def answered(reply: Any, status: str | None = None) -> CommandResult:
+    """A CommandResult from the library's call_result dataclass."""
+    data = {k: v for k, v in vars(reply).items() if v is not None}
+    return CommandResult(
+        Outcome.ANSWERED, status=status if status is not None else _status(data), data=data
+    )
+
+
+def _status(data: dict[str, Any]) -> str | None:
+    value = data.get("status")
+    return str(value) if value is not None else None

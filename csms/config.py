@@ -1,0 +1,18 @@
+"""What the CSMS needs to know of the platform's settings (the csms does not import cpo)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class CsmsConfig:
+    auto_register: bool = False
+    heartbeat_interval: int = 300
+    response_timeout: float = 30.0
+    rate_limit: float = 50.0
+    rate_burst: int = 200
+    message_log_retention_days: float = 30.0
+    # After an accepted boot, wait this long for StatusNotifications before asking for them.
+    status_trigger_delay: float = 10.0
+    seen_flush_interval: float = 15.0

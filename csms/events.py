@@ -1,0 +1,77 @@
+"""Version-neutral domain events, appended to the event log in the same database transaction as the state they describe."""
+
+from __future__ import annotations
+
+import asyncio
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from csms.models import Event
+
+
+class EventType(StrEnum):
+    STATION_CONNECTED = "StationConnected"
+    STATION_DISCONNECTED = "StationDisconnected"
+    STATION_BOOTED = "StationBooted"
+    CONNECTOR_STATUS_CHANGED = "ConnectorStatusChanged"
+    STATION_STATUS_CHANGED = "StationStatusChanged"
+    AUTHORIZATION_REQUESTED = "AuthorizationRequested"
+    TRANSACTION_STARTED = "TransactionStarted"
+    TRANSACTION_UPDATED = "TransactionUpdated"
+    TRANSACTION_ENDED = "TransactionEnded"
+    METER_VALUES_SAMPLED = "MeterValuesSampled"
+    FIRMWARE_STATUS = "FirmwareStatusChanged"
+    DIAGNOSTICS_STATUS = "DiagnosticsStatusChanged"
+    LOG_STATUS = "LogStatusChanged"
+    SECURITY_EVENT = "SecurityEventReported"
+    DATA_TRANSFER = "DataTransferReceived"
+    REPORT_RECEIVED = "ReportReceived"
+    EVENT_NOTIFIED = "EventNotified"
+    RESERVATION_STATUS = "ReservationStatusChanged"
+
+
+EVENTS_KEY = "csms.events"
+
+
+def record(session: AsyncSession, station_id: str, type: EventType, **data: Any) -> Event:
+    """Add an event to the session; it commits, or not, with the state change beside it."""
+    event = Event(station_id=station_id, type=type.value, data=_jsonable(data))
+    session.add(event)
+    session.info.setdefault(EVENTS_KEY, []).append(event)
+    return event
+
+
+class EventFeed:
+    """Announces committed events to in-process listeners, so they wake instead of polling.
+
+    The event log in the database stays the truth: a listener that misses an announcement
+    (it subscribed late, the process restarted) reads the log from its cursor.
+    """
+
+    def __init__(self) -> None:
+        self._queues: set[asyncio.Queue[Event]] = set()
+
+    def subscribe(self) -> asyncio.Queue[Event]:
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._queues.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[Event]) -> None:
+        self._queues.discard(queue)
+
+    def publish(self, events: list[Event]) -> None:
+        for queue in self._queues:
+            for event in events:
+                queue.put_nowait(event)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value

@@ -1,0 +1,77 @@
+"""What both versions' handlers share: authorization with its event, and the follow-ups after a boot."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from csms import clock
+from csms.authorization import AuthorizationRequest, AuthorizationResult, Authorizer, AuthStatus
+from csms.metering import Sample, normalise
+
+if TYPE_CHECKING:
+    from csms.connection import StationConnection
+    from csms.store import Store
+
+log = logging.getLogger(__name__)
+
+# A charger waits for the answer to an Authorize or a Start; an authorizer that takes longer
+# than this is answered from what the platform knows (Invalid for now).
+AUTHORIZATION_BUDGET = 5.0
+
+
+class StationHandlers:
+    """Mixed into each version's ChargePoint; `conn` is the StationConnection."""
+
+    conn: StationConnection
+    store: Store
+    authorizer: Authorizer
+
+    def setup(self, conn: StationConnection, store: Store, authorizer: Authorizer) -> None:
+        self.conn, self.store, self.authorizer = conn, store, authorizer
+
+    async def decide(
+        self, id_token: str, token_type: str | None = None, evse_id: int | None = None
+    ) -> AuthorizationResult:
+        request = AuthorizationRequest(self.conn.station_id, id_token, token_type, evse_id)
+        try:
+            result = await asyncio.wait_for(
+                self.authorizer.authorize(request), AUTHORIZATION_BUDGET
+            )
+        except TimeoutError:
+            log.warning("%s: authorization of %s timed out", self.conn.station_id, id_token)
+            result = AuthorizationResult(AuthStatus.INVALID)
+        await self.store.authorization(self.conn.station_id, id_token, token_type, result)
+        return result
+
+    def after_boot(self, trigger: Any) -> None:
+        """Chargers often send no StatusNotification after booting (digest quirk 10): ask once."""
+        self.conn.status_seen.clear()
+
+        async def ask() -> None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self.conn.status_seen.wait(), self.conn.config.status_trigger_delay
+                )
+                return
+            await self.conn.call(trigger)
+
+        self.conn.spawn(ask(), "trigger-status")
+
+    def samples(self, meter_values: list[Any]) -> list[Sample]:
+        """Every sampled value of 1.6 or 2.0.1 MeterValue objects, normalised; junk entries skipped."""
+        samples: list[Sample] = []
+        for mv in meter_values:
+            if not isinstance(mv, dict):
+                continue
+            at, _ = self.timestamp(mv.get("timestamp"))
+            for sv in mv.get("sampled_value") or []:
+                if isinstance(sv, dict):
+                    samples.append(normalise(at, sv, self.conn.energy_unit_override))
+        return samples
+
+    @staticmethod
+    def timestamp(value: Any) -> tuple[Any, bool]:
+        return clock.parse(value if isinstance(value, str) else None)

@@ -1,0 +1,23 @@
+"""Prometheus metrics of the OCPP side."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+CONNECTED = Gauge(
+    "cpo_ocpp_connected_chargers", "Chargers connected to this node", ["ocpp_version"]
+)
+MESSAGES = Counter(
+    "cpo_ocpp_messages_total",
+    "OCPP messages by direction, action and result",
+    ["direction", "action", "result"],
+)
+HANDLER_LATENCY = Histogram(
+    "cpo_ocpp_handler_seconds",
+    "Time from receiving a charger's CALL to sending the reply",
+    ["action"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+REJECTED_CONNECTIONS = Counter(
+    "cpo_ocpp_rejected_connections_total", "WebSocket upgrades refused", ["reason"]
+)

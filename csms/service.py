@@ -1,0 +1,199 @@
+"""The CSMS as a whole: the OCPP WebSocket endpoint and what the rest of the platform uses of it."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import logging
+from urllib.parse import unquote
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.responses import PlainTextResponse
+from starlette.websockets import WebSocket
+
+from csms import metrics, passwords
+from csms.authorization import Authorizer, LocalAuthorizer
+from csms.commands import Commands
+from csms.config import CsmsConfig
+from csms.connection import StationConnection
+from csms.messagelog import MessageLog
+from csms.registry import MemoryRegistry, Registry
+from csms.store import Store
+from csms.v16.handlers import ChargePoint16
+from csms.v201.handlers import ChargePoint201
+
+log = logging.getLogger(__name__)
+
+# In our order of preference when a charger does not state one; otherwise the charger's order wins.
+SUBPROTOCOLS = {"ocpp2.0.1": "2.0.1", "ocpp1.6": "1.6"}
+IDENTITY_MAX = 48
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_REPLACED = 1000
+
+
+class Csms:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        config: CsmsConfig,
+        authorizer: Authorizer | None = None,
+        registry: Registry[StationConnection] | None = None,
+    ) -> None:
+        self.config = config
+        self.store = Store(sessions)
+        self.message_log = MessageLog(sessions, config.message_log_retention_days)
+        self.authorizer: Authorizer = authorizer or LocalAuthorizer(sessions)
+        self.registry: Registry[StationConnection] = registry or MemoryRegistry()
+        self.commands = Commands(self.registry, self.store)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.message_log.start()
+        self._tasks.append(asyncio.create_task(self._flush_seen(), name="last-seen"))
+
+    async def stop(self) -> None:
+        for station_id in self.registry.connected():
+            if conn := self.registry.get(station_id):
+                await conn.close(1001, "server shutting down")
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.store.flush_seen()
+        await self.message_log.stop()
+
+    async def _flush_seen(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.seen_flush_interval)
+            try:
+                await self.store.flush_seen()
+            except Exception:
+                log.exception("last-seen flush failed")
+
+    # -- the WebSocket endpoint -----------------------------------------------------------------
+
+    async def endpoint(self, websocket: WebSocket) -> None:
+        """`/ocpp/{charge_point_id}`: who it is, whether it may connect, which OCPP it speaks."""
+        station_id = identity(websocket)
+        if station_id is None:
+            return await self._deny(websocket, 400, "invalid charge point identity", "identity")
+        station = await self.store.station(station_id)
+        if station is None and not self.config.auto_register:
+            return await self._deny(websocket, 404, "unknown charge point", "unknown")
+        if station is not None and station.password_hash is not None:
+            password = basic_password(websocket, station_id)
+            if password is None or not await passwords.verify(station.password_hash, password):
+                return await self._deny(
+                    websocket,
+                    401,
+                    "bad credentials",
+                    "credentials",
+                    {"WWW-Authenticate": 'Basic realm="ocpp", charset="UTF-8"'},
+                )
+
+        offered = [p.strip() for p in websocket.scope.get("subprotocols", [])]
+        chosen = next((p for p in offered if p in SUBPROTOCOLS), None)
+        if chosen is None:
+            # OCPP-J: complete the handshake without a subprotocol, then close.
+            metrics.REJECTED_CONNECTIONS.labels("subprotocol").inc()
+            await websocket.accept()
+            await websocket.close(
+                CLOSE_PROTOCOL_ERROR, "no common OCPP version (offer ocpp2.0.1 or ocpp1.6)"
+            )
+            return None
+        version = SUBPROTOCOLS[chosen]
+        await websocket.accept(subprotocol=chosen)
+        station = await self.store.connected(station_id, version, self.config.auto_register)
+        await self._serve(
+            websocket,
+            station_id,
+            version,
+            station.accepted_at is not None,
+            station.energy_unit_override,
+        )
+        return None
+
+    async def _serve(
+        self,
+        websocket: WebSocket,
+        station_id: str,
+        version: str,
+        accepted: bool,
+        energy_unit_override: str | None,
+    ) -> None:
+        conn = StationConnection(
+            websocket,
+            station_id,
+            version,
+            self.config,
+            self.store,
+            self.message_log,
+            accepted,
+            energy_unit_override,
+        )
+        charge_point_class = ChargePoint201 if version == "2.0.1" else ChargePoint16
+        charge_point = charge_point_class(
+            station_id, conn, response_timeout=self.config.response_timeout
+        )
+        charge_point.setup(conn, self.store, self.authorizer)
+        previous = self.registry.register(station_id, conn)
+        if previous is not None:
+            # The newest socket wins: the old one is half-open or a duplicate.
+            log.info("%s: a new connection replaces the old one", station_id)
+            await previous.close(CLOSE_REPLACED, "replaced by a newer connection")
+        metrics.CONNECTED.labels(version).inc()
+        try:
+            await conn.run(charge_point)
+        except Exception:
+            log.exception("%s: connection failed", station_id)
+        finally:
+            metrics.CONNECTED.labels(version).dec()
+            if self.registry.unregister(station_id, conn):
+                with contextlib.suppress(Exception):
+                    await self.store.disconnected(station_id, conn.close_reason)
+
+    async def _deny(
+        self,
+        websocket: WebSocket,
+        status: int,
+        text: str,
+        reason: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        metrics.REJECTED_CONNECTIONS.labels(reason).inc()
+        log.info("refused OCPP connection %s: %s", websocket.url.path, text)
+        await websocket.send_denial_response(
+            PlainTextResponse(text + "\n", status_code=status, headers=headers)
+        )
+
+
+def identity(websocket: WebSocket) -> str | None:
+    """The charge point id: the last path segment, percent-decoded (so `/` may be inside as %2F)."""
+    raw = websocket.scope.get("raw_path") or websocket.scope["path"].encode()
+    path = raw.decode("latin-1").split("?", 1)[0].rstrip("/")
+    segment = path.rsplit("/", 1)[-1]
+    try:
+        ident = unquote(segment, errors="strict")
+    except UnicodeDecodeError:
+        return None
+    if not ident or len(ident) > IDENTITY_MAX or not ident.isprintable():
+        return None
+    return ident
+
+
+def basic_password(websocket: WebSocket, station_id: str) -> str | None:
+    """The password of an HTTP Basic header whose user is the charge point id."""
+    header = websocket.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    return password if sep and user == station_id else None

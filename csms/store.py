@@ -1,0 +1,655 @@
+"""State changes of stations, connectors and transactions, each written with its domain event in one database transaction."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from csms import clock
+from csms.authorization import AuthorizationResult
+from csms.events import EVENTS_KEY, EventFeed, EventType, record
+from csms.metering import Sample, energy_register_wh, summary
+from csms.models import Connector, MeterSample, Station, Transaction
+
+# 1.6 connector states folded into the version-neutral (2.0.1) connector status.
+_NEUTRAL_STATUS = {
+    "Preparing": "Occupied",
+    "Charging": "Occupied",
+    "SuspendedEV": "Occupied",
+    "SuspendedEVSE": "Occupied",
+    "Finishing": "Occupied",
+}
+
+
+def neutral_status(status: str) -> str:
+    return _NEUTRAL_STATUS.get(status, status)
+
+
+@dataclass(slots=True)
+class BootInfo:
+    vendor: str | None = None
+    model: str | None = None
+    serial_number: str | None = None
+    firmware_version: str | None = None
+    iccid: str | None = None
+    imsi: str | None = None
+    meter_type: str | None = None
+    meter_serial_number: str | None = None
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class StatusReport:
+    evse_id: int  # 0 = the station as a whole
+    connector_id: int
+    status: str  # as the charger said it
+    timestamp: datetime
+    clock_suspect: bool = False
+    error_code: str | None = None
+    info: str | None = None
+    vendor_error_code: str | None = None
+
+
+@dataclass(slots=True)
+class TransactionFacts:
+    """What one transaction message tells, in either version's terms folded to one shape."""
+
+    timestamp: datetime
+    clock_suspect: bool = False
+    ocpp_transaction_id: str | None = None
+    evse_id: int | None = None
+    connector_id: int | None = None
+    id_token: str | None = None
+    token_type: str | None = None
+    auth: AuthorizationResult | None = None
+    meter_wh: float | None = (
+        None  # a register reading given outside the samples (1.6 meterStart / meterStop)
+    )
+    samples: list[Sample] = field(default_factory=list)
+    reason: str | None = None
+    remote_start_id: int | None = None
+    reservation_id: int | None = None
+    charging_state: str | None = None
+    trigger_reason: str | None = None
+    seq_no: int | None = None
+    offline: bool = False
+
+
+class Store:
+    """The csms's writes. Every method is one database transaction: state and event together."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+        self.feed = EventFeed()
+        self._seen: dict[str, datetime] = {}
+
+    @contextlib.asynccontextmanager
+    async def _tx(self) -> AsyncIterator[AsyncSession]:
+        """One database transaction; the events it recorded are announced once it has committed."""
+        async with self.sessions.begin() as session:
+            yield session
+            recorded = list(session.info.pop(EVENTS_KEY, []))
+        self.feed.publish(recorded)
+
+    # -- stations ----------------------------------------------------------------------------
+
+    async def station(self, station_id: str) -> Station | None:
+        async with self.sessions() as session:
+            return await session.get(Station, station_id)
+
+    async def connected(self, station_id: str, ocpp_version: str, auto_register: bool) -> Station:
+        at = clock.now()
+        async with self._tx() as session:
+            station = await session.get(Station, station_id)
+            if station is None:
+                if not auto_register:
+                    raise LookupError(station_id)
+                station = Station(id=station_id)
+                session.add(station)
+            station.online = True
+            station.ocpp_version = ocpp_version
+            station.connected_at = station.last_seen = at
+            record(
+                session, station_id, EventType.STATION_CONNECTED, ocpp_version=ocpp_version, at=at
+            )
+        return station
+
+    async def disconnected(self, station_id: str, reason: str) -> None:
+        at = clock.now()
+        self._seen.pop(station_id, None)
+        async with self._tx() as session:
+            station = await session.get(Station, station_id)
+            if station is None:
+                return
+            station.online = False
+            station.disconnected_at = at
+            station.last_seen = max(station.last_seen or at, at)
+            record(session, station_id, EventType.STATION_DISCONNECTED, reason=reason, at=at)
+
+    async def booted(self, station_id: str, info: BootInfo) -> Station:
+        at = clock.now()
+        async with self._tx() as session:
+            station = await session.get(Station, station_id)
+            assert station is not None, "a connected station has a row"
+            for name in (
+                "vendor",
+                "model",
+                "serial_number",
+                "firmware_version",
+                "iccid",
+                "imsi",
+                "meter_type",
+                "meter_serial_number",
+            ):
+                setattr(station, name, getattr(info, name))
+            station.accepted_at = station.accepted_at or at
+            station.last_seen = at
+            # After a reboot the charger's Stop may still come from its offline queue, or never.
+            suspect = await session.execute(
+                update(Transaction)
+                .where(Transaction.station_id == station_id, Transaction.status == "active")
+                .values(suspect=True)
+                .returning(Transaction.id)
+            )
+            record(
+                session,
+                station_id,
+                EventType.STATION_BOOTED,
+                vendor=info.vendor,
+                model=info.model,
+                serial_number=info.serial_number,
+                firmware_version=info.firmware_version,
+                reason=info.reason,
+                suspect_transactions=[row[0] for row in suspect],
+                at=at,
+            )
+        return station
+
+    def seen(self, station_id: str) -> None:
+        """Any message is a sign of life; written in batches, not per message."""
+        self._seen[station_id] = clock.now()
+
+    async def flush_seen(self) -> None:
+        seen, self._seen = self._seen, {}
+        if not seen:
+            return
+        async with self._tx() as session:
+            for station_id, at in seen.items():
+                await session.execute(
+                    update(Station).where(Station.id == station_id).values(last_seen=at)
+                )
+
+    async def station_fields(
+        self, station_id: str, event: EventType, fields: dict[str, Any], **data: Any
+    ) -> None:
+        """A notification that sets a few station fields (firmware status, ...) and is logged as an event."""
+        async with self._tx() as session:
+            if fields:
+                await session.execute(
+                    update(Station).where(Station.id == station_id).values(**fields)
+                )
+            record(session, station_id, event, **data)
+
+    async def event(self, station_id: str, event: EventType, **data: Any) -> None:
+        async with self._tx() as session:
+            record(session, station_id, event, **data)
+
+    # -- connectors ----------------------------------------------------------------------------
+
+    async def status(self, station_id: str, report: StatusReport) -> bool:
+        """Apply a status report unless a newer one was applied already (chargers replay stale ones)."""
+        status = neutral_status(report.status)
+        detail = report.status if status != report.status else None
+        async with self._tx() as session:
+            if report.evse_id == 0:
+                station = await session.get(Station, station_id)
+                assert station is not None
+                if station.status_at and report.timestamp < station.status_at:
+                    return False
+                previous = station.status
+                station.status, station.error_code, station.status_at = (
+                    status,
+                    report.error_code,
+                    report.timestamp,
+                )
+                record(
+                    session,
+                    station_id,
+                    EventType.STATION_STATUS_CHANGED,
+                    status=status,
+                    previous=previous,
+                    error_code=report.error_code,
+                    info=report.info,
+                    vendor_error_code=report.vendor_error_code,
+                    timestamp=report.timestamp,
+                    clock_suspect=report.clock_suspect or None,
+                )
+                return True
+            connector = await session.get(
+                Connector, (station_id, report.evse_id, report.connector_id)
+            )
+            if connector is None:
+                connector = Connector(
+                    station_id=station_id, evse_id=report.evse_id, connector_id=report.connector_id
+                )
+                session.add(connector)
+            elif connector.status_at and report.timestamp < connector.status_at:
+                return False
+            previous = connector.status
+            connector.status, connector.status_detail = status, detail
+            connector.error_code, connector.info = report.error_code, report.info
+            connector.vendor_error_code = report.vendor_error_code
+            connector.status_at, connector.updated_at = report.timestamp, clock.now()
+            record(
+                session,
+                station_id,
+                EventType.CONNECTOR_STATUS_CHANGED,
+                evse_id=report.evse_id,
+                connector_id=report.connector_id,
+                status=status,
+                detail=detail,
+                previous=previous,
+                error_code=report.error_code,
+                info=report.info,
+                vendor_error_code=report.vendor_error_code,
+                timestamp=report.timestamp,
+                clock_suspect=report.clock_suspect or None,
+            )
+            return True
+
+    async def discover(self, station_id: str, evse_id: int, connector_id: int) -> None:
+        """An EVSE/connector the charger reported (NotifyReport) without a status yet."""
+        async with self._tx() as session:
+            if await session.get(Connector, (station_id, evse_id, connector_id)) is None:
+                session.add(
+                    Connector(
+                        station_id=station_id,
+                        evse_id=evse_id,
+                        connector_id=connector_id,
+                        updated_at=clock.now(),
+                    )
+                )
+
+    async def availability(self, station_id: str, evse_id: int, operative: bool) -> None:
+        """Remember an accepted ChangeAvailability (it survives the charger's reboots)."""
+        value = "Operative" if operative else "Inoperative"
+        async with self._tx() as session:
+            stmt = update(Connector).where(Connector.station_id == station_id)
+            if evse_id:
+                stmt = stmt.where(Connector.evse_id == evse_id)
+            await session.execute(stmt.values(availability=value, updated_at=clock.now()))
+
+    # -- authorization -------------------------------------------------------------------------
+
+    async def authorization(
+        self, station_id: str, id_token: str, token_type: str | None, result: AuthorizationResult
+    ) -> None:
+        async with self._tx() as session:
+            record(
+                session,
+                station_id,
+                EventType.AUTHORIZATION_REQUESTED,
+                id_token=id_token,
+                token_type=token_type,
+                status=result.status.value,
+                reference=result.reference,
+            )
+
+    # -- transactions --------------------------------------------------------------------------
+
+    async def start_transaction(self, station_id: str, facts: TransactionFacts) -> Transaction:
+        """1.6 StartTransaction. Idempotent: a retried Start gets the same transaction back."""
+        async with self._tx() as session:
+            same = await session.execute(
+                select(Transaction).where(
+                    Transaction.station_id == station_id,
+                    Transaction.evse_id == facts.evse_id,
+                    Transaction.id_token == facts.id_token,
+                    Transaction.started_at == facts.timestamp,
+                    Transaction.meter_start_wh == facts.meter_wh,
+                )
+            )
+            if (existing := same.scalars().first()) is not None:
+                return existing
+            await self._supersede(session, station_id, facts)
+            tx = Transaction(
+                station_id=station_id,
+                evse_id=facts.evse_id,
+                connector_id=facts.connector_id,
+                id_token=facts.id_token,
+                id_token_type=facts.token_type,
+                auth_status=facts.auth.status.value if facts.auth else None,
+                started_at=facts.timestamp,
+                meter_start_wh=facts.meter_wh,
+                meter_last_wh=facts.meter_wh,
+                meter_last_at=facts.timestamp,
+                reservation_id=facts.reservation_id,
+                clock_suspect=facts.clock_suspect,
+            )
+            session.add(tx)
+            await session.flush()
+            assert tx.id is not None
+            tx.ocpp_transaction_id = str(tx.id)
+            self._started_event(session, tx, facts)
+            return tx
+
+    async def _supersede(
+        self, session: AsyncSession, station_id: str, facts: TransactionFacts
+    ) -> None:
+        """A new transaction on a connector closes one whose Stop never came (digest quirk 2)."""
+        stale = await session.execute(
+            select(Transaction).where(
+                Transaction.station_id == station_id,
+                Transaction.evse_id == facts.evse_id,
+                Transaction.status == "active",
+                Transaction.started_at <= facts.timestamp,
+            )
+        )
+        for tx in stale.scalars():
+            tx.status, tx.ended_at, tx.stop_reason = (
+                "ended",
+                tx.meter_last_at or facts.timestamp,
+                "Other",
+            )
+            tx.meter_stop_wh = tx.meter_last_wh
+            tx.updated_at = clock.now()
+            record(
+                session,
+                station_id,
+                EventType.TRANSACTION_ENDED,
+                **self._tx_data(tx),
+                inferred="superseded by a new transaction",
+            )
+
+    def _started_event(
+        self, session: AsyncSession, tx: Transaction, facts: TransactionFacts
+    ) -> None:
+        record(
+            session,
+            tx.station_id,
+            EventType.TRANSACTION_STARTED,
+            **self._tx_data(tx),
+            auth_status=tx.auth_status,
+            authorization_reference=facts.auth.reference if facts.auth else None,
+            remote_start_id=tx.remote_start_id,
+            reservation_id=tx.reservation_id,
+            offline=facts.offline or None,
+        )
+
+    @staticmethod
+    def _tx_data(tx: Transaction) -> dict[str, Any]:
+        return {
+            "transaction_id": tx.id,
+            "ocpp_transaction_id": tx.ocpp_transaction_id,
+            "evse_id": tx.evse_id,
+            "connector_id": tx.connector_id,
+            "id_token": tx.id_token,
+            "token_type": tx.id_token_type,
+            "started_at": tx.started_at,
+            "ended_at": tx.ended_at,
+            "meter_start_wh": tx.meter_start_wh,
+            "meter_stop_wh": tx.meter_stop_wh,
+            "meter_last_wh": tx.meter_last_wh,
+            "stop_reason": tx.stop_reason,
+            "clock_suspect": tx.clock_suspect or None,
+        }
+
+    async def stop_transaction(
+        self, station_id: str, transaction_id: int, facts: TransactionFacts
+    ) -> Transaction | None:
+        """1.6 StopTransaction. Matches by id, else (ids -1/0 from some firmware) by token and time."""
+        async with self._tx() as session:
+            tx = await session.get(Transaction, transaction_id) if transaction_id > 0 else None
+            if tx is None or tx.station_id != station_id:
+                tx = await self._match_open(session, station_id, facts)
+            if tx is None:
+                record(
+                    session,
+                    station_id,
+                    EventType.TRANSACTION_ENDED,
+                    unmatched=True,
+                    ocpp_transaction_id=str(transaction_id),
+                    timestamp=facts.timestamp,
+                )
+                return None
+            if tx.status == "ended":
+                return tx  # a retried Stop: already done
+            self._add_samples(session, tx, facts.samples)
+            self._end(session, tx, facts)
+            return tx
+
+    async def _match_open(
+        self, session: AsyncSession, station_id: str, facts: TransactionFacts
+    ) -> Transaction | None:
+        rows = (
+            await session.execute(
+                select(Transaction)
+                .where(Transaction.station_id == station_id, Transaction.status == "active")
+                .order_by(Transaction.started_at.desc())  # type: ignore[union-attr]
+            )
+        ).scalars()
+        candidates = [t for t in rows if t.started_at is None or t.started_at <= facts.timestamp]
+        if facts.id_token:
+            token = facts.id_token.upper()
+            by_token = [t for t in candidates if (t.id_token or "").upper() == token]
+            candidates = by_token or candidates
+        return candidates[0] if candidates else None
+
+    def _end(self, session: AsyncSession, tx: Transaction, facts: TransactionFacts) -> None:
+        readings = [r for r in (facts.meter_wh, energy_register_wh(facts.samples)) if r is not None]
+        stop = readings[0] if readings else tx.meter_last_wh
+        register_reset = False
+        if stop is not None and tx.meter_start_wh is not None and stop < tx.meter_start_wh:
+            # The register went backwards (meter reset): bill the highest in-transaction reading.
+            register_reset = True
+            stop = max(tx.meter_last_wh or tx.meter_start_wh, tx.meter_start_wh)
+        tx.status = "ended"
+        tx.ended_at = facts.timestamp
+        tx.meter_stop_wh = stop
+        if stop is not None:
+            tx.meter_last_wh, tx.meter_last_at = stop, facts.timestamp
+        tx.stop_reason = facts.reason or "Local"
+        tx.clock_suspect = tx.clock_suspect or facts.clock_suspect
+        tx.updated_at = clock.now()
+        record(
+            session,
+            tx.station_id,
+            EventType.TRANSACTION_ENDED,
+            **self._tx_data(tx),
+            register_reset=register_reset or None,
+            seq_gaps=self._seq_gaps(tx) or None,
+            offline=tx.offline or None,
+        )
+
+    @staticmethod
+    def _seq_gaps(tx: Transaction) -> bool:
+        return tx.last_seq_no is not None and tx.seq_seen < tx.last_seq_no + 1
+
+    def _add_samples(
+        self,
+        session: AsyncSession,
+        tx: Transaction | None,
+        samples: list[Sample],
+        station_id: str | None = None,
+        evse_id: int | None = None,
+    ) -> None:
+        for s in samples:
+            session.add(
+                MeterSample(
+                    station_id=tx.station_id if tx else station_id or "",
+                    transaction_id=tx.id if tx else None,
+                    evse_id=tx.evse_id if tx else evse_id,
+                    timestamp=s.timestamp,
+                    measurand=s.measurand,
+                    phase=s.phase,
+                    location=s.location,
+                    context=s.context,
+                    value=s.value,
+                    unit=s.unit,
+                    signed_data=s.signed_data,
+                )
+            )
+        if tx is None:
+            return
+        # The latest register reading by the charger's clock, whatever order the messages came in.
+        by_time: dict[datetime, list[Sample]] = {}
+        for s in samples:
+            by_time.setdefault(s.timestamp, []).append(s)
+        for at in sorted(by_time):
+            wh = energy_register_wh(by_time[at])
+            if wh is not None and (tx.meter_last_at is None or at >= tx.meter_last_at):
+                tx.meter_last_wh, tx.meter_last_at = wh, at
+
+    async def meter_values(
+        self,
+        station_id: str,
+        evse_id: int,
+        transaction_id: int | None,
+        samples: list[Sample],
+        ocpp_transaction_id: str | None = None,
+    ) -> None:
+        """MeterValues; linked to the transaction named, else the one open on that EVSE."""
+        async with self._tx() as session:
+            tx: Transaction | None = None
+            if transaction_id:
+                tx = await session.get(Transaction, transaction_id)
+                tx = tx if tx is not None and tx.station_id == station_id else None
+            elif ocpp_transaction_id:
+                tx = await self._by_ocpp_id(session, station_id, ocpp_transaction_id)
+            if tx is None and evse_id:
+                rows = await session.execute(
+                    select(Transaction).where(
+                        Transaction.station_id == station_id,
+                        Transaction.evse_id == evse_id,
+                        Transaction.status == "active",
+                    )
+                )
+                tx = rows.scalars().first()
+            self._add_samples(session, tx, samples, station_id, evse_id)
+            if tx is not None:
+                tx.updated_at = clock.now()
+            record(
+                session,
+                station_id,
+                EventType.METER_VALUES_SAMPLED,
+                evse_id=evse_id,
+                transaction_id=tx.id if tx else None,
+                values=summary(samples),
+                timestamp=max((s.timestamp for s in samples), default=None),
+            )
+
+    async def _by_ocpp_id(
+        self, session: AsyncSession, station_id: str, ocpp_transaction_id: str
+    ) -> Transaction | None:
+        rows = await session.execute(
+            select(Transaction).where(
+                Transaction.station_id == station_id,
+                Transaction.ocpp_transaction_id == ocpp_transaction_id,
+            )
+        )
+        return rows.scalars().first()
+
+    async def transaction_by_ocpp_id(
+        self, station_id: str, ocpp_transaction_id: str
+    ) -> Transaction | None:
+        async with self.sessions() as session:
+            return await self._by_ocpp_id(session, station_id, ocpp_transaction_id)
+
+    async def transaction_event(
+        self, station_id: str, event_type: str, facts: TransactionFacts
+    ) -> Transaction:
+        """2.0.1 TransactionEvent: Started / Updated / Ended in any order, each applied once."""
+        assert facts.ocpp_transaction_id is not None
+        async with self._tx() as session:
+            tx = await self._by_ocpp_id(session, station_id, facts.ocpp_transaction_id)
+            created = tx is None
+            if tx is None:
+                if event_type == "Started":
+                    await self._supersede(session, station_id, facts)
+                tx = Transaction(
+                    station_id=station_id,
+                    ocpp_transaction_id=facts.ocpp_transaction_id,
+                    started_at=facts.timestamp,
+                )
+                session.add(tx)
+            tx.seq_seen += 1
+            if facts.seq_no is not None:
+                tx.last_seq_no = max(tx.last_seq_no or 0, facts.seq_no)
+            if facts.evse_id:
+                tx.evse_id, tx.connector_id = (
+                    facts.evse_id,
+                    facts.connector_id or tx.connector_id or 1,
+                )
+            if facts.id_token and (tx.id_token is None or facts.auth is not None):
+                tx.id_token, tx.id_token_type = facts.id_token, facts.token_type
+                if facts.auth is not None:
+                    tx.auth_status = facts.auth.status.value
+            tx.charging_state = facts.charging_state or tx.charging_state
+            tx.remote_start_id = (
+                facts.remote_start_id if facts.remote_start_id is not None else tx.remote_start_id
+            )
+            tx.reservation_id = (
+                facts.reservation_id if facts.reservation_id is not None else tx.reservation_id
+            )
+            tx.offline = tx.offline or facts.offline
+            tx.clock_suspect = tx.clock_suspect or facts.clock_suspect
+            if tx.started_at is None or facts.timestamp < tx.started_at:
+                tx.started_at = facts.timestamp
+            begin = energy_register_wh(
+                [s for s in facts.samples if s.context == "Transaction.Begin"]
+            )
+            earliest = min(
+                (s.timestamp for s in facts.samples if s.is_energy_register), default=None
+            )
+            if event_type == "Started" and begin is not None:
+                tx.meter_start_wh = begin
+            elif tx.meter_start_wh is None or (
+                earliest is not None and earliest <= tx.started_at and event_type == "Started"
+            ):
+                first = sorted(
+                    (s for s in facts.samples if s.is_energy_register), key=lambda s: s.timestamp
+                )
+                tx.meter_start_wh = first[0].value if first else tx.meter_start_wh
+            tx.updated_at = clock.now()
+            await session.flush()
+            self._add_samples(session, tx, facts.samples)
+            if created:
+                self._started_event(session, tx, facts)
+            if event_type == "Ended" and tx.status != "ended":
+                self._end(session, tx, facts)
+            elif not created:
+                record(
+                    session,
+                    station_id,
+                    EventType.TRANSACTION_UPDATED,
+                    transaction_id=tx.id,
+                    ocpp_transaction_id=tx.ocpp_transaction_id,
+                    event_type=event_type,
+                    trigger_reason=facts.trigger_reason,
+                    seq_no=facts.seq_no,
+                    charging_state=facts.charging_state,
+                    id_token=facts.id_token,
+                    values=summary(facts.samples),
+                    timestamp=facts.timestamp,
+                    late=(tx.status == "ended") or None,
+                )
+            return tx
+
+    async def open_transactions(self, station_id: str) -> list[Transaction]:
+        async with self.sessions() as session:
+            rows = await session.execute(
+                select(Transaction).where(
+                    Transaction.station_id == station_id, Transaction.status == "active"
+                )
+            )
+            return list(rows.scalars())
+
+    async def transaction(self, transaction_id: int) -> Transaction | None:
+        async with self.sessions() as session:
+            return await session.get(Transaction, transaction_id)

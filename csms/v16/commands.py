@@ -1,0 +1,107 @@
+"""The command port in OCPP 1.6 terms."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ocpp.v16 import call
+from ocpp.v16.enums import MessageTrigger
+
+from csms import clock
+from csms.commands import (
+    CancelReservation,
+    ChangeAvailability,
+    Command,
+    CommandInputError,
+    CommandResult,
+    GetConfiguration,
+    RemoteStart,
+    RemoteStop,
+    Reserve,
+    Reset,
+    SetConfiguration,
+    TriggerMessage,
+    Unlock,
+    answered,
+)
+
+if TYPE_CHECKING:
+    from csms.connection import StationConnection
+    from csms.store import Store
+
+ID_TAG_MAX = 20
+
+
+def _id_tag(token: str) -> str:
+    if len(token) > ID_TAG_MAX:
+        raise CommandInputError(f"an OCPP 1.6 idTag has at most {ID_TAG_MAX} characters")
+    return token
+
+
+async def run(
+    conn: StationConnection, store: Store, command: Command, timeout: float | None
+) -> CommandResult:
+    match command:
+        case RemoteStart():
+            # Always name the connector: some chargers reject a start without one (digest quirk 13).
+            reply = await conn.call(
+                call.RemoteStartTransaction(
+                    id_tag=_id_tag(command.id_token), connector_id=command.evse_id or 1
+                ),
+                timeout,
+            )
+        case RemoteStop():
+            tx = await store.transaction(command.transaction_id)
+            if tx is None or tx.station_id != conn.station_id or tx.ocpp_transaction_id is None:
+                raise CommandInputError(
+                    f"no transaction {command.transaction_id} on {conn.station_id}"
+                )
+            reply = await conn.call(
+                call.RemoteStopTransaction(transaction_id=int(tx.ocpp_transaction_id)), timeout
+            )
+        case Unlock():
+            reply = await conn.call(call.UnlockConnector(connector_id=command.evse_id), timeout)
+        case Reserve():
+            reply = await conn.call(
+                call.ReserveNow(
+                    connector_id=command.evse_id or 0,
+                    expiry_date=clock.iso(command.expires_at),
+                    id_tag=_id_tag(command.id_token),
+                    reservation_id=command.reservation_id,
+                    parent_id_tag=command.group_id[:ID_TAG_MAX] if command.group_id else None,
+                ),
+                timeout,
+            )
+        case CancelReservation():
+            reply = await conn.call(
+                call.CancelReservation(reservation_id=command.reservation_id), timeout
+            )
+        case Reset():
+            kind = "Hard" if command.type in ("Hard", "Immediate") else "Soft"
+            reply = await conn.call(call.Reset(type=kind), timeout)
+        case ChangeAvailability():
+            kind = "Operative" if command.operative else "Inoperative"
+            reply = await conn.call(
+                call.ChangeAvailability(connector_id=command.evse_id, type=kind), timeout
+            )
+            if reply.status in ("Accepted", "Scheduled"):
+                await store.availability(conn.station_id, command.evse_id, command.operative)
+        case TriggerMessage():
+            if command.message not in {m.value for m in MessageTrigger}:
+                raise CommandInputError(f"OCPP 1.6 cannot trigger {command.message!r}")
+            reply = await conn.call(
+                call.TriggerMessage(
+                    requested_message=command.message, connector_id=command.evse_id
+                ),
+                timeout,
+            )
+        case GetConfiguration():
+            reply = await conn.call(call.GetConfiguration(key=command.keys or None), timeout)
+            return answered(reply, status="Accepted")
+        case SetConfiguration():
+            reply = await conn.call(
+                call.ChangeConfiguration(key=command.key, value=command.value), timeout
+            )
+        case _:
+            raise CommandInputError(f"{command.name} is not supported for OCPP 1.6")
+    return answered(reply)

@@ -1,0 +1,216 @@
+"""OCPP 1.6J: every message a charger sends, each a short handler from request to domain change to reply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ocpp.routing import after, on
+from ocpp.v16 import ChargePoint
+from ocpp.v16 import call as call16
+from ocpp.v16 import call_result as result
+from ocpp.v16.enums import Action
+
+from csms import clock
+from csms.authorization import AuthorizationResult
+from csms.events import EventType
+from csms.handlers import StationHandlers
+from csms.payload import check, need
+from csms.store import BootInfo, StatusReport, TransactionFacts
+from csms.v16.mapping import id_tag_info
+
+
+class ChargePoint16(StationHandlers, ChargePoint):
+    # -- provisioning ---------------------------------------------------------------------
+
+    @on(Action.boot_notification)
+    async def on_boot_notification(
+        self, charge_point_vendor: str, charge_point_model: str, **kw: Any
+    ) -> Any:
+        info = BootInfo(
+            vendor=charge_point_vendor,
+            model=charge_point_model,
+            serial_number=kw.get("charge_point_serial_number")
+            or kw.get("charge_box_serial_number"),
+            firmware_version=kw.get("firmware_version"),
+            iccid=kw.get("iccid"),
+            imsi=kw.get("imsi"),
+            meter_type=kw.get("meter_type"),
+            meter_serial_number=kw.get("meter_serial_number"),
+        )
+        await self.store.booted(self.conn.station_id, info)
+        self.conn.accepted = True
+        return result.BootNotification(
+            current_time=clock.iso(clock.now()),
+            interval=self.conn.config.heartbeat_interval,
+            status="Accepted",
+        )
+
+    @after(Action.boot_notification)
+    def after_boot_notification(self, **kw: Any) -> None:
+        self.after_boot(call16.TriggerMessage(requested_message="StatusNotification"))
+
+    @on(Action.heartbeat)
+    async def on_heartbeat(self, **kw: Any) -> Any:
+        return result.Heartbeat(current_time=clock.iso(clock.now()))
+
+    @on(Action.status_notification, skip_schema_validation=True)
+    async def on_status_notification(self, **kw: Any) -> Any:
+        connector_id = need(kw, "connector_id", int)
+        status = need(kw, "status", str)
+        timestamp, suspect = self.timestamp(kw.get("timestamp"))
+        info = check(kw, "info", str)
+        report = StatusReport(
+            evse_id=connector_id,
+            connector_id=1 if connector_id else 0,
+            status=status,
+            timestamp=timestamp,
+            clock_suspect=suspect,
+            error_code=check(kw, "error_code", str),
+            info=None if info == "null" else info,
+            vendor_error_code=check(kw, "vendor_error_code", str),
+        )
+        await self.store.status(self.conn.station_id, report)
+        self.conn.status_seen.set()
+        return result.StatusNotification()
+
+    # -- authorization and transactions -------------------------------------------------------
+
+    @on(Action.authorize, skip_schema_validation=True)
+    async def on_authorize(self, **kw: Any) -> Any:
+        id_tag = need(kw, "id_tag", str)
+        decision = await self.decide(id_tag)
+        return result.Authorize(id_tag_info=id_tag_info(decision))
+
+    @on(Action.start_transaction)
+    async def on_start_transaction(
+        self,
+        connector_id: int,
+        id_tag: str,
+        meter_start: int,
+        timestamp: str,
+        reservation_id: int | None = None,
+        **kw: Any,
+    ) -> Any:
+        decision = await self.decide(id_tag, evse_id=connector_id)
+        at, suspect = self.timestamp(timestamp)
+        facts = TransactionFacts(
+            timestamp=at,
+            clock_suspect=suspect,
+            evse_id=connector_id,
+            connector_id=1,
+            id_token=id_tag,
+            auth=decision,
+            meter_wh=self._energy_wh(float(meter_start)),
+            reservation_id=reservation_id,
+        )
+        tx = await self.store.start_transaction(self.conn.station_id, facts)
+        # Always a transactionId, even when refused: the charger then stops the transaction itself.
+        return result.StartTransaction(transaction_id=tx.id, id_tag_info=id_tag_info(decision))
+
+    @on(Action.stop_transaction, skip_schema_validation=True)
+    async def on_stop_transaction(self, **kw: Any) -> Any:
+        transaction_id = need(kw, "transaction_id", int)
+        meter_stop = need(kw, "meter_stop", (int, float))
+        at, suspect = self.timestamp(kw.get("timestamp"))
+        id_tag = check(kw, "id_tag", str)
+        samples = self.samples(check(kw, "transaction_data", list) or [])
+        decision: AuthorizationResult | None = await self.decide(id_tag) if id_tag else None
+        facts = TransactionFacts(
+            timestamp=at,
+            clock_suspect=suspect,
+            id_token=id_tag,
+            meter_wh=self._energy_wh(float(meter_stop)),
+            samples=samples,
+            reason=check(kw, "reason", str) or "Local",
+        )
+        await self.store.stop_transaction(self.conn.station_id, transaction_id, facts)
+        # The stop cannot be refused; idTagInfo only tells the charger about the token.
+        return result.StopTransaction(id_tag_info=id_tag_info(decision) if decision else None)
+
+    @on(Action.meter_values, skip_schema_validation=True)
+    async def on_meter_values(self, **kw: Any) -> Any:
+        connector_id = need(kw, "connector_id", int)
+        meter_value = need(kw, "meter_value", list)
+        transaction_id = check(kw, "transaction_id", int)
+        samples = self.samples(meter_value)
+        if samples:
+            await self.store.meter_values(
+                self.conn.station_id, connector_id, transaction_id, samples
+            )
+        return result.MeterValues()
+
+    # -- notifications ------------------------------------------------------------------------
+
+    @on(Action.data_transfer, skip_schema_validation=True)
+    async def on_data_transfer(self, **kw: Any) -> Any:
+        vendor_id = need(kw, "vendor_id", str)
+        data = kw.get("data")
+        await self.store.event(
+            self.conn.station_id,
+            EventType.DATA_TRANSFER,
+            vendor_id=vendor_id,
+            message_id=kw.get("message_id"),
+            data=data if isinstance(data, str) else repr(data),
+        )
+        return result.DataTransfer(status="UnknownVendorId")
+
+    @on(Action.diagnostics_status_notification)
+    async def on_diagnostics_status_notification(self, status: str, **kw: Any) -> Any:
+        await self.store.station_fields(
+            self.conn.station_id,
+            EventType.DIAGNOSTICS_STATUS,
+            {"diagnostics_status": status},
+            status=status,
+        )
+        return result.DiagnosticsStatusNotification()
+
+    @on(Action.firmware_status_notification)
+    async def on_firmware_status_notification(self, status: str, **kw: Any) -> Any:
+        await self.store.station_fields(
+            self.conn.station_id,
+            EventType.FIRMWARE_STATUS,
+            {"firmware_status": status},
+            status=status,
+        )
+        return result.FirmwareStatusNotification()
+
+    @on(Action.signed_firmware_status_notification)
+    async def on_signed_firmware_status_notification(
+        self, status: str, request_id: int | None = None, **kw: Any
+    ) -> Any:
+        await self.store.station_fields(
+            self.conn.station_id,
+            EventType.FIRMWARE_STATUS,
+            {"firmware_status": status},
+            status=status,
+            request_id=request_id,
+        )
+        return result.SignedFirmwareStatusNotification()
+
+    @on(Action.security_event_notification)
+    async def on_security_event_notification(
+        self, type: str, timestamp: str, tech_info: str | None = None, **kw: Any
+    ) -> Any:
+        await self.store.event(
+            self.conn.station_id,
+            EventType.SECURITY_EVENT,
+            type=type,
+            timestamp=timestamp,
+            tech_info=tech_info,
+        )
+        return result.SecurityEventNotification()
+
+    @on(Action.log_status_notification)
+    async def on_log_status_notification(
+        self, status: str, request_id: int | None = None, **kw: Any
+    ) -> Any:
+        await self.store.event(
+            self.conn.station_id, EventType.LOG_STATUS, status=status, request_id=request_id
+        )
+        return result.LogStatusNotification()
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _energy_wh(self, value: float) -> float:
+        """meterStart / meterStop are Wh by the spec; the per-station override fixes kWh senders."""
+        return value * 1000.0 if self.conn.energy_unit_override == "kWh" else value

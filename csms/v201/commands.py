@@ -1,0 +1,151 @@
+"""The command port in OCPP 2.0.1 terms."""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING
+
+from ocpp.v201 import call
+from ocpp.v201.enums import MessageTriggerEnumType
+
+from csms import clock
+from csms.commands import (
+    CancelReservation,
+    ChangeAvailability,
+    Command,
+    CommandInputError,
+    CommandResult,
+    GetConfiguration,
+    RemoteStart,
+    RemoteStop,
+    Reserve,
+    Reset,
+    SetConfiguration,
+    TriggerMessage,
+    Unlock,
+    answered,
+)
+
+if TYPE_CHECKING:
+    from csms.connection import StationConnection
+    from csms.store import Store
+
+# 1.6 configuration keys that operators know, and where 2.0.1 keeps them.
+ALIASES = {
+    "HeartbeatInterval": ("OCPPCommCtrlr", "HeartbeatInterval"),
+    "WebSocketPingInterval": ("OCPPCommCtrlr", "WebSocketPingInterval"),
+    "MeterValueSampleInterval": ("SampledDataCtrlr", "TxUpdatedInterval"),
+    "MeterValuesSampledData": ("SampledDataCtrlr", "TxUpdatedMeasurands"),
+    "ClockAlignedDataInterval": ("AlignedDataCtrlr", "Interval"),
+    "AuthorizeRemoteTxRequests": ("AuthCtrlr", "AuthorizeRemoteStart"),
+    "LocalAuthorizeOffline": ("AuthCtrlr", "LocalAuthorizeOffline"),
+    "LocalPreAuthorize": ("AuthCtrlr", "LocalPreAuthorize"),
+    "ConnectionTimeOut": ("TxCtrlr", "EVConnectionTimeOut"),
+    "StopTransactionOnInvalidId": ("TxCtrlr", "StopTxOnInvalidId"),
+}
+
+_request_ids = itertools.count(1)
+
+
+def _variable(key: str) -> dict[str, dict[str, str]]:
+    if key in ALIASES:
+        component, variable = ALIASES[key]
+    elif "." in key:
+        component, variable = key.split(".", 1)
+    else:
+        raise CommandInputError(f"{key!r}: name a 2.0.1 variable as Component.Variable")
+    return {"component": {"name": component}, "variable": {"name": variable}}
+
+
+def _token(token: str, kind: str) -> dict[str, str]:
+    return {"id_token": token, "type": kind}
+
+
+async def run(
+    conn: StationConnection, store: Store, command: Command, timeout: float | None
+) -> CommandResult:
+    match command:
+        case RemoteStart():
+            reply = await conn.call(
+                call.RequestStartTransaction(
+                    id_token=_token(command.id_token, command.token_type),
+                    remote_start_id=command.remote_start_id
+                    if command.remote_start_id is not None
+                    else next(_request_ids),
+                    evse_id=command.evse_id,
+                    group_id_token=_token(command.group_id, "Central")
+                    if command.group_id
+                    else None,
+                ),
+                timeout,
+            )
+        case RemoteStop():
+            tx = await store.transaction(command.transaction_id)
+            if tx is None or tx.station_id != conn.station_id or tx.ocpp_transaction_id is None:
+                raise CommandInputError(
+                    f"no transaction {command.transaction_id} on {conn.station_id}"
+                )
+            reply = await conn.call(
+                call.RequestStopTransaction(transaction_id=tx.ocpp_transaction_id), timeout
+            )
+        case Unlock():
+            reply = await conn.call(
+                call.UnlockConnector(evse_id=command.evse_id, connector_id=command.connector_id),
+                timeout,
+            )
+        case Reserve():
+            reply = await conn.call(
+                call.ReserveNow(
+                    id=command.reservation_id,
+                    expiry_date_time=clock.iso(command.expires_at),
+                    id_token=_token(command.id_token, command.token_type),
+                    evse_id=command.evse_id or None,
+                    group_id_token=_token(command.group_id, "Central")
+                    if command.group_id
+                    else None,
+                ),
+                timeout,
+            )
+        case CancelReservation():
+            reply = await conn.call(
+                call.CancelReservation(reservation_id=command.reservation_id), timeout
+            )
+        case Reset():
+            kind = "Immediate" if command.type in ("Hard", "Immediate") else "OnIdle"
+            reply = await conn.call(call.Reset(type=kind, evse_id=command.evse_id), timeout)
+        case ChangeAvailability():
+            status = "Operative" if command.operative else "Inoperative"
+            evse = {"id": command.evse_id} if command.evse_id else None
+            reply = await conn.call(
+                call.ChangeAvailability(operational_status=status, evse=evse), timeout
+            )
+            if reply.status in ("Accepted", "Scheduled"):
+                await store.availability(conn.station_id, command.evse_id, command.operative)
+        case TriggerMessage():
+            if command.message not in {m.value for m in MessageTriggerEnumType}:
+                raise CommandInputError(f"OCPP 2.0.1 cannot trigger {command.message!r}")
+            evse = {"id": command.evse_id} if command.evse_id else None
+            reply = await conn.call(
+                call.TriggerMessage(requested_message=command.message, evse=evse), timeout
+            )
+        case GetConfiguration():
+            if not command.keys:
+                reply = await conn.call(
+                    call.GetBaseReport(
+                        request_id=next(_request_ids), report_base="ConfigurationInventory"
+                    ),
+                    timeout,
+                )
+                return answered(reply)
+            reply = await conn.call(
+                call.GetVariables(get_variable_data=[_variable(k) for k in command.keys]), timeout
+            )
+            return answered(reply, status="Accepted")
+        case SetConfiguration():
+            item = _variable(command.key) | {"attribute_value": command.value}
+            reply = await conn.call(call.SetVariables(set_variable_data=[item]), timeout)
+            results = reply.set_variable_result or [{}]
+            return answered(reply, status=str(results[0].get("attribute_status")))
+        case _:
+            raise CommandInputError(f"{command.name} is not supported for OCPP 2.0.1")
+    return answered(reply)

@@ -1,0 +1,253 @@
+"""OCPP 2.0.1: every message a charging station sends, each a short handler from request to domain change to reply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ocpp.routing import after, on
+from ocpp.v201 import ChargePoint
+from ocpp.v201 import call as call201
+from ocpp.v201 import call_result as result
+from ocpp.v201.enums import Action
+
+from csms import clock
+from csms.events import EventType
+from csms.handlers import StationHandlers
+from csms.payload import check, need
+from csms.store import BootInfo, StatusReport, TransactionFacts
+from csms.v201.mapping import id_token_info
+
+
+class ChargePoint201(StationHandlers, ChargePoint):
+    # -- provisioning ---------------------------------------------------------------------
+
+    @on(Action.boot_notification)
+    async def on_boot_notification(
+        self, charging_station: dict[str, Any], reason: str, **kw: Any
+    ) -> Any:
+        modem = charging_station.get("modem") or {}
+        info = BootInfo(
+            vendor=charging_station.get("vendor_name"),
+            model=charging_station.get("model"),
+            serial_number=charging_station.get("serial_number"),
+            firmware_version=charging_station.get("firmware_version"),
+            iccid=modem.get("iccid"),
+            imsi=modem.get("imsi"),
+            reason=reason,
+        )
+        await self.store.booted(self.conn.station_id, info)
+        self.conn.accepted = True
+        return result.BootNotification(
+            current_time=clock.iso(clock.now()),
+            interval=self.conn.config.heartbeat_interval,
+            status="Accepted",
+        )
+
+    @after(Action.boot_notification)
+    def after_boot_notification(self, **kw: Any) -> None:
+        self.after_boot(call201.TriggerMessage(requested_message="StatusNotification"))
+
+    @on(Action.heartbeat)
+    async def on_heartbeat(self, **kw: Any) -> Any:
+        return result.Heartbeat(current_time=clock.iso(clock.now()))
+
+    @on(Action.status_notification, skip_schema_validation=True)
+    async def on_status_notification(self, **kw: Any) -> Any:
+        evse_id = need(kw, "evse_id", int)
+        connector_id = need(kw, "connector_id", int)
+        status = need(kw, "connector_status", str)
+        timestamp, suspect = self.timestamp(kw.get("timestamp"))
+        report = StatusReport(
+            evse_id=evse_id,
+            connector_id=connector_id,
+            status=status,
+            timestamp=timestamp,
+            clock_suspect=suspect,
+        )
+        await self.store.status(self.conn.station_id, report)
+        self.conn.status_seen.set()
+        return result.StatusNotification()
+
+    @on(Action.notify_event)
+    async def on_notify_event(
+        self,
+        generated_at: str,
+        seq_no: int,
+        event_data: list[dict[str, Any]],
+        tbc: bool = False,
+        **kw: Any,
+    ) -> Any:
+        for item in event_data:
+            component, variable = item.get("component") or {}, item.get("variable") or {}
+            evse = component.get("evse") or {}
+            # Connector state reported as a device-model event is a status report like any other.
+            if variable.get("name") == "AvailabilityState" and component.get("name") in (
+                "Connector",
+                "EVSE",
+                "ChargingStation",
+            ):
+                at, suspect = self.timestamp(item.get("timestamp"))
+                report = StatusReport(
+                    evse_id=evse.get("id", 0),
+                    connector_id=evse.get("connector_id", 1 if evse.get("id") else 0),
+                    status=str(item.get("actual_value")),
+                    timestamp=at,
+                    clock_suspect=suspect,
+                )
+                await self.store.status(self.conn.station_id, report)
+                self.conn.status_seen.set()
+        await self.store.event(
+            self.conn.station_id,
+            EventType.EVENT_NOTIFIED,
+            generated_at=generated_at,
+            seq_no=seq_no,
+            tbc=tbc,
+            event_data=event_data,
+        )
+        return result.NotifyEvent()
+
+    @on(Action.notify_report)
+    async def on_notify_report(
+        self,
+        request_id: int,
+        generated_at: str,
+        seq_no: int,
+        tbc: bool = False,
+        report_data: list[dict[str, Any]] | None = None,
+        **kw: Any,
+    ) -> Any:
+        for item in report_data or []:
+            evse = (item.get("component") or {}).get("evse") or {}
+            if evse.get("id"):
+                await self.store.discover(
+                    self.conn.station_id, evse["id"], evse.get("connector_id", 1)
+                )
+        await self.store.event(
+            self.conn.station_id,
+            EventType.REPORT_RECEIVED,
+            request_id=request_id,
+            generated_at=generated_at,
+            seq_no=seq_no,
+            tbc=tbc,
+            report_data=report_data or [],
+        )
+        return result.NotifyReport()
+
+    # -- authorization and transactions -------------------------------------------------------
+
+    @on(Action.authorize, skip_schema_validation=True)
+    async def on_authorize(self, **kw: Any) -> Any:
+        id_token = need(kw, "id_token", dict)
+        token = need(id_token, "id_token", str)
+        decision = await self.decide(token, check(id_token, "type", str))
+        return result.Authorize(id_token_info=id_token_info(decision))
+
+    @on(Action.transaction_event)
+    async def on_transaction_event(
+        self,
+        event_type: str,
+        timestamp: str,
+        trigger_reason: str,
+        seq_no: int,
+        transaction_info: dict[str, Any],
+        **kw: Any,
+    ) -> Any:
+        at, suspect = self.timestamp(timestamp)
+        evse = kw.get("evse") or {}
+        id_token = kw.get("id_token") or {}
+        token = id_token.get("id_token")
+        decision = None
+        if token and id_token.get("type") != "NoAuthorization":
+            decision = await self.decide(token, id_token.get("type"), evse.get("id"))
+        facts = TransactionFacts(
+            timestamp=at,
+            clock_suspect=suspect,
+            ocpp_transaction_id=transaction_info["transaction_id"],
+            evse_id=evse.get("id"),
+            connector_id=evse.get("connector_id"),
+            id_token=token,
+            token_type=id_token.get("type"),
+            auth=decision,
+            samples=self.samples(kw.get("meter_value") or []),
+            reason=transaction_info.get("stopped_reason"),
+            remote_start_id=transaction_info.get("remote_start_id"),
+            reservation_id=kw.get("reservation_id"),
+            charging_state=transaction_info.get("charging_state"),
+            trigger_reason=trigger_reason,
+            seq_no=seq_no,
+            offline=bool(kw.get("offline")),
+        )
+        await self.store.transaction_event(self.conn.station_id, event_type, facts)
+        # Transaction messages are never refused: the answer only carries the token's verdict.
+        return result.TransactionEvent(id_token_info=id_token_info(decision) if decision else None)
+
+    @on(Action.meter_values, skip_schema_validation=True)
+    async def on_meter_values(self, **kw: Any) -> Any:
+        evse_id = need(kw, "evse_id", int)
+        samples = self.samples(need(kw, "meter_value", list))
+        if samples:
+            await self.store.meter_values(self.conn.station_id, evse_id, None, samples)
+        return result.MeterValues()
+
+    # -- notifications ------------------------------------------------------------------------
+
+    @on(Action.security_event_notification)
+    async def on_security_event_notification(
+        self, type: str, timestamp: str, tech_info: str | None = None, **kw: Any
+    ) -> Any:
+        await self.store.event(
+            self.conn.station_id,
+            EventType.SECURITY_EVENT,
+            type=type,
+            timestamp=timestamp,
+            tech_info=tech_info,
+        )
+        return result.SecurityEventNotification()
+
+    @on(Action.firmware_status_notification)
+    async def on_firmware_status_notification(
+        self, status: str, request_id: int | None = None, **kw: Any
+    ) -> Any:
+        await self.store.station_fields(
+            self.conn.station_id,
+            EventType.FIRMWARE_STATUS,
+            {"firmware_status": status},
+            status=status,
+            request_id=request_id,
+        )
+        return result.FirmwareStatusNotification()
+
+    @on(Action.log_status_notification)
+    async def on_log_status_notification(
+        self, status: str, request_id: int | None = None, **kw: Any
+    ) -> Any:
+        await self.store.event(
+            self.conn.station_id, EventType.LOG_STATUS, status=status, request_id=request_id
+        )
+        return result.LogStatusNotification()
+
+    @on(Action.reservation_status_update)
+    async def on_reservation_status_update(
+        self, reservation_id: int, reservation_update_status: str, **kw: Any
+    ) -> Any:
+        await self.store.event(
+            self.conn.station_id,
+            EventType.RESERVATION_STATUS,
+            reservation_id=reservation_id,
+            status=reservation_update_status,
+        )
+        return result.ReservationStatusUpdate()
+
+    @on(Action.data_transfer, skip_schema_validation=True)
+    async def on_data_transfer(self, **kw: Any) -> Any:
+        vendor_id = need(kw, "vendor_id", str)
+        await self.store.event(
+            self.conn.station_id,
+            EventType.DATA_TRANSFER,
+            vendor_id=vendor_id,
+            message_id=kw.get("message_id"),
+            data=kw.get("data"),
+        )
+        return result.DataTransfer(status="UnknownVendorId")
+
+    # -- helpers ------------------------------------------------------------------------------

@@ -1,0 +1,56 @@
+"""A bare OCPP-J peer for tests that need to send what no well-behaved charger would."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+from typing import Any
+from urllib.parse import quote
+
+from websockets.asyncio.client import ClientConnection, connect
+
+_ids = itertools.count(1)
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+async def open_raw(
+    ws_url: str,
+    station_id: str,
+    subprotocols: list[str] | None = None,
+    headers: dict[str, str] | None = None,
+    **kw: Any,
+) -> ClientConnection:
+    return await connect(
+        f"{ws_url}/{quote(station_id, safe='')}",
+        subprotocols=subprotocols if subprotocols is not None else ["ocpp1.6"],  # type: ignore[arg-type]
+        additional_headers=headers or {},
+        open_timeout=10,
+        **kw,
+    )
+
+
+async def call(ws: ClientConnection, action: str, payload: dict[str, Any]) -> list[Any]:
+    """Send a CALL and return the reply frame (CALLRESULT or CALLERROR) with the same id."""
+    message_id = str(next(_ids))
+    await ws.send(json.dumps([2, message_id, action, payload]))
+    return await reply(ws, message_id)
+
+
+async def reply(ws: ClientConnection, message_id: str) -> list[Any]:
+    while True:
+        frame = json.loads(await ws.recv(decode=True))
+        if frame[0] in (3, 4) and frame[1] == message_id:
+            return frame  # type: ignore[no-any-return]
+        if frame[0] == 2:  # the CSMS asking something (TriggerMessage ...): answer politely
+            await ws.send(json.dumps([3, frame[1], {"status": "Accepted"}]))
+
+
+BOOT16 = {"chargePointVendor": "TestVendor", "chargePointModel": "TestModel"}
+BOOT201 = {
+    "chargingStation": {"vendorName": "TestVendor", "model": "TestModel"},
+    "reason": "PowerUp",
+}
