@@ -35,9 +35,9 @@ class EventType(StrEnum):
 EVENTS_KEY = "csms.events"
 
 
-def record(session: AsyncSession, station_id: str, type: EventType, **data: Any) -> Event:
+def record(session: AsyncSession, station_id: str, kind: EventType, /, **data: Any) -> Event:
     """Add an event to the session; it commits, or not, with the state change beside it."""
-    event = Event(station_id=station_id, type=type.value, data=_jsonable(data))
+    event = Event(station_id=station_id, type=kind.value, data=_jsonable(data))
     session.add(event)
     session.info.setdefault(EVENTS_KEY, []).append(event)
     return event

@@ -186,7 +186,7 @@ class Store:
                 )
 
     async def station_fields(
-        self, station_id: str, event: EventType, fields: dict[str, Any], **data: Any
+        self, station_id: str, kind: EventType, fields: dict[str, Any], /, **data: Any
     ) -> None:
         """A notification that sets a few station fields (firmware status, ...) and is logged as an event."""
         async with self._tx() as session:
@@ -194,11 +194,11 @@ class Store:
                 await session.execute(
                     update(Station).where(Station.id == station_id).values(**fields)
                 )
-            record(session, station_id, event, **data)
+            record(session, station_id, kind, **data)
 
-    async def event(self, station_id: str, event: EventType, **data: Any) -> None:
+    async def event(self, station_id: str, kind: EventType, /, **data: Any) -> None:
         async with self._tx() as session:
-            record(session, station_id, event, **data)
+            record(session, station_id, kind, **data)
 
     # -- connectors ----------------------------------------------------------------------------
 
