@@ -26,6 +26,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check csms cpo simulators tests bench
 	$(BIN)/ruff format --check csms cpo simulators tests bench
+	$(BIN)/mypy csms cpo
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -33,6 +33,7 @@ def csms_config(settings: Settings) -> CsmsConfig:
         rate_limit=settings.rate_limit,
         rate_burst=settings.rate_burst,
         message_log_retention_days=settings.message_log_retention_days,
+        status_trigger_delay=settings.status_trigger_delay,
     )
 
 

@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete, select
+from sqlalchemy import delete
+from sqlmodel import col, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -98,7 +99,7 @@ class Operations:
             rows = await session.execute(
                 select(Connector)
                 .where(Connector.station_id == station_id)
-                .order_by(Connector.evse_id, Connector.connector_id)
+                .order_by(col(Connector.evse_id), col(Connector.connector_id))
             )
             return station, list(rows.scalars())
 
@@ -107,7 +108,7 @@ class Operations:
             station = await session.get(Station, station_id)
             if station is None:
                 raise NotFound(f"no station {station_id}")
-            await session.execute(delete(Connector).where(Connector.station_id == station_id))
+            await session.execute(delete(Connector).where(col(Connector.station_id) == station_id))
             if (
                 await session.execute(
                     select(Transaction.id).where(Transaction.station_id == station_id).limit(1)
@@ -119,7 +120,7 @@ class Operations:
     async def transactions(
         self, station_id: str | None = None, limit: int = 100
     ) -> list[Transaction]:
-        stmt = select(Transaction).order_by(Transaction.id.desc()).limit(limit)  # type: ignore[union-attr]
+        stmt = select(Transaction).order_by(col(Transaction.id).desc()).limit(limit)
         if station_id:
             stmt = stmt.where(Transaction.station_id == station_id)
         async with self.sessions() as session:
@@ -149,7 +150,7 @@ class Operations:
         async with self.sessions.begin() as session:
             result = await session.execute(
                 delete(LocalToken).where(
-                    LocalToken.uid == normalise_uid(uid), LocalToken.type == type
+                    col(LocalToken.uid) == normalise_uid(uid), col(LocalToken.type) == type
                 )
             )
             if not result.rowcount:  # type: ignore[attr-defined]

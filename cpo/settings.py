@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     ws_max_size: int = Field(default=1 << 20, ge=1024, description="Largest OCPP frame in bytes")
     rate_limit: float = Field(default=50.0, gt=0, description="OCPP CALLs per second per charger")
     rate_burst: int = Field(default=200, ge=1)
+    status_trigger_delay: float = Field(
+        default=10.0,
+        ge=0,
+        description="Ask for StatusNotifications when none follow a boot this long",
+    )
     message_log_retention_days: float = Field(default=30.0, gt=0)
 
     # TLS (security profile 2 terminated by uvicorn)

@@ -237,8 +237,10 @@ class StationConnection:
                 return
             self._inbox.put_nowait((text, message_id, action))
         elif message_type in (CALLRESULT, CALLERROR):
-            action = self._our_calls.pop(message_id, None)
-            self.message_log.append(self.station_id, "in", text, message_type, action, message_id)
+            our_action = self._our_calls.pop(message_id, None)
+            self.message_log.append(
+                self.station_id, "in", text, message_type, our_action, message_id
+            )
             result = (
                 "ok"
                 if message_type == CALLRESULT
@@ -246,7 +248,7 @@ class StationConnection:
                 if len(frame) > 2
                 else "CallError"
             )
-            metrics.MESSAGES.labels("out", action or "unknown", result).inc()
+            metrics.MESSAGES.labels("out", our_action or "unknown", result).inc()
             assert self.charge_point is not None
             await self.charge_point.route_message(text)
         else:

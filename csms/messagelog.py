@@ -7,7 +7,8 @@ import contextlib
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert
+from sqlmodel import col, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from csms import clock
@@ -77,7 +78,7 @@ class MessageLog:
         cutoff = (now or clock.now()) - self._retention
         async with self._sessions.begin() as session:
             result = await session.execute(
-                delete(MessageLogEntry).where(MessageLogEntry.created_at < cutoff)
+                delete(MessageLogEntry).where(col(MessageLogEntry.created_at) < cutoff)
             )
             return result.rowcount or 0  # type: ignore[attr-defined]
 
@@ -87,8 +88,8 @@ class MessageLog:
         await self.flush()
         stmt = select(MessageLogEntry).where(MessageLogEntry.station_id == station_id)
         if before_id is not None:
-            stmt = stmt.where(MessageLogEntry.id < before_id)  # type: ignore[operator]
-        stmt = stmt.order_by(MessageLogEntry.id.desc()).limit(limit)  # type: ignore[union-attr]
+            stmt = stmt.where(col(MessageLogEntry.id) < before_id)
+        stmt = stmt.order_by(col(MessageLogEntry.id).desc()).limit(limit)
         async with self._sessions() as session:
             return list((await session.execute(stmt)).scalars())
 

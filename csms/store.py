@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
+from sqlmodel import col, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from csms import clock
@@ -153,9 +154,11 @@ class Store:
             # After a reboot the charger's Stop may still come from its offline queue, or never.
             suspect = await session.execute(
                 update(Transaction)
-                .where(Transaction.station_id == station_id, Transaction.status == "active")
+                .where(
+                    col(Transaction.station_id) == station_id, col(Transaction.status) == "active"
+                )
                 .values(suspect=True)
-                .returning(Transaction.id)
+                .returning(col(Transaction.id))
             )
             record(
                 session,
@@ -182,7 +185,7 @@ class Store:
         async with self._tx() as session:
             for station_id, at in seen.items():
                 await session.execute(
-                    update(Station).where(Station.id == station_id).values(last_seen=at)
+                    update(Station).where(col(Station.id) == station_id).values(last_seen=at)
                 )
 
     async def station_fields(
@@ -192,7 +195,7 @@ class Store:
         async with self._tx() as session:
             if fields:
                 await session.execute(
-                    update(Station).where(Station.id == station_id).values(**fields)
+                    update(Station).where(col(Station.id) == station_id).values(**fields)
                 )
             record(session, station_id, kind, **data)
 
@@ -280,9 +283,9 @@ class Store:
         """Remember an accepted ChangeAvailability (it survives the charger's reboots)."""
         value = "Operative" if operative else "Inoperative"
         async with self._tx() as session:
-            stmt = update(Connector).where(Connector.station_id == station_id)
+            stmt = update(Connector).where(col(Connector.station_id) == station_id)
             if evse_id:
-                stmt = stmt.where(Connector.evse_id == evse_id)
+                stmt = stmt.where(col(Connector.evse_id) == evse_id)
             await session.execute(stmt.values(availability=value, updated_at=clock.now()))
 
     # -- authorization -------------------------------------------------------------------------
@@ -348,7 +351,7 @@ class Store:
                 Transaction.station_id == station_id,
                 Transaction.evse_id == facts.evse_id,
                 Transaction.status == "active",
-                Transaction.started_at <= facts.timestamp,
+                col(Transaction.started_at) <= facts.timestamp,
             )
         )
         for tx in stale.scalars():
@@ -431,7 +434,7 @@ class Store:
             await session.execute(
                 select(Transaction)
                 .where(Transaction.station_id == station_id, Transaction.status == "active")
-                .order_by(Transaction.started_at.desc())  # type: ignore[union-attr]
+                .order_by(col(Transaction.started_at).desc())
             )
         ).scalars()
         candidates = [t for t in rows if t.started_at is None or t.started_at <= facts.timestamp]

@@ -32,7 +32,7 @@ class Platform:
         self.settings = Settings(_env_file=None, **(defaults | settings))  # type: ignore[call-arg]
         self.server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
-        self.port = 0
+        self.port = int(settings.get("port", 0))
         self.scheme = "http"
 
     @property

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
+from sqlmodel import col, select
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -154,9 +154,9 @@ class Admin:
                 await session.execute(
                     select(MeterSample)
                     .where(MeterSample.transaction_id == tx.id)
-                    .order_by(MeterSample.timestamp, MeterSample.id)
+                    .order_by(col(MeterSample.timestamp), col(MeterSample.id))
                 )
-            ).scalars()  # type: ignore[arg-type]
+            ).scalars()
             return ok(
                 tx.model_dump(mode="json")
                 | {
@@ -170,7 +170,7 @@ class Admin:
     async def events(self, request: Request) -> Response:
         after = query_int(request, "after", 0, 0, 2**62) or 0
         limit = query_int(request, "limit", 100, 1, 1000) or 100
-        stmt = select(Event).where(Event.id > after).order_by(Event.id).limit(limit)  # type: ignore[operator, arg-type]
+        stmt = select(Event).where(col(Event.id) > after).order_by(col(Event.id)).limit(limit)
         if station_id := request.query_params.get("station_id"):
             stmt = stmt.where(Event.station_id == station_id)
         async with self.operations.sessions() as session:
