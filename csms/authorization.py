@@ -7,8 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from sqlmodel import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import select
 
 from csms import clock
 from csms.models import LocalToken

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     from csms.connection import StationConnection
+    from csms.grants import RemoteStartGrants
     from csms.registry import Registry
     from csms.store import Store
 
@@ -144,9 +145,12 @@ class CommandInputError(ValueError):
 class Commands:
     """Runs commands on whatever connection the registry holds for the charger."""
 
-    def __init__(self, registry: Registry[StationConnection], store: Store) -> None:
+    def __init__(
+        self, registry: Registry[StationConnection], store: Store, grants: RemoteStartGrants
+    ) -> None:
         self._registry = registry
         self._store = store
+        self._grants = grants
 
     async def run(
         self, station_id: str, command: Command, timeout: float | None = None
@@ -159,7 +163,7 @@ class Commands:
 
         implementation = v16 if conn.ocpp_version == "1.6" else v201
         try:
-            return await implementation.run(conn, self._store, command, timeout)
+            result = await implementation.run(conn, self._store, command, timeout)
         except CommandInputError as e:
             return CommandResult(Outcome.INVALID, error_description=str(e))
         except TimeoutError as e:
@@ -173,6 +177,10 @@ class Commands:
         except UnknownCallErrorCodeError as e:
             # Codes the library does not know (RpcFrameworkError, MessageTypeNotSupported, ...).
             return CommandResult(Outcome.CALL_ERROR, error_code="Unknown", error_description=str(e))
+        if isinstance(command, RemoteStart) and result.accepted:
+            # The platform decided this start; the charger may still ask (AuthorizeRemoteTxRequests).
+            self._grants.grant(station_id, command.id_token)
+        return result
 
 
 def answered(reply: Any, status: str | None = None) -> CommandResult:

@@ -65,7 +65,8 @@ _ACTIONS = {
     "2.0.1": frozenset(a.value for a in Action201),
 }
 
-CLOSE_POLICY = 1008  # RFC 6455: policy violation (a flood)
+CLOSE_POLICY = 1008
+REPLY_GRACE = 1.0  # seconds a reply that arrived just before a close may take to be checked  # RFC 6455: policy violation (a flood)
 
 
 class TokenBucket:
@@ -313,7 +314,10 @@ class StationConnection:
             )
         finally:
             gone.cancel()
-        if call in done:
+        if gone in done and call not in done:
+            # A charger may answer and close at once (Reset): a reply already in hand wins.
+            await asyncio.wait({call}, timeout=REPLY_GRACE)
+        if call.done():
             return call.result()
         call.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

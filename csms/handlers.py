@@ -13,6 +13,7 @@ from csms.metering import Sample, normalise
 
 if TYPE_CHECKING:
     from csms.connection import StationConnection
+    from csms.grants import RemoteStartGrants
     from csms.store import Store
 
 log = logging.getLogger(__name__)
@@ -29,13 +30,25 @@ class StationHandlers:
     store: Store
     authorizer: Authorizer
 
-    def setup(self, conn: StationConnection, store: Store, authorizer: Authorizer) -> None:
-        self.conn, self.store, self.authorizer = conn, store, authorizer
+    grants: RemoteStartGrants
+
+    def setup(
+        self,
+        conn: StationConnection,
+        store: Store,
+        authorizer: Authorizer,
+        grants: RemoteStartGrants,
+    ) -> None:
+        self.conn, self.store, self.authorizer, self.grants = conn, store, authorizer, grants
 
     async def decide(
         self, id_token: str, token_type: str | None = None, evse_id: int | None = None
     ) -> AuthorizationResult:
         request = AuthorizationRequest(self.conn.station_id, id_token, token_type, evse_id)
+        if self.grants.granted(self.conn.station_id, id_token):
+            result = AuthorizationResult(AuthStatus.ACCEPTED)
+            await self.store.authorization(self.conn.station_id, id_token, token_type, result)
+            return result
         try:
             result = await asyncio.wait_for(
                 self.authorizer.authorize(request), AUTHORIZATION_BUDGET

@@ -8,8 +8,8 @@ import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert
-from sqlmodel import col, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col, select
 
 from csms import clock
 from csms.models import MessageLogEntry

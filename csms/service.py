@@ -18,6 +18,7 @@ from csms.authorization import Authorizer, LocalAuthorizer
 from csms.commands import Commands
 from csms.config import CsmsConfig
 from csms.connection import StationConnection
+from csms.grants import RemoteStartGrants
 from csms.messagelog import MessageLog
 from csms.registry import MemoryRegistry, Registry
 from csms.store import Store
@@ -46,7 +47,8 @@ class Csms:
         self.message_log = MessageLog(sessions, config.message_log_retention_days)
         self.authorizer: Authorizer = authorizer or LocalAuthorizer(sessions)
         self.registry: Registry[StationConnection] = registry or MemoryRegistry()
-        self.commands = Commands(self.registry, self.store)
+        self.grants = RemoteStartGrants()
+        self.commands = Commands(self.registry, self.store, self.grants)
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -139,7 +141,7 @@ class Csms:
         charge_point = charge_point_class(
             station_id, conn, response_timeout=self.config.response_timeout
         )
-        charge_point.setup(conn, self.store, self.authorizer)
+        charge_point.setup(conn, self.store, self.authorizer, self.grants)
         previous = self.registry.register(station_id, conn)
         if previous is not None:
             # The newest socket wins: the old one is half-open or a duplicate.

@@ -1,0 +1,559 @@
+"""OCPP 2.0.1 wire side of the simulator: outgoing messages and answers to CSMS CALLs."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from ocpp.routing import after, on
+from ocpp.v201 import ChargePoint, call, call_result
+from ocpp.v201.enums import Action
+
+from simulators.common import Reading, SimTransaction, iso, status_201, utc_now
+
+if TYPE_CHECKING:
+    from simulators.charge_point import ChargePointSimulator
+
+Key = tuple[str, str]
+
+STOPPED_REASONS = {
+    "DeAuthorized", "EmergencyStop", "EnergyLimitReached", "EVDisconnected", "GroundFault",
+    "ImmediateReset", "Local", "LocalOutOfCredit", "MasterPass", "Other", "OvercurrentFault",
+    "PowerLoss", "PowerQuality", "Reboot", "Remote", "SOCLimitReached", "StoppedByEV",
+    "TimeLimitReached", "Timeout",
+}  # fmt: skip
+# 1.6 stop reasons a caller may use on a 2.0.1 station.
+FROM_16 = {"HardReset": "ImmediateReset", "SoftReset": "ImmediateReset", "UnlockCommand": "Other"}
+# Why a station ends a transaction, seen from its trigger side.
+TRIGGERS = {
+    "Local": "StopAuthorized",
+    "Remote": "RemoteStop",
+    "EVDisconnected": "EVCommunicationLost",
+    "ImmediateReset": "ResetCommand",
+    "Reboot": "ResetCommand",
+    "DeAuthorized": "Deauthorized",
+    "EnergyLimitReached": "EnergyLimitReached",
+    "SOCLimitReached": "EnergyLimitReached",
+    "TimeLimitReached": "TimeLimitReached",
+    "Timeout": "EVConnectTimeout",
+    "StoppedByEV": "ChargingStateChanged",
+}
+READ_ONLY: set[Key] = {("SecurityCtrlr", "SecurityProfile"), ("SecurityCtrlr", "Identity")}
+WRITE_ONLY: set[Key] = {("SecurityCtrlr", "BasicAuthPassword")}
+TRIGGERABLE = {
+    "BootNotification",
+    "Heartbeat",
+    "StatusNotification",
+    "MeterValues",
+    "TransactionEvent",
+}
+MEASURANDS = "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,SoC"
+
+
+def default_variables(sim: ChargePointSimulator) -> dict[Key, str]:
+    return {
+        ("OCPPCommCtrlr", "HeartbeatInterval"): str(sim.heartbeat_interval),
+        ("OCPPCommCtrlr", "MessageTimeout"): str(int(sim.response_timeout)),
+        ("SampledDataCtrlr", "TxUpdatedInterval"): "60",
+        ("SampledDataCtrlr", "TxUpdatedMeasurands"): MEASURANDS,
+        ("SampledDataCtrlr", "TxEndedMeasurands"): "Energy.Active.Import.Register",
+        ("TxCtrlr", "TxStartPoint"): "Authorized",
+        ("TxCtrlr", "TxStopPoint"): "Authorized",
+        ("TxCtrlr", "EVConnectionTimeOut"): "60",
+        ("TxCtrlr", "StopTxOnInvalidId"): "false",
+        ("AuthCtrlr", "AuthorizeRemoteStart"): "false",
+        ("AuthCtrlr", "LocalAuthorizeOffline"): "false",
+        ("ReservationCtrlr", "Enabled"): "true",
+        ("SecurityCtrlr", "SecurityProfile"): "1" if sim.password else "0",
+        ("SecurityCtrlr", "Identity"): sim.id,
+        ("SecurityCtrlr", "BasicAuthPassword"): "",
+    }
+
+
+def _sampled(value: float, measurand: str, unit: str, context: str) -> dict[str, Any]:
+    return {
+        "value": int(value) if unit == "Wh" else value,
+        "context": context,
+        "measurand": measurand,
+        "location": "EV" if measurand == "SoC" else "Outlet",
+        "unit_of_measure": {"unit": unit},
+    }
+
+
+def _meter_value(reading: Reading, context: str, full: bool) -> dict[str, Any]:
+    values = [_sampled(reading.energy_wh, "Energy.Active.Import.Register", "Wh", context)]
+    if full:
+        values += [
+            _sampled(reading.power_w, "Power.Active.Import", "W", context),
+            _sampled(reading.current_a, "Current.Import", "A", context),
+            _sampled(reading.voltage_v, "Voltage", "V", context),
+        ]
+        if reading.soc is not None:
+            values.append(_sampled(reading.soc, "SoC", "Percent", context))
+    return {"timestamp": iso(reading.timestamp), "sampled_value": values}
+
+
+def _data_type(value: str) -> str:
+    if value in ("true", "false"):
+        return "boolean"
+    return "integer" if value.isdigit() else "string"
+
+
+class ChargePoint201(ChargePoint):
+    """One live 2.0.1 connection of a ChargePointSimulator."""
+
+    def __init__(self, sim: ChargePointSimulator, connection: Any) -> None:
+        super().__init__(sim.id, connection, response_timeout=sim.response_timeout)
+        self.sim = sim
+        # What on_* decided for a CALL id, for its after_* hook to act on.
+        self._decided: dict[str, tuple[str, Any]] = {}
+
+    # ---------------------------------------------------------------- outgoing
+
+    async def boot(self, reason: str) -> str:
+        sim = self.sim
+        station = {
+            "model": sim.model,
+            "vendor_name": sim.vendor,
+            "serial_number": sim.serial,
+            "firmware_version": sim.firmware,
+        }
+        result = await sim._request(call.BootNotification(charging_station=station, reason=reason))
+        if result.interval > 0:
+            sim.heartbeat_interval = result.interval
+            sim.variables[("OCPPCommCtrlr", "HeartbeatInterval")] = str(result.interval)
+        return str(result.status)
+
+    async def heartbeat(self) -> str:
+        return str((await self.sim._request(call.Heartbeat())).current_time)
+
+    async def status(self, evse_id: int, status: str, error_code: str) -> None:
+        # 2.0.1 has no error code here; faults travel as NotifyEvent, which we do not model.
+        await self.sim._request(
+            call.StatusNotification(
+                timestamp=iso(utc_now()),
+                connector_status=status_201(status),
+                evse_id=evse_id,
+                connector_id=1,
+            )
+        )
+
+    async def authorize(self, id_tag: str, token_type: str) -> str:
+        result = await self.sim._request(
+            call.Authorize(id_token={"id_token": id_tag, "type": token_type})
+        )
+        return str(result.id_token_info["status"])
+
+    async def start(
+        self,
+        evse_id: int,
+        id_tag: str,
+        reading: Reading,
+        remote_start_id: int | None,
+        reservation_id: int | None,
+        token_type: str,
+    ) -> SimTransaction:
+        tx_id = str(uuid.uuid4())
+        result = await self.sim._request(
+            call.TransactionEvent(
+                event_type="Started",
+                timestamp=iso(reading.timestamp),
+                trigger_reason="RemoteStart" if remote_start_id is not None else "Authorized",
+                seq_no=0,
+                transaction_info={
+                    "transaction_id": tx_id,
+                    "charging_state": "Charging",
+                    "remote_start_id": remote_start_id,
+                },
+                id_token={"id_token": id_tag, "type": token_type},
+                evse={"id": evse_id, "connector_id": 1},
+                meter_value=[_meter_value(reading, "Transaction.Begin", full=False)],
+                reservation_id=reservation_id,
+            )
+        )
+        info = result.id_token_info
+        return SimTransaction(
+            transaction_id=tx_id,
+            evse_id=evse_id,
+            id_tag=id_tag,
+            meter_start_wh=reading.energy_wh,
+            status=str(info["status"]) if info else "Accepted",
+            seq_no=1,
+            started_at=reading.timestamp,
+            remote_start_id=remote_start_id,
+            id_token_type=token_type,
+        )
+
+    async def meter(
+        self, evse_id: int, reading: Reading, tx: SimTransaction | None, context: str
+    ) -> None:
+        if tx is None:
+            payload: Any = call.MeterValues(
+                evse_id=evse_id, meter_value=[_meter_value(reading, context, full=False)]
+            )
+        else:
+            seq_no, tx.seq_no = tx.seq_no, tx.seq_no + 1
+            payload = call.TransactionEvent(
+                event_type="Updated",
+                timestamp=iso(reading.timestamp),
+                trigger_reason="MeterValuePeriodic" if context == "Sample.Periodic" else "Trigger",
+                seq_no=seq_no,
+                transaction_info={
+                    "transaction_id": tx.transaction_id,
+                    "charging_state": "Charging",
+                },
+                meter_value=[_meter_value(reading, context, full=True)],
+            )
+        await self.sim._request(payload)
+
+    async def stop(
+        self, tx: SimTransaction, reading: Reading, reason: str, id_tag: str | None
+    ) -> str | None:
+        stopped = reason if reason in STOPPED_REASONS else FROM_16.get(reason, "Other")
+        trigger = (
+            "UnlockCommand"
+            if reason == "UnlockCommand"
+            else TRIGGERS.get(stopped, "AbnormalCondition")
+        )
+        seq_no, tx.seq_no = tx.seq_no, tx.seq_no + 1
+        token = id_tag or tx.id_tag if trigger == "StopAuthorized" else None
+        result = await self.sim._request(
+            call.TransactionEvent(
+                event_type="Ended",
+                timestamp=iso(reading.timestamp),
+                trigger_reason=trigger,
+                seq_no=seq_no,
+                transaction_info={
+                    "transaction_id": tx.transaction_id,
+                    "charging_state": "Idle" if stopped == "EVDisconnected" else "EVConnected",
+                    "stopped_reason": stopped,
+                },
+                id_token={"id_token": token, "type": tx.id_token_type} if token else None,
+                meter_value=[_meter_value(reading, "Transaction.End", full=False)],
+            )
+        )
+        info = result.id_token_info
+        return str(info["status"]) if info else None
+
+    async def report(self, request_id: int) -> None:
+        variables = self.sim.variables
+        data = []
+        for (component, variable), value in variables.items():
+            key = (component, variable)
+            attribute: dict[str, Any] = {"type": "Actual"}
+            if key in WRITE_ONLY:
+                attribute["mutability"] = "WriteOnly"
+            else:
+                attribute["value"] = value
+                attribute["mutability"] = "ReadOnly" if key in READ_ONLY else "ReadWrite"
+            data.append(
+                {
+                    "component": {"name": component},
+                    "variable": {"name": variable},
+                    "variable_attribute": [attribute],
+                    "variable_characteristics": {
+                        "data_type": _data_type(value),
+                        "supports_monitoring": False,
+                    },
+                }
+            )
+        await self.sim._request(
+            call.NotifyReport(
+                request_id=request_id,
+                generated_at=iso(utc_now()),
+                seq_no=0,
+                report_data=data,
+                tbc=False,
+            )
+        )
+
+    # ---------------------------------------------------------------- CALLs from the CSMS
+    # Follow-up CALLs go through after_* hooks that spawn tasks: awaiting a CALL inside an
+    # on_* handler would block the receive loop that has to deliver its reply.
+
+    def _decide(self, uid: str, action: str, default: str, data: Any = None) -> str:
+        status = self.sim._answer(action, default)
+        self._decided[uid] = (status, data)
+        return status
+
+    def _decision(self, uid: str) -> tuple[str | None, Any]:
+        return self._decided.pop(uid, (None, None))
+
+    def _evses(self, evse: dict[str, Any] | None) -> list[int]:
+        return [evse["id"]] if evse and evse.get("id") else self.sim.evse_ids
+
+    @on(Action.request_start_transaction)
+    def on_request_start(
+        self,
+        id_token: dict[str, Any],
+        remote_start_id: int,
+        call_unique_id: str,
+        evse_id: int | None = None,
+        **_: Any,
+    ) -> call_result.RequestStartTransaction:
+        tag = id_token["id_token"]
+        evse = evse_id or self.sim._free_evse(tag) or 1
+        ok = self.sim._can_start(evse, tag)
+        status = self._decide(
+            call_unique_id, "RequestStartTransaction", "Accepted" if ok else "Rejected", evse
+        )
+        return call_result.RequestStartTransaction(status=status)
+
+    @after(Action.request_start_transaction)
+    def after_request_start(
+        self, id_token: dict[str, Any], remote_start_id: int, call_unique_id: str, **_: Any
+    ) -> None:
+        status, evse = self._decision(call_unique_id)
+        if status == "Accepted":
+            sim = self.sim
+            check = sim.variables.get(("AuthCtrlr", "AuthorizeRemoteStart")) == "true"
+            tag, kind = id_token["id_token"], id_token["type"]
+            sim._spawn(sim._remote_start(evse, tag, remote_start_id, kind, check))
+
+    @on(Action.request_stop_transaction)
+    async def on_request_stop(
+        self, transaction_id: str, call_unique_id: str, **_: Any
+    ) -> call_result.RequestStopTransaction:
+        evse = await self.sim._find_tx(transaction_id)
+        status = self._decide(
+            call_unique_id,
+            "RequestStopTransaction",
+            "Rejected" if evse is None else "Accepted",
+            evse,
+        )
+        return call_result.RequestStopTransaction(status=status)
+
+    @after(Action.request_stop_transaction)
+    def after_request_stop(self, call_unique_id: str, **_: Any) -> None:
+        status, evse = self._decision(call_unique_id)
+        if status == "Accepted" and evse is not None:
+            self.sim._spawn(self.sim._finish(evse, "Remote"))
+
+    @on(Action.unlock_connector)
+    def on_unlock(self, evse_id: int, connector_id: int, **_: Any) -> call_result.UnlockConnector:
+        sim = self.sim
+        if evse_id not in sim.evse_ids or connector_id != 1:
+            default = "UnknownConnector"
+        elif evse_id in sim.transactions:
+            default = "OngoingAuthorizedTransaction"
+        else:
+            default = "Unlocked"
+        return call_result.UnlockConnector(status=sim._answer("UnlockConnector", default))
+
+    @on(Action.reset)
+    def on_reset(
+        self, type: str, call_unique_id: str, evse_id: int | None = None, **_: Any
+    ) -> call_result.Reset:
+        sim = self.sim
+        busy = evse_id in sim.transactions if evse_id else bool(sim.transactions)
+        if evse_id and evse_id not in sim.evse_ids:
+            default = "Rejected"
+        elif type == "OnIdle" and busy:
+            default = "Scheduled"
+        else:
+            default = "Accepted"
+        status = self._decide(call_unique_id, "Reset", default, evse_id)
+        if status == "Scheduled" and not evse_id:
+            sim._reset_when_idle = True
+        return call_result.Reset(status=status)
+
+    @after(Action.reset)
+    def after_reset(self, call_unique_id: str, **_: Any) -> None:
+        status, evse = self._decision(call_unique_id)
+        sim = self.sim
+        if status != "Accepted":
+            return
+        if evse:
+            # Resetting one EVSE ends its transaction but keeps the station online.
+            if evse in sim.transactions:
+                sim._spawn(sim._finish(evse, "ImmediateReset"))
+        else:
+            sim._spawn(sim._reboot("ImmediateReset", "RemoteReset"))
+
+    @on(Action.change_availability)
+    def on_change_availability(
+        self,
+        operational_status: str,
+        call_unique_id: str,
+        evse: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> call_result.ChangeAvailability:
+        sim = self.sim
+        evses = self._evses(evse)
+        if any(e not in sim.evse_ids for e in evses):
+            default = "Rejected"
+        elif operational_status == "Inoperative" and any(e in sim.transactions for e in evses):
+            default = "Scheduled"
+        else:
+            default = "Accepted"
+        status = self._decide(
+            call_unique_id, "ChangeAvailability", default, (evses, operational_status)
+        )
+        return call_result.ChangeAvailability(status=status)
+
+    @after(Action.change_availability)
+    def after_change_availability(self, call_unique_id: str, **_: Any) -> None:
+        status, data = self._decision(call_unique_id)
+        if status in ("Accepted", "Scheduled"):
+            evses, kind = data
+            self.sim._spawn(self.sim._set_availability(evses, kind == "Operative"))
+
+    @on(Action.reserve_now)
+    def on_reserve_now(
+        self,
+        id: int,
+        expiry_date_time: str,
+        id_token: dict[str, Any],
+        call_unique_id: str,
+        evse_id: int | None = None,
+        **_: Any,
+    ) -> call_result.ReserveNow:
+        sim = self.sim
+        tag = id_token["id_token"]
+        evse = evse_id or sim._free_evse(tag)
+        status = self._decide(call_unique_id, "ReserveNow", sim._reservation_status(evse, id), evse)
+        if status == "Accepted":
+            sim.reservations[id] = {"evse_id": evse, "id_tag": tag, "expiry": expiry_date_time}
+        return call_result.ReserveNow(status=status)
+
+    @after(Action.reserve_now)
+    def after_reserve_now(self, call_unique_id: str, **_: Any) -> None:
+        status, evse = self._decision(call_unique_id)
+        if status == "Accepted":
+            self.sim._spawn(self.sim.status(evse, "Reserved"))
+
+    @on(Action.cancel_reservation)
+    def on_cancel_reservation(
+        self, reservation_id: int, call_unique_id: str, **_: Any
+    ) -> call_result.CancelReservation:
+        sim = self.sim
+        known = sim.reservations.get(reservation_id)
+        status = self._decide(
+            call_unique_id, "CancelReservation", "Accepted" if known else "Rejected",
+            known["evse_id"] if known else None,
+        )  # fmt: skip
+        if status == "Accepted":
+            sim.reservations.pop(reservation_id, None)
+        return call_result.CancelReservation(status=status)
+
+    @after(Action.cancel_reservation)
+    def after_cancel_reservation(self, call_unique_id: str, **_: Any) -> None:
+        status, evse = self._decision(call_unique_id)
+        if status == "Accepted" and evse is not None and evse not in self.sim.transactions:
+            self.sim._spawn(self.sim.status(evse, self.sim._idle_status(evse)))
+
+    @on(Action.trigger_message)
+    def on_trigger_message(
+        self,
+        requested_message: str,
+        call_unique_id: str,
+        evse: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> call_result.TriggerMessage:
+        default = "Accepted" if requested_message in TRIGGERABLE else "NotImplemented"
+        data = (requested_message, self._evses(evse))
+        status = self._decide(call_unique_id, "TriggerMessage", default, data)
+        return call_result.TriggerMessage(status=status)
+
+    @after(Action.trigger_message)
+    def after_trigger_message(self, call_unique_id: str, **_: Any) -> None:
+        status, data = self._decision(call_unique_id)
+        if status == "Accepted":
+            self.sim._spawn(self.sim._trigger(*data))
+
+    @on(Action.get_variables)
+    def on_get_variables(
+        self, get_variable_data: list[dict[str, Any]], **_: Any
+    ) -> call_result.GetVariables:
+        variables = self.sim.variables
+        results = []
+        for item in get_variable_data:
+            key = (item["component"]["name"], item["variable"]["name"])
+            kind = item.get("attribute_type", "Actual")
+            result = {"component": item["component"], "variable": item["variable"]}
+            if "attribute_type" in item:
+                result["attribute_type"] = kind
+            status = _lookup(variables, key)
+            if status == "Accepted" and kind != "Actual":
+                status = "NotSupportedAttributeType"
+            elif status == "Accepted" and key in WRITE_ONLY:
+                status = "Rejected"
+            if status == "Accepted":
+                result["attribute_value"] = variables[key]
+            result["attribute_status"] = status
+            results.append(result)
+        return call_result.GetVariables(get_variable_result=results)
+
+    @on(Action.set_variables)
+    def on_set_variables(
+        self, set_variable_data: list[dict[str, Any]], **_: Any
+    ) -> call_result.SetVariables:
+        sim = self.sim
+        results = []
+        for item in set_variable_data:
+            key = (item["component"]["name"], item["variable"]["name"])
+            kind = item.get("attribute_type", "Actual")
+            value = str(item["attribute_value"])
+            status = _lookup(sim.variables, key)
+            if status == "Accepted" and kind != "Actual":
+                status = "NotSupportedAttributeType"
+            elif status == "Accepted" and (
+                key in READ_ONLY or not _valid(value, sim.variables[key])
+            ):
+                status = "Rejected"
+            status = sim._answer("SetVariables", status) if status == "Accepted" else status
+            if status == "Accepted":
+                sim.variables[key] = value
+                if key == ("OCPPCommCtrlr", "HeartbeatInterval"):
+                    sim.heartbeat_interval = int(value)
+            result = {"component": item["component"], "variable": item["variable"]}
+            if "attribute_type" in item:
+                result["attribute_type"] = kind
+            result["attribute_status"] = status
+            results.append(result)
+        return call_result.SetVariables(set_variable_result=results)
+
+    @on(Action.get_base_report)
+    def on_get_base_report(
+        self, request_id: int, call_unique_id: str, **_: Any
+    ) -> call_result.GetBaseReport:
+        status = self._decide(call_unique_id, "GetBaseReport", "Accepted", request_id)
+        return call_result.GetBaseReport(status=status)
+
+    @after(Action.get_base_report)
+    def after_get_base_report(self, call_unique_id: str, **_: Any) -> None:
+        status, request_id = self._decision(call_unique_id)
+        if status == "Accepted":
+            self.sim._spawn(self.report(request_id))
+
+    @on(Action.get_transaction_status)
+    def on_get_transaction_status(
+        self, transaction_id: str | None = None, **_: Any
+    ) -> call_result.GetTransactionStatus:
+        # Nothing is ever queued: the simulator is either online or not sending at all.
+        ongoing = None if transaction_id is None else self.sim._tx_evse(transaction_id) is not None
+        return call_result.GetTransactionStatus(messages_in_queue=False, ongoing_indicator=ongoing)
+
+    @on(Action.clear_cache)
+    def on_clear_cache(self, **_: Any) -> call_result.ClearCache:
+        return call_result.ClearCache(status=self.sim._answer("ClearCache", "Accepted"))
+
+    @on(Action.data_transfer)
+    def on_data_transfer(self, vendor_id: str, **_: Any) -> call_result.DataTransfer:
+        return call_result.DataTransfer(status=self.sim._answer("DataTransfer", "UnknownVendorId"))
+
+
+def _lookup(variables: dict[Key, str], key: Key) -> str:
+    if key in variables:
+        return "Accepted"
+    if any(component == key[0] for component, _ in variables):
+        return "UnknownVariable"
+    return "UnknownComponent"
+
+
+def _valid(value: str, current: str) -> bool:
+    if current in ("true", "false"):
+        return value.lower() in ("true", "false")
+    if current.isdigit():
+        return value.isdigit()
+    return True
