@@ -14,7 +14,7 @@ from csms.metering import Sample, normalise
 if TYPE_CHECKING:
     from csms.connection import StationConnection
     from csms.grants import RemoteStartGrants
-    from csms.store import Store
+    from csms.store import BootInfo, Store
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,16 @@ class StationHandlers:
             result = AuthorizationResult(AuthStatus.INVALID)
         await self.store.authorization(self.conn.station_id, id_token, token_type, result)
         return result
+
+    async def accept(self, info: BootInfo) -> dict[str, Any]:
+        """Store what a booting charger says about itself and accept it (registered chargers only get here)."""
+        await self.store.booted(self.conn.station_id, info)
+        self.conn.accepted = True
+        return {
+            "current_time": clock.iso(clock.now()),
+            "interval": self.conn.config.heartbeat_interval,
+            "status": "Accepted",
+        }
 
     def after_boot(self, trigger: Any) -> None:
         """Chargers often send no StatusNotification after booting (digest quirk 10): ask once."""

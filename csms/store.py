@@ -209,6 +209,14 @@ class Store:
         """Apply a status report unless a newer one was applied already (chargers replay stale ones)."""
         status = neutral_status(report.status)
         detail = report.status if status != report.status else None
+        facts = {
+            "status": status,
+            "error_code": report.error_code,
+            "info": report.info,
+            "vendor_error_code": report.vendor_error_code,
+            "timestamp": report.timestamp,
+            "clock_suspect": report.clock_suspect or None,
+        }
         async with self._tx() as session:
             if report.evse_id == 0:
                 station = await session.get(Station, station_id)
@@ -225,13 +233,8 @@ class Store:
                     session,
                     station_id,
                     EventType.STATION_STATUS_CHANGED,
-                    status=status,
                     previous=previous,
-                    error_code=report.error_code,
-                    info=report.info,
-                    vendor_error_code=report.vendor_error_code,
-                    timestamp=report.timestamp,
-                    clock_suspect=report.clock_suspect or None,
+                    **facts,
                 )
                 return True
             connector = await session.get(
@@ -255,14 +258,9 @@ class Store:
                 EventType.CONNECTOR_STATUS_CHANGED,
                 evse_id=report.evse_id,
                 connector_id=report.connector_id,
-                status=status,
                 detail=detail,
                 previous=previous,
-                error_code=report.error_code,
-                info=report.info,
-                vendor_error_code=report.vendor_error_code,
-                timestamp=report.timestamp,
-                clock_suspect=report.clock_suspect or None,
+                **facts,
             )
             return True
 

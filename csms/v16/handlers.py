@@ -37,13 +37,7 @@ class ChargePoint16(StationHandlers, ChargePoint):
             meter_type=kw.get("meter_type"),
             meter_serial_number=kw.get("meter_serial_number"),
         )
-        await self.store.booted(self.conn.station_id, info)
-        self.conn.accepted = True
-        return result.BootNotification(
-            current_time=clock.iso(clock.now()),
-            interval=self.conn.config.heartbeat_interval,
-            status="Accepted",
-        )
+        return result.BootNotification(**await self.accept(info))
 
     @after(Action.boot_notification)
     def after_boot_notification(self, **kw: Any) -> None:

@@ -35,13 +35,7 @@ class ChargePoint201(StationHandlers, ChargePoint):
             imsi=modem.get("imsi"),
             reason=reason,
         )
-        await self.store.booted(self.conn.station_id, info)
-        self.conn.accepted = True
-        return result.BootNotification(
-            current_time=clock.iso(clock.now()),
-            interval=self.conn.config.heartbeat_interval,
-            status="Accepted",
-        )
+        return result.BootNotification(**await self.accept(info))
 
     @after(Action.boot_notification)
     def after_boot_notification(self, **kw: Any) -> None:
