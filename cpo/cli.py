@@ -122,7 +122,7 @@ def parser() -> argparse.ArgumentParser:
     add = command(station, "add", cmd_station_add, "register a charger")
     add.add_argument("id")
     add.add_argument(
-        "--password", help="HTTP Basic password the charger will use (8-40 characters)"
+        "--password", help="HTTP Basic password the charger will use (16-40 characters)"
     )
     command(station, "list", cmd_station_list, "list chargers")
 

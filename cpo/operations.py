@@ -31,15 +31,15 @@ class StationIn(BaseModel):
     id: str = Field(min_length=1, max_length=IDENTITY_MAX, pattern=r"^[^:/\x00-\x1f]+$")
     password: str | None = Field(
         default=None,
-        min_length=8,
+        min_length=16,
         max_length=40,
-        description="HTTP Basic password (security profiles 1 and 2)",
+        description="HTTP Basic password (security profiles 1 and 2): 16 to 40 characters, as OCPP asks",
     )
 
 
 class StationPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    password: str | None = Field(default=None, min_length=8, max_length=40)
+    password: str | None = Field(default=None, min_length=16, max_length=40)
     energy_unit_override: Literal["kWh", "Wh"] | None = Field(
         default=None, description="For chargers that label kWh readings as Wh"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import uvicorn
@@ -21,6 +22,17 @@ TLS_CIPHERS = ":".join(
         "AES256-GCM-SHA384",
     ]
 )
+
+
+class _DenialIsNotAnError(logging.Filter):
+    """uvicorn's websockets-sansio logs an error after every HTTP denial of an upgrade (401/404):
+    our endpoint always accepts or denies, so that line only ever reports a denial."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "ASGI callable returned without completing handshake."
+
+
+logging.getLogger("uvicorn.error").addFilter(_DenialIsNotAnError())
 
 
 def uvicorn_config(settings: Settings, **overrides: Any) -> uvicorn.Config:

@@ -33,7 +33,7 @@ async def test_station_and_token_added_by_cli_serve_a_simulated_session(platform
         "add",
         "CLI-1",
         "--password",
-        "cli-password-1",
+        "cli-password-0001",
         "--json",
         env=env,
     )
@@ -53,7 +53,7 @@ async def test_station_and_token_added_by_cli_serve_a_simulated_session(platform
             "--id",
             "CLI-1",
             "--password",
-            "cli-password-1",
+            "cli-password-0001",
             "--ocpp",
             version,
             "--url",

@@ -31,11 +31,11 @@ async def test_unknown_charger_is_registered_when_auto_register_is_on(tmp_path) 
 
 
 async def test_wrong_or_missing_password_is_refused_with_401(platform: Platform) -> None:
-    await platform.add_station("CP-PW", password="correct-horse-1")
+    await platform.add_station("CP-PW", password="correct-horse-battery")
     for headers in (
         {},
         basic("CP-PW", "wrong-password"),
-        basic("OTHER", "correct-horse-1"),
+        basic("OTHER", "correct-horse-battery"),
         {"Authorization": "Basic !!notbase64"},
     ):
         with pytest.raises(InvalidStatus) as refused:
@@ -43,7 +43,7 @@ async def test_wrong_or_missing_password_is_refused_with_401(platform: Platform)
         assert refused.value.response.status_code == 401
         assert refused.value.response.headers["WWW-Authenticate"].startswith("Basic")
     async with await open_raw(
-        platform.ws_url, "CP-PW", headers=basic("CP-PW", "correct-horse-1")
+        platform.ws_url, "CP-PW", headers=basic("CP-PW", "correct-horse-battery")
     ) as ws:
         assert (await call(ws, "BootNotification", BOOT16))[2]["status"] == "Accepted"
 

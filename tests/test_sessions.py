@@ -14,13 +14,13 @@ from tests.platform import Platform
 async def test_full_charging_session(platform: Platform, version: str) -> None:
     async with platform.admin() as admin:
         assert (await admin.post("/tokens", json={"uid": "RFID-0001"})).status_code == 201
-    await platform.add_station(f"CP-S-{version}", password="session-pass-1")
+    await platform.add_station(f"CP-S-{version}", password="session-pass-00001")
     events = platform.events()
     async with ChargePointSimulator(
         id=f"CP-S-{version}",
         url=platform.ws_url,
         ocpp=version,
-        password="session-pass-1",
+        password="session-pass-00001",
         power_w=11000,
     ) as sim:
         assert await sim.boot() == "Accepted"
@@ -43,8 +43,8 @@ async def test_full_charging_session(platform: Platform, version: str) -> None:
 
 async def test_restart_keeps_state_and_chargers_carry_on(tmp_path: Path) -> None:
     first = await Platform(tmp_path).start()
-    await first.add_station("CP-R", password="restart-pass-1")
-    sim = ChargePointSimulator(id="CP-R", url=first.ws_url, ocpp="1.6", password="restart-pass-1")
+    await first.add_station("CP-R", password="restart-pass-00001")
+    sim = ChargePointSimulator(id="CP-R", url=first.ws_url, ocpp="1.6", password="restart-pass-00001")
     await sim.connect()
     await sim.boot()
     tx = await sim.start_transaction(1, "ANY-TAG")
