@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
@@ -422,7 +422,7 @@ class Store:
             if tx.status == "ended":
                 return tx  # a retried Stop: already done
             self._add_samples(session, tx, facts.samples)
-            self._end(session, tx, facts)
+            await self._end(session, tx, facts)
             return tx
 
     async def _match_open(
@@ -442,7 +442,7 @@ class Store:
             candidates = by_token or candidates
         return candidates[0] if candidates else None
 
-    def _end(self, session: AsyncSession, tx: Transaction, facts: TransactionFacts) -> None:
+    async def _end(self, session: AsyncSession, tx: Transaction, facts: TransactionFacts) -> None:
         readings = [r for r in (facts.meter_wh, energy_register_wh(facts.samples)) if r is not None]
         stop = readings[0] if readings else tx.meter_last_wh
         register_reset = False
@@ -464,8 +464,33 @@ class Store:
             EventType.TRANSACTION_ENDED,
             **self._tx_data(tx),
             register_reset=register_reset or None,
+            energy_unit_suspect=await self._energy_implausible(session, tx) or None,
             seq_gaps=self._seq_gaps(tx) or None,
             offline=tx.offline or None,
+        )
+
+    @staticmethod
+    async def _energy_implausible(session: AsyncSession, tx: Transaction) -> bool:
+        """kWh readings labelled Wh (digest quirk 1): far less energy than the power drawn explains."""
+        if None in (tx.meter_stop_wh, tx.meter_start_wh, tx.started_at, tx.ended_at):
+            return False
+        assert tx.meter_stop_wh is not None and tx.meter_start_wh is not None
+        assert tx.started_at is not None and tx.ended_at is not None
+        hours = (tx.ended_at - tx.started_at).total_seconds() / 3600
+        if hours < 0.1:
+            return False
+        peak = await session.execute(
+            select(func.max(MeterSample.value)).where(
+                col(MeterSample.transaction_id) == tx.id,
+                col(MeterSample.measurand) == "Power.Active.Import",
+                col(MeterSample.phase).is_(None),
+            )
+        )
+        peak_w = peak.scalar()
+        return bool(
+            peak_w
+            and peak_w >= 1000
+            and tx.meter_stop_wh - tx.meter_start_wh < peak_w * hours / 500
         )
 
     @staticmethod
@@ -602,28 +627,26 @@ class Store:
             tx.clock_suspect = tx.clock_suspect or facts.clock_suspect
             if tx.started_at is None or facts.timestamp < tx.started_at:
                 tx.started_at = facts.timestamp
+            # The start reading: the Started event's own (Transaction.Begin, else its earliest);
+            # until Started arrives, the earliest reading of whatever came first.
             begin = energy_register_wh(
                 [s for s in facts.samples if s.context == "Transaction.Begin"]
             )
-            earliest = min(
-                (s.timestamp for s in facts.samples if s.is_energy_register), default=None
+            readings = sorted(
+                (s for s in facts.samples if s.is_energy_register), key=lambda s: s.timestamp
             )
-            if event_type == "Started" and begin is not None:
-                tx.meter_start_wh = begin
-            elif tx.meter_start_wh is None or (
-                earliest is not None and earliest <= tx.started_at and event_type == "Started"
-            ):
-                first = sorted(
-                    (s for s in facts.samples if s.is_energy_register), key=lambda s: s.timestamp
-                )
-                tx.meter_start_wh = first[0].value if first else tx.meter_start_wh
+            first = readings[0].value if readings else None
+            if event_type == "Started" and (begin is not None or first is not None):
+                tx.meter_start_wh = begin if begin is not None else first
+            elif tx.meter_start_wh is None:
+                tx.meter_start_wh = first
             tx.updated_at = clock.now()
             await session.flush()
             self._add_samples(session, tx, facts.samples)
             if created:
                 self._started_event(session, tx, facts)
             if event_type == "Ended" and tx.status != "ended":
-                self._end(session, tx, facts)
+                await self._end(session, tx, facts)
             elif not created:
                 record(
                     session,

@@ -6,7 +6,7 @@ from typing import Any
 
 from tests.platform import Platform
 from tests.test_ocpp_bad_input import booted
-from tests.wire import call
+from tests.wire import call, open_raw
 
 
 def mv(ts: str, wh: float, unit: str = "Wh", context: str = "Sample.Periodic") -> dict[str, Any]:
@@ -384,4 +384,56 @@ async def test_notifications_become_events(platform: Platform) -> None:
         "Downloading",
         "Uploaded",
     )
+    await ws.close()
+
+
+async def test_kwh_readings_labelled_wh_are_flagged(platform: Platform) -> None:
+    events = platform.events()
+    ws = await booted(platform, "CP-OPENEVSE")
+    tx_id = (
+        await call(
+            ws,
+            "StartTransaction",
+            {"connectorId": 1, "idTag": "X", "meterStart": 10, "timestamp": "2026-05-01T10:00:00Z"},
+        )
+    )[2]["transactionId"]
+    power = {
+        "timestamp": "2026-05-01T10:30:00Z",
+        "sampledValue": [
+            {"value": "11000", "measurand": "Power.Active.Import", "unit": "W"},
+            {"value": "15.5", "unit": "Wh"},
+        ],
+    }
+    await call(ws, "MeterValues", {"connectorId": 1, "transactionId": tx_id, "meterValue": [power]})
+    await call(
+        ws,
+        "StopTransaction",
+        {"transactionId": tx_id, "meterStop": 21, "timestamp": "2026-05-01T11:00:00Z"},
+    )
+    ended = await events.wait("TransactionEnded", lambda e: e.data.get("transaction_id") == tx_id)
+    assert ended.data["energy_unit_suspect"] is True
+    # The operator tells the platform; from then on the readings are taken as kWh.
+    async with platform.admin() as admin:
+        assert (
+            await admin.patch("/stations/CP-OPENEVSE", json={"energy_unit_override": "kWh"})
+        ).status_code == 200
+        assert (
+            await admin.patch("/stations/CP-OPENEVSE", json={"energy_unit_override": "MWh"})
+        ).status_code == 422
+    await ws.close()
+    ws = await open_raw(platform.ws_url, "CP-OPENEVSE")
+    tx_id = (
+        await call(
+            ws,
+            "StartTransaction",
+            {"connectorId": 1, "idTag": "X", "meterStart": 21, "timestamp": "2026-05-01T12:00:00Z"},
+        )
+    )[2]["transactionId"]
+    await call(
+        ws,
+        "StopTransaction",
+        {"transactionId": tx_id, "meterStop": 32, "timestamp": "2026-05-01T13:00:00Z"},
+    )
+    ended = await events.wait("TransactionEnded", lambda e: e.data.get("transaction_id") == tx_id)
+    assert (ended.data["meter_start_wh"], ended.data["meter_stop_wh"]) == (21000, 32000)
     await ws.close()

@@ -116,6 +116,8 @@ class Admin:
         station = await self.operations.update_station(
             request.path_params["station_id"], await body(request, StationPatch)
         )
+        if conn := self.csms.registry.get(station.id):
+            conn.energy_unit_override = station.energy_unit_override  # applies to the live connection too
         return ok(station_view(station))
 
     async def delete_station(self, request: Request) -> Response:
