@@ -1,0 +1,436 @@
+"""Shared pieces of the benchmarks: servers under test in their own process, and an OCPP-J load.
+
+The load generator is deliberately cheap: raw `websockets` client connections, frames built by
+hand, replies parsed with orjson. Every loop here is bounded in count and in time, and every
+process started here is stopped by its own id when its `Server` block ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 5.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def venv_bin(name: str) -> str:
+    """A console script next to the running interpreter (the project's venv)."""
+    return str(Path(sys.executable).parent / name)
+
+
+# -- CPU accounting ---------------------------------------------------------------------------
+
+
+def _ticks() -> int:
+    try:
+        return os.sysconf("SC_CLK_TCK")
+    except (ValueError, OSError):
+        return 100
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process, all its threads (Linux /proc), or None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    # Fields 14 and 15 (utime, stime) of proc(5); index 0 here is field 3.
+    return (int(fields[11]) + int(fields[12])) / _ticks()
+
+
+def own_cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+# -- servers under test -----------------------------------------------------------------------
+
+
+async def http_ok(port: int, path: str, timeout: float = 2.0) -> bool:
+    """Whether GET http://127.0.0.1:<port><path> answers 200."""
+    writer = None
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(HOST, port)
+            writer.write(
+                f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\n\r\n".encode()
+            )
+            await writer.drain()
+            status = await reader.readline()
+            return status.split(b" ", 2)[1:2] == [b"200"]
+    except (OSError, TimeoutError, IndexError):
+        return False
+    finally:
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+
+class ServerFailed(RuntimeError):
+    pass
+
+
+Ready = Callable[["Server"], Awaitable[bool]]
+
+
+class Server:
+    """A server under test in its own process: started, awaited until ready, always stopped.
+
+    `ready(server)` is polled (every 0.1 s, at most READY_TIMEOUT seconds) until it is true.
+    Output goes to `<workdir>/<name>.log`, whose tail is shown if it dies or never gets ready.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        port: int,
+        ready: Ready,
+        workdir: str,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> None:
+        self.name, self.argv, self.port, self.ready = name, argv, port, ready
+        # The caller's own CPO_* settings stay out: every run starts from the same settings.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("CPO_")}
+        self.env = {**inherited, **(env or {})}
+        self.cwd = cwd or str(ROOT)
+        self.log_path = Path(workdir) / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def start(self) -> None:
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                self.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, so we can stop it and only it
+            )
+
+    async def __aenter__(self) -> Server:
+        self.start()
+        assert self.proc is not None
+        try:
+            deadline = time.monotonic() + READY_TIMEOUT
+            while True:
+                if self.proc.poll() is not None:
+                    raise ServerFailed(
+                        f"{self.name} exited with {self.proc.returncode} before it was ready:\n"
+                        + self.log_tail()
+                    )
+                if await self.ready(self):
+                    return self
+                if time.monotonic() > deadline:
+                    raise ServerFailed(
+                        f"{self.name} not ready after {READY_TIMEOUT:.0f} s:\n" + self.log_tail()
+                    )
+                await asyncio.sleep(0.1)
+        except BaseException:
+            self.stop()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop()
+
+    def cpu_seconds(self) -> float | None:
+        return process_cpu_seconds(self.proc.pid) if self.proc else None
+
+    def stop(self) -> None:
+        """SIGTERM to the process group we started, SIGKILL after STOP_TIMEOUT seconds."""
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, sig)
+                try:
+                    proc.wait(timeout=STOP_TIMEOUT)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        if proc is not None and proc.poll() is None:  # pragma: no cover - SIGKILL failed
+            print(f"warning: {self.name} (pid {proc.pid}) did not stop", file=sys.stderr)
+
+
+def log_says(text: str) -> Ready:
+    async def ready(server: Server) -> bool:
+        try:
+            return text in server.log_path.read_text(errors="replace")
+        except OSError:
+            return False
+
+    return ready
+
+
+def health_ok(path: str = "/health") -> Ready:
+    async def ready(server: Server) -> bool:
+        return await http_ok(server.port, path)
+
+    return ready
+
+
+# -- the load ---------------------------------------------------------------------------------
+
+MAX_CALLS_PER_CHARGER = 10_000_000  # a bound on the call loop besides its deadline
+MAX_FRAMES_PER_CALL = 100  # the server's own CALLs we answer while waiting for one reply
+CONNECT_TIMEOUT = 10.0
+REPLY_TIMEOUT = 30.0  # connecting and booting only; the call loop is bounded by a watchdog
+
+
+@dataclass
+class Window:
+    start: float = 0.0  # load starts
+    measure_from: float = 0.0
+    measure_to: float = 0.0  # no new call is sent after this
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
+class LoadResult:
+    name: str
+    chargers: int
+    connected: int
+    seconds: float
+    replies: int
+    rate: float
+    p50_ms: float | None
+    p99_ms: float | None
+    errors: int
+    server_calls: int
+    connect_seconds: float
+    server_cpu: float | None  # CPU seconds per wall second in the window (1.0 = one core)
+    loadgen_cpu: float | None
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+class _Stats:
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.errors = 0
+        self.server_calls = 0
+        self.first_error: str | None = None
+
+    def error(self, what: str) -> None:
+        self.errors += 1
+        if self.first_error is None:
+            self.first_error = what
+
+
+def _accept(message_id: Any) -> str:
+    return orjson.dumps([3, message_id, {"status": "Accepted"}]).decode()
+
+
+async def _await_reply(ws: ClientConnection, message_id: str, stats: _Stats) -> list[Any] | None:
+    """Read until the reply to `message_id`, answering the server's CALLs meanwhile."""
+    for _ in range(MAX_FRAMES_PER_CALL):
+        message = orjson.loads(await ws.recv())
+        kind = message[0]
+        if kind == 2:
+            stats.server_calls += 1
+            await ws.send(_accept(message[1]))
+        elif message[1] == message_id:
+            if kind == 3:
+                return list(message)
+            stats.error(f"CALLERROR {message[2:4]}")
+            return None
+        else:
+            stats.error(f"reply to an unknown id {message[1]!r}")
+    stats.error(f"more than {MAX_FRAMES_PER_CALL} frames without our reply")
+    return None
+
+
+async def _open(
+    url: str, number: int, boot: bool, deflate: bool, stats: _Stats
+) -> ClientConnection:
+    ws = await connect(
+        url,
+        subprotocols=[Subprotocol("ocpp1.6")],
+        compression="deflate" if deflate else None,
+        open_timeout=CONNECT_TIMEOUT,
+        ping_interval=None,
+        close_timeout=1,
+    )
+    if not boot:
+        return ws
+    boot_id = f"boot-{number}"
+    try:
+        await ws.send(
+            f'[2,"{boot_id}","BootNotification",{{"chargePointVendor":"B","chargePointModel":"M"}}]'
+        )
+        async with asyncio.timeout(REPLY_TIMEOUT):
+            reply = await _await_reply(ws, boot_id, stats)
+        # (The echo server answers {}: no status is fine, a refusal is not.)
+        if reply is None or reply[2].get("status", "Accepted") != "Accepted":
+            raise ServerFailed(f"BootNotification not accepted: {reply!r}")
+    except BaseException:
+        await asyncio.shield(ws.close())
+        raise
+    return ws
+
+
+async def _calls(ws: ClientConnection, window: Window, frame: str, stats: _Stats) -> None:
+    """One charger: CALLs one at a time, each waiting for its reply, until the window ends."""
+    perf = time.perf_counter
+    send = ws.send
+    latencies = stats.latencies
+    await window.started.wait()
+    for n in range(MAX_CALLS_PER_CHARGER):
+        sent = perf()
+        if sent >= window.measure_to:
+            return
+        message_id = str(n)
+        await send(frame % message_id)
+        if await _await_reply(ws, message_id, stats) is None:
+            continue
+        received = perf()
+        if window.measure_from <= received < window.measure_to:
+            latencies.append(received - sent)
+
+
+def _percentile_ms(sorted_values: list[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    index = min(len(sorted_values) - 1, max(0, round(q * len(sorted_values)) - 1))
+    return 1000 * sorted_values[index]
+
+
+async def run_load(
+    name: str,
+    url_of: Callable[[int], str],
+    *,
+    chargers: int,
+    warmup: float,
+    seconds: float,
+    action: str = "Heartbeat",
+    payload: str = "{}",
+    boot: bool = True,
+    batch: int = 50,
+    deflate: bool = False,
+    server: Server | None = None,
+) -> LoadResult:
+    """Connect `chargers` chargers in batches, then CALL `action` in a loop on all of them.
+
+    Replies received in the measurement window [start + warmup, start + warmup + seconds) are
+    counted; their round trips give the latencies.
+    """
+    stats = _Stats()
+    notes: list[str] = []
+    conns: list[ClientConnection] = []
+    tasks: list[asyncio.Task[None]] = []
+    connect_started = time.monotonic()
+    connect_deadline = connect_started + 90.0
+    try:
+        for first in range(0, chargers, batch):
+            if time.monotonic() > connect_deadline:
+                notes.append(f"connecting stopped after 90 s at {len(conns)} chargers")
+                break
+            opened = await asyncio.gather(
+                *(
+                    _open(url_of(n), n, boot, deflate, stats)
+                    for n in range(first, min(first + batch, chargers))
+                ),
+                return_exceptions=True,
+            )
+            for result in opened:
+                if isinstance(result, BaseException):
+                    stats.error(f"connect: {type(result).__name__}: {result}")
+                else:
+                    conns.append(result)
+        connect_seconds = time.monotonic() - connect_started
+        if not conns:
+            raise ServerFailed(f"{name}: no charger could connect ({stats.first_error})")
+        connect_errors = stats.errors
+
+        window = Window()
+        frame = f'[2,"%s","{action}",{payload}]'
+        tasks = [asyncio.create_task(_calls(ws, window, frame, stats)) for ws in conns]
+        await asyncio.sleep(0.2)  # let every task reach its start line
+        window.start = time.perf_counter()
+        window.measure_from = window.start + warmup
+        window.measure_to = window.measure_from + seconds
+        window.started.set()
+
+        await asyncio.sleep(max(0.0, window.measure_from - time.perf_counter()))
+        cpu_from = server.cpu_seconds() if server else None
+        own_from, wall_from = own_cpu_seconds(), time.perf_counter()
+        await asyncio.sleep(max(0.0, window.measure_to - time.perf_counter()))
+        cpu_to = server.cpu_seconds() if server else None
+        own_to, wall_to = own_cpu_seconds(), time.perf_counter()
+
+        # Every charger stops sending at measure_to; give outstanding replies a bounded grace.
+        done, pending = await asyncio.wait(tasks, timeout=5.0)
+        for task in pending:
+            task.cancel()
+        if pending:
+            notes.append(f"{len(pending)} chargers still waiting for a reply 5 s after the window")
+            await asyncio.wait(pending, timeout=2.0)
+        for task in done:
+            if not task.cancelled() and (e := task.exception()) is not None:
+                stats.error(f"charger: {type(e).__name__}: {e}")
+    finally:
+        for task in tasks:
+            task.cancel()
+        # Close politely but boundedly; the server process is killed afterwards anyway.
+        if conns:
+            await asyncio.wait([asyncio.create_task(ws.close()) for ws in conns], timeout=5.0)
+
+    latencies = sorted(stats.latencies)
+    wall = wall_to - wall_from
+    if stats.first_error:
+        notes.append(f"first error: {stats.first_error}")
+    if connect_errors:
+        notes.append(f"{connect_errors} errors while connecting")
+    return LoadResult(
+        name=name,
+        chargers=chargers,
+        connected=len(conns),
+        seconds=seconds,
+        replies=len(latencies),
+        rate=len(latencies) / seconds,
+        p50_ms=_percentile_ms(latencies, 0.50),
+        p99_ms=_percentile_ms(latencies, 0.99),
+        errors=stats.errors,
+        server_calls=stats.server_calls,
+        connect_seconds=connect_seconds,
+        server_cpu=(cpu_to - cpu_from) / wall
+        if cpu_from is not None and cpu_to is not None
+        else None,
+        loadgen_cpu=(own_to - own_from) / wall,
+        notes=notes,
+    )

@@ -1,0 +1,217 @@
+"""Heartbeats/s the platform answers, against a bare `ocpp`-library central system.
+
+Three servers, one after another, each in its own process, under the same load from this one:
+
+- ceiling:  a plain `websockets` server answering `[3,id,{}]` (no ocpp library), which shows
+            how far the load generator itself can go;
+- baseline: a bare `ocpp.v16.ChargePoint` central system storing nothing (bench/bare_csms.py);
+- platform: `cpo serve` on a fresh SQLite database.
+
+Each charger sends one BootNotification, then Heartbeat CALLs one at a time (each waits for its
+reply, as OCPP-J requires). Replies in the measurement window are counted. The figure the
+platform is held to: at least 80 % of the baseline's Heartbeats/s.
+
+    python -m bench.heartbeat [--chargers 500] [--seconds 10] [--warmup 2] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+from bench.harness import (
+    HOST,
+    LoadResult,
+    Ready,
+    Server,
+    ServerFailed,
+    free_port,
+    health_ok,
+    log_says,
+    run_load,
+    venv_bin,
+)
+
+REQUIRED_RATIO = 0.80
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.heartbeat", description=__doc__.split("\n")[0]
+    )
+    p.add_argument("--chargers", type=int, default=500, help="connections (default 500)")
+    p.add_argument("--seconds", type=float, default=10.0, help="measurement window (default 10)")
+    p.add_argument("--warmup", type=float, default=2.0, help="warm-up before it (default 2)")
+    p.add_argument("--batch", type=int, default=50, help="chargers connected at once (default 50)")
+    p.add_argument(
+        "--deflate", action="store_true", help="offer permessage-deflate (default: no compression)"
+    )
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = p.parse_args(argv)
+    if not (1 <= args.chargers <= 20_000):
+        p.error("--chargers must be between 1 and 20000")
+    if not (0.5 <= args.seconds <= 600) or not (0 <= args.warmup <= 60):
+        p.error("--seconds must be in [0.5, 600] and --warmup in [0, 60]")
+    if args.batch < 1:
+        p.error("--batch must be at least 1")
+    return args
+
+
+def platform_env(workdir: str, port: int) -> dict[str, str]:
+    return {
+        "CPO_DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/bench.db",
+        "CPO_ADMIN_TOKEN": "bench",
+        "CPO_AUTO_REGISTER": "true",
+        "CPO_LOG_LEVEL": "warning",
+        "CPO_RATE_LIMIT": "100000",
+        "CPO_RATE_BURST": "100000",
+        "CPO_STATUS_TRIGGER_DELAY": "3600",
+        "CPO_HOST": HOST,
+        "CPO_PORT": str(port),
+    }
+
+
+async def measure(args: argparse.Namespace) -> dict[str, LoadResult]:
+    # SIGTERM unwinds like Ctrl-C does, so the servers started here are stopped either way.
+    this = asyncio.current_task()
+    if this is not None:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, this.cancel)
+    results: dict[str, LoadResult] = {}
+    with tempfile.TemporaryDirectory(prefix="cpo-bench-") as workdir:
+        bare = [sys.executable, "-m", "bench.bare_csms"]
+        cpo = [venv_bin("cpo"), "serve", "--host", HOST]
+        # key, label, argv (the port is appended), readiness, whether it is the platform
+        servers: list[tuple[str, str, list[str], Ready, bool]] = [
+            (
+                "ceiling",
+                "load generator ceiling (websockets echo)",
+                [*bare, "--echo"],
+                log_says("ready"),
+                False,
+            ),
+            ("baseline", "bare ocpp 2.1.0 baseline", bare, log_says("ready"), False),
+            ("platform", "platform (cpo serve, SQLite)", cpo, health_ok("/health"), True),
+        ]
+        for key, label, argv, ready, is_platform in servers:
+            port = free_port()
+            async with Server(
+                key,
+                [*argv, "--port", str(port)],
+                port,
+                ready,
+                workdir,
+                env=platform_env(workdir, port) if is_platform else None,
+                # The platform reads ./.env; run it where there is none.
+                cwd=workdir if is_platform else None,
+            ) as server:
+                results[key] = await run_load(
+                    label,
+                    charger_urls(port),
+                    chargers=args.chargers,
+                    warmup=args.warmup,
+                    seconds=args.seconds,
+                    batch=args.batch,
+                    deflate=args.deflate,
+                    server=server,
+                )
+    return results
+
+
+def charger_urls(port: int) -> Callable[[int], str]:
+    return lambda n: f"ws://{HOST}:{port}/ocpp/BENCH-{n}"
+
+
+def _load_average() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _cpu(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.0f} %"
+
+
+def report(args: argparse.Namespace, results: dict[str, LoadResult]) -> dict[str, Any]:
+    baseline, platform = results["baseline"].rate, results["platform"].rate
+    ratio = platform / baseline if baseline else 0.0
+    return {
+        "benchmark": "heartbeat",
+        "chargers": args.chargers,
+        "warmup_s": args.warmup,
+        "seconds": args.seconds,
+        "deflate": args.deflate,
+        "cpus": os.cpu_count(),
+        "results": {key: r.as_dict() for key, r in results.items()},
+        "ratio": ratio,
+        "required_ratio": REQUIRED_RATIO,
+        "held": ratio >= REQUIRED_RATIO,
+    }
+
+
+def print_table(figures: dict[str, Any], results: dict[str, LoadResult]) -> None:
+    print(
+        f"heartbeat: {figures['chargers']} chargers, OCPP 1.6 Heartbeat, one call outstanding per"
+        f" connection, warm-up {figures['warmup_s']:g} s, measured {figures['seconds']:g} s,"
+        f" loopback, {figures['cpus']} CPUs, compression {'deflate' if figures['deflate'] else 'off'}"
+    )
+    if (load := figures.get("load_average_before")) is not None:
+        print(f"  (1-minute load average before the run: {load:.2f}; other work skews the figures)")
+    header = f"  {'server':<42} {'msg/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'server CPU':>11} {'loadgen CPU':>12} {'conn':>6} {'connect s':>10} {'errors':>7}"
+    print(header)
+    for r in results.values():
+        print(
+            f"  {r.name:<42} {r.rate:>9,.0f} {_ms(r.p50_ms):>8} {_ms(r.p99_ms):>8}"
+            f" {_cpu(r.server_cpu):>11} {_cpu(r.loadgen_cpu):>12} {r.connected:>6} {r.connect_seconds:>10.1f} {r.errors:>7}"
+        )
+    for r in results.values():
+        for note in r.notes:
+            print(f"  note ({r.name}): {note}")
+    held = "held" if figures["held"] else "MISSED"
+    print(
+        f"  platform / baseline = {100 * figures['ratio']:.0f} %"
+        f"  (held to >= {100 * REQUIRED_RATIO:.0f} %): {held}"
+    )
+    ceiling, baseline = results["ceiling"], results["baseline"]
+    if ceiling.rate and baseline.rate > 0.8 * ceiling.rate:
+        print(
+            "  caution: the baseline runs near the load generator's ceiling; the ratio may"
+            " understate the gap"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    load_before = _load_average()
+    try:
+        results = asyncio.run(measure(args))
+    except ServerFailed as e:
+        print(f"heartbeat: could not measure: {e}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("heartbeat: interrupted", file=sys.stderr)
+        return 1
+    figures = report(args, results)
+    figures["load_average_before"] = load_before
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        print_table(figures, results)
+    return 0 if figures["held"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
