@@ -23,6 +23,11 @@ def mv(ts: str, wh: float, unit: str = "Wh", context: str = "Sample.Periodic") -
     }
 
 
+async def start16(ws: Any, body: dict[str, Any]) -> int:
+    """A 1.6 StartTransaction; the transactionId the platform gave."""
+    return int((await call(ws, "StartTransaction", body))[2]["transactionId"])
+
+
 async def admin_get(platform: Platform, path: str) -> Any:
     async with platform.admin() as admin:
         response = await admin.get(path)
@@ -168,13 +173,9 @@ async def test_16_register_reset_is_clamped_to_the_highest_reading(platform: Pla
 async def test_16_retried_stop_ends_once(platform: Platform) -> None:
     events = platform.events()
     ws = await booted(platform, "CP-STOP2")
-    tx_id = (
-        await call(
-            ws,
-            "StartTransaction",
-            {"connectorId": 1, "idTag": "X", "meterStart": 0, "timestamp": "2026-05-01T10:00:00Z"},
-        )
-    )[2]["transactionId"]
+    tx_id = await start16(
+        ws, {"connectorId": 1, "idTag": "X", "meterStart": 0, "timestamp": "2026-05-01T10:00:00Z"}
+    )
     stop = {"transactionId": tx_id, "meterStop": 100, "timestamp": "2026-05-01T10:05:00Z"}
     assert (await call(ws, "StopTransaction", stop))[0] == 3
     assert (await call(ws, "StopTransaction", stop))[0] == 3
@@ -229,13 +230,9 @@ async def test_16_reboot_marks_open_transactions_and_a_new_start_supersedes(
 ) -> None:
     events = platform.events()
     ws = await booted(platform, "CP-BOOT")
-    old = (
-        await call(
-            ws,
-            "StartTransaction",
-            {"connectorId": 1, "idTag": "A", "meterStart": 0, "timestamp": "2026-05-01T10:00:00Z"},
-        )
-    )[2]["transactionId"]
+    old = await start16(
+        ws, {"connectorId": 1, "idTag": "A", "meterStart": 0, "timestamp": "2026-05-01T10:00:00Z"}
+    )
     await call(
         ws, "MeterValues", {"connectorId": 1, "meterValue": [mv("2026-05-01T10:10:00Z", 700)]}
     )
@@ -390,13 +387,9 @@ async def test_notifications_become_events(platform: Platform) -> None:
 async def test_kwh_readings_labelled_wh_are_flagged(platform: Platform) -> None:
     events = platform.events()
     ws = await booted(platform, "CP-OPENEVSE")
-    tx_id = (
-        await call(
-            ws,
-            "StartTransaction",
-            {"connectorId": 1, "idTag": "X", "meterStart": 10, "timestamp": "2026-05-01T10:00:00Z"},
-        )
-    )[2]["transactionId"]
+    tx_id = await start16(
+        ws, {"connectorId": 1, "idTag": "X", "meterStart": 10, "timestamp": "2026-05-01T10:00:00Z"}
+    )
     power = {
         "timestamp": "2026-05-01T10:30:00Z",
         "sampledValue": [
@@ -422,13 +415,9 @@ async def test_kwh_readings_labelled_wh_are_flagged(platform: Platform) -> None:
         ).status_code == 422
     await ws.close()
     ws = await open_raw(platform.ws_url, "CP-OPENEVSE")
-    tx_id = (
-        await call(
-            ws,
-            "StartTransaction",
-            {"connectorId": 1, "idTag": "X", "meterStart": 21, "timestamp": "2026-05-01T12:00:00Z"},
-        )
-    )[2]["transactionId"]
+    tx_id = await start16(
+        ws, {"connectorId": 1, "idTag": "X", "meterStart": 21, "timestamp": "2026-05-01T12:00:00Z"}
+    )
     await call(
         ws,
         "StopTransaction",
