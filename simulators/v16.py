@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
+from simulators.adapter import MEASURANDS, Adapter
 from simulators.common import Reading, SimTransaction, iso, utc_now
 
 if TYPE_CHECKING:
@@ -29,8 +31,7 @@ INTEGER_KEYS = {
     "ClockAlignedDataInterval", "TransactionMessageAttempts",
     "TransactionMessageRetryInterval", "WebSocketPingInterval", "ResetRetries",
 }  # fmt: skip
-TRIGGERABLE = {"BootNotification", "Heartbeat", "StatusNotification", "MeterValues"}
-MEASURANDS = "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,SoC"
+TRIGGERABLE = frozenset({"BootNotification", "Heartbeat", "StatusNotification", "MeterValues"})
 
 
 def default_configuration(sim: ChargePointSimulator) -> dict[str, str]:
@@ -61,37 +62,10 @@ def default_configuration(sim: ChargePointSimulator) -> dict[str, str]:
     }
 
 
-def _sampled(value: float, measurand: str, unit: str, context: str) -> dict[str, Any]:
-    return {
-        "value": str(int(value)) if unit == "Wh" else f"{value:.1f}",
-        "context": context,
-        "measurand": measurand,
-        "location": "EV" if measurand == "SoC" else "Outlet",
-        "unit": unit,
-    }
-
-
-def _meter_value(reading: Reading, context: str, full: bool) -> dict[str, Any]:
-    values = [_sampled(reading.energy_wh, "Energy.Active.Import.Register", "Wh", context)]
-    if full:
-        values += [
-            _sampled(reading.power_w, "Power.Active.Import", "W", context),
-            _sampled(reading.current_a, "Current.Import", "A", context),
-            _sampled(reading.voltage_v, "Voltage", "V", context),
-        ]
-        if reading.soc is not None:
-            values.append(_sampled(reading.soc, "SoC", "Percent", context))
-    return {"timestamp": iso(reading.timestamp), "sampled_value": values}
-
-
-class ChargePoint16(ChargePoint):
+class ChargePoint16(Adapter, ChargePoint):
     """One live 1.6 connection of a ChargePointSimulator."""
 
-    def __init__(self, sim: ChargePointSimulator, connection: Any) -> None:
-        super().__init__(sim.id, connection, response_timeout=sim.response_timeout)
-        self.sim = sim
-        # What on_* decided for a CALL id, for its after_* hook to act on.
-        self._decided: dict[str, tuple[str, Any]] = {}
+    triggerable = TRIGGERABLE
 
     # ---------------------------------------------------------------- outgoing
 
@@ -110,9 +84,6 @@ class ChargePoint16(ChargePoint):
             sim.configuration["HeartbeatInterval"] = str(result.interval)
         return str(result.status)
 
-    async def heartbeat(self) -> str:
-        return str((await self.sim._request(call.Heartbeat())).current_time)
-
     async def status(self, evse_id: int, status: str, error_code: str) -> None:
         await self.sim._request(
             call.StatusNotification(
@@ -125,32 +96,19 @@ class ChargePoint16(ChargePoint):
         return str(result.id_tag_info["status"])
 
     async def start(
-        self,
-        evse_id: int,
-        id_tag: str,
-        reading: Reading,
-        remote_start_id: int | None,
-        reservation_id: int | None,
-        token_type: str,
+        self, tx: SimTransaction, reading: Reading, reservation_id: int | None
     ) -> SimTransaction:
         result = await self.sim._request(
             call.StartTransaction(
-                connector_id=evse_id,
-                id_tag=id_tag,
+                connector_id=tx.evse_id,
+                id_tag=tx.id_tag,
                 meter_start=reading.energy_wh,
                 timestamp=iso(reading.timestamp),
                 reservation_id=reservation_id,
             )
         )
-        return SimTransaction(
-            transaction_id=str(result.transaction_id),
-            evse_id=evse_id,
-            id_tag=id_tag,
-            meter_start_wh=reading.energy_wh,
-            status=str(result.id_tag_info["status"]),
-            started_at=reading.timestamp,
-            remote_start_id=remote_start_id,
-        )
+        status = str(result.id_tag_info["status"])
+        return dataclasses.replace(tx, transaction_id=str(result.transaction_id), status=status)
 
     async def meter(
         self, evse_id: int, reading: Reading, tx: SimTransaction | None, context: str
@@ -159,7 +117,7 @@ class ChargePoint16(ChargePoint):
             call.MeterValues(
                 connector_id=evse_id,
                 transaction_id=int(tx.transaction_id) if tx else None,
-                meter_value=[_meter_value(reading, context, full=tx is not None)],
+                meter_value=[self.meter_value(reading, context, full=tx is not None)],
             )
         )
 
@@ -173,59 +131,47 @@ class ChargePoint16(ChargePoint):
                 transaction_id=int(tx.transaction_id),
                 reason=reason if reason in REASONS else FROM_201.get(reason, "Other"),
                 id_tag=id_tag or tx.id_tag,
-                transaction_data=[_meter_value(reading, "Transaction.End", full=False)],
+                transaction_data=[self.meter_value(reading, "Transaction.End", full=False)],
             )
         )
         return str(result.id_tag_info["status"]) if result.id_tag_info else None
 
+    @staticmethod
+    def sampled(value: float, measurand: str, unit: str, context: str) -> dict[str, Any]:
+        return {
+            "value": str(int(value)) if unit == "Wh" else f"{value:.1f}",
+            "context": context,
+            "measurand": measurand,
+            "location": "EV" if measurand == "SoC" else "Outlet",
+            "unit": unit,
+        }
+
     # ---------------------------------------------------------------- CALLs from the CSMS
-    # Follow-up CALLs go through after_* hooks that spawn tasks: awaiting a CALL inside an
-    # on_* handler would block the receive loop that has to deliver its reply.
-
-    def _decide(self, uid: str, action: str, default: str, data: Any = None) -> str:
-        status = self.sim._answer(action, default)
-        self._decided[uid] = (status, data)
-        return status
-
-    def _decision(self, uid: str) -> tuple[str | None, Any]:
-        return self._decided.pop(uid, (None, None))
+    # Those answered alike in 2.0.1 are in Adapter.
 
     @on(Action.remote_start_transaction)
     def on_remote_start(
         self, id_tag: str, call_unique_id: str, connector_id: int | None = None, **_: Any
     ) -> call_result.RemoteStartTransaction:
-        evse = connector_id or self.sim._free_evse(id_tag) or 1
-        ok = self.sim._can_start(evse, id_tag)
-        status = self._decide(
-            call_unique_id, "RemoteStartTransaction", "Accepted" if ok else "Rejected", evse
-        )
+        status = self._decide_start(call_unique_id, "RemoteStartTransaction", connector_id, id_tag)
         return call_result.RemoteStartTransaction(status=status)
 
     @after(Action.remote_start_transaction)
     def after_remote_start(self, id_tag: str, call_unique_id: str, **_: Any) -> None:
-        status, evse = self._decision(call_unique_id)
-        if status == "Accepted":
-            check = self.sim.configuration.get("AuthorizeRemoteTxRequests") == "true"
-            self.sim._spawn(self.sim._remote_start(evse, id_tag, None, "ISO14443", check))
+        check = self.sim.configuration.get("AuthorizeRemoteTxRequests") == "true"
+        self._start_if_accepted(call_unique_id, id_tag, None, "ISO14443", check)
 
     @on(Action.remote_stop_transaction)
     async def on_remote_stop(
         self, transaction_id: int, call_unique_id: str, **_: Any
     ) -> call_result.RemoteStopTransaction:
-        evse = await self.sim._find_tx(str(transaction_id))
-        status = self._decide(
-            call_unique_id,
-            "RemoteStopTransaction",
-            "Rejected" if evse is None else "Accepted",
-            evse,
-        )
+        tx_id = str(transaction_id)
+        status = await self._decide_stop(call_unique_id, "RemoteStopTransaction", tx_id)
         return call_result.RemoteStopTransaction(status=status)
 
     @after(Action.remote_stop_transaction)
     def after_remote_stop(self, call_unique_id: str, **_: Any) -> None:
-        status, evse = self._decision(call_unique_id)
-        if status == "Accepted" and evse is not None:
-            self.sim._spawn(self.sim._finish(evse, "Remote"))
+        self._stop_if_accepted(call_unique_id)
 
     @on(Action.unlock_connector)
     def on_unlock(
@@ -259,23 +205,9 @@ class ChargePoint16(ChargePoint):
     def on_change_availability(
         self, connector_id: int, type: str, call_unique_id: str, **_: Any
     ) -> call_result.ChangeAvailability:
-        sim = self.sim
-        evses = sim.evse_ids if connector_id == 0 else [connector_id]
-        if connector_id != 0 and connector_id not in sim.evse_ids:
-            default = "Rejected"
-        elif type == "Inoperative" and any(e in sim.transactions for e in evses):
-            default = "Scheduled"
-        else:
-            default = "Accepted"
-        status = self._decide(call_unique_id, "ChangeAvailability", default, (evses, type))
+        evses = self.sim.evse_ids if connector_id == 0 else [connector_id]
+        status = self._decide_availability(call_unique_id, evses, type)
         return call_result.ChangeAvailability(status=status)
-
-    @after(Action.change_availability)
-    def after_change_availability(self, call_unique_id: str, **_: Any) -> None:
-        status, data = self._decision(call_unique_id)
-        if status in ("Accepted", "Scheduled"):
-            evses, kind = data
-            self.sim._spawn(self.sim._set_availability(evses, kind == "Operative"))
 
     @on(Action.reserve_now)
     def on_reserve_now(
@@ -287,55 +219,16 @@ class ChargePoint16(ChargePoint):
         call_unique_id: str,
         **_: Any,
     ) -> call_result.ReserveNow:
-        sim = self.sim
-        default = sim._reservation_status(connector_id, reservation_id)
-        status = self._decide(call_unique_id, "ReserveNow", default, connector_id)
-        if status == "Accepted":
-            sim.reservations[reservation_id] = {
-                "evse_id": connector_id, "id_tag": id_tag, "expiry": expiry_date,
-            }  # fmt: skip
+        status = self._reserve(call_unique_id, reservation_id, connector_id, id_tag, expiry_date)
         return call_result.ReserveNow(status=status)
-
-    @after(Action.reserve_now)
-    def after_reserve_now(self, call_unique_id: str, **_: Any) -> None:
-        status, evse = self._decision(call_unique_id)
-        if status == "Accepted":
-            self.sim._spawn(self.sim.status(evse, "Reserved"))
-
-    @on(Action.cancel_reservation)
-    def on_cancel_reservation(
-        self, reservation_id: int, call_unique_id: str, **_: Any
-    ) -> call_result.CancelReservation:
-        sim = self.sim
-        known = sim.reservations.get(reservation_id)
-        status = self._decide(
-            call_unique_id, "CancelReservation", "Accepted" if known else "Rejected",
-            known["evse_id"] if known else None,
-        )  # fmt: skip
-        if status == "Accepted":
-            sim.reservations.pop(reservation_id, None)
-        return call_result.CancelReservation(status=status)
-
-    @after(Action.cancel_reservation)
-    def after_cancel_reservation(self, call_unique_id: str, **_: Any) -> None:
-        status, evse = self._decision(call_unique_id)
-        if status == "Accepted" and evse is not None and evse not in self.sim.transactions:
-            self.sim._spawn(self.sim.status(evse, self.sim._idle_status(evse)))
 
     @on(Action.trigger_message)
     def on_trigger_message(
         self, requested_message: str, call_unique_id: str, connector_id: int | None = None, **_: Any
     ) -> call_result.TriggerMessage:
-        default = "Accepted" if requested_message in TRIGGERABLE else "NotImplemented"
         evses = [connector_id] if connector_id else self.sim.evse_ids
-        status = self._decide(call_unique_id, "TriggerMessage", default, (requested_message, evses))
+        status = self._decide_trigger(call_unique_id, requested_message, evses)
         return call_result.TriggerMessage(status=status)
-
-    @after(Action.trigger_message)
-    def after_trigger_message(self, call_unique_id: str, **_: Any) -> None:
-        status, data = self._decision(call_unique_id)
-        if status == "Accepted":
-            self.sim._spawn(self.sim._trigger(*data))
 
     @on(Action.get_configuration)
     def on_get_configuration(
@@ -371,14 +264,6 @@ class ChargePoint16(ChargePoint):
             if name == "HeartbeatInterval":
                 sim.heartbeat_interval = int(value)
         return call_result.ChangeConfiguration(status=status)
-
-    @on(Action.clear_cache)
-    def on_clear_cache(self, **_: Any) -> call_result.ClearCache:
-        return call_result.ClearCache(status=self.sim._answer("ClearCache", "Accepted"))
-
-    @on(Action.data_transfer)
-    def on_data_transfer(self, vendor_id: str, **_: Any) -> call_result.DataTransfer:
-        return call_result.DataTransfer(status=self.sim._answer("DataTransfer", "UnknownVendorId"))
 
 
 def _valid(name: str, value: str, current: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -9,6 +10,7 @@ from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
+from simulators.adapter import MEASURANDS, Adapter
 from simulators.common import Reading, SimTransaction, iso, status_201, utc_now
 
 if TYPE_CHECKING:
@@ -40,14 +42,9 @@ TRIGGERS = {
 }
 READ_ONLY: set[Key] = {("SecurityCtrlr", "SecurityProfile"), ("SecurityCtrlr", "Identity")}
 WRITE_ONLY: set[Key] = {("SecurityCtrlr", "BasicAuthPassword")}
-TRIGGERABLE = {
-    "BootNotification",
-    "Heartbeat",
-    "StatusNotification",
-    "MeterValues",
-    "TransactionEvent",
-}
-MEASURANDS = "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,SoC"
+TRIGGERABLE = frozenset(
+    {"BootNotification", "Heartbeat", "StatusNotification", "MeterValues", "TransactionEvent"}
+)
 
 
 def default_variables(sim: ChargePointSimulator) -> dict[Key, str]:
@@ -70,43 +67,16 @@ def default_variables(sim: ChargePointSimulator) -> dict[Key, str]:
     }
 
 
-def _sampled(value: float, measurand: str, unit: str, context: str) -> dict[str, Any]:
-    return {
-        "value": int(value) if unit == "Wh" else value,
-        "context": context,
-        "measurand": measurand,
-        "location": "EV" if measurand == "SoC" else "Outlet",
-        "unit_of_measure": {"unit": unit},
-    }
-
-
-def _meter_value(reading: Reading, context: str, full: bool) -> dict[str, Any]:
-    values = [_sampled(reading.energy_wh, "Energy.Active.Import.Register", "Wh", context)]
-    if full:
-        values += [
-            _sampled(reading.power_w, "Power.Active.Import", "W", context),
-            _sampled(reading.current_a, "Current.Import", "A", context),
-            _sampled(reading.voltage_v, "Voltage", "V", context),
-        ]
-        if reading.soc is not None:
-            values.append(_sampled(reading.soc, "SoC", "Percent", context))
-    return {"timestamp": iso(reading.timestamp), "sampled_value": values}
-
-
 def _data_type(value: str) -> str:
     if value in ("true", "false"):
         return "boolean"
     return "integer" if value.isdigit() else "string"
 
 
-class ChargePoint201(ChargePoint):
+class ChargePoint201(Adapter, ChargePoint):
     """One live 2.0.1 connection of a ChargePointSimulator."""
 
-    def __init__(self, sim: ChargePointSimulator, connection: Any) -> None:
-        super().__init__(sim.id, connection, response_timeout=sim.response_timeout)
-        self.sim = sim
-        # What on_* decided for a CALL id, for its after_* hook to act on.
-        self._decided: dict[str, tuple[str, Any]] = {}
+    triggerable = TRIGGERABLE
 
     # ---------------------------------------------------------------- outgoing
 
@@ -123,9 +93,6 @@ class ChargePoint201(ChargePoint):
             sim.heartbeat_interval = result.interval
             sim.variables[("OCPPCommCtrlr", "HeartbeatInterval")] = str(result.interval)
         return str(result.status)
-
-    async def heartbeat(self) -> str:
-        return str((await self.sim._request(call.Heartbeat())).current_time)
 
     async def status(self, evse_id: int, status: str, error_code: str) -> None:
         # 2.0.1 has no error code here; faults travel as NotifyEvent, which we do not model.
@@ -145,15 +112,9 @@ class ChargePoint201(ChargePoint):
         return str(result.id_token_info["status"])
 
     async def start(
-        self,
-        evse_id: int,
-        id_tag: str,
-        reading: Reading,
-        remote_start_id: int | None,
-        reservation_id: int | None,
-        token_type: str,
+        self, tx: SimTransaction, reading: Reading, reservation_id: int | None
     ) -> SimTransaction:
-        tx_id = str(uuid.uuid4())
+        tx_id, remote_start_id = str(uuid.uuid4()), tx.remote_start_id
         result = await self.sim._request(
             call.TransactionEvent(
                 event_type="Started",
@@ -165,31 +126,22 @@ class ChargePoint201(ChargePoint):
                     "charging_state": "Charging",
                     "remote_start_id": remote_start_id,
                 },
-                id_token={"id_token": id_tag, "type": token_type},
-                evse={"id": evse_id, "connector_id": 1},
-                meter_value=[_meter_value(reading, "Transaction.Begin", full=False)],
+                id_token={"id_token": tx.id_tag, "type": tx.id_token_type},
+                evse={"id": tx.evse_id, "connector_id": 1},
+                meter_value=[self.meter_value(reading, "Transaction.Begin", full=False)],
                 reservation_id=reservation_id,
             )
         )
         info = result.id_token_info
-        return SimTransaction(
-            transaction_id=tx_id,
-            evse_id=evse_id,
-            id_tag=id_tag,
-            meter_start_wh=reading.energy_wh,
-            status=str(info["status"]) if info else "Accepted",
-            seq_no=1,
-            started_at=reading.timestamp,
-            remote_start_id=remote_start_id,
-            id_token_type=token_type,
-        )
+        status = str(info["status"]) if info else "Accepted"
+        return dataclasses.replace(tx, transaction_id=tx_id, status=status, seq_no=1)
 
     async def meter(
         self, evse_id: int, reading: Reading, tx: SimTransaction | None, context: str
     ) -> None:
         if tx is None:
             payload: Any = call.MeterValues(
-                evse_id=evse_id, meter_value=[_meter_value(reading, context, full=False)]
+                evse_id=evse_id, meter_value=[self.meter_value(reading, context, full=False)]
             )
         else:
             seq_no, tx.seq_no = tx.seq_no, tx.seq_no + 1
@@ -202,7 +154,7 @@ class ChargePoint201(ChargePoint):
                     "transaction_id": tx.transaction_id,
                     "charging_state": "Charging",
                 },
-                meter_value=[_meter_value(reading, context, full=True)],
+                meter_value=[self.meter_value(reading, context, full=True)],
             )
         await self.sim._request(payload)
 
@@ -229,11 +181,21 @@ class ChargePoint201(ChargePoint):
                     "stopped_reason": stopped,
                 },
                 id_token={"id_token": token, "type": tx.id_token_type} if token else None,
-                meter_value=[_meter_value(reading, "Transaction.End", full=False)],
+                meter_value=[self.meter_value(reading, "Transaction.End", full=False)],
             )
         )
         info = result.id_token_info
         return str(info["status"]) if info else None
+
+    @staticmethod
+    def sampled(value: float, measurand: str, unit: str, context: str) -> dict[str, Any]:
+        return {
+            "value": int(value) if unit == "Wh" else value,
+            "context": context,
+            "measurand": measurand,
+            "location": "EV" if measurand == "SoC" else "Outlet",
+            "unit_of_measure": {"unit": unit},
+        }
 
     async def report(self, request_id: int) -> None:
         variables = self.sim.variables
@@ -268,16 +230,7 @@ class ChargePoint201(ChargePoint):
         )
 
     # ---------------------------------------------------------------- CALLs from the CSMS
-    # Follow-up CALLs go through after_* hooks that spawn tasks: awaiting a CALL inside an
-    # on_* handler would block the receive loop that has to deliver its reply.
-
-    def _decide(self, uid: str, action: str, default: str, data: Any = None) -> str:
-        status = self.sim._answer(action, default)
-        self._decided[uid] = (status, data)
-        return status
-
-    def _decision(self, uid: str) -> tuple[str | None, Any]:
-        return self._decided.pop(uid, (None, None))
+    # Those answered alike in 1.6 are in Adapter.
 
     def _evses(self, evse: dict[str, Any] | None) -> list[int]:
         return [evse["id"]] if evse and evse.get("id") else self.sim.evse_ids
@@ -292,42 +245,27 @@ class ChargePoint201(ChargePoint):
         **_: Any,
     ) -> call_result.RequestStartTransaction:
         tag = id_token["id_token"]
-        evse = evse_id or self.sim._free_evse(tag) or 1
-        ok = self.sim._can_start(evse, tag)
-        status = self._decide(
-            call_unique_id, "RequestStartTransaction", "Accepted" if ok else "Rejected", evse
-        )
+        status = self._decide_start(call_unique_id, "RequestStartTransaction", evse_id, tag)
         return call_result.RequestStartTransaction(status=status)
 
     @after(Action.request_start_transaction)
     def after_request_start(
         self, id_token: dict[str, Any], remote_start_id: int, call_unique_id: str, **_: Any
     ) -> None:
-        status, evse = self._decision(call_unique_id)
-        if status == "Accepted":
-            sim = self.sim
-            check = sim.variables.get(("AuthCtrlr", "AuthorizeRemoteStart")) == "true"
-            tag, kind = id_token["id_token"], id_token["type"]
-            sim._spawn(sim._remote_start(evse, tag, remote_start_id, kind, check))
+        check = self.sim.variables.get(("AuthCtrlr", "AuthorizeRemoteStart")) == "true"
+        tag, kind = id_token["id_token"], id_token["type"]
+        self._start_if_accepted(call_unique_id, tag, remote_start_id, kind, check)
 
     @on(Action.request_stop_transaction)
     async def on_request_stop(
         self, transaction_id: str, call_unique_id: str, **_: Any
     ) -> call_result.RequestStopTransaction:
-        evse = await self.sim._find_tx(transaction_id)
-        status = self._decide(
-            call_unique_id,
-            "RequestStopTransaction",
-            "Rejected" if evse is None else "Accepted",
-            evse,
-        )
+        status = await self._decide_stop(call_unique_id, "RequestStopTransaction", transaction_id)
         return call_result.RequestStopTransaction(status=status)
 
     @after(Action.request_stop_transaction)
     def after_request_stop(self, call_unique_id: str, **_: Any) -> None:
-        status, evse = self._decision(call_unique_id)
-        if status == "Accepted" and evse is not None:
-            self.sim._spawn(self.sim._finish(evse, "Remote"))
+        self._stop_if_accepted(call_unique_id)
 
     @on(Action.unlock_connector)
     def on_unlock(self, evse_id: int, connector_id: int, **_: Any) -> call_result.UnlockConnector:
@@ -378,25 +316,9 @@ class ChargePoint201(ChargePoint):
         evse: dict[str, Any] | None = None,
         **_: Any,
     ) -> call_result.ChangeAvailability:
-        sim = self.sim
         evses = self._evses(evse)
-        if any(e not in sim.evse_ids for e in evses):
-            default = "Rejected"
-        elif operational_status == "Inoperative" and any(e in sim.transactions for e in evses):
-            default = "Scheduled"
-        else:
-            default = "Accepted"
-        status = self._decide(
-            call_unique_id, "ChangeAvailability", default, (evses, operational_status)
-        )
+        status = self._decide_availability(call_unique_id, evses, operational_status)
         return call_result.ChangeAvailability(status=status)
-
-    @after(Action.change_availability)
-    def after_change_availability(self, call_unique_id: str, **_: Any) -> None:
-        status, data = self._decision(call_unique_id)
-        if status in ("Accepted", "Scheduled"):
-            evses, kind = data
-            self.sim._spawn(self.sim._set_availability(evses, kind == "Operative"))
 
     @on(Action.reserve_now)
     def on_reserve_now(
@@ -408,39 +330,10 @@ class ChargePoint201(ChargePoint):
         evse_id: int | None = None,
         **_: Any,
     ) -> call_result.ReserveNow:
-        sim = self.sim
         tag = id_token["id_token"]
-        evse = evse_id or sim._free_evse(tag)
-        status = self._decide(call_unique_id, "ReserveNow", sim._reservation_status(evse, id), evse)
-        if status == "Accepted":
-            sim.reservations[id] = {"evse_id": evse, "id_tag": tag, "expiry": expiry_date_time}
+        evse = evse_id or self.sim._free_evse(tag)
+        status = self._reserve(call_unique_id, id, evse, tag, expiry_date_time)
         return call_result.ReserveNow(status=status)
-
-    @after(Action.reserve_now)
-    def after_reserve_now(self, call_unique_id: str, **_: Any) -> None:
-        status, evse = self._decision(call_unique_id)
-        if status == "Accepted":
-            self.sim._spawn(self.sim.status(evse, "Reserved"))
-
-    @on(Action.cancel_reservation)
-    def on_cancel_reservation(
-        self, reservation_id: int, call_unique_id: str, **_: Any
-    ) -> call_result.CancelReservation:
-        sim = self.sim
-        known = sim.reservations.get(reservation_id)
-        status = self._decide(
-            call_unique_id, "CancelReservation", "Accepted" if known else "Rejected",
-            known["evse_id"] if known else None,
-        )  # fmt: skip
-        if status == "Accepted":
-            sim.reservations.pop(reservation_id, None)
-        return call_result.CancelReservation(status=status)
-
-    @after(Action.cancel_reservation)
-    def after_cancel_reservation(self, call_unique_id: str, **_: Any) -> None:
-        status, evse = self._decision(call_unique_id)
-        if status == "Accepted" and evse is not None and evse not in self.sim.transactions:
-            self.sim._spawn(self.sim.status(evse, self.sim._idle_status(evse)))
 
     @on(Action.trigger_message)
     def on_trigger_message(
@@ -450,16 +343,9 @@ class ChargePoint201(ChargePoint):
         evse: dict[str, Any] | None = None,
         **_: Any,
     ) -> call_result.TriggerMessage:
-        default = "Accepted" if requested_message in TRIGGERABLE else "NotImplemented"
-        data = (requested_message, self._evses(evse))
-        status = self._decide(call_unique_id, "TriggerMessage", default, data)
+        evses = self._evses(evse)
+        status = self._decide_trigger(call_unique_id, requested_message, evses)
         return call_result.TriggerMessage(status=status)
-
-    @after(Action.trigger_message)
-    def after_trigger_message(self, call_unique_id: str, **_: Any) -> None:
-        status, data = self._decision(call_unique_id)
-        if status == "Accepted":
-            self.sim._spawn(self.sim._trigger(*data))
 
     @on(Action.get_variables)
     def on_get_variables(
@@ -533,14 +419,6 @@ class ChargePoint201(ChargePoint):
         # Nothing is ever queued: the simulator is either online or not sending at all.
         ongoing = None if transaction_id is None else self.sim._tx_evse(transaction_id) is not None
         return call_result.GetTransactionStatus(messages_in_queue=False, ongoing_indicator=ongoing)
-
-    @on(Action.clear_cache)
-    def on_clear_cache(self, **_: Any) -> call_result.ClearCache:
-        return call_result.ClearCache(status=self.sim._answer("ClearCache", "Accepted"))
-
-    @on(Action.data_transfer)
-    def on_data_transfer(self, vendor_id: str, **_: Any) -> call_result.DataTransfer:
-        return call_result.DataTransfer(status=self.sim._answer("DataTransfer", "UnknownVendorId"))
 
 
 def _lookup(variables: dict[Key, str], key: Key) -> str:
