@@ -1,4 +1,4 @@
-"""The composition root: one Starlette app with the OCPP endpoint, the admin API, health and metrics."""
+"""The composition root: one Starlette app with the OCPP endpoint, OCPI, the admin API, health and metrics."""
 
 from __future__ import annotations
 
@@ -16,7 +16,10 @@ from starlette.routing import Mount, Route, WebSocketRoute
 
 from cpo.admin.api import Admin, Problem
 from cpo.database import migrate
+from cpo.ocpi.responses import OcpiResponse
+from cpo.ocpi.status import Status
 from cpo.operations import Operations
+from cpo.roaming import Roaming
 from cpo.settings import Settings
 from csms.config import CsmsConfig
 from csms.db import make_engine, make_sessions
@@ -43,17 +46,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
     sessions = make_sessions(engine)
     csms = Csms(sessions, csms_config(settings))
     operations = Operations(sessions)
-    admin = Admin(csms, operations, token="")
+    roaming = Roaming(settings, sessions)
+    admin = Admin(csms, operations, roaming, token="")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await migrate(settings.database_url)
         admin.token, generated = await operations.admin_token(settings.admin_token)
         await csms.start()
+        roaming.start()
         print(banner(settings, admin.token, generated), flush=True)
         try:
             yield
         finally:
+            await roaming.stop()
             await csms.stop()
             await engine.dispose()
 
@@ -70,12 +76,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
+        if request.url.path.startswith("/ocpi"):
+            return OcpiResponse(None, Status.CLIENT_ERROR, exc.detail, exc.status_code)
         if request.url.path.startswith("/admin/"):
             return Problem(exc.status_code, exc.detail).response()
         return PlainTextResponse(exc.detail, status_code=exc.status_code)
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+        if request.url.path.startswith("/ocpi"):
+            return OcpiResponse(None, Status.SERVER_ERROR, "the platform failed; it is logged", 500)
         return Problem(
             500, "internal error", "the platform failed to handle this request; it is logged"
         ).response()
@@ -85,6 +95,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             WebSocketRoute("/ocpp/{charge_point_id:path}", csms.endpoint),
             Route("/health", health),
             Route("/metrics", metrics),
+            Mount("/ocpi", routes=roaming.router.routes()),
             Mount("/admin/api", routes=admin.routes()),
         ],
         lifespan=lifespan,
@@ -93,6 +104,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.csms = csms
     app.state.settings = settings
     app.state.admin = admin
+    app.state.roaming = roaming
     return app
 
 
@@ -101,6 +113,7 @@ def banner(settings: Settings, admin_token: str, generated: bool) -> str:
     lines = [
         f"CPO platform on {base}",
         f"  OCPP endpoint  {settings.ocpp_url}/{{charge_point_id}}  (ocpp2.0.1, ocpp1.6)",
+        f"  OCPI versions  {settings.ocpi_versions_url}  (OCPI 2.2.1; invite an eMSP with `cpo party invite`)",
         f"  admin API      {base}/admin/api  Authorization: Bearer {admin_token}",
         f"  health         {base}/health   metrics {base}/metrics",
     ]

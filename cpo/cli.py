@@ -12,7 +12,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from cpo.database import migrate
+from cpo.ocpi.status import OcpiError
 from cpo.operations import Conflict, NotFound, Operations, StationIn, TokenIn, station_view
+from cpo.parties import party_view
+from cpo.roaming import InvitationIn, RegistrationIn, Roaming
 from cpo.settings import Settings
 from csms.db import make_engine, make_sessions
 
@@ -24,6 +27,22 @@ def _run(settings: Settings, work: Callable[[Operations], Awaitable[Any]]) -> An
         try:
             return await work(Operations(make_sessions(engine)))
         finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+def _roam(settings: Settings, work: Callable[[Roaming], Awaitable[Any]]) -> Any:
+    """Runs `work` on the OCPI side, as the server would (its requests land in the same log)."""
+
+    async def main() -> Any:
+        await migrate(settings.database_url)
+        engine = make_engine(settings.database_url)
+        roaming = Roaming(settings, make_sessions(engine))
+        try:
+            return await work(roaming)
+        finally:
+            await roaming.stop()
             await engine.dispose()
 
     return asyncio.run(main())
@@ -92,6 +111,61 @@ def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _party_line(p: dict[str, Any]) -> str:
+    roles = ", ".join(f"{r['country_code']}/{r['party_id']} {r['role']}" for r in p["roles"])
+    return f"#{p['id']:<4} {p['state']:<12} {p['name'] or '-':<24} {roles or '-'}"
+
+
+def cmd_party_invite(args: argparse.Namespace, settings: Settings) -> int:
+    data = _model(InvitationIn, name=args.name, token_encoding="raw" if args.raw_tokens else None)
+    invitation = _roam(settings, lambda r: r.invite(data.name, data.token_encoding))
+    _print(
+        args,
+        invitation,
+        f"invitation #{invitation['party_id']}: give the eMSP these two, securely\n"
+        f"  versions URL  {invitation['versions_url']}\n"
+        f"  token A       {invitation['token']}",
+    )
+    return 0
+
+
+def cmd_party_register(args: argparse.Namespace, settings: Settings) -> int:
+    data = _model(
+        RegistrationIn,
+        versions_url=args.versions_url,
+        token=args.token,
+        name=args.name,
+        token_encoding="raw" if args.raw_tokens else None,
+    )
+    party = _roam(
+        settings,
+        lambda r: r.register(data.versions_url, data.token, data.token_encoding, data.name),
+    )
+    view = party_view(party)
+    _print(args, view, "registered: " + _party_line(view))
+    return 0
+
+
+def cmd_party_list(args: argparse.Namespace, settings: Settings) -> int:
+    rows = [party_view(p) for p in _roam(settings, lambda r: r.parties.all())]
+    _print(args, rows, "\n".join(_party_line(p) for p in rows) or "no parties")
+    return 0
+
+
+def cmd_party_change(args: argparse.Namespace, settings: Settings) -> int:
+    async def change(r: Roaming) -> Any:
+        if args.action == "unregister":
+            problem = await r.unregister(args.id)
+            if problem:
+                print(f"warning: the peer was not told: {problem}", file=sys.stderr)
+            return await r.party(args.id)
+        return await getattr(r, args.action)(args.id)
+
+    view = party_view(_roam(settings, change))
+    _print(args, view, _party_line(view))
+    return 0
+
+
 def cmd_admin_token(args: argparse.Namespace, settings: Settings) -> int:
     token, _ = _run(settings, lambda ops: ops.admin_token(settings.admin_token))
     _print(args, {"admin_token": token}, token)
@@ -135,6 +209,28 @@ def parser() -> argparse.ArgumentParser:
     tadd.add_argument("--status", default="Accepted", choices=["Accepted", "Blocked", "Expired"])
     command(token, "list", cmd_token_list, "list id tokens")
 
+    party = sub.add_parser("party", help="OCPI peers (eMSPs)").add_subparsers(
+        dest="action", required=True
+    )
+    invite = command(party, "invite", cmd_party_invite, "make a token A for an eMSP to register")
+    invite.add_argument("--name", help="a label for the invitation")
+    invite.add_argument("--raw-tokens", action="store_true", help="the peer sends raw tokens")
+    register = command(
+        party, "register", cmd_party_register, "register with an eMSP from its versions URL"
+    )
+    register.add_argument("versions_url")
+    register.add_argument("token", help="the token A the eMSP gave you")
+    register.add_argument("--name")
+    register.add_argument("--raw-tokens", action="store_true", help="send the token unencoded")
+    command(party, "list", cmd_party_list, "list parties")
+    for action, help in [
+        ("suspend", "stop all traffic with a party"),
+        ("resume", "resume a suspended party"),
+        ("rotate", "new tokens both ways (credentials PUT)"),
+        ("unregister", "tell the peer and drop both tokens"),
+    ]:
+        command(party, action, cmd_party_change, help).add_argument("id", type=int)
+
     command(sub, "admin-token", cmd_admin_token, "print the admin API token")
     return p
 
@@ -145,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.fn(args, Settings()))
     except (Conflict, NotFound) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OcpiError as e:
+        print(f"error: OCPI {e.status}: {e.message}", file=sys.stderr)
         return 1
 
 

@@ -20,8 +20,16 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(
         default=None, description="Bearer token of the admin API; generated and stored when unset"
     )
-    country_code: str = "NL"
-    party_id: str = "CPO"
+    country_code: str = Field(default="NL", pattern=r"^[A-Z]{2}$")
+    party_id: str = Field(default="CPO", pattern=r"^[A-Z0-9]{3}$")
+    business_name: str = Field(default="CPO Platform", min_length=1, max_length=100)
+    business_website: str | None = None
+
+    # OCPI
+    ocpi_timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for a peer")
+    ocpi_page_limit: int = Field(default=100, ge=1, le=1000, description="Largest page served")
+    ocpi_log_retention_days: float = Field(default=30.0, gt=0)
+    ocpi_verify_tls: bool = Field(default=True, description="Check peers' TLS certificates")
 
     # OCPP
     auto_register: bool = False
@@ -52,6 +60,10 @@ class Settings(BaseSettings):
             return self.public_url.rstrip("/")
         scheme = "https" if self.tls_cert else "http"
         return f"{scheme}://{self.host}:{self.port}"
+
+    @property
+    def ocpi_versions_url(self) -> str:
+        return self.base_url + "/ocpi/versions"
 
     @property
     def ocpp_url(self) -> str:

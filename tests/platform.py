@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from cpo.server import uvicorn_config
 from cpo.settings import Settings
 from csms.models import Event
 from csms.service import Csms
+from tests.servers import Served
 
 ADMIN_TOKEN = "test-admin-token"
 
@@ -30,8 +30,7 @@ class Platform:
             ocpp_response_timeout=5.0,
         )
         self.settings = Settings(_env_file=None, **(defaults | settings))  # type: ignore[call-arg]
-        self.server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._served: Served = Served(lambda port: uvicorn_config(self.settings))
         self.port = int(settings.get("port", 0))
         self.scheme = "http"
 
@@ -44,39 +43,34 @@ class Platform:
         return self.url.replace("http", "ws", 1) + "/ocpp"
 
     @property
-    def csms(self) -> Csms:
+    def server(self) -> uvicorn.Server | None:
+        return self._served.server
+
+    @property
+    def state(self) -> Any:
         assert self.server is not None
         app = self.server.config.loaded_app
         while not hasattr(app, "state"):
             app = app.app  # through uvicorn's proxy-headers wrapper
-        return app.state.csms  # type: ignore[no-any-return]
+        return app.state
+
+    @property
+    def csms(self) -> Csms:
+        return self.state.csms  # type: ignore[no-any-return]
 
     async def start(self) -> Platform:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port))
-        self.port = sock.getsockname()[1]
-        self.settings = self.settings.model_copy(update={"port": self.port})
+        def config(port: int) -> uvicorn.Config:
+            # The settings (and so the URLs the platform hands out) know the port only now.
+            self.settings = self.settings.model_copy(update={"port": port})
+            return uvicorn_config(self.settings)
+
+        self._served = Served(config, self.port)
+        self.port = await self._served.start()
         self.scheme = "https" if self.settings.tls_cert else "http"
-        config = uvicorn_config(self.settings)
-        config.load()
-        self.server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self.server.serve(sockets=[sock]))
-        # uvicorn offers no awaitable for "listening"; its flag flips once startup is done.
-        for _ in range(1000):
-            if self.server.started or self._task.done():
-                break
-            await asyncio.sleep(0.01)
-        if self._task.done():
-            self._task.result()
-        assert self.server.started, "the server did not start"
         return self
 
     async def stop(self) -> None:
-        if self.server and self._task:
-            self.server.should_exit = True
-            await asyncio.wait_for(self._task, 30)
-        self.server, self._task = None, None
+        await self._served.stop()
 
     def admin(self, token: str = ADMIN_TOKEN) -> httpx.AsyncClient:
         return httpx.AsyncClient(

@@ -44,7 +44,9 @@ async def test_full_charging_session(platform: Platform, version: str) -> None:
 async def test_restart_keeps_state_and_chargers_carry_on(tmp_path: Path) -> None:
     first = await Platform(tmp_path).start()
     await first.add_station("CP-R", password="restart-pass-00001")
-    sim = ChargePointSimulator(id="CP-R", url=first.ws_url, ocpp="1.6", password="restart-pass-00001")
+    sim = ChargePointSimulator(
+        id="CP-R", url=first.ws_url, ocpp="1.6", password="restart-pass-00001"
+    )
     await sim.connect()
     await sim.boot()
     tx = await sim.start_transaction(1, "ANY-TAG")

@@ -1,4 +1,4 @@
-"""The operator's admin API under /admin/api: stations, tokens, commands, logs; bearer token; problem+json errors."""
+"""The operator's admin API under /admin/api: stations, tokens, commands, parties, logs; bearer token; problem+json errors."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from cpo.ocpi.status import OcpiError
 from cpo.operations import (
     Conflict,
     NotFound,
@@ -23,6 +24,8 @@ from cpo.operations import (
     TokenIn,
     station_view,
 )
+from cpo.parties import party_view
+from cpo.roaming import InvitationIn, RegistrationIn, Roaming
 from csms.commands import COMMANDS, Outcome
 from csms.models import Event, MeterSample
 from csms.service import Csms
@@ -89,6 +92,7 @@ def query_int(
 class Admin:
     csms: Csms
     operations: Operations
+    roaming: Roaming
     token: str
 
     # -- stations -------------------------------------------------------------------------------
@@ -117,7 +121,9 @@ class Admin:
             request.path_params["station_id"], await body(request, StationPatch)
         )
         if conn := self.csms.registry.get(station.id):
-            conn.energy_unit_override = station.energy_unit_override  # applies to the live connection too
+            conn.energy_unit_override = (
+                station.energy_unit_override
+            )  # applies to the live connection too
         return ok(station_view(station))
 
     async def delete_station(self, request: Request) -> Response:
@@ -224,6 +230,50 @@ class Admin:
         )
         return Response(status_code=204)
 
+    # -- OCPI parties -------------------------------------------------------------------------------
+
+    async def list_parties(self, request: Request) -> Response:
+        return ok([party_view(p) for p in await self.roaming.parties.all()])
+
+    async def get_party(self, request: Request) -> Response:
+        return ok(party_view(await self.roaming.party(request.path_params["party_id"])))
+
+    async def invite_party(self, request: Request) -> Response:
+        data: InvitationIn = await body(request, InvitationIn)
+        return ok(await self.roaming.invite(data.name, data.token_encoding), 201)
+
+    async def register_party(self, request: Request) -> Response:
+        data: RegistrationIn = await body(request, RegistrationIn)
+        party = await self.roaming.register(
+            data.versions_url, data.token, data.token_encoding, data.name
+        )
+        return ok(party_view(party), 201)
+
+    async def suspend_party(self, request: Request) -> Response:
+        return ok(party_view(await self.roaming.suspend(request.path_params["party_id"])))
+
+    async def resume_party(self, request: Request) -> Response:
+        return ok(party_view(await self.roaming.resume(request.path_params["party_id"])))
+
+    async def rotate_party(self, request: Request) -> Response:
+        return ok(party_view(await self.roaming.rotate(request.path_params["party_id"])))
+
+    async def unregister_party(self, request: Request) -> Response:
+        party_id = request.path_params["party_id"]
+        problem = await self.roaming.unregister(party_id)
+        return ok(
+            party_view(await self.roaming.party(party_id))
+            | {"peer_told": problem is None, "peer_problem": problem}
+        )
+
+    async def party_requests(self, request: Request) -> Response:
+        party = await self.roaming.party(request.path_params["party_id"])
+        assert party.id is not None
+        limit = query_int(request, "limit", 100, 1, 1000) or 100
+        before = query_int(request, "before", None, 1, 2**62)
+        rows = await self.roaming.log.query(party.id, limit, before)
+        return ok([r.model_dump(mode="json") for r in rows])
+
     # -- plumbing ---------------------------------------------------------------------------------
 
     def guard(self, endpoint: Endpoint) -> Endpoint:
@@ -241,6 +291,11 @@ class Admin:
                 return Problem(404, str(e)).response()
             except Conflict as e:
                 return Problem(409, str(e)).response()
+            except OcpiError as e:
+                # 405 is OCPI's "not in this state"; anything else is the peer's or the dance's.
+                status = 409 if e.http == 405 else 502
+                title = "not possible in this state" if status == 409 else "the OCPI peer failed"
+                return Problem(status, title, e.message, ocpi_status=e.status).response()
 
         return guarded
 
@@ -308,6 +363,57 @@ class Admin:
             ("GET", "/tokens", self.list_tokens, "Locally authorized id tokens", None),
             ("POST", "/tokens", self.add_token, "Authorize an id token locally", TokenIn),
             ("DELETE", "/tokens/{uid}", self.delete_token, "Remove a local id token (?type)", None),
+            ("GET", "/parties", self.list_parties, "OCPI parties (eMSP peers)", None),
+            (
+                "POST",
+                "/parties/invitations",
+                self.invite_party,
+                "Invite a peer: a token A and our versions URL for it to register with",
+                InvitationIn,
+            ),
+            (
+                "POST",
+                "/parties/registrations",
+                self.register_party,
+                "Register with a peer from its versions URL and token A",
+                RegistrationIn,
+            ),
+            ("GET", "/parties/{party_id:int}", self.get_party, "One party", None),
+            (
+                "DELETE",
+                "/parties/{party_id:int}",
+                self.unregister_party,
+                "Unregister: tell the peer, drop both tokens",
+                None,
+            ),
+            (
+                "POST",
+                "/parties/{party_id:int}/suspend",
+                self.suspend_party,
+                "Stop all traffic with a party",
+                None,
+            ),
+            (
+                "POST",
+                "/parties/{party_id:int}/resume",
+                self.resume_party,
+                "Resume a suspended party",
+                None,
+            ),
+            (
+                "POST",
+                "/parties/{party_id:int}/rotate",
+                self.rotate_party,
+                "New tokens both ways (credentials PUT)",
+                None,
+            ),
+            (
+                "GET",
+                "/parties/{party_id:int}/requests",
+                self.party_requests,
+                "The party's OCPI requests in and out, newest first (?limit, ?before)",
+                None,
+            ),
         ]
         routes: list[BaseRoute] = [
             Route(path, self.guard(fn), methods=[method]) for method, path, fn, _, _ in table

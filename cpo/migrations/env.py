@@ -8,7 +8,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-import csms.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import cpo.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import csms.models  # noqa: F401
 from csms.db import make_engine
 
 target_metadata = SQLModel.metadata

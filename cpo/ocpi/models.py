@@ -1,0 +1,150 @@
+"""OCPI 2.2.1 wire objects shared by every module: types, versions, credentials (spec names)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+)
+
+from cpo.ocpi.responses import timestamp
+
+
+def cistring(n: int, min_length: int = 1) -> StringConstraints:
+    """CiString(n): printable ASCII, at most n characters, compared without regard to case.
+
+    Used as `Annotated[str, cistring(36)]`."""
+    return StringConstraints(min_length=min_length, max_length=n, pattern=r"^[\x20-\x7e]*$")
+
+
+def string(n: int, min_length: int = 0) -> StringConstraints:
+    """string(n): printable UTF-8, at most n characters. Used as `Annotated[str, string(255)]`."""
+    return StringConstraints(min_length=min_length, max_length=n)
+
+
+def _url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+URL = Annotated[str, StringConstraints(min_length=8, max_length=255), AfterValidator(_url)]
+
+
+def parse_datetime(value: Any) -> datetime:
+    """RFC 3339; a missing offset means UTC (as OCPI allows); anything is kept in UTC."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str) and 0 < len(value) <= 35:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    else:
+        raise ValueError("must be an RFC 3339 date and time")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+DateTime = Annotated[
+    datetime, BeforeValidator(parse_datetime), PlainSerializer(timestamp, return_type=str)
+]
+
+
+class Wire(BaseModel):
+    """Wire objects keep unknown fields out of our way and leave out what is None."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class Role(enum.StrEnum):
+    CPO = "CPO"
+    EMSP = "EMSP"
+    HUB = "HUB"
+    NAP = "NAP"
+    NSP = "NSP"
+    OTHER = "OTHER"
+    SCSP = "SCSP"
+
+
+class InterfaceRole(enum.StrEnum):
+    SENDER = "SENDER"
+    RECEIVER = "RECEIVER"
+
+
+class ImageCategory(enum.StrEnum):
+    CHARGER = "CHARGER"
+    ENTRANCE = "ENTRANCE"
+    LOCATION = "LOCATION"
+    NETWORK = "NETWORK"
+    OPERATOR = "OPERATOR"
+    OTHER = "OTHER"
+    OWNER = "OWNER"
+
+
+class Image(Wire):
+    url: URL
+    thumbnail: URL | None = None
+    category: ImageCategory
+    type: Annotated[str, cistring(4)]
+    width: Annotated[int, Field(ge=0, le=99999)] | None = None
+    height: Annotated[int, Field(ge=0, le=99999)] | None = None
+
+
+class BusinessDetails(Wire):
+    name: Annotated[str, string(100, 1)]
+    website: URL | None = None
+    logo: Image | None = None
+
+
+CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$")]
+PartyId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{3}$")]
+
+
+class CredentialsRole(Wire):
+    role: Role
+    business_details: BusinessDetails
+    party_id: PartyId
+    country_code: CountryCode
+
+
+def _token(value: str) -> str:
+    if not all("\x21" <= ch <= "\x7e" for ch in value):
+        raise ValueError("must be printable ASCII without spaces")
+    return value
+
+
+class Credentials(Wire):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_token)]
+    url: URL
+    roles: Annotated[list[CredentialsRole], Field(min_length=1)]
+
+    def unique_roles(self) -> bool:
+        keys = {(r.role, r.country_code.upper(), r.party_id.upper()) for r in self.roles}
+        return len(keys) == len(self.roles)
+
+
+class Version(Wire):
+    version: Annotated[str, string(8, 1)]
+    url: URL
+
+
+class Endpoint(Wire):
+    identifier: Annotated[str, string(32, 1)]
+    role: Annotated[str, string(16)] = "SENDER"
+    url: URL
+
+
+class VersionDetails(Wire):
+    version: Annotated[str, string(8, 1)]
+    endpoints: Annotated[list[Endpoint], Field(min_length=1)]

@@ -1,0 +1,252 @@
+"""Serving OCPI: every request authenticated to one party, checked, answered in an envelope, logged.
+
+Modules plug in as `Module`s (identifier, role, handlers per path and method); the versions and
+details endpoints list exactly the modules that are plugged in.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from cpo.models import Party, PartyState
+from cpo.ocpi.headers import (
+    CORRELATION_ID,
+    FROM_COUNTRY,
+    FROM_PARTY,
+    REQUEST_ID,
+    TO_COUNTRY,
+    TO_PARTY,
+    PartyRef,
+    new_id,
+    routing,
+    usable_id,
+)
+from cpo.ocpi.requestlog import RequestLog
+from cpo.ocpi.responses import OcpiResponse
+from cpo.ocpi.status import OcpiError, Status, invalid, not_allowed, not_found, unauthorized
+from cpo.parties import Caller, Parties
+
+log = logging.getLogger("cpo.ocpi")
+
+VERSION = "2.2.1"
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class Call:
+    """One authenticated OCPI request, as a module handler sees it."""
+
+    request: Request
+    caller: Caller
+    request_id: str
+    correlation_id: str
+    body: bytes
+    sender: PartyRef | None = None  # the caller's role on functional modules
+
+    @property
+    def party(self) -> Party:
+        return self.caller.party
+
+    def json(self, model: type[M]) -> M:
+        """The body as `model`: not JSON is HTTP 400; JSON that does not fit is OCPI 2001."""
+        try:
+            value = orjson.loads(self.body)
+        except orjson.JSONDecodeError:
+            raise OcpiError(Status.CLIENT_ERROR, "the body is not valid JSON", http=400) from None
+        try:
+            return model.model_validate(value)
+        except ValidationError as e:
+            problems = [
+                {"field": ".".join(map(str, err["loc"])) or "(body)", "problem": err["msg"]}
+                for err in e.errors(include_url=False, include_context=False, include_input=False)
+            ]
+            summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems[:5])
+            raise invalid(f"invalid {model.__name__}: {summary}", data=problems) from None
+
+
+Handler = Callable[[Call], Awaitable[Response]]
+
+
+@dataclass
+class Module:
+    identifier: str
+    role: str  # SENDER | RECEIVER
+    handlers: dict[str, dict[str, Handler]] = field(default_factory=dict)  # path -> method -> fn
+    functional: bool = True
+
+    def on(self, method: str, path: str = "") -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            self.handlers.setdefault(path, {})[method] = fn
+            return fn
+
+        return register
+
+
+# Token A opens only these: the rest waits until the party has registered.
+REGISTRATION_MODULES = {"versions", "details", "credentials", "unknown"}
+
+
+class OcpiRouter:
+    def __init__(self, base_url: str, own: PartyRef, parties: Parties, log: RequestLog) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.own = own
+        self.parties = parties
+        self.log = log
+        self.modules: list[Module] = []
+
+    @property
+    def versions_url(self) -> str:
+        return f"{self.base_url}/ocpi/versions"
+
+    @property
+    def details_url(self) -> str:
+        return f"{self.base_url}/ocpi/{VERSION}/details"
+
+    def module_url(self, identifier: str) -> str:
+        return f"{self.base_url}/ocpi/{VERSION}/{identifier}"
+
+    def add(self, module: Module) -> None:
+        self.modules.append(module)
+
+    def endpoints(self) -> list[dict[str, str]]:
+        return [
+            {"identifier": m.identifier, "role": m.role, "url": self.module_url(m.identifier)}
+            for m in self.modules
+            if m.identifier not in ("versions", "details")
+        ]
+
+    def routes(self) -> list[BaseRoute]:
+        """Routes to mount at /ocpi; anything else under it is an enveloped 404."""
+        routes: list[BaseRoute] = []
+        for module in self.modules:
+            for path, handlers in module.handlers.items():
+                if module.identifier == "versions":
+                    url = "/versions"
+                elif module.identifier == "details":
+                    url = f"/{VERSION}/details"
+                else:
+                    url = f"/{VERSION}/{module.identifier}{path}"
+                routes.append(Route(url, self.endpoint(module, handlers), methods=METHODS))
+        routes.append(Route("/{rest:path}", self.unknown, methods=METHODS))
+        return routes
+
+    def endpoint(
+        self, module: Module, handlers: dict[str, Handler]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def serve(request: Request) -> Response:
+            return await self.serve(request, module, handlers)
+
+        return serve
+
+    async def serve(
+        self, request: Request, module: Module, handlers: dict[str, Handler]
+    ) -> Response:
+        started = time.perf_counter()
+        request_id = usable_id(request.headers.get(REQUEST_ID)) or new_id()
+        correlation_id = usable_id(request.headers.get(CORRELATION_ID)) or new_id()
+        body = await request.body() if request.method in ("POST", "PUT", "PATCH") else b""
+        caller: Caller | None = None
+        headers = {REQUEST_ID: request_id, CORRELATION_ID: correlation_id}
+        try:
+            caller = await self.parties.authenticate(request.headers.get("authorization"))
+            self.admit(caller, module)
+            assert caller is not None
+            handler = handlers.get(request.method)
+            if handler is None:
+                raise not_allowed(f"{request.method} is not served at {request.url.path}")
+            call = Call(request, caller, request_id, correlation_id, body)
+            if module.functional:
+                call.sender = self.sender(request, caller.party)
+                headers |= routing(self.own, call.sender)
+            response = await handler(call)
+        except OcpiError as e:
+            response = OcpiResponse(e.data, e.status, e.message, e.http)
+        except Exception:
+            log.exception("OCPI %s %s failed", request.method, request.url.path)
+            response = OcpiResponse(
+                None,
+                Status.SERVER_ERROR,
+                "the platform failed to handle this request; it is logged",
+                500,
+            )
+        response.headers.update(headers)
+        self.log.append(
+            party_id=caller.party.id if caller else None,
+            direction="in",
+            method=request.method,
+            url=str(request.url),
+            http_status=response.status_code,
+            ocpi_status=getattr(response, "ocpi_status", None),
+            request_id=request_id,
+            correlation_id=correlation_id,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            request_body=body,
+            response_body=bytes(response.body),
+        )
+        return response
+
+    def admit(self, caller: Caller | None, module: Module) -> None:
+        if caller is None:
+            raise unauthorized()
+        state = caller.party.state
+        if state == PartyState.SUSPENDED:
+            raise unauthorized("this party is suspended by the operator")
+        if (
+            state in (PartyState.INVITED, PartyState.REGISTERING)
+            and module.identifier not in REGISTRATION_MODULES
+        ):
+            raise unauthorized("a registration token only opens versions, details and credentials")
+
+    def sender(self, request: Request, party: Party) -> PartyRef:
+        """The caller's role from OCPI-from-*, which must be its own; OCPI-to-* must be us."""
+        to_cc, to_pid = request.headers.get(TO_COUNTRY), request.headers.get(TO_PARTY)
+        if (to_cc or to_pid) and not self.own.same(PartyRef(to_cc or "", to_pid or "")):
+            raise invalid(
+                f"{TO_COUNTRY}/{TO_PARTY} name {to_cc}/{to_pid}, not this platform ({self.own})",
+                http=400,
+            )
+        cc, pid = request.headers.get(FROM_COUNTRY), request.headers.get(FROM_PARTY)
+        if cc or pid:
+            ref = PartyRef(cc or "", pid or "")
+            if not party.has_role(ref.country_code, ref.party_id):
+                raise invalid(
+                    f"{FROM_COUNTRY}/{FROM_PARTY} name {ref}, which is not a role you registered",
+                    http=400,
+                )
+            return ref
+        distinct = {
+            (str(r["country_code"]).upper(), str(r["party_id"]).upper()) for r in party.roles
+        }
+        if len(distinct) != 1:
+            raise invalid(
+                f"send {FROM_COUNTRY} and {FROM_PARTY}: you registered several roles", http=400
+            )
+        ((country_code, party_id),) = distinct
+        return PartyRef(country_code, party_id)
+
+    async def unknown(self, request: Request) -> Response:
+        segments = [s for s in request.url.path.split("/") if s][1:]  # after "ocpi"
+        if segments and segments[0] != VERSION and segments[0][:1].isdigit():
+            error = not_found(
+                f"OCPI version {segments[0]} is not served here; see {self.versions_url}",
+                Status.UNSUPPORTED_VERSION,
+            )
+        else:
+            error = not_found(f"no OCPI endpoint at {request.url.path}; see {self.versions_url}")
+        module = Module("unknown", "", functional=False)
+
+        async def answer(call: Call) -> Response:
+            raise error
+
+        return await self.serve(request, module, {m: answer for m in METHODS})

@@ -1,0 +1,147 @@
+"""The parties: every OCPI peer, found by the token it presents, with its state and endpoints."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col, select
+
+from cpo.models import Party, PartyState
+from cpo.ocpi.client import Peer
+from cpo.ocpi.headers import PartyRef
+from cpo.ocpi.tokens import Encoding, new_token, presented, token_hash
+from csms import clock
+
+LIVE = (PartyState.REGISTERED, PartyState.SUSPENDED, PartyState.REGISTERING)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A party that authenticated, with the token it presented and how it encoded it."""
+
+    party: Party
+    token: str
+    encoding: Encoding
+
+
+class Parties:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def authenticate(self, header: str | None) -> Caller | None:
+        """The party whose incoming token the header carries (Base64, or raw where allowed)."""
+        candidates = presented(header)
+        if not candidates:
+            return None
+        hashes = {token_hash(token): (token, encoding) for token, encoding in candidates}
+        async with self.sessions() as session:
+            rows = await session.execute(
+                select(Party).where(col(Party.incoming_token_hash).in_(list(hashes)))
+            )
+            party = rows.scalars().first()
+        if party is None or party.incoming_token_hash is None:
+            return None
+        token, encoding = hashes[party.incoming_token_hash]
+        if not hmac.compare_digest(token_hash(token), party.incoming_token_hash):
+            return None
+        # A raw token is a peer quirk we accept when the party is set up for it, and learn
+        # while it registers (its first call tells us how it sends tokens).
+        learning = party.state in (PartyState.INVITED, PartyState.REGISTERING)
+        if encoding == "raw" and party.token_encoding != "raw" and not learning:
+            return None
+        return Caller(party, token, encoding)
+
+    async def get(self, party_id: int) -> Party | None:
+        async with self.sessions() as session:
+            return await session.get(Party, party_id)
+
+    async def all(self) -> list[Party]:
+        async with self.sessions() as session:
+            return list((await session.execute(select(Party).order_by(col(Party.id)))).scalars())
+
+    async def invite(self, name: str = "", encoding: Encoding = "base64") -> tuple[Party, str]:
+        """A new invitation: the party row that token A will register, and token A itself."""
+        token_a = new_token()
+        party = Party(
+            name=name,
+            state=PartyState.INVITED,
+            incoming_token_hash=token_hash(token_a),
+            token_encoding=encoding,
+        )
+        async with self.sessions.begin() as session:
+            session.add(party)
+        return party, token_a
+
+    async def holder_of(self, roles: list[dict[str, Any]], other_than: int | None) -> Party | None:
+        """A live party other than `other_than` that already registered one of these roles."""
+        wanted = {
+            (str(r["role"]), str(r["country_code"]).upper(), str(r["party_id"]).upper())
+            for r in roles
+        }
+        async with self.sessions() as session:
+            rows = await session.execute(select(Party).where(col(Party.state).in_(list(LIVE))))
+            for party in rows.scalars():
+                if party.id == other_than:
+                    continue
+                held = {
+                    (str(r["role"]), str(r["country_code"]).upper(), str(r["party_id"]).upper())
+                    for r in party.roles
+                }
+                if held & wanted:
+                    return party
+        return None
+
+    async def set_state(
+        self, party_id: int, state: PartyState, *, only_from: tuple[str, ...]
+    ) -> Party | None:
+        async with self.sessions.begin() as session:
+            party = await session.get(Party, party_id)
+            if party is None or party.state not in only_from:
+                return party
+            party.state = state
+            party.updated_at = clock.now()
+            return party
+
+    async def swap(self, party_id: int, expected_hash: str | None, **changes: Any) -> bool:
+        """Changes a party only if its incoming token is still `expected_hash` (one winner)."""
+        async with self.sessions.begin() as session:
+            result = await session.execute(
+                update(Party)
+                .where(col(Party.id) == party_id, col(Party.incoming_token_hash) == expected_hash)
+                .values(**changes, updated_at=clock.now())
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def add(self, party: Party) -> Party:
+        async with self.sessions.begin() as session:
+            session.add(party)
+        return party
+
+    async def remove(self, party_id: int) -> None:
+        async with self.sessions.begin() as session:
+            party = await session.get(Party, party_id)
+            if party is not None:
+                await session.delete(party)
+
+
+def party_view(party: Party) -> dict[str, Any]:
+    """What the operator sees of a party: never a token, only whether we hold one."""
+    data = party.model_dump(mode="json", exclude={"incoming_token_hash", "outgoing_token"})
+    data["can_call_us"] = party.incoming_token_hash is not None
+    data["we_can_call"] = party.outgoing_token is not None
+    return data
+
+
+def peer_of(party: Party, token: str | None = None) -> Peer:
+    """How to call a party: its outgoing token (or `token`), its encoding, its (first) role."""
+    role = party.roles[0] if party.roles else None
+    return Peer(
+        token=token or party.outgoing_token or "",
+        encoding=cast(Encoding, party.token_encoding),
+        party_id=party.id,
+        ref=PartyRef(role["country_code"], role["party_id"]) if role else None,
+    )

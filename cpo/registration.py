@@ -1,0 +1,326 @@
+"""The credentials handshake, both ways: a peer registers with our token A, or we with theirs.
+
+Whichever side starts, the end state is one REGISTERED party holding the token it calls us with
+(stored hashed) and the token we call it with, its roles and its 2.2.1 endpoints. A failure at
+any step leaves no half-registered party: an invitation stays usable, a registration we started
+is removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from cpo.models import Party, PartyState
+from cpo.ocpi.client import OcpiCallError, OcpiClient, Peer
+from cpo.ocpi.models import Credentials, Version, VersionDetails
+from cpo.ocpi.router import VERSION, Call, OcpiRouter
+from cpo.ocpi.status import OcpiError, Status, invalid, not_allowed
+from cpo.ocpi.tokens import Encoding, new_token, token_hash
+from cpo.parties import Parties, peer_of
+from csms import clock
+
+_versions: TypeAdapter[list[Version]] = TypeAdapter(list[Version])
+REQUIRED_ENDPOINTS = ("credentials",)
+
+
+@dataclass
+class Discovered:
+    versions_url: str
+    version: str
+    endpoints: list[dict[str, Any]]
+    encoding: Encoding
+
+
+def _other(encoding: Encoding) -> Encoding:
+    return "raw" if encoding == "base64" else "base64"
+
+
+class Registration:
+    def __init__(
+        self,
+        router: OcpiRouter,
+        parties: Parties,
+        client: OcpiClient,
+        business_details: dict[str, Any],
+    ) -> None:
+        self.router = router
+        self.parties = parties
+        self.client = client
+        self.business_details = business_details
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    def own_credentials(self, token: str) -> dict[str, Any]:
+        return {
+            "token": token,
+            "url": self.router.versions_url,
+            "roles": [
+                {
+                    "role": "CPO",
+                    "business_details": self.business_details,
+                    "party_id": self.router.own.party_id,
+                    "country_code": self.router.own.country_code,
+                }
+            ],
+        }
+
+    async def discover(
+        self, versions_url: str, token: str, encoding: Encoding, party_id: int | None
+    ) -> Discovered:
+        """The peer's 2.2.1 endpoints, read with `token`; OCPI 3001/3002/3003 when that fails.
+
+        A 401 with one token encoding is tried once with the other: many peers want raw tokens.
+        """
+        try:
+            result = await self.client.call("GET", versions_url, Peer(token, encoding, party_id))
+        except OcpiCallError as e:
+            if e.http_status != 401:
+                raise self._unusable(versions_url, e) from e
+            encoding = _other(encoding)
+            try:
+                result = await self.client.call(
+                    "GET", versions_url, Peer(token, encoding, party_id)
+                )
+            except OcpiCallError as e2:
+                raise self._unusable(versions_url, e2) from e2
+        try:
+            versions = _versions.validate_python(result.data)
+        except ValidationError as e:
+            raise OcpiError(
+                Status.CLIENT_API_UNUSABLE,
+                f"{versions_url} did not answer a list of versions: {e.errors()[0]['msg']}",
+            ) from e
+        offered = [v.version for v in versions]
+        match = next((v for v in versions if v.version == VERSION), None)
+        if match is None:
+            raise OcpiError(
+                Status.UNSUPPORTED_VERSION,
+                f"no common OCPI version: {versions_url} offers {', '.join(offered) or 'none'}; "
+                f"this platform speaks {VERSION}",
+            )
+        try:
+            result = await self.client.call("GET", match.url, Peer(token, encoding, party_id))
+            details = VersionDetails.model_validate(result.data)
+        except OcpiCallError as e:
+            raise self._unusable(match.url, e) from e
+        except ValidationError as e:
+            raise OcpiError(
+                Status.CLIENT_API_UNUSABLE,
+                f"{match.url} did not answer version details: {e.errors()[0]['msg']}",
+            ) from e
+        if details.version != VERSION:
+            raise OcpiError(
+                Status.UNSUPPORTED_VERSION,
+                f"{match.url} describes version {details.version}, not {VERSION}",
+            )
+        endpoints = [e.wire() for e in details.endpoints]
+        missing = [
+            m for m in REQUIRED_ENDPOINTS if not any(e["identifier"] == m for e in endpoints)
+        ]
+        if missing:
+            raise OcpiError(
+                Status.NO_MATCHING_ENDPOINTS,
+                f"{match.url} lists no {', '.join(missing)} endpoint",
+            )
+        return Discovered(versions_url, VERSION, endpoints, encoding)
+
+    @staticmethod
+    def _unusable(url: str, e: OcpiCallError) -> OcpiError:
+        return OcpiError(Status.CLIENT_API_UNUSABLE, f"cannot use {url}: {e.message}")
+
+    def _lock(self, party_id: int) -> asyncio.Lock:
+        return self._locks.setdefault(party_id, asyncio.Lock())
+
+    async def _roles_free(self, creds: Credentials, party_id: int | None) -> None:
+        if not creds.unique_roles():
+            raise invalid("roles: each (role, country_code, party_id) may appear only once")
+        holder = await self.parties.holder_of([r.wire() for r in creds.roles], party_id)
+        if holder is not None:
+            raise invalid(
+                f"roles: one of {', '.join(f'{r.country_code}/{r.party_id} {r.role}' for r in creds.roles)} "
+                f"is registered already by another party (#{holder.id})"
+            )
+
+    # -- the peer starts: POST (register) and PUT (update) on our credentials ------------------
+
+    async def accept(self, call: Call, creds: Credentials) -> dict[str, Any]:
+        """Register (an INVITED party's POST) or update (a REGISTERED party's PUT)."""
+        party = call.party
+        assert party.id is not None
+        async with self._lock(party.id):
+            await self._roles_free(creds, party.id)
+            found = await self.discover(creds.url, creds.token, call.caller.encoding, party.id)
+            token = new_token()
+            won = await self.parties.swap(
+                party.id,
+                party.incoming_token_hash,
+                state=PartyState.REGISTERED,
+                name=party.name or creds.roles[0].business_details.name,
+                roles=[r.wire() for r in creds.roles],
+                version=found.version,
+                versions_url=creds.url,
+                endpoints=found.endpoints,
+                incoming_token_hash=token_hash(token),
+                outgoing_token=creds.token,
+                token_encoding=found.encoding,
+                registered_at=party.registered_at or clock.now(),
+            )
+        if not won:
+            raise not_allowed("this token was used for a registration meanwhile; it is spent")
+        return self.own_credentials(token)
+
+    async def forget(self, party: Party) -> None:
+        """The peer unregistered (DELETE on our credentials): its token stops working at once."""
+        assert party.id is not None
+        if not await self.parties.swap(
+            party.id,
+            party.incoming_token_hash,
+            state=PartyState.UNREGISTERED,
+            incoming_token_hash=None,
+            outgoing_token=None,
+        ):
+            raise not_allowed("not registered")
+
+    # -- we start: the operator gave us the peer's versions URL and token A --------------------
+
+    async def register(
+        self, versions_url: str, token_a: str, encoding: Encoding = "base64", name: str = ""
+    ) -> Party:
+        found = await self.discover(versions_url, token_a, encoding, None)
+        token_b = new_token()
+        party = await self.parties.add(
+            Party(
+                name=name,
+                state=PartyState.REGISTERING,
+                version=found.version,
+                versions_url=versions_url,
+                endpoints=found.endpoints,
+                incoming_token_hash=token_hash(token_b),
+                outgoing_token=token_a,
+                token_encoding=found.encoding,
+            )
+        )
+        assert party.id is not None
+        try:
+            theirs = await self._post_credentials(party, "POST", token_a, token_b)
+        except BaseException:
+            await self.parties.remove(party.id)
+            raise
+        try:
+            await self._roles_free(theirs, party.id)
+        except OcpiError:
+            await self._tell_gone(party, theirs.token)
+            await self.parties.remove(party.id)
+            raise
+        await self.parties.swap(
+            party.id,
+            token_hash(token_b),
+            state=PartyState.REGISTERED,
+            name=name or theirs.roles[0].business_details.name,
+            roles=[r.wire() for r in theirs.roles],
+            versions_url=theirs.url,
+            outgoing_token=theirs.token,
+            registered_at=clock.now(),
+        )
+        registered = await self.parties.get(party.id)
+        assert registered is not None
+        return registered
+
+    async def rotate(self, party: Party) -> Party:
+        """PUT our credentials with a new token: the peer re-reads our endpoints and answers its own new token."""
+        assert party.id is not None
+        if party.state != PartyState.REGISTERED or not party.outgoing_token:
+            raise not_allowed(f"party #{party.id} is {party.state}, not REGISTERED")
+        async with self._lock(party.id):
+            token_b = new_token()
+            old_hash = party.incoming_token_hash
+            # The peer calls our versions with the new token before it answers, so it must
+            # work now; the old one is given back if the peer refuses.
+            await self.parties.swap(party.id, old_hash, incoming_token_hash=token_hash(token_b))
+            try:
+                theirs = await self._post_credentials(party, "PUT", party.outgoing_token, token_b)
+                await self._roles_free(theirs, party.id)
+            except BaseException:
+                await self.parties.swap(party.id, token_hash(token_b), incoming_token_hash=old_hash)
+                raise
+            changes: dict[str, Any] = dict(
+                roles=[r.wire() for r in theirs.roles],
+                versions_url=theirs.url,
+                outgoing_token=theirs.token,
+            )
+            try:
+                encoding = peer_of(party).encoding
+                found = await self.discover(theirs.url, theirs.token, encoding, party.id)
+                changes |= dict(endpoints=found.endpoints, version=found.version)
+            except OcpiError:
+                pass  # the new token works; the old endpoints stay until the next update
+            await self.parties.swap(party.id, token_hash(token_b), **changes)
+        updated = await self.parties.get(party.id)
+        assert updated is not None
+        return updated
+
+    async def unregister(self, party: Party) -> str | None:
+        """The operator ends the relation: DELETE at the peer (best effort), tokens dropped here.
+
+        Returns the peer's error when it could not be told.
+        """
+        assert party.id is not None
+        problem = None
+        url = party.endpoint("credentials")
+        if (
+            party.state in (PartyState.REGISTERED, PartyState.SUSPENDED)
+            and party.outgoing_token
+            and url
+        ):
+            try:
+                await self.client.call(
+                    "DELETE",
+                    url,
+                    Peer(party.outgoing_token, party.token_encoding, party.id),  # type: ignore[arg-type]
+                )
+            except OcpiCallError as e:
+                problem = e.message
+        await self.parties.swap(
+            party.id,
+            party.incoming_token_hash,
+            state=PartyState.UNREGISTERED,
+            incoming_token_hash=None,
+            outgoing_token=None,
+        )
+        return problem
+
+    async def _tell_gone(self, party: Party, token: str) -> str | None:
+        """DELETE our credentials at the peer; its complaint, if any, is returned, not raised."""
+        url = party.endpoint("credentials")
+        if url is None:
+            return "the party lists no credentials endpoint"
+        try:
+            await self.client.call("DELETE", url, peer_of(party, token))
+        except OcpiCallError as e:
+            return e.message
+        return None
+
+    async def _post_credentials(
+        self, party: Party, method: str, token: str, ours: str
+    ) -> Credentials:
+        url = party.endpoint("credentials")
+        assert url is not None  # discover() made sure
+        try:
+            result = await self.client.call(
+                method, url, peer_of(party, token), json=self.own_credentials(ours)
+            )
+        except OcpiCallError as e:
+            raise OcpiError(
+                e.status_code or Status.CLIENT_API_UNUSABLE,
+                f"{method} {url} failed: {e.message}",
+            ) from e
+        try:
+            return Credentials.model_validate(result.data)
+        except ValidationError as e:
+            raise OcpiError(
+                Status.CLIENT_API_UNUSABLE,
+                f"{url} answered invalid credentials: {e.errors()[0]['loc']}: {e.errors()[0]['msg']}",
+            ) from e

@@ -1,0 +1,108 @@
+"""The OCPI side put together: parties, request log, client, router, modules and registration.
+
+The server and the CLI build the same object from the settings, so `cpo party register`
+run beside a running server does exactly what the admin API does inside it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cpo.models import Party, PartyState
+from cpo.modules import credentials, versions
+from cpo.ocpi.client import OcpiClient
+from cpo.ocpi.headers import PartyRef
+from cpo.ocpi.requestlog import RequestLog
+from cpo.ocpi.router import OcpiRouter
+from cpo.ocpi.tokens import Encoding
+from cpo.operations import Conflict, NotFound
+from cpo.parties import Parties
+from cpo.registration import Registration
+from cpo.settings import Settings
+
+
+class InvitationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(default="", max_length=100, description="A label for the operator")
+    token_encoding: Literal["base64", "raw"] = Field(
+        default="base64", description="raw for peers that send and expect unencoded tokens"
+    )
+
+
+class RegistrationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    versions_url: str = Field(min_length=8, max_length=255, pattern=r"^https?://")
+    token: str = Field(
+        min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$", description="The peer's token A"
+    )
+    token_encoding: Literal["base64", "raw"] = "base64"
+    name: str = Field(default="", max_length=100)
+
+
+class Roaming:
+    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
+        own = PartyRef(settings.country_code, settings.party_id)
+        self.log = RequestLog(sessions, settings.ocpi_log_retention_days)
+        self.parties = Parties(sessions)
+        self.client = OcpiClient(own, self.log, settings.ocpi_timeout, settings.ocpi_verify_tls)
+        self.router = OcpiRouter(settings.base_url, own, self.parties, self.log)
+        business: dict[str, Any] = {"name": settings.business_name}
+        if settings.business_website:
+            business["website"] = settings.business_website
+        self.registration = Registration(self.router, self.parties, self.client, business)
+        for module in versions.modules(self.router):
+            self.router.add(module)
+        self.router.add(credentials.module(self.registration))
+
+    def start(self) -> None:
+        self.log.start()
+
+    async def stop(self) -> None:
+        await self.client.close()
+        await self.log.stop()
+
+    # -- what the operator does (admin API and CLI) ---------------------------------------------
+
+    async def party(self, party_id: int) -> Party:
+        party = await self.parties.get(party_id)
+        if party is None:
+            raise NotFound(f"no party {party_id}")
+        return party
+
+    async def invite(self, name: str = "", encoding: Encoding = "base64") -> dict[str, Any]:
+        party, token_a = await self.parties.invite(name, encoding)
+        return {"party_id": party.id, "versions_url": self.router.versions_url, "token": token_a}
+
+    async def register(
+        self, versions_url: str, token_a: str, encoding: Encoding = "base64", name: str = ""
+    ) -> Party:
+        """Raises OcpiError with the OCPI status of the step that failed."""
+        return await self.registration.register(versions_url, token_a, encoding, name)
+
+    async def suspend(self, party_id: int) -> Party:
+        return await self._move(party_id, PartyState.SUSPENDED, (PartyState.REGISTERED,))
+
+    async def resume(self, party_id: int) -> Party:
+        return await self._move(party_id, PartyState.REGISTERED, (PartyState.SUSPENDED,))
+
+    async def rotate(self, party_id: int) -> Party:
+        return await self.registration.rotate(await self.party(party_id))
+
+    async def unregister(self, party_id: int) -> str | None:
+        party = await self.party(party_id)
+        if party.state == PartyState.UNREGISTERED:
+            raise Conflict(f"party {party_id} is unregistered already")
+        return await self.registration.unregister(party)
+
+    async def _move(self, party_id: int, state: PartyState, only_from: tuple[str, ...]) -> Party:
+        party = await self.parties.set_state(party_id, state, only_from=only_from)
+        if party is None:
+            raise NotFound(f"no party {party_id}")
+        if party.state != state:
+            raise Conflict(
+                f"party {party_id} is {party.state}; only a {' or '.join(only_from)} party can become {state}"
+            )
+        return party

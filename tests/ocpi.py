@@ -1,0 +1,68 @@
+"""Talking OCPI to the platform from a test, as a peer would: token header, envelope checks."""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+import httpx
+
+from tests.platform import Platform
+
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z$")
+
+
+def token_header(token: str, raw: bool = False) -> dict[str, str]:
+    return {
+        "Authorization": "Token " + (token if raw else base64.b64encode(token.encode()).decode())
+    }
+
+
+def peer(platform: Platform, token: str | None = None, raw: bool = False) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=platform.url, headers=token_header(token, raw) if token else {}, timeout=30
+    )
+
+
+def envelope(response: httpx.Response, http: int, status: int) -> Any:
+    """Checks the answer wears the OCPI envelope with these statuses; returns its data."""
+    assert response.status_code == http, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert body["status_code"] == status, body
+    assert TIMESTAMP.match(body["timestamp"]), body["timestamp"]
+    assert response.headers.get("x-request-id") and response.headers.get("x-correlation-id")
+    return body.get("data")
+
+
+async def invite(platform: Platform, **body: Any) -> tuple[int, str]:
+    async with platform.admin() as admin:
+        response = await admin.post("/parties/invitations", json=body)
+        assert response.status_code == 201, response.text
+        invitation = response.json()
+    assert invitation["versions_url"] == f"{platform.url}/ocpi/versions"
+    return invitation["party_id"], invitation["token"]
+
+
+async def party(platform: Platform, party_id: int) -> dict[str, Any]:
+    async with platform.admin() as admin:
+        response = await admin.get(f"/parties/{party_id}")
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+
+def credentials(token: str, url: str, party_id: str = "EMS", **role: Any) -> dict[str, Any]:
+    return {
+        "token": token,
+        "url": url,
+        "roles": [
+            {
+                "role": "EMSP",
+                "party_id": party_id,
+                "country_code": "NL",
+                "business_details": {"name": "Test eMSP"},
+            }
+            | role
+        ],
+    }

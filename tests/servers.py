@@ -1,0 +1,87 @@
+"""Real uvicorn servers on free loopback ports, started and stopped from a test."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+
+class Served:
+    """One uvicorn server on 127.0.0.1 (port 0: a free one), started in this event loop.
+
+    `config` is called with the port once it is bound, so the app can know its own URL.
+    """
+
+    def __init__(self, config: Callable[[int], uvicorn.Config], port: int = 0) -> None:
+        self.config = config
+        self.port = port
+        self.server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> int:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
+        self.port = sock.getsockname()[1]
+        config = self.config(self.port)
+        config.load()
+        self.server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self.server.serve(sockets=[sock]))
+        # uvicorn offers no awaitable for "listening"; its flag flips once startup is done.
+        for _ in range(1000):
+            if self.server.started or self._task.done():
+                break
+            await asyncio.sleep(0.01)
+        if self._task.done():
+            self._task.result()
+        assert self.server.started, "the server did not start"
+        return self.port
+
+    async def stop(self) -> None:
+        if self.server and self._task:
+            self.server.should_exit = True
+            await asyncio.wait_for(self._task, 30)
+        self.server, self._task = None, None
+
+
+class StaticPeer:
+    """A peer that answers fixed bodies at fixed paths: for peers that misbehave on purpose.
+
+    `answers` maps a path to (HTTP status, body bytes); `{url}` in a body is replaced by the
+    peer's own base URL. Every request it gets is kept in `requests`.
+    """
+
+    def __init__(self, answers: dict[str, tuple[int, bytes]]) -> None:
+        self.answers = answers
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        app = Starlette(
+            routes=[Route("/{path:path}", self._answer, methods=["GET", "POST", "PUT", "DELETE"])]
+        )
+        self._served = Served(lambda port: uvicorn.Config(app, log_level="warning", lifespan="off"))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._served.port}"
+
+    async def _answer(self, request: Request) -> Response:
+        path = "/" + request.path_params["path"]
+        self.requests.append((request.method, path, dict(request.headers)))
+        status, body = self.answers.get(path, (404, b"not here"))
+        return Response(
+            body.replace(b"{url}", self.url.encode()), status, media_type="application/json"
+        )
+
+    async def __aenter__(self) -> StaticPeer:
+        await self._served.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._served.stop()
