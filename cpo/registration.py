@@ -75,17 +75,19 @@ class Registration:
         A 401 with one token encoding is tried once with the other: many peers want raw tokens.
         """
         try:
-            result = await self.client.call("GET", versions_url, Peer(token, encoding, party_id))
+            result = await self.client.call(
+                "GET", versions_url, Peer(token, encoding, party_id), module="versions"
+            )
         except OcpiCallError as e:
             if e.http_status != 401:
-                raise self._unusable(versions_url, e) from e
+                raise self._unusable(e) from e
             encoding = _other(encoding)
             try:
                 result = await self.client.call(
-                    "GET", versions_url, Peer(token, encoding, party_id)
+                    "GET", versions_url, Peer(token, encoding, party_id), module="versions"
                 )
             except OcpiCallError as e2:
-                raise self._unusable(versions_url, e2) from e2
+                raise self._unusable(e2) from e2
         try:
             versions = _versions.validate_python(result.data)
         except ValidationError as e:
@@ -102,10 +104,12 @@ class Registration:
                 f"this platform speaks {VERSION}",
             )
         try:
-            result = await self.client.call("GET", match.url, Peer(token, encoding, party_id))
+            result = await self.client.call(
+                "GET", match.url, Peer(token, encoding, party_id), module="details"
+            )
             details = VersionDetails.model_validate(result.data)
         except OcpiCallError as e:
-            raise self._unusable(match.url, e) from e
+            raise self._unusable(e) from e
         except ValidationError as e:
             raise OcpiError(
                 Status.CLIENT_API_UNUSABLE,
@@ -128,8 +132,8 @@ class Registration:
         return Discovered(versions_url, VERSION, endpoints, encoding)
 
     @staticmethod
-    def _unusable(url: str, e: OcpiCallError) -> OcpiError:
-        return OcpiError(Status.CLIENT_API_UNUSABLE, f"cannot use {url}: {e.message}")
+    def _unusable(e: OcpiCallError) -> OcpiError:
+        return OcpiError(Status.CLIENT_API_UNUSABLE, f"cannot use the peer's API: {e.message}")
 
     def _lock(self, party_id: int) -> asyncio.Lock:
         return self._locks.setdefault(party_id, asyncio.Lock())
@@ -298,7 +302,7 @@ class Registration:
         if url is None:
             return "the party lists no credentials endpoint"
         try:
-            await self.client.call("DELETE", url, peer_of(party, token))
+            await self.client.call("DELETE", url, peer_of(party, token), module="credentials")
         except OcpiCallError as e:
             return e.message
         return None
@@ -310,12 +314,16 @@ class Registration:
         assert url is not None  # discover() made sure
         try:
             result = await self.client.call(
-                method, url, peer_of(party, token), json=self.own_credentials(ours)
+                method,
+                url,
+                peer_of(party, token),
+                json=self.own_credentials(ours),
+                module="credentials",
             )
         except OcpiCallError as e:
             raise OcpiError(
                 e.status_code or Status.CLIENT_API_UNUSABLE,
-                f"{method} {url} failed: {e.message}",
+                f"{method} credentials failed: {e.message}",
             ) from e
         try:
             return Credentials.model_validate(result.data)

@@ -1,4 +1,4 @@
-"""Simulated OCPP 1.6J / 2.0.1 charge points that talk to a CSMS over WebSocket only."""
+"""Simulators that reach the platform over the wire only: OCPP charge points and an OCPI eMSP."""
 
 from simulators.charge_point import (
     CallErrorReceived,

@@ -1,4 +1,4 @@
-"""cpo-sim: run simulated OCPP charge points against a CSMS from the command line."""
+"""cpo-sim: run simulated OCPP charge points and a simulated OCPI eMSP from the command line."""
 
 from __future__ import annotations
 
@@ -10,10 +10,15 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from simulators.charge_point import CallErrorReceived, ChargePointSimulator, SessionRejected
+from simulators.emsp import EmspSimulator, OcpiError, make_token
+from simulators.emsp.models import Token
+from simulators.emsp.validation import problems
 
 LOG = logging.getLogger("simulators")
 
@@ -42,6 +47,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     charger.add_argument("--json", action="store_true", help="print the session summary as JSON")
     charger.set_defaults(run=run_charger)
+
+    emsp = commands.add_parser(
+        "emsp",
+        help="run a simulated OCPI 2.2.1 eMSP",
+        description="Serve an OCPI 2.2.1 eMSP that records and checks everything a CPO sends. "
+        "Prints its versions URL and a token A for `cpo party register`, or registers itself "
+        "with --register; then logs every request and violation until Ctrl-C.",
+    )
+    emsp.add_argument("--host", default="127.0.0.1")
+    emsp.add_argument("--port", type=int, default=9000, help="0 picks a free port")
+    emsp.add_argument("--public-url", help="base URL peers reach us at (default http://HOST:PORT)")
+    emsp.add_argument("--country-code", default="NL")
+    emsp.add_argument("--party-id", default="EMS")
+    emsp.add_argument("--name", default="eMSP Simulator", help="business name in our credentials")
+    emsp.add_argument("--tokens", type=Path, metavar="FILE.json", help="OCPI Token object(s)")
+    emsp.add_argument(
+        "--raw-tokens", action="store_true", help="send and expect Authorization tokens unencoded"
+    )
+    emsp.add_argument(
+        "--register",
+        nargs=2,
+        metavar=("VERSIONS_URL", "TOKEN_A"),
+        help="register with the CPO at VERSIONS_URL using its token A",
+    )
+    emsp.add_argument("--json", action="store_true", help="print the start-up summary as JSON")
+    emsp.set_defaults(run=run_emsp)
     return parser
 
 
@@ -155,6 +186,84 @@ async def _serve(sim: ChargePointSimulator) -> int:
             LOG.warning("%s: heartbeat failed: %s", sim.id, exc)
     LOG.info("%s: stopping", sim.id)
     return 0
+
+
+async def run_emsp(args: argparse.Namespace) -> int:
+    try:
+        tokens = _load_tokens(args.tokens, args.country_code, args.party_id)
+    except (OSError, ValueError) as exc:
+        return fail(f"--tokens {args.tokens}: {exc}")
+    sim = EmspSimulator(
+        country_code=args.country_code,
+        party_id=args.party_id,
+        name=args.name,
+        host=args.host,
+        port=args.port,
+        tokens=tokens,
+        token_encoding="raw" if args.raw_tokens else "base64",
+        public_url=args.public_url,
+    )
+    try:
+        await sim.start()
+    except OSError as exc:
+        return fail(f"cannot listen on {args.host}:{args.port}: {exc}")
+    try:
+        summary: dict[str, Any] = {"versions_url": sim.versions_url}
+        if args.register:
+            try:
+                credentials = await sim.register(*args.register)
+            except OcpiError as exc:
+                return fail(f"registration with {args.register[0]} failed: {exc}")
+            summary |= {"registered": True, "cpo": sim.state()["cpo"], "credentials": credentials}
+        else:
+            summary["token_a"] = sim.invite()
+        _print_emsp(summary, args.json)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        LOG.info("eMSP simulator stopping: %d requests, %d violations", len(sim.received),
+                 len(sim.violations))  # fmt: skip
+        return 0
+    finally:
+        await sim.stop()
+
+
+def _load_tokens(path: Path | None, country_code: str, party_id: str) -> list[dict[str, Any]]:
+    if path is None:  # two demo tokens: a card the CPO may whitelist, an app user it must ask
+        return [
+            make_token("04A1B2C3D4", country_code=country_code, party_id=party_id),
+            make_token(
+                "APP-USER-0001",
+                type="APP_USER",
+                whitelist="NEVER",
+                country_code=country_code,
+                party_id=party_id,
+            ),
+        ]
+    loaded = json.loads(path.read_text())
+    tokens = loaded if isinstance(loaded, list) else [loaded]
+    for i, token in enumerate(tokens):
+        if found := problems(Token, token, f"Token[{i}]"):
+            raise ValueError("; ".join(found))
+    return tokens
+
+
+def _print_emsp(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary), flush=True)
+        return
+    print(f"eMSP simulator: versions URL {summary['versions_url']}", flush=True)
+    if "token_a" in summary:
+        print(f"token A: {summary['token_a']}")
+        print(f"register it on the platform: cpo party register {summary['versions_url']} "
+              f"{summary['token_a']}", flush=True)  # fmt: skip
+    else:
+        cpo = summary["cpo"]
+        roles = ", ".join(f"{r['country_code']}/{r['party_id']} {r['role']}" for r in cpo["roles"])
+        print(f"registered with {roles} at {cpo['versions_url']}", flush=True)
+    print("serving; Ctrl-C to stop", flush=True)
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import orjson
 
+from cpo import metrics
 from cpo.ocpi.headers import CORRELATION_ID, REQUEST_ID, PartyRef, new_id, routing
 from cpo.ocpi.requestlog import RequestLog
 from cpo.ocpi.responses import dumps
@@ -81,6 +82,7 @@ class OcpiClient:
         params: dict[str, Any] | None = None,
         functional: bool = False,
         correlation_id: str | None = None,
+        module: str = "other",
     ) -> OcpiResult:
         """One request; anything but an envelope with status 1000 raises OcpiCallError."""
         request_id = new_id()
@@ -111,6 +113,7 @@ class OcpiClient:
             )
         except httpx.HTTPError as e:
             reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+            metrics.observe("out", module, None, time.perf_counter() - started)
             self.log.append(
                 **entry, duration_ms=(time.perf_counter() - started) * 1000, error=reason
             )
@@ -119,6 +122,9 @@ class OcpiClient:
             entry["url"] = str(response.request.url)
         body = response.content
         result, problem = _read(response)
+        metrics.observe(
+            "out", module, result.status_code if result else None, time.perf_counter() - started
+        )
         self.log.append(
             **entry,
             http_status=response.status_code,
@@ -129,7 +135,7 @@ class OcpiClient:
         )
         if problem or result is None:
             raise OcpiCallError(
-                problem or "no envelope",
+                f"{entry['url']}: {problem or 'no envelope'}",
                 entry["url"],
                 response.status_code,
                 result.status_code if result else None,
@@ -143,13 +149,16 @@ class OcpiClient:
         params: dict[str, Any] | None = None,
         functional: bool = True,
         max_pages: int = 10_000,
+        module: str = "other",
     ) -> AsyncIterator[list[Any]]:
         """Every page of a list, following `Link: <…>; rel="next"` until there is none."""
         next_url: str | None = url
         for _ in range(max_pages):
             if next_url is None:
                 return
-            result = await self.call("GET", next_url, peer, params=params, functional=functional)
+            result = await self.call(
+                "GET", next_url, peer, params=params, functional=functional, module=module
+            )
             if not isinstance(result.data, list):
                 raise OcpiCallError("a list endpoint answered without a list", next_url, 200, 1000)
             yield result.data

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from cpo import metrics
 from cpo.models import Party, PartyState
 from cpo.ocpi.headers import (
     CORRELATION_ID,
@@ -181,16 +182,19 @@ class OcpiRouter:
                 500,
             )
         response.headers.update(headers)
+        elapsed = time.perf_counter() - started
+        status = getattr(response, "ocpi_status", None)
+        metrics.observe("in", module.identifier, status, elapsed)
         self.log.append(
             party_id=caller.party.id if caller else None,
             direction="in",
             method=request.method,
             url=str(request.url),
             http_status=response.status_code,
-            ocpi_status=getattr(response, "ocpi_status", None),
+            ocpi_status=status,
             request_id=request_id,
             correlation_id=correlation_id,
-            duration_ms=(time.perf_counter() - started) * 1000,
+            duration_ms=elapsed * 1000,
             request_body=body,
             response_body=bytes(response.body),
         )

@@ -1,0 +1,67 @@
+"""The eMSP simulator's Starlette app: its whole OCPI surface in one routing table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from simulators.emsp import commands, credentials, inspection, receivers, tokens, versions
+from simulators.emsp.exchange import Handler, exchange, not_found
+
+if TYPE_CHECKING:
+    from simulators.emsp.simulator import EmspSimulator
+
+BASE = "/ocpi/emsp"
+V = f"{BASE}/2.2.1"
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+OBJECT = "{country_code}/{party_id}"
+
+
+def build_app(sim: EmspSimulator) -> ASGIApp:
+    def ocpi(path: str, module: str, handlers: Mapping[str, Handler]) -> Route:
+        async def endpoint(request: Request) -> Response:
+            return await exchange(sim, request, module, handlers)
+
+        return Route(path, endpoint, methods=METHODS)
+
+    async def unknown(request: Request) -> Response:
+        return await not_found(sim, request)
+
+    location = f"{V}/locations/{OBJECT}/{{location_id}}"
+    routes: list[BaseRoute] = [
+        ocpi(f"{BASE}/versions", "versions", {"GET": versions.get_versions}),
+        ocpi(V, "details", {"GET": versions.get_details}),
+        ocpi(f"{V}/credentials", "credentials", credentials.HANDLERS),
+        ocpi(location, "locations", receivers.LOCATION),
+        ocpi(f"{location}/{{evse_uid}}", "locations", receivers.LOCATION),
+        ocpi(f"{location}/{{evse_uid}}/{{connector_id}}", "locations", receivers.LOCATION),
+        ocpi(f"{V}/sessions/{OBJECT}/{{session_id}}", "sessions", receivers.SESSION),
+        ocpi(f"{V}/cdrs", "cdrs", receivers.CDRS),
+        ocpi(f"{V}/cdrs/{{cdr_id:path}}", "cdrs", receivers.CDR_BY_ID),
+        ocpi(f"{V}/tariffs/{OBJECT}/{{tariff_id}}", "tariffs", receivers.TARIFF),
+        ocpi(f"{V}/tokens", "tokens", tokens.TOKENS),
+        ocpi(f"{V}/tokens/{{uid:path}}/authorize", "tokens", tokens.AUTHORIZE),
+        ocpi(f"{V}/commands/{{command_id}}", "commands", commands.RESULT),
+        *inspection.routes(sim),
+        Route("/{rest:path}", unknown, methods=METHODS),
+    ]
+    return StripTrailingSlash(Starlette(routes=routes))
+
+
+class StripTrailingSlash:
+    """Accept `…/locations/` like `…/locations` (the spec's URL joins are loose about slashes)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
+            scope = dict(scope, path=path.rstrip("/") or "/")
+        await self.app(scope, receive, send)

@@ -1,0 +1,330 @@
+"""EmspSimulator: an OCPI 2.2.1 eMSP on loopback that records and checks what a CPO sends it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from simulators.emsp import credentials
+from simulators.emsp.app import BASE, V, build_app
+from simulators.emsp.client import OcpiClient, expectation
+from simulators.emsp.server import LoopbackServer
+from simulators.emsp.state import CpoPeer, Faults, Received, Violation
+from simulators.emsp.wire import OcpiError, TokenEncoding, join, new_id, new_token
+
+LOG = logging.getLogger("simulators.emsp")
+# The interface role we call on a CPO when the caller does not say which.
+CPO_ROLE = {"tokens": "RECEIVER", "commands": "RECEIVER", "chargingprofiles": "RECEIVER"}
+
+
+class EmspSimulator:
+    """A scriptable eMSP peer: HTTP server, OCPI client, and conformance checker in one.
+
+    Everything received lands in `received`; everything that breaks OCPI 2.2.1 (in requests
+    and in the answers to our own calls) lands in `violations`. `authorize_answers` (uid ->
+    AllowedType) and `fault()` change how it answers; `required_endpoints` says which CPO
+    endpoints a registration needs ((module, role), role None for any).
+    """
+
+    def __init__(
+        self,
+        country_code: str = "NL",
+        party_id: str = "EMS",
+        name: str = "eMSP Simulator",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tokens: Iterable[dict[str, Any]] | None = None,
+        token_encoding: TokenEncoding = "base64",
+        strict_encoding: bool = False,
+        page_limit: int = 50,
+        public_url: str | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        if token_encoding not in ("base64", "raw"):
+            raise ValueError("token_encoding is 'base64' or 'raw'")
+        self.country_code, self.party_id, self.name = country_code, party_id, name
+        self.token_encoding: TokenEncoding = token_encoding
+        self.strict_encoding = strict_encoding
+        self.page_limit = page_limit
+        self.public_url = public_url.rstrip("/") if public_url else None
+
+        self.tokens: list[dict[str, Any]] = list(tokens or [])
+        self.authorize_answers: dict[str, str] = {}
+        self.authorizations: list[dict[str, Any]] = []
+        self.locations: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.sessions: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.tariffs: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.cdrs: dict[str, dict[str, Any]] = {}
+        self.sent_commands: dict[str, dict[str, Any]] = {}
+        self.command_results: dict[str, dict[str, Any]] = {}
+        self.received: list[Received] = []
+        self.violations: list[Violation] = []
+        # OCPI makes pulling Locations mandatory, but a CPO may register before it serves
+        # them; tests that hold a CPO to it add ("locations", "SENDER").
+        self.required_endpoints: set[tuple[str, str | None]] = {("credentials", None)}
+        self.cpo: CpoPeer | None = None
+        self.client = OcpiClient(self, timeout)
+
+        self._invites: set[str] = set()  # tokens A we handed out
+        self._incoming: str | None = None  # the token the registered CPO calls us with
+        self._pending: dict[str, set[str]] = {}  # tokens B on offer -> modules called with them
+        self._faults = Faults()
+        self._changed = asyncio.Condition()
+        self._server = LoopbackServer(build_app(self), host, port)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> Self:
+        await self._server.up()
+        LOG.info("eMSP simulator %s listening at %s", "/".join(self.party), self.versions_url)
+        return self
+
+    async def stop(self) -> None:
+        await self._server.down()
+        await self.client.close()
+
+    async def down(self) -> None:
+        """Stop listening (connections are refused) but keep all state and the port."""
+        await self._server.down()
+
+    async def up(self) -> None:
+        await self._server.up()
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------ identity and URLs
+
+    @property
+    def party(self) -> tuple[str, str]:
+        return self.country_code, self.party_id
+
+    @property
+    def url(self) -> str:
+        if self.public_url:
+            return self.public_url
+        host = self._server.host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self._server.port}"
+
+    @property
+    def versions_url(self) -> str:
+        return f"{self.url}{BASE}/versions"
+
+    @property
+    def details_url(self) -> str:
+        return f"{self.url}{V}"
+
+    def module_url(self, module: str) -> str:
+        return f"{self.url}{V}/{module}"
+
+    def own_credentials(self, token: str) -> dict[str, Any]:
+        role = {
+            "role": "EMSP",
+            "party_id": self.party_id,
+            "country_code": self.country_code,
+            "business_details": {"name": self.name},
+        }
+        return {"token": token, "url": self.versions_url, "roles": [role]}
+
+    # ------------------------------------------------------------------ registration
+
+    @property
+    def registered(self) -> bool:
+        return self.cpo is not None and self._incoming is not None
+
+    def invite(self) -> str:
+        """A fresh token A for a CPO to register with (CPO-initiated handshake)."""
+        token = new_token()
+        self._invites.add(token)
+        return token
+
+    async def register(self, versions_url: str, token_a: str) -> dict[str, Any]:
+        """eMSP-initiated handshake with the CPO; returns the CPO's Credentials (OcpiError)."""
+        return await credentials.register(self, versions_url, token_a)
+
+    async def update_credentials(self) -> dict[str, Any]:
+        return await credentials.update(self)
+
+    async def unregister(self) -> None:
+        await credentials.unregister(self)
+
+    async def get_credentials(self) -> dict[str, Any]:
+        return await credentials.fetch(self)
+
+    def missing_endpoints(self, endpoints: dict[tuple[str, str], str]) -> list[str]:
+        missing = []
+        for module, role in sorted(self.required_endpoints, key=str):
+            if not any(m == module and role in (None, r) for m, r in endpoints):
+                missing.append(f"{module} {role or ''}".strip())
+        return missing
+
+    def _accept_peer(self, peer: CpoPeer, incoming: str) -> None:
+        self.cpo, self._incoming = peer, incoming
+        LOG.info("registered with CPO %s at %s", peer.party(), peer.versions_url)
+
+    def _forget_peer(self) -> None:
+        self.cpo, self._incoming = None, None
+        LOG.info("unregistered")
+
+    def _require_peer(self) -> CpoPeer:
+        if self.cpo is None:
+            raise OcpiError(2000, "not registered with a CPO")
+        return self.cpo
+
+    def _known_tokens(self) -> set[str]:
+        known = self._invites | self._pending.keys()
+        return known | {self._incoming} if self._incoming else known
+
+    def _token_used(self, token: str, module: str) -> None:
+        if token in self._pending:
+            self._pending[token].add(module)
+
+    # ------------------------------------------------------------------ calling the CPO
+
+    def endpoint(self, module: str, role: str | None = None) -> str:
+        peer = self._require_peer()
+        wanted = role or CPO_ROLE.get(module, "SENDER")
+        if (module, wanted) in peer.endpoints:
+            return peer.endpoints[(module, wanted)]
+        if role is None:
+            for (m, _), url in peer.endpoints.items():
+                if m == module:
+                    return url
+        raise OcpiError(2000, f"the CPO offers no {module} {wanted} endpoint")
+
+    async def request(
+        self,
+        method: str,
+        module: str,
+        path: str = "",
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        role: str | None = None,
+    ) -> httpx.Response:
+        """Call the CPO's module with our token and routing headers; the answer is checked."""
+        peer = self._require_peer()
+        response, _ = await self.client.call(
+            method.upper(),
+            join(self.endpoint(module, role), path),
+            peer.token,
+            module=module,
+            json=json,
+            params=params,
+            to=peer.party(),
+            expect=expectation(module, method.upper(), path),
+        )
+        return response
+
+    async def fetch_all(
+        self, module: str, params: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """Every object of a CPO list, following Link; pagination faults become violations."""
+        peer = self._require_peer()
+        return await self.client.fetch_all(
+            self.endpoint(module), peer.token, module, dict(params or {}), peer.party()
+        )
+
+    async def send_command(self, command: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """POST a command with a fresh response_url; the CommandResult lands in command_results."""
+        command = command.upper()
+        command_id = new_id().replace("-", "")
+        payload = {**body, "response_url": f"{self.module_url('commands')}/{command_id}"}
+        self.sent_commands[command_id] = {"command": command, "body": payload}
+        response = await self.request("POST", "commands", command, json=payload)
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = {}
+        return response.status_code, answer if isinstance(answer, dict) else {}
+
+    # ------------------------------------------------------------------ faults
+
+    def fault(
+        self,
+        kind: str,
+        *,
+        count: int | None = None,
+        delay: float = 0.0,
+        modules: Iterable[str] | None = None,
+    ) -> None:
+        """Misbehave on the next `count` requests (every one when None) to `modules` (all)."""
+        self._faults.add(kind, count, delay, modules)
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    # ------------------------------------------------------------------ records
+
+    def violate(self, violation: Violation) -> None:
+        self.violations.append(violation)
+        LOG.warning(
+            "VIOLATION %s %s %s: %s",
+            violation.module,
+            violation.method,
+            violation.path,
+            violation.message,
+        )
+
+    async def _record(self, received: Received) -> None:
+        LOG.info(
+            "%s %s -> HTTP %s, OCPI %s",
+            received.method,
+            received.path,
+            received.status,
+            received.ocpi_status,
+        )
+        async with self._changed:
+            self.received.append(received)
+            self._changed.notify_all()
+
+    async def wait_for(
+        self, predicate: Callable[[Received], bool], timeout: float = 10.0
+    ) -> Received:
+        """The first request, received already or yet to come, that matches (TimeoutError)."""
+        async with asyncio.timeout(timeout), self._changed:
+            checked = 0
+            while True:
+                for received in self.received[checked:]:
+                    if predicate(received):
+                        return received
+                checked = len(self.received)
+                await self._changed.wait()
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "party": {"country_code": self.country_code, "party_id": self.party_id},
+            "versions_url": self.versions_url,
+            "registered": self.registered,
+            "cpo": self.cpo.to_json() if self.cpo else None,
+            "locations": list(self.locations.values()),
+            "sessions": list(self.sessions.values()),
+            "cdrs": list(self.cdrs.values()),
+            "tariffs": list(self.tariffs.values()),
+            "tokens": self.tokens,
+            "authorize_answers": self.authorize_answers,
+            "sent_commands": self.sent_commands,
+            "command_results": self.command_results,
+            "faults": [
+                {
+                    "kind": f.kind,
+                    "count": f.count,
+                    "delay": f.delay,
+                    "modules": sorted(f.modules) if f.modules is not None else None,
+                }
+                for f in self._faults.active
+            ],
+        }
