@@ -7,16 +7,20 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from sqlmodel import col, select
 
 from cpo.database import migrate
+from cpo.models import Location
 from cpo.ocpi.status import OcpiError
 from cpo.operations import Conflict, NotFound, Operations, StationIn, TokenIn, station_view
 from cpo.parties import party_view
 from cpo.roaming import InvitationIn, RegistrationIn, Roaming
 from cpo.settings import Settings
+from cpo.sites import Invalid, location_object
 from csms.db import make_engine, make_sessions
 
 
@@ -166,6 +170,61 @@ def cmd_party_change(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace, settings: Settings, kind: str) -> int:
+    try:
+        raw = json.loads(Path(args.file).read_text())
+    except (OSError, ValueError) as e:
+        print(f"error: cannot read {args.file}: {e}", file=sys.stderr)
+        return 1
+
+    async def work(r: Roaming) -> Any:
+        if kind == "location":
+            return await r.sites.upsert_locations(raw)
+        return await r.sites.upsert_tariffs(raw)
+
+    try:
+        done = _roam(settings, work)
+    except Invalid as e:
+        print(f"error: nothing imported, {len(e.problems)} problem(s):", file=sys.stderr)
+        for p in e.problems:
+            print(f"  {p['field']}: {p['problem']}", file=sys.stderr)
+        return 1
+    rows = [d.__dict__ for d in done]
+    human = "\n".join(
+        f"{kind} {d['id']}: {'created' if d['created'] else 'updated' if d['changed'] else 'unchanged'}"
+        for d in rows
+    )
+    _print(args, rows, human or f"no {kind}s in {args.file}")
+    return 0
+
+
+def cmd_location_import(args: argparse.Namespace, settings: Settings) -> int:
+    return _import(args, settings, "location")
+
+
+def cmd_tariff_import(args: argparse.Namespace, settings: Settings) -> int:
+    return _import(args, settings, "tariff")
+
+
+def cmd_location_list(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(r: Roaming) -> Any:
+        async with r.sites.sessions() as session:
+            rows = list(
+                (await session.execute(select(Location).order_by(col(Location.id)))).scalars()
+            )
+            evses = await r.sites.evses_of(session, [x.id for x in rows if x.id is not None])
+            return [location_object(x, evses[x.id]) for x in rows if x.id is not None]
+
+    rows = _roam(settings, work)
+    human = "\n".join(
+        f"{loc['id']:<20} {loc['name'] if 'name' in loc else '-':<24} "
+        + " ".join(f"{e['uid']}:{e['status']}" for e in loc["evses"])
+        for loc in rows
+    )
+    _print(args, rows, human or "no locations")
+    return 0
+
+
 def cmd_admin_token(args: argparse.Namespace, settings: Settings) -> int:
     token, _ = _run(settings, lambda ops: ops.admin_token(settings.admin_token))
     _print(args, {"admin_token": token}, token)
@@ -230,6 +289,20 @@ def parser() -> argparse.ArgumentParser:
         ("unregister", "tell the peer and drop both tokens"),
     ]:
         command(party, action, cmd_party_change, help).add_argument("id", type=int)
+
+    location = sub.add_parser("location", help="OCPI Locations").add_subparsers(
+        dest="action", required=True
+    )
+    command(
+        location, "import", cmd_location_import, "create or update Locations from OCPI JSON"
+    ).add_argument("file")
+    command(location, "list", cmd_location_list, "list Locations with their EVSE statuses")
+    tariff = sub.add_parser("tariff", help="OCPI Tariffs").add_subparsers(
+        dest="action", required=True
+    )
+    command(
+        tariff, "import", cmd_tariff_import, "create or update Tariffs from OCPI JSON"
+    ).add_argument("file")
 
     command(sub, "admin-token", cmd_admin_token, "print the admin API token")
     return p

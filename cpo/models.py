@@ -1,4 +1,4 @@
-"""The OCPI side's tables: the parties (eMSP peers) and the log of every OCPI request."""
+"""The OCPI side's tables: parties, request log, locations, tariffs, and the push outbox."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from csms.models import BigId, UTCDateTime, utcnow
@@ -93,3 +93,106 @@ class OcpiLogEntry(SQLModel, table=True):
     request_body: str | None = Field(default=None, sa_column=Column(Text))
     response_body: str | None = Field(default=None, sa_column=Column(Text))
     error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class Location(SQLModel, table=True):
+    """A site as the operator describes it; EVSEs are rows of their own (live status)."""
+
+    __tablename__ = "locations"
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True)
+    )
+    ocpi_id: str = Field(max_length=36, unique=True)
+    country_code: str = Field(max_length=2)
+    party_id: str = Field(max_length=3)
+    publish: bool = True
+    # The OCPI Location fields the operator gave, less id, country_code, party_id, publish,
+    # evses and last_updated.
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    last_updated: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class LocationEvse(SQLModel, table=True):
+    """One EVSE of a Location, bound to the charger EVSE whose state gives it its status."""
+
+    __tablename__ = "location_evses"
+    __table_args__ = (UniqueConstraint("station_id", "ocpp_evse_id"),)
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True)
+    )
+    location_id: int = Field(foreign_key="locations.id", index=True)
+    uid: str = Field(max_length=36, unique=True)
+    station_id: str = Field(max_length=48, index=True)
+    ocpp_evse_id: int = 1  # the 2.0.1 EVSE id, or the 1.6 connector id
+    admin_status: str | None = Field(default=None, max_length=16)  # PLANNED | REMOVED
+    status: str = Field(default="UNKNOWN", max_length=16)  # projected from the charger
+    # The OCPI EVSE fields the operator gave (connectors included, each with last_updated),
+    # less uid, status and last_updated.
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    last_updated: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Tariff(SQLModel, table=True):
+    __tablename__ = "tariffs"
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True)
+    )
+    ocpi_id: str = Field(max_length=36, unique=True)
+    country_code: str = Field(max_length=2)
+    party_id: str = Field(max_length=3)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    deleted: bool = False  # kept so the DELETE reaches every party
+    last_updated: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class PendingPush(SQLModel, table=True):
+    """ "This object needs sending to this party": written with the change that causes it.
+
+    Changes coalesce into one row per (party, kind, object); `version` grows with each, so
+    a deliverer removes the row only if nothing changed while it was sending.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("party_id", "kind", "object_id"),
+        Index("ix_outbox_due", "party_id", "failed", "due_at"),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True)
+    )
+    party_id: int = Field(index=True)
+    kind: str = Field(max_length=16)  # location | tariff
+    object_id: str = Field(max_length=80)
+    scope: str = Field(default="full", max_length=8)  # status: only EVSE statuses changed
+    evses: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    version: int = 1
+    due_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    claimed_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    attempts: int = 0
+    failed: bool = False  # refused for good (OCPI 2xxx): waits for the operator
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class Delivered(SQLModel, table=True):
+    """The version of an object a party confirmed holding (so a PATCH can build on it)."""
+
+    __tablename__ = "delivered"
+
+    party_id: int = Field(primary_key=True)
+    kind: str = Field(primary_key=True, max_length=16)
+    object_id: str = Field(primary_key=True, max_length=80)
+    last_updated: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    delivered_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -9,6 +9,7 @@ is removed.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,12 @@ class Registration:
         self.client = client
         self.business_details = business_details
         self._locks: dict[int, asyncio.Lock] = {}
+        # Called with the party's id once it is registered (the first full sync starts there).
+        self.on_registered: Callable[[int], Awaitable[object]] | None = None
+
+    async def _registered(self, party_id: int) -> None:
+        if self.on_registered is not None:
+            await self.on_registered(party_id)
 
     def own_credentials(self, token: str) -> dict[str, Any]:
         return {
@@ -174,6 +181,7 @@ class Registration:
             )
         if not won:
             raise not_allowed("this token was used for a registration meanwhile; it is spent")
+        await self._registered(party.id)
         return self.own_credentials(token)
 
     async def forget(self, party: Party) -> None:
@@ -231,6 +239,7 @@ class Registration:
         )
         registered = await self.parties.get(party.id)
         assert registered is not None
+        await self._registered(party.id)
         return registered
 
     async def rotate(self, party: Party) -> Party:

@@ -6,13 +6,15 @@ run beside a running server does exactly what the admin API does inside it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cpo.models import Party, PartyState
-from cpo.modules import credentials, versions
+from cpo.modules import credentials, locations, tariffs, versions
 from cpo.ocpi.client import OcpiClient
 from cpo.ocpi.headers import PartyRef
 from cpo.ocpi.requestlog import RequestLog
@@ -20,8 +22,14 @@ from cpo.ocpi.router import OcpiRouter
 from cpo.ocpi.tokens import Encoding
 from cpo.operations import Conflict, NotFound
 from cpo.parties import Parties
+from cpo.projection import Projection
+from cpo.push.deliverer import Deliverer
+from cpo.push.outbox import Outbox
+from cpo.push.senders import senders
 from cpo.registration import Registration
 from cpo.settings import Settings
+from cpo.sites import Sites
+from csms.events import EventFeed
 
 
 class InvitationIn(BaseModel):
@@ -43,8 +51,14 @@ class RegistrationIn(BaseModel):
 
 
 class Roaming:
-    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        feed: EventFeed | None = None,
+    ) -> None:
         own = PartyRef(settings.country_code, settings.party_id)
+        self.settings = settings
         self.log = RequestLog(sessions, settings.ocpi_log_retention_days)
         self.parties = Parties(sessions)
         self.client = OcpiClient(own, self.log, settings.ocpi_timeout, settings.ocpi_verify_tls)
@@ -53,16 +67,49 @@ class Roaming:
         if settings.business_website:
             business["website"] = settings.business_website
         self.registration = Registration(self.router, self.parties, self.client, business)
+        self.outbox = Outbox()
+        self.sites = Sites(sessions, self.outbox, own)
+        self.projection = Projection(sessions, self.sites, feed)
+        self.deliverer = Deliverer(
+            sessions,
+            self.outbox,
+            senders(sessions, self.client),
+            backoff_cap=settings.push_retry_max,
+            concurrency=settings.push_concurrency,
+        )
+        self.registration.on_registered = self.sites.resync
         for module in versions.modules(self.router):
             self.router.add(module)
         self.router.add(credentials.module(self.registration))
+        self.router.add(locations.module(self.router, self.sites, settings.ocpi_page_limit))
+        self.router.add(tariffs.module(self.router, self.sites, settings.ocpi_page_limit))
+        self._reconciler: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        """The server's background work: the log writer, the projection, the deliverer."""
         self.log.start()
+        self.projection.start()
+        self.deliverer.start()
+        self._reconciler = asyncio.create_task(self._reconcile(), name="reconcile")
 
     async def stop(self) -> None:
+        if self._reconciler:
+            self._reconciler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconciler
+        await self.deliverer.stop()
+        await self.projection.stop()
         await self.client.close()
         await self.log.stop()
+
+    async def _reconcile(self) -> None:
+        """Now and then, every party gets again what it does not hold in its current version."""
+        while True:
+            await asyncio.sleep(self.settings.reconcile_hours * 3600)
+            for party in await self.parties.all():
+                if party.state == PartyState.REGISTERED and party.id is not None:
+                    with contextlib.suppress(Exception):
+                        await self.sites.resync(party.id, only_stale=True)
 
     # -- what the operator does (admin API and CLI) ---------------------------------------------
 

@@ -30,6 +30,13 @@ class Settings(BaseSettings):
     ocpi_page_limit: int = Field(default=100, ge=1, le=1000, description="Largest page served")
     ocpi_log_retention_days: float = Field(default=30.0, gt=0)
     ocpi_verify_tls: bool = Field(default=True, description="Check peers' TLS certificates")
+    push_retry_max: float = Field(
+        default=300.0, gt=0, description="Longest wait between two tries of a failed push"
+    )
+    push_concurrency: int = Field(default=8, ge=1, description="Objects in flight per party")
+    reconcile_hours: float = Field(
+        default=6.0, gt=0, description="How often each party is checked for objects it missed"
+    )
 
     # OCPP
     auto_register: bool = False

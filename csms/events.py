@@ -30,6 +30,7 @@ class EventType(StrEnum):
     REPORT_RECEIVED = "ReportReceived"
     EVENT_NOTIFIED = "EventNotified"
     RESERVATION_STATUS = "ReservationStatusChanged"
+    AVAILABILITY_CHANGED = "AvailabilityChanged"
 
 
 EVENTS_KEY = "csms.events"

@@ -285,6 +285,13 @@ class Store:
             if evse_id:
                 stmt = stmt.where(col(Connector.evse_id) == evse_id)
             await session.execute(stmt.values(availability=value, updated_at=clock.now()))
+            record(
+                session,
+                station_id,
+                EventType.AVAILABILITY_CHANGED,
+                evse_id=evse_id,
+                availability=value,
+            )
 
     # -- authorization -------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The operator's admin API under /admin/api: stations, tokens, commands, parties, logs; bearer token; problem+json errors."""
+"""The operator's admin API under /admin/api: stations, tokens, commands, locations, tariffs, parties, logs; bearer token; problem+json errors."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from cpo.models import Location, Tariff
 from cpo.ocpi.status import OcpiError
 from cpo.operations import (
     Conflict,
@@ -25,7 +26,9 @@ from cpo.operations import (
     station_view,
 )
 from cpo.parties import party_view
+from cpo.push import outbox
 from cpo.roaming import InvitationIn, RegistrationIn, Roaming
+from cpo.sites import Invalid, location_object, tariff_object
 from csms.commands import COMMANDS, Outcome
 from csms.models import Event, MeterSample
 from csms.service import Csms
@@ -274,6 +277,88 @@ class Admin:
         rows = await self.roaming.log.query(party.id, limit, before)
         return ok([r.model_dump(mode="json") for r in rows])
 
+    # -- locations and tariffs ------------------------------------------------------------------
+
+    async def raw_json(self, request: Request) -> Any:
+        try:
+            return orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            raise Problem(400, "the body is not valid JSON") from None
+
+    async def list_locations(self, request: Request) -> Response:
+        sites = self.roaming.sites
+        async with sites.sessions() as session:
+            rows = list(
+                (await session.execute(select(Location).order_by(col(Location.id)))).scalars()
+            )
+            evses = await sites.evses_of(session, [r.id for r in rows if r.id is not None])
+        return ok([location_object(r, evses[r.id]) for r in rows if r.id is not None])
+
+    async def upsert_locations(self, request: Request) -> Response:
+        done = await self.roaming.sites.upsert_locations(await self.raw_json(request))
+        return ok([d.__dict__ for d in done])
+
+    async def put_location(self, request: Request) -> Response:
+        raw = await self.raw_json(request)
+        location_id = request.path_params["location_id"]
+        if not isinstance(raw, dict) or raw.setdefault("id", location_id) != location_id:
+            raise Problem(422, "the body's id differs from the URL's")
+        done = await self.roaming.sites.upsert_locations(raw)
+        return ok(done[0].__dict__)
+
+    async def get_location(self, request: Request) -> Response:
+        found = await self.roaming.sites.location(request.path_params["location_id"])
+        if found is None:
+            raise Problem(404, "no such location")
+        return ok(found)
+
+    async def publish_location(self, request: Request) -> Response:
+        publish = request.url.path.endswith("/publish")
+        done = await self.roaming.sites.set_publish(request.path_params["location_id"], publish)
+        if done is None:
+            raise Problem(404, "no such location")
+        return ok(done.__dict__)
+
+    async def unassigned(self, request: Request) -> Response:
+        return ok(await self.roaming.sites.unassigned())
+
+    async def list_tariffs(self, request: Request) -> Response:
+        async with self.roaming.sites.sessions() as session:
+            rows = (
+                await session.execute(
+                    select(Tariff).where(col(Tariff.deleted).is_(False)).order_by(col(Tariff.id))
+                )
+            ).scalars()
+            return ok([tariff_object(t) for t in rows])
+
+    async def upsert_tariffs(self, request: Request) -> Response:
+        done = await self.roaming.sites.upsert_tariffs(await self.raw_json(request))
+        return ok([d.__dict__ for d in done])
+
+    async def delete_tariff(self, request: Request) -> Response:
+        if not await self.roaming.sites.delete_tariff(request.path_params["tariff_id"]):
+            raise Problem(404, "no such tariff")
+        return Response(status_code=204)
+
+    async def push_status(self, request: Request) -> Response:
+        party = await self.roaming.party(request.path_params["party_id"])
+        assert party.id is not None
+        async with self.roaming.sites.sessions() as session:
+            return ok(await outbox.summary(session, party.id))
+
+    async def resync_party(self, request: Request) -> Response:
+        party = await self.roaming.party(request.path_params["party_id"])
+        assert party.id is not None
+        return ok({"marked": await self.roaming.sites.resync(party.id)})
+
+    async def retry_party(self, request: Request) -> Response:
+        party = await self.roaming.party(request.path_params["party_id"])
+        assert party.id is not None
+        async with self.roaming.sites.sessions.begin() as session:
+            count = await outbox.retry_failed(session, party.id)
+        self.roaming.outbox.wake()
+        return ok({"retried": count})
+
     # -- plumbing ---------------------------------------------------------------------------------
 
     def guard(self, endpoint: Endpoint) -> Endpoint:
@@ -291,6 +376,13 @@ class Admin:
                 return Problem(404, str(e)).response()
             except Conflict as e:
                 return Problem(409, str(e)).response()
+            except Invalid as e:
+                return Problem(
+                    422,
+                    "invalid OCPI data",
+                    f"{len(e.problems)} problem(s); nothing was stored",
+                    errors=e.problems,
+                ).response()
             except OcpiError as e:
                 # 405 is OCPI's "not in this state"; anything else is the peer's or the dance's.
                 status = 409 if e.http == 405 else 502
@@ -363,6 +455,52 @@ class Admin:
             ("GET", "/tokens", self.list_tokens, "Locally authorized id tokens", None),
             ("POST", "/tokens", self.add_token, "Authorize an id token locally", TokenIn),
             ("DELETE", "/tokens/{uid}", self.delete_token, "Remove a local id token (?type)", None),
+            ("GET", "/locations", self.list_locations, "Locations as eMSPs see them", None),
+            (
+                "POST",
+                "/locations",
+                self.upsert_locations,
+                "Create or update Locations (an OCPI Location or a list; each EVSE names station_id and ocpp_evse_id)",
+                None,
+            ),
+            ("GET", "/locations/{location_id}", self.get_location, "One Location", None),
+            (
+                "PUT",
+                "/locations/{location_id}",
+                self.put_location,
+                "Create or replace one Location",
+                None,
+            ),
+            (
+                "POST",
+                "/locations/{location_id}/publish",
+                self.publish_location,
+                "Publish a Location",
+                None,
+            ),
+            (
+                "POST",
+                "/locations/{location_id}/unpublish",
+                self.publish_location,
+                "Hide a Location (publish false)",
+                None,
+            ),
+            ("GET", "/unassigned", self.unassigned, "Charger EVSEs bound to no Location yet", None),
+            ("GET", "/tariffs", self.list_tariffs, "Tariffs", None),
+            (
+                "POST",
+                "/tariffs",
+                self.upsert_tariffs,
+                "Create or update Tariffs (one or a list)",
+                None,
+            ),
+            (
+                "DELETE",
+                "/tariffs/{tariff_id}",
+                self.delete_tariff,
+                "Remove a Tariff (DELETE pushed)",
+                None,
+            ),
             ("GET", "/parties", self.list_parties, "OCPI parties (eMSP peers)", None),
             (
                 "POST",
@@ -405,6 +543,27 @@ class Admin:
                 "/parties/{party_id:int}/rotate",
                 self.rotate_party,
                 "New tokens both ways (credentials PUT)",
+                None,
+            ),
+            (
+                "GET",
+                "/parties/{party_id:int}/push",
+                self.push_status,
+                "Pushes to a party: pending, failed, delivered, oldest pending age",
+                None,
+            ),
+            (
+                "POST",
+                "/parties/{party_id:int}/resync",
+                self.resync_party,
+                "Send every Location and Tariff to the party again",
+                None,
+            ),
+            (
+                "POST",
+                "/parties/{party_id:int}/retry",
+                self.retry_party,
+                "Try refused pushes again",
                 None,
             ),
             (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ from pydantic import (
     PlainSerializer,
     StringConstraints,
 )
+from pydantic_core import PydanticCustomError
 
 from cpo.ocpi.responses import timestamp
 
@@ -148,3 +150,33 @@ class Endpoint(Wire):
 class VersionDetails(Wire):
     version: Annotated[str, string(8, 1)]
     endpoints: Annotated[list[Endpoint], Field(min_length=1)]
+
+
+class DisplayText(Wire):
+    language: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$")]
+    text: Annotated[str, string(512, 1)]
+
+
+class Price(Wire):
+    """Applied to the amounts without and with VAT separately (min_price, max_price, totals)."""
+
+    excl_vat: Annotated[float, Field(ge=0)]
+    incl_vat: Annotated[float, Field(ge=0)] | None = None
+
+
+def invalid(message: str) -> PydanticCustomError:
+    """A validation error whose message is exactly `message` (no "Value error, " prefix)."""
+    return PydanticCustomError("ocpi_invalid", message)
+
+
+_HOUR_MINUTE = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
+def _hour_minute(value: str) -> str:
+    if not _HOUR_MINUTE.match(value):
+        raise invalid(f"{value!r} is not a time of day HH:MM between 00:00 and 23:59")
+    return value
+
+
+HourMinute = Annotated[str, AfterValidator(_hour_minute)]
+"""str(5) `HH:MM`, local time, as RegularHours and TariffRestrictions use it."""

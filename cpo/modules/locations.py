@@ -1,0 +1,65 @@
+"""Locations, SENDER: eMSPs page through our sites, or fetch one Location, EVSE or Connector."""
+
+from __future__ import annotations
+
+from sqlmodel import col, select
+from starlette.responses import Response
+
+from cpo.models import Location
+from cpo.ocpi.pagination import fetch_page, page_headers, page_of
+from cpo.ocpi.responses import OcpiResponse
+from cpo.ocpi.router import Call, Module, OcpiRouter
+from cpo.ocpi.status import Status, not_found
+from cpo.sites import Sites, location_object
+
+
+def module(router: OcpiRouter, sites: Sites, max_limit: int) -> Module:
+    locations = Module("locations", "SENDER")
+
+    @locations.on("GET")
+    async def page(call: Call) -> Response:
+        params = call.request.query_params
+        wanted = page_of(params, max_limit)
+        async with sites.sessions() as session:
+            rows, total = await fetch_page(
+                session, select(Location), wanted, col(Location.last_updated), Location.id
+            )
+            evses = await sites.evses_of(session, [r.id for r in rows if r.id is not None])
+        data = [location_object(r, evses[r.id]) for r in rows if r.id is not None]
+        url = router.module_url("locations")
+        return OcpiResponse(data, headers=page_headers(url, params, wanted, total, len(data)))
+
+    async def find(call: Call) -> dict:  # type: ignore[type-arg]
+        location_id = call.request.path_params["location_id"]
+        found = await sites.location(location_id)
+        if found is None:
+            raise not_found(f"no location {location_id!r}", Status.UNKNOWN_LOCATION)
+        return found
+
+    @locations.on("GET", "/{location_id}")
+    async def one(call: Call) -> Response:
+        return OcpiResponse(await find(call))
+
+    @locations.on("GET", "/{location_id}/{evse_uid}")
+    async def evse(call: Call) -> Response:
+        return OcpiResponse(_evse(await find(call), call.request.path_params["evse_uid"]))
+
+    @locations.on("GET", "/{location_id}/{evse_uid}/{connector_id}")
+    async def connector(call: Call) -> Response:
+        found = _evse(await find(call), call.request.path_params["evse_uid"])
+        wanted = call.request.path_params["connector_id"]
+        for c in found["connectors"]:
+            if c["id"].upper() == wanted.upper():
+                return OcpiResponse(c)
+        raise not_found(
+            f"no connector {wanted!r} on EVSE {found['uid']!r}", Status.UNKNOWN_LOCATION
+        )
+
+    return locations
+
+
+def _evse(location: dict, uid: str) -> dict:  # type: ignore[type-arg]
+    for e in location.get("evses", []):
+        if e["uid"].upper() == uid.upper():
+            return e  # type: ignore[no-any-return]
+    raise not_found(f"no EVSE {uid!r} at location {location['id']!r}", Status.UNKNOWN_LOCATION)

@@ -1,0 +1,109 @@
+"""The projection: reads the csms event log from a stored cursor and keeps EVSE statuses current.
+
+The cursor moves in the same transaction as the statuses and outbox rows it causes, so a crash
+replays at most a batch whose effects were not committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col, select
+
+from cpo.sites import Sites
+from csms.events import EventFeed, EventType
+from csms.models import Event, Meta
+
+log = logging.getLogger("cpo.projection")
+
+CURSOR = "cpo.projection.cursor"
+STATUS_EVENTS = {
+    EventType.STATION_CONNECTED,
+    EventType.STATION_DISCONNECTED,
+    EventType.STATION_BOOTED,
+    EventType.CONNECTOR_STATUS_CHANGED,
+    EventType.STATION_STATUS_CHANGED,
+    EventType.AVAILABILITY_CHANGED,
+    EventType.RESERVATION_STATUS,
+    EventType.TRANSACTION_STARTED,
+    EventType.TRANSACTION_ENDED,
+}
+
+
+class Projection:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        sites: Sites,
+        feed: EventFeed | None,
+        batch: int = 500,
+        poll: float = 1.0,
+    ) -> None:
+        self.sessions = sessions
+        self.sites = sites
+        self.feed = feed
+        self.batch = batch
+        self.poll = poll
+        self._task: asyncio.Task[None] | None = None
+
+    async def step(self) -> int:
+        """Applies the next batch of events; returns how many were read."""
+        async with self.sessions.begin() as session:
+            meta = await session.get(Meta, CURSOR)
+            cursor = int(meta.value) if meta else 0
+            events = list(
+                (
+                    await session.execute(
+                        select(Event)
+                        .where(col(Event.id) > cursor)
+                        .order_by(col(Event.id))
+                        .limit(self.batch)
+                    )
+                ).scalars()
+            )
+            if not events:
+                return 0
+            stations = {e.station_id for e in events if e.type in STATUS_EVENTS}
+            changed = await self.sites.refresh_stations(session, stations)
+            last = str(events[-1].id)
+            if meta is None:
+                session.add(Meta(key=CURSOR, value=last))
+            else:
+                meta.value = last
+        if changed:
+            self.sites.outbox.wake()
+        return len(events)
+
+    async def _run(self) -> None:
+        queue = self.feed.subscribe() if self.feed else None
+        try:
+            while True:
+                try:
+                    while await self.step() == self.batch:
+                        pass
+                except Exception:
+                    log.exception("projection: step failed; retrying")
+                    await asyncio.sleep(1.0)
+                    continue
+                if queue is None:
+                    await asyncio.sleep(self.poll)
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(queue.get(), self.poll)
+                while not queue.empty():  # one step serves every announcement so far
+                    queue.get_nowait()
+        finally:
+            if queue is not None and self.feed:
+                self.feed.unsubscribe(queue)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="projection")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -1,0 +1,1 @@
+"""Pushing objects to parties without loss: the outbox and its deliverer."""

@@ -1,0 +1,139 @@
+"""The outbox: "this object needs sending to this party", written in the change's own transaction.
+
+Rows coalesce per (party, kind, object): however many changes pile up, the deliverer sends
+the object's current state once. Nothing stale is ever replayed, and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import func, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from cpo.models import Delivered, Party, PartyState, PendingPush
+from csms import clock
+
+# Parties that should converge: a suspended one gets its backlog when it is resumed.
+CONVERGING = (PartyState.REGISTERED, PartyState.SUSPENDED)
+
+
+class Outbox:
+    def __init__(self) -> None:
+        self.changed = asyncio.Event()
+
+    def wake(self) -> None:
+        """Tell the deliverer (in this process) that rows are waiting; call after the commit."""
+        self.changed.set()
+
+    @staticmethod
+    async def receivers(session: AsyncSession, module: str) -> list[int]:
+        """The parties that offer a RECEIVER endpoint for `module`."""
+        rows = await session.execute(select(Party).where(col(Party.state).in_(list(CONVERGING))))
+        return [p.id for p in rows.scalars() if p.id is not None and p.endpoint(module, "RECEIVER")]
+
+    @staticmethod
+    async def mark(
+        session: AsyncSession,
+        party_ids: Sequence[int],
+        kind: str,
+        object_id: str,
+        scope: str = "full",
+        evses: Iterable[str] = (),
+    ) -> None:
+        """Marks the object as pending for each party, merging into a waiting row."""
+        if not party_ids:
+            return
+        now = clock.now()
+        existing = {
+            row.party_id: row
+            for row in (
+                await session.execute(
+                    select(PendingPush).where(
+                        col(PendingPush.party_id).in_(list(party_ids)),
+                        PendingPush.kind == kind,
+                        PendingPush.object_id == object_id,
+                    )
+                )
+            ).scalars()
+        }
+        for party_id in party_ids:
+            row = existing.get(party_id)
+            if row is None:
+                session.add(
+                    PendingPush(
+                        party_id=party_id,
+                        kind=kind,
+                        object_id=object_id,
+                        scope=scope,
+                        evses=sorted(set(evses)),
+                        due_at=now,
+                    )
+                )
+                continue
+            row.version += 1
+            row.scope = "full" if "full" in (scope, row.scope) else "status"
+            row.evses = sorted(set(row.evses) | set(evses))
+            if row.failed:  # a refused object is tried again with its new state
+                row.failed, row.due_at = False, now
+            elif row.attempts == 0:
+                row.due_at = min(row.due_at, now)
+
+
+async def summary(session: AsyncSession, party_id: int) -> dict[str, object]:
+    """What the operator sees of one party's pushes: pending, failed (with why), delivered."""
+    rows = list(
+        (
+            await session.execute(
+                select(PendingPush)
+                .where(PendingPush.party_id == party_id)
+                .order_by(col(PendingPush.id))
+            )
+        ).scalars()
+    )
+    delivered = (
+        await session.execute(
+            select(func.count()).select_from(Delivered).where(Delivered.party_id == party_id)
+        )
+    ).scalar_one()
+    pending = [r for r in rows if not r.failed]
+    oldest = min((r.created_at for r in pending), default=None)
+    return {
+        "pending": len(pending),
+        "retrying": sum(1 for r in pending if r.attempts),
+        "failed": [
+            {
+                "kind": r.kind,
+                "object_id": r.object_id,
+                "attempts": r.attempts,
+                "error": r.last_error,
+            }
+            for r in rows
+            if r.failed
+        ],
+        "delivered": int(delivered),
+        "oldest_pending_seconds": round((clock.now() - oldest).total_seconds(), 3)
+        if oldest
+        else None,
+        "errors": [
+            {
+                "kind": r.kind,
+                "object_id": r.object_id,
+                "attempts": r.attempts,
+                "error": r.last_error,
+            }
+            for r in pending
+            if r.last_error
+        ][:50],
+    }
+
+
+async def retry_failed(session: AsyncSession, party_id: int) -> int:
+    result = await session.execute(
+        update(PendingPush)
+        .where(col(PendingPush.party_id) == party_id, col(PendingPush.failed).is_(True))
+        .values(failed=False, attempts=0, due_at=clock.now(), scope="full")
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,500 @@
+"""Locations and tariffs: the operator's data, joined with live charger state into OCPI objects.
+
+Every change an eMSP can see moves `last_updated` on its level and the levels above, and marks
+the object in the outbox for every party with a receiver, in the same transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import and_
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col, select
+
+from cpo.evse_status import ConnectorState, evse_status
+from cpo.models import Delivered, Location, LocationEvse, Tariff
+from cpo.ocpi.headers import PartyRef
+from cpo.ocpi.locations import LocationIn
+from cpo.ocpi.responses import timestamp
+from cpo.ocpi.tariffs import TariffIn
+from cpo.push.outbox import Outbox
+from csms import clock
+from csms.models import Connector, Station
+
+LOCATION_OWN = {"id", "country_code", "party_id", "publish", "evses", "last_updated"}
+EVSE_OWN = {"uid", "status", "last_updated", "station_id", "ocpp_evse_id"}
+TARIFF_OWN = {"id", "country_code", "party_id", "last_updated"}
+
+
+class Invalid(Exception):
+    """Operator data refused whole; `problems` lists every reason."""
+
+    def __init__(self, problems: list[dict[str, Any]]) -> None:
+        super().__init__(f"{len(problems)} problem(s)")
+        self.problems = problems
+
+
+def problems_of(error: ValidationError, prefix: str = "") -> list[dict[str, Any]]:
+    return [
+        {"field": prefix + ".".join(map(str, err["loc"])), "problem": err["msg"]}
+        for err in error.errors(include_url=False, include_context=False, include_input=False)
+    ]
+
+
+def parse(adapter: TypeAdapter[Any], value: Any) -> Any:
+    try:
+        return adapter.validate_python(value)
+    except ValidationError as e:
+        raise Invalid(problems_of(e)) from None
+
+
+LOCATIONS: TypeAdapter[list[LocationIn]] = TypeAdapter(list[LocationIn])
+TARIFFS: TypeAdapter[list[TariffIn]] = TypeAdapter(list[TariffIn])
+
+
+async def live_status(session: AsyncSession, station_id: str, ocpp_evse_id: int) -> str:
+    station = await session.get(Station, station_id)
+    if station is None:
+        return "UNKNOWN"
+    connectors = (
+        await session.execute(
+            select(Connector).where(
+                Connector.station_id == station_id, Connector.evse_id == ocpp_evse_id
+            )
+        )
+    ).scalars()
+    return evse_status(
+        station.online,
+        station.status,
+        [ConnectorState(c.status, c.availability) for c in connectors],
+    )
+
+
+def evse_object(evse: LocationEvse) -> dict[str, Any]:
+    data = dict(evse.data)
+    connectors = data.pop("connectors", [])
+    return (
+        {"uid": evse.uid, "status": evse.admin_status or evse.status}
+        | data
+        | {"connectors": connectors, "last_updated": timestamp(evse.last_updated)}
+    )
+
+
+def location_object(location: Location, evses: list[LocationEvse]) -> dict[str, Any]:
+    return (
+        {
+            "country_code": location.country_code,
+            "party_id": location.party_id,
+            "id": location.ocpi_id,
+            "publish": location.publish,
+        }
+        | location.data
+        | {
+            "evses": [evse_object(e) for e in evses],
+            "last_updated": timestamp(location.last_updated),
+        }
+    )
+
+
+def tariff_object(tariff: Tariff) -> dict[str, Any]:
+    return (
+        {"country_code": tariff.country_code, "party_id": tariff.party_id, "id": tariff.ocpi_id}
+        | tariff.data
+        | {"last_updated": timestamp(tariff.last_updated)}
+    )
+
+
+@dataclass
+class Upserted:
+    id: str
+    created: bool
+    changed: bool
+
+
+class Sites:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], outbox: Outbox, own: PartyRef
+    ) -> None:
+        self.sessions = sessions
+        self.outbox = outbox
+        self.own = own
+
+    # -- reading ----------------------------------------------------------------------------
+
+    @staticmethod
+    async def evses_of(
+        session: AsyncSession, location_ids: list[int]
+    ) -> dict[int, list[LocationEvse]]:
+        by_location: dict[int, list[LocationEvse]] = {i: [] for i in location_ids}
+        if location_ids:
+            rows = await session.execute(
+                select(LocationEvse)
+                .where(col(LocationEvse.location_id).in_(location_ids))
+                .order_by(col(LocationEvse.id))
+            )
+            for evse in rows.scalars():
+                by_location[evse.location_id].append(evse)
+        return by_location
+
+    async def location(self, ocpi_id: str) -> dict[str, Any] | None:
+        async with self.sessions() as session:
+            found = await self._location_row(session, ocpi_id)
+            if found is None:
+                return None
+            assert found.id is not None
+            return location_object(found, (await self.evses_of(session, [found.id]))[found.id])
+
+    @staticmethod
+    async def _location_row(session: AsyncSession, ocpi_id: str) -> Location | None:
+        # Ids are CiStrings: found without regard to case.
+        rows = await session.execute(
+            select(Location).where(
+                col(Location.ocpi_id).ilike(
+                    ocpi_id.replace("%", r"\%").replace("_", r"\_"), escape="\\"
+                )
+            )
+        )
+        return rows.scalars().first()
+
+    async def tariff(self, ocpi_id: str) -> Tariff | None:
+        async with self.sessions() as session:
+            rows = await session.execute(select(Tariff).where(Tariff.ocpi_id == ocpi_id))
+            return rows.scalars().first()
+
+    async def unassigned(self) -> list[dict[str, Any]]:
+        """Charger EVSEs and connectors that reported in but stand at no Location yet."""
+        async with self.sessions() as session:
+            rows = await session.execute(
+                select(Connector)
+                .outerjoin(
+                    LocationEvse,
+                    and_(
+                        col(LocationEvse.station_id) == col(Connector.station_id),
+                        col(LocationEvse.ocpp_evse_id) == col(Connector.evse_id),
+                    ),
+                )
+                .where(col(LocationEvse.id).is_(None), col(Connector.evse_id) > 0)
+                .order_by(
+                    col(Connector.station_id), col(Connector.evse_id), col(Connector.connector_id)
+                )
+            )
+            return [
+                {
+                    "station_id": c.station_id,
+                    "ocpp_evse_id": c.evse_id,
+                    "connector_id": c.connector_id,
+                    "status": c.status,
+                }
+                for c in rows.scalars()
+            ]
+
+    # -- writing ----------------------------------------------------------------------------
+
+    async def upsert_locations(self, raw: Any) -> list[Upserted]:
+        """Creates or updates Locations (one object or a list): all of them, or none."""
+        items: list[LocationIn] = parse(LOCATIONS, raw if isinstance(raw, list) else [raw])
+        problems: list[dict[str, Any]] = []
+        done: list[Upserted] = []
+        async with self.sessions.begin() as session:
+            parties = await self.outbox.receivers(session, "locations")
+            known_tariffs = set(
+                (
+                    await session.execute(
+                        select(Tariff.ocpi_id).where(col(Tariff.deleted).is_(False))
+                    )
+                ).scalars()
+            )
+            for n, item in enumerate(items):
+                prefix = f"{n}." if isinstance(raw, list) else ""
+                for evse in item.evses or []:
+                    for connector in evse.connectors:
+                        for tariff_id in connector.tariff_ids or []:
+                            if tariff_id not in known_tariffs:
+                                problems.append(
+                                    {
+                                        "field": f"{prefix}evses.{evse.uid}.connectors.{connector.id}.tariff_ids",
+                                        "problem": f"no tariff {tariff_id!r}: import or create it first",
+                                    }
+                                )
+                result = await self._upsert_location(session, item, prefix, problems)
+                if result and result.changed:
+                    await self.outbox.mark(session, parties, "location", result.id)
+                if result:
+                    done.append(result)
+            if problems:
+                raise Invalid(problems)  # rolls the whole transaction back
+        self.outbox.wake()
+        return done
+
+    async def _upsert_location(
+        self, session: AsyncSession, item: LocationIn, prefix: str, problems: list[dict[str, Any]]
+    ) -> Upserted | None:
+        now = clock.now()
+        data = item.model_dump(mode="json", exclude_none=True, exclude=LOCATION_OWN)
+        cc, pid = item.country_code or self.own.country_code, item.party_id or self.own.party_id
+        location = await self._location_row(session, item.id)
+        created = location is None
+        if location is None:
+            location = Location(
+                ocpi_id=item.id,
+                country_code=cc,
+                party_id=pid,
+                publish=item.publish,
+                data=data,
+                last_updated=now,
+            )
+            session.add(location)
+            await session.flush()
+            changed = True
+        else:
+            changed = (
+                location.data,
+                location.publish,
+                location.country_code,
+                location.party_id,
+            ) != (data, item.publish, cc, pid)
+            location.data, location.publish, location.country_code, location.party_id = (
+                data,
+                item.publish,
+                cc,
+                pid,
+            )
+        assert location.id is not None
+        current = {e.uid: e for e in (await self.evses_of(session, [location.id]))[location.id]}
+        given = set()
+        for evse in item.evses or []:
+            given.add(evse.uid)
+            row = current.get(evse.uid)
+            if row is None:
+                row = (
+                    (
+                        await session.execute(
+                            select(LocationEvse).where(LocationEvse.uid == evse.uid)
+                        )
+                    )
+                    .scalars()
+                    .first()
+                )
+                if row is not None:
+                    problems.append(
+                        {
+                            "field": f"{prefix}evses.{evse.uid}",
+                            "problem": f"EVSE uid {evse.uid!r} belongs to another location",
+                        }
+                    )
+                    continue
+            taken = (
+                (
+                    await session.execute(
+                        select(LocationEvse).where(
+                            LocationEvse.station_id == evse.station_id,
+                            LocationEvse.ocpp_evse_id == evse.ocpp_evse_id,
+                            LocationEvse.uid != evse.uid,
+                        )
+                    )
+                )
+                .scalars()
+                .first()
+            )
+            if taken is not None:
+                problems.append(
+                    {
+                        "field": f"{prefix}evses.{evse.uid}.station_id",
+                        "problem": f"EVSE {evse.ocpp_evse_id} of station {evse.station_id!r} is bound already to EVSE {taken.uid!r}",
+                    }
+                )
+                continue
+            old_connectors = {c["id"]: c for c in (row.data.get("connectors", []) if row else [])}
+            connectors = []
+            for connector in evse.connectors:
+                fields = connector.model_dump(
+                    mode="json", exclude_none=True, exclude={"last_updated"}
+                )
+                before = dict(old_connectors.get(connector.id, {}))
+                stamp = before.pop("last_updated", None)
+                connectors.append(
+                    fields
+                    | {"last_updated": stamp if before == fields and stamp else timestamp(now)}
+                )
+            evse_data = evse.model_dump(
+                mode="json", exclude_none=True, exclude=EVSE_OWN | {"connectors"}
+            ) | {"connectors": connectors}
+            admin_status = evse.status.value if evse.status else None
+            if row is None:
+                status = await live_status(session, evse.station_id, evse.ocpp_evse_id)
+                session.add(
+                    LocationEvse(
+                        location_id=location.id, uid=evse.uid, station_id=evse.station_id,
+                        ocpp_evse_id=evse.ocpp_evse_id, admin_status=admin_status,
+                        status=status, data=evse_data, last_updated=now,
+                    )
+                )  # fmt: skip
+                changed = True
+            elif (row.data, row.admin_status, row.station_id, row.ocpp_evse_id) != (
+                evse_data,
+                admin_status,
+                evse.station_id,
+                evse.ocpp_evse_id,
+            ):
+                rebound = (row.station_id, row.ocpp_evse_id) != (evse.station_id, evse.ocpp_evse_id)
+                row.data, row.admin_status = evse_data, admin_status
+                row.station_id, row.ocpp_evse_id = evse.station_id, evse.ocpp_evse_id
+                if rebound:
+                    row.status = await live_status(session, evse.station_id, evse.ocpp_evse_id)
+                row.last_updated = now
+                changed = True
+        # OCPI never deletes an EVSE: one the operator leaves out is retired as REMOVED.
+        for uid, row in current.items():
+            if uid not in given and row.admin_status != "REMOVED":
+                row.admin_status, row.last_updated = "REMOVED", now
+                changed = True
+        if changed:
+            location.last_updated = now
+        return Upserted(location.ocpi_id, created, changed)
+
+    async def set_publish(self, ocpi_id: str, publish: bool) -> Upserted | None:
+        async with self.sessions.begin() as session:
+            location = await self._location_row(session, ocpi_id)
+            if location is None:
+                return None
+            changed = location.publish != publish
+            if changed:
+                location.publish, location.last_updated = publish, clock.now()
+                if not publish:
+                    location.data.pop("publish_allowed_to", None)
+                parties = await self.outbox.receivers(session, "locations")
+                await self.outbox.mark(session, parties, "location", location.ocpi_id)
+        self.outbox.wake()
+        return Upserted(location.ocpi_id, False, changed)
+
+    async def upsert_tariffs(self, raw: Any) -> list[Upserted]:
+        items: list[TariffIn] = parse(TARIFFS, raw if isinstance(raw, list) else [raw])
+        done = []
+        now = clock.now()
+        async with self.sessions.begin() as session:
+            parties = await self.outbox.receivers(session, "tariffs")
+            for item in items:
+                data = item.model_dump(mode="json", exclude_none=True, exclude=TARIFF_OWN)
+                cc, pid = (
+                    item.country_code or self.own.country_code,
+                    item.party_id or self.own.party_id,
+                )
+                tariff = (
+                    (await session.execute(select(Tariff).where(Tariff.ocpi_id == item.id)))
+                    .scalars()
+                    .first()
+                )
+                created = tariff is None
+                if tariff is None:
+                    tariff = Tariff(
+                        ocpi_id=item.id, country_code=cc, party_id=pid, data=data, last_updated=now
+                    )
+                    session.add(tariff)
+                    changed = True
+                else:
+                    changed = (
+                        tariff.data,
+                        tariff.deleted,
+                        tariff.country_code,
+                        tariff.party_id,
+                    ) != (data, False, cc, pid)
+                    if changed:
+                        tariff.data, tariff.deleted, tariff.last_updated = data, False, now
+                        tariff.country_code, tariff.party_id = cc, pid
+                if changed:
+                    await self.outbox.mark(session, parties, "tariff", item.id)
+                done.append(Upserted(item.id, created, changed))
+        self.outbox.wake()
+        return done
+
+    async def delete_tariff(self, ocpi_id: str) -> bool:
+        async with self.sessions.begin() as session:
+            tariff = (
+                (
+                    await session.execute(
+                        select(Tariff).where(
+                            Tariff.ocpi_id == ocpi_id, col(Tariff.deleted).is_(False)
+                        )
+                    )
+                )
+                .scalars()
+                .first()
+            )
+            if tariff is None:
+                return False
+            tariff.deleted, tariff.last_updated = True, clock.now()
+            await self.outbox.mark(
+                session, await self.outbox.receivers(session, "tariffs"), "tariff", ocpi_id
+            )
+        self.outbox.wake()
+        return True
+
+    # -- live status ------------------------------------------------------------------------
+
+    async def refresh_stations(self, session: AsyncSession, station_ids: set[str]) -> int:
+        """Re-derives the status of every EVSE bound to these chargers; marks what changed."""
+        if not station_ids:
+            return 0
+        rows = await session.execute(
+            select(LocationEvse, Location)
+            .join(Location, col(Location.id) == col(LocationEvse.location_id))
+            .where(col(LocationEvse.station_id).in_(sorted(station_ids)))
+        )
+        changed: dict[str, list[str]] = {}
+        now = clock.now()
+        for evse, location in rows.all():
+            status = await live_status(session, evse.station_id, evse.ocpp_evse_id)
+            if status == evse.status:
+                continue
+            evse.status = status
+            if evse.admin_status:  # PLANNED / REMOVED hide the live status from eMSPs
+                continue
+            evse.last_updated = location.last_updated = now
+            changed.setdefault(location.ocpi_id, []).append(evse.uid)
+        if changed:
+            parties = await self.outbox.receivers(session, "locations")
+            for ocpi_id, uids in changed.items():
+                await self.outbox.mark(
+                    session, parties, "location", ocpi_id, scope="status", evses=uids
+                )
+        return sum(len(u) for u in changed.values())
+
+    # -- convergence ------------------------------------------------------------------------
+
+    async def resync(self, party_id: int, only_stale: bool = False) -> int:
+        """Marks every location and tariff for a party (or only those it does not hold current)."""
+        count = 0
+        async with self.sessions.begin() as session:
+            held = {
+                (d.kind, d.object_id): d.last_updated
+                for d in (
+                    await session.execute(select(Delivered).where(Delivered.party_id == party_id))
+                ).scalars()
+            }
+            objects: list[tuple[str, str, datetime]] = [
+                ("location", loc.ocpi_id, loc.last_updated)
+                for loc in (await session.execute(select(Location))).scalars()
+            ] + [
+                ("tariff", t.ocpi_id, t.last_updated)
+                for t in (await session.execute(select(Tariff))).scalars()
+                # A deleted tariff matters only to a party that holds it.
+                if not t.deleted or ("tariff", t.ocpi_id) in held
+            ]
+            for kind, object_id, last_updated in objects:
+                if (
+                    only_stale
+                    and (
+                        held.get((kind, object_id))
+                        or datetime.min.replace(tzinfo=last_updated.tzinfo)
+                    )
+                    >= last_updated
+                ):
+                    continue
+                await self.outbox.mark(session, [party_id], kind, object_id)
+                count += 1
+        self.outbox.wake()
+        return count
