@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 from starlette.responses import Response
 
 from cpo.models import Location
-from cpo.ocpi.pagination import fetch_page, page_headers, page_of
+from cpo.ocpi.pagination import paged_response
 from cpo.ocpi.responses import OcpiResponse
 from cpo.ocpi.router import Call, Module, OcpiRouter
 from cpo.ocpi.status import Status, not_found
@@ -18,16 +21,20 @@ def module(router: OcpiRouter, sites: Sites, max_limit: int) -> Module:
 
     @locations.on("GET")
     async def page(call: Call) -> Response:
-        params = call.request.query_params
-        wanted = page_of(params, max_limit)
-        async with sites.sessions() as session:
-            rows, total = await fetch_page(
-                session, select(Location), wanted, col(Location.last_updated), Location.id
-            )
+        async def build(session: AsyncSession, rows: list[Location]) -> list[dict[str, Any]]:
             evses = await sites.evses_of(session, [r.id for r in rows if r.id is not None])
-        data = [location_object(r, evses[r.id]) for r in rows if r.id is not None]
-        url = router.module_url("locations")
-        return OcpiResponse(data, headers=page_headers(url, params, wanted, total, len(data)))
+            return [location_object(r, evses[r.id]) for r in rows if r.id is not None]
+
+        return await paged_response(
+            call.request,
+            router.module_url("locations"),
+            sites.sessions,
+            select(Location),
+            col(Location.last_updated),
+            Location.id,
+            build,
+            max_limit,
+        )
 
     async def find(call: Call) -> dict:  # type: ignore[type-arg]
         location_id = call.request.path_params["location_id"]

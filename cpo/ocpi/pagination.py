@@ -6,6 +6,7 @@ changes while a client pages keeps its place, and new objects only lengthen the 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from cpo.ocpi.models import DateTime
+from cpo.ocpi.responses import OcpiResponse
 from cpo.ocpi.status import invalid
 
 _datetime: TypeAdapter[datetime] = TypeAdapter(DateTime)
@@ -94,3 +96,22 @@ async def fetch_page(
     total = (await session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
     rows = await session.execute(stmt.order_by(col(order)).offset(page.offset).limit(page.limit))
     return list(rows.scalars()), int(total)
+
+
+async def paged_response(
+    request: Any,
+    url: str,
+    sessions: Any,
+    stmt: Any,
+    updated: Any,
+    order: Any,
+    build: Callable[[AsyncSession, list[Any]], Awaitable[list[Any]]],
+    max_limit: int,
+) -> OcpiResponse:
+    """A whole paginated list answer: the page's objects, built in the same session, and headers."""
+    params = request.query_params
+    wanted = page_of(params, max_limit)
+    async with sessions() as session:
+        rows, total = await fetch_page(session, stmt, wanted, updated, order)
+        data = await build(session, rows)
+    return OcpiResponse(data, headers=page_headers(url, params, wanted, total, len(data)))

@@ -103,30 +103,21 @@ async def summary(session: AsyncSession, party_id: int) -> dict[str, object]:
     return {
         "pending": len(pending),
         "retrying": sum(1 for r in pending if r.attempts),
-        "failed": [
-            {
-                "kind": r.kind,
-                "object_id": r.object_id,
-                "attempts": r.attempts,
-                "error": r.last_error,
-            }
-            for r in rows
-            if r.failed
-        ],
+        "failed": [_view(r) for r in rows if r.failed],
         "delivered": int(delivered),
         "oldest_pending_seconds": round((clock.now() - oldest).total_seconds(), 3)
         if oldest
         else None,
-        "errors": [
-            {
-                "kind": r.kind,
-                "object_id": r.object_id,
-                "attempts": r.attempts,
-                "error": r.last_error,
-            }
-            for r in pending
-            if r.last_error
-        ][:50],
+        "errors": [_view(r) for r in pending if r.last_error][:50],  # being retried
+    }
+
+
+def _view(row: PendingPush) -> dict[str, object]:
+    return {
+        "kind": row.kind,
+        "object_id": row.object_id,
+        "attempts": row.attempts,
+        "error": row.last_error,
     }
 
 
