@@ -37,6 +37,8 @@ def csms_config(settings: Settings) -> CsmsConfig:
         rate_burst=settings.rate_burst,
         message_log_retention_days=settings.message_log_retention_days,
         status_trigger_delay=settings.status_trigger_delay,
+        # The eMSP's budget, and a second for our own work around it.
+        authorization_budget=settings.authorize_timeout + 1.0,
     )
 
 
@@ -47,6 +49,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     csms = Csms(sessions, csms_config(settings))
     operations = Operations(sessions)
     roaming = Roaming(settings, sessions, csms.store.feed)
+    csms.authorizer = roaming.authorizer
     admin = Admin(csms, operations, roaming, token="")
 
     @contextlib.asynccontextmanager

@@ -196,3 +196,29 @@ class Delivered(SQLModel, table=True):
     object_id: str = Field(primary_key=True, max_length=80)
     last_updated: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     delivered_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class OcpiToken(SQLModel, table=True):
+    """A token an eMSP pushed (or we pulled): keyed on (country_code, party_id, uid, type)."""
+
+    __tablename__ = "ocpi_tokens"
+    __table_args__ = (
+        UniqueConstraint("country_code", "party_id", "uid_key", "type"),
+        Index("ix_ocpi_tokens_uid", "uid_key"),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True)
+    )
+    owner_id: int = Field(index=True)  # the Party that owns it
+    country_code: str = Field(max_length=2)
+    party_id: str = Field(max_length=3)
+    uid: str = Field(max_length=36)  # as the eMSP wrote it
+    uid_key: str = Field(max_length=36)  # upper-cased: uids are CiStrings
+    type: str = Field(max_length=16)
+    valid: bool = True
+    whitelist: str = Field(max_length=16)
+    # What a 1.6 charger (idTag of at most 20 characters) is given for a longer uid.
+    short_tag: str | None = Field(default=None, max_length=20, unique=True)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    last_updated: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))

@@ -13,8 +13,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cpo.authorization import OcpiAuthorizer
 from cpo.models import Party, PartyState
-from cpo.modules import credentials, locations, tariffs, versions
+from cpo.modules import credentials, locations, tariffs, tokens, versions
 from cpo.ocpi.client import OcpiClient
 from cpo.ocpi.headers import PartyRef
 from cpo.ocpi.requestlog import RequestLog
@@ -29,6 +30,7 @@ from cpo.push.senders import senders
 from cpo.registration import Registration
 from cpo.settings import Settings
 from cpo.sites import Sites
+from csms.authorization import LocalAuthorizer
 from csms.events import EventFeed
 
 
@@ -83,6 +85,10 @@ class Roaming:
         self.router.add(credentials.module(self.registration))
         self.router.add(locations.module(self.router, self.sites, settings.ocpi_page_limit))
         self.router.add(tariffs.module(self.router, self.sites, settings.ocpi_page_limit))
+        self.router.add(tokens.module(sessions))
+        self.authorizer = OcpiAuthorizer(
+            sessions, self.client, LocalAuthorizer(sessions), settings.authorize_timeout
+        )
         self._reconciler: asyncio.Task[None] | None = None
 
     def start(self) -> None:

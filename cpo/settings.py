@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     ocpi_page_limit: int = Field(default=100, ge=1, le=1000, description="Largest page served")
     ocpi_log_retention_days: float = Field(default=30.0, gt=0)
     ocpi_verify_tls: bool = Field(default=True, description="Check peers' TLS certificates")
+    authorize_timeout: float = Field(
+        default=5.0, gt=0, le=60, description="Budget of a real-time authorization at an eMSP"
+    )
     push_retry_max: float = Field(
         default=300.0, gt=0, description="Longest wait between two tries of a failed push"
     )

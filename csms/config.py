@@ -16,3 +16,5 @@ class CsmsConfig:
     # After an accepted boot, wait this long for StatusNotifications before asking for them.
     status_trigger_delay: float = 10.0
     seen_flush_interval: float = 15.0
+    # The longest a charger waits for an Authorize/Start decision; past it the answer is Invalid.
+    authorization_budget: float = 6.0

@@ -18,10 +18,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# A charger waits for the answer to an Authorize or a Start; an authorizer that takes longer
-# than this is answered from what the platform knows (Invalid for now).
-AUTHORIZATION_BUDGET = 5.0
-
 
 class StationHandlers:
     """Mixed into each version's ChargePoint; `conn` is the StationConnection."""
@@ -51,7 +47,7 @@ class StationHandlers:
             return result
         try:
             result = await asyncio.wait_for(
-                self.authorizer.authorize(request), AUTHORIZATION_BUDGET
+                self.authorizer.authorize(request), self.conn.config.authorization_budget
             )
         except TimeoutError:
             log.warning("%s: authorization of %s timed out", self.conn.station_id, id_token)

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -59,12 +59,19 @@ class Call:
     def party(self) -> Party:
         return self.caller.party
 
-    def json(self, model: type[M]) -> M:
-        """The body as `model`: not JSON is HTTP 400; JSON that does not fit is OCPI 2001."""
+    def json_value(self) -> Any:
+        """The body as JSON; not JSON is HTTP 400."""
         try:
-            value = orjson.loads(self.body)
+            return orjson.loads(self.body)
         except orjson.JSONDecodeError:
             raise OcpiError(Status.CLIENT_ERROR, "the body is not valid JSON", http=400) from None
+
+    def json(self, model: type[M]) -> M:
+        """The body as `model`: not JSON is HTTP 400; JSON that does not fit is OCPI 2001."""
+        return self.validate(model, self.json_value())
+
+    @staticmethod
+    def validate(model: type[M], value: Any) -> M:
         try:
             return model.model_validate(value)
         except ValidationError as e:

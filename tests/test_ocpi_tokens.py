@@ -1,0 +1,182 @@
+"""Tokens end to end: an eMSP pushes its drivers' tokens, chargers of both versions get its answers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simulators.charge_point import ChargePointSimulator
+from simulators.emsp import EmspSimulator, make_token
+from tests.ocpi import envelope, peer
+from tests.platform import Platform
+from tests.test_ocpi_locations import PASSWORD, location, post
+
+
+@pytest.fixture
+async def fast_platform(tmp_path: Path) -> AsyncIterator[Platform]:
+    p = await Platform(tmp_path, authorize_timeout=1.0).start()
+    try:
+        yield p
+    finally:
+        await p.stop()
+
+
+@pytest.fixture
+async def emsp(fast_platform: Platform) -> AsyncIterator[EmspSimulator]:
+    """An eMSP registered with the platform, whose tokens sender knows REMOTE-ONLY."""
+    async with EmspSimulator(party_id="EMS", tokens=[make_token("REMOTE-ONLY")]) as sim:
+        party_id, token_a = await _invite(fast_platform)
+        await sim.register(f"{fast_platform.url}/ocpi/versions", token_a)
+        yield sim
+        assert sim.violations == [], sim.violations
+
+
+async def _invite(platform: Platform) -> tuple[int, str]:
+    async with platform.admin() as admin:
+        invitation = (await admin.post("/parties/invitations", json={})).json()
+    return invitation["party_id"], invitation["token"]
+
+
+async def push(sim: EmspSimulator, token: dict[str, Any]) -> int:
+    path = f"/{token['country_code']}/{token['party_id']}/{token['uid']}"
+    response = await sim.request("PUT", "tokens", path, params={"type": token["type"]}, json=token)
+    return response.status_code
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_chargers_get_the_emsp_decision_for_every_kind_of_token(
+    fast_platform: Platform, emsp: EmspSimulator, version: str
+) -> None:
+    platform = fast_platform
+    assert await push(emsp, make_token("04A1B2C3D4", whitelist="ALWAYS")) == 201
+    assert await push(emsp, make_token("04A1B2C3D4", whitelist="ALWAYS")) == 200  # replaced
+    await push(emsp, make_token("ALWAYS-INVALID", whitelist="ALWAYS", valid=False))
+    await push(emsp, make_token("NEVER-BLOCKED", whitelist="NEVER"))
+    await push(emsp, make_token("NEVER-EXPIRED", whitelist="NEVER"))
+    await push(emsp, make_token("OFFLINE-OK", whitelist="ALLOWED_OFFLINE"))
+    emsp.tokens += [
+        make_token(uid, whitelist="NEVER")
+        for uid in ("NEVER-BLOCKED", "NEVER-EXPIRED", "OFFLINE-OK")
+    ]
+    emsp.authorize_answers |= {"NEVER-BLOCKED": "BLOCKED", "NEVER-EXPIRED": "EXPIRED"}
+    await post(platform, "/locations", location("TOK-1", [("TOK-1-1", f"CP-T{version}", 1)]))
+    await platform.add_station(f"CP-T{version}", PASSWORD)
+    async with ChargePointSimulator(
+        id=f"CP-T{version}", url=platform.ws_url, ocpp=version, password=PASSWORD
+    ) as cp:
+        await cp.boot()
+        assert await cp.authorize("04a1b2c3d4") == "Accepted"  # uids compare without case
+        assert await cp.authorize("ALWAYS-INVALID") == "Invalid"
+        assert await cp.authorize("NEVER-BLOCKED") == "Blocked"
+        assert await cp.authorize("NEVER-EXPIRED") == "Expired"
+        assert await cp.authorize("REMOTE-ONLY") == "Accepted"  # never pushed: asked in real time
+        assert await cp.authorize("NOBODY-KNOWS") == ("Invalid")
+        # The real-time calls carried where the driver stands.
+        asks = [r for r in emsp.received if r.path.endswith("/NEVER-BLOCKED/authorize")]
+        assert asks and asks[0].body == {"location_id": "TOK-1", "evse_uids": ["TOK-1-1"]}
+        assert asks[0].query.get("type") == "RFID"
+        # The eMSP cannot answer in time: ALLOWED_OFFLINE falls back to the token, NEVER does not.
+        emsp.fault("slow", delay=3.0, modules={"tokens"})
+        assert await cp.authorize("OFFLINE-OK") == "Accepted"
+        assert await cp.authorize("NEVER-BLOCKED") == "Invalid"
+        emsp.clear_faults()
+        # A transaction start is decided the same way.
+        tx = await cp.start_transaction(1, "NEVER-EXPIRED")
+        assert tx.status == "Expired"
+
+
+async def test_a_party_touches_only_its_own_tokens_and_bad_tokens_are_refused(
+    fast_platform: Platform, emsp: EmspSimulator
+) -> None:
+    token = make_token("04A1B2C3D4")
+    assert await push(emsp, token) == 201
+    async with peer(fast_platform, emsp.cpo.token) as sim:  # type: ignore[union-attr]
+        base = "/ocpi/2.2.1/tokens"
+        got = envelope(await sim.get(f"{base}/NL/EMS/04a1b2c3d4"), 200, 1000)
+        assert got["uid"] == "04A1B2C3D4" and got["whitelist"] == "ALLOWED"
+        envelope(await sim.get(f"{base}/NL/EMS/04A1B2C3D4?type=APP_USER"), 404, 2004)
+        envelope(await sim.get(f"{base}/NL/EMS/NOPE"), 404, 2004)
+        envelope(await sim.get(f"{base}/DE/OTH/04A1B2C3D4"), 401, 2001)
+        envelope(
+            await sim.put(
+                f"{base}/DE/OTH/X1",
+                json=token | {"country_code": "DE", "party_id": "OTH", "uid": "X1"},
+            ),
+            401,
+            2001,
+        )
+        envelope(await sim.get(f"{base}/NL/EMS/04A1B2C3D4?type=CARD"), 400, 2001)
+        envelope(
+            await sim.put(f"{base}/NL/EMS/{'X' * 37}", json=token | {"uid": "X" * 37}), 400, 2001
+        )
+        envelope(
+            await sim.put(f"{base}/NL/EMS/LONG", json=token | {"uid": "LONG", "type": "CARD"}),
+            200,
+            2001,
+        )
+        envelope(
+            await sim.put(f"{base}/NL/EMS/OTHER", json=token), 200, 2001
+        )  # URL and body differ
+        envelope(
+            await sim.put(f"{base}/NL/EMS/W", json=token | {"uid": "W", "whitelist": "SOMETIMES"}),
+            200,
+            2001,
+        )
+        envelope(await sim.put(f"{base}/NL/EMS/W", content=b"{nope"), 400, 2000)
+        envelope(await sim.patch(f"{base}/NL/EMS/04A1B2C3D4", json={"valid": False}), 200, 2001)
+        envelope(
+            await sim.patch(
+                f"{base}/NL/EMS/NOPE", json={"valid": False, "last_updated": "2026-01-01T00:00:00Z"}
+            ),
+            404,
+            2004,
+        )
+        envelope(
+            await sim.patch(
+                f"{base}/NL/EMS/04A1B2C3D4",
+                json={"uid": "OTHER", "last_updated": "2026-01-01T00:00:00Z"},
+            ),
+            200,
+            2001,
+        )
+        envelope(
+            await sim.patch(
+                f"{base}/NL/EMS/04A1B2C3D4",
+                json={"valid": False, "last_updated": "2026-11-24T10:00:00Z"},
+            ),
+            200,
+            1000,
+        )
+        got = envelope(await sim.get(f"{base}/NL/EMS/04A1B2C3D4"), 200, 1000)
+        assert got["valid"] is False and got["last_updated"] == "2026-11-24T10:00:00.000Z"
+    # Another party cannot see the first one's token.
+    async with EmspSimulator(party_id="OTH") as other:
+        _, token_a = await _invite(fast_platform)
+        await other.register(f"{fast_platform.url}/ocpi/versions", token_a)
+        async with peer(fast_platform, other.cpo.token) as intruder:  # type: ignore[union-attr]
+            envelope(await intruder.get("/ocpi/2.2.1/tokens/NL/EMS/04A1B2C3D4"), 401, 2001)
+            envelope(await intruder.get("/ocpi/2.2.1/tokens/NL/OTH/04A1B2C3D4"), 404, 2004)
+
+
+async def test_long_app_uids_get_a_short_idtag_for_16_chargers(
+    fast_platform: Platform, emsp: EmspSimulator
+) -> None:
+    uid = "APP-0123456789-ABCDEFGHIJKLMNOP"  # 30 characters: too long for a 1.6 idTag
+    await push(emsp, make_token(uid, type="APP_USER", whitelist="ALWAYS"))
+    roaming = fast_platform.state.roaming
+    async with roaming.sites.sessions() as session:
+        from sqlmodel import select
+
+        from cpo.models import OcpiToken
+
+        row = (await session.execute(select(OcpiToken).where(OcpiToken.uid == uid))).scalars().one()
+    assert row.short_tag and len(row.short_tag) <= 20
+    await fast_platform.add_station("CP-SHORT", PASSWORD)
+    async with ChargePointSimulator(
+        id="CP-SHORT", url=fast_platform.ws_url, ocpp="1.6", password=PASSWORD
+    ) as cp:
+        await cp.boot()
+        assert await cp.authorize(row.short_tag) == "Accepted"
