@@ -222,3 +222,7 @@ class OcpiToken(SQLModel, table=True):
     short_tag: str | None = Field(default=None, max_length=20, unique=True)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     last_updated: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    # When we last got it (push or pull): a full pull does not judge tokens newer than itself.
+    received_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )

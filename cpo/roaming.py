@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cpo.authorization import OcpiAuthorizer
 from cpo.models import Party, PartyState
 from cpo.modules import credentials, locations, tariffs, tokens, versions
-from cpo.ocpi.client import OcpiClient
+from cpo.ocpi.client import OcpiCallError, OcpiClient
 from cpo.ocpi.headers import PartyRef
 from cpo.ocpi.requestlog import RequestLog
 from cpo.ocpi.router import OcpiRouter
+from cpo.ocpi.status import OcpiError
 from cpo.ocpi.tokens import Encoding
 from cpo.operations import Conflict, NotFound
 from cpo.parties import Parties
@@ -32,6 +34,8 @@ from cpo.settings import Settings
 from cpo.sites import Sites
 from csms.authorization import LocalAuthorizer
 from csms.events import EventFeed
+
+log = logging.getLogger("cpo.roaming")
 
 
 class InvitationIn(BaseModel):
@@ -79,7 +83,8 @@ class Roaming:
             backoff_cap=settings.push_retry_max,
             concurrency=settings.push_concurrency,
         )
-        self.registration.on_registered = self.sites.resync
+        self.registration.on_registered = self._registered
+        self._background: set[asyncio.Task[object]] = set()
         for module in versions.modules(self.router):
             self.router.add(module)
         self.router.add(credentials.module(self.registration))
@@ -99,14 +104,42 @@ class Roaming:
         self._reconciler = asyncio.create_task(self._reconcile(), name="reconcile")
 
     async def stop(self) -> None:
+        for task in list(self._background):
+            task.cancel()
         if self._reconciler:
             self._reconciler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reconciler
-        await self.deliverer.stop()
-        await self.projection.stop()
-        await self.client.close()
-        await self.log.stop()
+        # Each step is bounded: a shutdown must end even if a peer or the database hangs.
+        steps = [
+            ("deliverer", self.deliverer.stop()),
+            ("projection", self.projection.stop()),
+            ("OCPI client", self.client.close()),
+            ("OCPI request log", self.log.stop()),
+        ]
+        for name, step in steps:
+            try:
+                await asyncio.wait_for(step, 10)
+            except TimeoutError:
+                log.error("stopping the %s took over 10 s; going on without it", name)
+
+    async def _registered(self, party_id: int) -> None:
+        """A new party gets every Location and Tariff, and its tokens are fetched (not awaited:
+        the peer may still be waiting for our answer to its registration)."""
+        await self.sites.resync(party_id)
+        task: asyncio.Task[object] = asyncio.create_task(self.pull_tokens(party_id, full=True))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def pull_tokens(self, party_id: int, full: bool = False) -> dict[str, int]:
+        party = await self.party(party_id)
+        try:
+            return await tokens.pull(self.sites.sessions, self.client, party, full)
+        except OcpiCallError as e:
+            log.warning("token pull from party %s failed: %s", party_id, e.message)
+            raise OcpiError(
+                e.status_code or 3001, f"the party's tokens list failed: {e.message}"
+            ) from e
 
     async def _reconcile(self) -> None:
         """Now and then, every party gets again what it does not hold in its current version."""
@@ -116,6 +149,8 @@ class Roaming:
                 if party.state == PartyState.REGISTERED and party.id is not None:
                     with contextlib.suppress(Exception):
                         await self.sites.resync(party.id, only_stale=True)
+                    with contextlib.suppress(Exception):
+                        await self.pull_tokens(party.id)
 
     # -- what the operator does (admin API and CLI) ---------------------------------------------
 

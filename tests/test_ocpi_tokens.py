@@ -180,3 +180,40 @@ async def test_long_app_uids_get_a_short_idtag_for_16_chargers(
     ) as cp:
         await cp.boot()
         assert await cp.authorize(row.short_tag) == "Accepted"
+
+
+async def test_platform_pulls_the_token_list_fully_then_incrementally(
+    fast_platform: Platform,
+) -> None:
+    listed = [
+        make_token(f"PULL{i:04}", whitelist="ALWAYS", last_updated="2026-01-01T00:00:00Z")
+        for i in range(120)
+    ]
+    listed.append(
+        make_token(
+            "FOREIGN-1", country_code="DE", party_id="XYZ", last_updated="2026-01-01T00:00:00Z"
+        )
+    )
+    async with EmspSimulator(party_id="EMS", tokens=listed, page_limit=50) as sim:
+        party_id, token_a = await _invite(fast_platform)
+        await sim.register(f"{fast_platform.url}/ocpi/versions", token_a)
+        async with fast_platform.admin() as admin:
+            pulled = (await admin.post(f"/parties/{party_id}/tokens/pull?full=true")).json()
+            assert pulled == {"stored": 120, "skipped": 1, "invalidated": 0}
+            sim.tokens[5] |= {"valid": False, "last_updated": "2100-01-01T00:00:00Z"}
+            del sim.tokens[7]  # gone from the list: no longer valid after a full pull
+            pulled = (await admin.post(f"/parties/{party_id}/tokens/pull")).json()
+            assert pulled["stored"] == 1  # only what changed since the last pull
+            last = [r for r in sim.received if r.module == "tokens" and r.method == "GET"][-1]
+            assert "date_from" in last.query
+            pulled = (await admin.post(f"/parties/{party_id}/tokens/pull?full=true")).json()
+            assert pulled["invalidated"] == 1
+        await fast_platform.add_station("CP-PULL", PASSWORD)
+        async with ChargePointSimulator(
+            id="CP-PULL", url=fast_platform.ws_url, ocpp="2.0.1", password=PASSWORD
+        ) as cp:
+            await cp.boot()
+            assert await cp.authorize("PULL0001") == "Accepted"
+            assert await cp.authorize("PULL0005") == "Invalid"
+            assert await cp.authorize("PULL0007") == "Invalid"
+        assert sim.violations == []

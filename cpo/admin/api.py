@@ -359,6 +359,10 @@ class Admin:
         self.roaming.outbox.wake()
         return ok({"retried": count})
 
+    async def pull_tokens(self, request: Request) -> Response:
+        full = request.query_params.get("full", "false").lower() in ("1", "true", "yes")
+        return ok(await self.roaming.pull_tokens(request.path_params["party_id"], full))
+
     # -- plumbing ---------------------------------------------------------------------------------
 
     def guard(self, endpoint: Endpoint) -> Endpoint:
@@ -564,6 +568,13 @@ class Admin:
                 "/parties/{party_id:int}/retry",
                 self.retry_party,
                 "Try refused pushes again",
+                None,
+            ),
+            (
+                "POST",
+                "/parties/{party_id:int}/tokens/pull",
+                self.pull_tokens,
+                "Fetch the party's tokens (changes since the last pull; ?full=true for all)",
                 None,
             ),
             (

@@ -11,12 +11,13 @@ import secrets
 import string as strings
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import select
 from starlette.responses import Response
 
-from cpo.models import OcpiToken
+from cpo.models import OcpiToken, Party
+from cpo.ocpi.client import OcpiClient
 from cpo.ocpi.locations import TokenType
 from cpo.ocpi.models import (
     CountryCode,
@@ -30,6 +31,9 @@ from cpo.ocpi.models import (
 from cpo.ocpi.responses import OcpiResponse, timestamp
 from cpo.ocpi.router import Call, Module
 from cpo.ocpi.status import OcpiError, Status, invalid, not_found
+from cpo.parties import peer_of
+from csms import clock
+from csms.models import Meta
 
 IDTAG_MAX = 20  # OCPP 1.6 idTag
 
@@ -161,7 +165,7 @@ async def store_token(session: AsyncSession, owner_id: int, token: Token) -> boo
         token.valid,
         token.whitelist.value,
     )
-    row.last_updated = token.last_updated
+    row.last_updated, row.received_at = token.last_updated, clock.now()
     return created
 
 
@@ -254,3 +258,65 @@ def module(sessions: async_sessionmaker[AsyncSession]) -> Module:
         return OcpiResponse()
 
     return tokens
+
+
+async def pull(
+    sessions: async_sessionmaker[AsyncSession],
+    client: OcpiClient,
+    party: Party,
+    full: bool = False,
+) -> dict[str, int]:
+    """Fetches the party's token list from its tokens SENDER, page after page.
+
+    Incremental pulls ask for what changed since the last pull (`date_from`); a full pull is
+    the new truth, so this party's tokens missing from every page stop being valid. Invalid
+    objects in the list are skipped and counted: the valid ones are kept.
+    """
+    url = party.endpoint("tokens", "SENDER")
+    if url is None:
+        return {"stored": 0, "skipped": 0, "invalidated": 0}
+    key = f"cpo.tokens.pulled.{party.id}"
+    started = clock.now()
+    async with sessions() as session:
+        meta = await session.get(Meta, key)
+    params = {} if full or meta is None else {"date_from": meta.value}
+    seen: set[tuple[str, str, str, str]] = set()
+    stored = skipped = 0
+    async for page in client.pages(url, peer_of(party), params=params, module="tokens"):
+        async with sessions.begin() as session:
+            for raw in page:
+                try:
+                    token = Token.model_validate(raw)
+                except ValidationError:
+                    skipped += 1
+                    continue
+                if not party.has_role(token.country_code, token.party_id):
+                    skipped += 1  # a party lists only its own tokens
+                    continue
+                assert party.id is not None
+                await store_token(session, party.id, token)
+                seen.add(
+                    (
+                        token.country_code.upper(),
+                        token.party_id.upper(),
+                        token.uid.upper(),
+                        token.type.value,
+                    )
+                )
+                stored += 1
+    invalidated = 0
+    async with sessions.begin() as session:
+        if full:
+            rows = await session.execute(select(OcpiToken).where(OcpiToken.owner_id == party.id))
+            for row in rows.scalars():
+                key_of = (row.country_code, row.party_id, row.uid_key, row.type)
+                # A token pushed while we paged is newer than this list: not judged by it.
+                if key_of not in seen and row.valid and row.received_at < started:
+                    row.valid = False
+                    invalidated += 1
+        meta = await session.get(Meta, key)
+        if meta is None:
+            session.add(Meta(key=key, value=timestamp(started)))
+        else:
+            meta.value = timestamp(started)
+    return {"stored": stored, "skipped": skipped, "invalidated": invalidated}

@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("short_tag", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
         sa.Column("data", sa.JSON(), nullable=False),
         sa.Column("last_updated", csms.models.UTCDateTime(), nullable=False),
+        sa.Column("received_at", csms.models.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("country_code", "party_id", "uid_key", "type"),
         sa.UniqueConstraint("short_tag"),
