@@ -48,6 +48,7 @@ class Projection:
         self.batch = batch
         self.poll = poll
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def step(self) -> int:
         """Applies the next batch of events; returns how many were read."""
@@ -80,7 +81,7 @@ class Projection:
     async def _run(self) -> None:
         queue = self.feed.subscribe() if self.feed else None
         try:
-            while True:
+            while not self._stopping.is_set():
                 try:
                     while await self.step() == self.batch:
                         pass
@@ -89,21 +90,38 @@ class Projection:
                     await asyncio.sleep(1.0)
                     continue
                 if queue is None:
-                    await asyncio.sleep(self.poll)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), self.poll)
                     continue
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(queue.get(), self.poll)
+                    await asyncio.wait_for(self._next(queue), self.poll)
                 while not queue.empty():  # one step serves every announcement so far
                     queue.get_nowait()
         finally:
             if queue is not None and self.feed:
                 self.feed.unsubscribe(queue)
 
+    async def _next(self, queue: asyncio.Queue[Event]) -> None:
+        """Returns on the next announced event, or when asked to stop."""
+        getting = asyncio.ensure_future(queue.get())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait([getting, stopping], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            getting.cancel()
+            stopping.cancel()
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="projection")
 
-    async def stop(self) -> None:
-        if self._task:
+    async def stop(self, grace: float = 5.0) -> None:
+        """Lets a step in progress commit (or not) whole, then ends."""
+        self._stopping.set()
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), grace)
+        except TimeoutError:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task

@@ -51,23 +51,31 @@ class Deliverer:
         self.poll = poll
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._supervise(), name="push-supervisor")
 
-    async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._workers.values()) if t]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+    async def stop(self, grace: float = 5.0) -> None:
+        """Lets the workers finish the rows in hand (no transaction cut in half), then ends."""
+        self._stopping = True
+        self.outbox.wake()
+        tasks = [t for t in (self._task, *self._workers.values()) if t and not t.done()]
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=grace)
+            for task in late:
+                task.cancel()
+            for task in late:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
     async def _supervise(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.outbox.changed.wait(), self.poll)
             self.outbox.changed.clear()
+            if self._stopping:
+                return
             try:
                 for party_id in await self._due_parties():
                     worker = self._workers.get(party_id)
@@ -104,7 +112,7 @@ class Deliverer:
             async with gate:
                 await self.deliver(party, row)
 
-        while True:
+        while not self._stopping:
             async with self.sessions() as session:
                 party = await session.get(Party, party_id)
             if party is None or party.state != PartyState.REGISTERED:
