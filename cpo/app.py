@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     sessions = make_sessions(engine)
     csms = Csms(sessions, csms_config(settings))
     operations = Operations(sessions)
-    roaming = Roaming(settings, sessions, csms.store.feed)
+    roaming = Roaming(settings, sessions, csms)
     csms.authorizer = roaming.authorizer
     admin = Admin(csms, operations, roaming, token="")
 

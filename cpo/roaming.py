@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cpo.authorization import OcpiAuthorizer
+from cpo.local_lists import LocalLists
 from cpo.models import Party, PartyState
 from cpo.modules import credentials, locations, tariffs, tokens, versions
 from cpo.ocpi.client import OcpiCallError, OcpiClient
@@ -33,9 +34,13 @@ from cpo.registration import Registration
 from cpo.settings import Settings
 from cpo.sites import Sites
 from csms.authorization import LocalAuthorizer
-from csms.events import EventFeed
+from csms.service import Csms
 
 log = logging.getLogger("cpo.roaming")
+
+
+def _ignore(token_ids: list[int]) -> None:
+    """Token changes made outside the server reach chargers' lists at the next full push."""
 
 
 class InvitationIn(BaseModel):
@@ -61,8 +66,9 @@ class Roaming:
         self,
         settings: Settings,
         sessions: async_sessionmaker[AsyncSession],
-        feed: EventFeed | None = None,
+        csms: Csms | None = None,
     ) -> None:
+        feed = csms.store.feed if csms else None
         own = PartyRef(settings.country_code, settings.party_id)
         self.settings = settings
         self.log = RequestLog(sessions, settings.ocpi_log_retention_days)
@@ -90,7 +96,13 @@ class Roaming:
         self.router.add(credentials.module(self.registration))
         self.router.add(locations.module(self.router, self.sites, settings.ocpi_page_limit))
         self.router.add(tariffs.module(self.router, self.sites, settings.ocpi_page_limit))
-        self.router.add(tokens.module(sessions))
+        # Chargers' local lists follow token changes (only in the server, where chargers are).
+        self.local_lists = LocalLists(sessions, csms) if csms else None
+        self.router.add(
+            tokens.module(
+                sessions, self.local_lists.tokens_changed if self.local_lists else _ignore
+            )
+        )
         self.authorizer = OcpiAuthorizer(
             sessions, self.client, LocalAuthorizer(sessions), settings.authorize_timeout
         )
@@ -106,6 +118,8 @@ class Roaming:
     async def stop(self) -> None:
         for task in list(self._background):
             task.cancel()
+        if self.local_lists:
+            self.local_lists.stop()
         if self._reconciler:
             self._reconciler.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -96,6 +96,28 @@ class SetConfiguration(Command):
     value: str = Field(max_length=1000)
 
 
+class LocalListEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id_token: str = Field(min_length=1, max_length=36)
+    token_type: TokenType = "ISO14443"
+    status: Literal["Accepted", "Blocked", "Expired", "Invalid"] | None = Field(
+        default=None, description="None removes the token (Differential only)"
+    )
+    expires_at: datetime | None = None
+    group_id: str | None = Field(default=None, max_length=36)
+
+
+class SendLocalList(Command):
+    name = "send_local_list"
+    version: int = Field(ge=1)
+    update_type: Literal["Full", "Differential"] = "Full"
+    entries: list[LocalListEntry] = Field(default_factory=list)
+
+
+class GetLocalListVersion(Command):
+    name = "get_local_list_version"
+
+
 COMMANDS: dict[str, type[Command]] = {
     c.name: c
     for c in (
@@ -109,6 +131,8 @@ COMMANDS: dict[str, type[Command]] = {
         TriggerMessage,
         GetConfiguration,
         SetConfiguration,
+        SendLocalList,
+        GetLocalListVersion,
     )
 }
 

@@ -59,6 +59,11 @@ class ChargePointSimulator(Connection):
         self.reservations: dict[int, dict[str, Any]] = {}
         self.statuses: dict[int, str] = {}
         self.answers: dict[str, str] = {}
+        # The local authorization list (id -> status) and its version; a charger without one
+        # answers NotSupported.
+        self.local_list: dict[str, str] = {}
+        self.local_list_version = 0
+        self.local_list_supported = True
         self.configuration: dict[str, str] = (
             v16.default_configuration(self) if ocpp == "1.6" else {}
         )
@@ -244,6 +249,27 @@ class ChargePointSimulator(Connection):
         )
 
     # ------------------------------------------------------------------ charger behaviour
+
+    def _local_list(
+        self, version: int, update_type: str, entries: list[tuple[str, str | None]]
+    ) -> str:
+        """SendLocalList: Full replaces, Differential updates (no status: remove)."""
+        if not self.local_list_supported:
+            return self._answer("SendLocalList", "NotSupported")
+        if update_type == "Differential" and version <= self.local_list_version:
+            return self._answer("SendLocalList", "VersionMismatch")
+        status = self._answer("SendLocalList", "Accepted")
+        if status != "Accepted":
+            return status
+        if update_type == "Full":
+            self.local_list = {}
+        for id_token, token_status in entries:
+            if token_status is None:
+                self.local_list.pop(id_token, None)
+            else:
+                self.local_list[id_token] = token_status
+        self.local_list_version = version
+        return status
 
     def _answer(self, action: str, default: str) -> str:
         return self.answers.get(action, default)

@@ -190,6 +190,29 @@ class ChargePoint16(Adapter, ChargePoint):
         if status == "Unlocked" and evse in self.sim.transactions:
             self.sim._spawn(self.sim._finish(evse, "UnlockCommand"))
 
+    @on(Action.send_local_list)
+    def on_send_local_list(
+        self,
+        list_version: int,
+        update_type: str,
+        local_authorization_list: list[dict[str, Any]] | None = None,
+        **_: Any,
+    ) -> call_result.SendLocalList:
+        entries = [
+            (e["id_tag"], (e.get("id_tag_info") or {}).get("status"))
+            for e in local_authorization_list or []
+        ]
+        return call_result.SendLocalList(
+            status=self.sim._local_list(list_version, update_type, entries)
+        )
+
+    @on(Action.get_local_list_version)
+    def on_get_local_list_version(self, **_: Any) -> call_result.GetLocalListVersion:
+        sim = self.sim
+        return call_result.GetLocalListVersion(
+            list_version=sim.local_list_version if sim.local_list_supported else -1
+        )
+
     @on(Action.reset)
     def on_reset(self, type: str, call_unique_id: str, **_: Any) -> call_result.Reset:
         return call_result.Reset(status=self._decide(call_unique_id, "Reset", "Accepted", type))

@@ -6,6 +6,7 @@ import dataclasses
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from ocpp.exceptions import NotSupportedError
 from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
@@ -277,6 +278,29 @@ class ChargePoint201(Adapter, ChargePoint):
         else:
             default = "Unlocked"
         return call_result.UnlockConnector(status=sim._answer("UnlockConnector", default))
+
+    @on(Action.send_local_list)
+    def on_send_local_list(
+        self,
+        version_number: int,
+        update_type: str,
+        local_authorization_list: list[dict[str, Any]] | None = None,
+        **_: Any,
+    ) -> call_result.SendLocalList:
+        if not self.sim.local_list_supported:
+            # 2.0.1 has no NotSupported status here: a station without the feature says so in a CALLERROR.
+            raise NotSupportedError(description="this station keeps no local authorization list")
+        entries = [
+            (e["id_token"]["id_token"], (e.get("id_token_info") or {}).get("status"))
+            for e in local_authorization_list or []
+        ]
+        return call_result.SendLocalList(
+            status=self.sim._local_list(version_number, update_type, entries)
+        )
+
+    @on(Action.get_local_list_version)
+    def on_get_local_list_version(self, **_: Any) -> call_result.GetLocalListVersion:
+        return call_result.GetLocalListVersion(version_number=self.sim.local_list_version)
 
     @on(Action.reset)
     def on_reset(

@@ -217,3 +217,63 @@ async def test_platform_pulls_the_token_list_fully_then_incrementally(
             assert await cp.authorize("PULL0005") == "Invalid"
             assert await cp.authorize("PULL0007") == "Invalid"
         assert sim.violations == []
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_chargers_get_local_lists_full_and_then_by_difference(
+    fast_platform: Platform, emsp: EmspSimulator, version: str
+) -> None:
+    long_uid = "APP-0123456789-ABCDEFGHIJKLMNOP"
+    await push(emsp, make_token("LL-ALWAYS", whitelist="ALWAYS"))
+    await push(emsp, make_token("LL-NEVER", whitelist="NEVER"))
+    await push(emsp, make_token("LL-OFFLINE", whitelist="ALLOWED_OFFLINE", valid=False))
+    await push(emsp, make_token(long_uid, type="APP_USER", whitelist="ALWAYS"))
+    station = f"CP-LL{version}"
+    await fast_platform.add_station(station, PASSWORD)
+    async with ChargePointSimulator(
+        id=station, url=fast_platform.ws_url, ocpp=version, password=PASSWORD
+    ) as cp:
+        await cp.boot()
+        async with fast_platform.admin() as admin:
+            response = await admin.post(f"/stations/{station}/local-list")
+            assert response.status_code == 200 and response.json()["status"] == "Accepted", (
+                response.text
+            )
+        assert cp.local_list_version == 1
+        assert (await cp.wait_for_call("SendLocalList"))["updateType"] == "Full"
+        assert cp.local_list["LL-ALWAYS"] == "Accepted" and cp.local_list["LL-OFFLINE"] == "Invalid"
+        assert "LL-NEVER" not in cp.local_list
+        if version == "1.6":  # the long uid travels as its short stand-in
+            # (REMOTE-ONLY came with the token list the platform pulled at registration)
+            assert long_uid not in cp.local_list and len(cp.local_list) == 4
+        else:
+            assert cp.local_list[long_uid] == "Accepted"
+        # The eMSP blocks a token: the change alone reaches the charger.
+        await emsp.request(
+            "PATCH",
+            "tokens",
+            "/NL/EMS/LL-ALWAYS",
+            json={"valid": False, "last_updated": "2026-11-24T12:00:00Z"},
+        )
+        update = await cp.wait_for_call("SendLocalList")
+        assert update["updateType"] == "Differential"
+        listed = update["localAuthorizationList"]
+        assert len(listed) == 1
+        info = listed[0].get("idTagInfo") or listed[0].get("idTokenInfo")
+        assert info["status"] == "Invalid"
+        async with fast_platform.admin() as admin:
+            # Asked after the update (a charger answers in order): the list moved to version 2.
+            response = await admin.post(
+                f"/stations/{station}/commands/get_local_list_version", json={}
+            )
+            assert response.json()["data"] in ({"list_version": 2}, {"version_number": 2})
+        assert cp.local_list["LL-ALWAYS"] == "Invalid"
+        # A charger without a local list says so, and is left alone afterwards.
+        cp.local_list_supported = False
+        async with fast_platform.admin() as admin:
+            response = await admin.post(f"/stations/{station}/local-list")
+        if version == "1.6":
+            assert response.json()["status"] == "NotSupported"
+        else:  # a 2.0.1 station says so with a CALLERROR
+            assert response.status_code == 502 and response.json()["error_code"] == "NotSupported"
+        assert station in fast_platform.state.roaming.local_lists.unsupported

@@ -363,6 +363,21 @@ class Admin:
         full = request.query_params.get("full", "false").lower() in ("1", "true", "yes")
         return ok(await self.roaming.pull_tokens(request.path_params["party_id"], full))
 
+    async def push_local_list(self, request: Request) -> Response:
+        station_id = request.path_params["station_id"]
+        await self.operations.station(station_id)
+        assert self.roaming.local_lists is not None
+        full = request.query_params.get("full", "true").lower() not in ("0", "false", "no")
+        result = await self.roaming.local_lists.push(station_id, full=full)
+        if result.outcome is not Outcome.ANSWERED:
+            raise Problem(
+                409 if result.outcome is Outcome.OFFLINE else 502,
+                f"the charger did not take the list ({result.outcome.value})",
+                result.error_description,
+                error_code=result.error_code,
+            )
+        return ok({"status": result.status, "data": result.data})
+
     # -- plumbing ---------------------------------------------------------------------------------
 
     def guard(self, endpoint: Endpoint) -> Endpoint:
@@ -439,6 +454,13 @@ class Admin:
                 "/stations/{station_id}/commands/{name}",
                 self.command,
                 "Send a command to the charger",
+                None,
+            ),
+            (
+                "POST",
+                "/stations/{station_id}/local-list",
+                self.push_local_list,
+                "Send the charger its local authorization list (?full=false: only changes)",
                 None,
             ),
             ("GET", "/transactions", self.transactions, "All transactions, newest first", None),

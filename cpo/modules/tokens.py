@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import secrets
 import string as strings
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, ValidationError
@@ -125,8 +126,8 @@ def _short_tag() -> str:
     )
 
 
-async def store_token(session: AsyncSession, owner_id: int, token: Token) -> bool:
-    """Creates or replaces a token; True when it was new."""
+async def store_token(session: AsyncSession, owner_id: int, token: Token) -> tuple[bool, int]:
+    """Creates or replaces a token: whether it was new, and its row id."""
     key = token.uid.upper()
     row = (
         (
@@ -166,10 +167,16 @@ async def store_token(session: AsyncSession, owner_id: int, token: Token) -> boo
         token.whitelist.value,
     )
     row.last_updated, row.received_at = token.last_updated, clock.now()
-    return created
+    await session.flush()
+    assert row.id is not None
+    return created, row.id
 
 
-def module(sessions: async_sessionmaker[AsyncSession]) -> Module:
+def module(
+    sessions: async_sessionmaker[AsyncSession],
+    changed: Callable[[list[int]], None] = lambda ids: None,
+) -> Module:
+    """`changed` hears of every token written (its row id), after the commit."""
     tokens = Module("tokens", "RECEIVER")
     path = "/{country_code}/{party_id}/{uid}"
 
@@ -232,7 +239,8 @@ def module(sessions: async_sessionmaker[AsyncSession]) -> Module:
             )
         assert call.party.id is not None
         async with sessions.begin() as session:
-            created = await store_token(session, call.party.id, token)
+            created, row_id = await store_token(session, call.party.id, token)
+        changed([row_id])
         return OcpiResponse(http=201 if created else 200)
 
     @tokens.on("PATCH", path)
@@ -254,7 +262,8 @@ def module(sessions: async_sessionmaker[AsyncSession]) -> Module:
             merged = token_object(row) | body | {"last_updated": timestamp(changes.last_updated)}
             token = Call.validate(Token, merged)
             assert call.party.id is not None
-            await store_token(session, call.party.id, token)
+            _, row_id = await store_token(session, call.party.id, token)
+        changed([row_id])
         return OcpiResponse()
 
     return tokens

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ocpp.v16 import call
 from ocpp.v16.enums import MessageTrigger
@@ -15,10 +15,12 @@ from csms.commands import (
     CommandInputError,
     CommandResult,
     GetConfiguration,
+    GetLocalListVersion,
     RemoteStart,
     RemoteStop,
     Reserve,
     Reset,
+    SendLocalList,
     SetConfiguration,
     TriggerMessage,
     Unlock,
@@ -102,6 +104,29 @@ async def run(
             reply = await conn.call(
                 call.ChangeConfiguration(key=command.key, value=command.value), timeout
             )
+        case SendLocalList():
+            entries = []
+            for entry in command.entries:
+                item: dict[str, Any] = {"id_tag": _id_tag(entry.id_token)}
+                if entry.status is not None:
+                    info: dict[str, Any] = {"status": entry.status}
+                    if entry.expires_at is not None:
+                        info["expiry_date"] = clock.iso(entry.expires_at)
+                    if entry.group_id:
+                        info["parent_id_tag"] = entry.group_id[:ID_TAG_MAX]
+                    item["id_tag_info"] = info
+                entries.append(item)
+            reply = await conn.call(
+                call.SendLocalList(
+                    list_version=command.version,
+                    update_type=command.update_type,
+                    local_authorization_list=entries,
+                ),
+                timeout,
+            )
+        case GetLocalListVersion():
+            reply = await conn.call(call.GetLocalListVersion(), timeout)
+            return answered(reply, status="Accepted")
         case _:
             raise CommandInputError(f"{command.name} is not supported for OCPP 1.6")
     return answered(reply)

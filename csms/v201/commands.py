@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ocpp.v201 import call
 from ocpp.v201.enums import MessageTriggerEnumType
@@ -16,10 +16,12 @@ from csms.commands import (
     CommandInputError,
     CommandResult,
     GetConfiguration,
+    GetLocalListVersion,
     RemoteStart,
     RemoteStop,
     Reserve,
     Reset,
+    SendLocalList,
     SetConfiguration,
     TriggerMessage,
     Unlock,
@@ -146,6 +148,29 @@ async def run(
             reply = await conn.call(call.SetVariables(set_variable_data=[item]), timeout)
             results = reply.set_variable_result or [{}]
             return answered(reply, status=str(results[0].get("attribute_status")))
+        case SendLocalList():
+            entries = []
+            for entry in command.entries:
+                entry_data: dict[str, Any] = {"id_token": _token(entry.id_token, entry.token_type)}
+                if entry.status is not None:
+                    info: dict[str, Any] = {"status": entry.status}
+                    if entry.expires_at is not None:
+                        info["cache_expiry_date_time"] = clock.iso(entry.expires_at)
+                    if entry.group_id:
+                        info["group_id_token"] = _token(entry.group_id, "Central")
+                    entry_data["id_token_info"] = info
+                entries.append(entry_data)
+            reply = await conn.call(
+                call.SendLocalList(
+                    version_number=command.version,
+                    update_type=command.update_type,
+                    local_authorization_list=entries or None,
+                ),
+                timeout,
+            )
+        case GetLocalListVersion():
+            reply = await conn.call(call.GetLocalListVersion(), timeout)
+            return answered(reply, status="Accepted")
         case _:
             raise CommandInputError(f"{command.name} is not supported for OCPP 2.0.1")
     return answered(reply)
