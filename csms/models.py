@@ -119,6 +119,8 @@ class Transaction(SQLModel, table=True):
     id_token: str | None = Field(default=None, max_length=36)
     id_token_type: str | None = None
     auth_status: str | None = None
+    # What the token's owner answered with its decision (OCPI authorization_reference).
+    authorization_reference: str | None = Field(default=None, max_length=36)
     started_at: datetime | None = ts()
     ended_at: datetime | None = ts()
     meter_start_wh: float | None = None

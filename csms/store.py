@@ -333,6 +333,7 @@ class Store:
                 id_token=facts.id_token,
                 id_token_type=facts.token_type,
                 auth_status=facts.auth.status.value if facts.auth else None,
+                authorization_reference=facts.auth.reference if facts.auth else None,
                 started_at=facts.timestamp,
                 meter_start_wh=facts.meter_wh,
                 meter_last_wh=facts.meter_wh,
@@ -623,6 +624,7 @@ class Store:
                 tx.id_token, tx.id_token_type = facts.id_token, facts.token_type
                 if facts.auth is not None:
                     tx.auth_status = facts.auth.status.value
+                    tx.authorization_reference = facts.auth.reference
             tx.charging_state = facts.charging_state or tx.charging_state
             tx.remote_start_id = (
                 facts.remote_start_id if facts.remote_start_id is not None else tx.remote_start_id

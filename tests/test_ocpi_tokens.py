@@ -83,9 +83,16 @@ async def test_chargers_get_the_emsp_decision_for_every_kind_of_token(
         assert await cp.authorize("OFFLINE-OK") == "Accepted"
         assert await cp.authorize("NEVER-BLOCKED") == "Invalid"
         emsp.clear_faults()
-        # A transaction start is decided the same way.
+        # A transaction start is decided the same way, and keeps the eMSP's reference.
         tx = await cp.start_transaction(1, "NEVER-EXPIRED")
         assert tx.status == "Expired"
+        emsp.authorize_answers["NEVER-EXPIRED"] = "ALLOWED"
+        tx = await cp.start_transaction(1, "NEVER-EXPIRED")
+        assert tx.status == "Accepted"
+        reference = emsp.authorizations[-1]["authorization_reference"]
+        async with platform.admin() as admin:
+            rows = (await admin.get(f"/stations/CP-T{version}/transactions")).json()
+        assert reference and rows[0]["authorization_reference"] == reference
 
 
 async def test_a_party_touches_only_its_own_tokens_and_bad_tokens_are_refused(
