@@ -83,6 +83,11 @@ async def test_chargers_get_the_emsp_decision_for_every_kind_of_token(
         assert await cp.authorize("OFFLINE-OK") == "Accepted"
         assert await cp.authorize("NEVER-BLOCKED") == "Invalid"
         emsp.clear_faults()
+        # ... and the same when it answers garbage.
+        emsp.fault("garbage", modules={"tokens"})
+        assert await cp.authorize("OFFLINE-OK") == "Accepted"
+        assert await cp.authorize("NEVER-BLOCKED") == "Invalid"
+        emsp.clear_faults()
         # A transaction start is decided the same way, and keeps the eMSP's reference.
         tx = await cp.start_transaction(1, "NEVER-EXPIRED")
         assert tx.status == "Expired"
