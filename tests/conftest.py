@@ -17,3 +17,13 @@ async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
         yield p
     finally:
         await p.stop()
+
+
+@pytest.fixture
+async def quick_platform(tmp_path: Path) -> AsyncIterator[Platform]:
+    """The platform with short waits: pushes retried within 0.2 s, eMSPs given 1 s to authorize."""
+    p = await Platform(tmp_path, push_retry_max=0.2, authorize_timeout=1.0).start()
+    try:
+        yield p
+    finally:
+        await p.stop()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -26,15 +25,6 @@ async def registered(platform: Platform, sim: EmspSimulator) -> int:
     return int(response.json()["id"])
 
 
-@pytest.fixture
-async def fast(tmp_path: Path) -> AsyncIterator[Platform]:
-    p = await Platform(tmp_path, push_retry_max=0.2).start()
-    try:
-        yield p
-    finally:
-        await p.stop()
-
-
 async def push_state(platform: Platform, party_id: int, ready: str, timeout: float = 10) -> dict:  # type: ignore[type-arg]
     """The party's push summary once `ready` (a key) is truthy; bounded."""
     async with platform.admin() as admin, asyncio.timeout(timeout):
@@ -46,17 +36,17 @@ async def push_state(platform: Platform, party_id: int, ready: str, timeout: flo
 
 
 async def test_refused_push_is_kept_with_the_answer_and_retried_by_the_operator(
-    fast: Platform,
+    quick_platform: Platform,
 ) -> None:
     async with EmspSimulator(party_id="EMS") as sim:
-        party_id = await registered(fast, sim)
+        party_id = await registered(quick_platform, sim)
         sim.fault("refuse", count=1, modules={"locations"})
-        await post(fast, "/locations", location("REF-1", [("REF-1-1", "CP-REF", 1)]))
-        state = await push_state(fast, party_id, "failed")
+        await post(quick_platform, "/locations", location("REF-1", [("REF-1-1", "CP-REF", 1)]))
+        state = await push_state(quick_platform, party_id, "failed")
         assert state["failed"][0]["object_id"] == "REF-1"
         assert "simulated refusal" in state["failed"][0]["error"]
         assert ("NL", "CPO", "REF-1") not in sim.locations
-        async with fast.admin() as admin:
+        async with quick_platform.admin() as admin:
             assert (await admin.post(f"/parties/{party_id}/retry")).json() == {"retried": 1}
         await sim.wait_for(lambda r: pushed("PUT", "/REF-1")(r) and r.status < 300)
         assert ("NL", "CPO", "REF-1") in sim.locations
@@ -64,19 +54,19 @@ async def test_refused_push_is_kept_with_the_answer_and_retried_by_the_operator(
 
 @pytest.mark.parametrize("fault", ["garbage", "http_500", "ocpi_3000", "slow"])
 async def test_failed_deliveries_are_retried_until_the_emsp_holds_the_object(
-    fast: Platform, fault: str
+    quick_platform: Platform, fault: str
 ) -> None:
     async with EmspSimulator(party_id="EMS", timeout=2) as sim:
-        await registered(fast, sim)
-        fast.state.roaming.client.http.timeout = 1.0  # a slow eMSP times out
+        await registered(quick_platform, sim)
+        quick_platform.state.roaming.client.http.timeout = 1.0  # a slow eMSP times out
         sim.fault(fault, count=2, delay=3.0, modules={"tariffs"})
-        await post(fast, "/tariffs", TARIFF)
+        await post(quick_platform, "/tariffs", TARIFF)
         await sim.wait_for(
             lambda r: r.module == "tariffs" and r.ocpi_status == 1000 and r.method == "PUT",
             timeout=20,
         )
         assert ("NL", "CPO", "AC-STANDARD") in sim.tariffs
-        async with fast.admin() as admin:
+        async with quick_platform.admin() as admin:
             assert (await admin.delete("/tariffs/AC-STANDARD")).status_code == 204
             assert (await admin.delete("/tariffs/AC-STANDARD")).status_code == 404
         await sim.wait_for(lambda r: r.module == "tariffs" and r.method == "DELETE")
@@ -84,13 +74,13 @@ async def test_failed_deliveries_are_retried_until_the_emsp_holds_the_object(
         assert sim.violations == []
 
 
-async def test_a_dead_party_holds_back_nobody_else(fast: Platform) -> None:
+async def test_a_dead_party_holds_back_nobody_else(quick_platform: Platform) -> None:
     async with EmspSimulator(party_id="EMA") as alive, EmspSimulator(party_id="EMB") as slow:
-        await registered(fast, alive)
-        await registered(fast, slow)
+        await registered(quick_platform, alive)
+        await registered(quick_platform, slow)
         slow.fault("slow", delay=8.0, modules={"locations"})
         await post(
-            fast,
+            quick_platform,
             "/locations",
             [location(f"D-{i}", [(f"D-{i}-1", f"CP-D{i}", 1)]) for i in range(20)],
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,20 +15,11 @@ from tests.test_ocpi_locations import PASSWORD, location, post
 
 
 @pytest.fixture
-async def fast_platform(tmp_path: Path) -> AsyncIterator[Platform]:
-    p = await Platform(tmp_path, authorize_timeout=1.0).start()
-    try:
-        yield p
-    finally:
-        await p.stop()
-
-
-@pytest.fixture
-async def emsp(fast_platform: Platform) -> AsyncIterator[EmspSimulator]:
+async def emsp(quick_platform: Platform) -> AsyncIterator[EmspSimulator]:
     """An eMSP registered with the platform, whose tokens sender knows REMOTE-ONLY."""
     async with EmspSimulator(party_id="EMS", tokens=[make_token("REMOTE-ONLY")]) as sim:
-        party_id, token_a = await _invite(fast_platform)
-        await sim.register(f"{fast_platform.url}/ocpi/versions", token_a)
+        party_id, token_a = await _invite(quick_platform)
+        await sim.register(f"{quick_platform.url}/ocpi/versions", token_a)
         yield sim
         assert sim.violations == [], sim.violations
 
@@ -48,9 +38,9 @@ async def push(sim: EmspSimulator, token: dict[str, Any]) -> int:
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 async def test_chargers_get_the_emsp_decision_for_every_kind_of_token(
-    fast_platform: Platform, emsp: EmspSimulator, version: str
+    quick_platform: Platform, emsp: EmspSimulator, version: str
 ) -> None:
-    platform = fast_platform
+    platform = quick_platform
     assert await push(emsp, make_token("04A1B2C3D4", whitelist="ALWAYS")) == 201
     assert await push(emsp, make_token("04A1B2C3D4", whitelist="ALWAYS")) == 200  # replaced
     await push(emsp, make_token("ALWAYS-INVALID", whitelist="ALWAYS", valid=False))
@@ -101,11 +91,11 @@ async def test_chargers_get_the_emsp_decision_for_every_kind_of_token(
 
 
 async def test_a_party_touches_only_its_own_tokens_and_bad_tokens_are_refused(
-    fast_platform: Platform, emsp: EmspSimulator
+    quick_platform: Platform, emsp: EmspSimulator
 ) -> None:
     token = make_token("04A1B2C3D4")
     assert await push(emsp, token) == 201
-    async with peer(fast_platform, emsp.cpo.token) as sim:  # type: ignore[union-attr]
+    async with peer(quick_platform, emsp.cpo.token) as sim:  # type: ignore[union-attr]
         base = "/ocpi/2.2.1/tokens"
         got = envelope(await sim.get(f"{base}/NL/EMS/04a1b2c3d4"), 200, 1000)
         assert got["uid"] == "04A1B2C3D4" and got["whitelist"] == "ALLOWED"
@@ -166,19 +156,19 @@ async def test_a_party_touches_only_its_own_tokens_and_bad_tokens_are_refused(
         assert got["valid"] is False and got["last_updated"] == "2026-11-24T10:00:00.000Z"
     # Another party cannot see the first one's token.
     async with EmspSimulator(party_id="OTH") as other:
-        _, token_a = await _invite(fast_platform)
-        await other.register(f"{fast_platform.url}/ocpi/versions", token_a)
-        async with peer(fast_platform, other.cpo.token) as intruder:  # type: ignore[union-attr]
+        _, token_a = await _invite(quick_platform)
+        await other.register(f"{quick_platform.url}/ocpi/versions", token_a)
+        async with peer(quick_platform, other.cpo.token) as intruder:  # type: ignore[union-attr]
             envelope(await intruder.get("/ocpi/2.2.1/tokens/NL/EMS/04A1B2C3D4"), 401, 2001)
             envelope(await intruder.get("/ocpi/2.2.1/tokens/NL/OTH/04A1B2C3D4"), 404, 2004)
 
 
 async def test_long_app_uids_get_a_short_idtag_for_16_chargers(
-    fast_platform: Platform, emsp: EmspSimulator
+    quick_platform: Platform, emsp: EmspSimulator
 ) -> None:
     uid = "APP-0123456789-ABCDEFGHIJKLMNOP"  # 30 characters: too long for a 1.6 idTag
     await push(emsp, make_token(uid, type="APP_USER", whitelist="ALWAYS"))
-    roaming = fast_platform.state.roaming
+    roaming = quick_platform.state.roaming
     async with roaming.sites.sessions() as session:
         from sqlmodel import select
 
@@ -186,16 +176,16 @@ async def test_long_app_uids_get_a_short_idtag_for_16_chargers(
 
         row = (await session.execute(select(OcpiToken).where(OcpiToken.uid == uid))).scalars().one()
     assert row.short_tag and len(row.short_tag) <= 20
-    await fast_platform.add_station("CP-SHORT", PASSWORD)
+    await quick_platform.add_station("CP-SHORT", PASSWORD)
     async with ChargePointSimulator(
-        id="CP-SHORT", url=fast_platform.ws_url, ocpp="1.6", password=PASSWORD
+        id="CP-SHORT", url=quick_platform.ws_url, ocpp="1.6", password=PASSWORD
     ) as cp:
         await cp.boot()
         assert await cp.authorize(row.short_tag) == "Accepted"
 
 
 async def test_platform_pulls_the_token_list_fully_then_incrementally(
-    fast_platform: Platform,
+    quick_platform: Platform,
 ) -> None:
     listed = [
         make_token(f"PULL{i:04}", whitelist="ALWAYS", last_updated="2026-01-01T00:00:00Z")
@@ -207,9 +197,9 @@ async def test_platform_pulls_the_token_list_fully_then_incrementally(
         )
     )
     async with EmspSimulator(party_id="EMS", tokens=listed, page_limit=50) as sim:
-        party_id, token_a = await _invite(fast_platform)
-        await sim.register(f"{fast_platform.url}/ocpi/versions", token_a)
-        async with fast_platform.admin() as admin:
+        party_id, token_a = await _invite(quick_platform)
+        await sim.register(f"{quick_platform.url}/ocpi/versions", token_a)
+        async with quick_platform.admin() as admin:
             pulled = (await admin.post(f"/parties/{party_id}/tokens/pull?full=true")).json()
             assert pulled == {"stored": 120, "skipped": 1, "invalidated": 0}
             sim.tokens[5] |= {"valid": False, "last_updated": "2100-01-01T00:00:00Z"}
@@ -220,9 +210,9 @@ async def test_platform_pulls_the_token_list_fully_then_incrementally(
             assert "date_from" in last.query
             pulled = (await admin.post(f"/parties/{party_id}/tokens/pull?full=true")).json()
             assert pulled["invalidated"] == 1
-        await fast_platform.add_station("CP-PULL", PASSWORD)
+        await quick_platform.add_station("CP-PULL", PASSWORD)
         async with ChargePointSimulator(
-            id="CP-PULL", url=fast_platform.ws_url, ocpp="2.0.1", password=PASSWORD
+            id="CP-PULL", url=quick_platform.ws_url, ocpp="2.0.1", password=PASSWORD
         ) as cp:
             await cp.boot()
             assert await cp.authorize("PULL0001") == "Accepted"
@@ -233,7 +223,7 @@ async def test_platform_pulls_the_token_list_fully_then_incrementally(
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 async def test_chargers_get_local_lists_full_and_then_by_difference(
-    fast_platform: Platform, emsp: EmspSimulator, version: str
+    quick_platform: Platform, emsp: EmspSimulator, version: str
 ) -> None:
     long_uid = "APP-0123456789-ABCDEFGHIJKLMNOP"
     await push(emsp, make_token("LL-ALWAYS", whitelist="ALWAYS"))
@@ -241,12 +231,12 @@ async def test_chargers_get_local_lists_full_and_then_by_difference(
     await push(emsp, make_token("LL-OFFLINE", whitelist="ALLOWED_OFFLINE", valid=False))
     await push(emsp, make_token(long_uid, type="APP_USER", whitelist="ALWAYS"))
     station = f"CP-LL{version}"
-    await fast_platform.add_station(station, PASSWORD)
+    await quick_platform.add_station(station, PASSWORD)
     async with ChargePointSimulator(
-        id=station, url=fast_platform.ws_url, ocpp=version, password=PASSWORD
+        id=station, url=quick_platform.ws_url, ocpp=version, password=PASSWORD
     ) as cp:
         await cp.boot()
-        async with fast_platform.admin() as admin:
+        async with quick_platform.admin() as admin:
             response = await admin.post(f"/stations/{station}/local-list")
             assert response.status_code == 200 and response.json()["status"] == "Accepted", (
                 response.text
@@ -273,7 +263,7 @@ async def test_chargers_get_local_lists_full_and_then_by_difference(
         assert len(listed) == 1
         info = listed[0].get("idTagInfo") or listed[0].get("idTokenInfo")
         assert info["status"] == "Invalid"
-        async with fast_platform.admin() as admin:
+        async with quick_platform.admin() as admin:
             # Asked after the update (a charger answers in order): the list moved to version 2.
             response = await admin.post(
                 f"/stations/{station}/commands/get_local_list_version", json={}
@@ -282,10 +272,10 @@ async def test_chargers_get_local_lists_full_and_then_by_difference(
         assert cp.local_list["LL-ALWAYS"] == "Invalid"
         # A charger without a local list says so, and is left alone afterwards.
         cp.local_list_supported = False
-        async with fast_platform.admin() as admin:
+        async with quick_platform.admin() as admin:
             response = await admin.post(f"/stations/{station}/local-list")
         if version == "1.6":
             assert response.json()["status"] == "NotSupported"
         else:  # a 2.0.1 station says so with a CALLERROR
             assert response.status_code == 502 and response.json()["error_code"] == "NotSupported"
-        assert station in fast_platform.state.roaming.local_lists.unsupported
+        assert station in quick_platform.state.roaming.local_lists.unsupported
