@@ -6,6 +6,7 @@ the object in the outbox for every party with a receiver, in the same transactio
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,7 @@ from cpo.evse_status import ConnectorState, evse_status
 from cpo.models import Delivered, Location, LocationEvse, Tariff
 from cpo.ocpi.headers import PartyRef
 from cpo.ocpi.locations import LocationIn
+from cpo.ocpi.models import problems_of
 from cpo.ocpi.responses import timestamp
 from cpo.ocpi.tariffs import TariffIn
 from cpo.push.outbox import Outbox
@@ -38,13 +40,6 @@ class Invalid(Exception):
         self.problems = problems
 
 
-def problems_of(error: ValidationError, prefix: str = "") -> list[dict[str, Any]]:
-    return [
-        {"field": prefix + ".".join(map(str, err["loc"])), "problem": err["msg"]}
-        for err in error.errors(include_url=False, include_context=False, include_input=False)
-    ]
-
-
 def parse(adapter: TypeAdapter[Any], value: Any) -> Any:
     try:
         return adapter.validate_python(value)
@@ -56,22 +51,37 @@ LOCATIONS: TypeAdapter[list[LocationIn]] = TypeAdapter(list[LocationIn])
 TARIFFS: TypeAdapter[list[TariffIn]] = TypeAdapter(list[TariffIn])
 
 
-async def live_status(session: AsyncSession, station_id: str, ocpp_evse_id: int) -> str:
-    station = await session.get(Station, station_id)
-    if station is None:
-        return "UNKNOWN"
-    connectors = (
-        await session.execute(
-            select(Connector).where(
-                Connector.station_id == station_id, Connector.evse_id == ocpp_evse_id
-            )
+async def live_statuses(
+    session: AsyncSession, station_ids: Iterable[str]
+) -> Callable[[str, int], str]:
+    """The OCPI status of any EVSE of these chargers, read with two queries for them all."""
+    wanted = sorted(set(station_ids))
+    stations = {
+        st.id: st
+        for st in (
+            await session.execute(select(Station).where(col(Station.id).in_(wanted)))
+        ).scalars()
+    }
+    connectors: dict[tuple[str, int], list[ConnectorState]] = {}
+    rows = await session.execute(select(Connector).where(col(Connector.station_id).in_(wanted)))
+    for c in rows.scalars():
+        connectors.setdefault((c.station_id, c.evse_id), []).append(
+            ConnectorState(c.status, c.availability)
         )
-    ).scalars()
-    return evse_status(
-        station.online,
-        station.status,
-        [ConnectorState(c.status, c.availability) for c in connectors],
-    )
+
+    def status_of(station_id: str, ocpp_evse_id: int) -> str:
+        station = stations.get(station_id)
+        if station is None:
+            return "UNKNOWN"
+        return evse_status(
+            station.online, station.status, connectors.get((station_id, ocpp_evse_id), [])
+        )
+
+    return status_of
+
+
+async def live_status(session: AsyncSession, station_id: str, ocpp_evse_id: int) -> str:
+    return (await live_statuses(session, [station_id]))(station_id, ocpp_evse_id)
 
 
 def evse_object(evse: LocationEvse) -> dict[str, Any]:
@@ -159,11 +169,6 @@ class Sites:
             )
         )
         return rows.scalars().first()
-
-    async def tariff(self, ocpi_id: str) -> Tariff | None:
-        async with self.sessions() as session:
-            rows = await session.execute(select(Tariff).where(Tariff.ocpi_id == ocpi_id))
-            return rows.scalars().first()
 
     async def unassigned(self) -> list[dict[str, Any]]:
         """Charger EVSEs and connectors that reported in but stand at no Location yet."""
@@ -446,8 +451,9 @@ class Sites:
         )
         changed: dict[str, list[str]] = {}
         now = clock.now()
+        status_of = await live_statuses(session, station_ids)
         for evse, location in rows.all():
-            status = await live_status(session, evse.station_id, evse.ocpp_evse_id)
+            status = status_of(evse.station_id, evse.ocpp_evse_id)
             if status == evse.status:
                 continue
             evse.status = status

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 from typing import Any
 
 import httpx
 
+from cpo.push.deliverer import Attempt
+from simulators.emsp import EmspSimulator
 from tests.platform import Platform
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z$")
@@ -66,3 +69,30 @@ def credentials(token: str, url: str, party_id: str = "EMS", **role: Any) -> dic
             | role
         ],
     }
+
+
+def watch_pushes(platform: Platform) -> asyncio.Queue[Attempt]:
+    """Hears of every push attempt the platform makes from now on."""
+    return platform.state.roaming.deliverer.watch()  # type: ignore[no-any-return]
+
+
+async def attempt(
+    pushes: asyncio.Queue[Attempt], outcome: str, object_id: str, timeout: float = 10
+) -> Attempt:
+    """The next push attempt of `object_id` that ended as `outcome` (delivered, retry, refused)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            found = await pushes.get()
+            if found.outcome == outcome and found.object_id == object_id:
+                return found
+
+
+async def register_with(platform: Platform, sim: EmspSimulator, **body: Any) -> dict[str, Any]:
+    """The platform registers with the eMSP simulator from a fresh token A; the party's view."""
+    async with platform.admin() as admin:
+        response = await admin.post(
+            "/parties/registrations",
+            json={"versions_url": sim.versions_url, "token": sim.invite()} | body,
+        )
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]

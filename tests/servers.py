@@ -14,6 +14,19 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server with an event that is set once it listens (startup done)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self.listening.set()
+
+
 class Served:
     """One uvicorn server on 127.0.0.1 (port 0: a free one), started in this event loop.
 
@@ -33,13 +46,13 @@ class Served:
         self.port = sock.getsockname()[1]
         config = self.config(self.port)
         config.load()
-        self.server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self.server.serve(sockets=[sock]))
-        # uvicorn offers no awaitable for "listening"; its flag flips once startup is done.
-        for _ in range(1000):
-            if self.server.started or self._task.done():
-                break
-            await asyncio.sleep(0.01)
+        server = _Server(config)
+        self.server = server
+        self._task = asyncio.create_task(server.serve(sockets=[sock]))
+        listening = asyncio.create_task(server.listening.wait())
+        # Either it listens, or serving ended (a failed startup): whichever comes first.
+        await asyncio.wait({listening, self._task}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        listening.cancel()
         if self._task.done():
             self._task.result()
         assert self.server.started, "the server did not start"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ import pytest
 
 from simulators.charge_point import ChargePointSimulator
 from simulators.emsp import EmspSimulator, Received
-from tests.ocpi import envelope, peer
+from tests.ocpi import attempt, envelope, peer, register_with, watch_pushes
 from tests.platform import Platform
 
 PASSWORD = "location-pass-0001"
@@ -75,12 +74,7 @@ async def emsp(platform: Platform) -> AsyncIterator[EmspSimulator]:
     """An eMSP simulator registered with the platform (the platform started it)."""
     async with EmspSimulator(party_id="EMS") as sim:
         sim.required_endpoints.add(("locations", "SENDER"))
-        async with platform.admin() as admin:
-            response = await admin.post(
-                "/parties/registrations",
-                json={"versions_url": sim.versions_url, "token": sim.invite()},
-            )
-            assert response.status_code == 201, response.text
+        await register_with(platform, sim)
         yield sim
         assert sim.violations == [], sim.violations
 
@@ -265,13 +259,7 @@ async def test_emsp_outage_ends_with_the_current_state_and_no_stale_status(
     platform = await Platform(tmp_path, push_retry_max=0.3).start()
     try:
         async with EmspSimulator(party_id="EMS") as sim:
-            async with platform.admin() as admin:
-                response = await admin.post(
-                    "/parties/registrations",
-                    json={"versions_url": sim.versions_url, "token": sim.invite()},
-                )
-                assert response.status_code == 201
-                party_id = response.json()["id"]
+            party_id = (await register_with(platform, sim))["id"]
             await post(
                 platform,
                 "/locations",
@@ -279,6 +267,7 @@ async def test_emsp_outage_ends_with_the_current_state_and_no_stale_status(
             )
             await sim.wait_for(pushed("PUT", "/OUT-1"))
             await platform.add_station("CP-OUT", PASSWORD)
+            pushes = watch_pushes(platform)
             await sim.down()
             async with ChargePointSimulator(
                 id="CP-OUT", url=platform.ws_url, ocpp="1.6", password=PASSWORD, evses=2
@@ -287,13 +276,10 @@ async def test_emsp_outage_ends_with_the_current_state_and_no_stale_status(
                 for status in ("Available", "Charging", "Faulted", "Available", "Charging"):
                     await cp.status(1, status)
                 await cp.status(2, "Faulted")
+                await attempt(pushes, "retry", "OUT-1")
                 async with platform.admin() as admin:
-                    for _ in range(100):
-                        push = (await admin.get(f"/parties/{party_id}/push")).json()
-                        if push["retrying"]:
-                            break
-                        await asyncio.sleep(0.05)
-                    assert push["pending"] == 1 and push["retrying"] == 1  # one row, coalesced
+                    push = (await admin.get(f"/parties/{party_id}/push")).json()
+                assert push["pending"] == 1 and push["retrying"] == 1  # one row, coalesced
                 seen = len(sim.received)
                 await sim.up()
                 put = await sim.wait_for(
@@ -321,12 +307,7 @@ async def test_restart_mid_delivery_loses_nothing(tmp_path: Path) -> None:
     first = await Platform(tmp_path, push_retry_max=0.3).start()
     async with EmspSimulator(party_id="EMS") as sim:
         try:
-            async with first.admin() as admin:
-                response = await admin.post(
-                    "/parties/registrations",
-                    json={"versions_url": sim.versions_url, "token": sim.invite()},
-                )
-                assert response.status_code == 201
+            await register_with(first, sim)
             await sim.down()
             await post(first, "/tariffs", TARIFF)
             await post(

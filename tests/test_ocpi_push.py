@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
@@ -11,38 +10,23 @@ import pytest
 from cpo.evse_status import ConnectorState, evse_status
 from simulators.charge_point import ChargePointSimulator
 from simulators.emsp import EmspSimulator
+from tests.ocpi import attempt, register_with, watch_pushes
 from tests.platform import Platform
 from tests.test_cli import BIN, run
 from tests.test_ocpi_locations import PASSWORD, TARIFF, location, post, pushed
-
-
-async def registered(platform: Platform, sim: EmspSimulator) -> int:
-    async with platform.admin() as admin:
-        response = await admin.post(
-            "/parties/registrations", json={"versions_url": sim.versions_url, "token": sim.invite()}
-        )
-    assert response.status_code == 201, response.text
-    return int(response.json()["id"])
-
-
-async def push_state(platform: Platform, party_id: int, ready: str, timeout: float = 10) -> dict:  # type: ignore[type-arg]
-    """The party's push summary once `ready` (a key) is truthy; bounded."""
-    async with platform.admin() as admin, asyncio.timeout(timeout):
-        while True:
-            state = (await admin.get(f"/parties/{party_id}/push")).json()
-            if state[ready]:
-                return state  # type: ignore[no-any-return]
-            await asyncio.sleep(0.05)
 
 
 async def test_refused_push_is_kept_with_the_answer_and_retried_by_the_operator(
     quick_platform: Platform,
 ) -> None:
     async with EmspSimulator(party_id="EMS") as sim:
-        party_id = await registered(quick_platform, sim)
+        party_id = (await register_with(quick_platform, sim))["id"]
         sim.fault("refuse", count=1, modules={"locations"})
+        pushes = watch_pushes(quick_platform)
         await post(quick_platform, "/locations", location("REF-1", [("REF-1-1", "CP-REF", 1)]))
-        state = await push_state(quick_platform, party_id, "failed")
+        await attempt(pushes, "refused", "REF-1")
+        async with quick_platform.admin() as admin:
+            state = (await admin.get(f"/parties/{party_id}/push")).json()
         assert state["failed"][0]["object_id"] == "REF-1"
         assert "simulated refusal" in state["failed"][0]["error"]
         assert ("NL", "CPO", "REF-1") not in sim.locations
@@ -57,7 +41,7 @@ async def test_failed_deliveries_are_retried_until_the_emsp_holds_the_object(
     quick_platform: Platform, fault: str
 ) -> None:
     async with EmspSimulator(party_id="EMS", timeout=2) as sim:
-        await registered(quick_platform, sim)
+        await register_with(quick_platform, sim)
         quick_platform.state.roaming.client.http.timeout = 1.0  # a slow eMSP times out
         sim.fault(fault, count=2, delay=3.0, modules={"tariffs"})
         await post(quick_platform, "/tariffs", TARIFF)
@@ -76,8 +60,8 @@ async def test_failed_deliveries_are_retried_until_the_emsp_holds_the_object(
 
 async def test_a_dead_party_holds_back_nobody_else(quick_platform: Platform) -> None:
     async with EmspSimulator(party_id="EMA") as alive, EmspSimulator(party_id="EMB") as slow:
-        await registered(quick_platform, alive)
-        await registered(quick_platform, slow)
+        await register_with(quick_platform, alive)
+        await register_with(quick_platform, slow)
         slow.fault("slow", delay=8.0, modules={"locations"})
         await post(
             quick_platform,
@@ -94,7 +78,7 @@ async def test_availability_and_reservation_show_in_the_evse_status(
     platform: Platform,
 ) -> None:
     async with EmspSimulator(party_id="EMS") as sim:
-        await registered(platform, sim)
+        await register_with(platform, sim)
         await post(platform, "/locations", location("AV-1", [("AV-1-1", "CP-AV", 1)]))
         await platform.add_station("CP-AV", PASSWORD)
         async with ChargePointSimulator(

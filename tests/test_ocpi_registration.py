@@ -11,7 +11,7 @@ import pytest
 
 from cpo.parties import peer_of
 from simulators.emsp import EmspSimulator, OcpiError, make_token
-from tests.ocpi import credentials, envelope, invite, party, peer
+from tests.ocpi import credentials, envelope, invite, party, peer, register_with
 from tests.platform import Platform
 from tests.test_cli import BIN, run
 
@@ -20,17 +20,6 @@ from tests.test_cli import BIN, run
 async def emsp() -> AsyncIterator[EmspSimulator]:
     async with EmspSimulator(country_code="NL", party_id="EMS") as sim:
         yield sim
-
-
-async def register_platform(platform: Platform, sim: EmspSimulator, **body: object) -> dict:  # type: ignore[type-arg]
-    token_a = sim.invite()
-    async with platform.admin() as admin:
-        response = await admin.post(
-            "/parties/registrations",
-            json={"versions_url": sim.versions_url, "token": token_a} | body,
-        )
-    assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
 
 
 async def test_emsp_registers_with_our_invitation_and_token_a_is_spent(
@@ -101,7 +90,7 @@ async def test_emsp_rotates_its_credentials_then_unregisters(
 async def test_platform_registers_with_the_emsp_rotates_and_unregisters(
     platform: Platform, emsp: EmspSimulator
 ) -> None:
-    view = await register_platform(platform, emsp, name="by us")
+    view = await register_with(platform, emsp, name="by us")
     assert view["state"] == "REGISTERED" and view["roles"][0]["party_id"] == "EMS"
     assert emsp.registered and emsp.cpo is not None
     assert emsp.cpo.party() == ("NL", "CPO")
@@ -127,7 +116,7 @@ async def test_a_peer_that_only_takes_raw_tokens_is_registered_with_raw_tokens(
     platform: Platform,
 ) -> None:
     async with EmspSimulator(party_id="RAW", token_encoding="raw", strict_encoding=True) as raw:
-        view = await register_platform(platform, raw)
+        view = await register_with(platform, raw)
         assert view["token_encoding"] == "raw"  # learned from the 401 on Base64
         assert (await raw.get_credentials())["token"] == raw.cpo.token  # type: ignore[union-attr]
         assert raw.violations == []
@@ -228,7 +217,7 @@ async def test_client_follows_link_pages_and_sends_routing_headers(
 ) -> None:
     tokens = [make_token(f"TOK{i:04}", country_code="NL", party_id="EMS") for i in range(120)]
     async with EmspSimulator(party_id="EMS", tokens=tokens, page_limit=50) as sim:
-        view = await register_platform(platform, sim)
+        view = await register_with(platform, sim)
         roaming = platform.state.roaming
         registered = await roaming.parties.get(view["id"])
         url = registered.endpoint("tokens", "SENDER")

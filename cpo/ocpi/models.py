@@ -15,6 +15,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     StringConstraints,
+    ValidationError,
 )
 from pydantic_core import PydanticCustomError
 
@@ -58,6 +59,14 @@ def parse_datetime(value: Any) -> datetime:
 DateTime = Annotated[
     datetime, BeforeValidator(parse_datetime), PlainSerializer(timestamp, return_type=str)
 ]
+
+
+def problems_of(error: ValidationError, prefix: str = "") -> list[dict[str, Any]]:
+    """A validation error as the list OCPI answers and admin errors carry: field and problem."""
+    return [
+        {"field": prefix + ".".join(map(str, err["loc"])) or "(body)", "problem": err["msg"]}
+        for err in error.errors(include_url=False, include_context=False, include_input=False)
+    ]
 
 
 class Wire(BaseModel):

@@ -32,6 +32,7 @@ from cpo.ocpi.headers import (
     routing,
     usable_id,
 )
+from cpo.ocpi.models import problems_of
 from cpo.ocpi.requestlog import RequestLog
 from cpo.ocpi.responses import OcpiResponse
 from cpo.ocpi.status import OcpiError, Status, invalid, not_allowed, not_found, unauthorized
@@ -75,10 +76,7 @@ class Call:
         try:
             return model.model_validate(value)
         except ValidationError as e:
-            problems = [
-                {"field": ".".join(map(str, err["loc"])) or "(body)", "problem": err["msg"]}
-                for err in e.errors(include_url=False, include_context=False, include_input=False)
-            ]
+            problems = problems_of(e)
             summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems[:5])
             raise invalid(f"invalid {model.__name__}: {summary}", data=problems) from None
 

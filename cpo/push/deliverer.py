@@ -12,7 +12,9 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,9 +27,30 @@ from csms import clock
 
 log = logging.getLogger("cpo.push")
 
+
+@dataclass(frozen=True)
+class Attempt:
+    """One delivery try, as announced to watchers (the admin API's push status is the record)."""
+
+    party_id: int
+    kind: str
+    object_id: str
+    outcome: str  # delivered | retry | refused
+    error: str | None = None
+
+
 # Sends one row's object to the party; returns the `last_updated` the party now holds, or
 # None when the object is gone and nothing needed sending.
 Sender = Callable[[Party, PendingPush, Delivered | None], Awaitable[datetime | None]]
+
+
+def _due(now: datetime) -> tuple[Any, ...]:
+    """Rows to send now: not refused, due, and not claimed by a live worker (here or on another node)."""
+    return (
+        col(PendingPush.failed).is_(False),
+        col(PendingPush.due_at) <= now,
+        or_(col(PendingPush.claimed_until).is_(None), col(PendingPush.claimed_until) < now),
+    )
 
 
 class Deliverer:
@@ -52,6 +75,21 @@ class Deliverer:
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._watchers: set[asyncio.Queue[Attempt]] = set()
+
+    def watch(self) -> asyncio.Queue[Attempt]:
+        """A queue that hears of every delivery attempt from now on (until `unwatch`)."""
+        queue: asyncio.Queue[Attempt] = asyncio.Queue()
+        self._watchers.add(queue)
+        return queue
+
+    def unwatch(self, queue: asyncio.Queue[Attempt]) -> None:
+        self._watchers.discard(queue)
+
+    def _announce(self, row: PendingPush, outcome: str, error: str | None = None) -> None:
+        attempt = Attempt(row.party_id, row.kind, row.object_id, outcome, error)
+        for queue in self._watchers:
+            queue.put_nowait(attempt)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._supervise(), name="push-supervisor")
@@ -92,15 +130,7 @@ class Deliverer:
             rows = await session.execute(
                 select(PendingPush.party_id)
                 .join(Party, col(Party.id) == col(PendingPush.party_id))
-                .where(
-                    Party.state == PartyState.REGISTERED,
-                    col(PendingPush.failed).is_(False),
-                    col(PendingPush.due_at) <= now,
-                    or_(
-                        col(PendingPush.claimed_until).is_(None),
-                        col(PendingPush.claimed_until) < now,
-                    ),
-                )
+                .where(Party.state == PartyState.REGISTERED, *_due(now))
                 .distinct()
             )
             return [int(r) for r in rows.scalars()]
@@ -129,15 +159,7 @@ class Deliverer:
                 (
                     await session.execute(
                         select(PendingPush)
-                        .where(
-                            PendingPush.party_id == party_id,
-                            col(PendingPush.failed).is_(False),
-                            col(PendingPush.due_at) <= now,
-                            or_(
-                                col(PendingPush.claimed_until).is_(None),
-                                col(PendingPush.claimed_until) < now,
-                            ),
-                        )
+                        .where(PendingPush.party_id == party_id, *_due(now))
                         .order_by(col(PendingPush.id))
                         .limit(limit)
                         .with_for_update(skip_locked=True)
@@ -189,6 +211,7 @@ class Deliverer:
                     )
                 else:
                     held.last_updated, held.delivered_at = sent, now
+        self._announce(row, "delivered")
 
     async def _failed(self, row: PendingPush, e: OcpiCallError) -> None:
         permanent = e.status_code is not None and 2000 <= e.status_code < 3000
@@ -212,3 +235,4 @@ class Deliverer:
                     last_error=e.message[:2000],
                 )
             )
+        self._announce(row, "refused" if permanent else "retry", e.message)
