@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, or_, select
 
 from cpo.models import Location, LocationEvse, OcpiToken, Party, PartyState
-from cpo.modules.tokens import AllowedType, AuthorizationInfo
+from cpo.modules.tokens import AllowedType, AuthorizationInfo, Token, store_token
 from cpo.ocpi.client import OcpiCallError, OcpiClient
 from cpo.parties import peer_of
 from csms.authorization import (
@@ -43,6 +43,26 @@ TOKEN_TYPES = {
 }
 
 
+async def find_token(
+    session: AsyncSession, id_token: str, ocpp_type: str | None = None
+) -> OcpiToken | None:
+    """The eMSP token a charger's idTag stands for: by uid (any case) or by its short stand-in;
+    of the type the charger named first, then the oldest."""
+    key = id_token.strip().upper()
+    rows = list(
+        (
+            await session.execute(
+                select(OcpiToken).where(
+                    or_(col(OcpiToken.uid_key) == key, col(OcpiToken.short_tag) == key)
+                )
+            )
+        ).scalars()
+    )
+    wanted = TOKEN_TYPES.get(ocpp_type or "", "RFID")
+    rows.sort(key=lambda t: (t.type != wanted, t.id))
+    return rows[0] if rows else None
+
+
 class Unknown(Exception):
     """The party does not know the token (HTTP 404 / OCPI 2004)."""
 
@@ -66,29 +86,12 @@ class OcpiAuthorizer:
         if mine.status != AuthStatus.INVALID:
             return mine
         async with self.sessions() as session:
-            token = await self._token(session, request)
+            token = await find_token(session, request.id_token, request.token_type)
             location = await self._location(session, request)
             owner = await session.get(Party, token.owner_id) if token else None
         if token is not None and owner is not None:
             return await self._known(token, owner, location)
         return await self._ask_everyone(request, location)
-
-    async def _token(
-        self, session: AsyncSession, request: AuthorizationRequest
-    ) -> OcpiToken | None:
-        key = request.id_token.strip().upper()
-        rows = list(
-            (
-                await session.execute(
-                    select(OcpiToken).where(
-                        or_(col(OcpiToken.uid_key) == key, col(OcpiToken.short_tag) == key)
-                    )
-                )
-            ).scalars()
-        )
-        wanted = TOKEN_TYPES.get(request.token_type or "", "RFID")
-        rows.sort(key=lambda t: (t.type != wanted, t.id))
-        return rows[0] if rows else None
 
     async def _location(
         self, session: AsyncSession, request: AuthorizationRequest
@@ -167,6 +170,29 @@ class OcpiAuthorizer:
                 ask.cancel()
         return AuthorizationResult(AuthStatus.INVALID)
 
+    async def _remember(self, party: Party, token: Token) -> None:
+        """The eMSP's copy of a token it answered for is kept (unless a newer one is held), so
+        the Session and CDR of the charge it allows know their owner and contract."""
+        if party.id is None or not party.has_role(token.country_code, token.party_id):
+            return
+        async with self.sessions.begin() as session:
+            held = (
+                (
+                    await session.execute(
+                        select(OcpiToken).where(
+                            OcpiToken.country_code == token.country_code.upper(),
+                            OcpiToken.party_id == token.party_id.upper(),
+                            OcpiToken.uid_key == token.uid.upper(),
+                            OcpiToken.type == token.type.value,
+                        )
+                    )
+                )
+                .scalars()
+                .first()
+            )
+            if held is None or held.last_updated < token.last_updated:
+                await store_token(session, party.id, token)
+
     async def _ask(
         self, party: Party, uid: str, kind: str, location: dict[str, object] | None
     ) -> AuthorizationResult:
@@ -189,6 +215,7 @@ class OcpiAuthorizer:
                 raise Unknown() from e
             raise
         info = AuthorizationInfo.model_validate(result.data)
+        await self._remember(party, info.token)
         return AuthorizationResult(
             ALLOWED[info.allowed],
             group_id=info.token.group_id,

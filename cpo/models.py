@@ -1,4 +1,4 @@
-"""The OCPI side's tables: parties, request log, locations, tariffs, and the push outbox."""
+"""The OCPI side's tables: parties, request log, locations, tariffs, sessions, CDRs and the push outbox."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from csms.models import BigId, UTCDateTime, utcnow
@@ -171,7 +171,7 @@ class PendingPush(SQLModel, table=True):
         default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True)
     )
     party_id: int = Field(index=True)
-    kind: str = Field(max_length=16)  # location | tariff
+    kind: str = Field(max_length=16)  # location | tariff | session | cdr
     object_id: str = Field(max_length=80)
     scope: str = Field(default="full", max_length=8)  # status: only EVSE statuses changed
     evses: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
@@ -224,5 +224,65 @@ class OcpiToken(SQLModel, table=True):
     last_updated: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     # When we last got it (push or pull): a full pull does not judge tokens newer than itself.
     received_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class ChargingSession(SQLModel, table=True):
+    """The OCPI Session of one csms transaction, rebuilt from the event log as the charge goes.
+
+    `data` is the whole Session object as last built; `closed_periods` says how many of its
+    charging periods can no longer grow (a PATCH appends only those), and `pushed_periods`
+    with `pushed_digest` what the owner holds (periods that changed under it need a PUT).
+    """
+
+    __tablename__ = "charging_sessions"
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True)
+    )
+    ocpi_id: str = Field(max_length=36, unique=True)
+    transaction_id: int = Field(sa_column=Column(BigInteger, nullable=False, unique=True))
+    owner_id: int | None = Field(default=None, index=True)  # the token's Party
+    status: str = Field(default="ACTIVE", max_length=16)
+    # What the session is priced and described with, as it was when it started.
+    tariff: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    location: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    time_zone: str | None = Field(default=None, max_length=64)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    closed_periods: int = 0
+    pushed_periods: int = 0
+    pushed_digest: str | None = Field(default=None, max_length=64)
+    # What went wrong with the meter data, for the operator and the CDR's remark.
+    flags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    preferences: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # When the CDR is due: the end, or later while the charger may still send missing messages.
+    cdr_due_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), index=True))
+    cdr_made: bool = False
+    last_updated: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+
+
+class Cdr(SQLModel, table=True):
+    """A CDR as sent: immutable once made. A correction is a credit CDR and a new one."""
+
+    __tablename__ = "cdrs"
+    __table_args__ = (UniqueConstraint("session_id", "revision"),)
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True)
+    )
+    ocpi_id: str = Field(max_length=39, unique=True)
+    session_id: int = Field(sa_column=Column(BigInteger, nullable=False))  # ChargingSession.id
+    # 0 = the original; each correction adds a credit (odd) and a replacement (even).
+    revision: int = 0
+    owner_id: int | None = Field(default=None, index=True)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Where the owner keeps it (the Location header of its answer to our POST).
+    location_url: str | None = Field(default=None, sa_column=Column(Text))
+    last_updated: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )

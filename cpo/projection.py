@@ -1,4 +1,5 @@
-"""The projection: reads the csms event log from a stored cursor and keeps EVSE statuses current.
+"""The projection: reads the csms event log from a stored cursor and keeps EVSE statuses,
+Sessions and CDRs current.
 
 The cursor moves in the same transaction as the statuses and outbox rows it causes, so a crash
 replays at most a batch whose effects were not committed.
@@ -13,6 +14,7 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
+from cpo.charging_sessions import ChargingSessions
 from cpo.sites import Sites
 from csms.events import EventFeed, EventType
 from csms.models import Event, Meta
@@ -31,6 +33,12 @@ STATUS_EVENTS = {
     EventType.TRANSACTION_STARTED,
     EventType.TRANSACTION_ENDED,
 }
+TRANSACTION_EVENTS = {
+    EventType.TRANSACTION_STARTED,
+    EventType.TRANSACTION_UPDATED,
+    EventType.TRANSACTION_ENDED,
+    EventType.METER_VALUES_SAMPLED,
+}
 
 
 class Projection:
@@ -38,12 +46,14 @@ class Projection:
         self,
         sessions: async_sessionmaker[AsyncSession],
         sites: Sites,
+        charging: ChargingSessions,
         feed: EventFeed | None,
         batch: int = 500,
         poll: float = 1.0,
     ) -> None:
         self.sessions = sessions
         self.sites = sites
+        self.charging = charging
         self.feed = feed
         self.batch = batch
         self.poll = poll
@@ -53,6 +63,7 @@ class Projection:
     async def step(self) -> int:
         """Applies the next batch of events; returns how many were read."""
         async with self.sessions.begin() as session:
+            settled = await self.charging.settle(session)
             meta = await session.get(Meta, CURSOR)
             cursor = int(meta.value) if meta else 0
             events = list(
@@ -66,15 +77,24 @@ class Projection:
                 ).scalars()
             )
             if not events:
+                if settled:
+                    self.sites.outbox.wake()
                 return 0
             stations = {e.station_id for e in events if e.type in STATUS_EVENTS}
-            changed = await self.sites.refresh_stations(session, stations)
+            changed = bool(await self.sites.refresh_stations(session, stations))
+            transactions = {
+                int(e.data["transaction_id"])
+                for e in events
+                if e.type in TRANSACTION_EVENTS and e.data.get("transaction_id")
+            }
+            changed |= await self.charging.refresh(session, transactions)
+            changed |= await self.charging.settle(session) or settled
             last = str(events[-1].id)
             if meta is None:
                 session.add(Meta(key=CURSOR, value=last))
             else:
                 meta.value = last
-        if changed:
+        if changed or settled:
             self.sites.outbox.wake()
         return len(events)
 

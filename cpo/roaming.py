@@ -15,9 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cpo.authorization import OcpiAuthorizer
+from cpo.charging_sessions import ChargingSessions, SessionRules
 from cpo.local_lists import LocalLists
 from cpo.models import Party, PartyState
-from cpo.modules import credentials, locations, tariffs, tokens, versions
+from cpo.modules import cdrs, credentials, locations, tariffs, tokens, versions
+from cpo.modules import sessions as sessions_module
 from cpo.ocpi.client import OcpiCallError, OcpiClient
 from cpo.ocpi.headers import PartyRef
 from cpo.ocpi.requestlog import RequestLog
@@ -81,7 +83,18 @@ class Roaming:
         self.registration = Registration(self.router, self.parties, self.client, business)
         self.outbox = Outbox()
         self.sites = Sites(sessions, self.outbox, own)
-        self.projection = Projection(sessions, self.sites, feed)
+        self.charging = ChargingSessions(
+            sessions,
+            self.outbox,
+            own,
+            SessionRules(
+                currency=settings.currency,
+                update_every=settings.session_update_seconds,
+                gap_wait=settings.cdr_gap_wait_seconds,
+                max_power_w=settings.max_plausible_power_kw * 1000,
+            ),
+        )
+        self.projection = Projection(sessions, self.sites, self.charging, feed)
         self.deliverer = Deliverer(
             sessions,
             self.outbox,
@@ -96,6 +109,8 @@ class Roaming:
         self.router.add(credentials.module(self.registration))
         self.router.add(locations.module(self.router, self.sites, settings.ocpi_page_limit))
         self.router.add(tariffs.module(self.router, self.sites, settings.ocpi_page_limit))
+        self.router.add(sessions_module.module(self.router, sessions, settings.ocpi_page_limit))
+        self.router.add(cdrs.module(self.router, sessions, settings.ocpi_page_limit))
         # Chargers' local lists follow token changes (only in the server, where chargers are).
         self.local_lists = LocalLists(sessions, csms) if csms else None
         self.router.add(

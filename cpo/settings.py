@@ -41,6 +41,21 @@ class Settings(BaseSettings):
         default=6.0, gt=0, description="How often each party is checked for objects it missed"
     )
 
+    currency: str = Field(
+        default="EUR",
+        pattern=r"^[A-Z]{3}$",
+        description="Of sessions at connectors without a tariff",
+    )
+    session_update_seconds: float = Field(
+        default=300.0, gt=0, description="Least time between two updates of a live session"
+    )
+    cdr_gap_wait_seconds: float = Field(
+        default=600.0, ge=0, description="How long a CDR waits for a charger's missing messages"
+    )
+    max_plausible_power_kw: float = Field(
+        default=1000.0, gt=0, description="A meter step faster than this is a glitch, not energy"
+    )
+
     # OCPP
     auto_register: bool = False
     heartbeat_interval: int = Field(default=300, ge=10)

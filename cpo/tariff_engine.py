@@ -66,6 +66,9 @@ class SessionUsage:
     samples: list[Sample]  # may be only the start and end readings
     reservation: Reservation | None = None  # a reservation preceded the session
     reserved_at: datetime | None = None  # when it began; without it reservation TIME is 0
+    # Moments where a charging period ends even if nothing tariff-relevant changes there (a
+    # live Session's periods end at its progress updates, so that later ones only append).
+    boundaries: tuple[datetime, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,8 +161,13 @@ class _Meter:
         self.samples = usage.samples
         self.times = [_offset(usage.start, s.at) for s in usage.samples]
         self.wh = [_exact(s.energy_wh) for s in usage.samples]
+        # Where the register crosses a kWh threshold, the period starting there starts at the
+        # threshold exactly (its time is rounded to the microsecond; its energy is not).
+        self.pinned: dict[int, Fraction] = {}
 
     def energy(self, t: int) -> Fraction:
+        if t in self.pinned:
+            return self.pinned[t]
         if not self.times:
             return Fraction(0)
         if t <= self.times[0]:
@@ -191,7 +199,10 @@ class _Meter:
             e0, e1 = self.wh[i], self.wh[i + 1]
             if e0 < wh < e1:
                 dt = self.times[i + 1] - self.times[i]
-                found.append(self.times[i] + math.ceil((wh - e0) * dt / (e1 - e0)))
+                at = self.times[i] + math.ceil((wh - e0) * dt / (e1 - e0))
+                if at < self.times[i + 1]:  # else the next reading is the cut already
+                    self.pinned[at] = wh
+                    found.append(at)
         return found
 
 
@@ -228,12 +239,13 @@ class _Pricer:
         self.volumes: dict[tuple[str, int, int], Fraction] = {}
         self.last: dict[str, tuple[str, int, int]] = {}  # "ENERGY" / "TIME_LIKE" / _RES_TIME
         self.periods: list[_Period] = []
+        self.boundaries = {_offset(usage.start, b) for b in usage.boundaries}
 
     # -- cutting the time line ------------------------------------------------------------
 
     def cuts(self, start: int, end: int, origin: int) -> list[int]:
         """Every moment in [start, end] where a restriction's answer or a reading can change."""
-        points = set(self.meter.times)
+        points = set(self.meter.times) | self.boundaries
         for element in self.tariff.elements:
             r = element.restrictions
             if r is None:
@@ -348,7 +360,12 @@ class _Pricer:
             powers = [reading.power_w] if reading and reading.power_w is not None else []
             currents = [reading.current_a] if reading and reading.current_a is not None else []
         previous = self.periods[-1] if self.periods else None
-        if previous is not None and previous.key == key and previous.end == a:
+        if (
+            previous is not None
+            and previous.key == key
+            and previous.end == a
+            and a not in self.boundaries
+        ):
             previous.end = b
             for name, volume in dimensions.items():
                 previous.dimensions[name] = previous.dimensions.get(name, Fraction(0)) + volume

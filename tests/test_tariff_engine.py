@@ -115,6 +115,22 @@ def test_first_ten_kwh_at_one_price_the_rest_at_another() -> None:
     assert [dims(p)["ENERGY"] for p in priced.charging_periods] == [10.0, 15.0]
 
 
+def test_a_kwh_threshold_between_readings_splits_the_energy_exactly() -> None:
+    # 5.5 kWh in 30 minutes at a steady rate: the meter crosses 2 kWh between two readings,
+    # at no whole microsecond. 2 kWh at 0.25 + 3.5 kWh at 0.35 = 1.725, so 1.73 half-up: not
+    # 1.72 from a few micro-watt-hours billed at the cheaper price.
+    priced = price(
+        tariff(
+            {"price_components": [component("ENERGY", 0.25)], "restrictions": {"max_kwh": 2}},
+            {"price_components": [component("ENERGY", 0.35)]},
+        ),
+        usage((0, 0), (10, 1833), (20, 3666), (30, 5500)),
+        AMS,
+    )
+    assert priced.total_energy_cost == {"excl_vat": 1.73}
+    assert [dims(p)["ENERGY"] for p in priced.charging_periods] == [2.0, 3.5]
+
+
 def test_time_step_size_rounds_the_session_total_up() -> None:
     t = tariff({"price_components": [component("TIME", 6.0, step=300)]})
     priced = price(t, usage((0, 0), (6 + 1 / 60, 1000)), AMS)  # 6 min 1 s -> 10 min

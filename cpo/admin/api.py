@@ -340,6 +340,27 @@ class Admin:
             raise Problem(404, "no such tariff")
         return Response(status_code=204)
 
+    async def list_sessions(self, request: Request) -> Response:
+        limit = query_int(request, "limit", 100, 1, 1000)
+        assert limit is not None
+        status = request.query_params.get("status")
+        return ok(await self.roaming.charging.recent(limit, status))
+
+    async def get_session(self, request: Request) -> Response:
+        found = await self.roaming.charging.view(request.path_params["session_id"])
+        if found is None:
+            raise Problem(404, "no such session")
+        return ok(found)
+
+    async def correct_session(self, request: Request) -> Response:
+        try:
+            found = await self.roaming.charging.correct_session(request.path_params["session_id"])
+        except LookupError as e:
+            raise Problem(409, "nothing to correct", str(e)) from e
+        if found is None:
+            raise Problem(404, "no such session")
+        return ok(found, 201)
+
     async def push_status(self, request: Request) -> Response:
         party = await self.roaming.party(request.path_params["party_id"])
         assert party.id is not None
@@ -525,6 +546,27 @@ class Admin:
                 "/tariffs/{tariff_id}",
                 self.delete_tariff,
                 "Remove a Tariff (DELETE pushed)",
+                None,
+            ),
+            (
+                "GET",
+                "/sessions",
+                self.list_sessions,
+                "OCPI Sessions, newest first (?limit, ?status)",
+                None,
+            ),
+            (
+                "GET",
+                "/sessions/{session_id}",
+                self.get_session,
+                "One Session with its flags and CDRs",
+                None,
+            ),
+            (
+                "POST",
+                "/sessions/{session_id}/correct",
+                self.correct_session,
+                "Credit the session's CDR and issue a new one from the data as it is now",
                 None,
             ),
             ("GET", "/parties", self.list_parties, "OCPI parties (eMSP peers)", None),

@@ -107,10 +107,11 @@ async def paged_response(
     order: Any,
     build: Callable[[AsyncSession, list[Any]], Awaitable[list[Any]]],
     max_limit: int,
+    date_from_required: bool = False,
 ) -> OcpiResponse:
     """A whole paginated list answer: the page's objects, built in the same session, and headers."""
     params = request.query_params
-    wanted = page_of(params, max_limit)
+    wanted = page_of(params, max_limit, date_from_required=date_from_required)
     async with sessions() as session:
         rows, total = await fetch_page(session, stmt, wanted, updated, order)
         data = await build(session, rows)

@@ -39,6 +39,11 @@ class Attempt:
     error: str | None = None
 
 
+class Deferred(Exception):
+    """Not yet: something this object must follow is still on its way (a CDR after its
+    Session's last update). The row waits a moment, with no failure counted."""
+
+
 # Sends one row's object to the party; returns the `last_updated` the party now holds, or
 # None when the object is gone and nothing needed sending.
 Sender = Callable[[Party, PendingPush, Delivered | None], Awaitable[datetime | None]]
@@ -167,6 +172,10 @@ class Deliverer:
                 ).scalars()
             )
             for row in rows:
+                if row.claimed_until is not None:
+                    # A lease that ran out: whoever held it died mid-send, so the party may
+                    # hold anything now. Send the whole object.
+                    row.scope = "full"
                 row.claimed_until = now + self.lease
         return rows
 
@@ -175,6 +184,14 @@ class Deliverer:
             held = await session.get(Delivered, (row.party_id, row.kind, row.object_id))
         try:
             sent = await self.senders[row.kind](party, row, held)
+        except Deferred:
+            async with self.sessions.begin() as session:
+                await session.execute(
+                    update(PendingPush)
+                    .where(col(PendingPush.id) == row.id)
+                    .values(claimed_until=None, due_at=clock.now() + timedelta(seconds=0.5))
+                )
+            return
         except OcpiCallError as e:
             await self._failed(row, e)
             return

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 
 from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,11 +43,17 @@ class Outbox:
         object_id: str,
         scope: str = "full",
         evses: Iterable[str] = (),
+        delay: float = 0.0,
     ) -> None:
-        """Marks the object as pending for each party, merging into a waiting row."""
+        """Marks the object as pending for each party, merging into a waiting row.
+
+        With a `delay`, the object travels no sooner than that (changes meanwhile ride along);
+        a waiting row keeps its earlier due time.
+        """
         if not party_ids:
             return
         now = clock.now()
+        due = now + timedelta(seconds=delay)
         existing = {
             row.party_id: row
             for row in (
@@ -69,7 +76,7 @@ class Outbox:
                         object_id=object_id,
                         scope=scope,
                         evses=sorted(set(evses)),
-                        due_at=now,
+                        due_at=due,
                     )
                 )
                 continue
@@ -77,9 +84,9 @@ class Outbox:
             row.scope = "full" if "full" in (scope, row.scope) else "status"
             row.evses = sorted(set(row.evses) | set(evses))
             if row.failed:  # a refused object is tried again with its new state
-                row.failed, row.due_at = False, now
+                row.failed, row.due_at = False, due
             elif row.attempts == 0:
-                row.due_at = min(row.due_at, now)
+                row.due_at = min(row.due_at, due)
 
 
 async def summary(session: AsyncSession, party_id: int) -> dict[str, object]:

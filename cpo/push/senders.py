@@ -1,17 +1,19 @@
-"""How each kind of object reaches a party's receiver: PUT, PATCH or DELETE on the spec's URLs."""
+"""How each kind of object reaches a party's receiver: PUT, PATCH, POST or DELETE on the spec's URLs."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import select
+from sqlmodel import col, select
 
-from cpo.models import Delivered, Location, Party, PendingPush, Tariff
+from cpo.charging_sessions import periods_digest
+from cpo.models import Cdr, ChargingSession, Delivered, Location, Party, PendingPush, Tariff
 from cpo.ocpi.client import OcpiCallError, OcpiClient
 from cpo.ocpi.responses import timestamp
 from cpo.parties import peer_of
-from cpo.push.deliverer import Sender
+from cpo.push.deliverer import Deferred, Sender
 from cpo.sites import Sites, location_object, tariff_object
 
 
@@ -20,6 +22,10 @@ def _base(party: Party, module: str) -> str:
     if url is None:
         raise OcpiCallError(f"party {party.id} lists no {module} RECEIVER any more", "", None, 2000)
     return url.rstrip("/")
+
+
+# Fields of a Session that a PATCH leaves out: its identity, and the periods it appends.
+SESSION_KEYS = {"country_code", "party_id", "id", "charging_periods"}
 
 
 def senders(sessions: async_sessionmaker[AsyncSession], client: OcpiClient) -> dict[str, Sender]:
@@ -73,4 +79,90 @@ def senders(sessions: async_sessionmaker[AsyncSession], client: OcpiClient) -> d
             await client.call("PUT", url, peer, json=body, functional=True, module="tariffs")
         return found.last_updated
 
-    return {"location": location, "tariff": tariff}
+    async def charging_session(
+        party: Party, row: PendingPush, held: Delivered | None
+    ) -> datetime | None:
+        """PUT the first time and after any doubt; then PATCH, appending only closed periods."""
+        if party.endpoint("sessions", "RECEIVER") is None:
+            return None  # the party pulls sessions instead (GET /sessions)
+        async with sessions() as session:
+            found = (
+                (
+                    await session.execute(
+                        select(ChargingSession).where(ChargingSession.ocpi_id == row.object_id)
+                    )
+                )
+                .scalars()
+                .first()
+            )
+        if found is None or found.location is None:
+            return None
+        data, closed = found.data, found.closed_periods
+        periods = data["charging_periods"]
+        url = f"{_base(party, 'sessions')}/{data['country_code']}/{data['party_id']}/{data['id']}"
+        peer = peer_of(party)
+        holds_ours = (
+            held is not None
+            and row.scope != "full"
+            and found.pushed_periods <= closed
+            and found.pushed_digest == periods_digest(periods[: found.pushed_periods])
+        )
+        if holds_ours:
+            body = {k: v for k, v in data.items() if k not in SESSION_KEYS}
+            if fresh := periods[found.pushed_periods : closed]:
+                body["charging_periods"] = fresh
+            await client.call("PATCH", url, peer, json=body, functional=True, module="sessions")
+        else:
+            body = data | {"charging_periods": periods[:closed]}
+            await client.call("PUT", url, peer, json=body, functional=True, module="sessions")
+        async with sessions.begin() as session:
+            await session.execute(
+                update(ChargingSession)
+                .where(col(ChargingSession.id) == found.id)
+                .values(pushed_periods=closed, pushed_digest=periods_digest(periods[:closed]))
+            )
+        return found.last_updated
+
+    async def cdr(party: Party, row: PendingPush, held: Delivered | None) -> datetime | None:
+        """POSTed once it is accepted, never again; after its Session's last update."""
+        if party.endpoint("cdrs", "RECEIVER") is None:
+            return None  # the party pulls CDRs instead (GET /cdrs)
+        async with sessions() as session:
+            found = (
+                (await session.execute(select(Cdr).where(Cdr.ocpi_id == row.object_id)))
+                .scalars()
+                .first()
+            )
+            if found is None:
+                return None
+            if held is not None:
+                return found.last_updated
+            waiting = (
+                await session.execute(
+                    select(PendingPush.id).where(
+                        PendingPush.party_id == party.id,
+                        PendingPush.kind == "session",
+                        PendingPush.object_id == found.data.get("session_id"),
+                        col(PendingPush.failed).is_(False),
+                    )
+                )
+            ).first()
+        if waiting is not None:
+            raise Deferred()
+        result = await client.call(
+            "POST",
+            _base(party, "cdrs"),
+            peer_of(party),
+            json=found.data,
+            functional=True,
+            module="cdrs",
+        )
+        async with sessions.begin() as session:
+            await session.execute(
+                update(Cdr)
+                .where(col(Cdr.id) == found.id)
+                .values(location_url=result.headers.get("location"))
+            )
+        return found.last_updated
+
+    return {"location": location, "tariff": tariff, "session": charging_session, "cdr": cdr}

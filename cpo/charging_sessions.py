@@ -1,0 +1,549 @@
+"""Sessions and CDRs: each csms transaction becomes an OCPI Session and, once ended, one CDR.
+
+The projection hands over the transactions its events touched; each is rebuilt whole from its
+row and meter samples (so duplicates and out-of-order arrival change nothing), priced by the
+tariff engine under the tariff its connector had when it started, and marked in the outbox for
+the token's owner only. A CDR is made once the charger has nothing more to tell: at the end, or
+when a 2.0.1 charger's missing TransactionEvents arrive, or after a wait for them. From then on
+the session is sealed; a correction is a credit CDR and a new one (`correct`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col, select
+
+from cpo.authorization import find_token
+from cpo.cdrs import cdr_location, cdr_object, credit_of, signed_data
+from cpo.models import Cdr, ChargingSession, Location, LocationEvse, Tariff
+from cpo.ocpi.headers import PartyRef
+from cpo.ocpi.responses import timestamp
+from cpo.ocpi.tariffs import Tariff as TariffModel
+from cpo.push.outbox import Outbox
+from cpo.sites import tariff_object
+from cpo.tariff_engine import Priced, price
+from cpo.usage import Reading, Usage, readings, usage
+from csms import clock
+from csms.models import MeterSample, Station, Transaction
+
+log = logging.getLogger("cpo.sessions")
+
+ACCEPTED = (None, "Accepted")
+
+
+@dataclass(frozen=True)
+class SessionRules:
+    currency: str = "EUR"  # when no tariff names one
+    update_every: float = 300.0  # seconds between a live session's PATCHes (and its periods)
+    gap_wait: float = 600.0  # how long a CDR waits for a 2.0.1 charger's missing messages
+    max_power_w: float = 1_000_000.0  # a register step faster than this is a glitch
+
+
+class ChargingSessions:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        outbox: Outbox,
+        own: PartyRef,
+        rules: SessionRules,
+    ) -> None:
+        self.sessions = sessions
+        self.outbox = outbox
+        self.own = own
+        self.rules = rules
+
+    # -- from the event log -----------------------------------------------------------------
+
+    async def refresh(self, session: AsyncSession, transaction_ids: Iterable[int]) -> bool:
+        """Rebuilds the sessions of these transactions; whether anything needs sending."""
+        ids = sorted(set(transaction_ids))
+        if not ids:
+            return False
+        txs = (
+            await session.execute(select(Transaction).where(col(Transaction.id).in_(ids)))
+        ).scalars()
+        rows = {
+            r.transaction_id: r
+            for r in (
+                await session.execute(
+                    select(ChargingSession).where(col(ChargingSession.transaction_id).in_(ids))
+                )
+            ).scalars()
+        }
+        samples: dict[int, list[MeterSample]] = {}
+        for sample in (
+            await session.execute(
+                select(MeterSample)
+                .where(col(MeterSample.transaction_id).in_(ids))
+                .order_by(col(MeterSample.timestamp), col(MeterSample.id))
+            )
+        ).scalars():
+            assert sample.transaction_id is not None
+            samples.setdefault(sample.transaction_id, []).append(sample)
+        marked = False
+        for tx in txs:
+            assert tx.id is not None
+            row = rows.get(tx.id)
+            if row is not None and row.cdr_made:
+                continue  # sealed: late news is for a credit CDR, by the operator
+            marked |= await self._refresh(session, tx, row, samples.get(tx.id, []))
+        return marked
+
+    async def _refresh(
+        self,
+        session: AsyncSession,
+        tx: Transaction,
+        row: ChargingSession | None,
+        samples: list[MeterSample],
+    ) -> bool:
+        now = clock.now()
+        created = row is None
+        if row is None:
+            row = await self._open(session, tx, now)
+            if row is None:
+                return False
+        placed = row.location is None
+        if row.location is None:
+            await self._place(session, row, tx)
+        before = row.status
+        data, closed, flags = self._build(row, tx, samples, row.data.get("cdr_token"))
+        changed = _without_stamp(data) != _without_stamp(row.data)
+        if changed:
+            data["last_updated"] = timestamp(now)
+            row.data, row.last_updated = data, now
+        row.status, row.closed_periods, row.flags = data["status"], closed, flags
+        ended = tx.status == "ended"
+        if ended and row.status == "COMPLETED" and row.location is not None:
+            gaps = tx.last_seq_no is not None and tx.seq_seen < tx.last_seq_no + 1
+            due = now + timedelta(seconds=self.rules.gap_wait) if gaps else now
+            row.cdr_due_at = due if row.cdr_due_at is None else min(row.cdr_due_at, due)
+        if not changed or row.owner_id is None or row.location is None:
+            return False
+        # Start and end travel at once; progress at most every `update_every` seconds.
+        urgent = created or placed or before != row.status
+        await self.outbox.mark(
+            session,
+            [row.owner_id],
+            "session",
+            row.ocpi_id,
+            scope="status",  # a PATCH will do, if the owner holds what we last sent
+            delay=0.0 if urgent else self.rules.update_every,
+        )
+        return True
+
+    async def _open(
+        self, session: AsyncSession, tx: Transaction, now: datetime
+    ) -> ChargingSession | None:
+        """A new Session, if the transaction's token belongs to an eMSP."""
+        if not tx.id_token:
+            return None
+        token = await find_token(session, tx.id_token, tx.id_token_type)
+        if token is None:
+            return None  # the operator's own token, or nobody's: no eMSP to tell
+        assert tx.id is not None
+        cdr_token = {
+            "country_code": token.country_code,
+            "party_id": token.party_id,
+            "uid": token.uid,
+            "type": token.type,
+            "contract_id": token.data.get("contract_id", token.uid),
+        }
+        realtime = tx.authorization_reference is not None or token.whitelist in (
+            "NEVER",
+            "ALLOWED_OFFLINE",
+        )
+        row = ChargingSession(
+            ocpi_id=uuid.uuid4().hex,  # 32 characters: CDR ids add suffixes within 39
+            transaction_id=tx.id,
+            owner_id=token.owner_id,
+            data={
+                "cdr_token": cdr_token,
+                "auth_method": "AUTH_REQUEST" if realtime else "WHITELIST",
+            },
+            last_updated=now,
+        )
+        session.add(row)
+        await session.flush()
+        return row
+
+    async def _place(self, session: AsyncSession, row: ChargingSession, tx: Transaction) -> None:
+        """Where it happens and at what price, as they are now: kept for the session's life."""
+        found = (
+            await session.execute(
+                select(LocationEvse, Location)
+                .join(Location, col(Location.id) == col(LocationEvse.location_id))
+                .where(
+                    LocationEvse.station_id == tx.station_id,
+                    LocationEvse.ocpp_evse_id == (tx.evse_id or 1),
+                )
+            )
+        ).first()
+        if found is None:
+            return  # a charger EVSE at no Location yet: nothing an eMSP could place
+        evse, location = found
+        connectors = evse.data.get("connectors") or []
+        if not connectors:
+            return
+        index = min(max((tx.connector_id or 1) - 1, 0), len(connectors) - 1)
+        connector = connectors[index]
+        row.location = cdr_location(location, evse, connector)
+        row.time_zone = location.data.get("time_zone") or "UTC"
+        at = tx.started_at or clock.now()
+        for tariff_id in connector.get("tariff_ids") or []:
+            tariff = (
+                (
+                    await session.execute(
+                        select(Tariff).where(
+                            Tariff.ocpi_id == tariff_id, col(Tariff.deleted).is_(False)
+                        )
+                    )
+                )
+                .scalars()
+                .first()
+            )
+            if tariff is not None and _in_force(tariff.data, at):
+                row.tariff = tariff_object(tariff)
+                break
+        station = await session.get(Station, tx.station_id)
+        if station is not None and station.meter_serial_number:
+            row.data = row.data | {"meter_id": station.meter_serial_number[:255]}
+
+    def _build(
+        self,
+        row: ChargingSession,
+        tx: Transaction,
+        samples: list[MeterSample],
+        cdr_token: dict[str, Any] | None,
+    ) -> tuple[dict[str, Any], int, list[str]]:
+        """The Session object as the data stands, how many of its periods are closed, and flags."""
+        ended = tx.status == "ended"
+        start = tx.started_at or row.created_at
+        end = (tx.ended_at if ended else tx.meter_last_at) or start
+        measured = usage(
+            start,
+            max(end, start),
+            tx.meter_start_wh,
+            tx.meter_stop_wh if ended else None,
+            readings(samples),
+            self.rules.max_power_w,
+            None if ended else timedelta(seconds=self.rules.update_every),
+        )
+        priced = self._price(row, measured)
+        periods = _with_live_dimensions(priced.charging_periods if priced else [], measured)
+        if ended:
+            closed = len(periods)
+        else:
+            last = measured.usage.boundaries[-1] if measured.usage.boundaries else None
+            cut = timestamp(last) if last else None
+            closed = sum(1 for p in periods if cut is not None and p["start_date_time"] < cut)
+        if tx.auth_status not in ACCEPTED:
+            status = "INVALID"
+        else:
+            status = "COMPLETED" if ended else "ACTIVE"
+        location = row.location or {}
+        data: dict[str, Any] = {
+            "country_code": self.own.country_code,
+            "party_id": self.own.party_id,
+            "id": row.ocpi_id,
+            "start_date_time": timestamp(start),
+            "kwh": round(measured.energy_wh / 1000, 4),
+            "cdr_token": cdr_token,
+            "auth_method": row.data.get("auth_method"),
+            "location_id": location.get("id"),
+            "evse_uid": location.get("evse_uid"),
+            "connector_id": location.get("connector_id"),
+            "currency": (row.tariff or {}).get("currency", self.rules.currency),
+            "charging_periods": periods,
+            "status": status,
+        }
+        if ended and tx.ended_at is not None:
+            data["end_date_time"] = timestamp(max(tx.ended_at, start))
+        if tx.authorization_reference:
+            data["authorization_reference"] = tx.authorization_reference
+        if row.data.get("meter_id"):
+            data["meter_id"] = row.data["meter_id"]
+        if priced is not None and row.tariff is not None:
+            data["total_cost"] = priced.total_cost
+        if row.data.get("last_updated"):
+            data["last_updated"] = row.data["last_updated"]
+        return data, closed, measured.flags
+
+    def _price(self, row: ChargingSession, measured: Usage) -> Priced | None:
+        tariff = TariffModel.model_validate(row.tariff or _free(self.own, self.rules.currency))
+        try:
+            return price(tariff, measured.usage, row.time_zone or "UTC")
+        except ValueError as e:
+            log.error("session %s cannot be priced: %s", row.ocpi_id, e)
+            return None
+
+    # -- for the operator ---------------------------------------------------------------------
+
+    async def recent(self, limit: int, status: str | None = None) -> list[dict[str, Any]]:
+        async with self.sessions() as session:
+            stmt = select(ChargingSession).order_by(col(ChargingSession.id).desc()).limit(limit)
+            if status:
+                stmt = stmt.where(ChargingSession.status == status.upper())
+            return [_view(r, []) for r in (await session.execute(stmt)).scalars()]
+
+    async def view(self, ocpi_id: str) -> dict[str, Any] | None:
+        async with self.sessions() as session:
+            row = await _session_row(session, ocpi_id)
+            if row is None:
+                return None
+            return _view(row, await _cdrs_of(session, row))
+
+    async def correct_session(self, ocpi_id: str) -> dict[str, Any] | None:
+        """The operator's correction: credit the standing CDR, issue a new one (LookupError if
+        there is none standing); None if there is no such session."""
+        async with self.sessions.begin() as session:
+            row = await _session_row(session, ocpi_id)
+            if row is None:
+                return None
+            await self.correct(session, row)
+            await session.flush()
+            view = _view(row, await _cdrs_of(session, row))
+        self.outbox.wake()
+        return view
+
+    # -- CDRs ---------------------------------------------------------------------------------
+
+    async def settle(self, session: AsyncSession) -> bool:
+        """Makes the CDRs that are due; whether any was made."""
+        due = list(
+            (
+                await session.execute(
+                    select(ChargingSession)
+                    .where(
+                        col(ChargingSession.cdr_due_at) <= clock.now(),
+                        col(ChargingSession.cdr_made).is_(False),
+                    )
+                    .limit(200)
+                )
+            ).scalars()
+        )
+        for row in due:
+            tx = await session.get(Transaction, row.transaction_id)
+            assert tx is not None
+            await self._make_cdr(session, row, tx, await _samples(session, row.transaction_id))
+        return bool(due)
+
+    async def _make_cdr(
+        self,
+        session: AsyncSession,
+        row: ChargingSession,
+        tx: Transaction,
+        samples: list[MeterSample],
+        revision: int = 0,
+    ) -> Cdr | None:
+        assert row.id is not None and row.location is not None
+        row.cdr_made = True
+        if tx.started_at is None or tx.ended_at is None:
+            row.flags = [*row.flags, "no start or end time: no CDR"]
+            return None
+        measured = usage(
+            tx.started_at,
+            max(tx.ended_at, tx.started_at),
+            tx.meter_start_wh,
+            tx.meter_stop_wh,
+            readings(samples),
+            self.rules.max_power_w,
+        )
+        priced = self._price(row, measured)
+        if priced is None:
+            row.flags = [*row.flags, "the tariff engine refused the usage: no CDR"]
+            return None
+        now = clock.now()
+        suffix = "" if revision == 0 else f"-R{revision // 2}"
+        data = cdr_object(
+            self.own,
+            cdr_id=row.ocpi_id + suffix,
+            session_id=row.ocpi_id,
+            session=row.data,
+            location=row.location,
+            tariff=row.tariff,
+            priced=priced,
+            start=tx.started_at,
+            end=max(tx.ended_at, tx.started_at),
+            signed=signed_data(samples),
+            remark=_remark(tx, measured.flags, row.tariff is None),
+            last_updated=now,
+        )
+        cdr = Cdr(
+            ocpi_id=data["id"],
+            session_id=row.id,
+            revision=revision,
+            owner_id=row.owner_id,
+            data=data,
+            last_updated=now,
+        )
+        session.add(cdr)
+        if row.owner_id is not None:
+            await self.outbox.mark(session, [row.owner_id], "cdr", cdr.ocpi_id)
+        return cdr
+
+    async def correct(self, session: AsyncSession, row: ChargingSession) -> tuple[Cdr, Cdr | None]:
+        """A credit CDR that cancels the session's current CDR, and a new one priced from the
+        data as it is now (late meter values, a fixed tariff). Raises LookupError if the
+        session has no CDR standing."""
+        assert row.id is not None
+        cdrs = list(
+            (
+                await session.execute(
+                    select(Cdr).where(Cdr.session_id == row.id).order_by(col(Cdr.revision))
+                )
+            ).scalars()
+        )
+        if not cdrs or cdrs[-1].revision % 2:
+            raise LookupError(f"session {row.ocpi_id} has no CDR standing to correct")
+        current, n = cdrs[-1], cdrs[-1].revision // 2 + 1
+        now = clock.now()
+        credit = Cdr(
+            ocpi_id=f"{row.ocpi_id}-C{n}",
+            session_id=row.id,
+            revision=current.revision + 1,
+            owner_id=current.owner_id,
+            data=credit_of(current.data, f"{row.ocpi_id}-C{n}", now),
+            last_updated=now,
+        )
+        session.add(credit)
+        if current.owner_id is not None:
+            await self.outbox.mark(session, [current.owner_id], "cdr", credit.ocpi_id)
+        tx = await session.get(Transaction, row.transaction_id)
+        assert tx is not None
+        fresh = await self._make_cdr(
+            session, row, tx, await _samples(session, row.transaction_id), current.revision + 2
+        )
+        return credit, fresh
+
+
+async def _session_row(session: AsyncSession, ocpi_id: str) -> ChargingSession | None:
+    rows = await session.execute(
+        select(ChargingSession).where(ChargingSession.ocpi_id == ocpi_id.lower())
+    )
+    return rows.scalars().first()
+
+
+async def _cdrs_of(session: AsyncSession, row: ChargingSession) -> list[Cdr]:
+    rows = await session.execute(
+        select(Cdr).where(Cdr.session_id == row.id).order_by(col(Cdr.revision))
+    )
+    return list(rows.scalars())
+
+
+def _view(row: ChargingSession, cdrs: list[Cdr]) -> dict[str, Any]:
+    return {
+        "id": row.ocpi_id,
+        "transaction_id": row.transaction_id,
+        "owner_party_id": row.owner_id,
+        "status": row.status,
+        "flags": row.flags,
+        "at_location": row.location is not None,
+        "cdr_due_at": timestamp(row.cdr_due_at) if row.cdr_due_at else None,
+        "session": row.data,
+        "cdrs": [
+            {
+                "id": c.ocpi_id,
+                "credit": bool(c.data.get("credit")),
+                "total_cost": c.data.get("total_cost"),
+                "location_url": c.location_url,
+                "last_updated": timestamp(c.last_updated),
+            }
+            for c in cdrs
+        ],
+    }
+
+
+async def _samples(session: AsyncSession, transaction_id: int) -> list[MeterSample]:
+    return list(
+        (
+            await session.execute(
+                select(MeterSample)
+                .where(MeterSample.transaction_id == transaction_id)
+                .order_by(col(MeterSample.timestamp), col(MeterSample.id))
+            )
+        ).scalars()
+    )
+
+
+def _without_stamp(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k != "last_updated"}
+
+
+def periods_digest(periods: list[dict[str, Any]]) -> str:
+    return hashlib.sha256(orjson.dumps(periods, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _in_force(tariff: dict[str, Any], at: datetime) -> bool:
+    start, end = tariff.get("start_date_time"), tariff.get("end_date_time")
+    stamp = timestamp(at)
+    return (start is None or start <= stamp) and (end is None or stamp < end)
+
+
+def _free(own: PartyRef, currency: str) -> dict[str, Any]:
+    """Prices nothing: how a session at a connector without a tariff gets its periods."""
+    return {
+        "country_code": own.country_code,
+        "party_id": own.party_id,
+        "id": "NONE",
+        "currency": currency,
+        "elements": [{"price_components": [{"type": "ENERGY", "price": 0, "step_size": 1}]}],
+        "last_updated": "2000-01-01T00:00:00Z",
+    }
+
+
+def _with_live_dimensions(periods: list[dict[str, Any]], measured: Usage) -> list[dict[str, Any]]:
+    """Adds the Session-only dimensions (POWER, CURRENT, STATE_OF_CHARGE): each period's last
+    reading of them, so that a closed period never changes."""
+    out = []
+    starts = [p["start_date_time"] for p in periods]
+    for i, period in enumerate(periods):
+        until = starts[i + 1] if i + 1 < len(starts) else None
+        # A reading measures the time up to it: the one at a period's end belongs to it.
+        inside = [
+            r
+            for r in measured.readings
+            if timestamp(r.at) > period["start_date_time"]
+            and (until is None or timestamp(r.at) <= until)
+        ]
+        extra = _last_values(inside)
+        dimensions = [d for d in period["dimensions"]] + extra
+        fresh = dict(period) | {"dimensions": dimensions}
+        if fresh.get("tariff_id") == "NONE":
+            del fresh["tariff_id"]
+        out.append(fresh)
+    return out
+
+
+def _last_values(readings_: list[Reading]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for kind, value in (
+        ("POWER", next((r.power_w for r in reversed(readings_) if r.power_w is not None), None)),
+        (
+            "CURRENT",
+            next((r.current_a for r in reversed(readings_) if r.current_a is not None), None),
+        ),
+        ("STATE_OF_CHARGE", next((r.soc for r in reversed(readings_) if r.soc is not None), None)),
+    ):
+        if value is not None:
+            volume = value / 1000 if kind == "POWER" else value
+            found.append({"type": kind, "volume": round(volume, 4)})
+    return found
+
+
+def _remark(tx: Transaction, flags: list[str], no_tariff: bool) -> str | None:
+    notes = []
+    if tx.stop_reason:
+        notes.append(f"stopped: {tx.stop_reason}")
+    if no_tariff:
+        notes.append("no tariff at this connector")
+    notes += flags
+    return "; ".join(notes)[:255] or None

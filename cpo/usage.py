@@ -1,0 +1,153 @@
+"""A transaction's meter data made fit to price: one energy register that never runs backwards.
+
+Chargers send readings twice, out of order, from before a register reset, or with a glitch
+that jumps by megawatt-hours (digest quirks 1, 5, 16). Energy is the sum of the plausible
+steps between consecutive readings by the charger's clock: a step down (a reset) or a step
+faster than any charger delivers counts nothing, and counting goes on from the new level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from cpo.tariff_engine import Sample as PricedSample
+from cpo.tariff_engine import SessionUsage
+from csms.metering import ENERGY_REGISTER, Sample, energy_register_wh
+from csms.models import MeterSample
+
+PHASES = ("L1", "L2", "L3")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the charger measured at one moment, in base units."""
+
+    at: datetime
+    energy_wh: float | None = None
+    power_w: float | None = None
+    current_a: float | None = None
+    soc: float | None = None
+
+
+@dataclass
+class Usage:
+    usage: SessionUsage
+    readings: list[Reading]  # in time order, within the session
+    flags: list[str] = field(default_factory=list)
+
+    @property
+    def energy_wh(self) -> float:
+        return self.usage.samples[-1].energy_wh if self.usage.samples else 0.0
+
+
+def readings(rows: Iterable[MeterSample]) -> list[Reading]:
+    """One Reading per timestamp, from the normalised sample rows of a transaction."""
+    by_time: dict[datetime, list[MeterSample]] = {}
+    for row in rows:
+        by_time.setdefault(row.timestamp, []).append(row)
+    return [_reading(at, group) for at, group in sorted(by_time.items())]
+
+
+def _reading(at: datetime, rows: list[MeterSample]) -> Reading:
+    samples = [
+        Sample(at, r.measurand, r.value, r.unit, r.phase, r.location, r.context) for r in rows
+    ]
+    return Reading(
+        at=at,
+        energy_wh=energy_register_wh(samples),
+        power_w=_total(samples, "Power.Active.Import"),
+        current_a=_total(samples, "Current.Import"),
+        soc=next((s.value for s in reversed(samples) if s.measurand == "SoC" and s.value), None),
+    )
+
+
+def _total(samples: list[Sample], measurand: str) -> float | None:
+    """The value at the outlet: the phase-less one, else the phases summed."""
+    at_outlet = [
+        s
+        for s in samples
+        if s.measurand == measurand and s.location in (None, "Outlet") and s.value is not None
+    ]
+    whole = [s.value for s in at_outlet if s.phase is None]
+    if whole:
+        return whole[-1]
+    phases = [s.value for s in at_outlet if s.phase in PHASES]
+    return sum(v for v in phases if v is not None) if phases else None
+
+
+def usage(
+    start: datetime,
+    end: datetime,
+    start_wh: float | None,
+    stop_wh: float | None,
+    measured: list[Reading],
+    max_power_w: float,
+    boundary_every: timedelta | None = None,
+) -> Usage:
+    """The session's usage for the tariff engine; `flags` say what was set aside and why."""
+    flags: list[str] = []
+    if end < start:
+        flags.append("the end is before the start by the charger's clock; priced as zero time")
+        end = start
+    inside = [r for r in measured if start <= r.at <= end]
+    if len(inside) < len(measured):
+        flags.append(f"{len(measured) - len(inside)} reading(s) outside the session's time")
+    points: list[tuple[datetime, float]] = []
+    if start_wh is not None:
+        points.append((start, start_wh))
+    points += [(r.at, r.energy_wh) for r in inside if r.energy_wh is not None]
+    if stop_wh is not None:
+        points.append((end, stop_wh))
+
+    samples: list[PricedSample] = []
+    by_time = {r.at: r for r in inside}
+    counted, previous = 0.0, None
+    backwards = jumps = 0
+    for at, wh in points:
+        if previous is not None:
+            step = wh - previous[1]
+            seconds = max((at - previous[0]).total_seconds(), 1.0)
+            if step < 0:
+                backwards += 1
+            elif step * 3600 / seconds > max_power_w:
+                jumps += 1
+            else:
+                counted += step
+        previous = (at, wh)
+        reading = by_time.get(at)
+        if samples and samples[-1].at == at:
+            samples.pop()  # the same moment twice (a Start reading repeated in a sample)
+        samples.append(
+            PricedSample(
+                at=at,
+                energy_wh=counted,
+                power_w=reading.power_w if reading else None,
+                current_a=reading.current_a if reading else None,
+            )
+        )
+    if backwards:
+        flags.append(f"the energy register went backwards {backwards} time(s); not counted")
+    if jumps:
+        flags.append(
+            f"{jumps} reading(s) jumped faster than {max_power_w / 1000:g} kW; not counted"
+        )
+    boundaries: tuple[datetime, ...] = ()
+    if boundary_every is not None:
+        boundaries = _every(start, [s.at for s in samples], boundary_every)
+    return Usage(SessionUsage(start, end, samples, boundaries=boundaries), inside, flags)
+
+
+def _every(start: datetime, times: list[datetime], interval: timedelta) -> tuple[datetime, ...]:
+    """Reading times at least `interval` apart: where a live session's periods close."""
+    chosen: list[datetime] = []
+    last = start
+    for at in times:
+        if at - last >= interval:
+            chosen.append(at)
+            last = at
+    return tuple(chosen)
+
+
+__all__ = ["ENERGY_REGISTER", "Reading", "Usage", "readings", "usage"]

@@ -1,0 +1,209 @@
+"""Sessions and CDRs end to end: chargers of both versions charge with an eMSP's tokens, and the
+eMSP sees the session live and receives one CDR priced to the cent."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simulators.charge_point import ChargePointSimulator
+from simulators.emsp import EmspSimulator, Received, make_token
+from tests.ocpi import register_with
+from tests.platform import Platform
+from tests.test_ocpi_locations import PASSWORD, location, post
+from tests.test_ocpi_tokens import push
+
+UID = "04AABBCCDD"
+
+# The first 2 kWh at 0.25, the rest at 0.35; charging time costs 2.00/h after 20 minutes;
+# 0.50 to start. VAT 21 % on all of it.
+TARIFF = {
+    "id": "AC-TIERED",
+    "currency": "EUR",
+    "elements": [
+        {
+            "price_components": [
+                {"type": "FLAT", "price": 0.50, "vat": 21.0, "step_size": 1},
+                {"type": "ENERGY", "price": 0.25, "vat": 21.0, "step_size": 1},
+            ],
+            "restrictions": {"max_kwh": 2.0},
+        },
+        {
+            "price_components": [{"type": "TIME", "price": 2.00, "vat": 21.0, "step_size": 60}],
+            "restrictions": {"min_duration": 1200},
+        },
+        {"price_components": [{"type": "ENERGY", "price": 0.35, "vat": 21.0, "step_size": 1}]},
+    ],
+}
+
+
+@pytest.fixture
+async def live(tmp_path: Path) -> AsyncIterator[Platform]:
+    """The platform with live sessions updated every 0.2 s (of wall and charger time)."""
+    p = await Platform(
+        tmp_path,
+        push_retry_max=0.2,
+        authorize_timeout=1.0,
+        session_update_seconds=0.2,
+        cdr_gap_wait_seconds=30,
+    ).start()
+    try:
+        yield p
+    finally:
+        await p.stop()
+
+
+@pytest.fixture
+async def emsp(live: Platform) -> AsyncIterator[EmspSimulator]:
+    """An eMSP registered with the platform, with the session and CDR receivers, whose driver
+    holds UID; one Location (EVSE SES-1 on charger CP-SES, EVSE 1) under the tiered tariff."""
+    async with EmspSimulator(party_id="EMS") as sim:
+        await register_with(live, sim)
+        assert await push(sim, make_token(UID, whitelist="ALLOWED")) == 201
+        await post(live, "/tariffs", TARIFF)
+        await post(
+            live, "/locations", location("SES", [("SES-1", "CP-SES", 1)], tariff_ids=["AC-TIERED"])
+        )
+        await live.add_station("CP-SES", PASSWORD)
+        yield sim
+        assert sim.violations == [], sim.violations
+
+
+def sent(module: str, method: str) -> Callable[[Received], bool]:
+    return lambda r: r.module == module and r.method == method and r.status < 300
+
+
+def cents(value: Fraction) -> Decimal:
+    return Decimal(value.numerator) / Decimal(value.denominator)
+
+
+def money(value: Fraction) -> float:
+    return float(cents(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def hand_priced(kwh: Fraction, hours: Fraction) -> dict[str, float]:
+    """The tariff above worked by hand for a session charging at a steady rate."""
+    cheap = min(kwh, Fraction(2))
+    energy = cheap * Fraction(25, 100) + (kwh - cheap) * Fraction(35, 100)
+    time = max(hours - Fraction(1, 3), Fraction(0)) * 2
+    flat = Fraction(1, 2)
+    vat = Fraction(121, 100)
+    excl = money(energy) + money(time) + money(flat)
+    incl = money(energy * vat) + money(time * vat) + money(flat * vat)
+    return {
+        "excl_vat": round(excl, 2),
+        "incl_vat": round(incl, 2),
+        "energy": money(energy),
+        "time": money(time),
+    }
+
+
+def energy_of(periods: list[dict[str, Any]]) -> float:
+    return sum(d["volume"] for p in periods for d in p["dimensions"] if d["type"] == "ENERGY")
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_a_charge_is_a_live_session_then_one_cdr_priced_to_the_cent(
+    live: Platform, emsp: EmspSimulator, version: str
+) -> None:
+    async with ChargePointSimulator(
+        id="CP-SES", url=live.ws_url, ocpp=version, password=PASSWORD, power_w=11000
+    ) as cp:
+        await cp.boot()
+        await cp.status(1, "Available")
+        assert await cp.authorize(UID) == "Accepted"
+        tx = await cp.start_transaction(1, UID)
+        assert tx.status == "Accepted"
+        first = await emsp.wait_for(sent("sessions", "PUT"))
+        session_id = first.body["id"]
+        assert first.body["status"] == "ACTIVE"
+        assert first.body["kwh"] == 0
+        assert first.body["cdr_token"]["uid"] == UID
+        assert first.body["cdr_token"]["contract_id"] == f"NL-EMS-C{UID}"
+        assert first.body["auth_method"] == "WHITELIST"
+        assert (first.body["location_id"], first.body["evse_uid"]) == ("SES", "SES-1")
+        assert first.body["connector_id"] == "1"
+        assert first.body["currency"] == "EUR"
+        assert first.path.endswith(f"/NL/CPO/{session_id}")
+
+        # Every 10 minutes of charging, a PATCH appends the periods that closed.
+        for n in range(1, 4):
+            await cp.send_meter_values(1, 600)
+            update = await emsp.wait_for(
+                lambda r, n=n: (
+                    sent("sessions", "PATCH")(r) and r.body.get("kwh", 0) >= 11 * n / 6 - 0.01
+                )
+            )
+            assert update.body["status"] == "ACTIVE"
+            assert "id" not in update.body  # a PATCH names only what changes
+        live_copy = emsp.sessions[("NL", "CPO", session_id)]
+        assert live_copy["kwh"] == 5.5
+        assert live_copy["total_cost"]["excl_vat"] > 0
+        await cp.stop_transaction(1)
+
+        posted = await emsp.wait_for(sent("cdrs", "POST"))
+    cdr = posted.body
+    final = emsp.sessions[("NL", "CPO", session_id)]
+    assert final["status"] == "COMPLETED"
+    assert final["end_date_time"] == cdr["end_date_time"]
+    # The periods the eMSP gathered PATCH by PATCH add up: none lost, none twice.
+    assert energy_of(final["charging_periods"]) == pytest.approx(5.5, abs=1e-3)
+
+    expected = hand_priced(Fraction(55, 10), Fraction(1, 2))
+    assert cdr["session_id"] == session_id
+    assert cdr["total_energy"] == 5.5
+    assert cdr["total_time"] == 0.5
+    assert cdr["total_parking_time"] == 0
+    assert cdr["total_cost"] == {"excl_vat": expected["excl_vat"], "incl_vat": expected["incl_vat"]}
+    assert cdr["total_energy_cost"]["excl_vat"] == expected["energy"]
+    assert cdr["total_time_cost"]["excl_vat"] == expected["time"]
+    assert cdr["total_fixed_cost"] == {"excl_vat": 0.5, "incl_vat": 0.61}
+    assert final["total_cost"] == cdr["total_cost"]
+    assert energy_of(cdr["charging_periods"]) == pytest.approx(5.5, abs=1e-3)
+    assert [t["id"] for t in cdr["tariffs"]] == ["AC-TIERED"]
+    assert cdr["cdr_location"]["id"] == "SES"
+    assert cdr["cdr_location"]["evse_uid"] == "SES-1"
+    assert cdr["cdr_location"]["connector_standard"] == "IEC_62196_T2"
+    assert cdr["cdr_token"] == first.body["cdr_token"]
+    # The 2 kWh threshold cut a period where the meter crossed it.
+    assert any(
+        p["tariff_id"] == "AC-TIERED" and p["start_date_time"] > first.body["start_date_time"]
+        for p in cdr["charging_periods"]
+    )
+    assert posted.status == 201
+    # Exactly one CDR, kept where the eMSP said.
+    assert len(emsp.cdrs) == 1
+    async with live.admin() as admin:
+        mine = (await admin.get(f"/sessions/{session_id}")).json()
+    assert mine["cdrs"][0]["location_url"].endswith(f"/cdrs/{cdr['id']}")
+
+
+async def test_emsps_page_their_own_sessions_and_cdrs_only(
+    live: Platform, emsp: EmspSimulator
+) -> None:
+    async with ChargePointSimulator(
+        id="CP-SES", url=live.ws_url, ocpp="1.6", password=PASSWORD
+    ) as cp:
+        await cp.boot()
+        await cp.run_session(1, UID, meter_updates=2, seconds_per_update=300)
+        await emsp.wait_for(sent("cdrs", "POST"))
+    since = "2020-01-01T00:00:00Z"
+    sessions = await emsp.fetch_all("sessions", params={"date_from": since})
+    assert [s["status"] for s in sessions] == ["COMPLETED"]
+    cdrs = await emsp.fetch_all("cdrs")
+    assert len(cdrs) == 1 and cdrs[0]["session_id"] == sessions[0]["id"]
+
+    # date_from is required of Sessions alone.
+    response = await emsp.request("GET", "sessions", "")
+    assert response.status_code == 400 and response.json()["status_code"] == 2001
+
+    # Another eMSP sees none of them.
+    async with EmspSimulator(party_id="OTH") as other:
+        await register_with(live, other)
+        assert await other.fetch_all("sessions", params={"date_from": since}) == []
+        assert await other.fetch_all("cdrs") == []
