@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -118,6 +119,24 @@ class GetLocalListVersion(Command):
     name = "get_local_list_version"
 
 
+class SetChargingLimit(Command):
+    """Cap one transaction's power: a TxProfile of one period at stack level 0."""
+
+    name = "set_charging_limit"
+    evse_id: int = Field(ge=1)
+    transaction_id: int = Field(description="The platform's transaction id")
+    limit_w: float = Field(gt=0)
+    until: datetime | None = Field(default=None, description="End of the limit; None = open-ended")
+    # A profile with the same id (2.0.1), or the same purpose and stack level (1.6), replaces
+    # the one the charger holds, so a new limit on the same transaction overrides the last.
+    profile_id: int = Field(default=1, ge=0)
+
+
+class ClearChargingLimit(Command):
+    name = "clear_charging_limit"
+    evse_id: int = Field(ge=1)
+
+
 COMMANDS: dict[str, type[Command]] = {
     c.name: c
     for c in (
@@ -133,6 +152,8 @@ COMMANDS: dict[str, type[Command]] = {
         SetConfiguration,
         SendLocalList,
         GetLocalListVersion,
+        SetChargingLimit,
+        ClearChargingLimit,
     )
 }
 
@@ -205,6 +226,32 @@ class Commands:
             # The platform decided this start; the charger may still ask (AuthorizeRemoteTxRequests).
             self._grants.grant(station_id, command.id_token)
         return result
+
+
+async def running_transaction(
+    store: Store, station_id: str, transaction_id: int, evse_id: int | None = None
+) -> str:
+    """The charger's id of a platform transaction still running there (on that EVSE, if named)."""
+    tx = await store.transaction(transaction_id)
+    if tx is None or tx.station_id != station_id or tx.status != "active":
+        raise CommandInputError(f"no running transaction {transaction_id} on {station_id}")
+    if tx.ocpp_transaction_id is None:
+        raise CommandInputError(f"transaction {transaction_id} has no id at the charger yet")
+    if evse_id is not None and tx.evse_id is not None and tx.evse_id != evse_id:
+        raise CommandInputError(f"transaction {transaction_id} runs on EVSE {tx.evse_id}")
+    return tx.ocpp_transaction_id
+
+
+def schedule_seconds(until: datetime | None, start: datetime) -> int | None:
+    """A schedule's duration from start to until (None: open-ended); until must lie ahead."""
+    if until is None:
+        return None
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)
+    seconds = math.ceil((until - start).total_seconds())
+    if seconds <= 0:
+        raise CommandInputError("the limit would end before it starts (until is in the past)")
+    return seconds
 
 
 def answered(reply: Any, status: str | None = None) -> CommandResult:

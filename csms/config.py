@@ -18,3 +18,5 @@ class CsmsConfig:
     seen_flush_interval: float = 15.0
     # The longest a charger waits for an Authorize/Start decision; past it the answer is Invalid.
     authorization_budget: float = 6.0
+    # A transaction left open by a reboot, with no sign of life for this long, is ended.
+    stale_transaction_minutes: float = 120.0

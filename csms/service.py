@@ -7,6 +7,8 @@ import base64
 import binascii
 import contextlib
 import logging
+import time
+from datetime import timedelta
 from urllib.parse import unquote
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -32,6 +34,7 @@ SUBPROTOCOLS = {"ocpp2.0.1": "2.0.1", "ocpp1.6": "1.6"}
 IDENTITY_MAX = 48
 CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_REPLACED = 1000
+STALE_SWEEP_INTERVAL = 60.0  # seconds between sweeps for transactions left open by reboots
 
 
 class Csms:
@@ -55,7 +58,7 @@ class Csms:
 
     async def start(self) -> None:
         self.message_log.start()
-        self._tasks.append(asyncio.create_task(self._flush_seen(), name="last-seen"))
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
 
     async def stop(self) -> None:
         for station_id in self.registry.connected():
@@ -68,13 +71,24 @@ class Csms:
         await self.store.flush_seen()
         await self.message_log.stop()
 
-    async def _flush_seen(self) -> None:
+    async def _housekeeping(self) -> None:
+        """Batched last-seen writes, and now and then the sweep of transactions left stale."""
+        swept = time.monotonic()
         while True:
             await asyncio.sleep(self.config.seen_flush_interval)
             try:
                 await self.store.flush_seen()
             except Exception:
                 log.exception("last-seen flush failed")
+            if time.monotonic() - swept < STALE_SWEEP_INTERVAL:
+                continue
+            swept = time.monotonic()
+            try:
+                older_than = timedelta(minutes=self.config.stale_transaction_minutes)
+                if closed := await self.store.close_stale(older_than):
+                    log.info("ended %d stale transaction(s) left open by reboots", closed)
+            except Exception:
+                log.exception("stale transaction sweep failed")
 
     # -- the WebSocket endpoint -----------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, update
@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from csms import clock
 from csms.authorization import AuthorizationResult
 from csms.events import EVENTS_KEY, EventFeed, EventType, record
-from csms.metering import Sample, energy_register_wh, summary
+from csms.metering import ENERGY_REGISTER, Sample, energy_register_wh, summary
 from csms.models import Connector, MeterSample, Station, Transaction
 
 # 1.6 connector states folded into the version-neutral (2.0.1) connector status.
@@ -361,20 +361,84 @@ class Store:
             )
         )
         for tx in stale.scalars():
-            tx.status, tx.ended_at, tx.stop_reason = (
-                "ended",
-                tx.meter_last_at or facts.timestamp,
-                "Other",
+            self._end_unstopped(session, tx, facts.timestamp, "superseded by a new transaction")
+
+    def _end_unstopped(
+        self, session: AsyncSession, tx: Transaction, fallback: datetime, inferred: str
+    ) -> None:
+        """End a transaction whose Stop/Ended never came, at its last reading, and say why."""
+        tx.status, tx.ended_at, tx.stop_reason = "ended", tx.meter_last_at or fallback, "Other"
+        tx.meter_stop_wh = tx.meter_last_wh
+        tx.updated_at = clock.now()
+        record(
+            session,
+            tx.station_id,
+            EventType.TRANSACTION_ENDED,
+            **self._tx_data(tx),
+            inferred=inferred,
+        )
+
+    async def suspect_transactions(self, station_id: str) -> list[Transaction]:
+        """Transactions open when the charger rebooted, whose end may never be reported."""
+        async with self.sessions() as session:
+            rows = await session.execute(
+                select(Transaction)
+                .where(
+                    Transaction.station_id == station_id,
+                    Transaction.status == "active",
+                    col(Transaction.suspect).is_(True),
+                )
+                .order_by(col(Transaction.id))
             )
-            tx.meter_stop_wh = tx.meter_last_wh
-            tx.updated_at = clock.now()
+            return list(rows.scalars())
+
+    async def end_not_ongoing(self, transaction_id: int) -> bool:
+        """The charger says a suspect transaction is over and nothing about it is queued: end it."""
+        async with self._tx() as session:
+            tx = await session.get(Transaction, transaction_id)
+            if tx is None or tx.status != "active":
+                return False
+            self._end_unstopped(
+                session,
+                tx,
+                tx.started_at or clock.now(),
+                "not ongoing at the charger after a reboot",
+            )
+            return True
+
+    async def confirm_ongoing(self, transaction_id: int) -> None:
+        """The charger still runs a transaction it had before rebooting: no longer suspect."""
+        async with self._tx() as session:
+            tx = await session.get(Transaction, transaction_id)
+            if tx is None or tx.status != "active" or not tx.suspect:
+                return
+            tx.suspect = False
             record(
                 session,
-                station_id,
-                EventType.TRANSACTION_ENDED,
-                **self._tx_data(tx),
-                inferred="superseded by a new transaction",
+                tx.station_id,
+                EventType.TRANSACTION_UPDATED,
+                transaction_id=tx.id,
+                ocpp_transaction_id=tx.ocpp_transaction_id,
+                confirmed="ongoing at the charger after a reboot",
             )
+
+    async def close_stale(self, older_than: timedelta) -> int:
+        """End suspect transactions with no activity for older_than (digest quirk 2); how many."""
+        cutoff = clock.now() - older_than
+        async with self._tx() as session:
+            rows = await session.execute(
+                select(Transaction).where(
+                    Transaction.status == "active",
+                    col(Transaction.suspect).is_(True),
+                    col(Transaction.updated_at) <= cutoff,
+                )
+            )
+            stale = list(rows.scalars())
+            for tx in stale:
+                self._end_unstopped(
+                    session, tx, tx.started_at or tx.updated_at, "stale after a reboot"
+                )
+            return len(stale)
 
     def _started_event(
         self, session: AsyncSession, tx: Transaction, facts: TransactionFacts
@@ -458,6 +522,22 @@ class Store:
             # The register went backwards (meter reset): bill the highest in-transaction reading.
             register_reset = True
             stop = max(tx.meter_last_wh or tx.meter_start_wh, tx.meter_start_wh)
+        at_stop = [s for s in facts.samples if s.timestamp == facts.timestamp]
+        if facts.meter_wh is not None and energy_register_wh(at_stop) is None:
+            # The 1.6 meterStop as the charger said it (whatever the clamping above made of
+            # it): a reading like the others, for whoever recounts the energy (the CDR).
+            session.add(
+                MeterSample(
+                    station_id=tx.station_id,
+                    transaction_id=tx.id,
+                    evse_id=tx.evse_id,
+                    timestamp=facts.timestamp,
+                    measurand=ENERGY_REGISTER,
+                    context="Transaction.End",
+                    value=facts.meter_wh,
+                    unit="Wh",
+                )
+            )
         tx.status = "ended"
         tx.ended_at = facts.timestamp
         tx.meter_stop_wh = stop

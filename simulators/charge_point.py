@@ -19,6 +19,7 @@ from simulators.common import (
     Reading,
     SessionRejected,
     SimTransaction,
+    parse_iso,
     utc_now,
 )
 from simulators.connection import Connection
@@ -31,7 +32,8 @@ class ChargePointSimulator(Connection):
 
     Tune its answers with `answers` (action -> status), `silent` (never answer) and `errors`
     (action -> CALLERROR code); `configuration` (1.6) / `variables` (2.0.1) back the
-    Get/Change configuration and Get/SetVariables requests.
+    Get/Change configuration and Get/SetVariables requests. With `signed`, the readings that
+    open and close a transaction also go out signed (a simulated OCMF record).
     """
 
     def __init__(
@@ -47,11 +49,13 @@ class ChargePointSimulator(Connection):
         firmware: str = "1.0.0",
         power_w: float = 11000.0,
         response_timeout: float = 10.0,
+        signed: bool = False,
     ) -> None:
         super().__init__(id, url, ocpp, password, response_timeout)
         self.evse_ids = list(range(1, evses + 1))
         self.vendor, self.model, self.serial, self.firmware = vendor, model, serial, firmware
         self.power_w = power_w
+        self.signed = signed
 
         self.registration: str | None = None
         self.heartbeat_interval = 300
@@ -64,6 +68,10 @@ class ChargePointSimulator(Connection):
         self.local_list: dict[str, str] = {}
         self.local_list_version = 0
         self.local_list_supported = True
+        # The TxProfile limit in force per EVSE: limit_w, until (None: open-ended), profile_id.
+        # A charger without smart charging answers NotSupported.
+        self.charging_limits: dict[int, dict[str, Any]] = {}
+        self.smart_charging_supported = True
         self.configuration: dict[str, str] = (
             v16.default_configuration(self) if ocpp == "1.6" else {}
         )
@@ -181,6 +189,8 @@ class ChargePointSimulator(Connection):
         reading = self._sample(evse_id, 0.0)
         # The car is already unplugged whatever the CSMS answers, so forget it before sending.
         tx = self.transactions.pop(evse_id)
+        # A TxProfile lives as long as its transaction.
+        self.charging_limits.pop(evse_id, None)
         tx.meter_stop_wh = reading.energy_wh
         return await cp.stop(tx, reading, reason, id_tag)
 
@@ -220,6 +230,17 @@ class ChargePointSimulator(Connection):
     def meter_wh(self, evse_id: int) -> int:
         return int(self._register.get(evse_id, 0.0))
 
+    def forget_transactions(self) -> list[SimTransaction]:
+        """Lose the open transactions without a word to the CSMS, as a power cut can."""
+        lost = list(self.transactions.values())
+        self.transactions.clear()
+        self.charging_limits.clear()
+        return lost
+
+    async def reboot(self, reason: str = "PowerUp") -> str:
+        """Drop the link, come back and boot; transactions still held carry on, unreported."""
+        return await self._reboot(None, reason)
+
     def _sample(self, evse_id: int, seconds: float, at: datetime | None = None) -> Reading:
         """Advance the EVSE's simulated clock and meter; the clock never runs backwards."""
         last = self._clock.get(evse_id)
@@ -232,12 +253,12 @@ class ChargePointSimulator(Connection):
         self._clock[evse_id] = clock
         charging = evse_id in self.transactions
         if charging and seconds > 0:
-            wh = self.power_w * seconds / 3600.0
+            wh = self._energy_wh(evse_id, clock - timedelta(seconds=seconds), clock)
             self._register[evse_id] = self._register.get(evse_id, 0.0) + wh
             self._soc[evse_id] = min(
                 100.0, self._soc.get(evse_id, START_SOC) + wh / BATTERY_WH * 100
             )
-        power = self.power_w if charging else 0.0
+        power = self._power_w(evse_id, clock) if charging else 0.0
         phases = 3 if self.power_w > 7400 else 1
         return Reading(
             timestamp=clock,
@@ -248,7 +269,80 @@ class ChargePointSimulator(Connection):
             soc=round(self._soc.get(evse_id, START_SOC), 1) if charging else None,
         )
 
+    def _power_w(self, evse_id: int, at: datetime) -> float:
+        """What the EVSE draws at a moment: its power, capped by a limit in force then."""
+        limit = self.charging_limits.get(evse_id)
+        if limit is None or (limit["until"] is not None and at >= limit["until"]):
+            return self.power_w
+        return min(self.power_w, float(limit["limit_w"]))
+
+    def _energy_wh(self, evse_id: int, start: datetime, end: datetime) -> float:
+        """The energy drawn from start to end; a limit caps it until the limit runs out."""
+        seconds = (end - start).total_seconds()
+        limit = self.charging_limits.get(evse_id)
+        if limit is None:
+            return self.power_w * seconds / 3600.0
+        until = limit["until"]
+        capped = (
+            seconds if until is None else min(max((until - start).total_seconds(), 0.0), seconds)
+        )
+        power = min(self.power_w, float(limit["limit_w"]))
+        return (power * capped + self.power_w * (seconds - capped)) / 3600.0
+
     # ------------------------------------------------------------------ charger behaviour
+
+    def _set_limit(
+        self,
+        evse_id: int,
+        purpose: str,
+        transaction_id: str | None,
+        profile_id: int,
+        schedule: dict[str, Any],
+    ) -> str:
+        """SetChargingProfile: a TxProfile for the transaction open on the EVSE caps its power.
+
+        Only TxProfiles are modelled, and of a schedule only its first period, from the moment
+        it arrives.
+        """
+        tx = self.transactions.get(evse_id)
+        fits = (
+            purpose == "TxProfile"
+            and tx is not None
+            and transaction_id in (None, tx.transaction_id)
+        )
+        status = self._answer("SetChargingProfile", "Accepted" if fits else "Rejected")
+        if status != "Accepted" or tx is None:
+            return status
+        period = schedule["charging_schedule_period"][0]
+        limit = float(period["limit"])
+        if schedule.get("charging_rate_unit") == "A":
+            limit *= VOLTAGE_V * (period.get("number_phases") or 3)
+        start = schedule.get("start_schedule")
+        begins = parse_iso(start) if start else tx.started_at
+        duration = schedule.get("duration")
+        self.charging_limits[evse_id] = {
+            "limit_w": limit,
+            "until": begins + timedelta(seconds=duration) if duration is not None else None,
+            "profile_id": profile_id,
+        }
+        return status
+
+    def _clear_limits(
+        self, evse_id: int | None, profile_id: int | None, purpose: str | None
+    ) -> str:
+        """ClearChargingProfile: remove the limits that match every criterion given."""
+        matching = [
+            e
+            for e, limit in self.charging_limits.items()
+            if purpose in (None, "TxProfile")
+            and evse_id in (None, e)
+            and profile_id in (None, limit["profile_id"])
+        ]
+        status = self._answer("ClearChargingProfile", "Accepted" if matching else "Unknown")
+        if status == "Accepted":
+            for e in matching:
+                del self.charging_limits[e]
+        return status
 
     def _local_list(
         self, version: int, update_type: str, entries: list[tuple[str, str | None]]
@@ -383,20 +477,24 @@ class ChargePointSimulator(Connection):
                 if evse_id in self.transactions:
                     await self._meter(evse_id, 0.0, "Trigger")
 
-    async def _reboot(self, stop_reason: str, boot_reason: str) -> None:
-        """What a Reset does: end transactions, drop the socket, come back and boot."""
+    async def _reboot(self, stop_reason: str | None, boot_reason: str) -> str:
+        """Drop the socket, come back and boot; with a stop_reason (a Reset), end transactions first."""
         self._rebooting = True
         try:
-            for evse_id in list(self.transactions):
-                with contextlib.suppress(Exception):
-                    await self.stop_transaction(evse_id, stop_reason)
+            if stop_reason is not None:
+                for evse_id in list(self.transactions):
+                    with contextlib.suppress(Exception):
+                        await self.stop_transaction(evse_id, stop_reason)
             await self._drop()
             await self._reconnect()
         finally:
             self._rebooting = False
-        if await self._boot(boot_reason) == "Accepted":
+        registration = await self._boot(boot_reason)
+        if registration == "Accepted":
             for evse_id in self.evse_ids:
-                await self.status(evse_id, self._idle_status(evse_id))
+                status = "Charging" if evse_id in self.transactions else self._idle_status(evse_id)
+                await self.status(evse_id, status)
+        return registration
 
     async def _come_back(self) -> None:
         """After a server-side drop: reconnect and report state, without a BootNotification."""

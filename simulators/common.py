@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 VOLTAGE_V = 230.0
+SIGNING_METHOD = "ECDSA-secp256r1-SHA256"
 # Big enough that a simulated session never reaches 100 % by accident.
 BATTERY_WH = 60_000.0
 START_SOC = 20.0
@@ -65,6 +69,49 @@ def utc_now() -> datetime:
 def iso(ts: datetime) -> str:
     """RFC 3339 UTC with milliseconds and a Z, the form every CSMS accepts."""
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def parse_iso(text: str) -> datetime:
+    """An RFC 3339 timestamp as an aware datetime (UTC when it names no zone)."""
+    ts = datetime.fromisoformat(text)
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def ocmf(station: str, serial: str, id_tag: str, reading: Reading, begin: bool) -> str:
+    """A register reading as a base64 OCMF record, the format Eichrecht-approved meters sign.
+
+    The signature is a SHA-256 of the payload, not ECDSA: enough for a CSMS to store and pass
+    on, not to verify.
+    """
+    at = reading.timestamp.astimezone(UTC)
+    payload = {
+        "FV": "1.0",
+        "GI": station,
+        "GS": serial,
+        "PG": "T1",
+        "IS": True,
+        "IT": "ISO14443",
+        "ID": id_tag,
+        "RD": [
+            {
+                "TM": at.strftime("%Y-%m-%dT%H:%M:%S,%f")[:-3] + "+0000 S",
+                "TX": "B" if begin else "E",
+                "RV": reading.energy_wh / 1000.0,
+                "RI": "01-00:98.08.00.FF",
+                "RU": "kWh",
+                "ST": "G",
+            }
+        ],
+    }
+    text = json.dumps(payload, separators=(",", ":"))
+    signature = {"SA": SIGNING_METHOD, "SD": hashlib.sha256(text.encode()).hexdigest()}
+    record = f"OCMF|{text}|{json.dumps(signature, separators=(',', ':'))}"
+    return base64.b64encode(record.encode()).decode()
+
+
+def public_key(station: str) -> str:
+    """The simulated meter's public key: stable per charger, base64."""
+    return base64.b64encode(hashlib.sha256(f"meter-key:{station}".encode()).digest()).decode()
 
 
 def status_201(status_16: str) -> str:

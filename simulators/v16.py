@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
+from ocpp.exceptions import NotSupportedError
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
 from simulators.adapter import MEASURANDS, Adapter
-from simulators.common import Reading, SimTransaction, iso, utc_now
+from simulators.common import Reading, SimTransaction, iso, ocmf, utc_now
 
 if TYPE_CHECKING:
     from simulators.charge_point import ChargePointSimulator
@@ -23,7 +24,9 @@ REASONS = {
 FROM_201 = {"ImmediateReset": "HardReset", "StoppedByEV": "EVDisconnected", "Timeout": "Other"}
 READ_ONLY = {
     "NumberOfConnectors", "SupportedFeatureProfiles", "ReserveConnectorZeroSupported",
-    "GetConfigurationMaxKeys", "SecurityProfile",
+    "GetConfigurationMaxKeys", "SecurityProfile", "ChargeProfileMaxStackLevel",
+    "ChargingScheduleAllowedChargingRateUnit", "ChargingScheduleMaxPeriods",
+    "MaxChargingProfilesInstalled",
 }  # fmt: skip
 WRITE_ONLY = {"AuthorizationKey"}
 INTEGER_KEYS = {
@@ -54,7 +57,11 @@ def default_configuration(sim: ChargePointSimulator) -> dict[str, str]:
         "TransactionMessageRetryInterval": "60",
         "WebSocketPingInterval": "20",
         "ResetRetries": "1",
-        "SupportedFeatureProfiles": "Core,RemoteTrigger,Reservation",
+        "SupportedFeatureProfiles": "Core,RemoteTrigger,Reservation,SmartCharging",
+        "ChargeProfileMaxStackLevel": "0",
+        "ChargingScheduleAllowedChargingRateUnit": "Current,Power",
+        "ChargingScheduleMaxPeriods": "1",
+        "MaxChargingProfilesInstalled": str(len(sim.evse_ids)),
         "ReserveConnectorZeroSupported": "false",
         "GetConfigurationMaxKeys": "50",
         "SecurityProfile": "1" if sim.password else "0",
@@ -108,7 +115,18 @@ class ChargePoint16(Adapter, ChargePoint):
             )
         )
         status = str(result.id_tag_info["status"])
-        return dataclasses.replace(tx, transaction_id=str(result.transaction_id), status=status)
+        tx = dataclasses.replace(tx, transaction_id=str(result.transaction_id), status=status)
+        if self.sim.signed:
+            # StartTransaction has no room for samples: signing meters send the opening reading
+            # in a MeterValues of its own.
+            await self.sim._request(
+                call.MeterValues(
+                    connector_id=tx.evse_id,
+                    transaction_id=int(tx.transaction_id),
+                    meter_value=[self.register_value(tx, reading, "Transaction.Begin")],
+                )
+            )
+        return tx
 
     async def meter(
         self, evse_id: int, reading: Reading, tx: SimTransaction | None, context: str
@@ -131,7 +149,7 @@ class ChargePoint16(Adapter, ChargePoint):
                 transaction_id=int(tx.transaction_id),
                 reason=reason if reason in REASONS else FROM_201.get(reason, "Other"),
                 id_tag=id_tag or tx.id_tag,
-                transaction_data=[self.meter_value(reading, "Transaction.End", full=False)],
+                transaction_data=[self.register_value(tx, reading, "Transaction.End")],
             )
         )
         return str(result.id_tag_info["status"]) if result.id_tag_info else None
@@ -145,6 +163,18 @@ class ChargePoint16(Adapter, ChargePoint):
             "location": "EV" if measurand == "SoC" else "Outlet",
             "unit": unit,
         }
+
+    def register_value(self, tx: SimTransaction, reading: Reading, context: str) -> dict[str, Any]:
+        """The register reading that opens or closes a transaction; signed, a second value."""
+        value = self.meter_value(reading, context, full=False)
+        sim = self.sim
+        if sim.signed:
+            record = ocmf(sim.id, sim.serial, tx.id_tag, reading, context == "Transaction.Begin")
+            value["sampled_value"].append(
+                self.sampled(0, "Energy.Active.Import.Register", "Wh", context)
+                | {"value": record, "format": "SignedData"}
+            )
+        return value
 
     # ---------------------------------------------------------------- CALLs from the CSMS
     # Those answered alike in 2.0.1 are in Adapter.
@@ -212,6 +242,36 @@ class ChargePoint16(Adapter, ChargePoint):
         return call_result.GetLocalListVersion(
             list_version=sim.local_list_version if sim.local_list_supported else -1
         )
+
+    @on(Action.set_charging_profile)
+    def on_set_charging_profile(
+        self, connector_id: int, cs_charging_profiles: dict[str, Any], **_: Any
+    ) -> call_result.SetChargingProfile:
+        sim, profile = self.sim, cs_charging_profiles
+        if not sim.smart_charging_supported:
+            raise NotSupportedError(description="this charge point does no smart charging")
+        tx_id = profile.get("transaction_id")
+        status = sim._set_limit(
+            connector_id,
+            profile["charging_profile_purpose"],
+            None if tx_id is None else str(tx_id),
+            profile["charging_profile_id"],
+            profile["charging_schedule"],
+        )
+        return call_result.SetChargingProfile(status=status)
+
+    @on(Action.clear_charging_profile)
+    def on_clear_charging_profile(
+        self,
+        id: int | None = None,
+        connector_id: int | None = None,
+        charging_profile_purpose: str | None = None,
+        **_: Any,
+    ) -> call_result.ClearChargingProfile:
+        if not self.sim.smart_charging_supported:
+            raise NotSupportedError(description="this charge point does no smart charging")
+        status = self.sim._clear_limits(connector_id, id, charging_profile_purpose)
+        return call_result.ClearChargingProfile(status=status)
 
     @on(Action.reset)
     def on_reset(self, type: str, call_unique_id: str, **_: Any) -> call_result.Reset:

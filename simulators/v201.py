@@ -12,7 +12,16 @@ from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
 from simulators.adapter import MEASURANDS, Adapter
-from simulators.common import Reading, SimTransaction, iso, status_201, utc_now
+from simulators.common import (
+    SIGNING_METHOD,
+    Reading,
+    SimTransaction,
+    iso,
+    ocmf,
+    public_key,
+    status_201,
+    utc_now,
+)
 
 if TYPE_CHECKING:
     from simulators.charge_point import ChargePointSimulator
@@ -129,7 +138,7 @@ class ChargePoint201(Adapter, ChargePoint):
                 },
                 id_token={"id_token": tx.id_tag, "type": tx.id_token_type},
                 evse={"id": tx.evse_id, "connector_id": 1},
-                meter_value=[self.meter_value(reading, "Transaction.Begin", full=False)],
+                meter_value=[self.register_value(tx, reading, "Transaction.Begin")],
                 reservation_id=reservation_id,
             )
         )
@@ -182,7 +191,7 @@ class ChargePoint201(Adapter, ChargePoint):
                     "stopped_reason": stopped,
                 },
                 id_token={"id_token": token, "type": tx.id_token_type} if token else None,
-                meter_value=[self.meter_value(reading, "Transaction.End", full=False)],
+                meter_value=[self.register_value(tx, reading, "Transaction.End")],
             )
         )
         info = result.id_token_info
@@ -197,6 +206,20 @@ class ChargePoint201(Adapter, ChargePoint):
             "location": "EV" if measurand == "SoC" else "Outlet",
             "unit_of_measure": {"unit": unit},
         }
+
+    def register_value(self, tx: SimTransaction, reading: Reading, context: str) -> dict[str, Any]:
+        """The register reading that opens or closes a transaction, with its signature if signed."""
+        value = self.meter_value(reading, context, full=False)
+        sim = self.sim
+        if sim.signed:
+            record = ocmf(sim.id, sim.serial, tx.id_tag, reading, context == "Transaction.Begin")
+            value["sampled_value"][0]["signed_meter_value"] = {
+                "signed_meter_data": record,
+                "signing_method": SIGNING_METHOD,
+                "encoding_method": "OCMF",
+                "public_key": public_key(sim.id),
+            }
+        return value
 
     async def report(self, request_id: int) -> None:
         variables = self.sim.variables
@@ -297,6 +320,38 @@ class ChargePoint201(Adapter, ChargePoint):
         return call_result.SendLocalList(
             status=self.sim._local_list(version_number, update_type, entries)
         )
+
+    @on(Action.set_charging_profile)
+    def on_set_charging_profile(
+        self, evse_id: int, charging_profile: dict[str, Any], **_: Any
+    ) -> call_result.SetChargingProfile:
+        sim, profile = self.sim, charging_profile
+        if not sim.smart_charging_supported:
+            # A station without the SmartCharging functional block knows no such message.
+            raise NotSupportedError(description="this station does no smart charging")
+        status = sim._set_limit(
+            evse_id,
+            profile["charging_profile_purpose"],
+            profile.get("transaction_id"),
+            profile["id"],
+            profile["charging_schedule"][0],
+        )
+        return call_result.SetChargingProfile(status=status)
+
+    @on(Action.clear_charging_profile)
+    def on_clear_charging_profile(
+        self,
+        charging_profile_id: int | None = None,
+        charging_profile_criteria: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> call_result.ClearChargingProfile:
+        if not self.sim.smart_charging_supported:
+            raise NotSupportedError(description="this station does no smart charging")
+        criteria = charging_profile_criteria or {}
+        status = self.sim._clear_limits(
+            criteria.get("evse_id"), charging_profile_id, criteria.get("charging_profile_purpose")
+        )
+        return call_result.ClearChargingProfile(status=status)
 
     @on(Action.get_local_list_version)
     def on_get_local_list_version(self, **_: Any) -> call_result.GetLocalListVersion:

@@ -11,6 +11,7 @@ from csms import clock
 from csms.commands import (
     CancelReservation,
     ChangeAvailability,
+    ClearChargingLimit,
     Command,
     CommandInputError,
     CommandResult,
@@ -21,10 +22,13 @@ from csms.commands import (
     Reserve,
     Reset,
     SendLocalList,
+    SetChargingLimit,
     SetConfiguration,
     TriggerMessage,
     Unlock,
     answered,
+    running_transaction,
+    schedule_seconds,
 )
 
 if TYPE_CHECKING:
@@ -38,6 +42,26 @@ def _id_tag(token: str) -> str:
     if len(token) > ID_TAG_MAX:
         raise CommandInputError(f"an OCPP 1.6 idTag has at most {ID_TAG_MAX} characters")
     return token
+
+
+def _tx_profile(command: SetChargingLimit, transaction_id: str) -> dict[str, Any]:
+    start = clock.now()
+    schedule: dict[str, Any] = {
+        "charging_rate_unit": "W",
+        # The schema takes limits in steps of 0.1.
+        "charging_schedule_period": [{"start_period": 0, "limit": round(command.limit_w, 1)}],
+        "start_schedule": clock.iso(start),
+    }
+    if (duration := schedule_seconds(command.until, start)) is not None:
+        schedule["duration"] = duration
+    return {
+        "charging_profile_id": command.profile_id,
+        "transaction_id": int(transaction_id),
+        "stack_level": 0,
+        "charging_profile_purpose": "TxProfile",
+        "charging_profile_kind": "Absolute",
+        "charging_schedule": schedule,
+    }
 
 
 async def run(
@@ -127,6 +151,23 @@ async def run(
         case GetLocalListVersion():
             reply = await conn.call(call.GetLocalListVersion(), timeout)
             return answered(reply, status="Accepted")
+        case SetChargingLimit():
+            tx_id = await running_transaction(
+                store, conn.station_id, command.transaction_id, command.evse_id
+            )
+            reply = await conn.call(
+                call.SetChargingProfile(
+                    connector_id=command.evse_id, cs_charging_profiles=_tx_profile(command, tx_id)
+                ),
+                timeout,
+            )
+        case ClearChargingLimit():
+            reply = await conn.call(
+                call.ClearChargingProfile(
+                    connector_id=command.evse_id, charging_profile_purpose="TxProfile"
+                ),
+                timeout,
+            )
         case _:
             raise CommandInputError(f"{command.name} is not supported for OCPP 1.6")
     return answered(reply)

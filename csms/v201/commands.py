@@ -12,6 +12,7 @@ from csms import clock
 from csms.commands import (
     CancelReservation,
     ChangeAvailability,
+    ClearChargingLimit,
     Command,
     CommandInputError,
     CommandResult,
@@ -22,10 +23,13 @@ from csms.commands import (
     Reserve,
     Reset,
     SendLocalList,
+    SetChargingLimit,
     SetConfiguration,
     TriggerMessage,
     Unlock,
     answered,
+    running_transaction,
+    schedule_seconds,
 )
 
 if TYPE_CHECKING:
@@ -61,6 +65,27 @@ def _variable(key: str) -> dict[str, dict[str, str]]:
 
 def _token(token: str, kind: str) -> dict[str, str]:
     return {"id_token": token, "type": kind}
+
+
+def _tx_profile(command: SetChargingLimit, transaction_id: str) -> dict[str, Any]:
+    start = clock.now()
+    schedule: dict[str, Any] = {
+        "id": command.profile_id,
+        "charging_rate_unit": "W",
+        "start_schedule": clock.iso(start),
+        # At most one digit of fraction, says the schema.
+        "charging_schedule_period": [{"start_period": 0, "limit": round(command.limit_w, 1)}],
+    }
+    if (duration := schedule_seconds(command.until, start)) is not None:
+        schedule["duration"] = duration
+    return {
+        "id": command.profile_id,
+        "stack_level": 0,
+        "charging_profile_purpose": "TxProfile",
+        "charging_profile_kind": "Absolute",
+        "transaction_id": transaction_id,
+        "charging_schedule": [schedule],
+    }
 
 
 async def run(
@@ -171,6 +196,26 @@ async def run(
         case GetLocalListVersion():
             reply = await conn.call(call.GetLocalListVersion(), timeout)
             return answered(reply, status="Accepted")
+        case SetChargingLimit():
+            tx_id = await running_transaction(
+                store, conn.station_id, command.transaction_id, command.evse_id
+            )
+            reply = await conn.call(
+                call.SetChargingProfile(
+                    evse_id=command.evse_id, charging_profile=_tx_profile(command, tx_id)
+                ),
+                timeout,
+            )
+        case ClearChargingLimit():
+            reply = await conn.call(
+                call.ClearChargingProfile(
+                    charging_profile_criteria={
+                        "evse_id": command.evse_id,
+                        "charging_profile_purpose": "TxProfile",
+                    }
+                ),
+                timeout,
+            )
         case _:
             raise CommandInputError(f"{command.name} is not supported for OCPP 2.0.1")
     return answered(reply)

@@ -40,6 +40,24 @@ class ChargePoint201(StationHandlers, ChargePoint):
     @after(Action.boot_notification)
     def after_boot_notification(self, **kw: Any) -> None:
         self.after_boot(call201.TriggerMessage(requested_message="StatusNotification"))
+        self.conn.spawn(self.ask_about_suspects(), "transaction-status")
+
+    async def ask_about_suspects(self) -> None:
+        """Transactions open before a reboot may have ended unreported (digest quirk 2): ask.
+
+        A charger that cannot answer (a CALLERROR, no reply) leaves them to the stale sweep.
+        """
+        for tx in await self.store.suspect_transactions(self.conn.station_id):
+            assert tx.id is not None
+            reply = await self.conn.call(
+                call201.GetTransactionStatus(transaction_id=tx.ocpp_transaction_id)
+            )
+            if reply.messages_in_queue:
+                continue  # its Ended is still in the charger's queue and will come
+            if reply.ongoing_indicator is False:
+                await self.store.end_not_ongoing(tx.id)
+            elif reply.ongoing_indicator:
+                await self.store.confirm_ongoing(tx.id)
 
     @on(Action.heartbeat)
     async def on_heartbeat(self, **kw: Any) -> Any:
