@@ -37,6 +37,7 @@ def csms_config(settings: Settings) -> CsmsConfig:
         rate_burst=settings.rate_burst,
         message_log_retention_days=settings.message_log_retention_days,
         status_trigger_delay=settings.status_trigger_delay,
+        stale_transaction_minutes=settings.stale_transaction_minutes,
         # The eMSP's budget, and a second for our own work around it.
         authorization_budget=settings.authorize_timeout + 1.0,
     )

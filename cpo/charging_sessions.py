@@ -232,7 +232,7 @@ class ChargingSessions:
             start,
             max(end, start),
             tx.meter_start_wh,
-            tx.meter_stop_wh if ended else None,
+            _stop_reading(tx, samples) if ended else None,
             readings(samples),
             self.rules.max_power_w,
             None if ended else timedelta(seconds=self.rules.update_every),
@@ -353,7 +353,7 @@ class ChargingSessions:
             tx.started_at,
             max(tx.ended_at, tx.started_at),
             tx.meter_start_wh,
-            tx.meter_stop_wh,
+            _stop_reading(tx, samples),
             readings(samples),
             self.rules.max_power_w,
         )
@@ -374,7 +374,7 @@ class ChargingSessions:
             start=tx.started_at,
             end=max(tx.ended_at, tx.started_at),
             signed=signed_data(samples),
-            remark=_remark(tx, measured.flags, row.tariff is None),
+            remark=_remark(tx, measured.flags + _missing(tx), row.tariff is None),
             last_updated=now,
         )
         cdr = Cdr(
@@ -537,6 +537,20 @@ def _last_values(readings_: list[Reading]) -> list[dict[str, Any]]:
             volume = value / 1000 if kind == "POWER" else value
             found.append({"type": kind, "volume": round(volume, 4)})
     return found
+
+
+def _stop_reading(tx: Transaction, samples: list[MeterSample]) -> float | None:
+    """The csms's stop reading, unless the charger's own end reading is among the samples (the
+    csms clamps a register that went backwards; the CDR recounts from what was read)."""
+    if any(s.timestamp == tx.ended_at and s.context == "Transaction.End" for s in samples):
+        return None
+    return tx.meter_stop_wh
+
+
+def _missing(tx: Transaction) -> list[str]:
+    if tx.last_seq_no is None or tx.seq_seen >= tx.last_seq_no + 1:
+        return []
+    return [f"{tx.last_seq_no + 1 - tx.seq_seen} of the charger's messages never arrived"]
 
 
 def _remark(tx: Transaction, flags: list[str], no_tariff: bool) -> str | None:

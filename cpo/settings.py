@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         description="Ask for StatusNotifications when none follow a boot this long",
     )
     message_log_retention_days: float = Field(default=30.0, gt=0)
+    stale_transaction_minutes: float = Field(
+        default=120.0,
+        gt=0,
+        description="Close a transaction a reboot left open after this long without news",
+    )
 
     # TLS (security profile 2 terminated by uvicorn)
     tls_cert: str | None = None

@@ -103,19 +103,11 @@ def usage(
 
     samples: list[PricedSample] = []
     by_time = {r.at: r for r in inside}
-    counted, previous = 0.0, None
-    backwards = jumps = 0
+    counter = _Register(max_power_w)
     for at, wh in points:
-        if previous is not None:
-            step = wh - previous[1]
-            seconds = max((at - previous[0]).total_seconds(), 1.0)
-            if step < 0:
-                backwards += 1
-            elif step * 3600 / seconds > max_power_w:
-                jumps += 1
-            else:
-                counted += step
-        previous = (at, wh)
+        counted = counter.read(at, wh)
+        if counted is None:
+            continue  # a glitch: no sample at all, the engine interpolates over it
         reading = by_time.get(at)
         if samples and samples[-1].at == at:
             samples.pop()  # the same moment twice (a Start reading repeated in a sample)
@@ -127,6 +119,8 @@ def usage(
                 current_a=reading.current_a if reading else None,
             )
         )
+    counter.finish()
+    backwards, jumps = counter.backwards, counter.jumps
     if backwards:
         flags.append(f"the energy register went backwards {backwards} time(s); not counted")
     if jumps:
@@ -137,6 +131,60 @@ def usage(
     if boundary_every is not None:
         boundaries = _every(start, [s.at for s in samples], boundary_every)
     return Usage(SessionUsage(start, end, samples, boundaries=boundaries), inside, flags)
+
+
+class _Register:
+    """Counts energy from raw register readings in time order.
+
+    A step down is a reset: nothing counted, counting goes on from the new level. A step up
+    faster than `max_power_w` is held back: if the next reading is plausible from before it,
+    it was a glitch and is dropped; if the next is plausible from it, the register moved to a
+    new level (a meter swap), counted as nothing.
+    """
+
+    def __init__(self, max_power_w: float) -> None:
+        self.max_power_w = max_power_w
+        self.base: tuple[datetime, float] | None = None
+        self.held: tuple[datetime, float] | None = None
+        self.counted = 0.0
+        self.backwards = self.jumps = 0
+
+    def _plausible(self, since: tuple[datetime, float], at: datetime, wh: float) -> bool:
+        seconds = max((at - since[0]).total_seconds(), 1.0)
+        return (wh - since[1]) * 3600 / seconds <= self.max_power_w
+
+    def read(self, at: datetime, wh: float) -> float | None:
+        """The energy counted up to this reading, or None if the reading is set aside."""
+        if self.base is None:
+            self.base = (at, wh)
+            return self.counted
+        if wh < self.base[1]:
+            self.finish()
+            self.backwards += 1
+            self.base = (at, wh)
+            return self.counted
+        if self._plausible(self.base, at, wh):
+            if self.held is not None:
+                self.jumps += 1  # the held reading was a glitch
+                self.held = None
+            self.counted += wh - self.base[1]
+            self.base = (at, wh)
+            return self.counted
+        if self.held is not None and self._plausible(self.held, at, wh) and wh >= self.held[1]:
+            self.jumps += 1  # a new level: the jump to it counts nothing
+            self.counted += wh - self.held[1]
+            self.base, self.held = (at, wh), None
+            return self.counted
+        if self.held is not None:
+            self.jumps += 1  # two glitches in a row: the first is dropped
+        self.held = (at, wh)
+        return None
+
+    def finish(self) -> None:
+        """A reading still held has no successor to vouch for it: a glitch."""
+        if self.held is not None:
+            self.jumps += 1
+            self.held = None
 
 
 def _every(start: datetime, times: list[datetime], interval: timedelta) -> tuple[datetime, ...]:
