@@ -28,6 +28,7 @@ from cpo.ocpi.status import OcpiError
 from cpo.ocpi.tokens import Encoding
 from cpo.operations import Conflict, NotFound
 from cpo.parties import Parties
+from cpo.preferences import Preferences
 from cpo.projection import Projection
 from cpo.push.deliverer import Deliverer
 from cpo.push.outbox import Outbox
@@ -109,7 +110,14 @@ class Roaming:
         self.router.add(credentials.module(self.registration))
         self.router.add(locations.module(self.router, self.sites, settings.ocpi_page_limit))
         self.router.add(tariffs.module(self.router, self.sites, settings.ocpi_page_limit))
-        self.router.add(sessions_module.module(self.router, sessions, settings.ocpi_page_limit))
+        self.preferences = Preferences(
+            sessions, csms.commands if csms else None, settings.authorize_timeout
+        )
+        self.router.add(
+            sessions_module.module(
+                self.router, sessions, settings.ocpi_page_limit, self.preferences
+            )
+        )
         self.router.add(cdrs.module(self.router, sessions, settings.ocpi_page_limit))
         # Chargers' local lists follow token changes (only in the server, where chargers are).
         self.local_lists = LocalLists(sessions, csms) if csms else None

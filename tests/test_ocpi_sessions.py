@@ -4,6 +4,7 @@ eMSP sees the session live and receives one CDR priced to the cent."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -207,3 +208,81 @@ async def test_emsps_page_their_own_sessions_and_cdrs_only(
         await register_with(live, other)
         assert await other.fetch_all("sessions", params={"date_from": since}) == []
         assert await other.fetch_all("cdrs") == []
+
+
+async def test_charging_preferences_are_answered_from_what_the_charger_does(
+    live: Platform, emsp: EmspSimulator
+) -> None:
+    site = location("PREF", [("PREF-1", "CP-PREF", 1)], tariff_ids=["AC-TIERED"])
+    site["evses"][0]["capabilities"].append("CHARGING_PREFERENCES_CAPABLE")
+    await post(live, "/locations", site)
+    await live.add_station("CP-PREF", PASSWORD)
+    async with ChargePointSimulator(
+        id="CP-PREF", url=live.ws_url, ocpp="2.0.1", password=PASSWORD, power_w=11000
+    ) as cp:
+        await cp.boot()
+        assert await cp.authorize(UID) == "Accepted"
+        await cp.start_transaction(1, UID)
+        put = await emsp.wait_for(
+            lambda r: sent("sessions", "PUT")(r) and r.body["location_id"] == "PREF"
+        )
+        session_id = put.body["id"]
+
+        async def prefer(body: dict[str, Any], session: str = session_id) -> Any:
+            path = f"/{session}/charging_preferences"
+            response = await emsp.request("PUT", "sessions", path, json=body)
+            return response.status_code, response.json()
+
+        in_two_hours = (datetime.now(UTC) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        regular = {"profile_type": "REGULAR", "departure_time": in_two_hours, "energy_need": 10}
+        status, body = await prefer(regular)
+        assert (status, body["data"]) == (200, "ACCEPTED")
+        # 10 kWh in two hours: the charger is capped at 5 kW until departure.
+        assert cp.charging_limits[1]["limit_w"] == pytest.approx(5000, rel=0.01)
+        assert (await prefer({"profile_type": "FAST"}))[1]["data"] == "ACCEPTED"
+        assert 1 not in cp.charging_limits
+        assert (await prefer({"profile_type": "CHEAP"}))[1]["data"] == "PROFILE_TYPE_NOT_SUPPORTED"
+        no_departure = {"profile_type": "REGULAR", "energy_need": 10}
+        assert (await prefer(no_departure))[1]["data"] == "DEPARTURE_REQUIRED"
+        no_need = {"profile_type": "REGULAR", "departure_time": in_two_hours}
+        assert (await prefer(no_need))[1]["data"] == "ENERGY_NEED_REQUIRED"
+        too_much = regular | {"energy_need": 100}  # 50 kW from a 22 kW connector
+        assert (await prefer(too_much))[1]["data"] == "NOT_POSSIBLE"
+        cp.smart_charging_supported = False
+        assert (await prefer(regular))[1]["data"] == "NOT_POSSIBLE"
+        cp.smart_charging_supported = True
+
+        status, body = await prefer({"profile_type": "TURBO"})
+        assert body["status_code"] == 2001
+        status, body = await prefer(regular, session="0" * 32)
+        assert (status, body["status_code"]) == (404, 2001)
+        async with EmspSimulator(party_id="OTH") as other:
+            await register_with(live, other)
+            path = f"/{session_id}/charging_preferences"
+            response = await other.request("PUT", "sessions", path, json=regular)
+            assert response.status_code == 404  # another eMSP's session does not exist for it
+
+        await cp.stop_transaction(1)
+        await emsp.wait_for(
+            lambda r: r.module == "sessions" and (r.body or {}).get("status") == "COMPLETED"
+        )
+        assert (await prefer(regular))[1]["data"] == "NOT_POSSIBLE"
+
+
+async def test_charging_preferences_need_a_capable_evse(
+    live: Platform, emsp: EmspSimulator
+) -> None:
+    async with ChargePointSimulator(
+        id="CP-SES", url=live.ws_url, ocpp="1.6", password=PASSWORD
+    ) as cp:
+        await cp.boot()
+        await cp.authorize(UID)
+        await cp.start_transaction(1, UID)
+        session_id = (await emsp.wait_for(sent("sessions", "PUT"))).body["id"]
+        response = await emsp.request(
+            "PUT",
+            "sessions",
+            f"/{session_id}/charging_preferences",
+            json={"profile_type": "FAST"},
+        )
+        assert response.status_code == 404 and response.json()["status_code"] == 2001, response.text

@@ -10,13 +10,26 @@ from starlette.responses import Response
 
 from cpo.models import ChargingSession
 from cpo.ocpi.pagination import paged_response
+from cpo.ocpi.responses import OcpiResponse
 from cpo.ocpi.router import Call, Module, OcpiRouter
+from cpo.preferences import ChargingPreferences, Preferences, unknown_session
 
 
 def module(
-    router: OcpiRouter, sessions: async_sessionmaker[AsyncSession], max_limit: int
+    router: OcpiRouter,
+    sessions: async_sessionmaker[AsyncSession],
+    max_limit: int,
+    preferences: Preferences,
 ) -> Module:
     charging = Module("sessions", "SENDER")
+
+    @charging.on("PUT", "/{session_id}/charging_preferences")
+    async def prefer(call: Call) -> Response:
+        session_id = call.request.path_params["session_id"]
+        if len(session_id) > 36:
+            raise unknown_session(session_id[:40])
+        wanted = call.json(ChargingPreferences)
+        return OcpiResponse((await preferences.apply(call.party, session_id, wanted)).value)
 
     @charging.on("GET")
     async def page(call: Call) -> Response:
