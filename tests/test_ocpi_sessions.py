@@ -113,7 +113,7 @@ async def test_a_charge_is_a_live_session_then_one_cdr_priced_to_the_cent(
     live: Platform, emsp: EmspSimulator, version: str
 ) -> None:
     async with ChargePointSimulator(
-        id="CP-SES", url=live.ws_url, ocpp=version, password=PASSWORD, power_w=11000
+        id="CP-SES", url=live.ws_url, ocpp=version, password=PASSWORD, power_w=11000, signed=True
     ) as cp:
         await cp.boot()
         await cp.status(1, "Available")
@@ -177,11 +177,44 @@ async def test_a_charge_is_a_live_session_then_one_cdr_priced_to_the_cent(
         for p in cdr["charging_periods"]
     )
     assert posted.status == 201
+    # The charger signed its start and end readings: the driver can check them.
+    assert cdr["signed_data"]["encoding_method"] == "OCMF"
+    natures = [v["nature"] for v in cdr["signed_data"]["signed_values"]]
+    assert natures[0] == "Start" and natures[-1] == "End"
     # Exactly one CDR, kept where the eMSP said.
     assert len(emsp.cdrs) == 1
     async with live.admin() as admin:
         mine = (await admin.get(f"/sessions/{session_id}")).json()
     assert mine["cdrs"][0]["location_url"].endswith(f"/cdrs/{cdr['id']}")
+
+
+async def test_a_correction_credits_the_cdr_and_issues_a_new_one(
+    live: Platform, emsp: EmspSimulator
+) -> None:
+    async with ChargePointSimulator(
+        id="CP-SES", url=live.ws_url, ocpp="2.0.1", password=PASSWORD
+    ) as cp:
+        await cp.boot()
+        await cp.run_session(1, UID, meter_updates=2, seconds_per_update=900)
+        original = (await emsp.wait_for(sent("cdrs", "POST"))).body
+    session_id = original["session_id"]
+    async with live.admin() as admin:
+        response = await admin.post(f"/sessions/{session_id}/correct")
+        assert response.status_code == 201, response.text
+        assert [c["id"] for c in response.json()["cdrs"]] == [
+            session_id,
+            f"{session_id}-C1",
+            f"{session_id}-R1",
+        ]
+        missing = await admin.post("/sessions/nope/correct")
+        assert missing.status_code == 404
+    credit = (await emsp.wait_for(lambda r: sent("cdrs", "POST")(r) and r.body.get("credit"))).body
+    assert credit["id"] == f"{session_id}-C1" and credit["credit_reference_id"] == session_id
+    assert credit["total_cost"]["excl_vat"] == -original["total_cost"]["excl_vat"]
+    assert credit["total_energy"] == original["total_energy"]
+    fresh = (await emsp.wait_for(lambda r: (r.body or {}).get("id") == f"{session_id}-R1")).body
+    assert fresh["total_cost"] == original["total_cost"] and not fresh.get("credit")
+    assert len(emsp.cdrs) == 3
 
 
 async def test_emsps_page_their_own_sessions_and_cdrs_only(
