@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await migrate(settings.database_url)
         admin.token, generated = await operations.admin_token(settings.admin_token)
         await csms.start()
-        roaming.start()
+        await roaming.start()
         print(banner(settings, admin.token, generated), flush=True)
         try:
             yield

@@ -20,15 +20,24 @@ from typing import Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import col, select
+from sqlmodel import col, or_, select
 
 from cpo.authorization import find_token
 from cpo.cdrs import cdr_location, cdr_object, credit_of, signed_data
-from cpo.models import Cdr, ChargingSession, Location, LocationEvse, Tariff
+from cpo.models import (
+    Cdr,
+    ChargingSession,
+    Location,
+    LocationEvse,
+    OcpiCommand,
+    Reservation,
+    Tariff,
+)
 from cpo.ocpi.headers import PartyRef
 from cpo.ocpi.responses import timestamp
 from cpo.ocpi.tariffs import Tariff as TariffModel
 from cpo.push.outbox import Outbox
+from cpo.remote_commands import linked_start
 from cpo.sites import tariff_object
 from cpo.tariff_engine import Priced, price
 from cpo.usage import Reading, Usage, readings, usage
@@ -143,37 +152,86 @@ class ChargingSessions:
     async def _open(
         self, session: AsyncSession, tx: Transaction, now: datetime
     ) -> ChargingSession | None:
-        """A new Session, if the transaction's token belongs to an eMSP."""
+        """A new Session, if an eMSP is behind the transaction: its START_SESSION, its
+        reservation, or the token the driver presented."""
         if not tx.id_token:
             return None
-        token = await find_token(session, tx.id_token, tx.id_token_type)
-        if token is None:
-            return None  # the operator's own token, or nobody's: no eMSP to tell
         assert tx.id is not None
+        reference: str | None = None
+        started = await self._started_by_command(session, tx)
+        reserved = await self._reserved(session, tx) if started is None else None
+        if started is not None:
+            owner_id, token = started.party_id, started.request["token"]
+            reference = started.request.get("authorization_reference")
+            auth_method = "COMMAND"
+            started.transaction_id, started.state = tx.id, "linked"
+        else:
+            known = await find_token(session, tx.id_token, tx.id_token_type)
+            if known is not None:
+                owner_id, token = (
+                    known.owner_id,
+                    {
+                        "country_code": known.country_code,
+                        "party_id": known.party_id,
+                        "uid": known.uid,
+                        "type": known.type,
+                        "contract_id": known.data.get("contract_id", known.uid),
+                    },
+                )
+                realtime = tx.authorization_reference is not None or known.whitelist in (
+                    "NEVER",
+                    "ALLOWED_OFFLINE",
+                )
+                auth_method = "AUTH_REQUEST" if realtime else "WHITELIST"
+            elif reserved is not None:
+                owner_id, token, auth_method = reserved.party_id, reserved.token, "WHITELIST"
+            else:
+                return None  # the operator's own token, or nobody's: no eMSP to tell
+            if reserved is not None and reserved.party_id == owner_id:
+                reference = reserved.authorization_reference
+                reserved.status = "used"
         cdr_token = {
-            "country_code": token.country_code,
-            "party_id": token.party_id,
-            "uid": token.uid,
-            "type": token.type,
-            "contract_id": token.data.get("contract_id", token.uid),
+            k: token[k] for k in ("country_code", "party_id", "uid", "type", "contract_id")
         }
-        realtime = tx.authorization_reference is not None or token.whitelist in (
-            "NEVER",
-            "ALLOWED_OFFLINE",
-        )
+        data: dict[str, Any] = {"cdr_token": cdr_token, "auth_method": auth_method}
+        if reference:
+            data["authorization_reference"] = reference
         row = ChargingSession(
             ocpi_id=uuid.uuid4().hex,  # 32 characters: CDR ids add suffixes within 39
             transaction_id=tx.id,
-            owner_id=token.owner_id,
-            data={
-                "cdr_token": cdr_token,
-                "auth_method": "AUTH_REQUEST" if realtime else "WHITELIST",
-            },
+            owner_id=owner_id,
+            data=data,
             last_updated=now,
         )
         session.add(row)
         await session.flush()
         return row
+
+    @staticmethod
+    async def _started_by_command(session: AsyncSession, tx: Transaction) -> OcpiCommand | None:
+        rows = list(
+            (
+                await session.execute(
+                    select(OcpiCommand).where(
+                        OcpiCommand.command == "START_SESSION",
+                        OcpiCommand.station_id == tx.station_id,
+                        col(OcpiCommand.transaction_id).is_(None),
+                        col(OcpiCommand.state).in_(["accepted", "answered", "expired"]),
+                        or_(col(OcpiCommand.result).is_(None), OcpiCommand.result == "ACCEPTED"),
+                    )
+                )
+            ).scalars()
+        )
+        return linked_start(rows, tx)
+
+    @staticmethod
+    async def _reserved(session: AsyncSession, tx: Transaction) -> Reservation | None:
+        if tx.reservation_id is None:
+            return None
+        reservation = await session.get(Reservation, tx.reservation_id)
+        if reservation is None or reservation.station_id != tx.station_id:
+            return None
+        return reservation
 
     async def _place(self, session: AsyncSession, row: ChargingSession, tx: Transaction) -> None:
         """Where it happens and at what price, as they are now: kept for the session's life."""
@@ -267,8 +325,10 @@ class ChargingSessions:
         }
         if ended and tx.ended_at is not None:
             data["end_date_time"] = timestamp(max(tx.ended_at, start))
-        if tx.authorization_reference:
-            data["authorization_reference"] = tx.authorization_reference
+        # The latest word wins: the command's or reservation's reference, else the authorize's.
+        reference = row.data.get("authorization_reference") or tx.authorization_reference
+        if reference:
+            data["authorization_reference"] = reference
         if row.data.get("meter_id"):
             data["meter_id"] = row.data["meter_id"]
         if priced is not None and row.tariff is not None:

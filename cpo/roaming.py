@@ -18,7 +18,7 @@ from cpo.authorization import OcpiAuthorizer
 from cpo.charging_sessions import ChargingSessions, SessionRules
 from cpo.local_lists import LocalLists
 from cpo.models import Party, PartyState
-from cpo.modules import cdrs, credentials, locations, tariffs, tokens, versions
+from cpo.modules import cdrs, commands, credentials, locations, tariffs, tokens, versions
 from cpo.modules import sessions as sessions_module
 from cpo.ocpi.client import OcpiCallError, OcpiClient
 from cpo.ocpi.headers import PartyRef
@@ -34,6 +34,7 @@ from cpo.push.deliverer import Deliverer
 from cpo.push.outbox import Outbox
 from cpo.push.senders import senders
 from cpo.registration import Registration
+from cpo.remote_commands import RemoteCommands
 from cpo.settings import Settings
 from cpo.sites import Sites
 from csms.authorization import LocalAuthorizer
@@ -126,13 +127,23 @@ class Roaming:
                 sessions, self.local_lists.tokens_changed if self.local_lists else _ignore
             )
         )
+        self.remote = RemoteCommands(
+            sessions,
+            self.outbox,
+            csms.commands if csms else None,
+            settings.ocpp_response_timeout,
+            settings.remote_start_window_seconds,
+        )
+        self.router.add(commands.module(self.remote))
         self.authorizer = OcpiAuthorizer(
             sessions, self.client, LocalAuthorizer(sessions), settings.authorize_timeout
         )
         self._reconciler: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        """The server's background work: the log writer, the projection, the deliverer."""
+    async def start(self) -> None:
+        """The server's background work: the log writer, the projection, the deliverer, and
+        the commands a restart interrupted (reported FAILED)."""
+        await self.remote.start()
         self.log.start()
         self.projection.start()
         self.deliverer.start()
@@ -149,6 +160,7 @@ class Roaming:
                 await self._reconciler
         # Each step is bounded: a shutdown must end even if a peer or the database hangs.
         steps = [
+            ("commands", self.remote.stop()),
             ("deliverer", self.deliverer.stop()),
             ("projection", self.projection.stop()),
             ("OCPI client", self.client.close()),
@@ -164,9 +176,13 @@ class Roaming:
         """A new party gets every Location and Tariff, and its tokens are fetched (not awaited:
         the peer may still be waiting for our answer to its registration)."""
         await self.sites.resync(party_id)
-        task: asyncio.Task[object] = asyncio.create_task(self.pull_tokens(party_id, full=True))
+        task: asyncio.Task[object] = asyncio.create_task(self._first_pull(party_id))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def _first_pull(self, party_id: int) -> None:
+        with contextlib.suppress(OcpiError):  # logged; the reconciliation pulls again
+            await self.pull_tokens(party_id, full=True)
 
     async def pull_tokens(self, party_id: int, full: bool = False) -> dict[str, int]:
         party = await self.party(party_id)

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     cdr_gap_wait_seconds: float = Field(
         default=600.0, ge=0, description="How long a CDR waits for a charger's missing messages"
     )
+    remote_start_window_seconds: float = Field(
+        default=900.0,
+        ge=0,
+        description="How long after an accepted START_SESSION its transaction may begin",
+    )
     max_plausible_power_kw: float = Field(
         default=1000.0, gt=0, description="A meter step faster than this is a glitch, not energy"
     )

@@ -106,7 +106,7 @@ class Adapter(ChargePoint):
     ) -> None:
         """Follow an accepted remote start; check: authorize the token first."""
         status, evse = self._decision(uid)
-        if status == "Accepted":
+        if status == "Accepted" and self.sim.start_on_remote:
             self.sim._spawn(
                 self.sim._remote_start(evse, id_tag, remote_start_id, token_type, check)
             )

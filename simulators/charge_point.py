@@ -63,6 +63,8 @@ class ChargePointSimulator(Connection):
         self.reservations: dict[int, dict[str, Any]] = {}
         self.statuses: dict[int, str] = {}
         self.answers: dict[str, str] = {}
+        # False: accept remote starts but never start (no driver came, firmware that forgets).
+        self.start_on_remote = True
         # The local authorization list (id -> status) and its version; a charger without one
         # answers NotSupported.
         self.local_list: dict[str, str] = {}

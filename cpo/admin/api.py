@@ -340,6 +340,11 @@ class Admin:
             raise Problem(404, "no such tariff")
         return Response(status_code=204)
 
+    async def list_commands(self, request: Request) -> Response:
+        limit = query_int(request, "limit", 100, 1, 1000)
+        assert limit is not None
+        return ok(await self.roaming.remote.recent(limit))
+
     async def list_sessions(self, request: Request) -> Response:
         limit = query_int(request, "limit", 100, 1, 1000)
         assert limit is not None
@@ -567,6 +572,13 @@ class Admin:
                 "/sessions/{session_id}/correct",
                 self.correct_session,
                 "Credit the session's CDR and issue a new one from the data as it is now",
+                None,
+            ),
+            (
+                "GET",
+                "/commands",
+                self.list_commands,
+                "eMSP commands, newest first, with their results (?limit)",
                 None,
             ),
             ("GET", "/parties", self.list_parties, "OCPI parties (eMSP peers)", None),

@@ -9,11 +9,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from cpo.charging_sessions import periods_digest
-from cpo.models import Cdr, ChargingSession, Delivered, Location, Party, PendingPush, Tariff
+from cpo.models import (
+    Cdr,
+    ChargingSession,
+    Delivered,
+    Location,
+    OcpiCommand,
+    Party,
+    PendingPush,
+    Tariff,
+)
 from cpo.ocpi.client import OcpiCallError, OcpiClient
 from cpo.ocpi.responses import timestamp
 from cpo.parties import peer_of
 from cpo.push.deliverer import Deferred, Sender
+from cpo.remote_commands import result_body
 from cpo.sites import Sites, location_object, tariff_object
 
 
@@ -165,4 +175,27 @@ def senders(sessions: async_sessionmaker[AsyncSession], client: OcpiClient) -> d
             )
         return found.last_updated
 
-    return {"location": location, "tariff": tariff, "session": charging_session, "cdr": cdr}
+    async def command(party: Party, row: PendingPush, held: Delivered | None) -> datetime | None:
+        """The CommandResult, to the exact response_url the eMSP gave (its own host)."""
+        async with sessions() as session:
+            found = await session.get(OcpiCommand, int(row.object_id))
+        if found is None or found.result is None:
+            return None
+        if held is None:
+            await client.call(
+                "POST",
+                found.response_url,
+                peer_of(party),
+                json=result_body(found),
+                functional=True,
+                module="commands",
+            )
+        return found.updated_at
+
+    return {
+        "location": location,
+        "tariff": tariff,
+        "session": charging_session,
+        "cdr": cdr,
+        "command": command,
+    }
