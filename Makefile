@@ -23,6 +23,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+demo: $(STAMP)
+	$(BIN)/python -m simulators.demo
+
 lint: $(STAMP)
 	$(BIN)/ruff check csms cpo simulators tests bench
 	$(BIN)/ruff format --check csms cpo simulators tests bench

@@ -293,7 +293,9 @@ class ChargingSessions:
             _stop_reading(tx, samples) if ended else None,
             readings(samples),
             self.rules.max_power_w,
-            None if ended else timedelta(seconds=self.rules.update_every),
+            # Cut where the live updates were cut, ended or not: the periods the owner holds
+            # stay as they are and the last update only appends.
+            timedelta(seconds=self.rules.update_every),
         )
         priced = self._price(row, measured)
         periods = _with_live_dimensions(priced.charging_periods if priced else [], measured)
