@@ -13,7 +13,7 @@ import sys
 import time
 import traceback
 
-BENCHMARKS = ["bench.heartbeat"]
+BENCHMARKS = ["bench.heartbeat", "bench.locations_paging"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,12 +19,15 @@ def masked(body: bytes | str | None) -> str | None:
     if body is None or body in (b"", ""):
         return None
     raw = body if isinstance(body, bytes) else body.encode()
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        text = raw.decode(errors="replace")
-    else:
-        text = orjson.dumps(_mask(value)).decode() if _has_token(value) else raw.decode()
+    text = raw.decode(errors="replace")
+    if b'"token"' in raw:  # most bodies (pages of Locations...) need no parsing at all
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            if _has_token(value):
+                text = orjson.dumps(_mask(value)).decode()
     return text if len(text) <= BODY_MAX else text[:BODY_MAX] + "…(cut)"
 
 
