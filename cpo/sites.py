@@ -80,10 +80,6 @@ async def live_statuses(
     return status_of
 
 
-async def live_status(session: AsyncSession, station_id: str, ocpp_evse_id: int) -> str:
-    return (await live_statuses(session, [station_id]))(station_id, ocpp_evse_id)
-
-
 def evse_object(evse: LocationEvse) -> dict[str, Any]:
     data = dict(evse.data)
     connectors = data.pop("connectors", [])
@@ -213,6 +209,10 @@ class Sites:
                     )
                 ).scalars()
             )
+            # The live status of every charger EVSE named, read at once (not two queries each).
+            status_of = await live_statuses(
+                session, {e.station_id for item in items for e in item.evses or []}
+            )
             for n, item in enumerate(items):
                 prefix = f"{n}." if isinstance(raw, list) else ""
                 for evse in item.evses or []:
@@ -225,7 +225,7 @@ class Sites:
                                         "problem": f"no tariff {tariff_id!r}: import or create it first",
                                     }
                                 )
-                result = await self._upsert_location(session, item, prefix, problems)
+                result = await self._upsert_location(session, item, prefix, problems, status_of)
                 if result and result.changed:
                     await self.outbox.mark(session, parties, "location", result.id)
                 if result:
@@ -236,7 +236,12 @@ class Sites:
         return done
 
     async def _upsert_location(
-        self, session: AsyncSession, item: LocationIn, prefix: str, problems: list[dict[str, Any]]
+        self,
+        session: AsyncSession,
+        item: LocationIn,
+        prefix: str,
+        problems: list[dict[str, Any]],
+        status_of: Callable[[str, int], str],
     ) -> Upserted | None:
         now = clock.now()
         data = item.model_dump(mode="json", exclude_none=True, exclude=LOCATION_OWN)
@@ -330,7 +335,7 @@ class Sites:
             ) | {"connectors": connectors}
             admin_status = evse.status.value if evse.status else None
             if row is None:
-                status = await live_status(session, evse.station_id, evse.ocpp_evse_id)
+                status = status_of(evse.station_id, evse.ocpp_evse_id)
                 session.add(
                     LocationEvse(
                         location_id=location.id, uid=evse.uid, station_id=evse.station_id,
@@ -349,7 +354,7 @@ class Sites:
                 row.data, row.admin_status = evse_data, admin_status
                 row.station_id, row.ocpp_evse_id = evse.station_id, evse.ocpp_evse_id
                 if rebound:
-                    row.status = await live_status(session, evse.station_id, evse.ocpp_evse_id)
+                    row.status = status_of(evse.station_id, evse.ocpp_evse_id)
                 row.last_updated = now
                 changed = True
         # OCPI never deletes an EVSE: one the operator leaves out is retired as REMOVED.
