@@ -19,6 +19,15 @@ from simulators.charge_point import CallErrorReceived, ChargePointSimulator, Ses
 from simulators.emsp import EmspSimulator, OcpiError, make_token
 from simulators.emsp.models import Token
 from simulators.emsp.validation import problems
+from simulators.fleet import (
+    MAX_CHARGERS,
+    MAX_SECONDS,
+    Fleet,
+    FleetConfig,
+    Progress,
+    progress_line,
+    summary_text,
+)
 
 LOG = logging.getLogger("simulators")
 
@@ -73,7 +82,80 @@ def build_parser() -> argparse.ArgumentParser:
     )
     emsp.add_argument("--json", action="store_true", help="print the start-up summary as JSON")
     emsp.set_defaults(run=run_emsp)
+
+    fleet = commands.add_parser(
+        "fleet",
+        help="run thousands of simulated chargers against a CSMS (a load generator)",
+        description="Connect COUNT simulated chargers (a mix of OCPP 1.6J and 2.0.1) in one "
+        "process: boot, heartbeats, status changes, charging sessions, random disconnects and "
+        "reconnect storms; then print what was sent, answered and how fast. Rates are per second "
+        "across the whole fleet. --ceiling measures the rate the generator itself can drive.",
+    )
+    fleet.add_argument(
+        "--url", help="CSMS endpoint, e.g. ws://127.0.0.1:8000/ocpp (omit with --ceiling alone)"
+    )
+    fleet.add_argument("--count", type=_within(int, 1, MAX_CHARGERS), default=100)
+    fleet.add_argument(
+        "--mix", type=_within(float, 0, 1), default=0.5, help="share of OCPP 2.0.1 chargers"
+    )
+    fleet.add_argument("--prefix", default="FLEET-", help="charger ids are PREFIX0001, ...")
+    fleet.add_argument("--password", help="HTTP Basic password of every charger (user = its id)")
+    fleet.add_argument("--connect", choices=["staggered", "simultaneous"], default="staggered")
+    fleet.add_argument(
+        "--connect-rate", type=float, default=100.0, help="connections per second when staggered"
+    )
+    fleet.add_argument(
+        "--heartbeat",
+        type=float,
+        help="seconds between heartbeats (default: the BootNotification answer's; 0: back to back)",
+    )
+    fleet.add_argument("--status-rate", type=float, default=0.0, help="status changes per second")
+    fleet.add_argument(
+        "--session-rate", type=float, default=0.0, help="charging sessions started per second"
+    )
+    fleet.add_argument("--session-seconds", type=float, default=30.0, help="length of a session")
+    fleet.add_argument(
+        "--meter-interval", type=float, default=10.0, help="seconds between meter values"
+    )
+    fleet.add_argument(
+        "--id-tag",
+        action="append",
+        default=[],
+        help="token to charge with (repeatable; default: one generated tag per charger)",
+    )
+    fleet.add_argument(
+        "--disconnect-rate", type=float, default=0.0, help="random disconnects per second"
+    )
+    fleet.add_argument(
+        "--storm-at", type=float, help="drop every connection after this many seconds"
+    )
+    fleet.add_argument("--seconds", type=_within(float, 0.1, MAX_SECONDS), default=60.0)
+    fleet.add_argument("--seed", type=int, help="for a reproducible run")
+    fleet.add_argument("--json", action="store_true", help="print the summary as JSON")
+    fleet.add_argument(
+        "--progress", action="store_true", help="live progress line even when not on a terminal"
+    )
+    fleet.add_argument(
+        "--ceiling", action="store_true", help="measure the generator's own ceiling first"
+    )
+    fleet.add_argument(
+        "--ceiling-seconds", type=_within(float, 0.5, 60), default=5.0, help="its measuring time"
+    )
+    fleet.set_defaults(run=run_fleet)
     return parser
+
+
+def _within(kind: type[int] | type[float], low: float, high: float) -> Any:
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}")
+        return value
+
+    return parse
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -264,6 +346,80 @@ def _print_emsp(summary: dict[str, Any], as_json: bool) -> None:
         roles = ", ".join(f"{r['country_code']}/{r['party_id']} {r['role']}" for r in cpo["roles"])
         print(f"registered with {roles} at {cpo['versions_url']}", flush=True)
     print("serving; Ctrl-C to stop", flush=True)
+
+
+async def run_fleet(args: argparse.Namespace) -> int:
+    if args.url is None and not args.ceiling:
+        print("cpo-sim fleet: error: --url is required (or --ceiling alone)", file=sys.stderr)
+        return 2
+    try:
+        config = FleetConfig(
+            url=args.url or "ws://127.0.0.1/ocpp",  # --ceiling alone: its own server's URL
+            count=args.count,
+            mix=args.mix,
+            prefix=args.prefix,
+            password=args.password,
+            connect=args.connect,
+            connect_rate=args.connect_rate,
+            heartbeat=args.heartbeat,
+            status_rate=args.status_rate,
+            session_rate=args.session_rate,
+            session_seconds=args.session_seconds,
+            meter_interval=args.meter_interval,
+            id_tags=tuple(args.id_tag),
+            disconnect_rate=args.disconnect_rate,
+            storm_at=args.storm_at,
+            seconds=args.seconds,
+            seed=args.seed,
+        )
+    except ValueError as exc:
+        print(f"cpo-sim fleet: error: {exc}", file=sys.stderr)
+        return 2
+    summary: dict[str, Any] = {}
+    if args.ceiling:
+        summary["ceiling"] = await Fleet.ceiling(config, args.ceiling_seconds)
+    if args.url is not None:
+        show = args.progress or sys.stderr.isatty()
+        printer = _ProgressLine() if show else None
+        fleet = Fleet(config, on_progress=printer)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            # Only the main thread may; a fleet run from a thread ends on its own time.
+            with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+                loop.add_signal_handler(sig, fleet.finish)
+        try:
+            summary = await fleet.run() | summary
+        finally:
+            if printer is not None:
+                printer.end()
+    if args.json:
+        print(json.dumps(summary), flush=True)
+    else:
+        print(summary_text(summary), flush=True)
+    if args.url is not None and summary["chargers"]["ever_connected"] * 2 < config.count:
+        return fail(
+            f"most chargers could not connect to {args.url}: "
+            + ", ".join(f"{r} ({n})" for r, n in summary["connects"]["reasons"].items())
+        )
+    return 0
+
+
+class _ProgressLine:
+    """One line on stderr, rewritten in place every second."""
+
+    def __init__(self) -> None:
+        self.width = 0
+
+    def __call__(self, progress: Progress) -> None:
+        line = progress_line(progress)
+        sys.stderr.write("\r" + line.ljust(self.width))
+        sys.stderr.flush()
+        self.width = len(line)
+
+    def end(self) -> None:
+        if self.width:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> bool:
