@@ -43,6 +43,7 @@ class BatchedLog:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._failures = 0
 
     def _append(self, row: dict[str, object]) -> None:
@@ -90,7 +91,7 @@ class BatchedLog:
     async def _run(self) -> None:
         purge_every, last_purge = 3600.0, 0.0
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._interval)
             self._wake.clear()
@@ -105,10 +106,18 @@ class BatchedLog:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=self.name)
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 5.0) -> None:
+        """Lets a flush in progress finish, then writes what is left. A task cancelled inside
+        a transaction makes SQLAlchemy throw its connection away mid-BEGIN, and SQLite may
+        keep the write lock until that connection's thread gets round to closing it."""
+        self._stopping = True
+        self._wake.set()
         if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), grace)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
         with contextlib.suppress(Exception):
             await self.flush()

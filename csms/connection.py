@@ -121,6 +121,8 @@ class StationConnection:
         self._bucket = TokenBucket(config.rate_limit, config.rate_burst)
         self._strikes = 0
         self._inbox: asyncio.Queue[tuple[str, str, str]] = asyncio.Queue()
+        self._idle = asyncio.Event()  # set while no charger message is being handled
+        self._idle.set()
         self._send_lock = asyncio.Lock()
         # The charger's CALL being handled (one at a time) and our CALL awaiting its reply.
         self._their_call: tuple[str, str, float] | None = None
@@ -162,6 +164,10 @@ class StationConnection:
             await self._read()
         finally:
             self.closed.set()
+            # The message in hand is finished first: cancelled inside its database transaction,
+            # SQLAlchemy would throw the connection away mid-statement (see BatchedLog.stop).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), 5.0)
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
@@ -261,6 +267,7 @@ class StationConnection:
         assert self.charge_point is not None
         while True:
             text, message_id, action = await self._inbox.get()
+            self._idle.clear()
             self._their_call = (message_id, action, time.perf_counter())
             try:
                 await self.charge_point.route_message(text)
@@ -274,6 +281,7 @@ class StationConnection:
                     )
             finally:
                 self._their_call = None
+                self._idle.set()
 
     async def _flood(self, message_id: str, action: str) -> None:
         self._strikes += 1

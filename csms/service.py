@@ -53,6 +53,7 @@ class Csms:
         self.grants = RemoteStartGrants()
         self.commands = Commands(self.registry, self.store, self.grants)
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -64,18 +65,26 @@ class Csms:
         for station_id in self.registry.connected():
             if conn := self.registry.get(station_id):
                 await conn.close(1001, "server shutting down")
+        # Background work ends between transactions, not inside one (see BatchedLog.stop).
+        self._stopping.set()
         for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            try:
+                await asyncio.wait_for(asyncio.shield(task), 5.0)
+            except TimeoutError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.store.flush_seen()
         await self.message_log.stop()
 
     async def _housekeeping(self) -> None:
         """Batched last-seen writes, and now and then the sweep of transactions left stale."""
         swept = time.monotonic()
-        while True:
-            await asyncio.sleep(self.config.seen_flush_interval)
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.config.seen_flush_interval)
+            if self._stopping.is_set():
+                return
             try:
                 await self.store.flush_seen()
             except Exception:
