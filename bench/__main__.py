@@ -13,7 +13,7 @@ import sys
 import time
 import traceback
 
-BENCHMARKS = ["bench.heartbeat", "bench.locations_paging"]
+BENCHMARKS = ["bench.heartbeat", "bench.locations_paging", "bench.status_to_emsp"]
 
 
 def main(argv: list[str] | None = None) -> int:
