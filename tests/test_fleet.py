@@ -306,8 +306,7 @@ async def cpo_sim(*args: str) -> tuple[int, str, str]:
         stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return await process.wait(), out.decode(), err.decode()
 
 
 async def test_cli_prints_a_json_summary_with_the_ceiling(tmp_path: Path) -> None:

@@ -262,9 +262,7 @@ async def test_reservations_map_to_the_chargers_ids_and_show_in_locations(
         _, answer, command_id = await command(emsp, "RESERVE_NOW", reserve)
         assert answer["data"]["result"] == "ACCEPTED"
         assert (await result_of(emsp, command_id))["result"] == "ACCEPTED"
-        # The charger holds our own integer id, never the eMSP's.
-        (held,) = cp.reservations
-        assert isinstance(held, int)
+        (held,) = cp.reservations  # the platform's own id, never the eMSP's
         await emsp.wait_for(
             lambda r: r.module == "locations" and (r.body or {}).get("status") == "RESERVED"
         )
@@ -284,6 +282,9 @@ async def test_reservations_map_to_the_chargers_ids_and_show_in_locations(
         # Reserved again, then the driver comes: the session carries the reservation's reference.
         _, _, third = await command(emsp, "RESERVE_NOW", reserve | {"reservation_id": "EMSP-RES-2"})
         assert (await result_of(emsp, third))["result"] == "ACCEPTED"
+        # Another eMSP reservation is another charger-side id (ids are never reused).
+        (other,) = cp.reservations
+        assert other != held
         assert await cp.authorize("RFID-RES-1") == "Accepted"
         await cp.start_transaction(1, "RFID-RES-1")
         put = (await emsp.wait_for(session_put("CMD-2.0.1"))).body
