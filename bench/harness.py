@@ -185,6 +185,42 @@ class Server:
             print(f"warning: {self.name} (pid {proc.pid}) did not stop", file=sys.stderr)
 
 
+# Settings for a platform under load: chargers need no registration and are never throttled,
+# and no status is asked of them behind the benchmark's back.
+LOAD_SETTINGS = {
+    "AUTO_REGISTER": "true",
+    "RATE_LIMIT": "100000",
+    "RATE_BURST": "100000",
+    "STATUS_TRIGGER_DELAY": "3600",
+}
+
+
+def platform_env(workdir: str, port: int, **settings: str) -> dict[str, str]:
+    """`cpo serve`'s environment: a fresh SQLite database in `workdir`, admin token "bench",
+    and `settings` as CPO_* overrides (e.g. AUTO_REGISTER="true")."""
+    return {
+        "CPO_DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/bench.db",
+        "CPO_ADMIN_TOKEN": "bench",
+        "CPO_LOG_LEVEL": "warning",
+        "CPO_HOST": HOST,
+        "CPO_PORT": str(port),
+    } | {f"CPO_{name}": value for name, value in settings.items()}
+
+
+def platform_server(workdir: str, **settings: str) -> Server:
+    """`cpo serve` on a free port (run where there is no .env), ready when /health answers."""
+    port = free_port()
+    return Server(
+        "platform",
+        [venv_bin("cpo"), "serve", "--host", HOST, "--port", str(port)],
+        port,
+        health_ok("/health"),
+        workdir,
+        env=platform_env(workdir, port, **settings),
+        cwd=workdir,
+    )
+
+
 def log_says(text: str) -> Ready:
     async def ready(server: Server) -> bool:
         try:
@@ -323,11 +359,17 @@ async def _calls(ws: ClientConnection, window: Window, frame: str, stats: _Stats
             latencies.append(received - sent)
 
 
-def _percentile_ms(sorted_values: list[float], q: float) -> float | None:
-    if not sorted_values:
+def percentile(values: list[float], q: float) -> float | None:
+    """The nearest-rank q-quantile of `values` (in any order), or None when there are none."""
+    if not values:
         return None
-    index = min(len(sorted_values) - 1, max(0, round(q * len(sorted_values)) - 1))
-    return 1000 * sorted_values[index]
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def _percentile_ms(values: list[float], q: float) -> float | None:
+    found = percentile(values, q)
+    return None if found is None else 1000 * found
 
 
 async def run_load(

@@ -29,6 +29,7 @@ from typing import Any
 
 from bench.harness import (
     HOST,
+    LOAD_SETTINGS,
     LoadResult,
     Ready,
     Server,
@@ -36,6 +37,7 @@ from bench.harness import (
     free_port,
     health_ok,
     log_says,
+    platform_env,
     run_load,
     venv_bin,
 )
@@ -63,20 +65,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if args.batch < 1:
         p.error("--batch must be at least 1")
     return args
-
-
-def platform_env(workdir: str, port: int) -> dict[str, str]:
-    return {
-        "CPO_DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/bench.db",
-        "CPO_ADMIN_TOKEN": "bench",
-        "CPO_AUTO_REGISTER": "true",
-        "CPO_LOG_LEVEL": "warning",
-        "CPO_RATE_LIMIT": "100000",
-        "CPO_RATE_BURST": "100000",
-        "CPO_STATUS_TRIGGER_DELAY": "3600",
-        "CPO_HOST": HOST,
-        "CPO_PORT": str(port),
-    }
 
 
 async def measure(args: argparse.Namespace) -> dict[str, LoadResult]:
@@ -109,7 +97,7 @@ async def measure(args: argparse.Namespace) -> dict[str, LoadResult]:
                 port,
                 ready,
                 workdir,
-                env=platform_env(workdir, port) if is_platform else None,
+                env=platform_env(workdir, port, **LOAD_SETTINGS) if is_platform else None,
                 # The platform reads ./.env; run it where there is none.
                 cwd=workdir if is_platform else None,
             ) as server:

@@ -30,7 +30,15 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.harness import HOST, Server, ServerFailed, free_port, health_ok, venv_bin
+from bench.harness import (
+    HOST,
+    Server,
+    ServerFailed,
+    free_port,
+    health_ok,
+    percentile,
+    platform_server,
+)
 
 WHOLE_LIST_S = 3.0
 PAGE_P99_MS = 100.0
@@ -153,30 +161,10 @@ async def page_through(
     return time.perf_counter() - started, times, evses
 
 
-def _p(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
-
-
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="cpo-bench-") as workdir:
-        port = free_port()
-        env = {
-            "CPO_DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/bench.db",
-            "CPO_ADMIN_TOKEN": "bench",
-            "CPO_LOG_LEVEL": "warning",
-            "CPO_HOST": HOST,
-            "CPO_PORT": str(port),
-        }
-        platform = Server(
-            "platform",
-            [venv_bin("cpo"), "serve", "--host", HOST, "--port", str(port)],
-            port,
-            health_ok("/health"),
-            workdir,
-            env=env,
-            cwd=workdir,
-        )
+        platform = platform_server(workdir)
+        port = platform.port
         base = f"http://{HOST}:{port}"
         record: dict[str, Any] = {}
         async with platform:
@@ -267,8 +255,8 @@ def _figures(runs: list[tuple[float, list[float], int]]) -> dict[str, Any]:
         "whole_list_s_worst": max(s for s, _, _ in runs),
         "pages": len(runs[0][1]),
         "evses": runs[0][2],
-        "page_p50_ms": _p(pages, 0.50),
-        "page_p99_ms": _p(pages, 0.99),
+        "page_p50_ms": percentile(pages, 0.50),
+        "page_p99_ms": percentile(pages, 0.99),
     }
 
 

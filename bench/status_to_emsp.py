@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import sys
@@ -27,7 +28,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
-from bench.harness import HOST, Server, ServerFailed, free_port, health_ok, venv_bin
+from bench.harness import HOST, LOAD_SETTINGS, ServerFailed, percentile, platform_server
 from bench.locations_paging import _registered_emsp, _synced, locations
 
 P99_MS = 250.0
@@ -79,34 +80,10 @@ def _status(status: str) -> dict[str, Any]:
     }
 
 
-def _p(values: list[float], q: float) -> float | None:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else None
-
-
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="cpo-bench-") as workdir:
-        port = free_port()
-        env = {
-            "CPO_DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/bench.db",
-            "CPO_ADMIN_TOKEN": "bench",
-            "CPO_AUTO_REGISTER": "true",
-            "CPO_LOG_LEVEL": "warning",
-            "CPO_HOST": HOST,
-            "CPO_PORT": str(port),
-            "CPO_RATE_LIMIT": "100000",
-            "CPO_RATE_BURST": "100000",
-            "CPO_STATUS_TRIGGER_DELAY": "3600",
-        }
-        server = Server(
-            "platform",
-            [venv_bin("cpo"), "serve", "--host", HOST, "--port", str(port)],
-            port,
-            health_ok("/health"),
-            workdir,
-            env=env,
-            cwd=workdir,
-        )
+        server = platform_server(workdir, **LOAD_SETTINGS)
+        port = server.port
         async with server:
             async with httpx.AsyncClient(
                 base_url=f"http://{HOST}:{port}/admin/api",
@@ -178,8 +155,8 @@ async def _drive(args: argparse.Namespace, emsp: Any, chargers: list[Any]) -> di
         "changes": expected,
         "rate": expected / sending_s,
         "delivered": len(latencies),
-        "p50_ms": _p(latencies, 0.50),
-        "p99_ms": _p(latencies, 0.99),
+        "p50_ms": percentile(latencies, 0.50),
+        "p99_ms": percentile(latencies, 0.99),
         "max_ms": max(latencies, default=None),
     }
 
@@ -204,8 +181,6 @@ async def _bare_patches(emsp: Any, count: int = 200) -> dict[str, Any]:
     """The eMSP's own round trip for a PATCH sent straight to it: the last hop's floor."""
     url = f"{emsp.module_url('locations')}/NL/CPO/LOC000000/LOC000000-0"
     token = emsp.cpo.token if emsp.cpo else ""
-    import base64
-
     headers = {
         "Authorization": "Token " + base64.b64encode(token.encode()).decode(),
         "OCPI-from-country-code": "NL",
@@ -220,7 +195,7 @@ async def _bare_patches(emsp: Any, count: int = 200) -> dict[str, Any]:
             t0 = time.perf_counter()
             await client.patch(url, json=body)
             times.append((time.perf_counter() - t0) * 1000)
-    return {"p50_ms": _p(times, 0.50), "p99_ms": _p(times, 0.99)}
+    return {"p50_ms": percentile(times, 0.50), "p99_ms": percentile(times, 0.99)}
 
 
 def main(argv: list[str] | None = None) -> int:

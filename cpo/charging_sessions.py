@@ -37,7 +37,6 @@ from cpo.ocpi.headers import PartyRef
 from cpo.ocpi.responses import timestamp
 from cpo.ocpi.tariffs import Tariff as TariffModel
 from cpo.push.outbox import Outbox
-from cpo.remote_commands import linked_start
 from cpo.sites import tariff_object
 from cpo.tariff_engine import Priced, price
 from cpo.usage import Reading, Usage, readings, usage
@@ -358,7 +357,7 @@ class ChargingSessions:
 
     async def view(self, ocpi_id: str) -> dict[str, Any] | None:
         async with self.sessions() as session:
-            row = await _session_row(session, ocpi_id)
+            row = await session_by_id(session, ocpi_id)
             if row is None:
                 return None
             return _view(row, await _cdrs_of(session, row))
@@ -367,7 +366,7 @@ class ChargingSessions:
         """The operator's correction: credit the standing CDR, issue a new one (LookupError if
         there is none standing); None if there is no such session."""
         async with self.sessions.begin() as session:
-            row = await _session_row(session, ocpi_id)
+            row = await session_by_id(session, ocpi_id)
             if row is None:
                 return None
             await self.correct(session, row)
@@ -487,7 +486,7 @@ class ChargingSessions:
         return credit, fresh
 
 
-async def _session_row(session: AsyncSession, ocpi_id: str) -> ChargingSession | None:
+async def session_by_id(session: AsyncSession, ocpi_id: str) -> ChargingSession | None:
     rows = await session.execute(
         select(ChargingSession).where(ChargingSession.ocpi_id == ocpi_id.lower())
     )
@@ -536,6 +535,25 @@ async def _samples(session: AsyncSession, transaction_id: int) -> list[MeterSamp
     )
 
 
+def linked_start(rows: list[OcpiCommand], tx: Transaction) -> OcpiCommand | None:
+    """The START_SESSION a new transaction answers: by remoteStartId (2.0.1), else the same
+    charger, EVSE and idTag within the link window (1.6, and 2.0.1 firmware that omits it)."""
+    for row in rows:
+        if tx.remote_start_id is not None and row.id == tx.remote_start_id:
+            return row
+    started = tx.started_at or clock.now()
+    for row in rows:
+        if (
+            row.station_id == tx.station_id
+            and row.ocpp_evse_id in (None, tx.evse_id)
+            and (row.id_tag or "").upper() == (tx.id_token or "").upper()
+            and row.created_at - timedelta(minutes=5) <= started
+            and (row.link_until is None or started <= row.link_until)
+        ):
+            return row
+    return None
+
+
 def _without_stamp(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k != "last_updated"}
 
@@ -567,17 +585,17 @@ def _with_live_dimensions(periods: list[dict[str, Any]], measured: Usage) -> lis
     reading of them, so that a closed period never changes."""
     out = []
     starts = [p["start_date_time"] for p in periods]
+    stamped = [(timestamp(r.at), r) for r in measured.readings]  # once, not once per period
     for i, period in enumerate(periods):
         until = starts[i + 1] if i + 1 < len(starts) else None
         # A reading measures the time up to it: the one at a period's end belongs to it.
         inside = [
             r
-            for r in measured.readings
-            if timestamp(r.at) > period["start_date_time"]
-            and (until is None or timestamp(r.at) <= until)
+            for at, r in stamped
+            if at > period["start_date_time"] and (until is None or at <= until)
         ]
         extra = _last_values(inside)
-        dimensions = [d for d in period["dimensions"]] + extra
+        dimensions = [*period["dimensions"], *extra]
         fresh = dict(period) | {"dimensions": dimensions}
         if fresh.get("tariff_id") == "NONE":
             del fresh["tariff_id"]

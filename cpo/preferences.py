@@ -19,7 +19,8 @@ from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import select
 
-from cpo.models import ChargingSession, LocationEvse, Party
+from cpo.charging_sessions import session_by_id
+from cpo.models import LocationEvse, Party
 from cpo.ocpi.models import DateTime, Wire
 from cpo.ocpi.status import OcpiError, Status
 from csms import clock
@@ -72,18 +73,9 @@ class Preferences:
 
     async def apply(self, party: Party, session_id: str, wanted: ChargingPreferences) -> Answer:
         async with self.sessions.begin() as session:
-            row = (
-                (
-                    await session.execute(
-                        select(ChargingSession).where(
-                            ChargingSession.ocpi_id == session_id.lower(),
-                            ChargingSession.owner_id == party.id,
-                        )
-                    )
-                )
-                .scalars()
-                .first()
-            )
+            row = await session_by_id(session, session_id)
+            if row is not None and row.owner_id != party.id:
+                row = None  # another party's session does not exist for the caller
             if row is None or row.location is None:
                 raise unknown_session(session_id)
             evse = (

@@ -61,9 +61,9 @@ class Projection:
         self._stopping = asyncio.Event()
 
     async def step(self) -> int:
-        """Applies the next batch of events; returns how many were read."""
+        """Applies the next batch of events, then makes the CDRs that are due (those of
+        sessions this batch ended, and those that waited); returns how many events were read."""
         async with self.sessions.begin() as session:
-            settled = await self.charging.settle(session)
             meta = await session.get(Meta, CURSOR)
             cursor = int(meta.value) if meta else 0
             events = list(
@@ -76,25 +76,23 @@ class Projection:
                     )
                 ).scalars()
             )
-            if not events:
-                if settled:
-                    self.sites.outbox.wake()
-                return 0
-            stations = {e.station_id for e in events if e.type in STATUS_EVENTS}
-            changed = bool(await self.sites.refresh_stations(session, stations))
-            transactions = {
-                int(e.data["transaction_id"])
-                for e in events
-                if e.type in TRANSACTION_EVENTS and e.data.get("transaction_id")
-            }
-            changed |= await self.charging.refresh(session, transactions)
-            changed |= await self.charging.settle(session) or settled
-            last = str(events[-1].id)
-            if meta is None:
-                session.add(Meta(key=CURSOR, value=last))
-            else:
-                meta.value = last
-        if changed or settled:
+            changed = False
+            if events:
+                stations = {e.station_id for e in events if e.type in STATUS_EVENTS}
+                changed = bool(await self.sites.refresh_stations(session, stations))
+                transactions = {
+                    int(e.data["transaction_id"])
+                    for e in events
+                    if e.type in TRANSACTION_EVENTS and e.data.get("transaction_id")
+                }
+                changed |= await self.charging.refresh(session, transactions)
+                last = str(events[-1].id)
+                if meta is None:
+                    session.add(Meta(key=CURSOR, value=last))
+                else:
+                    meta.value = last
+            changed |= await self.charging.settle(session)
+        if changed:
             self.sites.outbox.wake()
         return len(events)
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
-import string
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -23,6 +21,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
+from cpo.charging_sessions import session_by_id
 from cpo.models import (
     ChargingSession,
     Location,
@@ -32,6 +31,7 @@ from cpo.models import (
     Party,
     Reservation,
 )
+from cpo.modules.tokens import IDTAG_MAX, short_tag
 from cpo.ocpi.commands import (
     CancelReservationIn,
     CommandIn,
@@ -60,7 +60,6 @@ from csms.models import Station, Transaction
 
 log = logging.getLogger("cpo.commands")
 
-IDTAG_MAX = 20
 # OCPI TokenType -> the 2.0.1 IdTokenEnumType a charger is given (1.6 ignores it).
 OCPP_TOKEN_TYPES = {
     "RFID": "ISO14443",
@@ -265,7 +264,7 @@ class RemoteCommands:
                 return Response("REJECTED", "expiry_date is in the past")
             row.id_tag = await _id_tag(session, request.token.uid)
         elif isinstance(request, StopSessionIn):
-            found = await _session(session, request.session_id)
+            found = await session_by_id(session, request.session_id)
             if found is None:
                 return Response("UNKNOWN_SESSION", f"no session {request.session_id}")
             if found.owner_id != party.id:
@@ -590,13 +589,6 @@ async def _online(session: AsyncSession, station_id: str) -> bool:
     return bool(station and station.online)
 
 
-async def _session(session: AsyncSession, session_id: str) -> ChargingSession | None:
-    rows = await session.execute(
-        select(ChargingSession).where(ChargingSession.ocpi_id == session_id.lower())
-    )
-    return rows.scalars().first()
-
-
 async def _reservation(
     session: AsyncSession, party: Party, reservation_id: str
 ) -> Reservation | None:
@@ -624,29 +616,7 @@ async def _id_tag(session: AsyncSession, uid: str) -> str:
         .scalars()
         .first()
     )
-    if known:
-        return known
-    alphabet = string.ascii_uppercase + string.digits
-    return "C" + "".join(secrets.choice(alphabet) for _ in range(IDTAG_MAX - 1))
+    return known or short_tag()
 
 
-def linked_start(rows: list[OcpiCommand], tx: Transaction) -> OcpiCommand | None:
-    """The START_SESSION a new transaction answers: by remoteStartId (2.0.1), else the same
-    charger, EVSE and idTag within the link window (1.6, and 2.0.1 firmware that omits it)."""
-    for row in rows:
-        if tx.remote_start_id is not None and row.id == tx.remote_start_id:
-            return row
-    started = tx.started_at or clock.now()
-    for row in rows:
-        if (
-            row.station_id == tx.station_id
-            and row.ocpp_evse_id in (None, tx.evse_id)
-            and (row.id_tag or "").upper() == (tx.id_token or "").upper()
-            and row.created_at - timedelta(minutes=5) <= started
-            and (row.link_until is None or started <= row.link_until)
-        ):
-            return row
-    return None
-
-
-__all__ = ["RemoteCommands", "Response", "linked_start", "result_body"]
+__all__ = ["RemoteCommands", "Response", "result_body"]

@@ -120,7 +120,8 @@ def token_object(row: OcpiToken) -> dict[str, Any]:
     )
 
 
-def _short_tag() -> str:
+def short_tag() -> str:
+    """A stand-in a 1.6 idTag (20 characters) can hold, for a longer uid."""
     return "T" + "".join(
         secrets.choice(strings.ascii_uppercase + strings.digits) for _ in range(19)
     )
@@ -157,7 +158,7 @@ async def store_token(session: AsyncSession, owner_id: int, token: Token) -> tup
             type=token.type.value,
             whitelist=token.whitelist.value,
             last_updated=token.last_updated,
-            short_tag=_short_tag() if len(token.uid) > IDTAG_MAX else None,
+            short_tag=short_tag() if len(token.uid) > IDTAG_MAX else None,
         )
         session.add(row)
     row.uid, row.data, row.valid, row.whitelist = (
