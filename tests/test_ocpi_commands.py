@@ -354,7 +354,11 @@ async def test_a_command_cut_short_by_a_restart_is_reported_failed(tmp_path: Pat
                     {"token": app_token(), "location_id": "CMD-1.6", "evse_uid": "CMD-1.6-E1"},
                 )
                 assert answer["data"]["result"] == "ACCEPTED"
-                await first.stop()  # while the charger still says nothing
+                # The process dies while the charger still says nothing: its command work ends
+                # with it (a clean shutdown would first close the charger's socket, and the
+                # command would end FAILED for that reason instead).
+                await first.state.roaming.remote.stop()
+                await first.stop()
         finally:
             await first.stop()
         second = await Platform(tmp_path, push_retry_max=0.2, port=first.port).start()
