@@ -102,6 +102,7 @@ class Roaming:
             self.outbox,
             senders(sessions, self.client),
             backoff_cap=settings.push_retry_max,
+            probe_cap=settings.push_probe_max,
             concurrency=settings.push_concurrency,
         )
         self.registration.on_registered = self._registered

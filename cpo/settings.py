@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     push_retry_max: float = Field(
         default=300.0, gt=0, description="Longest wait between two tries of a failed push"
     )
+    push_probe_max: float = Field(
+        default=2.0,
+        gt=0,
+        description="Longest pause between two probes of an eMSP that cannot be reached",
+    )
     push_concurrency: int = Field(default=8, ge=1, description="Objects in flight per party")
     reconcile_hours: float = Field(
         default=6.0, gt=0, description="How often each party is checked for objects it missed"

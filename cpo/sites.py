@@ -6,7 +6,7 @@ the object in the outbox for every party with a receiver, in the same transactio
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -468,10 +468,7 @@ class Sites:
             changed.setdefault(location.ocpi_id, []).append(evse.uid)
         if changed:
             parties = await self.outbox.receivers(session, "locations")
-            for ocpi_id, uids in changed.items():
-                await self.outbox.mark(
-                    session, parties, "location", ocpi_id, scope="status", evses=uids
-                )
+            await self.outbox.mark_each(session, parties, "location", changed, scope="status")
         return sum(len(u) for u in changed.values())
 
     # -- convergence ------------------------------------------------------------------------
@@ -495,6 +492,7 @@ class Sites:
                 # A deleted tariff matters only to a party that holds it.
                 if not t.deleted or ("tariff", t.ocpi_id) in held
             ]
+            due: dict[str, list[str]] = {"location": [], "tariff": []}
             for kind, object_id, last_updated in objects:
                 if (
                     only_stale
@@ -505,7 +503,15 @@ class Sites:
                     >= last_updated
                 ):
                     continue
-                await self.outbox.mark(session, [party_id], kind, object_id)
+                due[kind].append(object_id)
                 count += 1
+            for kind, ids in due.items():
+                for chunk in _chunks(ids, 500):  # bound the statement's IN list
+                    await self.outbox.mark_each(session, [party_id], kind, dict.fromkeys(chunk, ()))
         self.outbox.wake()
         return count
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -181,3 +182,37 @@ def test_evse_status_follows_the_digest_mapping(
     online: bool, station: str | None, connectors: list[ConnectorState], expected: str
 ) -> None:
     assert evse_status(online, station, connectors) == expected
+
+
+async def test_an_unreachable_emsp_is_probed_one_object_at_a_time_and_gets_all_when_back(
+    tmp_path: Path,
+) -> None:
+    # Each object's own back-off would grow to a minute; the party is probed every 0.2 s.
+    platform = await Platform(tmp_path, push_retry_max=60, push_probe_max=0.2).start()
+    try:
+        async with EmspSimulator(party_id="EMS") as sim:
+            party_id = (await register_with(platform, sim))["id"]
+            pushes = watch_pushes(platform)
+            await sim.down()
+            await post(
+                platform,
+                "/locations",
+                [location(f"P-{i}", [(f"P-{i}-1", f"CP-P{i}", 1)]) for i in range(30)],
+            )
+            failures = 0
+            async with asyncio.timeout(20):
+                while failures < 15:  # the first wave, then probes
+                    failures += (await pushes.get()).outcome == "retry"
+            async with platform.admin() as admin:
+                push = (await admin.get(f"/parties/{party_id}/push")).json()
+            assert push["pending"] == 30
+            # Only the first wave (the objects in flight when it went away) and the probes
+            # were tried; the rest waited for the party, not for their own back-off.
+            assert push["retrying"] <= platform.settings.push_concurrency + 1
+            await sim.up()
+            for i in range(30):
+                await sim.wait_for(pushed("PUT", f"/P-{i}"), timeout=10)
+            assert len(sim.locations) == 30
+            assert sim.violations == []
+    finally:
+        await platform.stop()

@@ -1,8 +1,10 @@
 """The deliverer: sends each pending object's current state to its party, retrying with back-off.
 
 One worker per party, so a slow or dead party holds back nobody else; within a party, several
-objects travel at once (each object is one row, so one object never races itself). Rows are
-claimed (a lease in `claimed_until`), not merely read, so several nodes can share the outbox.
+objects travel at once (each object is one row, so one object never races itself), and a free
+slot is filled as soon as a send ends. Rows are claimed (a lease in `claimed_until`), not merely
+read, so several nodes can share the outbox. A party that cannot be reached is probed with one
+object at a time; when the probe gets through, everything that waited goes at once.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -49,13 +52,37 @@ class Deferred(Exception):
 Sender = Callable[[Party, PendingPush, Delivered | None], Awaitable[datetime | None]]
 
 
-def _due(now: datetime) -> tuple[Any, ...]:
-    """Rows to send now: not refused, due, and not claimed by a live worker (here or on another node)."""
+def _claimable(now: datetime) -> tuple[Any, ...]:
+    """Rows not refused and not claimed by a live worker (here or on another node)."""
     return (
         col(PendingPush.failed).is_(False),
-        col(PendingPush.due_at) <= now,
         or_(col(PendingPush.claimed_until).is_(None), col(PendingPush.claimed_until) < now),
     )
+
+
+def _due(now: datetime) -> tuple[Any, ...]:
+    """Rows to send now: claimable and not waiting out a back-off."""
+    return (*_claimable(now), col(PendingPush.due_at) <= now)
+
+
+@dataclass(frozen=True)
+class _Sent:
+    row: PendingPush
+    last_updated: datetime | None  # what the party holds now; None: nothing was sent
+    at: datetime
+    held: bool  # the party held a copy before
+
+
+@dataclass
+class _Outage:
+    """A party that cannot be reached: one probe at `until` (monotonic), then twice as long."""
+
+    failures: int
+    until: float
+
+
+# Failures that say the party as a whole is away, not that this object is a problem.
+_AWAY = {502, 503, 504}
 
 
 class Deliverer:
@@ -69,6 +96,7 @@ class Deliverer:
         concurrency: int = 8,
         lease: float = 120.0,
         poll: float = 1.0,
+        probe_cap: float = 2.0,
     ) -> None:
         self.sessions = sessions
         self.outbox = outbox
@@ -77,10 +105,14 @@ class Deliverer:
         self.concurrency = concurrency
         self.lease = timedelta(seconds=lease)
         self.poll = poll
+        self.probe_cap = min(probe_cap, backoff_cap)
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._watchers: set[asyncio.Queue[Attempt]] = set()
+        self._outages: dict[int, _Outage] = {}
+        self._nudges: dict[int, asyncio.Event] = {}
+        self._stopped = asyncio.Event()
 
     def watch(self) -> asyncio.Queue[Attempt]:
         """A queue that hears of every delivery attempt from now on (until `unwatch`)."""
@@ -102,7 +134,10 @@ class Deliverer:
     async def stop(self, grace: float = 5.0) -> None:
         """Lets the workers finish the rows in hand (no transaction cut in half), then ends."""
         self._stopping = True
+        self._stopped.set()
         self.outbox.wake()
+        for nudge in self._nudges.values():
+            nudge.set()
         tasks = [t for t in (self._task, *self._workers.values()) if t and not t.done()]
         if tasks:
             _, late = await asyncio.wait(tasks, timeout=grace)
@@ -119,6 +154,8 @@ class Deliverer:
             self.outbox.changed.clear()
             if self._stopping:
                 return
+            for nudge in self._nudges.values():  # live workers claim what just came in
+                nudge.set()
             try:
                 for party_id in await self._due_parties():
                     worker = self._workers.get(party_id)
@@ -141,66 +178,131 @@ class Deliverer:
             return [int(r) for r in rows.scalars()]
 
     async def _work(self, party_id: int) -> None:
-        gate = asyncio.Semaphore(self.concurrency)
+        """Keeps up to `concurrency` of the party's rows in flight, claiming more as sends end.
 
-        async def one(party: Party, row: PendingPush) -> None:
-            async with gate:
-                await self.deliver(party, row)
+        Each round is one transaction: it records the sends that ended and claims the next
+        rows. While the party is unreachable, one row at a time probes it; the first that gets
+        through makes every row that waited due at once.
+        """
+        in_flight: dict[asyncio.Task[_Sent | None], PendingPush] = {}
+        finished: list[_Sent] = []
+        nudge = self._nudges.setdefault(party_id, asyncio.Event())
+        refill = max(1, self.concurrency // 2)  # claim in handfuls, not one row per round
+        try:
+            while not self._stopping:
+                nudge.clear()
+                limit, probe = self.concurrency - len(in_flight), False
+                if (outage := self._outages.get(party_id)) is not None:
+                    if in_flight:
+                        limit = 0  # let what is in flight end first
+                    else:
+                        await self._pause(outage.until - time.monotonic())
+                        if self._stopping:
+                            break
+                        limit, probe = 1, True
+                elif in_flight and limit < refill:
+                    limit = 0
+                party: Party | None = None
+                rows: list[tuple[PendingPush, Delivered | None]] = []
+                if limit or finished:
+                    party, rows = await self._round(party_id, limit, finished, probe)
+                    if party is None:
+                        break
+                    if probe and not rows:
+                        del self._outages[party_id]  # nothing left to say to it
+                for row, held in rows:
+                    assert party is not None
+                    in_flight[asyncio.create_task(self._send(party, row, held))] = row
+                if not in_flight:
+                    break
+                waiter = asyncio.create_task(nudge.wait())
+                await asyncio.wait([*in_flight, waiter], return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                for task in [t for t in in_flight if t.done()]:
+                    del in_flight[task]
+                    if (sent := task.result()) is not None:
+                        finished.append(sent)
+        finally:
+            if in_flight:  # stopping: let the sends in hand end (stop() cancels after its grace)
+                for task in (await asyncio.wait(in_flight))[0]:
+                    if not task.cancelled() and task.exception() is None:
+                        if (sent := task.result()) is not None:
+                            finished.append(sent)
+            if finished:
+                await self._round(party_id, 0, finished)
 
-        while not self._stopping:
-            async with self.sessions() as session:
-                party = await session.get(Party, party_id)
-            if party is None or party.state != PartyState.REGISTERED:
-                return
-            rows = await self._claim(party_id, 100)
-            if not rows:
-                return
-            await asyncio.gather(*(one(party, row) for row in rows))
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopped.wait(), max(0.0, seconds))
 
-    async def _claim(self, party_id: int, limit: int) -> list[PendingPush]:
-        now = clock.now()
+    async def _round(
+        self, party_id: int, limit: int, finished: list[_Sent], probe: bool = False
+    ) -> tuple[Party | None, list[tuple[PendingPush, Delivered | None]]]:
+        """One transaction: records the sends in `finished` (emptied), then claims up to
+        `limit` due rows, each with the copy the party holds, while the party is registered.
+        A probe takes one row, due or not."""
+        done, finished[:] = list(finished), []
+        claimed: list[PendingPush] = []
+        held: dict[tuple[str, str], Delivered] = {}
         async with self.sessions.begin() as session:
-            rows = list(
-                (
-                    await session.execute(
-                        select(PendingPush)
-                        .where(PendingPush.party_id == party_id, *_due(now))
-                        .order_by(col(PendingPush.id))
-                        .limit(limit)
-                        .with_for_update(skip_locked=True)
+            again = await self._record(session, done)
+            party = await session.get(Party, party_id)
+            if party is None or party.state != PartyState.REGISTERED:
+                party, limit = None, 0
+            if limit:
+                claimed = await self._claim(session, party_id, limit, probe)
+            if claimed:
+                copies = await session.execute(
+                    select(Delivered).where(
+                        Delivered.party_id == party_id,
+                        col(Delivered.object_id).in_({r.object_id for r in claimed}),
                     )
-                ).scalars()
-            )
-            for row in rows:
-                if row.claimed_until is not None:
-                    # A lease that ran out: whoever held it died mid-send, so the party may
-                    # hold anything now. Send the whole object.
-                    row.scope = "full"
-                row.claimed_until = now + self.lease
+                )
+                held = {(d.kind, d.object_id): d for d in copies.scalars()}
+        if again:
+            self.outbox.wake()
+        for sent in done:
+            self._announce(sent.row, "delivered")
+        return party, [(row, held.get((row.kind, row.object_id))) for row in claimed]
+
+    async def _claim(
+        self, session: AsyncSession, party_id: int, limit: int, probe: bool
+    ) -> list[PendingPush]:
+        now = clock.now()
+        due = _claimable(now) if probe else _due(now)  # a probe ignores the back-off
+        rows = list(
+            (
+                await session.execute(
+                    select(PendingPush)
+                    .where(PendingPush.party_id == party_id, *due)
+                    .order_by(
+                        # A probe retries what failed already rather than spread failures.
+                        *(
+                            (col(PendingPush.attempts).desc(), col(PendingPush.due_at))
+                            if probe
+                            else (col(PendingPush.id),)
+                        )
+                    )
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            ).scalars()
+        )
+        for row in rows:
+            if row.claimed_until is not None:
+                # A lease that ran out: whoever held it died mid-send, so the party may
+                # hold anything now. Send the whole object.
+                row.scope = "full"
+            row.claimed_until = now + self.lease
         return rows
 
-    async def deliver(self, party: Party, row: PendingPush) -> None:
-        async with self.sessions() as session:
-            held = await session.get(Delivered, (row.party_id, row.kind, row.object_id))
-        try:
-            sent = await self.senders[row.kind](party, row, held)
-        except Deferred:
-            async with self.sessions.begin() as session:
-                await session.execute(
-                    update(PendingPush)
-                    .where(col(PendingPush.id) == row.id)
-                    .values(claimed_until=None, due_at=clock.now() + timedelta(seconds=0.5))
-                )
-            return
-        except OcpiCallError as e:
-            await self._failed(row, e)
-            return
-        except Exception as e:
-            log.exception("push: %s %s to party %s failed", row.kind, row.object_id, row.party_id)
-            await self._failed(row, OcpiCallError(f"{type(e).__name__}: {e}", ""))
-            return
-        now = clock.now()
-        async with self.sessions.begin() as session:
+    @staticmethod
+    async def _record(session: AsyncSession, done: list[_Sent]) -> bool:
+        """Removes the rows sent (unless they changed meanwhile: those go again, now) and notes
+        what the party holds now. True when some row must go again."""
+        again = False
+        for sent in done:
+            row = sent.row
             result = await session.execute(
                 delete(PendingPush).where(
                     col(PendingPush.id) == row.id, col(PendingPush.version) == row.version
@@ -211,27 +313,84 @@ class Deliverer:
                 await session.execute(
                     update(PendingPush)
                     .where(col(PendingPush.id) == row.id)
-                    .values(claimed_until=None, attempts=0, due_at=now, last_error=None)
+                    .values(claimed_until=None, attempts=0, due_at=sent.at, last_error=None)
                 )
-                self.outbox.wake()
-            if sent is not None:
-                held = await session.get(Delivered, (row.party_id, row.kind, row.object_id))
-                if held is None:
-                    session.add(
-                        Delivered(
-                            party_id=row.party_id,
-                            kind=row.kind,
-                            object_id=row.object_id,
-                            last_updated=sent,
-                            delivered_at=now,
-                        )
+                again = True
+            if sent.last_updated is None:
+                continue
+            # Only this party's one worker writes its copies: what it found at claiming stands.
+            copy = dict(last_updated=sent.last_updated, delivered_at=sent.at)
+            if sent.held:
+                await session.execute(
+                    update(Delivered)
+                    .where(
+                        col(Delivered.party_id) == row.party_id,
+                        col(Delivered.kind) == row.kind,
+                        col(Delivered.object_id) == row.object_id,
                     )
-                else:
-                    held.last_updated, held.delivered_at = sent, now
-        self._announce(row, "delivered")
+                    .values(**copy)
+                )
+            else:
+                session.add(
+                    Delivered(party_id=row.party_id, kind=row.kind, object_id=row.object_id, **copy)
+                )
+        return again
+
+    async def _send(self, party: Party, row: PendingPush, held: Delivered | None) -> _Sent | None:
+        """Sends one row; returns what to record, or None when the row was dealt with here
+        (deferred, or failed and rescheduled)."""
+        try:
+            sent = await self.senders[row.kind](party, row, held)
+        except Deferred:
+            async with self.sessions.begin() as session:
+                await session.execute(
+                    update(PendingPush)
+                    .where(col(PendingPush.id) == row.id)
+                    .values(claimed_until=None, due_at=clock.now() + timedelta(seconds=0.5))
+                )
+            return None
+        except OcpiCallError as e:
+            await self._failed(row, e)
+            return None
+        except Exception as e:
+            log.exception("push: %s %s to party %s failed", row.kind, row.object_id, row.party_id)
+            await self._failed(row, OcpiCallError(f"{type(e).__name__}: {e}", ""))
+            return None
+        if self._outages.pop(row.party_id, None) is not None:
+            await self._back(row.party_id)
+        return _Sent(row, sent, clock.now(), held is not None)
+
+    async def _back(self, party_id: int) -> None:
+        """The party answers again: whatever waited out a back-off goes now."""
+        log.info("push: party %s is reachable again", party_id)
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(PendingPush)
+                .where(
+                    col(PendingPush.party_id) == party_id,
+                    col(PendingPush.failed).is_(False),
+                    col(PendingPush.attempts) > 0,
+                )
+                .values(due_at=clock.now(), attempts=0)
+            )
+        self.outbox.wake()
+
+    def _away(self, party_id: int) -> None:
+        """Stops claiming for an unreachable party; a probe follows after a growing pause."""
+        outage = self._outages.get(party_id)
+        now = time.monotonic()
+        if outage is not None and now < outage.until:
+            return  # sends that were in flight together fail together: one failure
+        failures = outage.failures + 1 if outage else 1
+        delay = min(self.probe_cap, self.backoff_base * 2 ** (failures - 1))
+        delay *= random.uniform(0.5, 1.0)
+        self._outages[party_id] = _Outage(failures, now + delay)
+        log.info("push: party %s unreachable; next try in %.1fs", party_id, delay)
 
     async def _failed(self, row: PendingPush, e: OcpiCallError) -> None:
         permanent = e.status_code is not None and 2000 <= e.status_code < 3000
+        if e.unreachable or e.http_status in _AWAY:
+            self._away(row.party_id)
         delay = min(self.backoff_cap, self.backoff_base * 2**row.attempts)
         delay *= random.uniform(0.5, 1.0)  # jitter: parties that fail together retry apart
         log.info(

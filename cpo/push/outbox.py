@@ -7,7 +7,7 @@ the object's current state once. Nothing stale is ever replayed, and nothing is 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 
 from sqlalchemy import func, update
@@ -50,43 +50,57 @@ class Outbox:
         With a `delay`, the object travels no sooner than that (changes meanwhile ride along);
         a waiting row keeps its earlier due time.
         """
-        if not party_ids:
+        await Outbox.mark_each(session, party_ids, kind, {object_id: evses}, scope, delay)
+
+    @staticmethod
+    async def mark_each(
+        session: AsyncSession,
+        party_ids: Sequence[int],
+        kind: str,
+        objects: Mapping[str, Iterable[str]],
+        scope: str = "full",
+        delay: float = 0.0,
+    ) -> None:
+        """`mark` for several objects of one kind at once (object id → EVSE uids changed)."""
+        if not party_ids or not objects:
             return
         now = clock.now()
         due = now + timedelta(seconds=delay)
         existing = {
-            row.party_id: row
+            (row.party_id, row.object_id): row
             for row in (
                 await session.execute(
                     select(PendingPush).where(
                         col(PendingPush.party_id).in_(list(party_ids)),
                         PendingPush.kind == kind,
-                        PendingPush.object_id == object_id,
+                        col(PendingPush.object_id).in_(list(objects)),
                     )
                 )
             ).scalars()
         }
-        for party_id in party_ids:
-            row = existing.get(party_id)
-            if row is None:
-                session.add(
-                    PendingPush(
-                        party_id=party_id,
-                        kind=kind,
-                        object_id=object_id,
-                        scope=scope,
-                        evses=sorted(set(evses)),
-                        due_at=due,
+        for object_id, changed in objects.items():
+            evses = set(changed)
+            for party_id in party_ids:
+                row = existing.get((party_id, object_id))
+                if row is None:
+                    session.add(
+                        PendingPush(
+                            party_id=party_id,
+                            kind=kind,
+                            object_id=object_id,
+                            scope=scope,
+                            evses=sorted(evses),
+                            due_at=due,
+                        )
                     )
-                )
-                continue
-            row.version += 1
-            row.scope = "full" if "full" in (scope, row.scope) else "status"
-            row.evses = sorted(set(row.evses) | set(evses))
-            if row.failed:  # a refused object is tried again with its new state
-                row.failed, row.due_at = False, due
-            elif row.attempts == 0:
-                row.due_at = min(row.due_at, due)
+                    continue
+                row.version += 1
+                row.scope = "full" if "full" in (scope, row.scope) else "status"
+                row.evses = sorted(set(row.evses) | evses)
+                if row.failed:  # a refused object is tried again with its new state
+                    row.failed, row.due_at = False, due
+                elif row.attempts == 0:
+                    row.due_at = min(row.due_at, due)
 
 
 async def summary(session: AsyncSession, party_id: int) -> dict[str, object]:

@@ -14,6 +14,7 @@ from cpo.models import (
     ChargingSession,
     Delivered,
     Location,
+    LocationEvse,
     OcpiCommand,
     Party,
     PendingPush,
@@ -24,7 +25,7 @@ from cpo.ocpi.responses import timestamp
 from cpo.parties import peer_of
 from cpo.push.deliverer import Deferred, Sender
 from cpo.remote_commands import result_body
-from cpo.sites import Sites, location_object, tariff_object
+from cpo.sites import location_object, tariff_object
 
 
 def _base(party: Party, module: str) -> str:
@@ -41,15 +42,18 @@ SESSION_KEYS = {"country_code", "party_id", "id", "charging_periods"}
 def senders(sessions: async_sessionmaker[AsyncSession], client: OcpiClient) -> dict[str, Sender]:
     async def location(party: Party, row: PendingPush, held: Delivered | None) -> datetime | None:
         async with sessions() as session:
-            found = (
-                (await session.execute(select(Location).where(Location.ocpi_id == row.object_id)))
-                .scalars()
-                .first()
-            )
-            if found is None:
-                return None
-            assert found.id is not None
-            evses = (await Sites.evses_of(session, [found.id]))[found.id]
+            rows = (
+                await session.execute(
+                    select(Location, LocationEvse)
+                    .outerjoin(LocationEvse, col(LocationEvse.location_id) == col(Location.id))
+                    .where(Location.ocpi_id == row.object_id)
+                    .order_by(col(LocationEvse.id))
+                )
+            ).all()
+        if not rows:
+            return None
+        found = rows[0][0]
+        evses = [evse for _, evse in rows if evse is not None]
         url = f"{_base(party, 'locations')}/{found.country_code}/{found.party_id}/{found.ocpi_id}"
         peer = peer_of(party)
         by_uid = {e.uid: e for e in evses}
