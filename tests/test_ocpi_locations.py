@@ -137,15 +137,17 @@ async def test_location_and_tariff_reach_the_emsp_and_status_changes_arrive_as_p
         await emsp.wait_for(
             lambda r: pushed("PATCH", "/UTR-1-3")(r) and r.body["status"] == "AVAILABLE"
         )
-    # Both chargers went away: their EVSEs are UNKNOWN again, at the eMSP too.
-    for uid in ("UTR-1-1", "UTR-1-2", "UTR-1-3"):
-        await emsp.wait_for(
-            lambda r, uid=uid: pushed("PATCH", f"/{uid}")(r) and r.body["status"] == "UNKNOWN"
-        )
+
+    # Both chargers went away: their EVSEs are UNKNOWN again, at the eMSP too (by PATCHes, or
+    # by one PUT when the three changes are seen together).
+    def statuses() -> list[str]:
+        return [e["status"] for e in emsp.locations[("NL", "CPO", "UTR-1")]["evses"]]
+
+    await emsp.wait_for(lambda r: statuses() == ["UNKNOWN"] * 3)
     async with peer(platform, emsp.cpo.token) as sim:  # type: ignore[union-attr]
         ours = envelope(await sim.get("/ocpi/2.2.1/locations/UTR-1"), 200, 1000)
     assert emsp.locations[("NL", "CPO", "UTR-1")]["last_updated"] == ours["last_updated"]
-    assert [e["status"] for e in emsp.locations[("NL", "CPO", "UTR-1")]["evses"]] == ["UNKNOWN"] * 3
+    assert statuses() == ["UNKNOWN"] * 3
 
 
 async def test_sender_interface_pages_and_finds_objects(
@@ -327,3 +329,30 @@ async def test_restart_mid_delivery_loses_nothing(tmp_path: Path) -> None:
             assert sim.violations == []
         finally:
             await second.stop()
+
+
+async def test_many_evses_changed_at_once_travel_as_one_put(platform: Platform) -> None:
+    async with EmspSimulator(party_id="EMS") as sim:
+        party_id = (await register_with(platform, sim))["id"]
+        hub = [(f"HUB-1-{k}", "CP-HUB", k) for k in range(1, 5)]
+        await post(platform, "/locations", location("HUB-1", hub))
+        await sim.wait_for(pushed("PUT", "/HUB-1"))
+        await platform.add_station("CP-HUB", PASSWORD)
+        async with ChargePointSimulator(
+            id="CP-HUB", url=platform.ws_url, ocpp="1.6", password=PASSWORD, evses=4
+        ) as cp:
+            await cp.boot()
+            await cp.status(1, "Available")
+            await sim.wait_for(pushed("PATCH", "/HUB-1/HUB-1-1"))  # one EVSE: a PATCH
+            async with platform.admin() as admin:  # the changes pile up while it is suspended
+                assert (await admin.post(f"/parties/{party_id}/suspend")).status_code == 200
+                for k in range(1, 5):
+                    await cp.status(k, "Charging")
+                await platform.state.roaming.projection.step()  # all four marked, none sent
+                seen = len(sim.received)
+                assert (await admin.post(f"/parties/{party_id}/resume")).status_code == 200
+            put = await sim.wait_for(
+                lambda r: sim.received.index(r) >= seen and pushed("PUT", "/HUB-1")(r)
+            )
+            assert [e["status"] for e in put.body["evses"]] == ["CHARGING"] * 4
+            assert not [r for r in sim.received[seen:] if r.method == "PATCH"]

@@ -35,6 +35,9 @@ def _base(party: Party, module: str) -> str:
     return url.rstrip("/")
 
 
+# More EVSEs changed than this at one Location travel as one PUT of it, not a PATCH each.
+PATCHES_BEFORE_PUT = 2
+
 # Fields of a Session that a PATCH leaves out: its identity, and the periods it appends.
 SESSION_KEYS = {"country_code", "party_id", "id", "charging_periods"}
 
@@ -57,7 +60,12 @@ def senders(sessions: async_sessionmaker[AsyncSession], client: OcpiClient) -> d
         url = f"{_base(party, 'locations')}/{found.country_code}/{found.party_id}/{found.ocpi_id}"
         peer = peer_of(party)
         by_uid = {e.uid: e for e in evses}
-        if row.scope == "status" and held is not None and all(u in by_uid for u in row.evses):
+        if (
+            row.scope == "status"
+            and held is not None
+            and len(row.evses) <= PATCHES_BEFORE_PUT
+            and all(u in by_uid for u in row.evses)
+        ):
             # The party holds the location: only the statuses that changed travel.
             for uid in row.evses:
                 evse = by_uid[uid]
