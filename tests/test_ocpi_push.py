@@ -43,7 +43,7 @@ async def test_failed_deliveries_are_retried_until_the_emsp_holds_the_object(
 ) -> None:
     async with EmspSimulator(party_id="EMS", timeout=2) as sim:
         await register_with(quick_platform, sim)
-        quick_platform.state.roaming.client.http.timeout = 1.0  # a slow eMSP times out
+        quick_platform.state.roaming.client.timeout = 1.0  # a slow eMSP times out
         sim.fault(fault, count=2, delay=3.0, modules={"tariffs"})
         await post(quick_platform, "/tariffs", TARIFF)
         await sim.wait_for(
