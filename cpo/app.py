@@ -22,7 +22,7 @@ from cpo.operations import Operations
 from cpo.roaming import Roaming
 from cpo.settings import Settings
 from csms.config import CsmsConfig
-from csms.db import make_engine, make_sessions
+from csms.db import make_engine, make_reader, make_sessions
 from csms.service import Csms
 
 log = logging.getLogger("cpo")
@@ -47,9 +47,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     engine = make_engine(settings.database_url)
     sessions = make_sessions(engine)
+    reader = make_reader(settings.database_url)
     csms = Csms(sessions, csms_config(settings))
     operations = Operations(sessions)
-    roaming = Roaming(settings, sessions, csms)
+    roaming = Roaming(settings, sessions, csms, make_sessions(reader) if reader else None)
     csms.authorizer = roaming.authorizer
     admin = Admin(csms, operations, roaming, token="")
 
@@ -66,6 +67,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await roaming.stop()
             await csms.stop()
             await engine.dispose()
+            if reader is not None:
+                await reader.dispose()
 
     async def health(request: Request) -> Response:
         try:

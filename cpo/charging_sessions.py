@@ -13,12 +13,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import orjson
+from sqlalchemy import select as core_select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, or_, select
 
@@ -39,13 +40,24 @@ from cpo.ocpi.tariffs import Tariff as TariffModel
 from cpo.push.outbox import Outbox
 from cpo.sites import tariff_object
 from cpo.tariff_engine import Priced, price
-from cpo.usage import Reading, Usage, readings, usage
+from cpo.usage import Reading, SampleRow, Usage, readings, usage
 from csms import clock
 from csms.models import MeterSample, Station, Transaction
 
 log = logging.getLogger("cpo.sessions")
 
 ACCEPTED = (None, "Accepted")
+SETTLE_EVERY = 1.0  # seconds between two looks for due CDRs when none fell due here
+_SAMPLE_COLUMNS = core_select(
+    col(MeterSample.transaction_id),
+    col(MeterSample.timestamp),
+    col(MeterSample.measurand),
+    col(MeterSample.value),
+    col(MeterSample.unit),
+    col(MeterSample.phase),
+    col(MeterSample.location),
+    col(MeterSample.context),
+)
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,9 @@ class ChargingSessions:
         self.outbox = outbox
         self.own = own
         self.rules = rules
+        # When `settle` next needs to look for due CDRs: at least every SETTLE_EVERY seconds
+        # (so due times written before a restart are found), at once when one falls due here.
+        self._settle_at = datetime.min.replace(tzinfo=UTC)
 
     # -- from the event log -----------------------------------------------------------------
 
@@ -76,9 +91,6 @@ class ChargingSessions:
         ids = sorted(set(transaction_ids))
         if not ids:
             return False
-        txs = (
-            await session.execute(select(Transaction).where(col(Transaction.id).in_(ids)))
-        ).scalars()
         rows = {
             r.transaction_id: r
             for r in (
@@ -87,23 +99,35 @@ class ChargingSessions:
                 )
             ).scalars()
         }
-        samples: dict[int, list[MeterSample]] = {}
-        for sample in (
-            await session.execute(
-                select(MeterSample)
-                .where(col(MeterSample.transaction_id).in_(ids))
-                .order_by(col(MeterSample.timestamp), col(MeterSample.id))
+        # Sealed: late news is for a credit CDR, by the operator.
+        ids = [i for i in ids if (row := rows.get(i)) is None or not row.cdr_made]
+        if not ids:
+            return False
+        txs = list(
+            (
+                await session.execute(select(Transaction).where(col(Transaction.id).in_(ids)))
+            ).scalars()
+        )
+        # Columns, not ORM objects: a long charge has thousands of samples, read on each rebuild.
+        samples: dict[int, list[SampleRow]] = {}
+        for sample in await session.execute(
+            _SAMPLE_COLUMNS.where(col(MeterSample.transaction_id).in_(ids)).order_by(
+                col(MeterSample.timestamp), col(MeterSample.id)
             )
-        ).scalars():
-            assert sample.transaction_id is not None
-            samples.setdefault(sample.transaction_id, []).append(sample)
+        ):
+            samples.setdefault(sample.transaction_id, []).append(cast(SampleRow, sample))
+        unplaced = [t for t in txs if (row := rows.get(t.id or 0)) is None or row.location is None]
+        placeable = await _at_locations(session, unplaced)
         marked = False
         for tx in txs:
             assert tx.id is not None
-            row = rows.get(tx.id)
-            if row is not None and row.cdr_made:
-                continue  # sealed: late news is for a credit CDR, by the operator
-            marked |= await self._refresh(session, tx, row, samples.get(tx.id, []))
+            marked |= await self._refresh(
+                session,
+                tx,
+                rows.get(tx.id),
+                samples.get(tx.id, []),
+                (tx.station_id, tx.evse_id or 1) in placeable,
+            )
         return marked
 
     async def _refresh(
@@ -111,7 +135,8 @@ class ChargingSessions:
         session: AsyncSession,
         tx: Transaction,
         row: ChargingSession | None,
-        samples: list[MeterSample],
+        samples: list[SampleRow],
+        placeable: bool = True,
     ) -> bool:
         now = clock.now()
         created = row is None
@@ -120,7 +145,7 @@ class ChargingSessions:
             if row is None:
                 return False
         placed = row.location is None
-        if row.location is None:
+        if row.location is None and placeable:
             await self._place(session, row, tx)
         before = row.status
         data, closed, flags = self._build(row, tx, samples, row.data.get("cdr_token"))
@@ -134,6 +159,7 @@ class ChargingSessions:
             gaps = tx.last_seq_no is not None and tx.seq_seen < tx.last_seq_no + 1
             due = now + timedelta(seconds=self.rules.gap_wait) if gaps else now
             row.cdr_due_at = due if row.cdr_due_at is None else min(row.cdr_due_at, due)
+            self._settle_at = min(self._settle_at, row.cdr_due_at)
         if not changed or row.owner_id is None or row.location is None:
             return False
         # Start and end travel at once; progress at most every `update_every` seconds.
@@ -278,7 +304,7 @@ class ChargingSessions:
         self,
         row: ChargingSession,
         tx: Transaction,
-        samples: list[MeterSample],
+        samples: list[SampleRow],
         cdr_token: dict[str, Any] | None,
     ) -> tuple[dict[str, Any], int, list[str]]:
         """The Session object as the data stands, how many of its periods are closed, and flags."""
@@ -379,18 +405,24 @@ class ChargingSessions:
 
     async def settle(self, session: AsyncSession) -> bool:
         """Makes the CDRs that are due; whether any was made."""
+        now = clock.now()
+        if now < self._settle_at:
+            return False
+        self._settle_at = now + timedelta(seconds=SETTLE_EVERY)
         due = list(
             (
                 await session.execute(
                     select(ChargingSession)
                     .where(
-                        col(ChargingSession.cdr_due_at) <= clock.now(),
+                        col(ChargingSession.cdr_due_at) <= now,
                         col(ChargingSession.cdr_made).is_(False),
                     )
                     .limit(200)
                 )
             ).scalars()
         )
+        if len(due) == 200:
+            self._settle_at = now  # more are due: the next step goes on
         for row in due:
             tx = await session.get(Transaction, row.transaction_id)
             assert tx is not None
@@ -484,6 +516,20 @@ class ChargingSessions:
             session, row, tx, await _samples(session, row.transaction_id), current.revision + 2
         )
         return credit, fresh
+
+
+async def _at_locations(session: AsyncSession, txs: list[Transaction]) -> set[tuple[str, int]]:
+    """Which of these transactions' (station, EVSE) stand at a Location: one query for a whole
+    rebuild, instead of one per Session that is not placed yet."""
+    stations = {tx.station_id for tx in txs}
+    if not stations:
+        return set()
+    rows = await session.execute(
+        core_select(col(LocationEvse.station_id), col(LocationEvse.ocpp_evse_id)).where(
+            col(LocationEvse.station_id).in_(stations)
+        )
+    )
+    return {(station_id, evse_id) for station_id, evse_id in rows}
 
 
 async def session_by_id(session: AsyncSession, ocpi_id: str) -> ChargingSession | None:
@@ -619,7 +665,7 @@ def _last_values(readings_: list[Reading]) -> list[dict[str, Any]]:
     return found
 
 
-def _stop_reading(tx: Transaction, samples: list[MeterSample]) -> float | None:
+def _stop_reading(tx: Transaction, samples: Sequence[SampleRow]) -> float | None:
     """The csms's stop reading, unless the charger's own end reading is among the samples (the
     csms clamps a register that went backwards; the CDR recounts from what was read)."""
     if any(s.timestamp == tx.ended_at and s.context == "Transaction.End" for s in samples):

@@ -3,6 +3,13 @@ Sessions and CDRs current.
 
 The cursor moves in the same transaction as the statuses and outbox rows it causes, so a crash
 replays at most a batch whose effects were not committed.
+
+A Session is rebuilt whole, from all its meter samples (cpo.charging_sessions), so rebuilding
+it on every meter value would cost a charge's whole history per message. A transaction that
+starts, ends or changes hands is rebuilt in the step that reads it; one that only got new
+readings is rebuilt then too unless it was rebuilt less than `rebuild_every` ago, in which case
+its rebuild waits until then (readings that arrive meanwhile join it). Those waiting rebuilds
+live in memory only: after a restart, every open transaction's Session is rebuilt once.
 """
 
 from __future__ import annotations
@@ -10,14 +17,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from typing import Any, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from cpo.charging_sessions import ChargingSessions
 from cpo.sites import Sites
-from csms.events import EventFeed, EventType
-from csms.models import Event, Meta
+from csms.events import Announcement, EventFeed, EventType
+from csms.models import Event, Meta, Transaction
 
 log = logging.getLogger("cpo.projection")
 
@@ -39,6 +48,21 @@ TRANSACTION_EVENTS = {
     EventType.TRANSACTION_ENDED,
     EventType.METER_VALUES_SAMPLED,
 }
+REBUILD_EVERY = 5.0  # seconds: the longest a live Session's data lags its readings under load
+DEFERRED_PER_STEP = 25  # waiting rebuilds done in one step, so a step stays short
+_EVENT_COLUMNS = select(col(Event.id), col(Event.station_id), col(Event.type), col(Event.data))
+
+
+def only_readings(kind: str, data: dict[str, Any]) -> bool:
+    """Whether an event brings a transaction nothing but meter readings (whose Session's
+    rebuild may wait): 1.6 MeterValues, a 2.0.1 TransactionEvent(Updated) naming no token."""
+    if kind == EventType.METER_VALUES_SAMPLED:
+        return True
+    return (
+        kind == EventType.TRANSACTION_UPDATED
+        and data.get("event_type") == "Updated"
+        and "id_token" not in data
+    )
 
 
 class Projection:
@@ -59,67 +83,123 @@ class Projection:
         self.poll = poll
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        # transaction id -> when (time.monotonic) its Session's waiting rebuild is due, and
+        # when it was last rebuilt (kept for `rebuild_every`, then forgotten).
+        self._waiting: dict[int, float] = {}
+        self._rebuilt: dict[int, float] = {}
+        self._pruned = 0.0
+        self._restarted = True
+
+    @property
+    def rebuild_every(self) -> float:
+        return min(REBUILD_EVERY, self.charging.rules.update_every)
 
     async def step(self) -> int:
         """Applies the next batch of events, then makes the CDRs that are due (those of
         sessions this batch ended, and those that waited); returns how many events were read."""
         async with self.sessions.begin() as session:
+            if self._restarted:
+                await self._wait_for_open(session)
             meta = await session.get(Meta, CURSOR)
             cursor = int(meta.value) if meta else 0
-            events = list(
-                (
-                    await session.execute(
-                        select(Event)
-                        .where(col(Event.id) > cursor)
-                        .order_by(col(Event.id))
-                        .limit(self.batch)
-                    )
-                ).scalars()
-            )
+            events = (
+                await session.execute(
+                    _EVENT_COLUMNS.where(col(Event.id) > cursor)
+                    .order_by(col(Event.id))
+                    .limit(self.batch)
+                )
+            ).all()
             changed = False
+            now = time.monotonic()
+            transactions: set[int] = set()
             if events:
                 stations = {e.station_id for e in events if e.type in STATUS_EVENTS}
                 changed = bool(await self.sites.refresh_stations(session, stations))
-                transactions = {
-                    int(e.data["transaction_id"])
-                    for e in events
-                    if e.type in TRANSACTION_EVENTS and e.data.get("transaction_id")
-                }
+                readings: set[int] = set()
+                for e in events:
+                    if e.type in TRANSACTION_EVENTS and e.data.get("transaction_id"):
+                        tx_id = int(e.data["transaction_id"])
+                        (readings if only_readings(e.type, e.data) else transactions).add(tx_id)
+                for tx_id in readings - transactions:
+                    self._wait(tx_id, now)
+            transactions |= self._due(now)
+            if transactions:
                 changed |= await self.charging.refresh(session, transactions)
+            if events:
                 last = str(events[-1].id)
                 if meta is None:
                     session.add(Meta(key=CURSOR, value=last))
                 else:
                     meta.value = last
             changed |= await self.charging.settle(session)
+        for tx_id in transactions:  # rebuilt and committed
+            self._waiting.pop(tx_id, None)
+            self._rebuilt[tx_id] = now
         if changed:
             self.sites.outbox.wake()
         return len(events)
+
+    async def _wait_for_open(self, session: AsyncSession) -> None:
+        """After a start, the Session of every open transaction is due a rebuild: one whose
+        readings waited when the platform stopped would otherwise wait for its next reading."""
+        rows = await session.execute(
+            select(col(Transaction.id)).where(col(Transaction.status) == "active")
+        )
+        for (tx_id,) in rows:
+            self._waiting.setdefault(cast(int, tx_id), 0.0)
+        self._restarted = False
+
+    def _wait(self, tx_id: int, now: float) -> None:
+        """New readings: rebuild now unless rebuilt within `rebuild_every`, else once it is up."""
+        if tx_id not in self._waiting:
+            last = self._rebuilt.get(tx_id)
+            self._waiting[tx_id] = now if last is None else last + self.rebuild_every
+        if now - self._pruned > self.rebuild_every:
+            self._pruned = now
+            horizon = now - self.rebuild_every
+            self._rebuilt = {k: at for k, at in self._rebuilt.items() if at > horizon}
+
+    def _due(self, now: float) -> set[int]:
+        due: set[int] = set()
+        for tx_id, at in self._waiting.items():
+            if at <= now:
+                due.add(tx_id)
+                if len(due) >= DEFERRED_PER_STEP:
+                    break
+        return due
+
+    def _next_due(self) -> float | None:
+        """Seconds until the next waiting rebuild is due (0 if one is), None if none waits."""
+        if not self._waiting:
+            return None
+        return max(0.0, min(self._waiting.values()) - time.monotonic())
 
     async def _run(self) -> None:
         queue = self.feed.subscribe() if self.feed else None
         try:
             while not self._stopping.is_set():
                 try:
-                    while await self.step() == self.batch:
+                    while await self.step() == self.batch or self._next_due() == 0.0:
                         pass
                 except Exception:
                     log.exception("projection: step failed; retrying")
                     await asyncio.sleep(1.0)
                     continue
+                due = self._next_due()
+                wait = self.poll if due is None else min(self.poll, due)
                 if queue is None:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stopping.wait(), self.poll)
+                        await asyncio.wait_for(self._stopping.wait(), wait)
                     continue
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._next(queue), self.poll)
+                    await asyncio.wait_for(self._next(queue), wait)
                 while not queue.empty():  # one step serves every announcement so far
                     queue.get_nowait()
         finally:
             if queue is not None and self.feed:
                 self.feed.unsubscribe(queue)
 
-    async def _next(self, queue: asyncio.Queue[Event]) -> None:
+    async def _next(self, queue: asyncio.Queue[Event | Announcement]) -> None:
         """Returns on the next announced event, or when asked to stop."""
         getting = asyncio.ensure_future(queue.get())
         stopping = asyncio.ensure_future(self._stopping.wait())

@@ -71,7 +71,10 @@ class Roaming:
         settings: Settings,
         sessions: async_sessionmaker[AsyncSession],
         csms: Csms | None = None,
+        readers: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
+        """`readers`: sessions that only read, on connections of their own (the deliverer's
+        reads of what it sends do not queue behind writes); `sessions` when not given."""
         feed = csms.store.feed if csms else None
         own = PartyRef(settings.country_code, settings.party_id)
         self.settings = settings
@@ -100,7 +103,7 @@ class Roaming:
         self.deliverer = Deliverer(
             sessions,
             self.outbox,
-            senders(sessions, self.client),
+            senders(sessions, self.client, readers or sessions),
             backoff_cap=settings.push_retry_max,
             probe_cap=settings.push_probe_max,
             concurrency=settings.push_concurrency,

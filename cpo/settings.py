@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     ws_ping_interval: float = Field(default=30.0, ge=0)
     ws_ping_timeout: float = Field(default=60.0, ge=0)
     ws_max_size: int = Field(default=1 << 20, ge=1024, description="Largest OCPP frame in bytes")
+    ws_per_message_deflate: bool = Field(
+        default=True,
+        description="Offer permessage-deflate to chargers (each message compressed on its own)",
+    )
     rate_limit: float = Field(default=50.0, gt=0, description="OCPP CALLs per second per charger")
     rate_burst: int = Field(default=200, ge=1)
     status_trigger_delay: float = Field(

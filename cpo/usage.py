@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from cpo.tariff_engine import Sample as PricedSample
 from cpo.tariff_engine import SessionUsage
 from csms.metering import ENERGY_REGISTER, Sample, energy_register_wh
-from csms.models import MeterSample
 
 PHASES = ("L1", "L2", "L3")
 
@@ -42,15 +42,34 @@ class Usage:
         return self.usage.samples[-1].energy_wh if self.usage.samples else 0.0
 
 
-def readings(rows: Iterable[MeterSample]) -> list[Reading]:
+class SampleRow(Protocol):
+    """What is read of a stored sample: a `MeterSample`, or a row of its columns."""
+
+    @property
+    def timestamp(self) -> datetime: ...
+    @property
+    def measurand(self) -> str: ...
+    @property
+    def value(self) -> float | None: ...
+    @property
+    def unit(self) -> str | None: ...
+    @property
+    def phase(self) -> str | None: ...
+    @property
+    def location(self) -> str | None: ...
+    @property
+    def context(self) -> str | None: ...
+
+
+def readings(rows: Iterable[SampleRow]) -> list[Reading]:
     """One Reading per timestamp, from the normalised sample rows of a transaction."""
-    by_time: dict[datetime, list[MeterSample]] = {}
+    by_time: dict[datetime, list[SampleRow]] = {}
     for row in rows:
         by_time.setdefault(row.timestamp, []).append(row)
     return [_reading(at, group) for at, group in sorted(by_time.items())]
 
 
-def _reading(at: datetime, rows: list[MeterSample]) -> Reading:
+def _reading(at: datetime, rows: list[SampleRow]) -> Reading:
     samples = [
         Sample(at, r.measurand, r.value, r.unit, r.phase, r.location, r.context) for r in rows
     ]
@@ -198,4 +217,4 @@ def _every(start: datetime, times: list[datetime], interval: timedelta) -> tuple
     return tuple(chosen)
 
 
-__all__ = ["ENERGY_REGISTER", "Reading", "Usage", "readings", "usage"]
+__all__ = ["ENERGY_REGISTER", "Reading", "SampleRow", "Usage", "readings", "usage"]

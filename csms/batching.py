@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from csms import clock
+from csms.writer import Writer
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,8 @@ class BatchedLog:
     """Rows are flushed every `interval` or every `batch` rows; old rows are purged hourly.
 
     A crash loses at most the last interval's rows of the log; whatever the logged traffic
-    changed is committed by its own transaction, so nothing else is lost.
+    changed is committed by its own transaction, so nothing else is lost. Given a `writer`,
+    the rows join the group commit of the writes they log instead of a transaction of their own.
     """
 
     name = "log"
@@ -33,8 +35,10 @@ class BatchedLog:
         retention_days: float,
         interval: float = 0.25,
         batch: int = 1000,
+        writer: Writer | None = None,
     ) -> None:
         self._sessions = sessions
+        self._writer = writer
         self._table = table
         self._retention = timedelta(days=retention_days)
         self._interval = interval
@@ -56,8 +60,11 @@ class BatchedLog:
             while self._buffer:
                 rows, self._buffer = self._buffer[: self._batch], self._buffer[self._batch :]
                 try:
-                    async with self._sessions.begin() as session:
-                        await session.execute(insert(self._table), rows)
+                    if self._writer is not None:
+                        await self._writer.write(self, rows)
+                    else:
+                        async with self._sessions.begin() as session:
+                            await self.apply(session, [rows])
                 except Exception:
                     # Keep the rows while the database is away, but not forever: a batch that
                     # fails three times in a row is dropped so one bad row cannot wedge the log.
@@ -67,6 +74,13 @@ class BatchedLog:
                     log.exception("%s: %d rows not written", self.name, len(rows))
                     raise
                 self._failures = 0
+
+    async def apply(
+        self, session: AsyncSession, items: list[list[dict[str, object]]]
+    ) -> list[None]:
+        """The rows of several flushes in one INSERT (a `csms.writer.Batch`)."""
+        await session.execute(insert(self._table), [row for rows in items for row in rows])
+        return [None] * len(items)
 
     async def purge(self, now: datetime | None = None) -> int:
         cutoff = (now or clock.now()) - self._retention

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -70,6 +70,8 @@ REPLY_GRACE = 1.0  # seconds a reply that arrived just before a close may take t
 
 
 class TokenBucket:
+    __slots__ = ("rate", "burst", "tokens", "stamp")
+
     def __init__(self, rate: float, burst: int) -> None:
         self.rate, self.burst = rate, float(burst)
         self.tokens, self.stamp = float(burst), time.monotonic()
@@ -91,7 +93,36 @@ class StationConnection:
     response queue; the charger's CALLs go to a worker that handles them one at a time. So a
     handler that sends a CALL to its own charger still gets the reply (no deadlock), and a
     slow handler does not stop pongs, closes or replies from being read.
+
+    An idle charger costs little (a server holds tens of thousands): the worker exists only
+    while there are CALLs to handle, and a connection keeps no queue and no other task.
     """
+
+    __slots__ = (
+        "websocket",
+        "station_id",
+        "ocpp_version",
+        "config",
+        "store",
+        "message_log",
+        "accepted",
+        "energy_unit_override",
+        "charge_point",
+        "closed",
+        "close_reason",
+        "status_seen",
+        "_errors",
+        "_known_actions",
+        "_bucket",
+        "_strikes",
+        "_pending",
+        "_worker",
+        "_timer",
+        "_send_lock",
+        "_their_call",
+        "_our_calls",
+        "_call_lock",
+    )
 
     def __init__(
         self,
@@ -120,15 +151,16 @@ class StationConnection:
         self._known_actions = _ACTIONS[ocpp_version]
         self._bucket = TokenBucket(config.rate_limit, config.rate_burst)
         self._strikes = 0
-        self._inbox: asyncio.Queue[tuple[str, str, str]] = asyncio.Queue()
-        self._idle = asyncio.Event()  # set while no charger message is being handled
-        self._idle.set()
+        # The charger's CALLs not handled yet, and the task handling them (only while any).
+        self._pending: list[tuple[str, str, str]] = []
+        self._worker: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._send_lock = asyncio.Lock()
         # The charger's CALL being handled (one at a time) and our CALL awaiting its reply.
         self._their_call: tuple[str, str, float] | None = None
         self._our_calls: dict[str, str] = {}
         self._call_lock = asyncio.Lock()
-        self.status_seen = asyncio.Event()
+        self.status_seen = False  # a StatusNotification came since the last boot
 
     # -- the library's side of the connection ----------------------------------------------
 
@@ -159,18 +191,20 @@ class StationConnection:
     async def run(self, charge_point: ChargePoint) -> None:
         """Serve the connection until it closes."""
         self.charge_point = charge_point
-        worker = asyncio.create_task(self._work(), name=f"ocpp-worker-{self.station_id}")
         try:
             await self._read()
         finally:
             self.closed.set()
-            # The message in hand is finished first: cancelled inside its database transaction,
-            # SQLAlchemy would throw the connection away mid-statement (see BatchedLog.stop).
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), 5.0)
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+            if self._timer is not None:
+                self._timer.cancel()
+            # The message in hand is finished first (the worker takes no other once closed):
+            # cancelled inside its database transaction, SQLAlchemy would throw the connection
+            # away mid-statement (see BatchedLog.stop).
+            if (worker := self._worker) is not None and not worker.done():
+                await asyncio.wait({worker}, timeout=5.0)
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         self.close_reason = reason or self.close_reason
@@ -242,7 +276,11 @@ class StationConnection:
                     "BootNotification has not been accepted yet",
                 )
                 return
-            self._inbox.put_nowait((text, message_id, action))
+            self._pending.append((text, message_id, action))
+            if self._worker is None or self._worker.done():
+                self._worker = asyncio.create_task(
+                    self._work(), name=f"ocpp-worker-{self.station_id}"
+                )
         elif message_type in (CALLRESULT, CALLERROR):
             our_action = self._our_calls.pop(message_id, None)
             self.message_log.append(
@@ -264,10 +302,10 @@ class StationConnection:
             )
 
     async def _work(self) -> None:
+        """The charger's CALLs, one at a time, until none is left or the connection closed."""
         assert self.charge_point is not None
-        while True:
-            text, message_id, action = await self._inbox.get()
-            self._idle.clear()
+        while self._pending and not self.closed.is_set():
+            text, message_id, action = self._pending.pop(0)
             self._their_call = (message_id, action, time.perf_counter())
             try:
                 await self.charge_point.route_message(text)
@@ -281,7 +319,6 @@ class StationConnection:
                     )
             finally:
                 self._their_call = None
-                self._idle.set()
 
     async def _flood(self, message_id: str, action: str) -> None:
         self._strikes += 1
@@ -338,6 +375,13 @@ class StationConnection:
         assert self.charge_point is not None
         async with self._call_lock:
             return await self.charge_point.call(payload, suppress=False)
+
+    def later(self, delay: float, callback: Callable[[], object]) -> None:
+        """Call `callback` in `delay` seconds unless the connection closes first; replaces a
+        callback set before (a timer, not a sleeping task: most connections are idle)."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(delay, callback)
 
     def spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
         """A follow-up (a CALL after a reply) that must not hold up the message loop."""

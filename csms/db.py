@@ -43,5 +43,26 @@ def make_engine(url: str) -> AsyncEngine:
     return engine
 
 
+def make_reader(url: str, size: int = 4) -> AsyncEngine | None:
+    """Connections that only read, beside the writer's one, for SQLite files: under WAL they
+    read the last committed state while a write transaction runs, so a read never queues behind
+    the writes. None where the main engine pools several connections already (PostgreSQL) or
+    each connection would see its own database (in memory)."""
+    if not url.startswith("sqlite") or ":memory:" in url or url.rstrip("/").endswith(":"):
+        return None
+    engine = create_async_engine(
+        url, connect_args={"timeout": 30}, pool_size=size, max_overflow=0, pool_timeout=120
+    )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _read_only(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA query_only=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    return engine
+
+
 def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -44,6 +45,16 @@ def record(session: AsyncSession, station_id: str, kind: EventType, /, **data: A
     return event
 
 
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    """A committed event as the feed tells it, for writes that insert events in bulk without
+    making an `Event` object for each (listeners read `station_id`, `type` and `data`)."""
+
+    station_id: str
+    type: str
+    data: dict[str, Any]
+
+
 class EventFeed:
     """Announces committed events to in-process listeners, so they wake instead of polling.
 
@@ -52,17 +63,17 @@ class EventFeed:
     """
 
     def __init__(self) -> None:
-        self._queues: set[asyncio.Queue[Event]] = set()
+        self._queues: set[asyncio.Queue[Event | Announcement]] = set()
 
-    def subscribe(self) -> asyncio.Queue[Event]:
-        queue: asyncio.Queue[Event] = asyncio.Queue()
+    def subscribe(self) -> asyncio.Queue[Event | Announcement]:
+        queue: asyncio.Queue[Event | Announcement] = asyncio.Queue()
         self._queues.add(queue)
         return queue
 
-    def unsubscribe(self, queue: asyncio.Queue[Event]) -> None:
+    def unsubscribe(self, queue: asyncio.Queue[Event | Announcement]) -> None:
         self._queues.discard(queue)
 
-    def publish(self, events: list[Event]) -> None:
+    def publish(self, events: list[Event | Announcement]) -> None:
         for queue in self._queues:
             for event in events:
                 queue.put_nowait(event)

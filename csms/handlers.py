@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ocpp.routing import create_route_map
 
 from csms import clock
 from csms.authorization import AuthorizationRequest, AuthorizationResult, Authorizer, AuthStatus
+from csms.mailbox import Mailbox
 from csms.metering import Sample, normalise
 
 if TYPE_CHECKING:
@@ -27,6 +30,13 @@ class StationHandlers:
     authorizer: Authorizer
 
     grants: RemoteStartGrants
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The library gives every connection a dict of bound handlers and an asyncio.Queue for
+        # replies (about 6 KiB); one table per class and a Mailbox do for an idle charger.
+        self.route_map = Routes(self)
+        self._response_queue: Mailbox[Any] = Mailbox()
 
     def setup(
         self,
@@ -67,17 +77,14 @@ class StationHandlers:
 
     def after_boot(self, trigger: Any) -> None:
         """Chargers often send no StatusNotification after booting (digest quirk 10): ask once."""
-        self.conn.status_seen.clear()
+        conn = self.conn
+        conn.status_seen = False
 
-        async def ask() -> None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self.conn.status_seen.wait(), self.conn.config.status_trigger_delay
-                )
-                return
-            await self.conn.call(trigger)
+        def ask() -> None:
+            if not conn.status_seen and not conn.closed.is_set():
+                conn.spawn(conn.call(trigger), "trigger-status")
 
-        self.conn.spawn(ask(), "trigger-status")
+        conn.later(conn.config.status_trigger_delay, ask)
 
     def samples(self, meter_values: list[Any]) -> list[Sample]:
         """Every sampled value of 1.6 or 2.0.1 MeterValue objects, normalised; junk entries skipped."""
@@ -94,3 +101,32 @@ class StationHandlers:
     @staticmethod
     def timestamp(value: Any) -> tuple[Any, bool]:
         return clock.parse(value if isinstance(value, str) else None)
+
+
+class Routes(Mapping[str, dict[str, Any]]):
+    """The `ocpp` library's route map of one charge point, read from a table made once per
+    class: the handlers of an action are bound when a message for it is routed."""
+
+    __slots__ = ("_owner", "_table")
+    _tables: ClassVar[dict[type, dict[str, dict[str, Any]]]] = {}
+
+    def __init__(self, owner: object) -> None:
+        cls = type(owner)
+        if cls not in self._tables:
+            self._tables[cls] = create_route_map(cls)
+        self._owner, self._table = owner, self._tables[cls]
+
+    def __getitem__(self, action: str) -> dict[str, Any]:
+        return {
+            key: value.__get__(self._owner) if callable(value) else value
+            for key, value in self._table[action].items()
+        }
+
+    def __contains__(self, action: object) -> bool:
+        return action in self._table
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table)
+
+    def __len__(self) -> int:
+        return len(self._table)

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from csms import clock
 from csms.batching import BatchedLog
 from csms.models import MessageLogEntry
+from csms.writer import Writer
 
 
 class MessageLog(BatchedLog):
@@ -20,8 +21,9 @@ class MessageLog(BatchedLog):
         retention_days: float,
         interval: float = 0.25,
         batch: int = 1000,
+        writer: Writer | None = None,
     ) -> None:
-        super().__init__(sessions, MessageLogEntry, retention_days, interval, batch)
+        super().__init__(sessions, MessageLogEntry, retention_days, interval, batch, writer)
 
     def append(
         self,

@@ -47,7 +47,9 @@ class Csms:
     ) -> None:
         self.config = config
         self.store = Store(sessions)
-        self.message_log = MessageLog(sessions, config.message_log_retention_days)
+        self.message_log = MessageLog(
+            sessions, config.message_log_retention_days, writer=self.store.writer
+        )
         self.authorizer: Authorizer = authorizer or LocalAuthorizer(sessions)
         self.registry: Registry[StationConnection] = registry or MemoryRegistry()
         self.grants = RemoteStartGrants()
@@ -106,12 +108,12 @@ class Csms:
         station_id = identity(websocket)
         if station_id is None:
             return await self._deny(websocket, 400, "invalid charge point identity", "identity")
-        station = await self.store.station(station_id)
-        if station is None and not self.config.auto_register:
+        login = await self.store.login(station_id)
+        if login is None and not self.config.auto_register:
             return await self._deny(websocket, 404, "unknown charge point", "unknown")
-        if station is not None and station.password_hash is not None:
+        if login is not None and login.password_hash is not None:
             password = basic_password(websocket, station_id)
-            if password is None or not await passwords.verify(station.password_hash, password):
+            if password is None or not await passwords.verify(login.password_hash, password):
                 return await self._deny(
                     websocket,
                     401,
@@ -132,13 +134,9 @@ class Csms:
             return None
         version = SUBPROTOCOLS[chosen]
         await websocket.accept(subprotocol=chosen)
-        station = await self.store.connected(station_id, version, self.config.auto_register)
+        presence = await self.store.connected(station_id, version, self.config.auto_register)
         await self._serve(
-            websocket,
-            station_id,
-            version,
-            station.accepted_at is not None,
-            station.energy_unit_override,
+            websocket, station_id, version, presence.accepted, presence.energy_unit_override
         )
         return None
 

@@ -8,15 +8,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy import select as core_select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from csms import clock
 from csms.authorization import AuthorizationResult
-from csms.events import EVENTS_KEY, EventFeed, EventType, record
+from csms.events import EVENTS_KEY, Announcement, EventFeed, EventType, record
 from csms.metering import ENERGY_REGISTER, Sample, energy_register_wh, summary
-from csms.models import Connector, MeterSample, Station, Transaction
+from csms.models import Connector, Event, MeterSample, Station, Transaction
+from csms.presence import Boot, Changes, Connect, Disconnect, Login, Lookups, Presence
+from csms.writer import Writer
 
 # 1.6 connector states folded into the version-neutral (2.0.1) connector status.
 _NEUTRAL_STATUS = {
@@ -88,6 +91,12 @@ class Store:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
         self.feed = EventFeed()
+        # The hot path's writes (meter values, transaction updates) commit in groups.
+        self.writer = Writer(sessions, self.feed.publish)
+        self._meter_values = _MeterValuesBatch()
+        # Chargers connecting, booting and going: grouped too (a reconnect storm is thousands).
+        self._lookups = Lookups()
+        self._changes = Changes()
         self._seen: dict[str, datetime] = {}
 
     @contextlib.asynccontextmanager
@@ -100,79 +109,26 @@ class Store:
 
     # -- stations ----------------------------------------------------------------------------
 
-    async def station(self, station_id: str) -> Station | None:
-        async with self.sessions() as session:
-            return await session.get(Station, station_id)
+    async def login(self, station_id: str) -> Login | None:
+        """What the endpoint checks before it accepts a charger's socket; None when unknown.
+        Read together with the other chargers connecting meanwhile (csms.presence)."""
+        login: Login | None = await self.writer.write(self._lookups, station_id)
+        return login
 
-    async def connected(self, station_id: str, ocpp_version: str, auto_register: bool) -> Station:
-        at = clock.now()
-        async with self._tx() as session:
-            station = await session.get(Station, station_id)
-            if station is None:
-                if not auto_register:
-                    raise LookupError(station_id)
-                station = Station(id=station_id)
-                session.add(station)
-            station.online = True
-            station.ocpp_version = ocpp_version
-            station.connected_at = station.last_seen = at
-            record(
-                session, station_id, EventType.STATION_CONNECTED, ocpp_version=ocpp_version, at=at
-            )
-        return station
+    async def connected(self, station_id: str, ocpp_version: str, auto_register: bool) -> Presence:
+        """Committed (with its event) when this returns, in a group with other chargers'."""
+        presence: Presence = await self.writer.write(
+            self._changes, Connect(station_id, ocpp_version, auto_register, clock.now())
+        )
+        return presence
 
     async def disconnected(self, station_id: str, reason: str) -> None:
-        at = clock.now()
         self._seen.pop(station_id, None)
-        async with self._tx() as session:
-            station = await session.get(Station, station_id)
-            if station is None:
-                return
-            station.online = False
-            station.disconnected_at = at
-            station.last_seen = max(station.last_seen or at, at)
-            record(session, station_id, EventType.STATION_DISCONNECTED, reason=reason, at=at)
+        await self.writer.write(self._changes, Disconnect(station_id, reason, clock.now()))
 
-    async def booted(self, station_id: str, info: BootInfo) -> Station:
-        at = clock.now()
-        async with self._tx() as session:
-            station = await session.get(Station, station_id)
-            assert station is not None, "a connected station has a row"
-            for name in (
-                "vendor",
-                "model",
-                "serial_number",
-                "firmware_version",
-                "iccid",
-                "imsi",
-                "meter_type",
-                "meter_serial_number",
-            ):
-                setattr(station, name, getattr(info, name))
-            station.accepted_at = station.accepted_at or at
-            station.last_seen = at
-            # After a reboot the charger's Stop may still come from its offline queue, or never.
-            suspect = await session.execute(
-                update(Transaction)
-                .where(
-                    col(Transaction.station_id) == station_id, col(Transaction.status) == "active"
-                )
-                .values(suspect=True)
-                .returning(col(Transaction.id))
-            )
-            record(
-                session,
-                station_id,
-                EventType.STATION_BOOTED,
-                vendor=info.vendor,
-                model=info.model,
-                serial_number=info.serial_number,
-                firmware_version=info.firmware_version,
-                reason=info.reason,
-                suspect_transactions=[row[0] for row in suspect],
-                at=at,
-            )
-        return station
+    async def booted(self, station_id: str, info: BootInfo) -> None:
+        """Committed (with its event) when this returns: only then may the charger be told."""
+        await self.writer.write(self._changes, Boot(station_id, info, clock.now()))
 
     def seen(self, station_id: str) -> None:
         """Any message is a sign of life; written in batches, not per message."""
@@ -183,10 +139,10 @@ class Store:
         if not seen:
             return
         async with self._tx() as session:
-            for station_id, at in seen.items():
-                await session.execute(
-                    update(Station).where(col(Station.id) == station_id).values(last_seen=at)
-                )
+            conn = await session.connection()  # one statement for all, not one per station
+            await conn.execute(
+                _UPDATE_SEEN, [{"station": station_id, "at": at} for station_id, at in seen.items()]
+            )
 
     async def station_fields(
         self, station_id: str, kind: EventType, fields: dict[str, Any], /, **data: Any
@@ -217,7 +173,8 @@ class Store:
             "timestamp": report.timestamp,
             "clock_suspect": report.clock_suspect or None,
         }
-        async with self._tx() as session:
+
+        async def write(session: AsyncSession) -> bool:
             if report.evse_id == 0:
                 station = await session.get(Station, station_id)
                 assert station is not None
@@ -263,6 +220,9 @@ class Store:
                 **facts,
             )
             return True
+
+        # With the other chargers' writes of the moment, in one transaction (group commit).
+        return bool(await self.writer.run(write))
 
     async def discover(self, station_id: str, evse_id: int, connector_id: int) -> None:
         """An EVSE/connector the charger reported (NotifyReport) without a status yet."""
@@ -628,35 +588,12 @@ class Store:
         samples: list[Sample],
         ocpp_transaction_id: str | None = None,
     ) -> None:
-        """MeterValues; linked to the transaction named, else the one open on that EVSE."""
-        async with self._tx() as session:
-            tx: Transaction | None = None
-            if transaction_id:
-                tx = await session.get(Transaction, transaction_id)
-                tx = tx if tx is not None and tx.station_id == station_id else None
-            elif ocpp_transaction_id:
-                tx = await self._by_ocpp_id(session, station_id, ocpp_transaction_id)
-            if tx is None and evse_id:
-                rows = await session.execute(
-                    select(Transaction).where(
-                        Transaction.station_id == station_id,
-                        Transaction.evse_id == evse_id,
-                        Transaction.status == "active",
-                    )
-                )
-                tx = rows.scalars().first()
-            self._add_samples(session, tx, samples, station_id, evse_id)
-            if tx is not None:
-                tx.updated_at = clock.now()
-            record(
-                session,
-                station_id,
-                EventType.METER_VALUES_SAMPLED,
-                evse_id=evse_id,
-                transaction_id=tx.id if tx else None,
-                values=summary(samples),
-                timestamp=max((s.timestamp for s in samples), default=None),
-            )
+        """MeterValues; linked to the transaction named, else the one open on that EVSE.
+        Committed (with the event) when this returns, in a group with others' (csms.writer)."""
+        await self.writer.write(
+            self._meter_values,
+            MeterValuesWrite(station_id, evse_id, transaction_id, samples, ocpp_transaction_id),
+        )
 
     async def _by_ocpp_id(
         self, session: AsyncSession, station_id: str, ocpp_transaction_id: str
@@ -678,81 +615,90 @@ class Store:
     async def transaction_event(
         self, station_id: str, event_type: str, facts: TransactionFacts
     ) -> Transaction:
-        """2.0.1 TransactionEvent: Started / Updated / Ended in any order, each applied once."""
+        """2.0.1 TransactionEvent: Started / Updated / Ended in any order, each applied once.
+        Committed (with its events) when this returns, in a group with others' (csms.writer)."""
         assert facts.ocpp_transaction_id is not None
-        async with self._tx() as session:
-            tx = await self._by_ocpp_id(session, station_id, facts.ocpp_transaction_id)
-            created = tx is None
-            if tx is None:
-                if event_type == "Started":
-                    await self._supersede(session, station_id, facts)
-                tx = Transaction(
-                    station_id=station_id,
-                    ocpp_transaction_id=facts.ocpp_transaction_id,
-                    started_at=facts.timestamp,
-                )
-                session.add(tx)
-            tx.seq_seen += 1
-            if facts.seq_no is not None:
-                tx.last_seq_no = max(tx.last_seq_no or 0, facts.seq_no)
-            if facts.evse_id:
-                tx.evse_id, tx.connector_id = (
-                    facts.evse_id,
-                    facts.connector_id or tx.connector_id or 1,
-                )
-            if facts.id_token and (tx.id_token is None or facts.auth is not None):
-                tx.id_token, tx.id_token_type = facts.id_token, facts.token_type
-                if facts.auth is not None:
-                    tx.auth_status = facts.auth.status.value
-                    tx.authorization_reference = facts.auth.reference
-            tx.charging_state = facts.charging_state or tx.charging_state
-            tx.remote_start_id = (
-                facts.remote_start_id if facts.remote_start_id is not None else tx.remote_start_id
+
+        async def write(session: AsyncSession) -> Transaction:
+            return await self._transaction_event(session, station_id, event_type, facts)
+
+        tx: Transaction = await self.writer.run(write)
+        return tx
+
+    async def _transaction_event(
+        self, session: AsyncSession, station_id: str, event_type: str, facts: TransactionFacts
+    ) -> Transaction:
+        assert facts.ocpp_transaction_id is not None
+        tx = await self._by_ocpp_id(session, station_id, facts.ocpp_transaction_id)
+        created = tx is None
+        if tx is None:
+            if event_type == "Started":
+                await self._supersede(session, station_id, facts)
+            tx = Transaction(
+                station_id=station_id,
+                ocpp_transaction_id=facts.ocpp_transaction_id,
+                started_at=facts.timestamp,
             )
-            tx.reservation_id = (
-                facts.reservation_id if facts.reservation_id is not None else tx.reservation_id
+            session.add(tx)
+        tx.seq_seen += 1
+        if facts.seq_no is not None:
+            tx.last_seq_no = max(tx.last_seq_no or 0, facts.seq_no)
+        if facts.evse_id:
+            tx.evse_id, tx.connector_id = (
+                facts.evse_id,
+                facts.connector_id or tx.connector_id or 1,
             )
-            tx.offline = tx.offline or facts.offline
-            tx.clock_suspect = tx.clock_suspect or facts.clock_suspect
-            if tx.started_at is None or facts.timestamp < tx.started_at:
-                tx.started_at = facts.timestamp
-            # The start reading: the Started event's own (Transaction.Begin, else its earliest);
-            # until Started arrives, the earliest reading of whatever came first.
-            begin = energy_register_wh(
-                [s for s in facts.samples if s.context == "Transaction.Begin"]
+        if facts.id_token and (tx.id_token is None or facts.auth is not None):
+            tx.id_token, tx.id_token_type = facts.id_token, facts.token_type
+            if facts.auth is not None:
+                tx.auth_status = facts.auth.status.value
+                tx.authorization_reference = facts.auth.reference
+        tx.charging_state = facts.charging_state or tx.charging_state
+        tx.remote_start_id = (
+            facts.remote_start_id if facts.remote_start_id is not None else tx.remote_start_id
+        )
+        tx.reservation_id = (
+            facts.reservation_id if facts.reservation_id is not None else tx.reservation_id
+        )
+        tx.offline = tx.offline or facts.offline
+        tx.clock_suspect = tx.clock_suspect or facts.clock_suspect
+        if tx.started_at is None or facts.timestamp < tx.started_at:
+            tx.started_at = facts.timestamp
+        # The start reading: the Started event's own (Transaction.Begin, else its earliest);
+        # until Started arrives, the earliest reading of whatever came first.
+        begin = energy_register_wh([s for s in facts.samples if s.context == "Transaction.Begin"])
+        readings = sorted(
+            (s for s in facts.samples if s.is_energy_register), key=lambda s: s.timestamp
+        )
+        first = readings[0].value if readings else None
+        if event_type == "Started" and (begin is not None or first is not None):
+            tx.meter_start_wh = begin if begin is not None else first
+        elif tx.meter_start_wh is None:
+            tx.meter_start_wh = first
+        tx.updated_at = clock.now()
+        await session.flush()
+        self._add_samples(session, tx, facts.samples)
+        if created:
+            self._started_event(session, tx, facts)
+        if event_type == "Ended" and tx.status != "ended":
+            await self._end(session, tx, facts)
+        elif not created:
+            record(
+                session,
+                station_id,
+                EventType.TRANSACTION_UPDATED,
+                transaction_id=tx.id,
+                ocpp_transaction_id=tx.ocpp_transaction_id,
+                event_type=event_type,
+                trigger_reason=facts.trigger_reason,
+                seq_no=facts.seq_no,
+                charging_state=facts.charging_state,
+                id_token=facts.id_token,
+                values=summary(facts.samples),
+                timestamp=facts.timestamp,
+                late=(tx.status == "ended") or None,
             )
-            readings = sorted(
-                (s for s in facts.samples if s.is_energy_register), key=lambda s: s.timestamp
-            )
-            first = readings[0].value if readings else None
-            if event_type == "Started" and (begin is not None or first is not None):
-                tx.meter_start_wh = begin if begin is not None else first
-            elif tx.meter_start_wh is None:
-                tx.meter_start_wh = first
-            tx.updated_at = clock.now()
-            await session.flush()
-            self._add_samples(session, tx, facts.samples)
-            if created:
-                self._started_event(session, tx, facts)
-            if event_type == "Ended" and tx.status != "ended":
-                await self._end(session, tx, facts)
-            elif not created:
-                record(
-                    session,
-                    station_id,
-                    EventType.TRANSACTION_UPDATED,
-                    transaction_id=tx.id,
-                    ocpp_transaction_id=tx.ocpp_transaction_id,
-                    event_type=event_type,
-                    trigger_reason=facts.trigger_reason,
-                    seq_no=facts.seq_no,
-                    charging_state=facts.charging_state,
-                    id_token=facts.id_token,
-                    values=summary(facts.samples),
-                    timestamp=facts.timestamp,
-                    late=(tx.status == "ended") or None,
-                )
-            return tx
+        return tx
 
     async def open_transactions(self, station_id: str) -> list[Transaction]:
         async with self.sessions() as session:
@@ -766,3 +712,140 @@ class Store:
     async def transaction(self, transaction_id: int) -> Transaction | None:
         async with self.sessions() as session:
             return await session.get(Transaction, transaction_id)
+
+
+@dataclass(slots=True)
+class MeterValuesWrite:
+    station_id: str
+    evse_id: int
+    transaction_id: int | None
+    samples: list[Sample]
+    ocpp_transaction_id: str | None = None
+
+
+@dataclass(slots=True)
+class _Reading:
+    """What a meter-values write needs of its transaction, kept current across the batch."""
+
+    id: int
+    station_id: str
+    evse_id: int | None
+    last_wh: float | None
+    last_at: datetime | None
+    changed: bool = False
+
+
+_T = Transaction.__table__.c  # type: ignore[attr-defined]
+_READING = core_select(_T.id, _T.station_id, _T.evse_id, _T.meter_last_wh, _T.meter_last_at)
+_UPDATE_SEEN = (
+    update(Station.__table__)  # type: ignore[attr-defined]
+    .where(Station.__table__.c.id == bindparam("station"))  # type: ignore[attr-defined]
+    .values(last_seen=bindparam("at"))
+)
+_INSERT_SAMPLES = insert(MeterSample.__table__)  # type: ignore[attr-defined]
+_INSERT_EVENTS = insert(Event.__table__)  # type: ignore[attr-defined]
+_UPDATE_READING = (
+    update(Transaction.__table__)  # type: ignore[attr-defined]
+    .where(_T.id == bindparam("tx_id"))
+    .values(
+        meter_last_wh=bindparam("last_wh"),
+        meter_last_at=bindparam("last_at"),
+        updated_at=bindparam("now"),
+    )
+)
+
+
+class _MeterValuesBatch:
+    """MeterValues of many chargers in one go (Core, not the ORM): their transactions read in
+    one query, samples and events inserted in one statement each, the transactions' latest
+    readings updated in one. The same rows as one `Store._tx` per message would write."""
+
+    async def apply(self, session: AsyncSession, items: list[MeterValuesWrite]) -> list[None]:
+        conn = await session.connection()
+        ids = {i.transaction_id for i in items if i.transaction_id}
+        known: dict[int, _Reading] = {}
+        if ids:
+            for row in await conn.execute(_READING.where(_T.id.in_(ids))):
+                known[row.id] = _Reading(*row)
+        now = clock.now()
+        sample_rows: list[dict[str, Any]] = []
+        event_rows: list[dict[str, Any]] = []
+        announced: list[Announcement | Event] = session.info.setdefault(EVENTS_KEY, [])
+        for item in items:
+            tx = known.get(item.transaction_id or 0)
+            if tx is not None and tx.station_id != item.station_id:
+                tx = None
+            if tx is None and not item.transaction_id and item.ocpp_transaction_id:
+                tx = await self._find(
+                    conn,
+                    known,
+                    (_T.station_id == item.station_id)
+                    & (_T.ocpp_transaction_id == item.ocpp_transaction_id),
+                )
+            if tx is None and item.evse_id:
+                tx = await self._find(
+                    conn,
+                    known,
+                    (_T.station_id == item.station_id)
+                    & (_T.evse_id == item.evse_id)
+                    & (_T.status == "active"),
+                )
+            for s in item.samples:
+                sample_rows.append(
+                    {
+                        "station_id": tx.station_id if tx else item.station_id,
+                        "transaction_id": tx.id if tx else None,
+                        "evse_id": tx.evse_id if tx else item.evse_id,
+                        "timestamp": s.timestamp,
+                        "measurand": s.measurand,
+                        "phase": s.phase,
+                        "location": s.location,
+                        "context": s.context,
+                        "value": s.value,
+                        "unit": s.unit,
+                        "signed_data": s.signed_data,
+                    }
+                )
+            if tx is not None:
+                _advance(tx, item.samples)
+            data: dict[str, Any] = {"evse_id": item.evse_id, "values": summary(item.samples)}
+            if tx is not None:
+                data["transaction_id"] = tx.id
+            if item.samples:
+                data["timestamp"] = max(s.timestamp for s in item.samples).isoformat()
+            kind = EventType.METER_VALUES_SAMPLED.value
+            event_rows.append(
+                {"created_at": now, "station_id": item.station_id, "type": kind, "data": data}
+            )
+            announced.append(Announcement(item.station_id, kind, data))
+        if sample_rows:
+            await conn.execute(_INSERT_SAMPLES, sample_rows)
+        await conn.execute(_INSERT_EVENTS, event_rows)
+        updates = [
+            {"tx_id": tx.id, "last_wh": tx.last_wh, "last_at": tx.last_at, "now": now}
+            for tx in known.values()
+            if tx.changed
+        ]
+        if updates:
+            await conn.execute(_UPDATE_READING, updates)
+        return [None] * len(items)
+
+    @staticmethod
+    async def _find(conn: Any, known: dict[int, _Reading], where: Any) -> _Reading | None:
+        row = (await conn.execute(_READING.where(where).limit(1))).first()
+        if row is None:
+            return None
+        return known.setdefault(row.id, _Reading(*row))
+
+
+def _advance(tx: _Reading, samples: list[Sample]) -> None:
+    """The latest register reading by the charger's clock, whatever order the messages came in
+    (as `Store._add_samples` keeps it)."""
+    tx.changed = True  # its updated_at, at least
+    by_time: dict[datetime, list[Sample]] = {}
+    for s in samples:
+        by_time.setdefault(s.timestamp, []).append(s)
+    for at in sorted(by_time):
+        wh = energy_register_wh(by_time[at])
+        if wh is not None and (tx.last_at is None or at >= tx.last_at):
+            tx.last_wh, tx.last_at = wh, at

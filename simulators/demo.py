@@ -204,7 +204,14 @@ async def run() -> int:
             ) as cp:
                 say(station, f"OCPP {version} charger connected, boot {await cp.boot()}")
                 await cp.status(1, "Available")
-                await narrator.until(lambda r: r.module == "locations" and r.method == "PATCH")
+                await narrator.until(
+                    lambda r, evse=f"/{station}-1": (
+                        r.module == "locations"
+                        and r.method == "PATCH"
+                        and r.path.endswith(evse)
+                        and r.body.get("status") == "AVAILABLE"
+                    )
+                )
                 token = make_token(f"APP-{station}", type="APP_USER", whitelist="NEVER")
                 say("driver", f"presses start in the app for EVSE {station}-1")
                 _, answer = await emsp.send_command(

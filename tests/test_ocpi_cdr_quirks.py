@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from simulators.emsp import EmspSimulator, Received, make_token
-from tests.ocpi import register_with
+from tests.ocpi import envelope, peer, register_with
 from tests.platform import Platform
 from tests.test_ocpi_locations import location, post
 from tests.test_ocpi_tokens import push
@@ -107,10 +107,14 @@ async def test_repeated_16_messages_make_one_session_and_one_cdr(
     stop = {"transactionId": tx, "meterStop": 5000, "timestamp": T(20)}
     for _ in range(2):
         assert (await call(ws, "StopTransaction", stop))[0] == 3
-    # A later session on the same charger: once its CDR is in, any second CDR of the first
-    # would have come before it.
+    # A later session on the same charger: once both CDRs are in, a second CDR of the first
+    # would have to be in the platform's own list too (a CDR travels once it is made).
     await session16(ws, 30, 5000, 40, 6000)
     await emsp.wait_for(cdr_posted(1.0))
+    await emsp.wait_for(cdr_posted(4.0))
+    async with peer(live, emsp.cpo.token) as sim:  # type: ignore[union-attr]
+        listed = envelope(await sim.get("/ocpi/2.2.1/cdrs"), 200, 1000)
+    assert sorted(c["total_energy"] for c in listed) == [1.0, 4.0]
     energies = sorted(c["total_energy"] for c in emsp.cdrs.values())
     assert energies == [1.0, 4.0]
     first = next(c for c in emsp.cdrs.values() if c["total_energy"] == 4.0)

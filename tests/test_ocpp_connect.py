@@ -158,3 +158,16 @@ async def test_dead_connection_is_noticed_by_ping(tmp_path) -> None:
         await asyncio.wait_for(ws.wait_closed(), 5)
     finally:
         await p.stop()
+
+
+async def test_compression_is_negotiated_without_context_takeover(platform: Platform) -> None:
+    """permessage-deflate, which OCPP 2.0.1 requires a CSMS to support, with each message
+    compressed on its own: an idle connection keeps no compressor (ADR 010)."""
+    await platform.add_station("CP-Z")
+    async with await open_raw(platform.ws_url, "CP-Z") as ws:
+        assert ws.response is not None
+        offer = ws.response.headers["Sec-WebSocket-Extensions"]
+        assert offer.startswith("permessage-deflate")
+        assert "server_no_context_takeover" in offer and "client_no_context_takeover" in offer
+        for _ in range(3):  # messages after the first are compressed afresh, and still read
+            assert (await call(ws, "BootNotification", BOOT16))[2]["status"] == "Accepted"

@@ -42,9 +42,17 @@ PATCHES_BEFORE_PUT = 2
 SESSION_KEYS = {"country_code", "party_id", "id", "charging_periods"}
 
 
-def senders(sessions: async_sessionmaker[AsyncSession], client: OcpiClient) -> dict[str, Sender]:
+def senders(
+    sessions: async_sessionmaker[AsyncSession],
+    client: OcpiClient,
+    readers: async_sessionmaker[AsyncSession] | None = None,
+) -> dict[str, Sender]:
+    """The senders of each kind. What they send is read through `readers` (connections that
+    only read, when there are any), what they note afterwards written through `sessions`."""
+    readers = readers or sessions
+
     async def location(party: Party, row: PendingPush, held: Delivered | None) -> datetime | None:
-        async with sessions() as session:
+        async with readers() as session:
             rows = (
                 await session.execute(
                     select(Location, LocationEvse)
@@ -82,7 +90,7 @@ def senders(sessions: async_sessionmaker[AsyncSession], client: OcpiClient) -> d
         return found.last_updated
 
     async def tariff(party: Party, row: PendingPush, held: Delivered | None) -> datetime | None:
-        async with sessions() as session:
+        async with readers() as session:
             found = (
                 (await session.execute(select(Tariff).where(Tariff.ocpi_id == row.object_id)))
                 .scalars()
@@ -107,7 +115,7 @@ def senders(sessions: async_sessionmaker[AsyncSession], client: OcpiClient) -> d
         """PUT the first time and after any doubt; then PATCH, appending only closed periods."""
         if party.endpoint("sessions", "RECEIVER") is None:
             return None  # the party pulls sessions instead (GET /sessions)
-        async with sessions() as session:
+        async with readers() as session:
             found = (
                 (
                     await session.execute(
@@ -149,7 +157,7 @@ def senders(sessions: async_sessionmaker[AsyncSession], client: OcpiClient) -> d
         """POSTed once it is accepted, never again; after its Session's last update."""
         if party.endpoint("cdrs", "RECEIVER") is None:
             return None  # the party pulls CDRs instead (GET /cdrs)
-        async with sessions() as session:
+        async with readers() as session:
             found = (
                 (await session.execute(select(Cdr).where(Cdr.ocpi_id == row.object_id)))
                 .scalars()
@@ -189,7 +197,7 @@ def senders(sessions: async_sessionmaker[AsyncSession], client: OcpiClient) -> d
 
     async def command(party: Party, row: PendingPush, held: Delivered | None) -> datetime | None:
         """The CommandResult, to the exact response_url the eMSP gave (its own host)."""
-        async with sessions() as session:
+        async with readers() as session:
             found = await session.get(OcpiCommand, int(row.object_id))
         if found is None or found.result is None:
             return None

@@ -64,7 +64,7 @@ class ChargePoint16(StationHandlers, ChargePoint):
             vendor_error_code=check(kw, "vendor_error_code", str),
         )
         await self.store.status(self.conn.station_id, report)
-        self.conn.status_seen.set()
+        self.conn.status_seen = True
         return result.StatusNotification()
 
     # -- authorization and transactions -------------------------------------------------------

@@ -77,7 +77,7 @@ class ChargePoint201(StationHandlers, ChargePoint):
             clock_suspect=suspect,
         )
         await self.store.status(self.conn.station_id, report)
-        self.conn.status_seen.set()
+        self.conn.status_seen = True
         return result.StatusNotification()
 
     @on(Action.notify_event)
@@ -107,7 +107,7 @@ class ChargePoint201(StationHandlers, ChargePoint):
                     clock_suspect=suspect,
                 )
                 await self.store.status(self.conn.station_id, report)
-                self.conn.status_seen.set()
+                self.conn.status_seen = True
         await self.store.event(
             self.conn.station_id,
             EventType.EVENT_NOTIFIED,

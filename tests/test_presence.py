@@ -1,0 +1,107 @@
+"""Chargers coming and going in groups (csms.presence): many connects and boots share a
+transaction, each with its event, and the order a charger came and went in is kept."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col, select
+
+from cpo.database import migrate
+from csms.db import make_engine, make_sessions
+from csms.events import EventType
+from csms.mailbox import Mailbox
+from csms.models import Event, Station, Transaction
+from csms.store import BootInfo, Store
+
+
+@pytest.fixture
+async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'presence.db'}"
+    await migrate(url)
+    engine = make_engine(url)
+    try:
+        yield make_sessions(engine)
+    finally:
+        await engine.dispose()
+
+
+async def events(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[str, str]]:
+    async with sessions() as session:
+        rows = await session.execute(select(Event.station_id, Event.type).order_by(col(Event.id)))
+        return [(r[0], r[1]) for r in rows]
+
+
+async def test_a_storm_of_connects_and_boots_commits_in_a_few_transactions(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    store = Store(sessions)
+    ids = [f"CP-{n}" for n in range(50)]
+    presences = await asyncio.gather(*(store.connected(i, "1.6", True) for i in ids))
+    assert all(not p.accepted for p in presences)
+    await asyncio.gather(*(store.booted(i, BootInfo(vendor="V", model="M")) for i in ids))
+
+    assert store.writer.transactions <= 4  # not one per charger and message
+    async with sessions() as session:
+        stations = (await session.execute(select(Station))).scalars().all()
+    assert {s.id for s in stations} == set(ids)
+    assert all(s.online and s.accepted_at and s.vendor == "V" for s in stations)
+    logged = await events(sessions)
+    assert logged.count(("CP-7", EventType.STATION_CONNECTED.value)) == 1
+    assert logged.count(("CP-7", EventType.STATION_BOOTED.value)) == 1
+    assert (await store.login("CP-7")) is not None and (await store.login("CP-X")) is None
+    assert (await store.connected("CP-7", "2.0.1", False)).accepted
+
+
+async def test_a_charger_that_goes_and_comes_back_in_one_group_stays_online(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    store = Store(sessions)
+    await store.connected("CP-1", "1.6", True)
+    await asyncio.gather(
+        store.connected("CP-2", "1.6", True),
+        store.disconnected("CP-1", "closed by the charger (1006)"),
+        store.connected("CP-1", "1.6", True),
+    )
+    async with sessions() as session:
+        station = await session.get(Station, "CP-1")
+    assert station is not None and station.online
+    assert (await events(sessions))[-3:] == [
+        ("CP-2", EventType.STATION_CONNECTED.value),
+        ("CP-1", EventType.STATION_DISCONNECTED.value),
+        ("CP-1", EventType.STATION_CONNECTED.value),
+    ]
+
+
+async def test_a_boot_marks_the_transactions_it_interrupted_suspect(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    store = Store(sessions)
+    await store.connected("CP-1", "1.6", True)
+    async with sessions.begin() as session:
+        session.add(Transaction(station_id="CP-1", evse_id=1, connector_id=1))
+    await store.booted("CP-1", BootInfo(vendor="V", model="M", reason="PowerUp"))
+    async with sessions() as session:
+        booted = (
+            await session.execute(select(Event).where(Event.type == "StationBooted"))
+        ).scalar_one()
+        tx = (await session.execute(select(Transaction))).scalar_one()
+    assert tx.suspect and booted.data["suspect_transactions"] == [tx.id]
+    assert booted.data["reason"] == "PowerUp" and "serial_number" not in booted.data
+
+
+async def test_a_mailbox_hands_over_in_order_and_keeps_what_a_cancelled_get_missed() -> None:
+    box: Mailbox[int] = Mailbox()
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(box.get(), 0.01)
+    box.put_nowait(1)
+    box.put_nowait(2)
+    assert [await box.get(), await box.get()] == [1, 2] and box.empty()
+    waiting = asyncio.ensure_future(box.get())
+    await asyncio.sleep(0)
+    box.put_nowait(3)
+    assert await waiting == 3
