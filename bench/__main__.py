@@ -13,7 +13,17 @@ import sys
 import time
 import traceback
 
-BENCHMARKS = ["bench.heartbeat", "bench.locations_paging", "bench.status_to_emsp"]
+BENCHMARKS = [  # in the order of issue 8's table
+    "bench.connections",
+    "bench.heartbeat",
+    "bench.meter_values",
+    "bench.latency",
+    "bench.reconnect_storm",
+    "bench.status_to_emsp",
+    "bench.resync",
+    "bench.locations_paging",
+    "bench.command_round_trip",
+]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,8 @@
 """Baseline servers for the benchmarks, each meant to run in its own process.
 
 Default: a bare OCPP 1.6 central system on the `ocpp` library alone (an `ocpp.v16.ChargePoint`
-per connection, answering BootNotification and Heartbeat, storing nothing), served by
+per connection, answering BootNotification and Heartbeat — and StatusNotification,
+StartTransaction and MeterValues — storing nothing), served by
 `websockets.asyncio.server.serve`. With `--echo`: a plain `websockets` server with no ocpp
 library that answers every CALL with `[3, id, {}]`, to show the load generator's own ceiling.
 
@@ -32,6 +33,8 @@ def _now() -> str:
 
 
 class BareChargePoint(ChargePoint):
+    transactions = 0
+
     @on(Action.boot_notification)
     def on_boot_notification(self, **kwargs: object) -> call_result.BootNotification:
         return call_result.BootNotification(
@@ -41,6 +44,22 @@ class BareChargePoint(ChargePoint):
     @on(Action.heartbeat)
     def on_heartbeat(self, **kwargs: object) -> call_result.Heartbeat:
         return call_result.Heartbeat(current_time=_now())
+
+    # For the benchmarks whose chargers charge: answered, validated, not stored.
+    @on(Action.status_notification)
+    def on_status_notification(self, **kwargs: object) -> call_result.StatusNotification:
+        return call_result.StatusNotification()
+
+    @on(Action.start_transaction)
+    def on_start_transaction(self, **kwargs: object) -> call_result.StartTransaction:
+        BareChargePoint.transactions += 1
+        return call_result.StartTransaction(
+            transaction_id=BareChargePoint.transactions, id_tag_info={"status": "Accepted"}
+        )
+
+    @on(Action.meter_values)
+    def on_meter_values(self, **kwargs: object) -> call_result.MeterValues:
+        return call_result.MeterValues()
 
 
 async def ocpp_handler(websocket: ServerConnection) -> None:

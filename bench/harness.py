@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -22,6 +23,7 @@ from typing import Any
 
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.typing import Subprotocol
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,6 +124,8 @@ class Server:
         self.cwd = cwd or str(ROOT)
         self.log_path = Path(workdir) / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.stop_timeout = STOP_TIMEOUT
+        self.stop_signal = signal.SIGTERM
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -170,14 +174,15 @@ class Server:
         return process_cpu_seconds(self.proc.pid) if self.proc else None
 
     def stop(self) -> None:
-        """SIGTERM to the process group we started, SIGKILL after STOP_TIMEOUT seconds."""
+        """`stop_signal` (SIGTERM) to the process group we started, SIGKILL after `stop_timeout`
+        seconds."""
         proc = self.proc
         if proc is not None and proc.poll() is None:
-            for sig in (signal.SIGTERM, signal.SIGKILL):
+            for sig in (self.stop_signal, signal.SIGKILL):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, sig)
                 try:
-                    proc.wait(timeout=STOP_TIMEOUT)
+                    proc.wait(timeout=self.stop_timeout)
                     break
                 except subprocess.TimeoutExpired:
                     continue
@@ -208,17 +213,29 @@ def platform_env(workdir: str, port: int, **settings: str) -> dict[str, str]:
 
 
 def platform_server(workdir: str, **settings: str) -> Server:
-    """`cpo serve` on a free port (run where there is no .env), ready when /health answers."""
+    """`cpo serve` on a free port (run where there is no .env), ready when /health answers.
+
+    With BENCH_PROFILE=<file> in the environment, the platform runs under pyinstrument and
+    writes its profile (text) there when it stops."""
     port = free_port()
-    return Server(
+    argv = [venv_bin("cpo")]
+    if profile := os.environ.get("BENCH_PROFILE"):
+        argv = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", profile, "-m", "cpo.cli"]
+    server = Server(
         "platform",
-        [venv_bin("cpo"), "serve", "--host", HOST, "--port", str(port)],
+        [*argv, "serve", "--host", HOST, "--port", str(port)],
         port,
         health_ok("/health"),
         workdir,
         env=platform_env(workdir, port, **settings),
         cwd=workdir,
     )
+    if profile:
+        # uvicorn re-raises SIGTERM after its shutdown, which kills pyinstrument before it
+        # writes; after SIGINT it ends with KeyboardInterrupt, which pyinstrument catches.
+        server.stop_signal = signal.SIGINT
+        server.stop_timeout = 120.0  # writing the profile takes a while
+    return server
 
 
 def log_says(text: str) -> Ready:
@@ -270,6 +287,10 @@ class LoadResult:
     server_cpu: float | None  # CPU seconds per wall second in the window (1.0 = one core)
     loadgen_cpu: float | None
     notes: list[str] = field(default_factory=list)
+    p90_ms: float | None = None
+    max_ms: float | None = None
+    sent: int = 0  # CALLs of the loop sent, in the window or not
+    acknowledged: int = 0  # CALLRESULTs the loop got, in the window or not
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items()}
@@ -280,6 +301,8 @@ class _Stats:
         self.latencies: list[float] = []
         self.errors = 0
         self.server_calls = 0
+        self.sent = 0
+        self.acknowledged = 0
         self.first_error: str | None = None
 
     def error(self, what: str) -> None:
@@ -311,12 +334,38 @@ async def _await_reply(ws: ClientConnection, message_id: str, stats: _Stats) -> 
     return None
 
 
+# A charger's CALL frame for a message id: '[2,"<id>","Action",{...}]'.
+Frame = Callable[[str], str]
+# Run on each connection after it is open (and booted, if asked): the calls that put the
+# charger in the state the load needs (a transaction, ...); returns its frame maker.
+Prepare = Callable[[ClientConnection, int], Awaitable[Frame]]
+
+
+async def call(ws: ClientConnection, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """One CALL and its CALLRESULT payload, the server's own CALLs meanwhile answered Accepted
+    (ServerFailed for a CALLERROR or no reply within REPLY_TIMEOUT). For preparing, not for the
+    measured loop."""
+    stats = _Stats()
+    message_id = f"prep-{os.urandom(4).hex()}"
+    await ws.send(orjson.dumps([2, message_id, action, payload]).decode())
+    async with asyncio.timeout(REPLY_TIMEOUT):
+        reply = await _await_reply(ws, message_id, stats)
+    if reply is None:
+        raise ServerFailed(f"{action} not answered: {stats.first_error}")
+    return dict(reply[2])
+
+
 async def _open(
-    url: str, number: int, boot: bool, deflate: bool, stats: _Stats
+    url: str,
+    number: int,
+    boot: bool,
+    deflate: bool,
+    stats: _Stats,
+    subprotocol: str = "ocpp1.6",
 ) -> ClientConnection:
     ws = await connect(
         url,
-        subprotocols=[Subprotocol("ocpp1.6")],
+        subprotocols=[Subprotocol(subprotocol)],
         compression="deflate" if deflate else None,
         open_timeout=CONNECT_TIMEOUT,
         ping_interval=None,
@@ -340,23 +389,47 @@ async def _open(
     return ws
 
 
-async def _calls(ws: ClientConnection, window: Window, frame: str, stats: _Stats) -> None:
-    """One charger: CALLs one at a time, each waiting for its reply, until the window ends."""
+async def _calls(
+    ws: ClientConnection,
+    window: Window,
+    frame: Frame,
+    stats: _Stats,
+    interval: float | None = None,
+    offset: float = 0.0,
+) -> None:
+    """One charger: CALLs one at a time, each waiting for its reply, until the window ends.
+
+    Back to back when `interval` is None. Otherwise paced (open loop): call k is due at
+    start + offset + k * interval by a fixed clock, sent then or, if the previous reply is
+    late, as soon as it is in; its latency runs from when it was due, so a server that stalls
+    is charged for the calls it held up (no coordinated omission).
+    """
     perf = time.perf_counter
     send = ws.send
     latencies = stats.latencies
     await window.started.wait()
     for n in range(MAX_CALLS_PER_CHARGER):
-        sent = perf()
-        if sent >= window.measure_to:
+        if interval is None:
+            due = sent = perf()
+        else:
+            due = window.start + offset + n * interval
+            sent = perf()
+            if due > sent:
+                if due >= window.measure_to:
+                    return
+                await asyncio.sleep(due - sent)
+                sent = perf()
+        if due >= window.measure_to:
             return
         message_id = str(n)
-        await send(frame % message_id)
+        await send(frame(message_id))
+        stats.sent += 1
         if await _await_reply(ws, message_id, stats) is None:
             continue
+        stats.acknowledged += 1
         received = perf()
         if window.measure_from <= received < window.measure_to:
-            latencies.append(received - sent)
+            latencies.append(received - due)
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -385,11 +458,17 @@ async def run_load(
     batch: int = 50,
     deflate: bool = False,
     server: Server | None = None,
+    subprotocol: str = "ocpp1.6",
+    prepare: Prepare | None = None,
+    rate: float | None = None,
 ) -> LoadResult:
     """Connect `chargers` chargers in batches, then CALL `action` in a loop on all of them.
 
     Replies received in the measurement window [start + warmup, start + warmup + seconds) are
-    counted; their round trips give the latencies.
+    counted; their round trips give the latencies. `prepare`, if given, runs on each charger
+    once it is connected and makes its CALL frames (`action` and `payload` are then unused).
+    `rate`, if given, paces the load: that many CALLs per second in total, spread evenly over
+    the chargers by a fixed clock, each latency measured from when its CALL was due.
     """
     stats = _Stats()
     notes: list[str] = []
@@ -404,7 +483,7 @@ async def run_load(
                 break
             opened = await asyncio.gather(
                 *(
-                    _open(url_of(n), n, boot, deflate, stats)
+                    _open(url_of(n), n, boot, deflate, stats, subprotocol)
                     for n in range(first, min(first + batch, chargers))
                 ),
                 return_exceptions=True,
@@ -418,10 +497,37 @@ async def run_load(
         if not conns:
             raise ServerFailed(f"{name}: no charger could connect ({stats.first_error})")
         connect_errors = stats.errors
+        fixed = f'[2,"%s","{action}",{payload}]'
+        frames: list[Frame] = [lambda message_id: fixed % message_id] * len(conns)
+        if prepare is not None:
+            for first in range(0, len(conns), batch):
+                made = await asyncio.gather(
+                    *(prepare(conns[n], n) for n in range(first, min(first + batch, len(conns)))),
+                    return_exceptions=True,
+                )
+                for i, result in enumerate(made):
+                    if isinstance(result, BaseException):
+                        raise ServerFailed(
+                            f"{name}: preparing a charger: {type(result).__name__}: {result}"
+                        )
+                    frames[first + i] = result
 
         window = Window()
-        frame = f'[2,"%s","{action}",{payload}]'
-        tasks = [asyncio.create_task(_calls(ws, window, frame, stats)) for ws in conns]
+        interval = len(conns) / rate if rate else None
+        tasks = [
+            asyncio.create_task(
+                _calls(
+                    ws,
+                    window,
+                    frames[n],
+                    stats,
+                    interval,
+                    # Spread the chargers' first calls over one interval: an even total rate.
+                    n * interval / len(conns) if interval else 0.0,
+                )
+            )
+            for n, ws in enumerate(conns)
+        ]
         await asyncio.sleep(0.2)  # let every task reach its start line
         window.start = time.perf_counter()
         window.measure_from = window.start + warmup
@@ -467,6 +573,10 @@ async def run_load(
         rate=len(latencies) / seconds,
         p50_ms=_percentile_ms(latencies, 0.50),
         p99_ms=_percentile_ms(latencies, 0.99),
+        p90_ms=_percentile_ms(latencies, 0.90),
+        max_ms=1000 * latencies[-1] if latencies else None,
+        sent=stats.sent,
+        acknowledged=stats.acknowledged,
         errors=stats.errors,
         server_calls=stats.server_calls,
         connect_seconds=connect_seconds,
@@ -476,3 +586,164 @@ async def run_load(
         loadgen_cpu=(own_to - own_from) / wall,
         notes=notes,
     )
+
+
+# -- many chargers held open --------------------------------------------------------------------
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's soft limit of open files to its hard limit (children inherit it);
+    returns the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def rss_kib(pid: int) -> int | None:
+    """Resident set size of a process in KiB (VmRSS of /proc/<pid>/status), or None."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return None
+
+
+async def cpu_quiet(server: Server, longest: float, step: float = 0.5, busy: float = 0.05) -> bool:
+    """Wait until the server uses less than `busy` of a core over `step` seconds, at most
+    `longest` seconds; whether it went quiet."""
+    deadline = time.monotonic() + longest
+    before = server.cpu_seconds()
+    while time.monotonic() < deadline:
+        await asyncio.sleep(step)
+        now = server.cpu_seconds()
+        if before is None or now is None:
+            return False
+        if now - before < busy * step:
+            return True
+        before = now
+    return False
+
+
+@dataclass
+class Boot:
+    """One charger's connect and BootNotification: its socket and how long it took, or why not."""
+
+    ws: ClientConnection | None
+    seconds: float | None = None  # from its own start to the accepted boot
+    done_at: float = 0.0  # time.perf_counter() when it was accepted or failed
+    failure: str | None = None  # the kind: "http", "callerror", "rejected", "timeout", "connect"
+    detail: str | None = None
+
+
+async def boot_charger(url: str, number: int, *, deflate: bool, timeout: float) -> Boot:
+    """Connect as a charger does and send a BootNotification; bounded by `timeout` in all."""
+    started = time.perf_counter()
+    ws: ClientConnection | None = None
+    boot_id = f"boot-{number}"
+    try:
+        async with asyncio.timeout(timeout):
+            ws = await connect(
+                url,
+                subprotocols=[Subprotocol("ocpp1.6")],
+                compression="deflate" if deflate else None,
+                open_timeout=None,  # bounded by the timeout above
+                ping_interval=None,  # the server pings; a charger answers (websockets does)
+                close_timeout=1,
+            )
+            await ws.send(
+                f'[2,"{boot_id}","BootNotification",'
+                '{"chargePointVendor":"Bench","chargePointModel":"Idle"}]'
+            )
+            while True:  # the server may CALL first (TriggerMessage ...): answer and read on
+                message = orjson.loads(await ws.recv())
+                if message[0] == 2:
+                    await ws.send(_accept(message[1]))
+                elif message[1] == boot_id:
+                    break
+    except TimeoutError:
+        return _failed(ws, "timeout", f"no accepted boot within {timeout:g} s")
+    except InvalidStatus as e:
+        return _failed(ws, "http", f"HTTP {e.response.status_code} on the upgrade")
+    except (OSError, InvalidHandshake, ConnectionClosed) as e:
+        return _failed(ws, "connect", f"{type(e).__name__}: {e}")
+    if message[0] != 3:
+        return _failed(ws, "callerror", f"CALLERROR {message[2:4]}")
+    # (The echo server answers {}: no status is fine, a refusal is not.)
+    if (status := message[2].get("status", "Accepted")) != "Accepted":
+        return _failed(ws, "rejected", f"boot status {status}")
+    done = time.perf_counter()
+    return Boot(ws, seconds=done - started, done_at=done)
+
+
+def _failed(ws: ClientConnection | None, kind: str, detail: str) -> Boot:
+    if ws is not None:
+        ws.transport.abort()
+    return Boot(None, failure=kind, detail=detail, done_at=time.perf_counter())
+
+
+@dataclass
+class Fleet:
+    """Chargers connected and booted by `boot_fleet`, and the ones that failed."""
+
+    booted: list[Boot]
+    failures: dict[str, int]
+    first_failures: dict[str, str]  # one example of each kind
+    seconds: float  # from the first charger's start to the last one's end
+    all_booted_seconds: float | None  # from the first charger's start to the last boot accepted
+
+    @property
+    def boot_seconds(self) -> list[float]:
+        return [b.seconds for b in self.booted if b.seconds is not None]
+
+    def abort(self) -> None:
+        """Drop every socket at once (no closing handshake: the server is stopped anyway)."""
+        for boot in self.booted:
+            if boot.ws is not None:
+                boot.ws.transport.abort()
+        self.booted = []
+
+
+async def boot_fleet(
+    url_of: Callable[[int], str],
+    count: int,
+    *,
+    deflate: bool,
+    concurrency: int,
+    timeout: float,
+) -> Fleet:
+    """Connect and boot `count` chargers, at most `concurrency` at a time (`count`: a storm, all
+    started at once); each one's connect and boot bounded by `timeout` seconds."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(number: int) -> Boot:
+        async with gate:
+            return await boot_charger(url_of(number), number, deflate=deflate, timeout=timeout)
+
+    started = time.perf_counter()
+    tasks = [asyncio.create_task(one(n)) for n in range(count)]
+    try:
+        boots = await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks, timeout=5.0)
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is None:
+                if (ws := task.result().ws) is not None:
+                    ws.transport.abort()
+        raise
+    seconds = time.perf_counter() - started
+    failures: dict[str, int] = {}
+    first: dict[str, str] = {}
+    for boot in boots:
+        if boot.failure is not None:
+            failures[boot.failure] = failures.get(boot.failure, 0) + 1
+            first.setdefault(boot.failure, boot.detail or "")
+    booted = [b for b in boots if b.ws is not None]
+    last = max((b.done_at for b in booted), default=None)
+    return Fleet(booted, failures, first, seconds, None if last is None else last - started)

@@ -70,9 +70,9 @@ async def _call(ws: ClientConnection, action: str, payload: dict[str, Any]) -> A
     raise ServerFailed(f"no reply to {action}")
 
 
-def _status(status: str) -> dict[str, Any]:
+def _status(status: str, connector: int = 1) -> dict[str, Any]:
     return {
-        "connectorId": 1,
+        "connectorId": connector,
         "errorCode": "NoError",
         "status": status,
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())

@@ -1,0 +1,223 @@
+"""Resync after outage: how long an eMSP that was down while every EVSE changed takes to hold the
+current state again once it is back.
+
+`cpo serve` on a fresh SQLite database; N EVSEs at Locations of ten EVSEs each, one OCPP 1.6
+charger per Location (connector k is EVSE k); the eMSP simulator registered and holding every
+Location with every EVSE AVAILABLE. Then the eMSP goes down (its port closed: connections are
+refused), every EVSE changes status (Charging, Unavailable or Faulted, some twice), the platform
+notices it cannot reach the eMSP, and the eMSP comes back. Measured: from the eMSP listening again
+to it holding every EVSE at its current status, and then that nothing stale follows (a short
+watch afterwards; the outbox empty). Baseline: the platform's own initial push of the same
+Locations to a fresh eMSP (the same objects over the same path, without an outage).
+Held to: under 10 s, every object current, none stale (issue 8).
+
+    python -m bench.resync [--evses 10000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from typing import Any
+
+import httpx
+
+from bench.harness import HOST, LOAD_SETTINGS, ServerFailed, platform_server
+from bench.locations_paging import _registered_emsp, _synced, locations
+from bench.status_to_emsp import _call, _charger, _status
+
+HELD_S = 10.0
+PER_LOCATION = 10
+# Each EVSE's changes while the eMSP is away, by connector: the last one is what must arrive.
+CHANGES = [
+    ["Charging"],
+    ["Unavailable"],
+    ["Faulted"],
+    ["Charging", "Faulted"],
+    ["Unavailable", "Charging"],
+]
+SEEN = {
+    "Available": "AVAILABLE",
+    "Charging": "CHARGING",
+    "Unavailable": "INOPERATIVE",
+    "Faulted": "OUTOFORDER",
+}
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.resync", description=__doc__)
+    p.add_argument("--evses", type=int, default=10_000, help="EVSEs (default 10000)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = p.parse_args(argv)
+    if not (PER_LOCATION <= args.evses <= 50_000) or args.evses % PER_LOCATION:
+        p.error(f"--evses must be a multiple of {PER_LOCATION} in [{PER_LOCATION}, 50000]")
+    return args
+
+
+def _expected(chargers: int, changed: bool) -> dict[tuple[str, str], str]:
+    """(location id, EVSE uid) → the status the eMSP must hold."""
+    return {
+        (f"LOC{n:06d}", f"LOC{n:06d}-{e}"): SEEN[CHANGES[e % len(CHANGES)][-1]]
+        if changed
+        else "AVAILABLE"
+        for n in range(chargers)
+        for e in range(PER_LOCATION)
+    }
+
+
+def _behind(emsp: Any, expected: dict[tuple[str, str], str]) -> int:
+    """How many EVSEs the eMSP does not hold at the expected status."""
+    held: dict[tuple[str, str], str] = {}
+    for (_, _, location_id), location in emsp.locations.items():
+        for evse in location.get("evses") or []:
+            held[(location_id, evse["uid"])] = evse.get("status")
+    return sum(1 for key, status in expected.items() if held.get(key) != status)
+
+
+async def _until_current(
+    emsp: Any, expected: dict[tuple[str, str], str], limit: float
+) -> float | None:
+    """Seconds until the eMSP holds `expected` (checked every 50 ms), or None after `limit`."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < limit:
+        if _behind(emsp, expected) == 0:
+            return time.perf_counter() - started
+        await asyncio.sleep(0.05)
+    return None
+
+
+async def _pending(admin: httpx.AsyncClient) -> dict[str, Any]:
+    parties = (await admin.get("/parties")).json()
+    return (await admin.get(f"/parties/{parties[0]['id']}/push")).json()
+
+
+async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    count = args.evses // PER_LOCATION
+    figures: dict[str, Any] = {"evses": args.evses, "locations": count}
+    with tempfile.TemporaryDirectory(prefix="cpo-bench-") as workdir:
+        server = platform_server(workdir, **LOAD_SETTINGS)
+        port = server.port
+        async with (
+            server,
+            httpx.AsyncClient(
+                base_url=f"http://{HOST}:{port}/admin/api",
+                headers={"Authorization": "Bearer bench"},
+                timeout=300,
+            ) as admin,
+        ):
+            sites = locations(
+                args.evses, PER_LOCATION
+            )  # EVSE LOCnnnnnn-k: BENCH-nnnnnn connector k+1
+            for i in range(0, len(sites), 500):
+                response = await admin.post("/locations", json=sites[i : i + 500])
+                if response.status_code >= 300:
+                    raise ServerFailed(f"creating locations: {response.text[:300]}")
+            chargers = []
+            emsp = None
+            try:
+                for n in range(count):  # one by one: a boot storm is not measured here
+                    chargers.append(await _charger(f"ws://{HOST}:{port}/ocpp/BENCH-{n:06d}"))
+
+                async def available(ws: Any) -> None:
+                    for k in range(1, PER_LOCATION + 1):
+                        await _call(ws, "StatusNotification", _status("Available", k))
+
+                await asyncio.gather(*(available(ws) for ws in chargers))
+                # Baseline: the initial push of all the Locations, EVSEs AVAILABLE, to an eMSP.
+                started = time.perf_counter()
+                emsp = await _registered_emsp(admin)
+                initial = await _until_current(emsp, _expected(count, False), 120)
+                if initial is None:
+                    raise ServerFailed("the initial push did not bring every EVSE to the eMSP")
+                figures["initial_push_s"] = time.perf_counter() - started
+                await _synced(admin, time.monotonic() + 120)
+
+                await emsp.down()
+                started = time.perf_counter()
+
+                async def change(n: int, ws: Any) -> None:
+                    for e in range(PER_LOCATION):
+                        for status in CHANGES[e % len(CHANGES)]:
+                            await _call(ws, "StatusNotification", _status(status, e + 1))
+
+                await asyncio.gather(*(change(n, ws) for n, ws in enumerate(chargers)))
+                figures["changes"] = (
+                    sum(len(CHANGES[e % len(CHANGES)]) for e in range(PER_LOCATION)) * count
+                )
+                figures["changes_s"] = time.perf_counter() - started
+                # The platform has tried, found the eMSP away, and is probing it.
+                deadline = time.monotonic() + 60
+                while (push := await _pending(admin))["retrying"] == 0:
+                    if time.monotonic() > deadline:
+                        raise ServerFailed("the platform never tried the eMSP while it was down")
+                    await asyncio.sleep(0.2)
+                figures["outage_s"] = time.perf_counter() - started
+                figures["pending_at_return"] = push["pending"]
+
+                await emsp.up()
+                expected = _expected(count, True)
+                figures["resync_s"] = await _until_current(emsp, expected, 120)
+                if figures["resync_s"] is not None:
+                    # None stale: nothing that arrives afterwards may change what it holds.
+                    await asyncio.sleep(2.0)
+                    figures["behind_after_2s"] = _behind(emsp, expected)
+                else:
+                    figures["behind_after_120s"] = _behind(emsp, expected)
+                figures["pending_after"] = (await _pending(admin))["pending"]
+                figures["emsp_violations"] = len(emsp.violations)
+                figures["server_cpu_s"] = server.cpu_seconds()
+            finally:
+                for ws in chargers:
+                    await ws.close()
+                if emsp is not None:
+                    await emsp.__aexit__(None, None, None)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    try:
+        figures = asyncio.run(measure(args))
+    except ServerFailed as e:
+        print(f"resync: could not measure: {e}", file=sys.stderr)
+        return 1
+    resync = figures["resync_s"]
+    held = (
+        resync is not None
+        and resync < HELD_S
+        and figures.get("behind_after_2s") == 0
+        and figures["pending_after"] == 0
+        and figures["emsp_violations"] == 0
+    )
+    figures |= {"benchmark": "resync", "held_to_s": HELD_S, "cpus": os.cpu_count(), "held": held}
+    if args.json:
+        print(json.dumps(figures))
+        return 0 if held else 1
+    print(
+        f"resync after outage: {figures['evses']} EVSEs at {figures['locations']} Locations,"
+        f" {figures['changes']} status changes while the eMSP was down"
+        f" ({figures['changes_s']:.1f} s to send), {figures['cpus']} CPUs"
+    )
+    outcome = f"{resync:.2f} s" if resync is not None else "not within 120 s"
+    print(
+        f"  platform: eMSP current again {outcome} after it came back"
+        f" ({figures['pending_at_return']} Locations pending at its return);"
+        f" behind 2 s later: {figures.get('behind_after_2s', figures.get('behind_after_120s'))},"
+        f" still pending: {figures['pending_after']}, eMSP violations: {figures['emsp_violations']}"
+    )
+    print(
+        f"  baseline (initial push of the same Locations, no outage): {figures['initial_push_s']:.2f} s"
+    )
+    print(
+        f"  held to: < {HELD_S:g} s, every object current, none stale: {'held' if held else 'MISSED'}"
+    )
+    return 0 if held else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
