@@ -179,9 +179,9 @@ class StationConnection:
             and self._their_call[0] == message_id
         ):
             action, started = self._their_call[1], self._their_call[2]
-            metrics.HANDLER_LATENCY.labels(action).observe(time.perf_counter() - started)
+            metrics.handler_latency(action).observe(time.perf_counter() - started)
             result = "ok" if message_type == CALLRESULT else _error_code(text)
-            metrics.MESSAGES.labels("in", action, result).inc()
+            metrics.messages("in", action, result).inc()
         self.message_log.append(self.station_id, "out", text, message_type, action, message_id)
         async with self._send_lock:
             await self.websocket.send_text(text)
@@ -259,7 +259,7 @@ class StationConnection:
                 # OCPP-J: NotImplemented = an action we do not know; NotSupported = one we know
                 # but do not handle. (The library swaps the two.)
                 code = "NotSupported" if action in self._known_actions else "NotImplemented"
-                metrics.MESSAGES.labels(
+                metrics.messages(
                     "in", action if action in self._known_actions else "unknown", code
                 ).inc()
                 await self._send_error(
@@ -269,7 +269,7 @@ class StationConnection:
                 )
                 return
             if not self.accepted and action != "BootNotification":
-                metrics.MESSAGES.labels("in", action, "SecurityError").inc()
+                metrics.messages("in", action, "SecurityError").inc()
                 await self._send_error(
                     message_id,
                     self._errors["security"],
@@ -293,7 +293,7 @@ class StationConnection:
                 if len(frame) > 2
                 else "CallError"
             )
-            metrics.MESSAGES.labels("out", our_action or "unknown", result).inc()
+            metrics.messages("out", our_action or "unknown", result).inc()
             assert self.charge_point is not None
             await self.charge_point.route_message(text)
         else:
@@ -322,7 +322,7 @@ class StationConnection:
 
     async def _flood(self, message_id: str, action: str) -> None:
         self._strikes += 1
-        metrics.MESSAGES.labels("in", action, "rate_limited").inc()
+        metrics.messages("in", action, "rate_limited").inc()
         await self._send_error(message_id, self._errors["flood"], "rate limit exceeded: slow down")
         if self._strikes >= self.config.rate_burst:
             log.warning("%s: closing a flooding connection", self.station_id)
@@ -331,7 +331,7 @@ class StationConnection:
     async def _reject(self, message_id: str | None, kind: str, description: str, text: str) -> None:
         log.info("%s: bad frame (%s): %.200s", self.station_id, description, text)
         self.message_log.append(self.station_id, "in", text, None, None, message_id)
-        metrics.MESSAGES.labels("in", "invalid", self._errors[kind]).inc()
+        metrics.messages("in", "invalid", self._errors[kind]).inc()
         # 2.0.1 (and common practice in 1.6): a frame whose id cannot be read is answered as "-1".
         await self._send_error(message_id or "-1", self._errors[kind], description)
 

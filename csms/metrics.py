@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from prometheus_client import Counter, Gauge, Histogram
 
 CONNECTED = Gauge(
@@ -21,3 +23,15 @@ HANDLER_LATENCY = Histogram(
 REJECTED_CONNECTIONS = Counter(
     "cpo_ocpp_rejected_connections_total", "WebSocket upgrades refused", ["reason"]
 )
+
+
+# The children of the per-message metrics, looked up once per label set: `labels()` takes a lock
+# and builds a key on every call, and every OCPP message counts twice.
+@lru_cache(maxsize=4096)
+def messages(direction: str, action: str, result: str) -> Counter:
+    return MESSAGES.labels(direction, action, result)
+
+
+@lru_cache(maxsize=512)
+def handler_latency(action: str) -> Histogram:
+    return HANDLER_LATENCY.labels(action)
