@@ -175,6 +175,13 @@ class Store:
         }
 
         async def write(session: AsyncSession) -> bool:
+            # The group's reports flush together (one UPDATE and one INSERT for them all), not
+            # before each lookup: a charger has one CALL in flight, so no two reports of one
+            # connector share a group.
+            with session.no_autoflush:
+                return await apply(session)
+
+        async def apply(session: AsyncSession) -> bool:
             if report.evse_id == 0:
                 station = await session.get(Station, station_id)
                 assert station is not None

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import bindparam, delete, or_, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
@@ -299,42 +299,66 @@ class Deliverer:
     @staticmethod
     async def _record(session: AsyncSession, done: list[_Sent]) -> bool:
         """Removes the rows sent (unless they changed meanwhile: those go again, now) and notes
-        what the party holds now. True when some row must go again."""
-        again = False
-        for sent in done:
-            row = sent.row
-            result = await session.execute(
-                delete(PendingPush).where(
-                    col(PendingPush.id) == row.id, col(PendingPush.version) == row.version
-                )
-            )
-            if not result.rowcount:  # type: ignore[attr-defined]
-                # Changed while we sent: send again, now (the new state, by PATCH if it can).
+        what the party holds now, in a few statements for them all. True when some row must
+        go again."""
+        if not done:
+            return False
+        removed = set(
+            (
                 await session.execute(
-                    update(PendingPush)
-                    .where(col(PendingPush.id) == row.id)
-                    .values(claimed_until=None, attempts=0, due_at=sent.at, last_error=None)
-                )
-                again = True
-            if sent.last_updated is None:
-                continue
-            # Only this party's one worker writes its copies: what it found at claiming stands.
-            copy = dict(last_updated=sent.last_updated, delivered_at=sent.at)
-            if sent.held:
-                await session.execute(
-                    update(Delivered)
+                    delete(PendingPush)
                     .where(
-                        col(Delivered.party_id) == row.party_id,
-                        col(Delivered.kind) == row.kind,
-                        col(Delivered.object_id) == row.object_id,
+                        tuple_(col(PendingPush.id), col(PendingPush.version)).in_(
+                            [(sent.row.id, sent.row.version) for sent in done]
+                        )
                     )
-                    .values(**copy)
+                    .returning(col(PendingPush.id))
                 )
-            else:
+            ).scalars()
+        )
+        # Changed while we sent: send again, now (the new state, by PATCH if it can).
+        again = [sent.row.id for sent in done if sent.row.id not in removed]
+        if again:
+            await session.execute(
+                update(PendingPush)
+                .where(col(PendingPush.id).in_(again))
+                .values(claimed_until=None, attempts=0, due_at=clock.now(), last_error=None)
+            )
+        # Only this party's one worker writes its copies: what it found at claiming stands.
+        held = [sent for sent in done if sent.last_updated is not None and sent.held]
+        if held:
+            await (await session.connection()).execute(
+                update(Delivered)
+                .where(
+                    col(Delivered.party_id) == bindparam("b_party"),
+                    col(Delivered.kind) == bindparam("b_kind"),
+                    col(Delivered.object_id) == bindparam("b_object"),
+                )
+                .values(last_updated=bindparam("b_updated"), delivered_at=bindparam("b_at"))
+                .execution_options(synchronize_session=False),
+                [
+                    {
+                        "b_party": sent.row.party_id,
+                        "b_kind": sent.row.kind,
+                        "b_object": sent.row.object_id,
+                        "b_updated": sent.last_updated,
+                        "b_at": sent.at,
+                    }
+                    for sent in held
+                ],
+            )
+        for sent in done:
+            if sent.last_updated is not None and not sent.held:
                 session.add(
-                    Delivered(party_id=row.party_id, kind=row.kind, object_id=row.object_id, **copy)
+                    Delivered(
+                        party_id=sent.row.party_id,
+                        kind=sent.row.kind,
+                        object_id=sent.row.object_id,
+                        last_updated=sent.last_updated,
+                        delivered_at=sent.at,
+                    )
                 )
-        return again
+        return bool(again)
 
     async def _send(self, party: Party, row: PendingPush, held: Delivered | None) -> _Sent | None:
         """Sends one row; returns what to record, or None when the row was dealt with here

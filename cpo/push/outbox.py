@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import func, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -78,19 +78,24 @@ class Outbox:
                 )
             ).scalars()
         }
+        fresh: list[dict[str, object]] = []
         for object_id, changed in objects.items():
             evses = set(changed)
             for party_id in party_ids:
                 row = existing.get((party_id, object_id))
                 if row is None:
-                    session.add(
-                        PendingPush(
+                    fresh.append(
+                        dict(
                             party_id=party_id,
                             kind=kind,
                             object_id=object_id,
                             scope=scope,
                             evses=sorted(evses),
                             due_at=due,
+                            version=1,
+                            attempts=0,
+                            failed=False,
+                            created_at=now,
                         )
                     )
                     continue
@@ -101,6 +106,8 @@ class Outbox:
                     row.failed, row.due_at = False, due
                 elif row.attempts == 0:
                     row.due_at = min(row.due_at, due)
+        if fresh:  # one statement for them all
+            await session.execute(insert(PendingPush), fresh)
 
 
 async def summary(session: AsyncSession, party_id: int) -> dict[str, object]:
