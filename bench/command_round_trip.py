@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
-import sys
 import tempfile
 import time
 from typing import Any
@@ -29,7 +27,15 @@ import orjson
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from bench.harness import HOST, LOAD_SETTINGS, ServerFailed, percentile, platform_server
+from bench.harness import (
+    HOST,
+    LOAD_SETTINGS,
+    ServerFailed,
+    fmt_ms,
+    percentile,
+    platform_server,
+    run_benchmark,
+)
 from bench.locations_paging import _registered_emsp, _synced, locations
 from bench.status_to_emsp import _bare_patches, _call, _charger, _status
 
@@ -164,13 +170,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     return figures
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
-    try:
-        figures = asyncio.run(measure(args))
-    except ServerFailed as e:
-        print(f"command_round_trip: could not measure: {e}", file=sys.stderr)
-        return 1
+def report(figures: dict[str, Any]) -> dict[str, Any]:
     p99 = figures["p99_ms"]
     held = (
         p99 is not None
@@ -180,12 +180,12 @@ def main(argv: list[str] | None = None) -> int:
         and figures["violations"] == 0
     )
     figures |= {"benchmark": "command_round_trip", "held_to_p99_ms": P99_MS, "held": held}
-    if args.json:
-        print(json.dumps(figures))
-        return 0 if held else 1
+    return figures
 
-    def ms(v: float | None) -> str:
-        return "-" if v is None else f"{v:.1f}"
+
+def print_figures(args: argparse.Namespace, figures: dict[str, Any]) -> None:
+    p99 = figures["p99_ms"]
+    held = figures["held"]
 
     print(
         f"command round trip: {figures['chargers']} chargers connected, {figures['commands']}"
@@ -193,19 +193,29 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"  platform: {figures['accepted']}/{figures['commands']} CommandResults ACCEPTED"
-        f" ({figures['refused']} refused at once); to the CommandResult p50 {ms(figures['p50_ms'])}"
-        f" ms, p99 {ms(p99)} ms, max {ms(figures['max_ms'])} ms; CommandResponse p50"
-        f" {ms(figures['response_p50_ms'])} ms, p99 {ms(figures['response_p99_ms'])} ms"
+        f" ({figures['refused']} refused at once); to the CommandResult p50 {fmt_ms(figures['p50_ms'])}"
+        f" ms, p99 {fmt_ms(p99)} ms, max {fmt_ms(figures['max_ms'])} ms; CommandResponse p50"
+        f" {fmt_ms(figures['response_p50_ms'])} ms, p99 {fmt_ms(figures['response_p99_ms'])} ms"
     )
     if figures["first_refusal"]:
         print(f"  first refusal: {figures['first_refusal']}")
     base = figures["baseline"]
     print(
-        f"  baseline (a request straight to the eMSP): p50 {ms(base['p50_ms'])} ms,"
-        f" p99 {ms(base['p99_ms'])} ms"
+        f"  baseline (a request straight to the eMSP): p50 {fmt_ms(base['p50_ms'])} ms,"
+        f" p99 {fmt_ms(base['p99_ms'])} ms"
     )
     print(f"  held to: p99 < {P99_MS:g} ms, every command ACCEPTED: {'held' if held else 'MISSED'}")
-    return 0 if held else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    return run_benchmark(
+        "command_round_trip",
+        measure(args),
+        report,
+        lambda figures, _: print_figures(args, figures),
+        args.json,
+    )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import sys
@@ -35,15 +34,15 @@ from bench.harness import (
     HOST,
     LOAD_SETTINGS,
     Server,
-    ServerFailed,
     boot_fleet,
     cpu_quiet,
+    fmt_ms,
     free_port,
     log_says,
-    percentile,
     platform_server,
     raise_open_files_limit,
     rss_kib,
+    run_benchmark,
 )
 
 REQUIRED_CHARGERS = 10_000
@@ -128,16 +127,14 @@ async def hold(label: str, server: Server, url: str, args: argparse.Namespace) -
     try:
         idle = await cpu_quiet(server, QUIET_WAIT)
         after = rss_kib(pid)
-        times = fleet.boot_seconds
-        p50, p99 = percentile(times, 0.5), percentile(times, 0.99)
         held = Held(
             name=label,
             chargers=args.chargers,
             booted=len(fleet.booted),
             failures=fleet.failures,
             connect_seconds=fleet.seconds,
-            boot_p50_ms=None if p50 is None else 1000 * p50,
-            boot_p99_ms=None if p99 is None else 1000 * p99,
+            boot_p50_ms=fleet.boot_ms(0.5),
+            boot_p99_ms=fleet.boot_ms(0.99),
             rss_before_kib=before,
             rss_after_kib=after,
             idle=idle,
@@ -220,10 +217,6 @@ def _mib(value: int | None) -> str:
     return "-" if value is None else f"{value / 1024:.0f}"
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0f}"
-
-
 def print_table(figures: dict[str, Any], results: dict[str, Held]) -> None:
     print(
         f"connections: {figures['chargers']:,} idle OCPP 1.6 chargers per server (connected,"
@@ -240,7 +233,7 @@ def print_table(figures: dict[str, Any], results: dict[str, Held]) -> None:
             f"  {r.name:<30} {r.booted:>7,} {sum(r.failures.values()):>7,}"
             f" {_mib(r.rss_before_kib):>15} {_mib(r.rss_after_kib):>14}"
             f" {_kib(r.kib_per_charger):>12} {r.connect_seconds:>10.1f}"
-            f" {_ms(r.boot_p50_ms):>12} {_ms(r.boot_p99_ms):>7}"
+            f" {fmt_ms(r.boot_p50_ms, 0):>12} {fmt_ms(r.boot_p99_ms, 0):>7}"
         )
     for r in results.values():
         for note in r.notes:
@@ -272,20 +265,13 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    try:
-        results = asyncio.run(measure(args))
-    except ServerFailed as e:
-        print(f"connections: could not measure: {e}", file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("connections: interrupted", file=sys.stderr)
-        return 1
-    figures = report(args, results, allowed)
-    if args.json:
-        print(json.dumps(figures))
-    else:
-        print_table(figures, results)
-    return 0 if figures["held"] else 1
+    return run_benchmark(
+        "connections",
+        measure(args),
+        lambda results: report(args, results, allowed),
+        print_table,
+        args.json,
+    )
 
 
 if __name__ == "__main__":

@@ -7,8 +7,10 @@ process started here is stopped by its own id when its `Server` block ends.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import json
 import os
 import resource
 import signal
@@ -16,10 +18,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
@@ -67,6 +69,77 @@ def process_cpu_seconds(pid: int) -> float | None:
 def own_cpu_seconds() -> float:
     t = os.times()
     return t.user + t.system
+
+
+# -- running one benchmark ---------------------------------------------------------------------
+
+Results = TypeVar("Results")
+
+
+def run_benchmark(
+    name: str,
+    measure: Coroutine[Any, Any, Results],
+    report: Callable[[Results], dict[str, Any]],
+    show: Callable[[dict[str, Any], Results], None],
+    as_json: bool,
+) -> int:
+    """A benchmark's `main`: measures, turns the results into figures (with `held`), prints
+    them as JSON or as `show` lays them out. 0 when held, 1 when missed or not measured."""
+    try:
+        results = asyncio.run(measure)
+    except ServerFailed as e:
+        print(f"{name}: could not measure: {e}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print(f"{name}: interrupted", file=sys.stderr)
+        return 1
+    figures = report(results)
+    if as_json:
+        print(json.dumps(figures))
+    else:
+        show(figures, results)
+    return 0 if figures["held"] else 1
+
+
+def load_parser(name: str, doc: str, seconds: float, warmup: float) -> argparse.ArgumentParser:
+    """The options of a benchmark that loads OCPP chargers: --chargers, --seconds, --warmup,
+    --batch and --json; the benchmark adds its own, then calls `parse_load`."""
+    p = argparse.ArgumentParser(prog=f"python -m bench.{name}", description=doc.split("\n")[0])
+    p.add_argument("--chargers", type=int, default=500, help="connections (default 500)")
+    p.add_argument(
+        "--seconds", type=float, default=seconds, help=f"measurement window (default {seconds:g})"
+    )
+    p.add_argument(
+        "--warmup", type=float, default=warmup, help=f"warm-up before it (default {warmup:g})"
+    )
+    p.add_argument("--batch", type=int, default=50, help="chargers connected at once (default 50)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    return p
+
+
+def parse_load(
+    p: argparse.ArgumentParser,
+    argv: list[str] | None,
+    max_chargers: int = 5_000,
+    min_seconds: float = 0.5,
+) -> argparse.Namespace:
+    args = p.parse_args(argv)
+    if not (1 <= args.chargers <= max_chargers):
+        p.error(f"--chargers must be between 1 and {max_chargers}")
+    if not (min_seconds <= args.seconds <= 600) or not (0 <= args.warmup <= 60):
+        p.error(f"--seconds must be in [{min_seconds:g}, 600] and --warmup in [0, 60]")
+    if args.batch < 1:
+        p.error("--batch must be at least 1")
+    return args
+
+
+def fmt_ms(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def fmt_cpu(value: float | None) -> str:
+    """CPU seconds per wall second as a percentage of one core."""
+    return "-" if value is None else f"{100 * value:.0f} %"
 
 
 # -- servers under test -----------------------------------------------------------------------
@@ -699,6 +772,10 @@ class Fleet:
     @property
     def boot_seconds(self) -> list[float]:
         return [b.seconds for b in self.booted if b.seconds is not None]
+
+    def boot_ms(self, q: float) -> float | None:
+        """The q-quantile of the chargers' connect-and-boot times, in milliseconds."""
+        return _percentile_ms(self.boot_seconds, q)
 
     def abort(self) -> None:
         """Drop every socket at once (no closing handshake: the server is stopped anyway)."""

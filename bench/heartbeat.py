@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import sys
@@ -33,11 +32,15 @@ from bench.harness import (
     LoadResult,
     Ready,
     Server,
-    ServerFailed,
+    fmt_cpu,
+    fmt_ms,
     free_port,
     health_ok,
+    load_parser,
     log_says,
+    parse_load,
     platform_env,
+    run_benchmark,
     run_load,
     venv_bin,
 )
@@ -46,25 +49,11 @@ REQUIRED_RATIO = 0.80
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="python -m bench.heartbeat", description=__doc__.split("\n")[0]
-    )
-    p.add_argument("--chargers", type=int, default=500, help="connections (default 500)")
-    p.add_argument("--seconds", type=float, default=10.0, help="measurement window (default 10)")
-    p.add_argument("--warmup", type=float, default=2.0, help="warm-up before it (default 2)")
-    p.add_argument("--batch", type=int, default=50, help="chargers connected at once (default 50)")
+    p = load_parser("heartbeat", __doc__, seconds=10.0, warmup=2.0)
     p.add_argument(
         "--deflate", action="store_true", help="offer permessage-deflate (default: no compression)"
     )
-    p.add_argument("--json", action="store_true", help="print the figures as JSON")
-    args = p.parse_args(argv)
-    if not (1 <= args.chargers <= 20_000):
-        p.error("--chargers must be between 1 and 20000")
-    if not (0.5 <= args.seconds <= 600) or not (0 <= args.warmup <= 60):
-        p.error("--seconds must be in [0.5, 600] and --warmup in [0, 60]")
-    if args.batch < 1:
-        p.error("--batch must be at least 1")
-    return args
+    return parse_load(p, argv, max_chargers=20_000)
 
 
 async def measure(args: argparse.Namespace) -> dict[str, LoadResult]:
@@ -125,14 +114,6 @@ def _load_average() -> float | None:
         return None
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
-def _cpu(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.0f} %"
-
-
 def report(args: argparse.Namespace, results: dict[str, LoadResult]) -> dict[str, Any]:
     baseline, platform = results["baseline"].rate, results["platform"].rate
     ratio = platform / baseline if baseline else 0.0
@@ -162,8 +143,8 @@ def print_table(figures: dict[str, Any], results: dict[str, LoadResult]) -> None
     print(header)
     for r in results.values():
         print(
-            f"  {r.name:<42} {r.rate:>9,.0f} {_ms(r.p50_ms):>8} {_ms(r.p99_ms):>8}"
-            f" {_cpu(r.server_cpu):>11} {_cpu(r.loadgen_cpu):>12} {r.connected:>6} {r.connect_seconds:>10.1f} {r.errors:>7}"
+            f"  {r.name:<42} {r.rate:>9,.0f} {fmt_ms(r.p50_ms):>8} {fmt_ms(r.p99_ms):>8}"
+            f" {fmt_cpu(r.server_cpu):>11} {fmt_cpu(r.loadgen_cpu):>12} {r.connected:>6} {r.connect_seconds:>10.1f} {r.errors:>7}"
         )
     for r in results.values():
         for note in r.notes:
@@ -184,21 +165,13 @@ def print_table(figures: dict[str, Any], results: dict[str, LoadResult]) -> None
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     load_before = _load_average()
-    try:
-        results = asyncio.run(measure(args))
-    except ServerFailed as e:
-        print(f"heartbeat: could not measure: {e}", file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("heartbeat: interrupted", file=sys.stderr)
-        return 1
-    figures = report(args, results)
-    figures["load_average_before"] = load_before
-    if args.json:
-        print(json.dumps(figures))
-    else:
-        print_table(figures, results)
-    return 0 if figures["held"] else 1
+    return run_benchmark(
+        "heartbeat",
+        measure(args),
+        lambda results: report(args, results) | {"load_average_before": load_before},
+        print_table,
+        args.json,
+    )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import sys
@@ -39,10 +38,14 @@ from bench.harness import (
     LOAD_SETTINGS,
     LoadResult,
     Server,
-    ServerFailed,
+    fmt_cpu,
+    fmt_ms,
     free_port,
+    load_parser,
     log_says,
+    parse_load,
     platform_server,
+    run_benchmark,
     run_load,
 )
 
@@ -50,21 +53,12 @@ P99_MS = 50.0
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__.split("\n")[0])
-    p.add_argument("--chargers", type=int, default=500, help="connections (default 500)")
+    p = load_parser("latency", __doc__, seconds=20.0, warmup=3.0)
     p.add_argument("--rate", type=float, default=1000.0, help="messages/s in all (default 1000)")
-    p.add_argument("--seconds", type=float, default=20.0, help="measurement window (default 20)")
-    p.add_argument("--warmup", type=float, default=3.0, help="warm-up before it (default 3)")
-    p.add_argument("--batch", type=int, default=50, help="chargers connected at once (default 50)")
     p.add_argument("--mix", choices=["mixed", "heartbeat"], default="mixed", help="(default mixed)")
-    p.add_argument("--json", action="store_true", help="print the figures as JSON")
-    args = p.parse_args(argv)
-    if not (1 <= args.chargers <= 5_000) or not (1 <= args.rate <= 20_000):
-        p.error("--chargers must be in [1, 5000] and --rate in [1, 20000]")
-    if not (1 <= args.seconds <= 600) or not (0 <= args.warmup <= 60):
-        p.error("--seconds must be in [1, 600] and --warmup in [0, 60]")
-    if args.batch < 1:
-        p.error("--batch must be at least 1")
+    args = parse_load(p, argv, min_seconds=1.0)
+    if not (1 <= args.rate <= 20_000):
+        p.error("--rate must be in [1, 20000]")
     return args
 
 
@@ -134,10 +128,6 @@ def report(args: argparse.Namespace, results: dict[str, LoadResult]) -> dict[str
     }
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
 def print_table(figures: dict[str, Any], results: dict[str, LoadResult]) -> None:
     mix = (
         "MeterValues, Heartbeat, MeterValues, StatusNotification in turn, in a transaction"
@@ -154,10 +144,10 @@ def print_table(figures: dict[str, Any], results: dict[str, LoadResult]) -> None
         f" {'max ms':>8} {'errors':>7} {'server CPU':>11}"
     )
     for r in results.values():
-        cpu = "-" if r.server_cpu is None else f"{100 * r.server_cpu:.0f} %"
+        cpu = fmt_cpu(r.server_cpu)
         print(
-            f"  {r.name:<30} {r.rate:>7,.0f} {_ms(r.p50_ms):>8} {_ms(r.p90_ms):>8}"
-            f" {_ms(r.p99_ms):>8} {_ms(r.max_ms):>8} {r.errors:>7} {cpu:>11}"
+            f"  {r.name:<30} {r.rate:>7,.0f} {fmt_ms(r.p50_ms):>8} {fmt_ms(r.p90_ms):>8}"
+            f" {fmt_ms(r.p99_ms):>8} {fmt_ms(r.max_ms):>8} {r.errors:>7} {cpu:>11}"
         )
         for note in r.notes:
             print(f"  note ({r.name}): {note}")
@@ -167,20 +157,13 @@ def print_table(figures: dict[str, Any], results: dict[str, LoadResult]) -> None
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    try:
-        results = asyncio.run(measure(args))
-    except ServerFailed as e:
-        print(f"latency: could not measure: {e}", file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("latency: interrupted", file=sys.stderr)
-        return 1
-    figures = report(args, results)
-    if args.json:
-        print(json.dumps(figures))
-    else:
-        print_table(figures, results)
-    return 0 if figures["held"] else 1
+    return run_benchmark(
+        "latency",
+        measure(args),
+        lambda results: report(args, results),
+        print_table,
+        args.json,
+    )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import json
 import os
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from bench.harness import (
     health_ok,
     percentile,
     platform_server,
+    run_benchmark,
 )
 
 WHOLE_LIST_S = 3.0
@@ -260,15 +260,7 @@ def _figures(runs: list[tuple[float, list[float], int]]) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
-    if args.serve_baseline:
-        return serve_baseline(args.serve_baseline, args.port)
-    try:
-        figures = asyncio.run(measure(args))
-    except ServerFailed as e:
-        print(f"locations_paging: could not measure: {e}", file=sys.stderr)
-        return 1
+def report(figures: dict[str, Any]) -> dict[str, Any]:
     platform, baseline = figures["platform"], figures["baseline"]
     held = platform["whole_list_s_worst"] < WHOLE_LIST_S and platform["page_p99_ms"] < PAGE_P99_MS
     figures |= {
@@ -280,9 +272,12 @@ def main(argv: list[str] | None = None) -> int:
         else 0,
         "held": held,
     }
-    if args.json:
-        print(json.dumps(figures))
-        return 0 if held else 1
+    return figures
+
+
+def print_figures(args: argparse.Namespace, figures: dict[str, Any]) -> None:
+    platform, baseline = figures["platform"], figures["baseline"]
+    held = figures["held"]
     print(
         f"locations paging: {platform['evses']} EVSEs in {platform['pages']} pages"
         f" ({args.per_location} per Location), {args.rounds} rounds, {figures['cpus']} CPUs"
@@ -297,7 +292,19 @@ def main(argv: list[str] | None = None) -> int:
         f"  held to: whole list < {WHOLE_LIST_S:g} s, page p99 < {PAGE_P99_MS:g} ms:"
         f" {'held' if held else 'MISSED'}  (baseline/platform speed {100 * figures['ratio']:.0f} %)"
     )
-    return 0 if held else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    if args.serve_baseline:
+        return serve_baseline(args.serve_baseline, args.port)
+    return run_benchmark(
+        "locations_paging",
+        measure(args),
+        report,
+        lambda figures, _: print_figures(args, figures),
+        args.json,
+    )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import sqlite3
@@ -40,10 +39,14 @@ from bench.harness import (
     LOAD_SETTINGS,
     LoadResult,
     Server,
-    ServerFailed,
+    fmt_cpu,
+    fmt_ms,
     free_port,
+    load_parser,
     log_says,
+    parse_load,
     platform_server,
+    run_benchmark,
     run_load,
 )
 
@@ -54,13 +57,7 @@ SAMPLES_PER_MESSAGE = 2
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="python -m bench.meter_values", description=__doc__.split("\n")[0]
-    )
-    p.add_argument("--chargers", type=int, default=500, help="connections (default 500)")
-    p.add_argument("--seconds", type=float, default=10.0, help="measurement window (default 10)")
-    p.add_argument("--warmup", type=float, default=2.0, help="warm-up before it (default 2)")
-    p.add_argument("--batch", type=int, default=50, help="chargers connected at once (default 50)")
+    p = load_parser("meter_values", __doc__, seconds=10.0, warmup=2.0)
     p.add_argument("--ocpp", choices=sorted(VERSIONS), default="1.6", help="(default 1.6)")
     p.add_argument(
         "--tokens",
@@ -68,15 +65,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default="emsp",
         help="whose idTags: an eMSP's (OCPI Sessions are made; default) or the operator's own",
     )
-    p.add_argument("--json", action="store_true", help="print the figures as JSON")
-    args = p.parse_args(argv)
-    if not (1 <= args.chargers <= 5_000):
-        p.error("--chargers must be between 1 and 5000")
-    if not (0.5 <= args.seconds <= 600) or not (0 <= args.warmup <= 60):
-        p.error("--seconds must be in [0.5, 600] and --warmup in [0, 60]")
-    if args.batch < 1:
-        p.error("--batch must be at least 1")
-    return args
+    return parse_load(p, argv)
 
 
 def stored(database: Path, version: str) -> dict[str, int]:
@@ -169,14 +158,6 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
-def _cpu(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.0f} %"
-
-
 def print_table(figures: dict[str, Any], results: dict[str, Any]) -> None:
     print(
         f"meter_values: {figures['chargers']} chargers each in a transaction"
@@ -191,8 +172,8 @@ def print_table(figures: dict[str, Any], results: dict[str, Any]) -> None:
     for key in ("baseline", "platform"):
         r: LoadResult = results[key]
         print(
-            f"  {r.name:<52} {r.rate:>9,.0f} {_ms(r.p50_ms):>8} {_ms(r.p99_ms):>8}"
-            f" {_cpu(r.server_cpu):>11} {_cpu(r.loadgen_cpu):>12} {r.errors:>7}"
+            f"  {r.name:<52} {r.rate:>9,.0f} {fmt_ms(r.p50_ms):>8} {fmt_ms(r.p99_ms):>8}"
+            f" {fmt_cpu(r.server_cpu):>11} {fmt_cpu(r.loadgen_cpu):>12} {r.errors:>7}"
         )
         for note in r.notes:
             print(f"  note ({r.name}): {note}")
@@ -210,20 +191,13 @@ def print_table(figures: dict[str, Any], results: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    try:
-        results = asyncio.run(measure(args))
-    except ServerFailed as e:
-        print(f"meter_values: could not measure: {e}", file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("meter_values: interrupted", file=sys.stderr)
-        return 1
-    figures = report(args, results)
-    if args.json:
-        print(json.dumps(figures))
-    else:
-        print_table(figures, results)
-    return 0 if figures["held"] else 1
+    return run_benchmark(
+        "meter_values",
+        measure(args),
+        lambda results: report(args, results),
+        print_table,
+        args.json,
+    )
 
 
 if __name__ == "__main__":

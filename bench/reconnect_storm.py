@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import sys
@@ -36,14 +35,13 @@ from bench.harness import (
     HOST,
     LOAD_SETTINGS,
     Server,
-    ServerFailed,
     boot_fleet,
     cpu_quiet,
     free_port,
     log_says,
-    percentile,
     platform_server,
     raise_open_files_limit,
+    run_benchmark,
 )
 
 REQUIRED_SECONDS = 20.0
@@ -119,16 +117,14 @@ async def storm(label: str, server: Server, args: argparse.Namespace) -> Storm:
     )
     try:
         cpu_to, wall_to = server.cpu_seconds(), time.perf_counter()
-        times = fleet.boot_seconds
-        p50, p99 = percentile(times, 0.5), percentile(times, 0.99)
         result = Storm(
             name=label,
             chargers=args.chargers,
             booted=len(fleet.booted),
             failures=fleet.failures,
             all_booted_s=fleet.all_booted_seconds,
-            boot_p50_ms=None if p50 is None else 1000 * p50,
-            boot_p99_ms=None if p99 is None else 1000 * p99,
+            boot_p50_ms=fleet.boot_ms(0.5),
+            boot_p99_ms=fleet.boot_ms(0.99),
             server_cpu=(cpu_to - cpu_from) / (wall_to - wall_from)
             if cpu_from is not None and cpu_to is not None
             else None,
@@ -247,20 +243,13 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    try:
-        results = asyncio.run(measure(args))
-    except ServerFailed as e:
-        print(f"reconnect_storm: could not measure: {e}", file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("reconnect_storm: interrupted", file=sys.stderr)
-        return 1
-    figures = report(args, results)
-    if args.json:
-        print(json.dumps(figures))
-    else:
-        print_table(figures, results)
-    return 0 if figures["held"] else 1
+    return run_benchmark(
+        "reconnect_storm",
+        measure(args),
+        lambda results: report(args, results),
+        print_table,
+        args.json,
+    )
 
 
 if __name__ == "__main__":

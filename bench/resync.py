@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import sys
 import tempfile
 import time
 from typing import Any
 
 import httpx
 
-from bench.harness import HOST, LOAD_SETTINGS, ServerFailed, platform_server
+from bench.harness import HOST, LOAD_SETTINGS, ServerFailed, platform_server, run_benchmark
 from bench.locations_paging import _registered_emsp, _synced, locations
 from bench.status_to_emsp import _call, _charger, _status
 
@@ -179,13 +177,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     return figures
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
-    try:
-        figures = asyncio.run(measure(args))
-    except ServerFailed as e:
-        print(f"resync: could not measure: {e}", file=sys.stderr)
-        return 1
+def report(figures: dict[str, Any]) -> dict[str, Any]:
     resync = figures["resync_s"]
     held = (
         resync is not None
@@ -195,9 +187,12 @@ def main(argv: list[str] | None = None) -> int:
         and figures["emsp_violations"] == 0
     )
     figures |= {"benchmark": "resync", "held_to_s": HELD_S, "cpus": os.cpu_count(), "held": held}
-    if args.json:
-        print(json.dumps(figures))
-        return 0 if held else 1
+    return figures
+
+
+def print_figures(args: argparse.Namespace, figures: dict[str, Any]) -> None:
+    resync = figures["resync_s"]
+    held = figures["held"]
     print(
         f"resync after outage: {figures['evses']} EVSEs at {figures['locations']} Locations,"
         f" {figures['changes']} status changes while the eMSP was down"
@@ -216,7 +211,17 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"  held to: < {HELD_S:g} s, every object current, none stale: {'held' if held else 'MISSED'}"
     )
-    return 0 if held else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    return run_benchmark(
+        "resync",
+        measure(args),
+        report,
+        lambda figures, _: print_figures(args, figures),
+        args.json,
+    )
 
 
 if __name__ == "__main__":

@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import json
 import os
-import sys
 import tempfile
 import time
 from typing import Any
@@ -28,7 +26,15 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
-from bench.harness import HOST, LOAD_SETTINGS, ServerFailed, percentile, platform_server
+from bench.harness import (
+    HOST,
+    LOAD_SETTINGS,
+    ServerFailed,
+    fmt_ms,
+    percentile,
+    platform_server,
+    run_benchmark,
+)
 from bench.locations_paging import _registered_emsp, _synced, locations
 
 P99_MS = 250.0
@@ -198,22 +204,16 @@ async def _bare_patches(emsp: Any, count: int = 200) -> dict[str, Any]:
     return {"p50_ms": percentile(times, 0.50), "p99_ms": percentile(times, 0.99)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
-    try:
-        figures = asyncio.run(measure(args))
-    except ServerFailed as e:
-        print(f"status_to_emsp: could not measure: {e}", file=sys.stderr)
-        return 1
+def report(figures: dict[str, Any]) -> dict[str, Any]:
     p99 = figures["p99_ms"]
     held = p99 is not None and p99 < P99_MS and figures["delivered"] >= figures["changes"]
     figures |= {"benchmark": "status_to_emsp", "held_to_p99_ms": P99_MS, "held": held}
-    if args.json:
-        print(json.dumps(figures))
-        return 0 if held else 1
+    return figures
 
-    def ms(v: float | None) -> str:
-        return "-" if v is None else f"{v:.1f}"
+
+def print_figures(args: argparse.Namespace, figures: dict[str, Any]) -> None:
+    p99 = figures["p99_ms"]
+    held = figures["held"]
 
     print(
         f"status → eMSP: {args.chargers} chargers, {figures['changes']} changes at"
@@ -221,15 +221,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"  platform: {figures['delivered']}/{figures['changes']} changes reached the eMSP;"
-        f" p50 {ms(figures['p50_ms'])} ms, p99 {ms(p99)} ms, max {ms(figures['max_ms'])} ms"
+        f" p50 {fmt_ms(figures['p50_ms'])} ms, p99 {fmt_ms(p99)} ms, max {fmt_ms(figures['max_ms'])} ms"
     )
     base = figures["baseline"]
     print(
-        f"  baseline (a PATCH straight to the eMSP): p50 {ms(base['p50_ms'])} ms,"
-        f" p99 {ms(base['p99_ms'])} ms"
+        f"  baseline (a PATCH straight to the eMSP): p50 {fmt_ms(base['p50_ms'])} ms,"
+        f" p99 {fmt_ms(base['p99_ms'])} ms"
     )
     print(f"  held to: p99 < {P99_MS:g} ms, none lost: {'held' if held else 'MISSED'}")
-    return 0 if held else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    return run_benchmark(
+        "status_to_emsp",
+        measure(args),
+        report,
+        lambda figures, _: print_figures(args, figures),
+        args.json,
+    )
 
 
 if __name__ == "__main__":

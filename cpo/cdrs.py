@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,8 +12,8 @@ from cpo.models import Location, LocationEvse
 from cpo.ocpi.headers import PartyRef
 from cpo.ocpi.responses import timestamp
 from cpo.tariff_engine import Priced
+from cpo.usage import SampleRow
 from csms.metering import ENERGY_REGISTER
-from csms.models import MeterSample
 
 # Dimensions a Session may carry but a CDR may not.
 SESSION_ONLY = {"CURRENT", "ENERGY_EXPORT", "ENERGY_IMPORT", "POWER", "STATE_OF_CHARGE"}
@@ -119,7 +120,7 @@ def credit_of(original: dict[str, Any], cdr_id: str, now: datetime) -> dict[str,
     return credit
 
 
-def signed_data(samples: list[MeterSample]) -> dict[str, Any] | None:
+def signed_data(samples: Sequence[SampleRow]) -> dict[str, Any] | None:
     """The charger's signed meter values, for the driver to check (Eichrecht)."""
     signed = [s for s in samples if s.signed_data]
     if not signed:

@@ -57,6 +57,7 @@ _SAMPLE_COLUMNS = core_select(
     col(MeterSample.phase),
     col(MeterSample.location),
     col(MeterSample.context),
+    col(MeterSample.signed_data),
 )
 
 
@@ -108,14 +109,7 @@ class ChargingSessions:
                 await session.execute(select(Transaction).where(col(Transaction.id).in_(ids)))
             ).scalars()
         )
-        # Columns, not ORM objects: a long charge has thousands of samples, read on each rebuild.
-        samples: dict[int, list[SampleRow]] = {}
-        for sample in await session.execute(
-            _SAMPLE_COLUMNS.where(col(MeterSample.transaction_id).in_(ids)).order_by(
-                col(MeterSample.timestamp), col(MeterSample.id)
-            )
-        ):
-            samples.setdefault(sample.transaction_id, []).append(cast(SampleRow, sample))
+        samples = await _samples(session, ids)
         unplaced = [t for t in txs if (row := rows.get(t.id or 0)) is None or row.location is None]
         placeable = await _at_locations(session, unplaced)
         marked = False
@@ -125,7 +119,7 @@ class ChargingSessions:
                 session,
                 tx,
                 rows.get(tx.id),
-                samples.get(tx.id, []),
+                samples[tx.id],
                 (tx.station_id, tx.evse_id or 1) in placeable,
             )
         return marked
@@ -426,7 +420,12 @@ class ChargingSessions:
         for row in due:
             tx = await session.get(Transaction, row.transaction_id)
             assert tx is not None
-            await self._make_cdr(session, row, tx, await _samples(session, row.transaction_id))
+            await self._make_cdr(
+                session,
+                row,
+                tx,
+                (await _samples(session, [row.transaction_id]))[row.transaction_id],
+            )
         return bool(due)
 
     async def _make_cdr(
@@ -434,7 +433,7 @@ class ChargingSessions:
         session: AsyncSession,
         row: ChargingSession,
         tx: Transaction,
-        samples: list[MeterSample],
+        samples: list[SampleRow],
         revision: int = 0,
     ) -> Cdr | None:
         assert row.id is not None and row.location is not None
@@ -513,7 +512,11 @@ class ChargingSessions:
         tx = await session.get(Transaction, row.transaction_id)
         assert tx is not None
         fresh = await self._make_cdr(
-            session, row, tx, await _samples(session, row.transaction_id), current.revision + 2
+            session,
+            row,
+            tx,
+            (await _samples(session, [row.transaction_id]))[row.transaction_id],
+            current.revision + 2,
         )
         return credit, fresh
 
@@ -569,16 +572,17 @@ def _view(row: ChargingSession, cdrs: list[Cdr]) -> dict[str, Any]:
     }
 
 
-async def _samples(session: AsyncSession, transaction_id: int) -> list[MeterSample]:
-    return list(
-        (
-            await session.execute(
-                select(MeterSample)
-                .where(MeterSample.transaction_id == transaction_id)
-                .order_by(col(MeterSample.timestamp), col(MeterSample.id))
-            )
-        ).scalars()
-    )
+async def _samples(session: AsyncSession, ids: Sequence[int]) -> dict[int, list[SampleRow]]:
+    """The samples of these transactions in the charger's time order. Columns, not ORM
+    objects: a long charge has thousands of samples, read on each rebuild."""
+    samples: dict[int, list[SampleRow]] = {i: [] for i in ids}
+    for sample in await session.execute(
+        _SAMPLE_COLUMNS.where(col(MeterSample.transaction_id).in_(ids)).order_by(
+            col(MeterSample.timestamp), col(MeterSample.id)
+        )
+    ):
+        samples[sample.transaction_id].append(cast(SampleRow, sample))
+    return samples
 
 
 def linked_start(rows: list[OcpiCommand], tx: Transaction) -> OcpiCommand | None:

@@ -27,6 +27,7 @@ from cpo.charging_sessions import ChargingSessions
 from cpo.sites import Sites
 from csms.events import Announcement, EventFeed, EventType
 from csms.models import Event, Meta, Transaction
+from csms.tasks import finish
 
 log = logging.getLogger("cpo.projection")
 
@@ -215,11 +216,5 @@ class Projection:
     async def stop(self, grace: float = 5.0) -> None:
         """Lets a step in progress commit (or not) whole, then ends."""
         self._stopping.set()
-        if self._task is None:
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), grace)
-        except TimeoutError:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._task is not None:
+            await finish(self._task, grace)

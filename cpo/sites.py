@@ -6,7 +6,7 @@ the object in the outbox for every party with a receiver, in the same transactio
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -506,12 +506,6 @@ class Sites:
                 due[kind].append(object_id)
                 count += 1
             for kind, ids in due.items():
-                for chunk in _chunks(ids, 500):  # bound the statement's IN list
-                    await self.outbox.mark_each(session, [party_id], kind, dict.fromkeys(chunk, ()))
+                await self.outbox.mark_each(session, [party_id], kind, dict.fromkeys(ids, ()))
         self.outbox.wake()
         return count
-
-
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

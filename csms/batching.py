@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from csms import clock
+from csms.tasks import finish
 from csms.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -127,11 +128,6 @@ class BatchedLog:
         self._stopping = True
         self._wake.set()
         if self._task:
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), grace)
-            except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+            await finish(self._task, grace)
         with contextlib.suppress(Exception):
             await self.flush()

@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from csms import metrics
 from csms.config import CsmsConfig
+from csms.tasks import finish
 
 if TYPE_CHECKING:
     from csms.messagelog import MessageLog
@@ -200,11 +201,8 @@ class StationConnection:
             # The message in hand is finished first (the worker takes no other once closed):
             # cancelled inside its database transaction, SQLAlchemy would throw the connection
             # away mid-statement (see BatchedLog.stop).
-            if (worker := self._worker) is not None and not worker.done():
-                await asyncio.wait({worker}, timeout=5.0)
-                worker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker
+            if self._worker is not None:
+                await finish(self._worker)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         self.close_reason = reason or self.close_reason

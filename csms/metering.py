@@ -150,6 +150,21 @@ def energy_register_wh(samples: list[Sample]) -> float | None:
     return sum(phases) if phases else None
 
 
+def latest_register(
+    samples: list[Sample], wh: float | None, at: datetime | None
+) -> tuple[float | None, datetime | None]:
+    """The latest register reading (Wh, when) by the charger's clock after these samples,
+    from the one known before, whatever order the messages came in."""
+    by_time: dict[datetime, list[Sample]] = {}
+    for s in samples:
+        by_time.setdefault(s.timestamp, []).append(s)
+    for moment in sorted(by_time):
+        reading = energy_register_wh(by_time[moment])
+        if reading is not None and (at is None or moment >= at):
+            wh, at = reading, moment
+    return wh, at
+
+
 def summary(samples: list[Sample]) -> dict[str, float]:
     """The latest value of each total (phase-less) measurand, for the event log."""
     out: dict[str, float] = {}

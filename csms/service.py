@@ -24,6 +24,7 @@ from csms.grants import RemoteStartGrants
 from csms.messagelog import MessageLog
 from csms.registry import MemoryRegistry, Registry
 from csms.store import Store
+from csms.tasks import finish
 from csms.v16.handlers import ChargePoint16
 from csms.v201.handlers import ChargePoint201
 
@@ -70,12 +71,7 @@ class Csms:
         # Background work ends between transactions, not inside one (see BatchedLog.stop).
         self._stopping.set()
         for task in self._tasks:
-            try:
-                await asyncio.wait_for(asyncio.shield(task), 5.0)
-            except TimeoutError:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await finish(task)
         await self.store.flush_seen()
         await self.message_log.stop()
 

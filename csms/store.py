@@ -16,7 +16,13 @@ from sqlmodel import col, select
 from csms import clock
 from csms.authorization import AuthorizationResult
 from csms.events import EVENTS_KEY, Announcement, EventFeed, EventType, record
-from csms.metering import ENERGY_REGISTER, Sample, energy_register_wh, summary
+from csms.metering import (
+    ENERGY_REGISTER,
+    Sample,
+    energy_register_wh,
+    latest_register,
+    summary,
+)
 from csms.models import Connector, Event, MeterSample, Station, Transaction
 from csms.presence import Boot, Changes, Connect, Disconnect, Login, Lookups, Presence
 from csms.writer import Writer
@@ -179,54 +185,53 @@ class Store:
             # before each lookup: a charger has one CALL in flight, so no two reports of one
             # connector share a group.
             with session.no_autoflush:
-                return await apply(session)
-
-        async def apply(session: AsyncSession) -> bool:
-            if report.evse_id == 0:
-                station = await session.get(Station, station_id)
-                assert station is not None
-                if station.status_at and report.timestamp < station.status_at:
-                    return False
-                previous = station.status
-                station.status, station.error_code, station.status_at = (
-                    status,
-                    report.error_code,
-                    report.timestamp,
+                if report.evse_id == 0:
+                    station = await session.get(Station, station_id)
+                    assert station is not None
+                    if station.status_at and report.timestamp < station.status_at:
+                        return False
+                    previous = station.status
+                    station.status, station.error_code, station.status_at = (
+                        status,
+                        report.error_code,
+                        report.timestamp,
+                    )
+                    record(
+                        session,
+                        station_id,
+                        EventType.STATION_STATUS_CHANGED,
+                        previous=previous,
+                        **facts,
+                    )
+                    return True
+                connector = await session.get(
+                    Connector, (station_id, report.evse_id, report.connector_id)
                 )
+                if connector is None:
+                    connector = Connector(
+                        station_id=station_id,
+                        evse_id=report.evse_id,
+                        connector_id=report.connector_id,
+                    )
+                    session.add(connector)
+                elif connector.status_at and report.timestamp < connector.status_at:
+                    return False
+                previous = connector.status
+                connector.status, connector.status_detail = status, detail
+                connector.error_code, connector.info = report.error_code, report.info
+                connector.vendor_error_code = report.vendor_error_code
+                connector.status_at, connector.updated_at = report.timestamp, clock.now()
                 record(
                     session,
                     station_id,
-                    EventType.STATION_STATUS_CHANGED,
+                    EventType.CONNECTOR_STATUS_CHANGED,
+                    evse_id=report.evse_id,
+                    connector_id=report.connector_id,
+                    detail=detail,
                     previous=previous,
                     **facts,
                 )
                 return True
-            connector = await session.get(
-                Connector, (station_id, report.evse_id, report.connector_id)
-            )
-            if connector is None:
-                connector = Connector(
-                    station_id=station_id, evse_id=report.evse_id, connector_id=report.connector_id
-                )
-                session.add(connector)
-            elif connector.status_at and report.timestamp < connector.status_at:
-                return False
-            previous = connector.status
-            connector.status, connector.status_detail = status, detail
-            connector.error_code, connector.info = report.error_code, report.info
-            connector.vendor_error_code = report.vendor_error_code
-            connector.status_at, connector.updated_at = report.timestamp, clock.now()
-            record(
-                session,
-                station_id,
-                EventType.CONNECTOR_STATUS_CHANGED,
-                evse_id=report.evse_id,
-                connector_id=report.connector_id,
-                detail=detail,
-                previous=previous,
-                **facts,
-            )
-            return True
 
         # With the other chargers' writes of the moment, in one transaction (group commit).
         return bool(await self.writer.run(write))
@@ -561,31 +566,17 @@ class Store:
         evse_id: int | None = None,
     ) -> None:
         for s in samples:
-            session.add(
-                MeterSample(
-                    station_id=tx.station_id if tx else station_id or "",
-                    transaction_id=tx.id if tx else None,
-                    evse_id=tx.evse_id if tx else evse_id,
-                    timestamp=s.timestamp,
-                    measurand=s.measurand,
-                    phase=s.phase,
-                    location=s.location,
-                    context=s.context,
-                    value=s.value,
-                    unit=s.unit,
-                    signed_data=s.signed_data,
-                )
+            row = (
+                _sample_row(s, tx.station_id, tx.id, tx.evse_id)
+                if tx
+                else _sample_row(s, station_id or "", None, evse_id)
             )
+            session.add(MeterSample(**row))
         if tx is None:
             return
-        # The latest register reading by the charger's clock, whatever order the messages came in.
-        by_time: dict[datetime, list[Sample]] = {}
-        for s in samples:
-            by_time.setdefault(s.timestamp, []).append(s)
-        for at in sorted(by_time):
-            wh = energy_register_wh(by_time[at])
-            if wh is not None and (tx.meter_last_at is None or at >= tx.meter_last_at):
-                tx.meter_last_wh, tx.meter_last_at = wh, at
+        tx.meter_last_wh, tx.meter_last_at = latest_register(
+            samples, tx.meter_last_wh, tx.meter_last_at
+        )
 
     async def meter_values(
         self,
@@ -797,22 +788,12 @@ class _MeterValuesBatch:
                     & (_T.evse_id == item.evse_id)
                     & (_T.status == "active"),
                 )
-            for s in item.samples:
-                sample_rows.append(
-                    {
-                        "station_id": tx.station_id if tx else item.station_id,
-                        "transaction_id": tx.id if tx else None,
-                        "evse_id": tx.evse_id if tx else item.evse_id,
-                        "timestamp": s.timestamp,
-                        "measurand": s.measurand,
-                        "phase": s.phase,
-                        "location": s.location,
-                        "context": s.context,
-                        "value": s.value,
-                        "unit": s.unit,
-                        "signed_data": s.signed_data,
-                    }
-                )
+            sample_rows.extend(
+                _sample_row(s, tx.station_id, tx.id, tx.evse_id)
+                if tx
+                else _sample_row(s, item.station_id, None, item.evse_id)
+                for s in item.samples
+            )
             if tx is not None:
                 _advance(tx, item.samples)
             data: dict[str, Any] = {"evse_id": item.evse_id, "values": summary(item.samples)}
@@ -845,14 +826,25 @@ class _MeterValuesBatch:
         return known.setdefault(row.id, _Reading(*row))
 
 
+def _sample_row(
+    s: Sample, station_id: str, transaction_id: int | None, evse_id: int | None
+) -> dict[str, Any]:
+    """A `meter_samples` row: one sampled value where it was measured."""
+    return {
+        "station_id": station_id,
+        "transaction_id": transaction_id,
+        "evse_id": evse_id,
+        "timestamp": s.timestamp,
+        "measurand": s.measurand,
+        "phase": s.phase,
+        "location": s.location,
+        "context": s.context,
+        "value": s.value,
+        "unit": s.unit,
+        "signed_data": s.signed_data,
+    }
+
+
 def _advance(tx: _Reading, samples: list[Sample]) -> None:
-    """The latest register reading by the charger's clock, whatever order the messages came in
-    (as `Store._add_samples` keeps it)."""
     tx.changed = True  # its updated_at, at least
-    by_time: dict[datetime, list[Sample]] = {}
-    for s in samples:
-        by_time.setdefault(s.timestamp, []).append(s)
-    for at in sorted(by_time):
-        wh = energy_register_wh(by_time[at])
-        if wh is not None and (tx.last_at is None or at >= tx.last_at):
-            tx.last_wh, tx.last_at = wh, at
+    tx.last_wh, tx.last_at = latest_register(samples, tx.last_wh, tx.last_at)

@@ -4,36 +4,20 @@ is reported to its own caller only, and every write acknowledged is stored."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
-from cpo.database import migrate
 from csms import clock
 from csms.authorization import AuthorizationResult, AuthStatus
-from csms.db import make_engine, make_sessions
 from csms.events import EventType, record
 from csms.metering import ENERGY_REGISTER, Sample
 from csms.models import Event, MeterSample, Transaction
 from csms.store import Store, TransactionFacts
 from csms.writer import Writer
-
-
-@pytest.fixture
-async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'writer.db'}"
-    await migrate(url)
-    engine = make_engine(url)
-    try:
-        yield make_sessions(engine)
-    finally:
-        await engine.dispose()
 
 
 def note(station_id: str) -> Any:

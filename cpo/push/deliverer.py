@@ -108,7 +108,6 @@ class Deliverer:
         self.probe_cap = min(probe_cap, backoff_cap)
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._task: asyncio.Task[None] | None = None
-        self._stopping = False
         self._watchers: set[asyncio.Queue[Attempt]] = set()
         self._outages: dict[int, _Outage] = {}
         self._nudges: dict[int, asyncio.Event] = {}
@@ -133,7 +132,6 @@ class Deliverer:
 
     async def stop(self, grace: float = 5.0) -> None:
         """Lets the workers finish the rows in hand (no transaction cut in half), then ends."""
-        self._stopping = True
         self._stopped.set()
         self.outbox.wake()
         for nudge in self._nudges.values():
@@ -148,11 +146,11 @@ class Deliverer:
                     await task
 
     async def _supervise(self) -> None:
-        while not self._stopping:
+        while not self._stopped.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.outbox.changed.wait(), self.poll)
             self.outbox.changed.clear()
-            if self._stopping:
+            if self._stopped.is_set():
                 return
             for nudge in self._nudges.values():  # live workers claim what just came in
                 nudge.set()
@@ -189,7 +187,7 @@ class Deliverer:
         nudge = self._nudges.setdefault(party_id, asyncio.Event())
         refill = max(1, self.concurrency // 2)  # claim in handfuls, not one row per round
         try:
-            while not self._stopping:
+            while not self._stopped.is_set():
                 nudge.clear()
                 limit, probe = self.concurrency - len(in_flight), False
                 if (outage := self._outages.get(party_id)) is not None:
@@ -197,7 +195,7 @@ class Deliverer:
                         limit = 0  # let what is in flight end first
                     else:
                         await self._pause(outage.until - time.monotonic())
-                        if self._stopping:
+                        if self._stopped.is_set():
                             break
                         limit, probe = 1, True
                 elif in_flight and limit < refill:

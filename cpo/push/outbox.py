@@ -17,6 +17,8 @@ from sqlmodel import col, select
 from cpo.models import Delivered, Party, PartyState, PendingPush
 from csms import clock
 
+IN_LIST_MAX = 500  # object ids looked up in one statement
+
 # Parties that should converge: a suspended one gets its backlog when it is resumed.
 CONVERGING = (PartyState.REGISTERED, PartyState.SUSPENDED)
 
@@ -66,18 +68,17 @@ class Outbox:
             return
         now = clock.now()
         due = now + timedelta(seconds=delay)
-        existing = {
-            (row.party_id, row.object_id): row
-            for row in (
-                await session.execute(
-                    select(PendingPush).where(
-                        col(PendingPush.party_id).in_(list(party_ids)),
-                        PendingPush.kind == kind,
-                        col(PendingPush.object_id).in_(list(objects)),
-                    )
+        existing: dict[tuple[int, str], PendingPush] = {}
+        ids = list(objects)
+        for start in range(0, len(ids), IN_LIST_MAX):  # a bounded IN list per statement
+            rows = await session.execute(
+                select(PendingPush).where(
+                    col(PendingPush.party_id).in_(list(party_ids)),
+                    PendingPush.kind == kind,
+                    col(PendingPush.object_id).in_(ids[start : start + IN_LIST_MAX]),
                 )
-            ).scalars()
-        }
+            )
+            existing |= {(row.party_id, row.object_id): row for row in rows.scalars()}
         fresh: list[dict[str, object]] = []
         for object_id, changed in objects.items():
             evses = set(changed)
