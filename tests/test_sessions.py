@@ -28,6 +28,8 @@ async def test_full_charging_session(platform: Platform, version: str) -> None:
         tx = await sim.run_session(1, "RFID-0001", meter_updates=3, seconds_per_update=600)
         assert tx.status == "Accepted"
         ended = await events.wait("TransactionEnded", lambda e: e.station_id == sim.id)
+    # The charger hung up; the platform records that once the socket's close reaches it.
+    await events.wait("StationDisconnected", lambda e: e.station_id == sim.id)
     energy = ended.data["meter_stop_wh"] - ended.data["meter_start_wh"]
     assert energy == pytest.approx(11000 * 1800 / 3600, rel=0.02)  # 11 kW for half an hour
     async with platform.admin() as admin:
