@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -12,23 +13,32 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from csms import inline_sqlite
 
-def make_engine(url: str) -> AsyncEngine:
+BUSY_WAIT = 30.0  # seconds a write waits for another process's write lock
+
+
+def make_engine(url: str, busy_wait: float = BUSY_WAIT) -> AsyncEngine:
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         # SQLite takes one writer at a time; one pooled connection queues the platform's own
-        # transactions in memory instead of in SQLite's sleeping busy handler.
-        kwargs.update(connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=120)
+        # transactions in memory instead of in SQLite's sleeping busy handler, and runs its
+        # statements on the event loop's thread (csms.inline_sqlite, ADR 011).
+        kwargs.update(
+            async_creator=inline_sqlite.creator(make_url(url).database or ":memory:", busy_wait),
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=120,
+        )
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
-        # WAL lets readers (admin API) run while the handlers write; busy_timeout makes
-        # concurrent writers wait instead of failing.
+        # WAL lets readers (admin API) run while the handlers write; a writer of another
+        # process (the CLI) is waited for by the connection itself, up to `busy_wait` seconds.
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
             # Let SQLAlchemy's "begin" below open the transaction itself.
@@ -51,14 +61,13 @@ def make_reader(url: str, size: int = 4) -> AsyncEngine | None:
     if not url.startswith("sqlite") or ":memory:" in url or url.rstrip("/").endswith(":"):
         return None
     engine = create_async_engine(
-        url, connect_args={"timeout": 30}, pool_size=size, max_overflow=0, pool_timeout=120
+        url, connect_args={"timeout": BUSY_WAIT}, pool_size=size, max_overflow=0, pool_timeout=120
     )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _read_only(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA query_only=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
     return engine
