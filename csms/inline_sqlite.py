@@ -33,17 +33,23 @@ LONGEST_PAUSE = 0.05
 
 async def patiently(patience: float, attempt: Callable[[], T]) -> T:
     """`attempt()`, tried again after a pause each time SQLite says another connection holds
-    the lock, for up to `patience` seconds; then the busy error stands."""
+    the lock, for up to `patience` seconds; then the busy error stands. The first try costs
+    nothing more than the call (it is every statement's path)."""
+    try:
+        return attempt()
+    except sqlite3.OperationalError as e:
+        if e.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+            raise
     deadline = time.monotonic() + patience
     pause = FIRST_PAUSE
     while True:
+        await asyncio.sleep(pause)
+        pause = min(2 * pause, LONGEST_PAUSE)
         try:
             return attempt()
         except sqlite3.OperationalError as e:
             if e.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
                 raise
-        await asyncio.sleep(pause)
-        pause = min(2 * pause, LONGEST_PAUSE)
 
 
 class Cursor:
@@ -64,7 +70,8 @@ class Cursor:
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Sequence[Any]]) -> Cursor:
-        rows = list(parameters)  # a retry needs them again
+        # A retry needs them again: a one-shot iterator is kept (SQLAlchemy passes a list).
+        rows = parameters if isinstance(parameters, list | tuple) else list(parameters)
         await patiently(self._patience, lambda: self._cursor.executemany(sql, rows))
         return self
 
@@ -101,42 +108,17 @@ class Cursor:
         self._cursor.arraysize = value
 
 
-class _CursorContext:
-    """`connection.cursor()`: awaitable, and an async context manager, as in aiosqlite."""
-
-    __slots__ = ("_cursor",)
-
-    def __init__(self, cursor: Cursor) -> None:
-        self._cursor = cursor
-
-    def __await__(self) -> Any:
-        return self._ready().__await__()
-
-    async def _ready(self) -> Cursor:
-        return self._cursor
-
-    async def __aenter__(self) -> Cursor:
-        return self._cursor
-
-    async def __aexit__(self, *_: object) -> None:
-        await self._cursor.close()
-
-
 class _Immediate:
     """Stands in for aiosqlite's queue to its thread: SQLAlchemy sets the isolation level by
     putting a call there; here the call runs at once."""
 
     @staticmethod
-    def put_nowait(item: tuple[asyncio.Future[Any] | None, Callable[[], Any]]) -> None:
+    def put_nowait(item: tuple[asyncio.Future[Any], Callable[[], Any]]) -> None:
         future, function = item
         try:
-            result = function()
-        except BaseException as e:  # noqa: BLE001 - handed to the waiting caller
-            if future is not None:
-                future.set_exception(e)
-        else:
-            if future is not None:
-                future.set_result(result)
+            future.set_result(function())
+        except Exception as e:  # handed to the caller awaiting the future
+            future.set_exception(e)
 
 
 class Connection:
@@ -146,11 +128,9 @@ class Connection:
         self._tx = _Immediate()
         self._patience = patience
 
-    def cursor(self) -> _CursorContext:
-        return _CursorContext(Cursor(self._conn.cursor(), self._patience))
-
-    async def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> Cursor:
-        return await Cursor(self._conn.cursor(), self._patience).execute(sql, parameters)
+    def cursor(self) -> Cursor:
+        """SQLAlchemy enters it (`async with`-style) before use, as with aiosqlite's."""
+        return Cursor(self._conn.cursor(), self._patience)
 
     async def commit(self) -> None:
         await patiently(self._patience, self._conn.commit)
@@ -173,10 +153,6 @@ class Connection:
     @property
     def isolation_level(self) -> str | None:
         return self._conn.isolation_level
-
-    @property
-    def in_transaction(self) -> bool:
-        return self._conn.in_transaction
 
 
 def creator(path: str, patience: float) -> Callable[[], Awaitable[Connection]]:
