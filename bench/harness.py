@@ -66,6 +66,25 @@ def process_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _ticks()
 
 
+def children(pid: int) -> list[int]:
+    """The live child processes of `pid` (the platform's push worker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float | None:
+    """`process_cpu_seconds` of a process and its live children together."""
+    own = process_cpu_seconds(pid)
+    if own is None:
+        return None
+    return own + sum(process_cpu_seconds(child) or 0.0 for child in children(pid))
+
+
 def own_cpu_seconds() -> float:
     t = os.times()
     return t.user + t.system
@@ -244,7 +263,8 @@ class Server:
         self.stop()
 
     def cpu_seconds(self) -> float | None:
-        return process_cpu_seconds(self.proc.pid) if self.proc else None
+        """The platform's CPU time so far, its push worker's included."""
+        return tree_cpu_seconds(self.proc.pid) if self.proc else None
 
     def stop(self) -> None:
         """`stop_signal` (SIGTERM) to the process group we started, SIGKILL after `stop_timeout`
@@ -675,7 +695,15 @@ def raise_open_files_limit() -> int:
 
 
 def rss_kib(pid: int) -> int | None:
-    """Resident set size of a process in KiB (VmRSS of /proc/<pid>/status), or None."""
+    """Resident set size of a process and its live children in KiB (VmRSS of
+    /proc/<pid>/status), or None."""
+    own = _rss_kib(pid)
+    if own is None:
+        return None
+    return own + sum(_rss_kib(child) or 0 for child in children(pid))
+
+
+def _rss_kib(pid: int) -> int | None:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:

@@ -109,7 +109,11 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     for ws in chargers:
                         await _call(ws, "StatusNotification", _status("Available"))
                     await _synced(admin, time.monotonic() + 300)
+                    cpu_before = server.cpu_seconds()
                     figures = await _drive(args, emsp, chargers)
+                    figures["cpu_ms_per_change"] = _per_change(
+                        cpu_before, server.cpu_seconds(), figures["changes"]
+                    )
                     figures["baseline"] = await _bare_patches(emsp)
                     figures["server_cpu_s"] = server.cpu_seconds()
                 finally:
@@ -165,6 +169,13 @@ async def _drive(args: argparse.Namespace, emsp: Any, chargers: list[Any]) -> di
         "p99_ms": percentile(latencies, 0.99),
         "max_ms": max(latencies, default=None),
     }
+
+
+def _per_change(before: float | None, after: float | None, changes: int) -> float | None:
+    """The platform's CPU time per change while they were sent and delivered (ms)."""
+    if before is None or after is None or not changes:
+        return None
+    return (after - before) * 1000 / changes
 
 
 def _match(received: list[Any], sent: dict[tuple[str, str], list[float]]) -> list[float]:
@@ -223,6 +234,7 @@ def print_figures(args: argparse.Namespace, figures: dict[str, Any]) -> None:
         f"  platform: {figures['delivered']}/{figures['changes']} changes reached the eMSP;"
         f" p50 {fmt_ms(figures['p50_ms'])} ms, p99 {fmt_ms(p99)} ms, max {fmt_ms(figures['max_ms'])} ms"
     )
+    print(f"  platform CPU per change: {fmt_ms(figures['cpu_ms_per_change'], 2)} ms")
     base = figures["baseline"]
     print(
         f"  baseline (a PATCH straight to the eMSP): p50 {fmt_ms(base['p50_ms'])} ms,"

@@ -19,6 +19,7 @@ from cpo.database import migrate
 from cpo.ocpi.responses import OcpiResponse
 from cpo.ocpi.status import Status
 from cpo.operations import Operations
+from cpo.push.worker import PushWorker, can_share
 from cpo.roaming import Roaming
 from cpo.settings import Settings
 from csms.config import CsmsConfig
@@ -51,6 +52,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     csms = Csms(sessions, csms_config(settings))
     operations = Operations(sessions)
     roaming = Roaming(settings, sessions, csms, make_sessions(reader) if reader else None)
+    worker = None
+    if settings.push_worker and can_share(settings.database_url):
+        worker = PushWorker(settings, sessions)
+        roaming.outbox.forward = worker.wake_outbox
     csms.authorizer = roaming.authorizer
     admin = Admin(csms, operations, roaming, token="")
 
@@ -59,13 +64,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await migrate(settings.database_url)
         admin.token, generated = await operations.admin_token(settings.admin_token)
         await csms.start()
-        await roaming.start()
+        await roaming.start(push=worker is None)
+        if worker is not None:
+            worker.follow(csms.store.feed)
+            await worker.start()
         print(banner(settings, admin.token, generated), flush=True)
         try:
             yield
         finally:
             await roaming.stop()
             await csms.stop()
+            if worker is not None:
+                await worker.stop()
             await engine.dispose()
             if reader is not None:
                 await reader.dispose()
@@ -76,7 +86,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await session.execute(text("SELECT 1"))
         except Exception as e:
             return JSONResponse({"status": "unavailable", "database": str(e)}, status_code=503)
-        return JSONResponse({"status": "ok", "chargers_connected": len(csms.registry)})
+        body: dict[str, object] = {"status": "ok", "chargers_connected": len(csms.registry)}
+        if worker is not None:
+            body["push_worker"] = {"state": worker.state, "restarts": worker.restarts}
+        return JSONResponse(body)
 
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
@@ -112,6 +125,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.admin = admin
     app.state.roaming = roaming
+    app.state.push_worker = worker
     return app
 
 

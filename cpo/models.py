@@ -178,6 +178,9 @@ class PendingPush(SQLModel, table=True):
     version: int = 1
     due_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     claimed_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # The deliverer holding the lease: when its process dies, the server frees its rows at
+    # once rather than when the lease runs out (cpo.push.worker).
+    claimed_by: str | None = Field(default=None, max_length=32)
     attempts: int = 0
     failed: bool = False  # refused for good (OCPI 2xxx): waits for the operator
     last_error: str | None = Field(default=None, sa_column=Column(Text))

@@ -43,6 +43,7 @@ from cpo.ocpi.commands import (
 )
 from cpo.ocpi.status import OcpiError, Status
 from cpo.push.outbox import Outbox
+from cpo.sites import live_statuses
 from csms import clock
 from csms.commands import (
     CancelReservation,
@@ -358,7 +359,10 @@ class RemoteCommands:
             return Response("NOT_SUPPORTED", f"EVSE {evse.uid} is not {capability}")
         if not offline_ok and not await _online(session, evse.station_id):
             return Response("REJECTED", "charge point offline")
-        status = evse.admin_status or evse.status
+        # The charger's state as stored, not as projected: a connector that just came back
+        # takes a command before the eMSP has heard of it.
+        live = (await live_statuses(session, [evse.station_id]))(evse.station_id, evse.ocpp_evse_id)
+        status = evse.admin_status or live
         if status in OUT_OF_SERVICE:
             return Response("REJECTED", f"EVSE {evse.uid} is {status}")
         return None

@@ -38,6 +38,7 @@ from cpo.remote_commands import RemoteCommands
 from cpo.settings import Settings
 from cpo.sites import Sites
 from csms.authorization import LocalAuthorizer
+from csms.events import EventFeed
 from csms.service import Csms
 
 log = logging.getLogger("cpo.roaming")
@@ -72,10 +73,14 @@ class Roaming:
         sessions: async_sessionmaker[AsyncSession],
         csms: Csms | None = None,
         readers: async_sessionmaker[AsyncSession] | None = None,
+        feed: EventFeed | None = None,
+        deliverer_name: str | None = None,
     ) -> None:
         """`readers`: sessions that only read, on connections of their own (the deliverer's
-        reads of what it sends do not queue behind writes); `sessions` when not given."""
-        feed = csms.store.feed if csms else None
+        reads of what it sends do not queue behind writes); `sessions` when not given.
+        `feed`: what wakes the projection; the csms's own when not given. `deliverer_name`:
+        what the deliverer's leases are known by (cpo.push.worker)."""
+        feed = feed or (csms.store.feed if csms else None)
         own = PartyRef(settings.country_code, settings.party_id)
         self.settings = settings
         self.log = RequestLog(sessions, settings.ocpi_log_retention_days)
@@ -99,11 +104,16 @@ class Roaming:
                 max_power_w=settings.max_plausible_power_kw * 1000,
             ),
         )
-        self.projection = Projection(sessions, self.sites, self.charging, feed)
+        self.projection = Projection(
+            sessions, self.sites, self.charging, feed, poll=settings.push_poll
+        )
         self.deliverer = Deliverer(
             sessions,
             self.outbox,
             senders(sessions, self.client, readers or sessions),
+            readers,
+            name=deliverer_name,
+            poll=settings.push_poll,
             backoff_cap=settings.push_retry_max,
             probe_cap=settings.push_probe_max,
             concurrency=settings.push_concurrency,
@@ -144,14 +154,22 @@ class Roaming:
         )
         self._reconciler: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        """The server's background work: the log writer, the projection, the deliverer, and
-        the commands a restart interrupted (reported FAILED)."""
+    async def start(self, push: bool = True) -> None:
+        """The server's background work: the log writer, the commands a restart interrupted
+        (reported FAILED), and, unless a push worker runs them (`push` False), the projection
+        and the deliverer."""
         await self.remote.start()
+        if push:
+            self.start_push()
+        else:
+            self.log.start()
+        self._reconciler = asyncio.create_task(self._reconcile(), name="reconcile")
+
+    def start_push(self) -> None:
+        """The push worker's work (cpo.push.worker): the projection and the deliverer."""
         self.log.start()
         self.projection.start()
         self.deliverer.start()
-        self._reconciler = asyncio.create_task(self._reconcile(), name="reconcile")
 
     async def stop(self) -> None:
         for task in list(self._background):

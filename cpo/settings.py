@@ -42,6 +42,17 @@ class Settings(BaseSettings):
         description="Longest pause between two probes of an eMSP that cannot be reached",
     )
     push_concurrency: int = Field(default=8, ge=1, description="Objects in flight per party")
+    push_poll: float = Field(
+        default=1.0,
+        gt=0,
+        description="Seconds between looks at the event log and the outbox when nothing"
+        " announced work (announcements wake them at once)",
+    )
+    push_worker: bool = Field(
+        default=True,
+        description="Run the projection and the deliverer in a worker process of their own"
+        " (a second core); off: in the server's process",
+    )
     reconcile_hours: float = Field(
         default=6.0, gt=0, description="How often each party is checked for objects it missed"
     )

@@ -28,6 +28,9 @@ class Platform:
             host="127.0.0.1",
             log_level="warning",
             ocpp_response_timeout=5.0,
+            # In this process, where a test can watch the deliverer (tests/test_push_worker.py
+            # runs the worker process).
+            push_worker=False,
         )
         self.settings = Settings(_env_file=None, **(defaults | settings))  # type: ignore[call-arg]
         self._served: Served = Served(lambda port: uvicorn_config(self.settings))

@@ -14,14 +14,14 @@ import contextlib
 import logging
 import random
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, or_, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import col, select
+from sqlalchemy import Row, Table, bindparam, case, delete, insert, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from cpo.models import Delivered, Party, PartyState, PendingPush
 from cpo.ocpi.client import OcpiCallError
@@ -47,27 +47,62 @@ class Deferred(Exception):
     Session's last update). The row waits a moment, with no failure counted."""
 
 
-# Sends one row's object to the party; returns the `last_updated` the party now holds, or
-# None when the object is gone and nothing needed sending.
-Sender = Callable[[Party, PendingPush, Delivered | None], Awaitable[datetime | None]]
+# The hot path speaks SQLAlchemy Core: a round is a few statements, not a unit of work.
+OUTBOX: Table = PendingPush.__table__  # type: ignore[attr-defined]
+DELIVERED: Table = Delivered.__table__  # type: ignore[attr-defined]
+PARTIES: Table = Party.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """One outbox row, claimed for sending: what to send, and how to recognise it after."""
+
+    id: int
+    party_id: int
+    kind: str
+    object_id: str
+    scope: str  # full | status
+    evses: list[str]
+    version: int
+    attempts: int
+
+
+# Sends one row's object to the party (`held`: whether the party holds a copy already);
+# returns the `last_updated` the party now holds, or None when the object is gone and
+# nothing needed sending.
+Sender = Callable[[Party, Claimed, bool], Awaitable[datetime | None]]
+
+_CLAIMED = (
+    OUTBOX.c.id,
+    OUTBOX.c.party_id,
+    OUTBOX.c.kind,
+    OUTBOX.c.object_id,
+    OUTBOX.c.scope,
+    OUTBOX.c.evses,
+    OUTBOX.c.version,
+    OUTBOX.c.attempts,
+)
+
+
+LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)  # a lease that ran out
 
 
 def _claimable(now: datetime) -> tuple[Any, ...]:
     """Rows not refused and not claimed by a live worker (here or on another node)."""
     return (
-        col(PendingPush.failed).is_(False),
-        or_(col(PendingPush.claimed_until).is_(None), col(PendingPush.claimed_until) < now),
+        OUTBOX.c.failed.is_(False),
+        or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < now),
     )
 
 
 def _due(now: datetime) -> tuple[Any, ...]:
     """Rows to send now: claimable and not waiting out a back-off."""
-    return (*_claimable(now), col(PendingPush.due_at) <= now)
+    return (*_claimable(now), OUTBOX.c.due_at <= now)
 
 
 @dataclass(frozen=True)
 class _Sent:
-    row: PendingPush
+    row: Claimed
     last_updated: datetime | None  # what the party holds now; None: nothing was sent
     at: datetime
     held: bool  # the party held a copy before
@@ -91,6 +126,8 @@ class Deliverer:
         sessions: async_sessionmaker[AsyncSession],
         outbox: Outbox,
         senders: dict[str, Sender],
+        readers: async_sessionmaker[AsyncSession] | None = None,
+        name: str | None = None,
         backoff_base: float = 1.0,
         backoff_cap: float = 300.0,
         concurrency: int = 8,
@@ -99,6 +136,8 @@ class Deliverer:
         probe_cap: float = 2.0,
     ) -> None:
         self.sessions = sessions
+        self.readers = readers or sessions  # for what only reads: which parties have rows due
+        self.name = name or uuid.uuid4().hex  # what its leases are known by
         self.outbox = outbox
         self.senders = senders
         self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
@@ -110,6 +149,7 @@ class Deliverer:
         self._task: asyncio.Task[None] | None = None
         self._watchers: set[asyncio.Queue[Attempt]] = set()
         self._outages: dict[int, _Outage] = {}
+        self._parties: dict[int, tuple[Row[Any], Party]] = {}  # as last read, and built
         self._nudges: dict[int, asyncio.Event] = {}
         self._stopped = asyncio.Event()
 
@@ -122,12 +162,13 @@ class Deliverer:
     def unwatch(self, queue: asyncio.Queue[Attempt]) -> None:
         self._watchers.discard(queue)
 
-    def _announce(self, row: PendingPush, outcome: str, error: str | None = None) -> None:
+    def _announce(self, row: Claimed, outcome: str, error: str | None = None) -> None:
         attempt = Attempt(row.party_id, row.kind, row.object_id, outcome, error)
         for queue in self._watchers:
             queue.put_nowait(attempt)
 
     def start(self) -> None:
+        self.outbox.changed.set()  # rows a previous run left: look at once, not after a poll
         self._task = asyncio.create_task(self._supervise(), name="push-supervisor")
 
     async def stop(self, grace: float = 5.0) -> None:
@@ -166,11 +207,11 @@ class Deliverer:
 
     async def _due_parties(self) -> list[int]:
         now = clock.now()
-        async with self.sessions() as session:
-            rows = await session.execute(
-                select(PendingPush.party_id)
-                .join(Party, col(Party.id) == col(PendingPush.party_id))
-                .where(Party.state == PartyState.REGISTERED, *_due(now))
+        async with self.readers() as session:
+            rows = await (await session.connection()).execute(
+                select(OUTBOX.c.party_id)
+                .join(PARTIES, PARTIES.c.id == OUTBOX.c.party_id)
+                .where(PARTIES.c.state == PartyState.REGISTERED, *_due(now))
                 .distinct()
             )
             return [int(r) for r in rows.scalars()]
@@ -182,7 +223,7 @@ class Deliverer:
         rows. While the party is unreachable, one row at a time probes it; the first that gets
         through makes every row that waited due at once.
         """
-        in_flight: dict[asyncio.Task[_Sent | None], PendingPush] = {}
+        in_flight: dict[asyncio.Task[_Sent | None], Claimed] = {}
         finished: list[_Sent] = []
         nudge = self._nudges.setdefault(party_id, asyncio.Event())
         refill = max(1, self.concurrency // 2)  # claim in handfuls, not one row per round
@@ -201,7 +242,7 @@ class Deliverer:
                 elif in_flight and limit < refill:
                     limit = 0
                 party: Party | None = None
-                rows: list[tuple[PendingPush, Delivered | None]] = []
+                rows: list[tuple[Claimed, bool]] = []
                 if limit or finished:
                     party, rows = await self._round(party_id, limit, finished, probe)
                     if party is None:
@@ -229,73 +270,97 @@ class Deliverer:
             if finished:
                 await self._round(party_id, 0, finished)
 
+    @staticmethod
+    async def release(sessions: async_sessionmaker[AsyncSession], name: str) -> int:
+        """Frees the rows a deliverer that died held, at once. It may have sent some halfway,
+        so each goes whole (as after a lease that ran out)."""
+        async with sessions.begin() as session:
+            result = await session.execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.claimed_by == name, OUTBOX.c.claimed_until.is_not(None))
+                .values(claimed_until=LONG_AGO)
+            )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopped.wait(), max(0.0, seconds))
 
     async def _round(
         self, party_id: int, limit: int, finished: list[_Sent], probe: bool = False
-    ) -> tuple[Party | None, list[tuple[PendingPush, Delivered | None]]]:
+    ) -> tuple[Party | None, list[tuple[Claimed, bool]]]:
         """One transaction: records the sends in `finished` (emptied), then claims up to
-        `limit` due rows, each with the copy the party holds, while the party is registered.
-        A probe takes one row, due or not."""
+        `limit` due rows, each with whether the party holds a copy, while the party is
+        registered. A probe takes one row, due or not."""
         done, finished[:] = list(finished), []
-        claimed: list[PendingPush] = []
-        held: dict[tuple[str, str], Delivered] = {}
+        claimed: list[Claimed] = []
+        held: set[tuple[str, str]] = set()
         async with self.sessions.begin() as session:
-            again = await self._record(session, done)
-            party = await session.get(Party, party_id)
-            if party is None or party.state != PartyState.REGISTERED:
-                party, limit = None, 0
+            conn = await session.connection()
+            again = await self._record(conn, done)
+            party = await self._party(conn, party_id)
+            if party is None:
+                limit = 0
             if limit:
-                claimed = await self._claim(session, party_id, limit, probe)
+                claimed = await self._claim(conn, party_id, limit, probe)
             if claimed:
-                copies = await session.execute(
-                    select(Delivered).where(
-                        Delivered.party_id == party_id,
-                        col(Delivered.object_id).in_({r.object_id for r in claimed}),
+                copies = await conn.execute(
+                    select(DELIVERED.c.kind, DELIVERED.c.object_id).where(
+                        DELIVERED.c.party_id == party_id,
+                        DELIVERED.c.object_id.in_({r.object_id for r in claimed}),
                     )
                 )
-                held = {(d.kind, d.object_id): d for d in copies.scalars()}
+                held = {(kind, object_id) for kind, object_id in copies}
         if again:
             self.outbox.wake()
         for sent in done:
             self._announce(sent.row, "delivered")
-        return party, [(row, held.get((row.kind, row.object_id))) for row in claimed]
+        return party, [(row, (row.kind, row.object_id) in held) for row in claimed]
+
+    async def _party(self, conn: AsyncConnection, party_id: int) -> Party | None:
+        """The party as it stands now, while it is registered (rebuilt only when it changed)."""
+        row = (await conn.execute(select(PARTIES).where(PARTIES.c.id == party_id))).first()
+        if row is None or row.state != PartyState.REGISTERED:
+            self._parties.pop(party_id, None)
+            return None
+        known = self._parties.get(party_id)
+        if known is None or known[0] != row:
+            known = self._parties[party_id] = (row, Party(**row._mapping))
+        return known[1]
 
     async def _claim(
-        self, session: AsyncSession, party_id: int, limit: int, probe: bool
-    ) -> list[PendingPush]:
+        self, conn: AsyncConnection, party_id: int, limit: int, probe: bool
+    ) -> list[Claimed]:
+        """Leases up to `limit` rows in one statement. A row whose lease ran out was held by
+        a worker that died mid-send, so the party may hold anything now: it goes whole."""
         now = clock.now()
         due = _claimable(now) if probe else _due(now)  # a probe ignores the back-off
-        rows = list(
-            (
-                await session.execute(
-                    select(PendingPush)
-                    .where(PendingPush.party_id == party_id, *due)
-                    .order_by(
-                        # A probe retries what failed already rather than spread failures.
-                        *(
-                            (col(PendingPush.attempts).desc(), col(PendingPush.due_at))
-                            if probe
-                            else (col(PendingPush.id),)
-                        )
-                    )
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
-            ).scalars()
+        # A probe retries what failed already rather than spread failures.
+        order = (OUTBOX.c.attempts.desc(), OUTBOX.c.due_at) if probe else (OUTBOX.c.id,)
+        chosen = (
+            select(OUTBOX.c.id)
+            .where(OUTBOX.c.party_id == party_id, *due)
+            .order_by(*order)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
         )
-        for row in rows:
-            if row.claimed_until is not None:
-                # A lease that ran out: whoever held it died mid-send, so the party may
-                # hold anything now. Send the whole object.
-                row.scope = "full"
-            row.claimed_until = now + self.lease
-        return rows
+        rows = await conn.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.id.in_(chosen.scalar_subquery()))
+            .values(
+                claimed_until=now + self.lease,
+                claimed_by=self.name,
+                scope=case((OUTBOX.c.claimed_until.is_not(None), "full"), else_=OUTBOX.c.scope),
+            )
+            .returning(*_CLAIMED)
+        )
+        claimed = [Claimed(*row) for row in rows]
+        if probe:
+            return claimed
+        return sorted(claimed, key=lambda c: c.id)
 
     @staticmethod
-    async def _record(session: AsyncSession, done: list[_Sent]) -> bool:
+    async def _record(conn: AsyncConnection, done: list[_Sent]) -> bool:
         """Removes the rows sent (unless they changed meanwhile: those go again, now) and notes
         what the party holds now, in a few statements for them all. True when some row must
         go again."""
@@ -303,37 +368,36 @@ class Deliverer:
             return False
         removed = set(
             (
-                await session.execute(
-                    delete(PendingPush)
+                await conn.execute(
+                    delete(OUTBOX)
                     .where(
-                        tuple_(col(PendingPush.id), col(PendingPush.version)).in_(
+                        tuple_(OUTBOX.c.id, OUTBOX.c.version).in_(
                             [(sent.row.id, sent.row.version) for sent in done]
                         )
                     )
-                    .returning(col(PendingPush.id))
+                    .returning(OUTBOX.c.id)
                 )
             ).scalars()
         )
         # Changed while we sent: send again, now (the new state, by PATCH if it can).
         again = [sent.row.id for sent in done if sent.row.id not in removed]
         if again:
-            await session.execute(
-                update(PendingPush)
-                .where(col(PendingPush.id).in_(again))
+            await conn.execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.id.in_(again))
                 .values(claimed_until=None, attempts=0, due_at=clock.now(), last_error=None)
             )
         # Only this party's one worker writes its copies: what it found at claiming stands.
-        held = [sent for sent in done if sent.last_updated is not None and sent.held]
-        if held:
-            await (await session.connection()).execute(
-                update(Delivered)
+        copies = [sent for sent in done if sent.last_updated is not None]
+        if held := [sent for sent in copies if sent.held]:
+            await conn.execute(
+                update(DELIVERED)
                 .where(
-                    col(Delivered.party_id) == bindparam("b_party"),
-                    col(Delivered.kind) == bindparam("b_kind"),
-                    col(Delivered.object_id) == bindparam("b_object"),
+                    DELIVERED.c.party_id == bindparam("b_party"),
+                    DELIVERED.c.kind == bindparam("b_kind"),
+                    DELIVERED.c.object_id == bindparam("b_object"),
                 )
-                .values(last_updated=bindparam("b_updated"), delivered_at=bindparam("b_at"))
-                .execution_options(synchronize_session=False),
+                .values(last_updated=bindparam("b_updated"), delivered_at=bindparam("b_at")),
                 [
                     {
                         "b_party": sent.row.party_id,
@@ -345,20 +409,23 @@ class Deliverer:
                     for sent in held
                 ],
             )
-        for sent in done:
-            if sent.last_updated is not None and not sent.held:
-                session.add(
-                    Delivered(
-                        party_id=sent.row.party_id,
-                        kind=sent.row.kind,
-                        object_id=sent.row.object_id,
-                        last_updated=sent.last_updated,
-                        delivered_at=sent.at,
-                    )
-                )
+        if fresh := [sent for sent in copies if not sent.held]:
+            await conn.execute(
+                insert(DELIVERED),
+                [
+                    {
+                        "party_id": sent.row.party_id,
+                        "kind": sent.row.kind,
+                        "object_id": sent.row.object_id,
+                        "last_updated": sent.last_updated,
+                        "delivered_at": sent.at,
+                    }
+                    for sent in fresh
+                ],
+            )
         return bool(again)
 
-    async def _send(self, party: Party, row: PendingPush, held: Delivered | None) -> _Sent | None:
+    async def _send(self, party: Party, row: Claimed, held: bool) -> _Sent | None:
         """Sends one row; returns what to record, or None when the row was dealt with here
         (deferred, or failed and rescheduled)."""
         try:
@@ -366,8 +433,8 @@ class Deliverer:
         except Deferred:
             async with self.sessions.begin() as session:
                 await session.execute(
-                    update(PendingPush)
-                    .where(col(PendingPush.id) == row.id)
+                    update(OUTBOX)
+                    .where(OUTBOX.c.id == row.id)
                     .values(claimed_until=None, due_at=clock.now() + timedelta(seconds=0.5))
                 )
             return None
@@ -380,18 +447,18 @@ class Deliverer:
             return None
         if self._outages.pop(row.party_id, None) is not None:
             await self._back(row.party_id)
-        return _Sent(row, sent, clock.now(), held is not None)
+        return _Sent(row, sent, clock.now(), held)
 
     async def _back(self, party_id: int) -> None:
         """The party answers again: whatever waited out a back-off goes now."""
         log.info("push: party %s is reachable again", party_id)
         async with self.sessions.begin() as session:
             await session.execute(
-                update(PendingPush)
+                update(OUTBOX)
                 .where(
-                    col(PendingPush.party_id) == party_id,
-                    col(PendingPush.failed).is_(False),
-                    col(PendingPush.attempts) > 0,
+                    OUTBOX.c.party_id == party_id,
+                    OUTBOX.c.failed.is_(False),
+                    OUTBOX.c.attempts > 0,
                 )
                 .values(due_at=clock.now(), attempts=0)
             )
@@ -409,7 +476,7 @@ class Deliverer:
         self._outages[party_id] = _Outage(failures, now + delay)
         log.info("push: party %s unreachable; next try in %.1fs", party_id, delay)
 
-    async def _failed(self, row: PendingPush, e: OcpiCallError) -> None:
+    async def _failed(self, row: Claimed, e: OcpiCallError) -> None:
         permanent = e.status_code is not None and 2000 <= e.status_code < 3000
         if e.unreachable or e.http_status in _AWAY:
             self._away(row.party_id)
@@ -422,11 +489,11 @@ class Deliverer:
         )  # fmt: skip
         async with self.sessions.begin() as session:
             await session.execute(
-                update(PendingPush)
-                .where(col(PendingPush.id) == row.id)
+                update(OUTBOX)
+                .where(OUTBOX.c.id == row.id)
                 .values(
                     claimed_until=None,
-                    attempts=PendingPush.attempts + 1,
+                    attempts=OUTBOX.c.attempts + 1,
                     due_at=clock.now() + timedelta(seconds=delay),
                     failed=permanent,
                     scope="full",  # the party may hold anything now: the next try is a PUT

@@ -7,7 +7,7 @@ the object's current state once. Nothing stale is ever replayed, and nothing is 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 
 from sqlalchemy import func, insert, update
@@ -26,10 +26,14 @@ CONVERGING = (PartyState.REGISTERED, PartyState.SUSPENDED)
 class Outbox:
     def __init__(self) -> None:
         self.changed = asyncio.Event()
+        # Where the deliverer runs in a worker process: tells it too (cpo.push.worker).
+        self.forward: Callable[[], None] | None = None
 
     def wake(self) -> None:
-        """Tell the deliverer (in this process) that rows are waiting; call after the commit."""
+        """Tell the deliverer that rows are waiting; call after the commit."""
         self.changed.set()
+        if self.forward is not None:
+            self.forward()
 
     @staticmethod
     async def receivers(session: AsyncSession, module: str) -> list[int]:

@@ -12,7 +12,6 @@ from cpo.charging_sessions import periods_digest
 from cpo.models import (
     Cdr,
     ChargingSession,
-    Delivered,
     Location,
     LocationEvse,
     OcpiCommand,
@@ -23,7 +22,7 @@ from cpo.models import (
 from cpo.ocpi.client import OcpiCallError, OcpiClient
 from cpo.ocpi.responses import timestamp
 from cpo.parties import peer_of
-from cpo.push.deliverer import Deferred, Sender
+from cpo.push.deliverer import Claimed, Deferred, Sender
 from cpo.remote_commands import result_body
 from cpo.sites import location_object, tariff_object
 
@@ -51,7 +50,7 @@ def senders(
     only read, when there are any), what they note afterwards written through `sessions`."""
     readers = readers or sessions
 
-    async def location(party: Party, row: PendingPush, held: Delivered | None) -> datetime | None:
+    async def location(party: Party, row: Claimed, held: bool) -> datetime | None:
         async with readers() as session:
             rows = (
                 await session.execute(
@@ -70,7 +69,7 @@ def senders(
         by_uid = {e.uid: e for e in evses}
         if (
             row.scope == "status"
-            and held is not None
+            and held
             and len(row.evses) <= PATCHES_BEFORE_PUT
             and all(u in by_uid for u in row.evses)
         ):
@@ -89,7 +88,7 @@ def senders(
             await client.call("PUT", url, peer, json=body, functional=True, module="locations")
         return found.last_updated
 
-    async def tariff(party: Party, row: PendingPush, held: Delivered | None) -> datetime | None:
+    async def tariff(party: Party, row: Claimed, held: bool) -> datetime | None:
         async with readers() as session:
             found = (
                 (await session.execute(select(Tariff).where(Tariff.ocpi_id == row.object_id)))
@@ -101,7 +100,7 @@ def senders(
         url = f"{_base(party, 'tariffs')}/{found.country_code}/{found.party_id}/{found.ocpi_id}"
         peer = peer_of(party)
         if found.deleted:
-            if held is None:
+            if not held:
                 return None  # the party never had it
             await client.call("DELETE", url, peer, functional=True, module="tariffs")
         else:
@@ -109,9 +108,7 @@ def senders(
             await client.call("PUT", url, peer, json=body, functional=True, module="tariffs")
         return found.last_updated
 
-    async def charging_session(
-        party: Party, row: PendingPush, held: Delivered | None
-    ) -> datetime | None:
+    async def charging_session(party: Party, row: Claimed, held: bool) -> datetime | None:
         """PUT the first time and after any doubt; then PATCH, appending only closed periods."""
         if party.endpoint("sessions", "RECEIVER") is None:
             return None  # the party pulls sessions instead (GET /sessions)
@@ -132,7 +129,7 @@ def senders(
         url = f"{_base(party, 'sessions')}/{data['country_code']}/{data['party_id']}/{data['id']}"
         peer = peer_of(party)
         holds_ours = (
-            held is not None
+            held
             and row.scope != "full"
             and found.pushed_periods <= closed
             and found.pushed_digest == periods_digest(periods[: found.pushed_periods])
@@ -153,7 +150,7 @@ def senders(
             )
         return found.last_updated
 
-    async def cdr(party: Party, row: PendingPush, held: Delivered | None) -> datetime | None:
+    async def cdr(party: Party, row: Claimed, held: bool) -> datetime | None:
         """POSTed once it is accepted, never again; after its Session's last update."""
         if party.endpoint("cdrs", "RECEIVER") is None:
             return None  # the party pulls CDRs instead (GET /cdrs)
@@ -165,7 +162,7 @@ def senders(
             )
             if found is None:
                 return None
-            if held is not None:
+            if held:
                 return found.last_updated
             waiting = (
                 await session.execute(
@@ -195,13 +192,13 @@ def senders(
             )
         return found.last_updated
 
-    async def command(party: Party, row: PendingPush, held: Delivered | None) -> datetime | None:
+    async def command(party: Party, row: Claimed, held: bool) -> datetime | None:
         """The CommandResult, to the exact response_url the eMSP gave (its own host)."""
         async with readers() as session:
             found = await session.get(OcpiCommand, int(row.object_id))
         if found is None or found.result is None:
             return None
-        if held is None:
+        if not held:
             await client.call(
                 "POST",
                 found.response_url,

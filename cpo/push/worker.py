@@ -1,0 +1,228 @@
+"""The push worker: the projection and the deliverer in a process of their own (ADR 012).
+
+A status change costs the platform CPU three times: the OCPP side stores it, the projection
+turns it into an EVSE status and an outbox row, the deliverer sends it. One Python process
+does that on one core, and saturates below 200 changes a second (bench/RESULTS.md). So
+`cpo serve` runs the projection and the deliverer in a child process, on another core. They
+share nothing with the server but the database, where they were safe already (the cursor moves
+with what it causes; outbox rows are claimed under leases), and one pipe, the worker's
+standard input, on which the server says "events were committed" and "outbox rows wait", so
+the worker wakes at once instead of polling. It polls once a second as well: a wake lost
+costs a second, never a change.
+
+The server restarts a worker that dies (backing off); a worker whose server dies reads the
+end of its pipe and stops, finishing the rounds in hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+import uuid
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cpo.push.deliverer import Deliverer
+from cpo.settings import Settings
+from csms.events import Announcement, EventFeed
+from csms.tasks import finish
+
+log = logging.getLogger("cpo.push.worker")
+
+READY = b"ready\n"  # the worker's one line on its standard output: it has started
+EVENTS = b"e"  # the csms committed events: the projection has work
+OUTBOX = b"o"  # outbox rows wait: the deliverer has work
+SETTINGS_ENV = "CPO_PUSH_WORKER_SETTINGS"  # the server's settings, as JSON
+NAME_ENV = "CPO_PUSH_WORKER_NAME"  # what its deliverer's leases are known by
+STARTUP_MAX = 60.0  # seconds a worker may take to start
+_UNREAD_MAX = 64  # bytes of wakes the worker has not read yet: more say nothing new
+_WAKE = Announcement(station_id="", type="", data={})
+
+
+def can_share(database_url: str) -> bool:
+    """Whether a second process sees the same database (not so for SQLite in memory)."""
+    url = make_url(database_url)
+    return not (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"))
+
+
+class PushWorker:
+    """The server's handle on its worker process: starts it, wakes it, restarts it if it dies,
+    and stops it (letting it finish what it holds)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        restart_max: float = 30.0,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.name = ""
+        self.restart_max = restart_max
+        self.process: asyncio.subprocess.Process | None = None
+        self.restarts = 0
+        self._task: asyncio.Task[None] | None = None
+        self._follower: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    @property
+    def state(self) -> str:
+        running = self.process is not None and self.process.returncode is None
+        return "running" if running else "restarting"
+
+    def wake_events(self) -> None:
+        self._say(EVENTS)
+
+    def wake_outbox(self) -> None:
+        self._say(OUTBOX)
+
+    def _say(self, what: bytes) -> None:
+        process = self.process
+        if process is None or process.stdin is None or process.returncode is not None:
+            return  # it reads the log and the outbox when it is back
+        transport = process.stdin.transport
+        if transport.is_closing() or transport.get_write_buffer_size() > _UNREAD_MAX:
+            return  # it has wakes to read already
+        process.stdin.write(what)
+
+    def follow(self, feed: EventFeed) -> None:
+        """Wakes the worker's projection whenever `feed` announces committed events."""
+
+        async def forward() -> None:
+            queue = feed.subscribe()
+            try:
+                while True:
+                    await queue.get()
+                    while not queue.empty():  # one wake for all announced so far
+                        queue.get_nowait()
+                    self.wake_events()
+            finally:
+                feed.unsubscribe(queue)
+
+        self._follower = asyncio.create_task(forward(), name="push-worker-wakes")
+
+    async def start(self) -> None:
+        """Starts the worker; returns once its projection and deliverer run."""
+        await self._spawn()
+        self._task = asyncio.create_task(self._supervise(), name="push-worker")
+
+    async def _spawn(self) -> None:
+        self.name = uuid.uuid4().hex
+        env = os.environ | {SETTINGS_ENV: self.settings.model_dump_json(), NAME_ENV: self.name}
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "cpo.push.worker",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        assert self.process.stdout is not None
+        try:
+            said = await asyncio.wait_for(self.process.stdout.readline(), STARTUP_MAX)
+        except TimeoutError:
+            said = b""
+        if said != READY:
+            log.error("the push worker did not start (it said %r)", said)
+        else:
+            log.info("push worker started (pid %s)", self.process.pid)
+
+    async def _supervise(self) -> None:
+        delay = 1.0
+        while True:
+            assert self.process is not None
+            started = time.monotonic()
+            code = await self.process.wait()
+            if self._stopping.is_set():
+                return
+            if time.monotonic() - started > 60:
+                delay = 1.0  # it ran a good while: this is a new failure, not the same one
+            log.error("push worker exited (%s); starting another in %.0f s", code, delay)
+            try:
+                freed = await Deliverer.release(self.sessions, self.name)
+                log.info("push: %d rows the worker was sending go again", freed)
+            except Exception:  # their leases run out instead
+                log.exception("push: cannot free the rows the worker held")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            if self._stopping.is_set():
+                return
+            delay = min(self.restart_max, delay * 2)
+            self.restarts += 1
+            await self._spawn()
+
+    async def stop(self, grace: float = 15.0) -> None:
+        """Closes the pipe (the worker finishes its rounds and exits); kills it after `grace`."""
+        self._stopping.set()
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
+        process = self.process
+        if process is not None and process.returncode is None:
+            if process.stdin is not None:
+                process.stdin.close()
+            try:
+                await asyncio.wait_for(process.wait(), grace)
+            except TimeoutError:
+                log.error("the push worker did not stop within %.0f s; killing it", grace)
+                process.kill()
+                await process.wait()
+        if self._task is not None:
+            await finish(self._task, 1.0)
+
+
+async def _serve(settings: Settings) -> None:
+    """The worker's life: the projection and the deliverer, woken by the pipe, until it ends."""
+    from cpo.roaming import Roaming
+    from csms.db import make_engine, make_reader, make_sessions
+
+    engine = make_engine(settings.database_url)
+    reader = make_reader(settings.database_url)
+    feed = EventFeed()
+    roaming = Roaming(
+        settings,
+        make_sessions(engine),
+        readers=make_sessions(reader) if reader else None,
+        feed=feed,
+        deliverer_name=os.environ.get(NAME_ENV),
+    )
+    loop = asyncio.get_running_loop()
+    pipe = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(pipe), sys.stdin)
+    loop.add_signal_handler(signal.SIGTERM, pipe.feed_eof)
+    roaming.start_push()
+    sys.stdout.buffer.write(READY)
+    sys.stdout.buffer.flush()
+    try:
+        while chunk := await pipe.read(4096):
+            if EVENTS in chunk:
+                feed.publish([_WAKE])
+            if OUTBOX in chunk:
+                roaming.outbox.wake()
+    finally:
+        await roaming.stop()
+        await engine.dispose()
+        if reader is not None:
+            await reader.dispose()
+
+
+def main() -> None:
+    # Ctrl-C reaches the whole process group: the server stops the worker itself, after
+    # its own shutdown, by closing the pipe.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s:     push worker: %(message)s"
+    )
+    asyncio.run(_serve(settings))
+
+
+if __name__ == "__main__":
+    main()
