@@ -20,6 +20,14 @@ class PartyState(enum.StrEnum):
     UNREGISTERED = "UNREGISTERED"  # credentials deleted by either side; kept for the record
 
 
+def endpoint_in(endpoints: list[dict[str, Any]], module: str, role: str | None) -> str | None:
+    """The URL of a party's endpoint for `module` (in `role`, if given), or None."""
+    for e in endpoints:
+        if e.get("identifier") == module and (role is None or e.get("role") == role):
+            return str(e["url"])
+    return None
+
+
 class Party(SQLModel, table=True):
     """One OCPI peer platform, with the roles it registered, its endpoints and both tokens.
 
@@ -55,10 +63,7 @@ class Party(SQLModel, table=True):
     registered_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
 
     def endpoint(self, module: str, role: str | None = None) -> str | None:
-        for e in self.endpoints:
-            if e.get("identifier") == module and (role is None or e.get("role") == role):
-                return str(e["url"])
-        return None
+        return endpoint_in(self.endpoints, module, role)
 
     def has_role(self, country_code: str, party_id: str) -> bool:
         return any(

@@ -41,7 +41,9 @@ class Settings(BaseSettings):
         gt=0,
         description="Longest pause between two probes of an eMSP that cannot be reached",
     )
-    push_concurrency: int = Field(default=8, ge=1, description="Objects in flight per party")
+    # At a few hundred changes a second, 8 in flight left the eMSP waiting on our own loop
+    # (bench/RESULTS.md, status → eMSP); 16 connections are little to ask of an eMSP.
+    push_concurrency: int = Field(default=16, ge=1, description="Objects in flight per party")
     push_poll: float = Field(
         default=1.0,
         gt=0,

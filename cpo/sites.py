@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import and_
+from sqlalchemy import Table, and_, bindparam, update
+from sqlalchemy import select as select_columns
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
@@ -26,6 +27,16 @@ from cpo.ocpi.tariffs import TariffIn
 from cpo.push.outbox import Outbox
 from csms import clock
 from csms.models import Connector, Station
+
+# The live-status path (every status change) speaks SQLAlchemy Core.
+STATIONS: Table = Station.__table__  # type: ignore[attr-defined]
+CONNECTORS: Table = Connector.__table__  # type: ignore[attr-defined]
+EVSES: Table = LocationEvse.__table__  # type: ignore[attr-defined]
+LOCATION_ROWS: Table = Location.__table__  # type: ignore[attr-defined]
+_EVSE_STATUS = (
+    update(EVSES).where(EVSES.c.id == bindparam("b_id")).values(status=bindparam("b_status"))
+)
+_EVSE_SHOWN = _EVSE_STATUS.values(last_updated=bindparam("b_at", type_=EVSES.c.last_updated.type))
 
 LOCATION_OWN = {"id", "country_code", "party_id", "publish", "evses", "last_updated"}
 EVSE_OWN = {"uid", "status", "last_updated", "station_id", "ocpp_evse_id"}
@@ -56,26 +67,35 @@ async def live_statuses(
 ) -> Callable[[str, int], str]:
     """The OCPI status of any EVSE of these chargers, read with two queries for them all."""
     wanted = sorted(set(station_ids))
+    conn = await session.connection()
     stations = {
-        st.id: st
-        for st in (
-            await session.execute(select(Station).where(col(Station.id).in_(wanted)))
-        ).scalars()
+        station_id: (online, status)
+        for station_id, online, status in await conn.execute(
+            select_columns(STATIONS.c.id, STATIONS.c.online, STATIONS.c.status).where(
+                STATIONS.c.id.in_(wanted)
+            )
+        )
     }
     connectors: dict[tuple[str, int], list[ConnectorState]] = {}
-    rows = await session.execute(select(Connector).where(col(Connector.station_id).in_(wanted)))
-    for c in rows.scalars():
-        connectors.setdefault((c.station_id, c.evse_id), []).append(
-            ConnectorState(c.status, c.availability)
+    rows = await conn.execute(
+        select_columns(
+            CONNECTORS.c.station_id,
+            CONNECTORS.c.evse_id,
+            CONNECTORS.c.status,
+            CONNECTORS.c.availability,
+        ).where(CONNECTORS.c.station_id.in_(wanted))
+    )
+    for station_id, evse_id, status, availability in rows:
+        connectors.setdefault((station_id, evse_id), []).append(
+            ConnectorState(status, availability)
         )
 
     def status_of(station_id: str, ocpp_evse_id: int) -> str:
         station = stations.get(station_id)
         if station is None:
             return "UNKNOWN"
-        return evse_status(
-            station.online, station.status, connectors.get((station_id, ocpp_evse_id), [])
-        )
+        online, status = station
+        return evse_status(online, status, connectors.get((station_id, ocpp_evse_id), []))
 
     return status_of
 
@@ -449,24 +469,49 @@ class Sites:
         """Re-derives the status of every EVSE bound to these chargers; marks what changed."""
         if not station_ids:
             return 0
-        rows = await session.execute(
-            select(LocationEvse, Location)
-            .join(Location, col(Location.id) == col(LocationEvse.location_id))
-            .where(col(LocationEvse.station_id).in_(sorted(station_ids)))
+        conn = await session.connection()
+        rows = await conn.execute(
+            select_columns(
+                EVSES.c.id,
+                EVSES.c.location_id,
+                EVSES.c.uid,
+                EVSES.c.station_id,
+                EVSES.c.ocpp_evse_id,
+                EVSES.c.admin_status,
+                EVSES.c.status,
+                LOCATION_ROWS.c.ocpi_id,
+            )
+            .join(LOCATION_ROWS, LOCATION_ROWS.c.id == EVSES.c.location_id)
+            .where(EVSES.c.station_id.in_(sorted(station_ids)))
         )
+        evses = rows.all()
+        if not evses:
+            return 0
         changed: dict[str, list[str]] = {}
+        hidden: list[dict[str, object]] = []  # PLANNED / REMOVED hide the live status
+        shown: list[dict[str, object]] = []
+        locations: set[int] = set()
         now = clock.now()
         status_of = await live_statuses(session, station_ids)
-        for evse, location in rows.all():
+        for evse in evses:
             status = status_of(evse.station_id, evse.ocpp_evse_id)
             if status == evse.status:
                 continue
-            evse.status = status
-            if evse.admin_status:  # PLANNED / REMOVED hide the live status from eMSPs
+            if evse.admin_status:
+                hidden.append({"b_id": evse.id, "b_status": status})
                 continue
-            evse.last_updated = location.last_updated = now
-            changed.setdefault(location.ocpi_id, []).append(evse.uid)
-        if changed:
+            shown.append({"b_id": evse.id, "b_status": status, "b_at": now})
+            locations.add(evse.location_id)
+            changed.setdefault(evse.ocpi_id, []).append(evse.uid)
+        if hidden:
+            await conn.execute(_EVSE_STATUS, hidden)
+        if shown:
+            await conn.execute(_EVSE_SHOWN, shown)
+            await conn.execute(
+                update(LOCATION_ROWS)
+                .where(LOCATION_ROWS.c.id.in_(locations))
+                .values(last_updated=now)
+            )
             parties = await self.outbox.receivers(session, "locations")
             await self.outbox.mark_each(session, parties, "location", changed, scope="status")
         return sum(len(u) for u in changed.values())

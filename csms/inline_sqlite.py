@@ -27,8 +27,10 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-FIRST_PAUSE = 0.001  # seconds; doubled after each busy try, up to LONGEST_PAUSE
-LONGEST_PAUSE = 0.05
+FIRST_PAUSE = 0.0005  # seconds; doubled after each busy try, up to LONGEST_PAUSE
+# The other writer is mostly the push worker (ADR 012), whose transactions last a few ms: a
+# long pause would leave the database idle while a charger's write waits.
+LONGEST_PAUSE = 0.004
 
 
 async def patiently(patience: float, attempt: Callable[[], T]) -> T:

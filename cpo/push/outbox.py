@@ -9,15 +9,41 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import Row, Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import col
 
-from cpo.models import Delivered, Party, PartyState, PendingPush
+from cpo.models import Delivered, Party, PartyState, PendingPush, endpoint_in
 from csms import clock
 
 IN_LIST_MAX = 500  # object ids looked up in one statement
+OUTBOX: Table = PendingPush.__table__  # type: ignore[attr-defined]
+PARTIES: Table = Party.__table__  # type: ignore[attr-defined]
+_MERGED = (
+    OUTBOX.c.id,
+    OUTBOX.c.party_id,
+    OUTBOX.c.object_id,
+    OUTBOX.c.scope,
+    OUTBOX.c.evses,
+    OUTBOX.c.due_at,
+    OUTBOX.c.attempts,
+    OUTBOX.c.failed,
+)
+# A change merged into a waiting row: a new version (a send in flight goes again), the wider
+# scope, the EVSEs of both; a refused row is due again.
+_MERGE = (
+    update(OUTBOX)
+    .where(OUTBOX.c.id == bindparam("b_id"))
+    .values(
+        version=OUTBOX.c.version + 1,
+        scope=bindparam("b_scope"),
+        evses=bindparam("b_evses", type_=OUTBOX.c.evses.type),
+        due_at=bindparam("b_due", type_=OUTBOX.c.due_at.type),
+        failed=False,
+    )
+)
 
 # Parties that should converge: a suspended one gets its backlog when it is resumed.
 CONVERGING = (PartyState.REGISTERED, PartyState.SUSPENDED)
@@ -38,8 +64,10 @@ class Outbox:
     @staticmethod
     async def receivers(session: AsyncSession, module: str) -> list[int]:
         """The parties that offer a RECEIVER endpoint for `module`."""
-        rows = await session.execute(select(Party).where(col(Party.state).in_(list(CONVERGING))))
-        return [p.id for p in rows.scalars() if p.id is not None and p.endpoint(module, "RECEIVER")]
+        rows = await (await session.connection()).execute(
+            select(PARTIES.c.id, PARTIES.c.endpoints).where(PARTIES.c.state.in_(list(CONVERGING)))
+        )
+        return [int(i) for i, endpoints in rows if endpoint_in(endpoints, module, "RECEIVER")]
 
     @staticmethod
     async def mark(
@@ -72,18 +100,20 @@ class Outbox:
             return
         now = clock.now()
         due = now + timedelta(seconds=delay)
-        existing: dict[tuple[int, str], PendingPush] = {}
+        conn = await session.connection()
+        existing: dict[tuple[int, str], Row[Any]] = {}
         ids = list(objects)
         for start in range(0, len(ids), IN_LIST_MAX):  # a bounded IN list per statement
-            rows = await session.execute(
-                select(PendingPush).where(
-                    col(PendingPush.party_id).in_(list(party_ids)),
-                    PendingPush.kind == kind,
-                    col(PendingPush.object_id).in_(ids[start : start + IN_LIST_MAX]),
+            rows = await conn.execute(
+                select(*_MERGED).where(
+                    OUTBOX.c.party_id.in_(list(party_ids)),
+                    OUTBOX.c.kind == kind,
+                    OUTBOX.c.object_id.in_(ids[start : start + IN_LIST_MAX]),
                 )
             )
-            existing |= {(row.party_id, row.object_id): row for row in rows.scalars()}
+            existing |= {(row.party_id, row.object_id): row for row in rows}
         fresh: list[dict[str, object]] = []
+        merged: list[dict[str, object]] = []
         for object_id, changed in objects.items():
             evses = set(changed)
             for party_id in party_ids:
@@ -104,15 +134,23 @@ class Outbox:
                         )
                     )
                     continue
-                row.version += 1
-                row.scope = "full" if "full" in (scope, row.scope) else "status"
-                row.evses = sorted(set(row.evses) | evses)
+                due_at = row.due_at
                 if row.failed:  # a refused object is tried again with its new state
-                    row.failed, row.due_at = False, due
+                    due_at = due
                 elif row.attempts == 0:
-                    row.due_at = min(row.due_at, due)
-        if fresh:  # one statement for them all
-            await session.execute(insert(PendingPush), fresh)
+                    due_at = min(row.due_at, due)
+                merged.append(
+                    {
+                        "b_id": row.id,
+                        "b_scope": "full" if "full" in (scope, row.scope) else "status",
+                        "b_evses": sorted(set(row.evses) | evses),
+                        "b_due": due_at,
+                    }
+                )
+        if merged:  # one statement for them all
+            await conn.execute(_MERGE, merged)
+        if fresh:
+            await conn.execute(insert(OUTBOX), fresh)
 
 
 async def summary(session: AsyncSession, party_id: int) -> dict[str, object]:
@@ -121,14 +159,14 @@ async def summary(session: AsyncSession, party_id: int) -> dict[str, object]:
         (
             await session.execute(
                 select(PendingPush)
-                .where(PendingPush.party_id == party_id)
+                .where(col(PendingPush.party_id) == party_id)
                 .order_by(col(PendingPush.id))
             )
         ).scalars()
     )
     delivered = (
         await session.execute(
-            select(func.count()).select_from(Delivered).where(Delivered.party_id == party_id)
+            select(func.count()).select_from(Delivered).where(col(Delivered.party_id) == party_id)
         )
     ).scalar_one()
     pending = [r for r in rows if not r.failed]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import select as select_columns
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
@@ -24,7 +26,7 @@ from cpo.ocpi.responses import timestamp
 from cpo.parties import peer_of
 from cpo.push.deliverer import Claimed, Deferred, Sender
 from cpo.remote_commands import result_body
-from cpo.sites import location_object, tariff_object
+from cpo.sites import EVSES, LOCATION_ROWS, location_object, tariff_object
 
 
 def _base(party: Party, module: str) -> str:
@@ -41,6 +43,24 @@ PATCHES_BEFORE_PUT = 2
 SESSION_KEYS = {"country_code", "party_id", "id", "charging_periods"}
 
 
+async def _whole_location(
+    session: AsyncSession, ocpi_id: str
+) -> tuple[dict[str, Any], datetime] | None:
+    """The Location as an eMSP holds it, and its last_updated (None if it is gone)."""
+    rows = (
+        await session.execute(
+            select(Location, LocationEvse)
+            .outerjoin(LocationEvse, col(LocationEvse.location_id) == col(Location.id))
+            .where(Location.ocpi_id == ocpi_id)
+            .order_by(col(LocationEvse.id))
+        )
+    ).all()
+    if not rows:
+        return None
+    found = rows[0][0]
+    return location_object(found, [e for _, e in rows if e is not None]), found.last_updated
+
+
 def senders(
     sessions: async_sessionmaker[AsyncSession],
     client: OcpiClient,
@@ -52,41 +72,51 @@ def senders(
 
     async def location(party: Party, row: Claimed, held: bool) -> datetime | None:
         async with readers() as session:
+            # What a PATCH needs, in one light query; the whole Location only for a PUT.
             rows = (
-                await session.execute(
-                    select(Location, LocationEvse)
-                    .outerjoin(LocationEvse, col(LocationEvse.location_id) == col(Location.id))
-                    .where(Location.ocpi_id == row.object_id)
-                    .order_by(col(LocationEvse.id))
+                await (await session.connection()).execute(
+                    select_columns(
+                        LOCATION_ROWS.c.country_code,
+                        LOCATION_ROWS.c.party_id,
+                        LOCATION_ROWS.c.last_updated,
+                        EVSES.c.uid,
+                        EVSES.c.status,
+                        EVSES.c.admin_status,
+                        EVSES.c.last_updated.label("evse_updated"),
+                    )
+                    .outerjoin(EVSES, EVSES.c.location_id == LOCATION_ROWS.c.id)
+                    .where(LOCATION_ROWS.c.ocpi_id == row.object_id)
                 )
             ).all()
-        if not rows:
-            return None
-        found = rows[0][0]
-        evses = [evse for _, evse in rows if evse is not None]
-        url = f"{_base(party, 'locations')}/{found.country_code}/{found.party_id}/{found.ocpi_id}"
+            if not rows:
+                return None
+            by_uid = {r.uid: r for r in rows if r.uid is not None}
+            patch = (
+                row.scope == "status"
+                and held
+                and len(row.evses) <= PATCHES_BEFORE_PUT
+                and all(u in by_uid for u in row.evses)
+            )
+            whole = None if patch else await _whole_location(session, row.object_id)
+        found = rows[0]
+        url = f"{_base(party, 'locations')}/{found.country_code}/{found.party_id}/{row.object_id}"
         peer = peer_of(party)
-        by_uid = {e.uid: e for e in evses}
-        if (
-            row.scope == "status"
-            and held
-            and len(row.evses) <= PATCHES_BEFORE_PUT
-            and all(u in by_uid for u in row.evses)
-        ):
+        if patch:
             # The party holds the location: only the statuses that changed travel.
             for uid in row.evses:
                 evse = by_uid[uid]
                 body = {
                     "status": evse.admin_status or evse.status,
-                    "last_updated": timestamp(evse.last_updated),
+                    "last_updated": timestamp(evse.evse_updated),
                 }
                 await client.call(
                     "PATCH", f"{url}/{uid}", peer, json=body, functional=True, module="locations"
                 )
-        else:
-            body = location_object(found, evses)
-            await client.call("PUT", url, peer, json=body, functional=True, module="locations")
-        return found.last_updated
+            return found.last_updated  # type: ignore[no-any-return]
+        if whole is None:
+            return None  # gone meanwhile
+        await client.call("PUT", url, peer, json=whole[0], functional=True, module="locations")
+        return whole[1]
 
     async def tariff(party: Party, row: Claimed, held: bool) -> datetime | None:
         async with readers() as session:
