@@ -200,6 +200,7 @@ async def _serve(settings: Settings) -> None:
     roaming.start_push()
     sys.stdout.buffer.write(READY)
     sys.stdout.buffer.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # nobody reads the pipe after this line
     try:
         while chunk := await pipe.read(4096):
             if EVENTS in chunk:
