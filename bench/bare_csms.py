@@ -8,7 +8,9 @@ library that answers every CALL with `[3, id, {}]`, to show the load generator's
 
     python -m bench.bare_csms --port 9000 [--echo]
 
-Prints `ready <port>` on stdout once it listens; runs until killed.
+Prints `ready <port>` on stdout once it listens; runs until killed. Like the platform, it
+validates payloads on the loop's thread (`ocpp.messages.ASYNC_VALIDATION = False`; the
+library's default hands each validation to a thread), so the ceiling is the library's best.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 
+import ocpp.messages
 import orjson
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
@@ -26,6 +29,8 @@ from ocpp.v16.enums import Action, RegistrationStatus
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
+
+ocpp.messages.ASYNC_VALIDATION = False
 
 
 def _now() -> str:

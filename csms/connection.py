@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import ocpp.messages
 import orjson
 from ocpp.charge_point import ChargePoint
 from ocpp.exceptions import OCPPError
@@ -25,6 +26,12 @@ if TYPE_CHECKING:
     from csms.store import Store
 
 log = logging.getLogger(__name__)
+
+# The library validates each CALL and each reply against its JSON schema in a thread of the
+# default executor: two thread hops, two wake-ups of the loop and a GIL hand-over per
+# message, for a validation that takes tens of microseconds (bench/RESULTS.md, fifth run).
+# Frames are bounded by CPO_WS_MAX_SIZE, so none validates for long on the loop's thread.
+ocpp.messages.ASYNC_VALIDATION = False
 
 
 class _ProtocolAnswers(logging.Filter):
