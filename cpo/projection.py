@@ -27,7 +27,7 @@ from cpo.charging_sessions import ChargingSessions
 from cpo.sites import Sites
 from csms.events import Announcement, EventFeed, EventType
 from csms.models import Event, Meta, Transaction
-from csms.tasks import finish
+from csms.tasks import finish, pause
 
 log = logging.getLogger("cpo.projection")
 
@@ -195,22 +195,17 @@ class Projection:
                 due = self._next_due()
                 wait = self.poll if due is None else min(self.poll, due)
                 if queue is None:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stopping.wait(), wait)
+                    await pause(self._stopping, wait)
                     continue
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._next(queue), wait)
                 if (rest := started + self.gather - time.monotonic()) > 0:
-                    await self._pause(rest)
+                    await pause(self._stopping, rest)
                 while not queue.empty():  # one step serves every announcement so far
                     queue.get_nowait()
         finally:
             if queue is not None and self.feed:
                 self.feed.unsubscribe(queue)
-
-    async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def _next(self, queue: asyncio.Queue[Event | Announcement]) -> None:
         """Returns on the next announced event, or when asked to stop."""

@@ -24,7 +24,7 @@ from csms.grants import RemoteStartGrants
 from csms.messagelog import MessageLog
 from csms.registry import MemoryRegistry, Registry
 from csms.store import Store
-from csms.tasks import finish
+from csms.tasks import finish, pause
 from csms.v16.handlers import ChargePoint16
 from csms.v201.handlers import ChargePoint201
 
@@ -79,8 +79,7 @@ class Csms:
         """Batched last-seen writes, and now and then the sweep of transactions left stale."""
         swept = time.monotonic()
         while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.config.seen_flush_interval)
+            await pause(self._stopping, self.config.seen_flush_interval)
             if self._stopping.is_set():
                 return
             try:

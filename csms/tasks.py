@@ -7,6 +7,12 @@ import contextlib
 from typing import Any
 
 
+async def pause(stop: asyncio.Event, seconds: float) -> None:
+    """Waits `seconds`, or less if `stop` is set meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), max(0.0, seconds))
+
+
 async def finish(task: asyncio.Task[Any], grace: float = 5.0) -> None:
     """Lets `task` end on its own (it was told to stop) for up to `grace` seconds, then cancels
     it. A task cancelled inside a database transaction makes SQLAlchemy throw its connection

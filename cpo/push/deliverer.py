@@ -23,10 +23,11 @@ from typing import Any
 from sqlalchemy import Row, Table, bindparam, case, delete, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from cpo.models import Delivered, Party, PartyState, PendingPush
+from cpo.models import Delivered, Party, PartyState
 from cpo.ocpi.client import OcpiCallError
-from cpo.push.outbox import Outbox
+from cpo.push.outbox import OUTBOX, PARTIES, Outbox
 from csms import clock
+from csms.tasks import pause
 
 log = logging.getLogger("cpo.push")
 
@@ -48,9 +49,7 @@ class Deferred(Exception):
 
 
 # The hot path speaks SQLAlchemy Core: a round is a few statements, not a unit of work.
-OUTBOX: Table = PendingPush.__table__  # type: ignore[attr-defined]
 DELIVERED: Table = Delivered.__table__  # type: ignore[attr-defined]
-PARTIES: Table = Party.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -235,7 +234,7 @@ class Deliverer:
                     if in_flight:
                         limit = 0  # let what is in flight end first
                     else:
-                        await self._pause(outage.until - time.monotonic())
+                        await pause(self._stopped, outage.until - time.monotonic())
                         if self._stopped.is_set():
                             break
                         limit, probe = 1, True
@@ -281,10 +280,6 @@ class Deliverer:
                 .values(claimed_until=LONG_AGO)
             )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-    async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopped.wait(), max(0.0, seconds))
 
     async def _round(
         self, party_id: int, limit: int, finished: list[_Sent], probe: bool = False
@@ -354,10 +349,7 @@ class Deliverer:
             )
             .returning(*_CLAIMED)
         )
-        claimed = [Claimed(*row) for row in rows]
-        if probe:
-            return claimed
-        return sorted(claimed, key=lambda c: c.id)
+        return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
 
     @staticmethod
     async def _record(conn: AsyncConnection, done: list[_Sent]) -> bool:

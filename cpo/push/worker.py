@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cpo.push.deliverer import Deliverer
 from cpo.settings import Settings
 from csms.events import Announcement, EventFeed
-from csms.tasks import finish
+from csms.tasks import finish, pause
 
 log = logging.getLogger("cpo.push.worker")
 
@@ -149,8 +149,7 @@ class PushWorker:
                 log.info("push: %d rows the worker was sending go again", freed)
             except Exception:  # their leases run out instead
                 log.exception("push: cannot free the rows the worker held")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
+            await pause(self._stopping, delay)
             if self._stopping.is_set():
                 return
             delay = min(self.restart_max, delay * 2)
