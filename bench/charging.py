@@ -18,7 +18,7 @@ import httpx
 import orjson
 from websockets.asyncio.client import ClientConnection
 
-from bench.harness import Frame, Prepare, ServerFailed, call
+from bench.harness import Frame, Prepare, ServerFailed, call, iso
 
 VERSIONS = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}
 POWER_W = 11_000.0
@@ -29,11 +29,6 @@ MIXED = ("meter", "heartbeat", "meter", "status")
 
 def id_tag(number: int) -> str:
     return f"BENCH{number:06d}"
-
-
-def iso(at: float) -> str:
-    """UTC with milliseconds, as chargers send it."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + f".{int(at * 1000) % 1000:03d}Z"
 
 
 @contextlib.asynccontextmanager

@@ -45,6 +45,13 @@ def venv_bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
+def iso(at: float) -> str:
+    """UTC with milliseconds, as chargers send it, of one reading of the clock (seconds and
+    milliseconds read apart could put a message a second before the one sent just before it,
+    and the platform rightly ignores a status older than the one it holds)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + f".{int(at * 1000) % 1000:03d}Z"
+
+
 # -- CPU accounting ---------------------------------------------------------------------------
 
 

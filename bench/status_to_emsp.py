@@ -31,6 +31,7 @@ from bench.harness import (
     LOAD_SETTINGS,
     ServerFailed,
     fmt_ms,
+    iso,
     percentile,
     platform_server,
     run_benchmark,
@@ -81,8 +82,7 @@ def _status(status: str, connector: int = 1) -> dict[str, Any]:
         "connectorId": connector,
         "errorCode": "NoError",
         "status": status,
-        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-        + f".{int(time.time() * 1000) % 1000:03d}Z",
+        "timestamp": iso(time.time()),
     }
 
 

@@ -100,11 +100,17 @@ def _due(now: datetime) -> tuple[Any, ...]:
 
 
 @dataclass(frozen=True)
-class _Sent:
+class _Done:
+    """How one send ended, recorded by the next round (sends themselves never write)."""
+
     row: Claimed
-    last_updated: datetime | None  # what the party holds now; None: nothing was sent
     at: datetime
-    held: bool  # the party held a copy before
+    outcome: str  # delivered | deferred | retry | refused
+    last_updated: datetime | None = None  # delivered: what the party holds now; None: nothing sent
+    held: bool = False  # delivered: the party held a copy before
+    error: str | None = None  # retry | refused: why
+    delay: float = 0.0  # retry | deferred: seconds until the row is due again
+    back: bool = False  # the party answered after an outage: what waited goes now
 
 
 @dataclass
@@ -117,6 +123,8 @@ class _Outage:
 
 # Failures that say the party as a whole is away, not that this object is a problem.
 _AWAY = {502, 503, 504}
+DEFER_S = 0.5  # seconds a deferred row waits before it is tried again
+ROUND_RETRY_MAX = 5.0  # longest pause before a round the database refused is tried again
 
 
 class Deliverer:
@@ -222,8 +230,9 @@ class Deliverer:
         rows. While the party is unreachable, one row at a time probes it; the first that gets
         through makes every row that waited due at once.
         """
-        in_flight: dict[asyncio.Task[_Sent | None], Claimed] = {}
-        finished: list[_Sent] = []
+        in_flight: dict[asyncio.Task[_Done], Claimed] = {}
+        finished: list[_Done] = []
+        troubles = 0  # rounds in a row that failed (the database refused them)
         nudge = self._nudges.setdefault(party_id, asyncio.Event())
         refill = max(1, self.concurrency // 2)  # claim in handfuls, not one row per round
         try:
@@ -243,11 +252,20 @@ class Deliverer:
                 party: Party | None = None
                 rows: list[tuple[Claimed, bool]] = []
                 if limit or finished:
-                    party, rows = await self._round(party_id, limit, finished, probe)
+                    try:
+                        party, rows = await self._round(party_id, limit, finished, probe)
+                    except Exception:
+                        # The sends that ended stay in `finished` for the next round, and the
+                        # rows in flight stay ours: nothing waits out a lease.
+                        troubles += 1
+                        log.exception("push: a round for party %s failed; trying again", party_id)
+                        await pause(self._stopped, min(ROUND_RETRY_MAX, 0.1 * 2**troubles))
+                        continue
+                    troubles = 0
                     if party is None:
                         break
                     if probe and not rows:
-                        del self._outages[party_id]  # nothing left to say to it
+                        self._outages.pop(party_id, None)  # nothing left to say to it
                 for row, held in rows:
                     assert party is not None
                     in_flight[asyncio.create_task(self._send(party, row, held))] = row
@@ -258,16 +276,17 @@ class Deliverer:
                 waiter.cancel()
                 for task in [t for t in in_flight if t.done()]:
                     del in_flight[task]
-                    if (sent := task.result()) is not None:
-                        finished.append(sent)
+                    finished.append(task.result())
         finally:
             if in_flight:  # stopping: let the sends in hand end (stop() cancels after its grace)
                 for task in (await asyncio.wait(in_flight))[0]:
                     if not task.cancelled() and task.exception() is None:
-                        if (sent := task.result()) is not None:
-                            finished.append(sent)
+                        finished.append(task.result())
             if finished:
-                await self._round(party_id, 0, finished)
+                try:
+                    await self._round(party_id, 0, finished)
+                except Exception:  # their leases run out, or the next start releases them
+                    log.exception("push: recording the last sends to party %s failed", party_id)
 
     @staticmethod
     async def release(sessions: async_sessionmaker[AsyncSession], name: str) -> int:
@@ -282,12 +301,12 @@ class Deliverer:
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def _round(
-        self, party_id: int, limit: int, finished: list[_Sent], probe: bool = False
+        self, party_id: int, limit: int, finished: list[_Done], probe: bool = False
     ) -> tuple[Party | None, list[tuple[Claimed, bool]]]:
-        """One transaction: records the sends in `finished` (emptied), then claims up to
-        `limit` due rows, each with whether the party holds a copy, while the party is
-        registered. A probe takes one row, due or not."""
-        done, finished[:] = list(finished), []
+        """One transaction: records the sends in `finished` (emptied once committed), then
+        claims up to `limit` due rows, each with whether the party holds a copy, while the
+        party is registered. A probe takes one row, due or not."""
+        done = list(finished)
         claimed: list[Claimed] = []
         held: set[tuple[str, str]] = set()
         async with self.sessions.begin() as session:
@@ -306,10 +325,12 @@ class Deliverer:
                     )
                 )
                 held = {(kind, object_id) for kind, object_id in copies}
+        del finished[: len(done)]
         if again:
             self.outbox.wake()
         for sent in done:
-            self._announce(sent.row, "delivered")
+            if sent.outcome != "deferred":
+                self._announce(sent.row, sent.outcome, sent.error)
         return party, [(row, (row.kind, row.object_id) in held) for row in claimed]
 
     async def _party(self, conn: AsyncConnection, party_id: int) -> Party | None:
@@ -352,10 +373,12 @@ class Deliverer:
         return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
 
     @staticmethod
-    async def _record(conn: AsyncConnection, done: list[_Sent]) -> bool:
-        """Removes the rows sent (unless they changed meanwhile: those go again, now) and notes
-        what the party holds now, in a few statements for them all. True when some row must
-        go again."""
+    async def _record(conn: AsyncConnection, ended: list[_Done]) -> bool:
+        """Notes how the sends ended, in a few statements for them all: removes the rows
+        delivered (unless they changed meanwhile: those go again, now) with what the party
+        holds now, and schedules the rest again. True when some row must go again."""
+        await Deliverer._reschedule(conn, ended)
+        done = [sent for sent in ended if sent.outcome == "delivered"]
         if not done:
             return False
         removed = set(
@@ -417,44 +440,70 @@ class Deliverer:
             )
         return bool(again)
 
-    async def _send(self, party: Party, row: Claimed, held: bool) -> _Sent | None:
-        """Sends one row; returns what to record, or None when the row was dealt with here
-        (deferred, or failed and rescheduled)."""
-        try:
-            sent = await self.senders[row.kind](party, row, held)
-        except Deferred:
-            async with self.sessions.begin() as session:
-                await session.execute(
-                    update(OUTBOX)
-                    .where(OUTBOX.c.id == row.id)
-                    .values(claimed_until=None, due_at=clock.now() + timedelta(seconds=0.5))
-                )
-            return None
-        except OcpiCallError as e:
-            await self._failed(row, e)
-            return None
-        except Exception as e:
-            log.exception("push: %s %s to party %s failed", row.kind, row.object_id, row.party_id)
-            await self._failed(row, OcpiCallError(f"{type(e).__name__}: {e}", ""))
-            return None
-        if self._outages.pop(row.party_id, None) is not None:
-            await self._back(row.party_id)
-        return _Sent(row, sent, clock.now(), held)
-
-    async def _back(self, party_id: int) -> None:
-        """The party answers again: whatever waited out a back-off goes now."""
-        log.info("push: party %s is reachable again", party_id)
-        async with self.sessions.begin() as session:
-            await session.execute(
+    @staticmethod
+    async def _reschedule(conn: AsyncConnection, ended: list[_Done]) -> None:
+        """Rows that failed (retried after a back-off, or refused for good) or were deferred,
+        released for a later try; after an outage, whatever waited is due at once."""
+        now = clock.now()
+        for party_id in {sent.row.party_id for sent in ended if sent.back}:
+            await conn.execute(
                 update(OUTBOX)
                 .where(
                     OUTBOX.c.party_id == party_id,
                     OUTBOX.c.failed.is_(False),
                     OUTBOX.c.attempts > 0,
                 )
-                .values(due_at=clock.now(), attempts=0)
+                .values(due_at=now, attempts=0)
             )
-        self.outbox.wake()
+        if failed := [sent for sent in ended if sent.outcome in ("retry", "refused")]:
+            await conn.execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.id == bindparam("b_id"))
+                .values(
+                    claimed_until=None,
+                    attempts=OUTBOX.c.attempts + 1,
+                    due_at=bindparam("b_due", type_=OUTBOX.c.due_at.type),
+                    failed=bindparam("b_failed"),
+                    scope="full",  # the party may hold anything now: the next try is a PUT
+                    last_error=bindparam("b_error"),
+                ),
+                [
+                    {
+                        "b_id": sent.row.id,
+                        "b_due": sent.at + timedelta(seconds=sent.delay),
+                        "b_failed": sent.outcome == "refused",
+                        "b_error": (sent.error or "")[:2000],
+                    }
+                    for sent in failed
+                ],
+            )
+        if deferred := [sent for sent in ended if sent.outcome == "deferred"]:
+            await conn.execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.id == bindparam("b_id"))
+                .values(claimed_until=None, due_at=bindparam("b_due", type_=OUTBOX.c.due_at.type)),
+                [
+                    {"b_id": sent.row.id, "b_due": sent.at + timedelta(seconds=sent.delay)}
+                    for sent in deferred
+                ],
+            )
+
+    async def _send(self, party: Party, row: Claimed, held: bool) -> _Done:
+        """Sends one row; returns how it ended, for the next round to record."""
+        try:
+            sent = await self.senders[row.kind](party, row, held)
+        except Deferred:
+            return _Done(row, clock.now(), "deferred", delay=DEFER_S)
+        except OcpiCallError as e:
+            return self._failed(row, e)
+        except Exception as e:
+            log.exception("push: %s %s to party %s failed", row.kind, row.object_id, row.party_id)
+            return self._failed(row, OcpiCallError(f"{type(e).__name__}: {e}", ""))
+        # Only an object that travelled says the party answers (a gone one sent nothing).
+        back = sent is not None and self._outages.pop(row.party_id, None) is not None
+        if back:
+            log.info("push: party %s is reachable again", row.party_id)
+        return _Done(row, clock.now(), "delivered", sent, held, back=back)
 
     def _away(self, party_id: int) -> None:
         """Stops claiming for an unreachable party; a probe follows after a growing pause."""
@@ -468,7 +517,7 @@ class Deliverer:
         self._outages[party_id] = _Outage(failures, now + delay)
         log.info("push: party %s unreachable; next try in %.1fs", party_id, delay)
 
-    async def _failed(self, row: Claimed, e: OcpiCallError) -> None:
+    def _failed(self, row: Claimed, e: OcpiCallError) -> _Done:
         permanent = e.status_code is not None and 2000 <= e.status_code < 3000
         if e.unreachable or e.http_status in _AWAY:
             self._away(row.party_id)
@@ -479,17 +528,5 @@ class Deliverer:
             row.kind, row.object_id, row.party_id,
             "refused" if permanent else f"failed, retry in {delay:.1f}s", e.message,
         )  # fmt: skip
-        async with self.sessions.begin() as session:
-            await session.execute(
-                update(OUTBOX)
-                .where(OUTBOX.c.id == row.id)
-                .values(
-                    claimed_until=None,
-                    attempts=OUTBOX.c.attempts + 1,
-                    due_at=clock.now() + timedelta(seconds=delay),
-                    failed=permanent,
-                    scope="full",  # the party may hold anything now: the next try is a PUT
-                    last_error=e.message[:2000],
-                )
-            )
-        self._announce(row, "refused" if permanent else "retry", e.message)
+        outcome = "refused" if permanent else "retry"
+        return _Done(row, clock.now(), outcome, error=e.message, delay=delay)
