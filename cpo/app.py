@@ -10,11 +10,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from cpo.admin.api import Admin, Problem
+from cpo.body_limit import BodyLimit, BodyTooLarge
 from cpo.database import migrate
 from cpo.ocpi.responses import OcpiResponse
 from cpo.ocpi.status import Status
@@ -102,6 +104,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return Problem(exc.status_code, exc.detail).response()
         return PlainTextResponse(exc.detail, status_code=exc.status_code)
 
+    async def too_large(request: Request, exc: Exception) -> Response:
+        # Endpoints refuse bodies in their own terms; this answers for any that do not.
+        if request.url.path.startswith("/ocpi"):
+            return OcpiResponse(None, Status.CLIENT_ERROR, str(exc), 413)
+        return Problem(413, "request body too large", str(exc)).response()
+
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s", request.url.path, exc_info=exc)
         if request.url.path.startswith("/ocpi"):
@@ -119,7 +127,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Mount("/admin/api", routes=admin.routes()),
         ],
         lifespan=lifespan,
-        exception_handlers={HTTPException: http_error, Exception: server_error},
+        middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)],
+        exception_handlers={
+            HTTPException: http_error,
+            BodyTooLarge: too_large,
+            Exception: server_error,
+        },
     )
     app.state.csms = csms
     app.state.settings = settings
