@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from cpo import logs
 from cpo.body_limit import BodyTooLarge
 from cpo.models import Location, Tariff
 from cpo.ocpi.status import OcpiError
@@ -422,6 +423,8 @@ class Admin:
                 for name, value in request.path_params.items():
                     if isinstance(value, int) and value > ID_MAX:
                         raise Problem(400, f"{name} {value} is out of range", f"at most {ID_MAX}")
+                if "party_id" in request.path_params:
+                    logs.about_party(request.path_params["party_id"])
                 return await endpoint(request)
             except Problem as p:
                 return p.response()

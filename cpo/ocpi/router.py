@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from cpo import metrics
+from cpo import logs, metrics
 from cpo.body_limit import BodyTooLarge
 from cpo.models import Party, PartyState
 from cpo.ocpi.headers import (
@@ -170,6 +170,7 @@ class OcpiRouter:
             caller = await self.parties.authenticate(request.headers.get("authorization"))
             self.admit(caller, module)
             assert caller is not None
+            logs.about_party(caller.party.id)
             if request.method in ("POST", "PUT", "PATCH"):
                 body = await request.body()
             handler = handlers.get(request.method)

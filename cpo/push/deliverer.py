@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Row, Table, bindparam, case, delete, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
+from cpo import logs
 from cpo.models import Delivered, Party, PartyState
 from cpo.ocpi.client import OcpiCallError
 from cpo.push.outbox import OUTBOX, PARTIES, Outbox
@@ -222,6 +223,7 @@ class Deliverer:
         rows. While the party is unreachable, one row at a time probes it; the first that gets
         through makes every row that waited due at once.
         """
+        logs.about_party(party_id)  # this task and its sends
         in_flight: dict[asyncio.Task[_Sent | None], Claimed] = {}
         finished: list[_Sent] = []
         nudge = self._nudges.setdefault(party_id, asyncio.Event())

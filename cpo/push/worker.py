@@ -35,6 +35,7 @@ from prometheus_client.multiprocess import mark_process_dead
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cpo import logs
 from cpo.push.deliverer import Deliverer
 from cpo.settings import Settings
 from csms.events import Announcement, EventFeed
@@ -239,9 +240,7 @@ def main() -> None:
     # its own shutdown, by closing the pipe.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s:     push worker: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format, process="push worker")
     asyncio.run(_serve(settings))
 
 
