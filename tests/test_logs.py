@@ -88,7 +88,6 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
         "CPO_LOG_FORMAT": "json",
         "CPO_LOG_LEVEL": "info",
         "CPO_OCPI_ALLOW_PRIVATE_PEERS": "true",
-        "CPO_PUSH_RETRY_MAX": "0.5",
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
