@@ -6,19 +6,23 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 
+from cpo import metrics
 from cpo.admin.api import Admin, Problem
+from cpo.body_limit import BodyLimit, BodyTooLarge
 from cpo.database import migrate
 from cpo.ocpi.responses import OcpiResponse
 from cpo.ocpi.status import Status
 from cpo.operations import Operations
+from cpo.push import outbox
 from cpo.push.worker import PushWorker, can_share
 from cpo.roaming import Roaming
 from cpo.settings import Settings
@@ -91,8 +95,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
             body["push_worker"] = {"state": worker.state, "restarts": worker.restarts}
         return JSONResponse(body)
 
-    async def metrics(request: Request) -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    async def scrape(request: Request) -> Response:
+        backlog: list[metrics.Backlog] | None = None
+        try:
+            async with sessions() as session:
+                backlog = await outbox.backlog(session)
+        except Exception as e:  # the rest is worth showing while the database is away
+            log.warning("metrics: cannot read the outbox backlog: %s", e)
+        body = metrics.exposition(worker.metrics_dir if worker else None, backlog)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -101,6 +112,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if request.url.path.startswith("/admin/"):
             return Problem(exc.status_code, exc.detail).response()
         return PlainTextResponse(exc.detail, status_code=exc.status_code)
+
+    async def too_large(request: Request, exc: Exception) -> Response:
+        # Endpoints refuse bodies in their own terms; this answers for any that do not.
+        if request.url.path.startswith("/ocpi"):
+            return OcpiResponse(None, Status.CLIENT_ERROR, str(exc), 413)
+        return Problem(413, "request body too large", str(exc)).response()
 
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s", request.url.path, exc_info=exc)
@@ -114,12 +131,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             WebSocketRoute("/ocpp/{charge_point_id:path}", csms.endpoint),
             Route("/health", health),
-            Route("/metrics", metrics),
+            Route("/metrics", scrape),
             Mount("/ocpi", routes=roaming.router.routes()),
             Mount("/admin/api", routes=admin.routes()),
         ],
         lifespan=lifespan,
-        exception_handlers={HTTPException: http_error, Exception: server_error},
+        middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)],
+        exception_handlers={
+            HTTPException: http_error,
+            BodyTooLarge: too_large,
+            Exception: server_error,
+        },
     )
     app.state.csms = csms
     app.state.settings = settings

@@ -9,12 +9,14 @@ is removed.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from cpo import logs
 from cpo.models import Party, PartyState
 from cpo.ocpi.client import OcpiCallError, OcpiClient, Peer
 from cpo.ocpi.models import Credentials, Version, VersionDetails
@@ -24,6 +26,7 @@ from cpo.ocpi.tokens import Encoding, new_token, token_hash
 from cpo.parties import Parties, peer_of
 from csms import clock
 
+log = logging.getLogger("cpo.registration")
 _versions: TypeAdapter[list[Version]] = TypeAdapter(list[Version])
 REQUIRED_ENDPOINTS = ("credentials",)
 
@@ -57,6 +60,7 @@ class Registration:
         self.on_registered: Callable[[int], Awaitable[object]] | None = None
 
     async def _registered(self, party_id: int) -> None:
+        log.info("party %s registered", party_id)
         if self.on_registered is not None:
             await self.on_registered(party_id)
 
@@ -216,6 +220,7 @@ class Registration:
             )
         )
         assert party.id is not None
+        logs.about_party(party.id)
         try:
             theirs = await self._post_credentials(party, "POST", token_a, token_b)
         except BaseException:

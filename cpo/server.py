@@ -13,6 +13,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from uvicorn.server import ServerState
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 
+from cpo import logs
 from cpo.app import create_app
 from cpo.settings import Settings
 from csms.mailbox import Mailbox
@@ -104,12 +105,14 @@ def uvicorn_config(settings: Settings, **overrides: Any) -> uvicorn.Config:
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         log_level=settings.log_level,
+        log_config=None,  # cpo.logs configures every logger, uvicorn's too
         lifespan="on",
         ssl_certfile=settings.tls_cert,
         ssl_keyfile=settings.tls_key,
         ssl_ciphers=TLS_CIPHERS,
     )
     options.update(overrides)
+    logs.configure(settings.log_level, settings.log_format)
     return uvicorn.Config(create_app(settings), **options)
 
 

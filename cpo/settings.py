@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +31,7 @@ class Settings(BaseSettings):
     ocpi_page_limit: int = Field(default=100, ge=1, le=1000, description="Largest page served")
     ocpi_log_retention_days: float = Field(default=30.0, gt=0)
     ocpi_verify_tls: bool = Field(default=True, description="Check peers' TLS certificates")
+    max_body_bytes: int = 1 << 20
     authorize_timeout: float = Field(
         default=5.0, gt=0, le=60, description="Budget of a real-time authorization at an eMSP"
     )
@@ -110,6 +112,9 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str = "127.0.0.1"
 
     log_level: str = "info"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text: one readable line per record; json: one JSON object"
+    )
 
     @cached_property
     def base_url(self) -> str:

@@ -69,6 +69,9 @@ class StationHandlers:
         """Store what a booting charger says about itself and accept it (registered chargers only get here)."""
         await self.store.booted(self.conn.station_id, info)
         self.conn.accepted = True
+        log.info(
+            "boot accepted (%s %s, firmware %s)", info.vendor, info.model, info.firmware_version
+        )
         return {
             "current_time": clock.iso(clock.now()),
             "interval": self.conn.config.heartbeat_interval,

@@ -7,7 +7,10 @@ from functools import lru_cache
 from prometheus_client import Counter, Gauge, Histogram
 
 CONNECTED = Gauge(
-    "cpo_ocpp_connected_chargers", "Chargers connected to this node", ["ocpp_version"]
+    "cpo_ocpp_connected_chargers",
+    "Chargers connected to this node",
+    ["ocpp_version"],
+    multiprocess_mode="livesum",  # where processes share files: theirs together, live ones only
 )
 MESSAGES = Counter(
     "cpo_ocpp_messages_total",

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket
 
-from csms import metrics, passwords
+from csms import log_context, metrics, passwords
 from csms.authorization import Authorizer, LocalAuthorizer
 from csms.commands import Commands
 from csms.config import CsmsConfig
@@ -103,6 +103,7 @@ class Csms:
         station_id = identity(websocket)
         if station_id is None:
             return await self._deny(websocket, 400, "invalid charge point identity", "identity")
+        log_context.station_id.set(station_id)  # for every line this connection logs
         login = await self.store.login(station_id)
         if login is None and not self.config.auto_register:
             return await self._deny(websocket, 404, "unknown charge point", "unknown")
@@ -164,12 +165,14 @@ class Csms:
             log.info("%s: a new connection replaces the old one", station_id)
             await previous.close(CLOSE_REPLACED, "replaced by a newer connection")
         metrics.CONNECTED.labels(version).inc()
+        log.info("connected (OCPP %s)", version)
         try:
             await conn.run(charge_point)
         except Exception:
             log.exception("%s: connection failed", station_id)
         finally:
             metrics.CONNECTED.labels(version).dec()
+            log.info("disconnected (%s)", conn.close_reason)
             if self.registry.unregister(station_id, conn):
                 with contextlib.suppress(Exception):
                     await self.store.disconnected(station_id, conn.close_reason)

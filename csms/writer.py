@@ -20,6 +20,7 @@ transaction has committed, as `Store._tx` does.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Protocol, TypeVar
@@ -86,7 +87,10 @@ class Writer:
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(batch, item, future))
         if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush(), name="group-commit")
+            # In a context of its own: it writes for every charger, not the one that woke it.
+            self._flusher = asyncio.create_task(
+                self._flush(), name="group-commit", context=contextvars.Context()
+            )
         # A caller that goes away (its charger disconnected) cancels only its wait: the write
         # is made all the same.
         return await future

@@ -14,6 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from cpo import logs
+from cpo.body_limit import BodyTooLarge
 from cpo.models import Location, Tariff
 from cpo.ocpi.status import OcpiError
 from cpo.operations import (
@@ -74,6 +76,10 @@ async def body(request: Request, model: type[BaseModel]) -> Any:
         raise Problem(
             422, "invalid request body", f"{len(errors)} problem(s) with the body", errors=errors
         ) from e
+
+
+# Ids are 64-bit integers in the database: a larger one names nothing and cannot be looked up.
+ID_MAX = (1 << 63) - 1
 
 
 def query_int(
@@ -414,9 +420,16 @@ class Admin:
                     token.strip().encode(), self.token.encode()
                 ):
                     raise Problem(401, "missing or wrong bearer token")
+                for name, value in request.path_params.items():
+                    if isinstance(value, int) and value > ID_MAX:
+                        raise Problem(400, f"{name} {value} is out of range", f"at most {ID_MAX}")
+                if "party_id" in request.path_params:
+                    logs.about_party(request.path_params["party_id"])
                 return await endpoint(request)
             except Problem as p:
                 return p.response()
+            except BodyTooLarge as e:
+                return Problem(413, "request body too large", str(e)).response()
             except NotFound as e:
                 return Problem(404, str(e)).response()
             except Conflict as e:

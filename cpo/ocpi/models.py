@@ -53,7 +53,10 @@ def parse_datetime(value: Any) -> datetime:
         raise ValueError("must be an RFC 3339 date and time")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-01:00 is after the last day there is
+        raise ValueError("must be a date and time between the years 1 and 9999 in UTC") from None
 
 
 DateTime = Annotated[

@@ -22,6 +22,8 @@ from cpo.ocpi.responses import OcpiResponse
 from cpo.ocpi.status import invalid
 
 _datetime: TypeAdapter[datetime] = TypeAdapter(DateTime)
+# The database's integers are 64-bit: a larger offset or limit cannot even be asked for.
+INT64_MAX = (1 << 63) - 1
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ def page_of(
 ) -> Page:
     """Reads the query; bad values are OCPI 2001 (HTTP 400: there is no body to be valid)."""
 
-    def integer(name: str, default: int) -> int:
+    def integer(name: str, default: int, least: int) -> int:
         raw = params.get(name)
         if raw is None or raw == "":
             return default
@@ -46,8 +48,8 @@ def page_of(
             value = int(raw)
         except ValueError:
             raise invalid(f"{name} must be a whole number, not {raw[:32]!r}", http=400) from None
-        if value < 0:
-            raise invalid(f"{name} must not be negative", http=400)
+        if not least <= value <= INT64_MAX:
+            raise invalid(f"{name} must be from {least} to {INT64_MAX}", http=400)
         return value
 
     def moment(name: str) -> datetime | None:
@@ -63,8 +65,8 @@ def page_of(
                 f"{name} must be an RFC 3339 date and time, not {raw[:40]!r}", http=400
             ) from None
 
-    offset = integer("offset", 0)
-    limit = integer("limit", default_limit or max_limit)
+    offset = integer("offset", 0, least=0)
+    limit = integer("limit", default_limit or max_limit, least=1)  # 0 objects is no page
     return Page(
         offset=offset,
         limit=max(1, min(limit, max_limit)),

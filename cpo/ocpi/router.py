@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from cpo import metrics
+from cpo import logs, metrics
+from cpo.body_limit import BodyTooLarge
 from cpo.models import Party, PartyState
 from cpo.ocpi.headers import (
     CORRELATION_ID,
@@ -161,13 +162,17 @@ class OcpiRouter:
         started = time.perf_counter()
         request_id = usable_id(request.headers.get(REQUEST_ID)) or new_id()
         correlation_id = usable_id(request.headers.get(CORRELATION_ID)) or new_id()
-        body = await request.body() if request.method in ("POST", "PUT", "PATCH") else b""
+        body = b""
         caller: Caller | None = None
         headers = {REQUEST_ID: request_id, CORRELATION_ID: correlation_id}
         try:
+            # Credentials before the body: a stranger's body is never read.
             caller = await self.parties.authenticate(request.headers.get("authorization"))
             self.admit(caller, module)
             assert caller is not None
+            logs.about_party(caller.party.id)
+            if request.method in ("POST", "PUT", "PATCH"):
+                body = await request.body()
             handler = handlers.get(request.method)
             if handler is None:
                 raise not_allowed(f"{request.method} is not served at {request.url.path}")
@@ -178,6 +183,8 @@ class OcpiRouter:
             response = await handler(call)
         except OcpiError as e:
             response = OcpiResponse(e.data, e.status, e.message, e.http)
+        except BodyTooLarge as e:
+            response = OcpiResponse(None, Status.CLIENT_ERROR, str(e), 413)
         except Exception:
             log.exception("OCPI %s %s failed", request.method, request.url.path)
             response = OcpiResponse(

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Row, Table, bindparam, case, delete, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
+from cpo import logs
 from cpo.models import Delivered, Party, PartyState
 from cpo.ocpi.client import OcpiCallError
 from cpo.push.outbox import OUTBOX, PARTIES, Outbox
@@ -230,6 +231,7 @@ class Deliverer:
         rows. While the party is unreachable, one row at a time probes it; the first that gets
         through makes every row that waited due at once.
         """
+        logs.about_party(party_id)  # this task and its sends
         in_flight: dict[asyncio.Task[_Done], Claimed] = {}
         finished: list[_Done] = []
         troubles = 0  # rounds in a row that failed (the database refused them)

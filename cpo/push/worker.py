@@ -12,6 +12,10 @@ costs a second, never a change.
 
 The server restarts a worker that dies (backing off); a worker whose server dies reads the
 end of its pipe and stops, finishing the rounds in hand.
+
+The worker's metrics (its pushes and pulls) go to prometheus-client's multiprocess files in a
+directory the server makes for this run and removes when it stops; the server's /metrics adds
+them to its own (cpo.metrics). A dead worker's counts stay there, so totals never go back.
 """
 
 from __future__ import annotations
@@ -20,14 +24,18 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 import uuid
 
+from prometheus_client.multiprocess import mark_process_dead
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cpo import logs
 from cpo.push.deliverer import Deliverer
 from cpo.settings import Settings
 from csms.events import Announcement, EventFeed
@@ -40,6 +48,7 @@ EVENTS = b"e"  # the csms committed events: the projection has work
 OUTBOX = b"o"  # outbox rows wait: the deliverer has work
 SETTINGS_ENV = "CPO_PUSH_WORKER_SETTINGS"  # the server's settings, as JSON
 NAME_ENV = "CPO_PUSH_WORKER_NAME"  # what its deliverer's leases are known by
+METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # where prometheus-client keeps the worker's figures
 STARTUP_MAX = 60.0  # seconds a worker may take to start
 _UNREAD_MAX = 64  # bytes of wakes the worker has not read yet: more say nothing new
 _WAKE = Announcement(station_id="", type="", data={})
@@ -67,6 +76,7 @@ class PushWorker:
         self.restart_max = restart_max
         self.process: asyncio.subprocess.Process | None = None
         self.restarts = 0
+        self.metrics_dir: str | None = None  # the worker's metrics files, while it runs
         self._task: asyncio.Task[None] | None = None
         self._follower: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -109,12 +119,15 @@ class PushWorker:
 
     async def start(self) -> None:
         """Starts the worker; returns once its projection and deliverer run."""
+        self.metrics_dir = tempfile.mkdtemp(prefix="cpo-metrics-")
         await self._spawn()
         self._task = asyncio.create_task(self._supervise(), name="push-worker")
 
     async def _spawn(self) -> None:
         self.name = uuid.uuid4().hex
         env = os.environ | {SETTINGS_ENV: self.settings.model_dump_json(), NAME_ENV: self.name}
+        if self.metrics_dir is not None:
+            env[METRICS_ENV] = self.metrics_dir
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -139,6 +152,7 @@ class PushWorker:
             assert self.process is not None
             started = time.monotonic()
             code = await self.process.wait()
+            self._buried(self.process.pid)
             if self._stopping.is_set():
                 return
             if time.monotonic() - started > 60:
@@ -175,6 +189,14 @@ class PushWorker:
                 await process.wait()
         if self._task is not None:
             await finish(self._task, 1.0)
+        if self.metrics_dir is not None:
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
+            self.metrics_dir = None
+
+    def _buried(self, pid: int) -> None:
+        """A worker ended: its live gauges go (its counters stay in the totals)."""
+        if self.metrics_dir is not None:
+            mark_process_dead(pid, self.metrics_dir)
 
 
 async def _serve(settings: Settings) -> None:
@@ -218,9 +240,7 @@ def main() -> None:
     # its own shutdown, by closing the pipe.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s:     push worker: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format, process="push worker")
     asyncio.run(_serve(settings))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ocpp.routing import after, on
@@ -17,6 +18,8 @@ from csms.handlers import StationHandlers
 from csms.payload import check, need
 from csms.store import BootInfo, StatusReport, TransactionFacts
 from csms.v16.mapping import id_tag_info
+
+log = logging.getLogger(__name__)
 
 
 class ChargePoint16(StationHandlers, ChargePoint):
@@ -98,6 +101,9 @@ class ChargePoint16(StationHandlers, ChargePoint):
             reservation_id=reservation_id,
         )
         tx = await self.store.start_transaction(self.conn.station_id, facts)
+        log.info(
+            "transaction %s started on connector %s (%s)", tx.id, connector_id, decision.status
+        )
         # Always a transactionId, even when refused: the charger then stops the transaction itself.
         return result.StartTransaction(transaction_id=tx.id, id_tag_info=id_tag_info(decision))
 
@@ -118,6 +124,7 @@ class ChargePoint16(StationHandlers, ChargePoint):
             reason=check(kw, "reason", str) or "Local",
         )
         await self.store.stop_transaction(self.conn.station_id, transaction_id, facts)
+        log.info("transaction %s stopped (%s)", transaction_id, facts.reason)
         # The stop cannot be refused; idTagInfo only tells the charger about the token.
         return result.StopTransaction(id_tag_info=id_tag_info(decision) if decision else None)
 

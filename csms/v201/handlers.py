@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ocpp.routing import after, on
@@ -16,6 +17,8 @@ from csms.handlers import StationHandlers
 from csms.payload import check, need
 from csms.store import BootInfo, StatusReport, TransactionFacts
 from csms.v201.mapping import id_token_info
+
+log = logging.getLogger(__name__)
 
 
 class ChargePoint201(StationHandlers, ChargePoint):
@@ -190,6 +193,13 @@ class ChargePoint201(StationHandlers, ChargePoint):
             offline=bool(kw.get("offline")),
         )
         await self.store.transaction_event(self.conn.station_id, event_type, facts)
+        if event_type in ("Started", "Ended"):
+            log.info(
+                "transaction %s %s (%s)",
+                facts.ocpp_transaction_id,
+                "started" if event_type == "Started" else "stopped",
+                trigger_reason if event_type == "Started" else facts.reason or trigger_reason,
+            )
         # Transaction messages are never refused: the answer only carries the token's verdict.
         return result.TransactionEvent(id_token_info=id_token_info(decision) if decision else None)
 
