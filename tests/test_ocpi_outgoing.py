@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ipaddress
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from urllib.parse import unquote
 
 import pytest
 
+from cpo.ocpi.addresses import why_forbidden
 from simulators.charge_point import ChargePointSimulator
 from simulators.emsp import EmspSimulator, OcpiError, make_token
 from tests.ocpi import (
@@ -184,6 +186,36 @@ async def test_private_and_loopback_peers_are_refused_by_default(tmp_path: Path)
             assert sim.received == []  # the platform never called it
     finally:
         await platform.stop()
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("::1", "loopback"),
+        ("0.0.0.0", "unspecified"),
+        ("::", "unspecified"),
+        ("10.0.0.8", "private"),
+        ("172.16.5.4", "private"),
+        ("192.168.1.1", "private"),
+        ("fd12:3456::1", "private"),
+        ("169.254.169.254", "link-local"),
+        ("fe80::1", "link-local"),
+        ("100.64.0.1", "shared (CGNAT)"),
+        ("224.0.0.1", "multicast"),
+        ("ff02::1", "multicast"),
+        ("240.0.0.1", "reserved"),
+        ("::ffff:10.0.0.1", "private"),
+        ("64:ff9b::7f00:1", "loopback"),
+        ("2002:7f00:1::1", "loopback"),
+        ("192.0.2.10", "private"),  # documentation range
+        ("8.8.8.8", None),
+        ("2606:4700:4700::1111", None),
+        ("::ffff:8.8.8.8", None),
+    ],
+)
+def test_addresses_are_public_or_named_for_what_they_are(address: str, kind: str | None) -> None:
+    assert why_forbidden(ipaddress.ip_address(address)) == kind
 
 
 async def test_connection_failures_read_alike_whether_or_not_a_port_listens(
