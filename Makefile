@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# eMSPs tried beside it (the simulator) listen on loopback, which production refuses.
 run: $(STAMP)
-	$(BIN)/cpo serve
+	CPO_OCPI_ALLOW_PRIVATE_PEERS=$${CPO_OCPI_ALLOW_PRIVATE_PEERS:-true} $(BIN)/cpo serve
 
 test: $(STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider

@@ -309,6 +309,7 @@ def platform_env(workdir: str, port: int, **settings: str) -> dict[str, str]:
         "CPO_LOG_LEVEL": "warning",
         "CPO_HOST": HOST,
         "CPO_PORT": str(port),
+        "CPO_OCPI_ALLOW_PRIVATE_PEERS": "true",  # the benchmarks' eMSPs are on loopback
     } | {f"CPO_{name}": value for name, value in settings.items()}
 
 

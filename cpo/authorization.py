@@ -2,6 +2,8 @@
 
 Every idTag a charger presents is decided by the eMSP that owns it: from its pushed token list
 when the token's whitelist allows, else by `POST {tokens}/{uid}/authorize` within a budget.
+An idTag that cannot be an OCPI token uid is Invalid at once, and a uid travels as one
+percent-encoded path segment, whatever it holds.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlmodel import col, or_, select
 from cpo.models import Location, LocationEvse, OcpiToken, Party, PartyState
 from cpo.modules.tokens import AllowedType, AuthorizationInfo, Token, store_token
 from cpo.ocpi.client import OcpiCallError, OcpiClient
+from cpo.ocpi.urls import BadSegment, join, segment
 from cpo.parties import peer_of
 from csms.authorization import (
     AuthorizationRequest,
@@ -25,6 +28,8 @@ from csms.authorization import (
 )
 
 log = logging.getLogger("cpo.authorization")
+
+UID_MAX = 36  # an OCPI Token uid: CiString(36)
 
 ALLOWED = {
     AllowedType.ALLOWED: AuthStatus.ACCEPTED,
@@ -85,6 +90,11 @@ class OcpiAuthorizer:
         mine = await self.local.authorize(request)
         if mine.status != AuthStatus.INVALID:
             return mine
+        try:
+            segment(request.id_token, UID_MAX, "uid")
+        except BadSegment:
+            # No eMSP can have issued it (OCPI uids are CiString(36)): nobody is asked.
+            return AuthorizationResult(AuthStatus.INVALID)
         async with self.sessions() as session:
             token = await find_token(session, request.id_token, request.token_type)
             location = await self._location(session, request)
@@ -199,7 +209,10 @@ class OcpiAuthorizer:
         base = party.endpoint("tokens", "SENDER")
         if base is None:
             raise Unknown()
-        url = f"{base.rstrip('/')}/{uid}/authorize"
+        try:
+            url = join(base, segment(uid, UID_MAX, "uid"), "authorize")
+        except BadSegment as e:
+            raise Unknown() from e
         try:
             result = await self.client.call(
                 "POST",

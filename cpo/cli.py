@@ -18,7 +18,7 @@ from cpo.models import Location
 from cpo.ocpi.status import OcpiError
 from cpo.operations import Conflict, NotFound, Operations, StationIn, TokenIn, station_view
 from cpo.parties import party_view
-from cpo.roaming import InvitationIn, RegistrationIn, Roaming
+from cpo.roaming import InvitationIn, OriginsIn, RegistrationIn, Roaming
 from cpo.settings import Settings
 from cpo.sites import Invalid, location_object
 from csms.db import make_engine, make_sessions
@@ -117,12 +117,22 @@ def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def _party_line(p: dict[str, Any]) -> str:
     roles = ", ".join(f"{r['country_code']}/{r['party_id']} {r['role']}" for r in p["roles"])
-    return f"#{p['id']:<4} {p['state']:<12} {p['name'] or '-':<24} {roles or '-'}"
+    line = f"#{p['id']:<4} {p['state']:<12} {p['name'] or '-':<24} {roles or '-'}"
+    if p.get("pending_versions_url"):
+        line += f"\n      asks to move to {p['pending_versions_url']}: cpo party approve {p['id']}"
+    return line
 
 
 def cmd_party_invite(args: argparse.Namespace, settings: Settings) -> int:
-    data = _model(InvitationIn, name=args.name, token_encoding="raw" if args.raw_tokens else None)
-    invitation = _roam(settings, lambda r: r.invite(data.name, data.token_encoding))
+    data = _model(
+        InvitationIn,
+        name=args.name,
+        token_encoding="raw" if args.raw_tokens else None,
+        allowed_origins=args.allow_origin,
+    )
+    invitation = _roam(
+        settings, lambda r: r.invite(data.name, data.token_encoding, data.allowed_origins)
+    )
     _print(
         args,
         invitation,
@@ -140,10 +150,13 @@ def cmd_party_register(args: argparse.Namespace, settings: Settings) -> int:
         token=args.token,
         name=args.name,
         token_encoding="raw" if args.raw_tokens else None,
+        allowed_origins=args.allow_origin,
     )
     party = _roam(
         settings,
-        lambda r: r.register(data.versions_url, data.token, data.token_encoding, data.name),
+        lambda r: r.register(
+            data.versions_url, data.token, data.token_encoding, data.name, data.allowed_origins
+        ),
     )
     view = party_view(party)
     _print(args, view, "registered: " + _party_line(view))
@@ -168,6 +181,25 @@ def cmd_party_change(args: argparse.Namespace, settings: Settings) -> int:
     view = party_view(_roam(settings, change))
     _print(args, view, _party_line(view))
     return 0
+
+
+def cmd_party_origins(args: argparse.Namespace, settings: Settings) -> int:
+    data = _model(OriginsIn, allowed_origins=args.origins)
+    view = party_view(_roam(settings, lambda r: r.allow_origins(args.id, data.allowed_origins)))
+    _print(args, view, f"{_party_line(view)}\n  allowed origins: {_listed(view)}")
+    return 0
+
+
+def cmd_party_move(args: argparse.Namespace, settings: Settings) -> int:
+    """approve | reject the move to another origin a party asked for."""
+    work = Roaming.approve_move if args.action == "approve" else Roaming.reject_move
+    view = party_view(_roam(settings, lambda r: work(r, args.id)))
+    _print(args, view, f"{_party_line(view)}\n  versions URL: {view['versions_url']}")
+    return 0
+
+
+def _listed(view: dict[str, Any]) -> str:
+    return ", ".join(view["allowed_origins"]) or "none besides the versions URL's"
 
 
 def _import(args: argparse.Namespace, settings: Settings, kind: str) -> int:
@@ -231,6 +263,9 @@ def cmd_admin_token(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+ALLOW_ORIGIN = "scheme://host[:port] the party may also be called at (repeatable)"
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="cpo", description="CPO platform: OCPP CSMS bridged to OCPI eMSPs."
@@ -274,6 +309,7 @@ def parser() -> argparse.ArgumentParser:
     invite = command(party, "invite", cmd_party_invite, "make a token A for an eMSP to register")
     invite.add_argument("--name", help="a label for the invitation")
     invite.add_argument("--raw-tokens", action="store_true", help="the peer sends raw tokens")
+    invite.add_argument("--allow-origin", action="append", default=[], help=ALLOW_ORIGIN)
     register = command(
         party, "register", cmd_party_register, "register with an eMSP from its versions URL"
     )
@@ -281,6 +317,7 @@ def parser() -> argparse.ArgumentParser:
     register.add_argument("token", help="the token A the eMSP gave you")
     register.add_argument("--name")
     register.add_argument("--raw-tokens", action="store_true", help="send the token unencoded")
+    register.add_argument("--allow-origin", action="append", default=[], help=ALLOW_ORIGIN)
     command(party, "list", cmd_party_list, "list parties")
     for action, help in [
         ("suspend", "stop all traffic with a party"),
@@ -289,6 +326,20 @@ def parser() -> argparse.ArgumentParser:
         ("unregister", "tell the peer and drop both tokens"),
     ]:
         command(party, action, cmd_party_change, help).add_argument("id", type=int)
+    origins = command(
+        party, "origins", cmd_party_origins, "set the origins a party may be called at"
+    )
+    origins.add_argument("id", type=int)
+    origins.add_argument(
+        "origins",
+        nargs="*",
+        help="scheme://host[:port] besides its versions URL's (none: only that)",
+    )
+    for action, help in [
+        ("approve", "let a party move to the origin it asked for"),
+        ("reject", "keep a party where it is, forget the move it asked for"),
+    ]:
+        command(party, action, cmd_party_move, help).add_argument("id", type=int)
 
     location = sub.add_parser("location", help="OCPI Locations").add_subparsers(
         dest="action", required=True

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from cpo.ocpi.urls import home_origins
 from csms.models import BigId, UTCDateTime, utcnow
 
 
@@ -54,6 +55,15 @@ class Party(SQLModel, table=True):
     incoming_token_hash: str | None = Field(default=None, max_length=64, unique=True)
     outgoing_token: str | None = Field(default=None, max_length=64)
     token_encoding: str = Field(default="base64", max_length=8)  # base64 | raw
+    # Origins (scheme://host:port) the operator lets this party be called at besides its
+    # versions URL's own (a hub, a separate API host).
+    allowed_origins: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
+    # A versions URL on another origin the party asked to move to; the move waits for the
+    # operator's approval, and nothing is sent there before it.
+    pending_versions_url: str | None = Field(default=None, max_length=255)
+    pending_since: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
@@ -64,6 +74,10 @@ class Party(SQLModel, table=True):
 
     def endpoint(self, module: str, role: str | None = None) -> str | None:
         return endpoint_in(self.endpoints, module, role)
+
+    def origins(self) -> frozenset[str]:
+        """Where the party may be called: its versions URL's origin and the allowed ones."""
+        return home_origins(self.versions_url, self.allowed_origins)
 
     def has_role(self, country_code: str, party_id: str) -> bool:
         return any(

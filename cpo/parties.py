@@ -141,6 +141,7 @@ def peer_of(party: Party, token: str | None = None) -> Peer:
     role = party.roles[0] if party.roles else None
     return Peer(
         token=token or party.outgoing_token or "",
+        origins=party.origins(),
         encoding=cast(Encoding, party.token_encoding),
         party_id=party.id,
         ref=PartyRef(role["country_code"], role["party_id"]) if role else None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from cpo.ocpi.models import Credentials, Version, VersionDetails
 from cpo.ocpi.router import VERSION, Call, OcpiRouter
 from cpo.ocpi.status import OcpiError, Status, invalid, not_allowed
 from cpo.ocpi.tokens import Encoding, new_token, token_hash
+from cpo.ocpi.urls import BadUrl, origin, same_origin
 from cpo.parties import Parties, peer_of
 from csms import clock
 
@@ -79,15 +80,26 @@ class Registration:
         }
 
     async def discover(
-        self, versions_url: str, token: str, encoding: Encoding, party_id: int | None
+        self,
+        versions_url: str,
+        token: str,
+        encoding: Encoding,
+        party_id: int | None,
+        allowed: Iterable[str] = (),
     ) -> Discovered:
         """The peer's 2.2.1 endpoints, read with `token`; OCPI 3001/3002/3003 when that fails.
 
-        A 401 with one token encoding is tried once with the other: many peers want raw tokens.
+        Its details and every endpoint must be on the versions URL's origin or on one the
+        operator `allowed` for the party. A 401 with one token encoding is tried once with
+        the other: many peers want raw tokens.
         """
         try:
+            origins = frozenset({origin(versions_url), *allowed})
+        except BadUrl as e:
+            raise OcpiError(Status.CLIENT_API_UNUSABLE, f"versions URL: {e}") from None
+        try:
             result = await self.client.call(
-                "GET", versions_url, Peer(token, encoding, party_id), module="versions"
+                "GET", versions_url, Peer(token, origins, encoding, party_id), module="versions"
             )
         except OcpiCallError as e:
             if e.http_status != 401:
@@ -95,7 +107,10 @@ class Registration:
             encoding = _other(encoding)
             try:
                 result = await self.client.call(
-                    "GET", versions_url, Peer(token, encoding, party_id), module="versions"
+                    "GET",
+                    versions_url,
+                    Peer(token, origins, encoding, party_id),
+                    module="versions",
                 )
             except OcpiCallError as e2:
                 raise self._unusable(e2) from e2
@@ -114,9 +129,14 @@ class Registration:
                 f"no common OCPI version: {versions_url} offers {', '.join(offered) or 'none'}; "
                 f"this platform speaks {VERSION}",
             )
+        if not same_origin(match.url, origins):
+            raise OcpiError(
+                Status.CLIENT_API_UNUSABLE,
+                f"{versions_url} puts its {VERSION} details at {match.url}, {_off(origins)}",
+            )
         try:
             result = await self.client.call(
-                "GET", match.url, Peer(token, encoding, party_id), module="details"
+                "GET", match.url, Peer(token, origins, encoding, party_id), module="details"
             )
             details = VersionDetails.model_validate(result.data)
         except OcpiCallError as e:
@@ -132,6 +152,12 @@ class Registration:
                 f"{match.url} describes version {details.version}, not {VERSION}",
             )
         endpoints = [e.wire() for e in details.endpoints]
+        astray = [e for e in endpoints if not same_origin(str(e["url"]), origins)]
+        if astray:
+            named = ", ".join(f"{e['identifier']} {e['role']} at {e['url']}" for e in astray[:5])
+            raise OcpiError(
+                Status.CLIENT_API_UNUSABLE, f"{match.url} lists {named}, {_off(origins)}"
+            )
         missing = [
             m for m in REQUIRED_ENDPOINTS if not any(e["identifier"] == m for e in endpoints)
         ]
@@ -162,31 +188,111 @@ class Registration:
     # -- the peer starts: POST (register) and PUT (update) on our credentials ------------------
 
     async def accept(self, call: Call, creds: Credentials) -> dict[str, Any]:
-        """Register (an INVITED party's POST) or update (a REGISTERED party's PUT)."""
+        """Register (an INVITED party's POST) or update (a REGISTERED party's PUT).
+
+        An update whose versions URL is on an origin the party may not be called at changes
+        the tokens and roles at once, but the move itself waits for the operator
+        (`approve_move`): until then nothing is sent to the new origin.
+        """
         party = call.party
         assert party.id is not None
+        moving = party.state != PartyState.INVITED and not self._at_home(party, creds.url)
         async with self._lock(party.id):
             await self._roles_free(creds, party.id)
-            found = await self.discover(creds.url, creds.token, call.caller.encoding, party.id)
             token = new_token()
-            won = await self.parties.swap(
-                party.id,
-                party.incoming_token_hash,
+            changes: dict[str, Any] = dict(
                 state=PartyState.REGISTERED,
                 name=party.name or creds.roles[0].business_details.name,
                 roles=[r.wire() for r in creds.roles],
-                version=found.version,
-                versions_url=creds.url,
-                endpoints=found.endpoints,
                 incoming_token_hash=token_hash(token),
                 outgoing_token=creds.token,
-                token_encoding=found.encoding,
                 registered_at=party.registered_at or clock.now(),
             )
+            if moving:
+                changes |= self._pending(party, creds.url)
+            else:
+                found = await self.discover(
+                    creds.url, creds.token, call.caller.encoding, party.id, party.allowed_origins
+                )
+                changes |= dict(
+                    version=found.version,
+                    versions_url=creds.url,
+                    endpoints=found.endpoints,
+                    token_encoding=found.encoding,
+                    pending_versions_url=None,
+                    pending_since=None,
+                )
+            won = await self.parties.swap(party.id, party.incoming_token_hash, **changes)
         if not won:
             raise not_allowed("this token was used for a registration meanwhile; it is spent")
-        await self._registered(party.id)
+        if not moving:
+            await self._registered(party.id)
         return self.own_credentials(token)
+
+    @staticmethod
+    def _at_home(party: Party, versions_url: str) -> bool:
+        return party.versions_url is None or same_origin(versions_url, party.origins())
+
+    @staticmethod
+    def _pending(party: Party, versions_url: str) -> dict[str, Any]:
+        """The changes that hold a move to another origin for the operator to approve."""
+        log.warning(
+            "party %s asks to move to %s (versions URL %s); it waits for the operator: "
+            "cpo party approve %s",
+            party.id, _origin_or(versions_url), versions_url, party.id,
+        )  # fmt: skip
+        return dict(pending_versions_url=versions_url, pending_since=clock.now())
+
+    async def approve_move(self, party: Party) -> Party:
+        """The operator lets the party move: its endpoints are read at the new versions URL
+        (with the token it gave us) and used from now on."""
+        assert party.id is not None
+        async with self._lock(party.id):
+            fresh = await self.parties.get(party.id)
+            if fresh is None or fresh.pending_versions_url is None:
+                raise not_allowed(f"party #{party.id} has no move waiting for approval")
+            if fresh.state not in (PartyState.REGISTERED, PartyState.SUSPENDED):
+                raise not_allowed(f"party #{party.id} is {fresh.state}")
+            target = fresh.pending_versions_url
+            found = await self.discover(
+                target,
+                fresh.outgoing_token or "",
+                peer_of(fresh).encoding,
+                fresh.id,
+                fresh.allowed_origins,
+            )
+            won = await self.parties.swap(
+                party.id,
+                fresh.incoming_token_hash,
+                versions_url=target,
+                version=found.version,
+                endpoints=found.endpoints,
+                token_encoding=found.encoding,
+                pending_versions_url=None,
+                pending_since=None,
+            )
+        if not won:
+            raise not_allowed("the party changed its credentials meanwhile; look again")
+        log.info("party %s moved to %s, approved by the operator", party.id, target)
+        await self._registered(party.id)  # the new place gets everything
+        moved = await self.parties.get(party.id)
+        assert moved is not None
+        return moved
+
+    async def reject_move(self, party: Party) -> Party:
+        assert party.id is not None
+        async with self._lock(party.id):
+            fresh = await self.parties.get(party.id)
+            if fresh is None or fresh.pending_versions_url is None:
+                raise not_allowed(f"party #{party.id} has no move waiting for approval")
+            won = await self.parties.swap(
+                party.id, fresh.incoming_token_hash, pending_versions_url=None, pending_since=None
+            )
+        if not won:
+            raise not_allowed("the party changed its credentials meanwhile; look again")
+        kept = await self.parties.get(party.id)
+        assert kept is not None
+        return kept
 
     async def forget(self, party: Party) -> None:
         """The peer unregistered (DELETE on our credentials): its token stops working at once."""
@@ -203,9 +309,14 @@ class Registration:
     # -- we start: the operator gave us the peer's versions URL and token A --------------------
 
     async def register(
-        self, versions_url: str, token_a: str, encoding: Encoding = "base64", name: str = ""
+        self,
+        versions_url: str,
+        token_a: str,
+        encoding: Encoding = "base64",
+        name: str = "",
+        allowed: Iterable[str] = (),
     ) -> Party:
-        found = await self.discover(versions_url, token_a, encoding, None)
+        found = await self.discover(versions_url, token_a, encoding, None, allowed)
         token_b = new_token()
         party = await self.parties.add(
             Party(
@@ -217,6 +328,7 @@ class Registration:
                 incoming_token_hash=token_hash(token_b),
                 outgoing_token=token_a,
                 token_encoding=found.encoding,
+                allowed_origins=list(allowed),
             )
         )
         assert party.id is not None
@@ -232,15 +344,21 @@ class Registration:
             await self._tell_gone(party, theirs.token)
             await self.parties.remove(party.id)
             raise
+        # Their credentials may name a versions URL elsewhere than the one we were given.
+        moved = (
+            dict(versions_url=theirs.url)
+            if self._at_home(party, theirs.url)
+            else self._pending(party, theirs.url)
+        )
         await self.parties.swap(
             party.id,
             token_hash(token_b),
             state=PartyState.REGISTERED,
             name=name or theirs.roles[0].business_details.name,
             roles=[r.wire() for r in theirs.roles],
-            versions_url=theirs.url,
             outgoing_token=theirs.token,
             registered_at=clock.now(),
+            **moved,
         )
         registered = await self.parties.get(party.id)
         assert registered is not None
@@ -265,16 +383,20 @@ class Registration:
                 await self.parties.swap(party.id, token_hash(token_b), incoming_token_hash=old_hash)
                 raise
             changes: dict[str, Any] = dict(
-                roles=[r.wire() for r in theirs.roles],
-                versions_url=theirs.url,
-                outgoing_token=theirs.token,
+                roles=[r.wire() for r in theirs.roles], outgoing_token=theirs.token
             )
-            try:
-                encoding = peer_of(party).encoding
-                found = await self.discover(theirs.url, theirs.token, encoding, party.id)
-                changes |= dict(endpoints=found.endpoints, version=found.version)
-            except OcpiError:
-                pass  # the new token works; the old endpoints stay until the next update
+            if not self._at_home(party, theirs.url):
+                changes |= self._pending(party, theirs.url)
+            else:
+                changes |= dict(versions_url=theirs.url)
+                try:
+                    encoding = peer_of(party).encoding
+                    found = await self.discover(
+                        theirs.url, theirs.token, encoding, party.id, party.allowed_origins
+                    )
+                    changes |= dict(endpoints=found.endpoints, version=found.version)
+                except OcpiError:
+                    pass  # the new token works; the old endpoints stay until the next update
             await self.parties.swap(party.id, token_hash(token_b), **changes)
         updated = await self.parties.get(party.id)
         assert updated is not None
@@ -294,11 +416,7 @@ class Registration:
             and url
         ):
             try:
-                await self.client.call(
-                    "DELETE",
-                    url,
-                    Peer(party.outgoing_token, party.token_encoding, party.id),  # type: ignore[arg-type]
-                )
+                await self.client.call("DELETE", url, peer_of(party), module="credentials")
             except OcpiCallError as e:
                 problem = e.message
         await self.parties.swap(
@@ -346,3 +464,17 @@ class Registration:
                 Status.CLIENT_API_UNUSABLE,
                 f"{url} answered invalid credentials: {e.errors()[0]['loc']}: {e.errors()[0]['msg']}",
             ) from e
+
+
+def _origin_or(url: str) -> str:
+    try:
+        return origin(url)
+    except BadUrl:
+        return url[:200]
+
+
+def _off(origins: frozenset[str]) -> str:
+    return (
+        f"off the party's origins ({', '.join(sorted(origins))}); "
+        "the operator may allow more origins for the party"
+    )

@@ -16,7 +16,6 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
@@ -42,6 +41,7 @@ from cpo.ocpi.commands import (
     UnlockConnectorIn,
 )
 from cpo.ocpi.status import OcpiError, Status
+from cpo.ocpi.urls import same_origin
 from cpo.push.outbox import Outbox
 from cpo.sites import live_statuses
 from csms import clock
@@ -576,15 +576,13 @@ def _result(command: str, result: CommandResult) -> tuple[str, str | None]:
 
 
 def _check_response_url(party: Party, url: str) -> None:
-    """Only back to the party's own host: the platform never calls an address an eMSP picks."""
-    target = urlsplit(url)
-    home = {urlsplit(party.versions_url or "").netloc.lower()} | {
-        urlsplit(str(e.get("url", ""))).netloc.lower() for e in party.endpoints
-    }
-    if target.scheme not in ("http", "https") or target.netloc.lower() not in home - {""}:
+    """Only back to the party's own origins: the platform never calls an address an eMSP picks
+    (the client checks again when it sends the result)."""
+    if not same_origin(url, party.origins()):
         raise OcpiError(
             Status.INVALID_PARAMETERS,
-            "response_url must be an http(s) URL on the host you registered",
+            "response_url must be an http(s) URL on the origin (scheme, host and port) of "
+            "your versions URL",
         )
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cpo.authorization import OcpiAuthorizer
@@ -26,6 +26,7 @@ from cpo.ocpi.requestlog import RequestLog
 from cpo.ocpi.router import OcpiRouter
 from cpo.ocpi.status import OcpiError
 from cpo.ocpi.tokens import Encoding
+from cpo.ocpi.urls import BadUrl, origin
 from cpo.operations import Conflict, NotFound
 from cpo.parties import Parties
 from cpo.preferences import Preferences
@@ -48,11 +49,36 @@ def _ignore(token_ids: list[int]) -> None:
     """Token changes made outside the server reach chargers' lists at the next full push."""
 
 
+def _origins(values: list[str]) -> list[str]:
+    try:
+        return sorted({origin(v) for v in values})
+    except BadUrl as e:
+        raise ValueError(str(e)) from None
+
+
+# Origins (scheme://host[:port]) a party may be called at besides its versions URL's own.
+Origins = Annotated[
+    list[Annotated[str, Field(max_length=255)]],
+    Field(max_length=20),
+    AfterValidator(_origins),
+]
+
+
 class InvitationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(default="", max_length=100, description="A label for the operator")
     token_encoding: Literal["base64", "raw"] = Field(
         default="base64", description="raw for peers that send and expect unencoded tokens"
+    )
+    allowed_origins: Origins = Field(
+        default_factory=list, description="More origins the party may be called at"
+    )
+
+
+class OriginsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    allowed_origins: Origins = Field(
+        description="Every origin the party may be called at besides its versions URL's own"
     )
 
 
@@ -64,6 +90,9 @@ class RegistrationIn(BaseModel):
     )
     token_encoding: Literal["base64", "raw"] = "base64"
     name: str = Field(default="", max_length=100)
+    allowed_origins: Origins = Field(
+        default_factory=list, description="More origins the party may be called at"
+    )
 
 
 class Roaming:
@@ -85,7 +114,15 @@ class Roaming:
         self.settings = settings
         self.log = RequestLog(sessions, settings.ocpi_log_retention_days)
         self.parties = Parties(sessions)
-        self.client = OcpiClient(own, self.log, settings.ocpi_timeout, settings.ocpi_verify_tls)
+        self.client = OcpiClient(
+            own,
+            self.log,
+            settings.ocpi_timeout,
+            settings.ocpi_verify_tls,
+            allow_private=settings.ocpi_allow_private_peers,
+            max_body=settings.max_body_bytes,
+            max_page=settings.ocpi_max_page_bytes,
+        )
         self.router = OcpiRouter(settings.base_url, own, self.parties, self.log)
         business: dict[str, Any] = {"name": settings.business_name}
         if settings.business_website:
@@ -235,15 +272,44 @@ class Roaming:
             raise NotFound(f"no party {party_id}")
         return party
 
-    async def invite(self, name: str = "", encoding: Encoding = "base64") -> dict[str, Any]:
+    async def invite(
+        self, name: str = "", encoding: Encoding = "base64", allowed: list[str] | None = None
+    ) -> dict[str, Any]:
         party, token_a = await self.parties.invite(name, encoding)
+        assert party.id is not None
+        if allowed:
+            await self.parties.swap(party.id, party.incoming_token_hash, allowed_origins=allowed)
         return {"party_id": party.id, "versions_url": self.router.versions_url, "token": token_a}
 
     async def register(
-        self, versions_url: str, token_a: str, encoding: Encoding = "base64", name: str = ""
+        self,
+        versions_url: str,
+        token_a: str,
+        encoding: Encoding = "base64",
+        name: str = "",
+        allowed: list[str] | None = None,
     ) -> Party:
         """Raises OcpiError with the OCPI status of the step that failed."""
-        return await self.registration.register(versions_url, token_a, encoding, name)
+        return await self.registration.register(
+            versions_url, token_a, encoding, name, allowed or []
+        )
+
+    async def allow_origins(self, party_id: int, allowed: list[str]) -> Party:
+        """The origins the party may be called at besides its versions URL's (all of them)."""
+        party = await self.party(party_id)
+        assert party.id is not None
+        if not await self.parties.swap(
+            party.id, party.incoming_token_hash, allowed_origins=allowed
+        ):
+            raise Conflict(f"party {party_id} changed meanwhile; try again")
+        return await self.party(party_id)
+
+    async def approve_move(self, party_id: int) -> Party:
+        """The party's pending move to another origin takes effect (its endpoints read there)."""
+        return await self.registration.approve_move(await self.party(party_id))
+
+    async def reject_move(self, party_id: int) -> Party:
+        return await self.registration.reject_move(await self.party(party_id))
 
     async def suspend(self, party_id: int) -> Party:
         return await self._move(party_id, PartyState.SUSPENDED, (PartyState.REGISTERED,))

@@ -31,7 +31,19 @@ class Settings(BaseSettings):
     ocpi_page_limit: int = Field(default=100, ge=1, le=1000, description="Largest page served")
     ocpi_log_retention_days: float = Field(default=30.0, gt=0)
     ocpi_verify_tls: bool = Field(default=True, description="Check peers' TLS certificates")
-    max_body_bytes: int = 1 << 20
+    ocpi_allow_private_peers: bool = Field(
+        default=False,
+        description="Let outgoing OCPI requests reach loopback, link-local and private addresses"
+        " (tests, demos, a peer on the same network); off in production",
+    )
+    max_body_bytes: int = Field(
+        default=1 << 20,
+        ge=1024,
+        description="Largest body taken on /ocpi and /admin, and read from a peer (a page aside)",
+    )
+    ocpi_max_page_bytes: int = Field(
+        default=16 << 20, ge=1024, description="Largest page of a list read from a peer"
+    )
     authorize_timeout: float = Field(
         default=5.0, gt=0, le=60, description="Budget of a real-time authorization at an eMSP"
     )

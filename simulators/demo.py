@@ -62,6 +62,7 @@ async def platform() -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
             "CPO_SESSION_UPDATE_SECONDS": "1",
             "CPO_STATUS_TRIGGER_DELAY": "1",
             "CPO_LOG_LEVEL": "warning",
+            "CPO_OCPI_ALLOW_PRIVATE_PEERS": "true",  # the simulated eMSP is on loopback
         }
         server = await asyncio.create_subprocess_exec(
             sys.executable,

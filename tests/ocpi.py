@@ -8,10 +8,12 @@ import re
 from typing import Any
 
 import httpx
+import orjson
 
 from cpo.push.deliverer import Attempt
 from simulators.emsp import EmspSimulator
 from tests.platform import Platform
+from tests.servers import Answer
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z$")
 
@@ -96,3 +98,35 @@ async def register_with(platform: Platform, sim: EmspSimulator, **body: Any) -> 
         )
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]
+
+
+def ocpi_body(data: Any, status: int = 1000) -> bytes:
+    """An OCPI envelope as a peer answers it."""
+    return orjson.dumps({"data": data, "status_code": status, "timestamp": "2026-01-01T00:00:00Z"})
+
+
+def static_emsp(endpoints: dict[tuple[str, str], str], party_id: str = "EMS") -> dict[str, Answer]:
+    """What a StaticPeer answers to be an eMSP the platform can register with: versions at
+    `/versions`, details at `/details`, credentials at `/credentials` (added to `endpoints`)."""
+    listed = {("credentials", "SENDER"): "{url}/credentials"} | endpoints
+    details = {
+        "version": "2.2.1",
+        "endpoints": [{"identifier": m, "role": r, "url": u} for (m, r), u in listed.items()],
+    }
+    return {
+        "/versions": (200, ocpi_body([{"version": "2.2.1", "url": "{url}/details"}])),
+        "/details": (200, ocpi_body(details)),
+        "/credentials": (
+            200,
+            ocpi_body(credentials("emsp-token-for-the-cpo", "{url}/versions", party_id)),
+        ),
+    }
+
+
+async def register_static(platform: Platform, versions_url: str, **body: Any) -> httpx.Response:
+    """The platform registers with a StaticPeer eMSP (see static_emsp); the admin API's answer."""
+    async with platform.admin() as admin:
+        return await admin.post(
+            "/parties/registrations",
+            json={"versions_url": versions_url, "token": "static-token-a"} | body,
+        )

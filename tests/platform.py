@@ -31,6 +31,8 @@ class Platform:
             # In this process, where a test can watch the deliverer (tests/test_push_worker.py
             # runs the worker process).
             push_worker=False,
+            # The eMSPs of the tests listen on loopback.
+            ocpi_allow_private_peers=True,
         )
         self.settings = Settings(_env_file=None, **(defaults | settings))  # type: ignore[call-arg]
         self._served: Served = Served(lambda port: uvicorn_config(self.settings))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 
@@ -66,19 +66,27 @@ class Served:
         self.server, self._task = None, None
 
 
+# An answer: (HTTP status, body) or (HTTP status, body, headers). A body is bytes, or a
+# function giving the chunks of a streamed one.
+Body = bytes | Callable[[], AsyncIterator[bytes]]
+Answer = tuple[int, Body] | tuple[int, Body, dict[str, str]]
+
+
 class StaticPeer:
     """A peer that answers fixed bodies at fixed paths: for peers that misbehave on purpose.
 
-    `answers` maps a path to (HTTP status, body bytes); `{url}` in a body is replaced by the
-    peer's own base URL. Every request it gets is kept in `requests`.
+    `answers` maps a path (percent-decoded) to an Answer; `{url}` in a body or header is
+    replaced by the peer's own base URL. Every request it gets is kept in `requests`, its path
+    as it came on the wire in `raw_paths`.
     """
 
-    def __init__(self, answers: dict[str, tuple[int, bytes]]) -> None:
+    def __init__(self, answers: dict[str, Answer]) -> None:
         self.answers = answers
         self.requests: list[tuple[str, str, dict[str, str]]] = []
-        app = Starlette(
-            routes=[Route("/{path:path}", self._answer, methods=["GET", "POST", "PUT", "DELETE"])]
-        )
+        self.raw_paths: list[str] = []
+        self.bodies: list[bytes] = []
+        methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+        app = Starlette(routes=[Route("/{path:path}", self._answer, methods=methods)])
         self._served = Served(lambda port: uvicorn.Config(app, log_level="warning", lifespan="off"))
 
     @property
@@ -88,9 +96,17 @@ class StaticPeer:
     async def _answer(self, request: Request) -> Response:
         path = "/" + request.path_params["path"]
         self.requests.append((request.method, path, dict(request.headers)))
-        status, body = self.answers.get(path, (404, b"not here"))
+        self.raw_paths.append(request.scope["raw_path"].decode())
+        self.bodies.append(await request.body())
+        status, body, *more = self.answers.get(path, (404, b"not here"))
+        headers = {k: v.replace("{url}", self.url) for k, v in (more[0] if more else {}).items()}
+        if callable(body):
+            return StreamingResponse(body(), status, headers, media_type="application/json")
         return Response(
-            body.replace(b"{url}", self.url.encode()), status, media_type="application/json"
+            body.replace(b"{url}", self.url.encode()),
+            status,
+            headers,
+            media_type="application/json",
         )
 
     async def __aenter__(self) -> StaticPeer:

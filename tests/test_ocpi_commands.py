@@ -199,6 +199,12 @@ async def test_commands_are_refused_at_once_when_they_cannot_work(
         "POST", "commands", "START_SESSION", json=start | {"response_url": "file:///etc/passwd"}
     )
     assert response.json()["status_code"] == 2001
+    # Nor on the eMSP's host in another scheme: an origin is scheme, host and port.
+    elsewhere = emsp.module_url("commands").replace("http://", "https://", 1) + "/START/1"
+    response = await emsp.request(
+        "POST", "commands", "START_SESSION", json=start | {"response_url": elsewhere}
+    )
+    assert response.json()["status_code"] == 2001
     # An unknown command, and a body that is not the command's object.
     response = await emsp.request("POST", "commands", "SELF_DESTRUCT", json={})
     assert response.status_code == 404 and response.json()["status_code"] == 2001

@@ -91,6 +91,7 @@ async def test_a_round_the_database_refuses_strands_nothing(tmp_path: Path) -> N
                 state=PartyState.REGISTERED,
                 roles=[{"role": "EMSP", "country_code": "NL", "party_id": "EMS"}],
                 version="2.2.1",
+                versions_url=f"{emsp.url}/versions",
                 endpoints=[
                     {"identifier": "tariffs", "role": "RECEIVER", "url": f"{emsp.url}/tariffs"}
                 ],
@@ -112,7 +113,9 @@ async def test_a_round_the_database_refuses_strands_nothing(tmp_path: Path) -> N
             for n in range(TARIFFS):
                 await Outbox.mark(session, [party.id], "tariff", f"T{n}")
         outbox = Outbox()
-        client = OcpiClient(PartyRef("NL", "CPO"), RequestLog(sessions, 1.0), timeout=30)
+        client = OcpiClient(
+            PartyRef("NL", "CPO"), RequestLog(sessions, 1.0), timeout=30, allow_private=True
+        )
         deliverer = Deliverer(
             sessions, outbox, senders(sessions, client), concurrency=TARIFFS, lease=600
         )

@@ -29,7 +29,7 @@ from cpo.operations import (
 )
 from cpo.parties import party_view
 from cpo.push import outbox
-from cpo.roaming import InvitationIn, RegistrationIn, Roaming
+from cpo.roaming import InvitationIn, OriginsIn, RegistrationIn, Roaming
 from cpo.sites import Invalid, location_object, tariff_object
 from csms.commands import COMMANDS, Outcome
 from csms.models import Event, MeterSample
@@ -249,14 +249,27 @@ class Admin:
 
     async def invite_party(self, request: Request) -> Response:
         data: InvitationIn = await body(request, InvitationIn)
-        return ok(await self.roaming.invite(data.name, data.token_encoding), 201)
+        return ok(
+            await self.roaming.invite(data.name, data.token_encoding, data.allowed_origins), 201
+        )
 
     async def register_party(self, request: Request) -> Response:
         data: RegistrationIn = await body(request, RegistrationIn)
         party = await self.roaming.register(
-            data.versions_url, data.token, data.token_encoding, data.name
+            data.versions_url, data.token, data.token_encoding, data.name, data.allowed_origins
         )
         return ok(party_view(party), 201)
+
+    async def party_origins(self, request: Request) -> Response:
+        data: OriginsIn = await body(request, OriginsIn)
+        party_id = request.path_params["party_id"]
+        return ok(party_view(await self.roaming.allow_origins(party_id, data.allowed_origins)))
+
+    async def approve_move(self, request: Request) -> Response:
+        return ok(party_view(await self.roaming.approve_move(request.path_params["party_id"])))
+
+    async def reject_move(self, request: Request) -> Response:
+        return ok(party_view(await self.roaming.reject_move(request.path_params["party_id"])))
 
     async def suspend_party(self, request: Request) -> Response:
         return ok(party_view(await self.roaming.suspend(request.path_params["party_id"])))
@@ -636,6 +649,27 @@ class Admin:
                 "/parties/{party_id:int}/rotate",
                 self.rotate_party,
                 "New tokens both ways (credentials PUT)",
+                None,
+            ),
+            (
+                "PUT",
+                "/parties/{party_id:int}/origins",
+                self.party_origins,
+                "The origins a party may be called at besides its versions URL's",
+                OriginsIn,
+            ),
+            (
+                "POST",
+                "/parties/{party_id:int}/move/approve",
+                self.approve_move,
+                "Let a party move to the origin its new versions URL is on",
+                None,
+            ),
+            (
+                "POST",
+                "/parties/{party_id:int}/move/reject",
+                self.reject_move,
+                "Keep a party where it is; forget the move it asked for",
                 None,
             ),
             (

@@ -21,8 +21,9 @@ from cpo.models import (
     PendingPush,
     Tariff,
 )
-from cpo.ocpi.client import OcpiCallError, OcpiClient
+from cpo.ocpi.client import OcpiCallError, OcpiClient, RefusedRequest
 from cpo.ocpi.responses import timestamp
+from cpo.ocpi.urls import BadSegment, join, segment
 from cpo.parties import peer_of
 from cpo.push.deliverer import Claimed, Deferred, Sender
 from cpo.remote_commands import result_body
@@ -30,10 +31,23 @@ from cpo.sites import EVSES, LOCATION_ROWS, location_object, tariff_object
 
 
 def _base(party: Party, module: str) -> str:
+    """The party's receiver for `module`, exactly as it published it (a trailing slash too)."""
     url = party.endpoint(module, "RECEIVER")
     if url is None:
         raise OcpiCallError(f"party {party.id} lists no {module} RECEIVER any more", "", None, 2000)
-    return url.rstrip("/")
+    return url
+
+
+def _object_url(party: Party, module: str, country_code: str, party_id: str, *ids: str) -> str:
+    """`{endpoint}/{country_code}/{party_id}/{id}[/…]`, each segment checked and encoded. An id
+    that cannot be one is refused for good (OCPI 2001): no request could carry it."""
+    base = _base(party, module)
+    try:
+        segments = [segment(country_code, 2, "country_code"), segment(party_id, 3, "party_id")]
+        segments += [segment(i) for i in ids]
+    except BadSegment as e:
+        raise RefusedRequest(f"{module} {'/'.join(ids)}: {e}", base, None, 2001) from None
+    return join(base, *segments)
 
 
 # More EVSEs changed than this at one Location travel as one PUT of it, not a PATCH each.
@@ -99,7 +113,8 @@ def senders(
             )
             whole = None if patch else await _whole_location(session, row.object_id)
         found = rows[0]
-        url = f"{_base(party, 'locations')}/{found.country_code}/{found.party_id}/{row.object_id}"
+        keys = (party, "locations", found.country_code, found.party_id)
+        url = _object_url(*keys, row.object_id)
         peer = peer_of(party)
         if patch:
             # The party holds the location: only the statuses that changed travel.
@@ -110,7 +125,12 @@ def senders(
                     "last_updated": timestamp(evse.evse_updated),
                 }
                 await client.call(
-                    "PATCH", f"{url}/{uid}", peer, json=body, functional=True, module="locations"
+                    "PATCH",
+                    _object_url(*keys, row.object_id, uid),
+                    peer,
+                    json=body,
+                    functional=True,
+                    module="locations",
                 )
             return found.last_updated  # type: ignore[no-any-return]
         if whole is None:
@@ -127,7 +147,7 @@ def senders(
             )
         if found is None:
             return None
-        url = f"{_base(party, 'tariffs')}/{found.country_code}/{found.party_id}/{found.ocpi_id}"
+        url = _object_url(party, "tariffs", found.country_code, found.party_id, found.ocpi_id)
         peer = peer_of(party)
         if found.deleted:
             if not held:
@@ -156,7 +176,7 @@ def senders(
             return None
         data, closed = found.data, found.closed_periods
         periods = data["charging_periods"]
-        url = f"{_base(party, 'sessions')}/{data['country_code']}/{data['party_id']}/{data['id']}"
+        url = _object_url(party, "sessions", data["country_code"], data["party_id"], data["id"])
         peer = peer_of(party)
         holds_ours = (
             held
@@ -223,7 +243,8 @@ def senders(
         return found.last_updated
 
     async def command(party: Party, row: Claimed, held: bool) -> datetime | None:
-        """The CommandResult, to the exact response_url the eMSP gave (its own host)."""
+        """The CommandResult, to the exact response_url the eMSP gave (on the party's origins:
+        the client refuses any other)."""
         async with readers() as session:
             found = await session.get(OcpiCommand, int(row.object_id))
         if found is None or found.result is None:

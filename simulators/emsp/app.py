@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -51,17 +51,28 @@ def build_app(sim: EmspSimulator) -> ASGIApp:
         *inspection.routes(sim),
         Route("/{rest:path}", unknown, methods=METHODS),
     ]
-    return StripTrailingSlash(Starlette(routes=routes))
+    return StripTrailingSlash(Starlette(routes=routes), sim)
 
 
 class StripTrailingSlash:
-    """Accept `…/locations/` like `…/locations` (the spec's URL joins are loose about slashes)."""
+    """Accept `…/locations/` like `…/locations` (the spec's URL joins are loose about slashes).
 
-    def __init__(self, app: ASGIApp) -> None:
+    With `trailing_slash` on, a path without one is redirected (307) to the path with one, as
+    a web framework that routes on slashes does."""
+
+    def __init__(self, app: ASGIApp, sim: EmspSimulator) -> None:
         self.app = app
+        self.sim = sim
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
             scope = dict(scope, path=path.rstrip("/") or "/")
+        elif scope["type"] == "http" and self.sim.trailing_slash and path.startswith(BASE):
+            raw = scope.get("raw_path") or path.encode()
+            query = scope.get("query_string", b"")
+            target = f"{self.sim.url}{raw.decode()}/" + (f"?{query.decode()}" if query else "")
+            self.sim.redirected.append(path)
+            await RedirectResponse(target, 307)(scope, receive, send)
+            return
         await self.app(scope, receive, send)

@@ -44,6 +44,7 @@ class EmspSimulator:
         page_limit: int = 50,
         public_url: str | None = None,
         timeout: float = 10.0,
+        trailing_slash: bool = False,
     ) -> None:
         if token_encoding not in ("base64", "raw"):
             raise ValueError("token_encoding is 'base64' or 'raw'")
@@ -52,6 +53,10 @@ class EmspSimulator:
         self.strict_encoding = strict_encoding
         self.page_limit = page_limit
         self.public_url = public_url.rstrip("/") if public_url else None
+        # Like an eMSP on a web framework that wants a trailing slash: every URL it hands out
+        # ends with one, and a path without one is answered 307 to it (`redirected` keeps them).
+        self.trailing_slash = trailing_slash
+        self.redirected: list[str] = []
 
         self.tokens: list[dict[str, Any]] = list(tokens or [])
         self.authorize_answers: dict[str, str] = {}
@@ -121,14 +126,18 @@ class EmspSimulator:
 
     @property
     def versions_url(self) -> str:
-        return f"{self.url}{BASE}/versions"
+        return f"{self.url}{BASE}/versions{self._slash}"
 
     @property
     def details_url(self) -> str:
-        return f"{self.url}{V}"
+        return f"{self.url}{V}{self._slash}"
 
     def module_url(self, module: str) -> str:
-        return f"{self.url}{V}/{module}"
+        return f"{self.url}{V}/{module}{self._slash}"
+
+    @property
+    def _slash(self) -> str:
+        return "/" if self.trailing_slash else ""
 
     def own_credentials(self, token: str) -> dict[str, Any]:
         role = {
