@@ -34,6 +34,7 @@ from csms.models import Event, MeterSample
 from csms.service import Csms
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+ID_MAX = 2**63 - 1  # the database's ids are signed 64-bit integers
 
 
 class Problem(Exception):
@@ -414,6 +415,11 @@ class Admin:
                     token.strip().encode(), self.token.encode()
                 ):
                     raise Problem(401, "missing or wrong bearer token")
+                for name, value in request.path_params.items():
+                    if isinstance(value, int) and not 0 <= value <= ID_MAX:
+                        # No row has such an id (they are 64-bit), and the database cannot
+                        # even be asked.
+                        raise Problem(404, f"no such {name.removesuffix('_id')}: ids are 64-bit")
                 return await endpoint(request)
             except Problem as p:
                 return p.response()
