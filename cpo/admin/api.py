@@ -25,7 +25,7 @@ from cpo.operations import (
     TokenIn,
     station_view,
 )
-from cpo.parties import party_view
+from cpo.parties import NotRegistered, party_view
 from cpo.push import outbox
 from cpo.roaming import InvitationIn, RegistrationIn, Roaming
 from cpo.sites import Invalid, location_object, tariff_object
@@ -374,12 +374,12 @@ class Admin:
             return ok(await outbox.summary(session, party.id))
 
     async def resync_party(self, request: Request) -> Response:
-        party = await self.roaming.party(request.path_params["party_id"])
+        party = await self.roaming.registered(request.path_params["party_id"])
         assert party.id is not None
         return ok({"marked": await self.roaming.sites.resync(party.id)})
 
     async def retry_party(self, request: Request) -> Response:
-        party = await self.roaming.party(request.path_params["party_id"])
+        party = await self.roaming.registered(request.path_params["party_id"])
         assert party.id is not None
         async with self.roaming.sites.sessions.begin() as session:
             count = await outbox.retry_failed(session, party.id)
@@ -425,6 +425,10 @@ class Admin:
                 return p.response()
             except NotFound as e:
                 return Problem(404, str(e)).response()
+            except NotRegistered as e:
+                return Problem(
+                    409, str(e), "only a registered party can be operated on", party_id=e.party_id
+                ).response()
             except Conflict as e:
                 return Problem(409, str(e)).response()
             except Invalid as e:
