@@ -21,6 +21,7 @@ from sqlmodel import col, select
 from cpo import upsert
 from cpo.models import OcpiToken
 from cpo.modules.tokens import Dropped
+from cpo.push.outbox import IN_LIST_MAX
 from csms.commands import CommandResult, LocalListEntry, Outcome, SendLocalList
 from csms.models import LocalToken, Meta
 from csms.service import Csms
@@ -201,12 +202,16 @@ class LocalLists:
             due = sorted(s for s in connected if self._checked.get(s) != revocations)
             if not revocations or not due:
                 return []
-            rows = await session.execute(
-                select(Meta).where(col(Meta.key).in_([f"cpo.locallist.{s}" for s in due]))
-            )
-            held = {
-                m.key.removeprefix("cpo.locallist."): _Held.parse(m.value) for m in rows.scalars()
-            }
+            held: dict[str, _Held | None] = {}
+            keys = [f"cpo.locallist.{s}" for s in due]
+            for start in range(0, len(keys), IN_LIST_MAX):  # a bounded IN list per statement
+                rows = await session.execute(
+                    select(Meta).where(col(Meta.key).in_(keys[start : start + IN_LIST_MAX]))
+                )
+                held |= {
+                    m.key.removeprefix("cpo.locallist."): _Held.parse(m.value)
+                    for m in rows.scalars()
+                }
         sent = []
         for station_id in due:
             self._checked[station_id] = revocations

@@ -152,10 +152,14 @@ async def test_an_emsp_that_unregisters_itself_takes_its_tokens_along(
 ) -> None:
     platform, sim = platform_emsp
     old = await party_id_of(platform)
+    asked = make_token("ASK-EVERY-TIME", whitelist="NEVER")  # decided by the eMSP in real time
+    assert await push(sim, asked) == 201
+    sim.tokens.append(asked)
     async with ChargePointSimulator(
         id=STATION, url=platform.ws_url, ocpp="2.0.1", password=PASSWORD
     ) as cp:
         await cp.boot()
+        assert await cp.authorize("ASK-EVERY-TIME") == "Accepted"
         async with platform.admin() as admin:
             response = await admin.post(f"/stations/{STATION}/local-list")
             assert response.json()["status"] == "Accepted", response.text
@@ -165,6 +169,10 @@ async def test_an_emsp_that_unregisters_itself_takes_its_tokens_along(
         update = await cp.wait_for_call("SendLocalList")
         assert update["updateType"] == "Differential" and DRIVER not in cp.local_list
         assert await cp.authorize(DRIVER) == "Invalid"
+        # The gone eMSP is not asked about its tokens any more.
+        heard = len(sim.received)
+        assert await cp.authorize("ASK-EVERY-TIME") == "Invalid"
+        assert sim.received[heard:] == []
     assert await tokens_of(platform, old) == 0
 
 

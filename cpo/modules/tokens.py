@@ -308,8 +308,12 @@ def module(
                 != {"country_code": cc, "party_id": pid, "uid": uid.upper(), "type": kind}[key]
             ):
                 raise invalid(f"{key} cannot be changed by a PATCH")
+        assert call.party.id is not None
         try:
             async with sessions.begin() as session:
+                # The party before the token, in the order an unregistration locks them.
+                if await hold_registered(session, call.party.id) is None:
+                    raise NotRegistered(call.party.id)
                 row = await find(session, cc, pid, uid, kind, lock=True)
                 if row is None:
                     raise unknown(uid, kind)
@@ -317,7 +321,6 @@ def module(
                     token_object(row) | body | {"last_updated": timestamp(changes.last_updated)}
                 )
                 token = Call.validate(Token, merged)
-                assert call.party.id is not None
                 _, row_id = await store_token(session, call.party.id, token)
         except NotRegistered as e:  # unregistered while this request ran
             raise unauthorized(str(e)) from e
