@@ -19,7 +19,7 @@ from cpo.models import Location, LocationEvse, OcpiToken, Party, PartyState
 from cpo.modules.tokens import AllowedType, AuthorizationInfo, Token, store_token
 from cpo.ocpi.client import OcpiCallError, OcpiClient
 from cpo.ocpi.urls import BadSegment, join, segment
-from cpo.parties import peer_of
+from cpo.parties import HOLDING, hold_registered, peer_of
 from csms.authorization import (
     AuthorizationRequest,
     AuthorizationResult,
@@ -99,7 +99,10 @@ class OcpiAuthorizer:
             token = await find_token(session, request.id_token, request.token_type)
             location = await self._location(session, request)
             owner = await session.get(Party, token.owner_id) if token else None
-        if token is not None and owner is not None:
+        if token is not None:
+            if owner is None or owner.state not in HOLDING:
+                # Its eMSP's registration ended (the token is on its way out with it).
+                return AuthorizationResult(AuthStatus.INVALID)
             return await self._known(token, owner, location)
         return await self._ask_everyone(request, location)
 
@@ -132,6 +135,13 @@ class OcpiAuthorizer:
         )
         if token.whitelist in ("ALWAYS", "ALLOWED"):
             return local
+        if owner.state != PartyState.REGISTERED:
+            # Suspended: no traffic with it; as if it did not answer.
+            return (
+                local
+                if token.whitelist == "ALLOWED_OFFLINE"
+                else AuthorizationResult(AuthStatus.INVALID)
+            )
         try:
             return await asyncio.wait_for(
                 self._ask(owner, token.uid, token.type, location), self.budget
@@ -186,15 +196,19 @@ class OcpiAuthorizer:
         if party.id is None or not party.has_role(token.country_code, token.party_id):
             return
         async with self.sessions.begin() as session:
+            if await hold_registered(session, party.id) is None:
+                return  # unregistered while it answered: nothing of it is kept
             held = (
                 (
                     await session.execute(
-                        select(OcpiToken).where(
+                        select(OcpiToken)
+                        .where(
                             OcpiToken.country_code == token.country_code.upper(),
                             OcpiToken.party_id == token.party_id.upper(),
                             OcpiToken.uid_key == token.uid.upper(),
                             OcpiToken.type == token.type.value,
                         )
+                        .with_for_update()
                     )
                 )
                 .scalars()

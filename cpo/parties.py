@@ -14,9 +14,34 @@ from cpo.models import Party, PartyState
 from cpo.ocpi.client import Peer
 from cpo.ocpi.headers import PartyRef
 from cpo.ocpi.tokens import Encoding, new_token, presented, token_hash
+from cpo.operations import Conflict
 from csms import clock
 
 LIVE = (PartyState.REGISTERED, PartyState.SUSPENDED, PartyState.REGISTERING)
+# A party that holds credentials both ways: its tokens are kept and it may be operated on.
+HOLDING = (PartyState.REGISTERED, PartyState.SUSPENDED)
+
+
+class NotRegistered(Conflict):
+    """The party is unknown, or its registration ended (or never finished)."""
+
+    def __init__(self, party_id: int | str, state: str | None = None) -> None:
+        super().__init__(
+            f"party {party_id} is not registered" + (f" (it is {state})" if state else "")
+        )
+        self.party_id, self.state = party_id, state
+
+
+async def hold_registered(session: AsyncSession, party_id: int) -> Party | None:
+    """The party if it still holds a registration, read under a share lock held to the end of
+    the transaction: an unregistration (an UPDATE of the same row) waits for this transaction,
+    or this one sees the party gone. None when it is not registered."""
+    rows = await session.execute(
+        select(Party)
+        .where(col(Party.id) == party_id, col(Party.state).in_(list(HOLDING)))
+        .with_for_update(read=True)
+    )
+    return rows.scalars().first()
 
 
 @dataclass(frozen=True)
@@ -98,23 +123,38 @@ class Parties:
     async def set_state(
         self, party_id: int, state: PartyState, *, only_from: tuple[str, ...]
     ) -> Party | None:
+        """Moves the party to `state` if it is in one of `only_from` (one conditional UPDATE,
+        so a concurrent unregistration is never overwritten); the party as it is after."""
         async with self.sessions.begin() as session:
-            party = await session.get(Party, party_id)
-            if party is None or party.state not in only_from:
-                return party
-            party.state = state
-            party.updated_at = clock.now()
-            return party
+            await session.execute(
+                update(Party)
+                .where(col(Party.id) == party_id, col(Party.state).in_(list(only_from)))
+                .values(state=state, updated_at=clock.now())
+            )
+        return await self.get(party_id)
 
     async def swap(self, party_id: int, expected_hash: str | None, **changes: Any) -> bool:
         """Changes a party only if its incoming token is still `expected_hash` (one winner)."""
         async with self.sessions.begin() as session:
-            result = await session.execute(
-                update(Party)
-                .where(col(Party.id) == party_id, col(Party.incoming_token_hash) == expected_hash)
-                .values(**changes, updated_at=clock.now())
-            )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return await self.swap_in(session, party_id, expected_hash, **changes)
+
+    @staticmethod
+    async def swap_in(
+        session: AsyncSession, party_id: int, expected: str | None | PartyState, **changes: Any
+    ) -> bool:
+        """`swap` within a transaction. `expected` is the incoming token's hash, or a state
+        the party must not be in (e.g. UNREGISTERED: any live party)."""
+        condition = (
+            col(Party.state) != expected
+            if isinstance(expected, PartyState)
+            else col(Party.incoming_token_hash) == expected
+        )
+        result = await session.execute(
+            update(Party)
+            .where(col(Party.id) == party_id, condition)
+            .values(**changes, updated_at=clock.now())
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def add(self, party: Party) -> Party:
         async with self.sessions.begin() as session:
@@ -126,6 +166,12 @@ class Parties:
             party = await session.get(Party, party_id)
             if party is not None:
                 await session.delete(party)
+
+
+def party_label(party: Party) -> str:
+    """How logs name a party: its roles' country_code/party_id, or its name."""
+    roles = sorted({f"{r.get('country_code')}/{r.get('party_id')}" for r in party.roles})
+    return ", ".join(roles) or party.name or "no roles yet"
 
 
 def party_view(party: Party) -> dict[str, Any]:

@@ -17,17 +17,22 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from cpo import logs
+from cpo.local_lists import OFFLINE_OK, note_revocation
 from cpo.models import Party, PartyState
+from cpo.modules import tokens
+from cpo.modules.tokens import Dropped
 from cpo.ocpi.client import OcpiCallError, OcpiClient, Peer
 from cpo.ocpi.models import Credentials, Version, VersionDetails
 from cpo.ocpi.router import VERSION, Call, OcpiRouter
 from cpo.ocpi.status import OcpiError, Status, invalid, not_allowed
 from cpo.ocpi.tokens import Encoding, new_token, token_hash
 from cpo.ocpi.urls import BadUrl, origin, same_origin
-from cpo.parties import Parties, peer_of
+from cpo.parties import Parties, party_label, peer_of
+from cpo.push import outbox
 from csms import clock
 
 log = logging.getLogger("cpo.registration")
+
 _versions: TypeAdapter[list[Version]] = TypeAdapter(list[Version])
 REQUIRED_ENDPOINTS = ("credentials",)
 
@@ -59,6 +64,11 @@ class Registration:
         self._locks: dict[int, asyncio.Lock] = {}
         # Called with the party's id once it is registered (the first full sync starts there).
         self.on_registered: Callable[[int], Awaitable[object]] | None = None
+        # Called once a registration ended, with the tokens that went with it and, when
+        # chargers' local lists may hold some, the number of that revocation.
+        self.on_unregistered: (
+            Callable[[int, list[Dropped], int | None], Awaitable[object]] | None
+        ) = None
 
     async def _registered(self, party_id: int) -> None:
         log.info("party %s registered", party_id)
@@ -296,15 +306,48 @@ class Registration:
 
     async def forget(self, party: Party) -> None:
         """The peer unregistered (DELETE on our credentials): its token stops working at once."""
-        assert party.id is not None
-        if not await self.parties.swap(
-            party.id,
-            party.incoming_token_hash,
-            state=PartyState.UNREGISTERED,
-            incoming_token_hash=None,
-            outgoing_token=None,
-        ):
+        if not await self._end(party, party.incoming_token_hash):
             raise not_allowed("not registered")
+
+    async def _end(self, party: Party, expected: str | None | PartyState) -> bool:
+        """Ends a registration in one transaction: the party UNREGISTERED without tokens, the
+        tokens of its drivers deleted, what waited for it in the outbox dropped. Whether this
+        call ended it (false: another did, or the party changed meanwhile).
+
+        Its drivers' tokens go rather than wait for the eMSP to return: they were the eMSP's
+        word under a relation that ended, and none may authorize a charge without a registered
+        eMSP behind it. When the same eMSP registers again, it pushes its tokens anew and we
+        pull its list (`on_registered`), so they and the sessions they start are the new
+        registration's.
+        """
+        assert party.id is not None
+        async with self.parties.sessions.begin() as session:
+            # The party's row is locked from here: token writes and outbox marks for it, which
+            # read it under a share lock, wait for this transaction or see it gone.
+            ended = await self.parties.swap_in(
+                session,
+                party.id,
+                expected,
+                state=PartyState.UNREGISTERED,
+                incoming_token_hash=None,
+                outgoing_token=None,
+            )
+            if not ended:
+                return False
+            dropped_tokens = await tokens.drop_owned(session, party.id)
+            dropped_rows = await outbox.drop(session, party.id)
+            listed = any(t.whitelist in OFFLINE_OK for t in dropped_tokens)
+            revocation = await note_revocation(session) if listed else None
+        log.info(
+            "party %s (%s) unregistered: %d pending pushes dropped, %d tokens removed",
+            party.id,
+            party_label(party),
+            dropped_rows,
+            len(dropped_tokens),
+        )
+        if self.on_unregistered is not None:
+            await self.on_unregistered(party.id, dropped_tokens, revocation)
+        return True
 
     # -- we start: the operator gave us the peer's versions URL and token A --------------------
 
@@ -419,13 +462,9 @@ class Registration:
                 await self.client.call("DELETE", url, peer_of(party), module="credentials")
             except OcpiCallError as e:
                 problem = e.message
-        await self.parties.swap(
-            party.id,
-            party.incoming_token_hash,
-            state=PartyState.UNREGISTERED,
-            incoming_token_hash=None,
-            outgoing_token=None,
-        )
+        # Whatever its tokens are now (a rotation may be under way): the operator ends it. Lost
+        # to the peer's own DELETE meanwhile, the relation ended all the same.
+        await self._end(party, PartyState.UNREGISTERED)
         return problem
 
     async def _tell_gone(self, party: Party, token: str) -> str | None:

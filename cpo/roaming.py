@@ -28,7 +28,7 @@ from cpo.ocpi.status import OcpiError
 from cpo.ocpi.tokens import Encoding
 from cpo.ocpi.urls import BadUrl, origin
 from cpo.operations import Conflict, NotFound
-from cpo.parties import Parties
+from cpo.parties import HOLDING, NotRegistered, Parties
 from cpo.preferences import Preferences
 from cpo.projection import Projection
 from cpo.push.deliverer import Deliverer
@@ -156,6 +156,7 @@ class Roaming:
             concurrency=settings.push_concurrency,
         )
         self.registration.on_registered = self._registered
+        self.registration.on_unregistered = self._unregistered
         self._background: set[asyncio.Task[object]] = set()
         for module in versions.modules(self.router):
             self.router.add(module)
@@ -196,6 +197,8 @@ class Roaming:
         (reported FAILED), and, unless a push worker runs them (`push` False), the projection
         and the deliverer."""
         await self.remote.start()
+        if self.local_lists is not None:
+            self.local_lists.start()
         if push:
             self.start_push()
         else:
@@ -239,12 +242,20 @@ class Roaming:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    async def _unregistered(
+        self, party_id: int, dropped: list[tokens.Dropped], revocation: int | None
+    ) -> None:
+        """Chargers that keep a local list forget the tokens that went with the party."""
+        if self.local_lists is not None and revocation is not None:
+            self.local_lists.tokens_removed(dropped, revocation)
+
     async def _first_pull(self, party_id: int) -> None:
-        with contextlib.suppress(OcpiError):  # logged; the reconciliation pulls again
+        # Logged; the reconciliation pulls again (unless the party is gone meanwhile).
+        with contextlib.suppress(OcpiError, NotRegistered):
             await self.pull_tokens(party_id, full=True)
 
     async def pull_tokens(self, party_id: int, full: bool = False) -> dict[str, int]:
-        party = await self.party(party_id)
+        party = await self.registered(party_id, (PartyState.REGISTERED,))
         try:
             return await tokens.pull(self.sites.sessions, self.client, party, full)
         except OcpiCallError as e:
@@ -270,6 +281,16 @@ class Roaming:
         party = await self.parties.get(party_id)
         if party is None:
             raise NotFound(f"no party {party_id}")
+        return party
+
+    async def registered(self, party_id: int, states: tuple[str, ...] = HOLDING) -> Party:
+        """The party an operation is about, if it is registered (in one of `states`);
+        NotRegistered when it is unknown, unregistered, or only invited."""
+        party = await self.parties.get(party_id)
+        if party is None:
+            raise NotRegistered(party_id)
+        if party.state not in states:
+            raise NotRegistered(party_id, party.state)
         return party
 
     async def invite(
@@ -318,18 +339,20 @@ class Roaming:
         return await self._move(party_id, PartyState.REGISTERED, (PartyState.SUSPENDED,))
 
     async def rotate(self, party_id: int) -> Party:
-        return await self.registration.rotate(await self.party(party_id))
+        return await self.registration.rotate(await self.registered(party_id))
 
     async def unregister(self, party_id: int) -> str | None:
-        party = await self.party(party_id)
-        if party.state == PartyState.UNREGISTERED:
-            raise Conflict(f"party {party_id} is unregistered already")
+        """Ends a registration, or withdraws an invitation; NotRegistered for a party that is
+        unknown or unregistered already."""
+        party = await self.parties.get(party_id)
+        if party is None or party.state == PartyState.UNREGISTERED:
+            raise NotRegistered(party_id, party.state if party else None)
         return await self.registration.unregister(party)
 
     async def _move(self, party_id: int, state: PartyState, only_from: tuple[str, ...]) -> Party:
         party = await self.parties.set_state(party_id, state, only_from=only_from)
-        if party is None:
-            raise NotFound(f"no party {party_id}")
+        if party is None or party.state not in HOLDING:
+            raise NotRegistered(party_id, party.state if party else None)
         if party.state != state:
             raise Conflict(
                 f"party {party_id} is {party.state}; only a {' or '.join(only_from)} party can become {state}"

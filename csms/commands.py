@@ -7,10 +7,13 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
 from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import col, select
+
+from csms.models import Connector
 
 if TYPE_CHECKING:
     from csms.connection import StationConnection
@@ -19,6 +22,11 @@ if TYPE_CHECKING:
     from csms.store import Store
 
 log = logging.getLogger(__name__)
+
+# OCPP integers are 32-bit at the chargers; the platform's own ids (transactions) are 64-bit.
+INT32_MAX = 2**31 - 1
+ID_MAX = 2**63 - 1
+LIMIT_MAX_W = 10_000_000.0  # 10 MW: far beyond any charger, well within a charger's decimal
 
 TokenType = Literal[
     "Central", "eMAID", "ISO14443", "ISO15693", "KeyCode", "Local", "MacAddress", "NoAuthorization"
@@ -34,66 +42,68 @@ class RemoteStart(Command):
     name = "remote_start"
     id_token: str = Field(min_length=1, max_length=36)
     token_type: TokenType = "ISO14443"
-    evse_id: int | None = Field(default=None, ge=1)
-    remote_start_id: int | None = Field(default=None, ge=0)
+    evse_id: int | None = Field(default=None, ge=1, le=INT32_MAX)
+    remote_start_id: int | None = Field(default=None, ge=0, le=INT32_MAX)
     group_id: str | None = Field(default=None, max_length=36)
 
 
 class RemoteStop(Command):
     name = "remote_stop"
-    transaction_id: int = Field(description="The platform's transaction id")
+    transaction_id: int = Field(ge=1, le=ID_MAX, description="The platform's transaction id")
 
 
 class Unlock(Command):
     name = "unlock"
-    evse_id: int = Field(ge=1)
-    connector_id: int = Field(default=1, ge=1)
+    evse_id: int = Field(ge=1, le=INT32_MAX)
+    connector_id: int = Field(default=1, ge=1, le=INT32_MAX)
 
 
 class Reserve(Command):
     name = "reserve"
-    reservation_id: int = Field(ge=0)
+    reservation_id: int = Field(ge=0, le=INT32_MAX)
     expires_at: datetime
     id_token: str = Field(min_length=1, max_length=36)
     token_type: TokenType = "ISO14443"
-    evse_id: int | None = Field(default=None, ge=0)
+    evse_id: int | None = Field(default=None, ge=0, le=INT32_MAX)
     group_id: str | None = Field(default=None, max_length=36)
 
 
 class CancelReservation(Command):
     name = "cancel_reservation"
-    reservation_id: int = Field(ge=0)
+    reservation_id: int = Field(ge=0, le=INT32_MAX)
 
 
 class Reset(Command):
     name = "reset"
     # Immediate = 1.6 Hard, OnIdle = 1.6 Soft; either spelling is taken.
     type: Literal["Immediate", "OnIdle", "Hard", "Soft"] = "OnIdle"
-    evse_id: int | None = Field(default=None, ge=1)
+    evse_id: int | None = Field(default=None, ge=1, le=INT32_MAX)
 
 
 class ChangeAvailability(Command):
     name = "change_availability"
-    evse_id: int = Field(default=0, ge=0, description="0 = the whole charger")
+    evse_id: int = Field(default=0, ge=0, le=INT32_MAX, description="0 = the whole charger")
     operative: bool
 
 
 class TriggerMessage(Command):
     name = "trigger_message"
-    message: str = Field(min_length=1, examples=["StatusNotification", "Heartbeat", "MeterValues"])
-    evse_id: int | None = Field(default=None, ge=0)
+    message: str = Field(
+        min_length=1, max_length=64, examples=["StatusNotification", "Heartbeat", "MeterValues"]
+    )
+    evse_id: int | None = Field(default=None, ge=0, le=INT32_MAX)
 
 
 class GetConfiguration(Command):
     name = "get_configuration"
-    keys: list[str] = Field(
-        default_factory=list, description="1.6 keys or 2.0.1 Component.Variable"
+    keys: list[Annotated[str, Field(min_length=1, max_length=101)]] = Field(
+        default_factory=list, max_length=100, description="1.6 keys or 2.0.1 Component.Variable"
     )
 
 
 class SetConfiguration(Command):
     name = "set_configuration"
-    key: str = Field(min_length=1, max_length=100)
+    key: str = Field(min_length=1, max_length=101)
     value: str = Field(max_length=1000)
 
 
@@ -110,7 +120,7 @@ class LocalListEntry(BaseModel):
 
 class SendLocalList(Command):
     name = "send_local_list"
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=INT32_MAX)
     update_type: Literal["Full", "Differential"] = "Full"
     entries: list[LocalListEntry] = Field(default_factory=list)
 
@@ -123,18 +133,18 @@ class SetChargingLimit(Command):
     """Cap one transaction's power: a TxProfile of one period at stack level 0."""
 
     name = "set_charging_limit"
-    evse_id: int = Field(ge=1)
-    transaction_id: int = Field(description="The platform's transaction id")
-    limit_w: float = Field(gt=0)
+    evse_id: int = Field(ge=1, le=INT32_MAX)
+    transaction_id: int = Field(ge=1, le=ID_MAX, description="The platform's transaction id")
+    limit_w: float = Field(gt=0, le=LIMIT_MAX_W, allow_inf_nan=False)
     until: datetime | None = Field(default=None, description="End of the limit; None = open-ended")
     # A profile with the same id (2.0.1), or the same purpose and stack level (1.6), replaces
     # the one the charger holds, so a new limit on the same transaction overrides the last.
-    profile_id: int = Field(default=1, ge=0)
+    profile_id: int = Field(default=1, ge=0, le=INT32_MAX)
 
 
 class ClearChargingLimit(Command):
     name = "clear_charging_limit"
-    evse_id: int = Field(ge=1)
+    evse_id: int = Field(ge=1, le=INT32_MAX)
 
 
 COMMANDS: dict[str, type[Command]] = {
@@ -208,6 +218,7 @@ class Commands:
 
         implementation = v16 if conn.ocpp_version == "1.6" else v201
         try:
+            await self._has_the_evse(station_id, command)
             result = await implementation.run(conn, self._store, command, timeout)
         except CommandInputError as e:
             return CommandResult(Outcome.INVALID, error_description=str(e))
@@ -226,6 +237,31 @@ class Commands:
             # The platform decided this start; the charger may still ask (AuthorizeRemoteTxRequests).
             self._grants.grant(station_id, command.id_token)
         return result
+
+    async def _has_the_evse(self, station_id: str, command: Command) -> None:
+        """CommandInputError when the command names an EVSE (or connector) that the charger
+        did not report; nothing is checked while it has reported none (0 is the whole
+        charger, or any EVSE, where a command allows it)."""
+        evse_id = getattr(command, "evse_id", None)
+        if not evse_id:
+            return
+        async with self._store.sessions() as session:
+            rows = await session.execute(
+                select(Connector.evse_id, Connector.connector_id).where(
+                    col(Connector.station_id) == station_id
+                )
+            )
+            known = {(int(e), int(c)) for e, c in rows}
+        if not known:
+            return
+        if evse_id not in {e for e, _ in known}:
+            evses = ", ".join(str(e) for e in sorted({e for e, _ in known}))
+            raise CommandInputError(f"{station_id} has no EVSE {evse_id} (it has {evses})")
+        connector_id = getattr(command, "connector_id", None)
+        if connector_id is not None and (evse_id, connector_id) not in known:
+            raise CommandInputError(
+                f"EVSE {evse_id} of {station_id} has no connector {connector_id}"
+            )
 
 
 async def running_transaction(

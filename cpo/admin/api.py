@@ -27,7 +27,7 @@ from cpo.operations import (
     TokenIn,
     station_view,
 )
-from cpo.parties import party_view
+from cpo.parties import NotRegistered, party_view
 from cpo.push import outbox
 from cpo.roaming import InvitationIn, OriginsIn, RegistrationIn, Roaming
 from cpo.sites import Invalid, location_object, tariff_object
@@ -36,6 +36,7 @@ from csms.models import Event, MeterSample
 from csms.service import Csms
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+ID_MAX = 2**63 - 1  # the database's ids are signed 64-bit integers
 
 
 class Problem(Exception):
@@ -392,12 +393,12 @@ class Admin:
             return ok(await outbox.summary(session, party.id))
 
     async def resync_party(self, request: Request) -> Response:
-        party = await self.roaming.party(request.path_params["party_id"])
+        party = await self.roaming.registered(request.path_params["party_id"])
         assert party.id is not None
         return ok({"marked": await self.roaming.sites.resync(party.id)})
 
     async def retry_party(self, request: Request) -> Response:
-        party = await self.roaming.party(request.path_params["party_id"])
+        party = await self.roaming.registered(request.path_params["party_id"])
         assert party.id is not None
         async with self.roaming.sites.sessions.begin() as session:
             count = await outbox.retry_failed(session, party.id)
@@ -434,8 +435,10 @@ class Admin:
                 ):
                     raise Problem(401, "missing or wrong bearer token")
                 for name, value in request.path_params.items():
-                    if isinstance(value, int) and value > ID_MAX:
-                        raise Problem(400, f"{name} {value} is out of range", f"at most {ID_MAX}")
+                    if isinstance(value, int) and not 0 <= value <= ID_MAX:
+                        # No row has such an id (they are 64-bit), and the database cannot
+                        # even be asked.
+                        raise Problem(404, f"no such {name.removesuffix('_id')}: ids are 64-bit")
                 if "party_id" in request.path_params:
                     logs.about_party(request.path_params["party_id"])
                 return await endpoint(request)
@@ -445,6 +448,10 @@ class Admin:
                 return Problem(413, "request body too large", str(e)).response()
             except NotFound as e:
                 return Problem(404, str(e)).response()
+            except NotRegistered as e:
+                return Problem(
+                    409, str(e), "only a registered party can be operated on", party_id=e.party_id
+                ).response()
             except Conflict as e:
                 return Problem(409, str(e)).response()
             except Invalid as e:

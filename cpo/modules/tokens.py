@@ -9,14 +9,18 @@ from __future__ import annotations
 import enum
 import secrets
 import string as strings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import Table, delete, update
+from sqlalchemy import select as select_columns
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import select
 from starlette.responses import Response
 
+from cpo import upsert
 from cpo.models import OcpiToken, Party
 from cpo.ocpi.client import OcpiClient
 from cpo.ocpi.locations import TokenType
@@ -31,12 +35,14 @@ from cpo.ocpi.models import (
 )
 from cpo.ocpi.responses import OcpiResponse, timestamp
 from cpo.ocpi.router import Call, Module
-from cpo.ocpi.status import OcpiError, Status, invalid, not_found
-from cpo.parties import peer_of
+from cpo.ocpi.status import OcpiError, Status, invalid, not_found, unauthorized
+from cpo.parties import NotRegistered, hold_registered, peer_of
 from csms import clock
 from csms.models import Meta
 
 IDTAG_MAX = 20  # OCPP 1.6 idTag
+TOKENS: Table = OcpiToken.__table__  # type: ignore[attr-defined]
+META: Table = Meta.__table__  # type: ignore[attr-defined]
 
 
 class WhitelistType(enum.StrEnum):
@@ -127,50 +133,93 @@ def short_tag() -> str:
     )
 
 
-async def store_token(session: AsyncSession, owner_id: int, token: Token) -> tuple[bool, int]:
-    """Creates or replaces a token: whether it was new, and its row id."""
-    key = token.uid.upper()
-    row = (
-        (
-            await session.execute(
-                select(OcpiToken).where(
-                    OcpiToken.country_code == token.country_code.upper(),
-                    OcpiToken.party_id == token.party_id.upper(),
-                    OcpiToken.uid_key == key,
-                    OcpiToken.type == token.type.value,
-                )
-            )
+async def store_tokens(
+    session: AsyncSession, owner_id: int, tokens: Iterable[Token]
+) -> list[tuple[bool, int]]:
+    """Creates or replaces tokens for their owner: whether each was new, and its row id.
+
+    The owner must be registered, read under a share lock: an unregistration that drops the
+    owner's tokens waits for this transaction, or this one sees the party gone
+    (NotRegistered) and writes nothing. A token written by a new registration of the same eMSP
+    (same country_code/party_id) becomes the new party's. Each token is one INSERT ... ON
+    CONFLICT DO NOTHING and, when the key was held, one UPDATE: no read-then-write race.
+    """
+    if await hold_registered(session, owner_id) is None:
+        raise NotRegistered(owner_id)
+    done = []
+    for token in tokens:
+        key = (
+            TOKENS.c.country_code == token.country_code.upper(),
+            TOKENS.c.party_id == token.party_id.upper(),
+            TOKENS.c.uid_key == token.uid.upper(),
+            TOKENS.c.type == token.type.value,
         )
-        .scalars()
-        .first()
-    )
-    data = token.model_dump(
-        mode="json", exclude_none=True, exclude={*KEYS, "valid", "whitelist", "last_updated"}
-    )
-    created = row is None
-    if row is None:
-        row = OcpiToken(
+        now = clock.now()
+        values: dict[str, Any] = dict(
             owner_id=owner_id,
-            country_code=token.country_code.upper(),
-            party_id=token.party_id.upper(),
             uid=token.uid,
-            uid_key=key,
-            type=token.type.value,
+            data=token.model_dump(
+                mode="json",
+                exclude_none=True,
+                exclude={*KEYS, "valid", "whitelist", "last_updated"},
+            ),
+            valid=token.valid,
             whitelist=token.whitelist.value,
             last_updated=token.last_updated,
-            short_tag=short_tag() if len(token.uid) > IDTAG_MAX else None,
+            received_at=now,
         )
-        session.add(row)
-    row.uid, row.data, row.valid, row.whitelist = (
-        token.uid,
-        data,
-        token.valid,
-        token.whitelist.value,
+        created = (
+            await session.execute(
+                upsert.insert(session, TOKENS)
+                .values(
+                    values
+                    | dict(
+                        country_code=token.country_code.upper(),
+                        party_id=token.party_id.upper(),
+                        uid_key=token.uid.upper(),
+                        type=token.type.value,
+                        short_tag=short_tag() if len(token.uid) > IDTAG_MAX else None,
+                    )
+                )
+                .on_conflict_do_nothing(
+                    index_elements=["country_code", "party_id", "uid_key", "type"]
+                )
+                .returning(TOKENS.c.id)
+            )
+        ).scalar_one_or_none()
+        if created is not None:
+            done.append((True, int(created)))
+            continue
+        row_id = (
+            await session.execute(update(TOKENS).where(*key).values(values).returning(TOKENS.c.id))
+        ).scalar_one()
+        done.append((False, int(row_id)))
+    return done
+
+
+async def store_token(session: AsyncSession, owner_id: int, token: Token) -> tuple[bool, int]:
+    """Creates or replaces one token (see `store_tokens`): whether it was new, and its row id."""
+    return (await store_tokens(session, owner_id, [token]))[0]
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """A token removed with its owner's registration, as chargers' local lists may hold it."""
+
+    uid: str
+    short_tag: str | None
+    type: str
+    whitelist: str
+
+
+async def drop_owned(session: AsyncSession, owner_id: int) -> list[Dropped]:
+    """Deletes every token a party owns, in one statement; what was deleted."""
+    rows = await session.execute(
+        delete(TOKENS)
+        .where(TOKENS.c.owner_id == owner_id)
+        .returning(TOKENS.c.uid, TOKENS.c.short_tag, TOKENS.c.type, TOKENS.c.whitelist)
     )
-    row.last_updated, row.received_at = token.last_updated, clock.now()
-    await session.flush()
-    assert row.id is not None
-    return created, row.id
+    return [Dropped(*row) for row in rows]
 
 
 def module(
@@ -200,17 +249,17 @@ def module(
         return cc.upper(), pid.upper(), uid, kind
 
     async def find(
-        session: AsyncSession, cc: str, pid: str, uid: str, kind: str
+        session: AsyncSession, cc: str, pid: str, uid: str, kind: str, lock: bool = False
     ) -> OcpiToken | None:
-        rows = await session.execute(
-            select(OcpiToken).where(
-                OcpiToken.country_code == cc,
-                OcpiToken.party_id == pid,
-                OcpiToken.uid_key == uid.upper(),
-                OcpiToken.type == kind,
-            )
+        stmt = select(OcpiToken).where(
+            OcpiToken.country_code == cc,
+            OcpiToken.party_id == pid,
+            OcpiToken.uid_key == uid.upper(),
+            OcpiToken.type == kind,
         )
-        return rows.scalars().first()
+        if lock:  # a PATCH merges into what it read: no other write in between
+            stmt = stmt.with_for_update()
+        return (await session.execute(stmt)).scalars().first()
 
     def unknown(uid: str, kind: str) -> OcpiError:
         return not_found(f"no token {uid!r} of type {kind}", Status.UNKNOWN_TOKEN)
@@ -239,8 +288,11 @@ def module(
                 f"the token names {'/'.join(given)}, the URL {cc}/{pid}/{uid.upper()}?type={kind}"
             )
         assert call.party.id is not None
-        async with sessions.begin() as session:
-            created, row_id = await store_token(session, call.party.id, token)
+        try:
+            async with sessions.begin() as session:
+                created, row_id = await store_token(session, call.party.id, token)
+        except NotRegistered as e:  # unregistered while this request ran
+            raise unauthorized(str(e)) from e
         changed([row_id])
         return OcpiResponse(http=201 if created else 200)
 
@@ -256,14 +308,22 @@ def module(
                 != {"country_code": cc, "party_id": pid, "uid": uid.upper(), "type": kind}[key]
             ):
                 raise invalid(f"{key} cannot be changed by a PATCH")
-        async with sessions.begin() as session:
-            row = await find(session, cc, pid, uid, kind)
-            if row is None:
-                raise unknown(uid, kind)
-            merged = token_object(row) | body | {"last_updated": timestamp(changes.last_updated)}
-            token = Call.validate(Token, merged)
-            assert call.party.id is not None
-            _, row_id = await store_token(session, call.party.id, token)
+        assert call.party.id is not None
+        try:
+            async with sessions.begin() as session:
+                # The party before the token, in the order an unregistration locks them.
+                if await hold_registered(session, call.party.id) is None:
+                    raise NotRegistered(call.party.id)
+                row = await find(session, cc, pid, uid, kind, lock=True)
+                if row is None:
+                    raise unknown(uid, kind)
+                merged = (
+                    token_object(row) | body | {"last_updated": timestamp(changes.last_updated)}
+                )
+                token = Call.validate(Token, merged)
+                _, row_id = await store_token(session, call.party.id, token)
+        except NotRegistered as e:  # unregistered while this request ran
+            raise unauthorized(str(e)) from e
         changed([row_id])
         return OcpiResponse()
 
@@ -292,41 +352,58 @@ async def pull(
     params = {} if full or meta is None else {"date_from": meta.value}
     seen: set[tuple[str, str, str, str]] = set()
     stored = skipped = 0
+    assert party.id is not None
     async for page in client.pages(url, peer_of(party), params=params, module="tokens"):
-        async with sessions.begin() as session:
-            for raw in page:
-                try:
-                    token = Token.model_validate(raw)
-                except ValidationError:
-                    skipped += 1
-                    continue
-                if not party.has_role(token.country_code, token.party_id):
-                    skipped += 1  # a party lists only its own tokens
-                    continue
-                assert party.id is not None
-                await store_token(session, party.id, token)
-                seen.add(
-                    (
-                        token.country_code.upper(),
-                        token.party_id.upper(),
-                        token.uid.upper(),
-                        token.type.value,
-                    )
+        tokens: list[Token] = []
+        for raw in page:
+            try:
+                token = Token.model_validate(raw)
+            except ValidationError:
+                skipped += 1
+                continue
+            if not party.has_role(token.country_code, token.party_id):
+                skipped += 1  # a party lists only its own tokens
+                continue
+            tokens.append(token)
+            seen.add(
+                (
+                    token.country_code.upper(),
+                    token.party_id.upper(),
+                    token.uid.upper(),
+                    token.type.value,
                 )
-                stored += 1
+            )
+        async with sessions.begin() as session:
+            await store_tokens(session, party.id, tokens)
+        stored += len(tokens)
     invalidated = 0
     async with sessions.begin() as session:
         if full:
-            rows = await session.execute(select(OcpiToken).where(OcpiToken.owner_id == party.id))
-            for row in rows.scalars():
-                key_of = (row.country_code, row.party_id, row.uid_key, row.type)
+            rows = await session.execute(
+                select_columns(
+                    TOKENS.c.id,
+                    TOKENS.c.country_code,
+                    TOKENS.c.party_id,
+                    TOKENS.c.uid_key,
+                    TOKENS.c.type,
+                ).where(TOKENS.c.owner_id == party.id, TOKENS.c.valid.is_(True))
+            )
+            missing = [row.id for row in rows if tuple(row[1:]) not in seen]
+            for start in range(0, len(missing), 500):  # a bounded IN list per statement
                 # A token pushed while we paged is newer than this list: not judged by it.
-                if key_of not in seen and row.valid and row.received_at < started:
-                    row.valid = False
-                    invalidated += 1
-        meta = await session.get(Meta, key)
-        if meta is None:
-            session.add(Meta(key=key, value=timestamp(started)))
-        else:
-            meta.value = timestamp(started)
+                result = await session.execute(
+                    update(TOKENS)
+                    .where(
+                        TOKENS.c.id.in_(missing[start : start + 500]),
+                        TOKENS.c.owner_id == party.id,
+                        TOKENS.c.received_at < started,
+                    )
+                    .values(valid=False)
+                )
+                invalidated += int(result.rowcount or 0)  # type: ignore[attr-defined]
+        await session.execute(
+            upsert.insert(session, META)
+            .values(key=key, value=timestamp(started))
+            .on_conflict_do_update(index_elements=["key"], set_={"value": timestamp(started)})
+        )
     return {"stored": stored, "skipped": skipped, "invalidated": invalidated}

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Row, Table, bindparam, func, insert, select, update
+from sqlalchemy import Row, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -99,9 +99,27 @@ class Outbox:
         """`mark` for several objects of one kind at once (object id → EVSE uids changed)."""
         if not party_ids or not objects:
             return
+        # Only for parties that converge, read under a share lock: an unregistration (which
+        # drops the party's rows) waits for this transaction, or this one sees it and marks
+        # nothing for that party; a session that outlives its eMSP's registration queues
+        # nothing for the gone party.
+        conn = await session.connection()
+        party_ids = list(
+            (
+                await conn.execute(
+                    select(PARTIES.c.id)
+                    .where(
+                        PARTIES.c.id.in_(list(party_ids)),
+                        PARTIES.c.state.in_(list(CONVERGING)),
+                    )
+                    .with_for_update(read=True)
+                )
+            ).scalars()
+        )
+        if not party_ids:
+            return
         now = clock.now()
         due = now + timedelta(seconds=delay)
-        conn = await session.connection()
         existing: dict[tuple[int, str], Row[Any]] = {}
         ids = list(objects)
         for start in range(0, len(ids), IN_LIST_MAX):  # a bounded IN list per statement
@@ -218,6 +236,12 @@ def _view(row: PendingPush) -> dict[str, object]:
         "attempts": row.attempts,
         "error": row.last_error,
     }
+
+
+async def drop(session: AsyncSession, party_id: int) -> int:
+    """Removes every row waiting for the party (it is gone): how many there were."""
+    result = await session.execute(delete(PendingPush).where(col(PendingPush.party_id) == party_id))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def retry_failed(session: AsyncSession, party_id: int) -> int:

@@ -36,12 +36,19 @@ if TYPE_CHECKING:
     from csms.store import Store
 
 ID_TAG_MAX = 20
+KEY_MAX, VALUE_MAX = 50, 500  # ChangeConfiguration's CiString50 key and CiString500 value
 
 
 def _id_tag(token: str) -> str:
     if len(token) > ID_TAG_MAX:
         raise CommandInputError(f"an OCPP 1.6 idTag has at most {ID_TAG_MAX} characters")
     return token
+
+
+def _key(key: str) -> str:
+    if len(key) > KEY_MAX:
+        raise CommandInputError(f"an OCPP 1.6 configuration key has at most {KEY_MAX} characters")
+    return key
 
 
 def _tx_profile(command: SetChargingLimit, transaction_id: str) -> dict[str, Any]:
@@ -86,6 +93,10 @@ async def run(
                 call.RemoteStopTransaction(transaction_id=int(tx.ocpp_transaction_id)), timeout
             )
         case Unlock():
+            if command.connector_id != 1:
+                raise CommandInputError(
+                    "an OCPP 1.6 charger's connector N is EVSE N: name it as evse_id, connector_id 1"
+                )
             reply = await conn.call(call.UnlockConnector(connector_id=command.evse_id), timeout)
         case Reserve():
             reply = await conn.call(
@@ -103,6 +114,8 @@ async def run(
                 call.CancelReservation(reservation_id=command.reservation_id), timeout
             )
         case Reset():
+            if command.evse_id is not None:
+                raise CommandInputError("OCPP 1.6 resets the whole charger: leave evse_id out")
             kind = "Hard" if command.type in ("Hard", "Immediate") else "Soft"
             reply = await conn.call(call.Reset(type=kind), timeout)
         case ChangeAvailability():
@@ -122,11 +135,15 @@ async def run(
                 timeout,
             )
         case GetConfiguration():
+            for key in command.keys:
+                _key(key)
             reply = await conn.call(call.GetConfiguration(key=command.keys or None), timeout)
             return answered(reply, status="Accepted")
         case SetConfiguration():
+            if len(command.value) > VALUE_MAX:
+                raise CommandInputError(f"an OCPP 1.6 value has at most {VALUE_MAX} characters")
             reply = await conn.call(
-                call.ChangeConfiguration(key=command.key, value=command.value), timeout
+                call.ChangeConfiguration(key=_key(command.key), value=command.value), timeout
             )
         case SendLocalList():
             entries = []

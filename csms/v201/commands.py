@@ -50,6 +50,7 @@ ALIASES = {
     "StopTransactionOnInvalidId": ("TxCtrlr", "StopTxOnInvalidId"),
 }
 
+NAME_MAX = 50  # ComponentType.name, VariableType.name
 _request_ids = itertools.count(1)
 
 
@@ -60,6 +61,10 @@ def _variable(key: str) -> dict[str, dict[str, str]]:
         component, variable = key.split(".", 1)
     else:
         raise CommandInputError(f"{key!r}: name a 2.0.1 variable as Component.Variable")
+    if len(component) > NAME_MAX or len(variable) > NAME_MAX:
+        raise CommandInputError(
+            f"2.0.1 component and variable names have at most {NAME_MAX} characters"
+        )
     return {"component": {"name": component}, "variable": {"name": variable}}
 
 
