@@ -305,12 +305,13 @@ class ChargingSessions:
         ended = tx.status == "ended"
         start = tx.started_at or row.created_at
         end = (tx.ended_at if ended else tx.meter_last_at) or start
+        read = readings(samples)
         measured = usage(
             start,
             max(end, start),
             tx.meter_start_wh,
-            _stop_reading(tx, samples) if ended else None,
-            readings(samples),
+            _stop_reading(tx, read) if ended else None,
+            read,
             self.rules.max_power_w,
             # Cut where the live updates were cut, ended or not: the periods the owner holds
             # stay as they are and the last update only appends.
@@ -441,14 +442,23 @@ class ChargingSessions:
         if tx.started_at is None or tx.ended_at is None:
             row.flags = [*row.flags, "no start or end time: no CDR"]
             return None
+        read = readings(samples)
         measured = usage(
             tx.started_at,
             max(tx.ended_at, tx.started_at),
             tx.meter_start_wh,
-            _stop_reading(tx, samples),
-            readings(samples),
+            _stop_reading(tx, read),
+            read,
             self.rules.max_power_w,
         )
+        if measured.flags:
+            log.warning(
+                "charger %s, transaction %s, session %s: the CDR sets meter data aside: %s",
+                tx.station_id,
+                tx.id,
+                row.ocpi_id,
+                "; ".join(measured.flags),
+            )
         priced = self._price(row, measured)
         if priced is None:
             row.flags = [*row.flags, "the tariff engine refused the usage: no CDR"]
@@ -669,12 +679,11 @@ def _last_values(readings_: list[Reading]) -> list[dict[str, Any]]:
     return found
 
 
-def _stop_reading(tx: Transaction, samples: Sequence[SampleRow]) -> float | None:
-    """The csms's stop reading, unless the charger's own end reading is among the samples (the
-    csms clamps a register that went backwards; the CDR recounts from what was read)."""
-    if any(s.timestamp == tx.ended_at and s.context == "Transaction.End" for s in samples):
-        return None
-    return tx.meter_stop_wh
+def _stop_reading(tx: Transaction, read: Sequence[Reading]) -> float | None:
+    """The charger's own register at the stop if it sent one, else the csms's stop reading
+    (which the csms clamps when the register went backwards: the count judges what was read)."""
+    at_stop = (r.energy_wh for r in read if r.at == tx.ended_at and r.energy_wh is not None)
+    return next(at_stop, tx.meter_stop_wh)
 
 
 def _missing(tx: Transaction) -> list[str]:
