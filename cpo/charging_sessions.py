@@ -370,11 +370,21 @@ class ChargingSessions:
     # -- for the operator ---------------------------------------------------------------------
 
     async def recent(self, limit: int, status: str | None = None) -> list[dict[str, Any]]:
+        """The newest sessions, each with its CDRs (credits and reissues included)."""
         async with self.sessions() as session:
             stmt = select(ChargingSession).order_by(col(ChargingSession.id).desc()).limit(limit)
             if status:
                 stmt = stmt.where(ChargingSession.status == status.upper())
-            return [_view(r, []) for r in (await session.execute(stmt)).scalars()]
+            rows = list((await session.execute(stmt)).scalars())
+            cdrs: dict[int, list[Cdr]] = {}
+            found = await session.execute(
+                select(Cdr)
+                .where(col(Cdr.session_id).in_([r.id for r in rows]))
+                .order_by(col(Cdr.session_id), col(Cdr.revision))
+            )
+            for cdr in found.scalars():
+                cdrs.setdefault(cdr.session_id, []).append(cdr)
+            return [_view(r, cdrs.get(r.id or 0, [])) for r in rows]
 
     async def view(self, ocpi_id: str) -> dict[str, Any] | None:
         async with self.sessions() as session:

@@ -217,6 +217,29 @@ async def test_a_correction_credits_the_cdr_and_issues_a_new_one(
     assert len(emsp.cdrs) == 3
 
 
+async def test_the_admin_session_list_names_each_sessions_cdrs_corrections_included(
+    live: Platform, emsp: EmspSimulator
+) -> None:
+    async with ChargePointSimulator(
+        id="CP-SES", url=live.ws_url, ocpp="1.6", password=PASSWORD
+    ) as cp:
+        await cp.boot()
+        await cp.run_session(1, UID, meter_updates=1, seconds_per_update=600)
+        session_id = (await emsp.wait_for(sent("cdrs", "POST"))).body["session_id"]
+
+    async def listed() -> list[str]:
+        async with live.admin() as admin:
+            response = await admin.get("/sessions")
+        assert response.status_code == 200, response.text
+        (mine,) = [s for s in response.json() if s["id"] == session_id]
+        return [c["id"] for c in mine["cdrs"]]
+
+    assert await listed() == [session_id]
+    async with live.admin() as admin:
+        assert (await admin.post(f"/sessions/{session_id}/correct")).status_code == 201
+    assert await listed() == [session_id, f"{session_id}-C1", f"{session_id}-R1"]
+
+
 async def test_emsps_page_their_own_sessions_and_cdrs_only(
     live: Platform, emsp: EmspSimulator
 ) -> None:
