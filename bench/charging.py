@@ -38,7 +38,8 @@ async def accepted_tags(admin: httpx.AsyncClient, chargers: int, kind: str) -> A
     kind "emsp": an eMSP (the simulator, in this process) registers and lists them as its
     tokens with whitelist ALLOWED, which the platform pulls; every transaction then becomes an
     OCPI Session, built and priced on every meter value (not pushed: the chargers stand at no
-    Location). kind "local": the operator's own tokens (admin API); no OCPI Session is made.
+    Location). kind "local": the operator's own tokens (admin API); every transaction becomes
+    a Session for the operator's books, built and priced the same way, for no eMSP.
     """
     if kind == "local":
         for n in range(chargers):

@@ -63,7 +63,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--tokens",
         choices=["emsp", "local"],
         default="emsp",
-        help="whose idTags: an eMSP's (OCPI Sessions are made; default) or the operator's own",
+        help="whose idTags: an eMSP's (default) or the operator's own (Sessions are made and "
+        "priced for both; only an eMSP's have a party to push to)",
     )
     return parse_load(p, argv)
 

@@ -23,7 +23,7 @@ from sqlalchemy import select as core_select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, or_, select
 
-from cpo.authorization import find_token
+from cpo.authorization import TOKEN_TYPES, find_token
 from cpo.cdrs import cdr_location, cdr_object, credit_of, signed_data
 from cpo.models import (
     Cdr,
@@ -35,6 +35,7 @@ from cpo.models import (
     Tariff,
 )
 from cpo.ocpi.headers import PartyRef
+from cpo.ocpi.locations import TokenType
 from cpo.ocpi.responses import timestamp
 from cpo.ocpi.tariffs import Tariff as TariffModel
 from cpo.push.outbox import Outbox
@@ -42,7 +43,8 @@ from cpo.sites import tariff_object
 from cpo.tariff_engine import Priced, price
 from cpo.usage import Reading, SampleRow, Usage, readings, usage
 from csms import clock
-from csms.models import MeterSample, Station, Transaction
+from csms.authorization import normalise_uid
+from csms.models import LocalToken, MeterSample, Station, Transaction
 
 log = logging.getLogger("cpo.sessions")
 
@@ -171,19 +173,35 @@ class ChargingSessions:
     async def _open(
         self, session: AsyncSession, tx: Transaction, now: datetime
     ) -> ChargingSession | None:
-        """A new Session, if an eMSP is behind the transaction: its START_SESSION, its
-        reservation, or the token the driver presented."""
+        """A new Session, if someone is behind the transaction: an eMSP (its START_SESSION, its
+        reservation, or its token the driver presented), or the operator (its own token).
+
+        The operator's own charges are Sessions and CDRs like the others, for the operator's
+        books: owned by no party (`owner_id` None, the CPO's own country_code/party_id in the
+        cdr_token), so no outbox row, pull or command of any eMSP ever reaches them."""
         if not tx.id_token:
             return None
         assert tx.id is not None
         reference: str | None = None
+        owner_id: int | None
         started = await self._started_by_command(session, tx)
         reserved = await self._reserved(session, tx) if started is None else None
+        # As the authorization port asks: the operator's own tokens first.
+        mine = await _operator_token(session, tx.id_token) if started is None else None
         if started is not None:
             owner_id, token = started.party_id, started.request["token"]
             reference = started.request.get("authorization_reference")
             auth_method = "COMMAND"
             started.transaction_id, started.state = tx.id, "linked"
+        elif mine is not None:
+            owner_id, auth_method = None, "WHITELIST"
+            token = {
+                "country_code": self.own.country_code,
+                "party_id": self.own.party_id,
+                "uid": mine.uid,
+                "type": _token_type(mine.type),
+                "contract_id": mine.uid,
+            }
         else:
             known = await find_token(session, tx.id_token, tx.id_token_type)
             if known is not None:
@@ -205,7 +223,7 @@ class ChargingSessions:
             elif reserved is not None:
                 owner_id, token, auth_method = reserved.party_id, reserved.token, "WHITELIST"
             else:
-                return None  # the operator's own token, or nobody's: no eMSP to tell
+                return None  # nobody's token: no one to bill
             if reserved is not None and reserved.party_id == owner_id:
                 reference = reserved.authorization_reference
                 reserved.status = "used"
@@ -305,12 +323,13 @@ class ChargingSessions:
         ended = tx.status == "ended"
         start = tx.started_at or row.created_at
         end = (tx.ended_at if ended else tx.meter_last_at) or start
+        read = readings(samples)
         measured = usage(
             start,
             max(end, start),
             tx.meter_start_wh,
-            _stop_reading(tx, samples) if ended else None,
-            readings(samples),
+            _stop_reading(tx, read) if ended else None,
+            read,
             self.rules.max_power_w,
             # Cut where the live updates were cut, ended or not: the periods the owner holds
             # stay as they are and the last update only appends.
@@ -369,18 +388,28 @@ class ChargingSessions:
     # -- for the operator ---------------------------------------------------------------------
 
     async def recent(self, limit: int, status: str | None = None) -> list[dict[str, Any]]:
+        """The newest sessions, each with its CDRs (credits and reissues included)."""
         async with self.sessions() as session:
             stmt = select(ChargingSession).order_by(col(ChargingSession.id).desc()).limit(limit)
             if status:
                 stmt = stmt.where(ChargingSession.status == status.upper())
-            return [_view(r, []) for r in (await session.execute(stmt)).scalars()]
+            rows = list((await session.execute(stmt)).scalars())
+            cdrs: dict[int, list[Cdr]] = {}
+            found = await session.execute(
+                select(Cdr)
+                .where(col(Cdr.session_id).in_([r.id for r in rows]))
+                .order_by(col(Cdr.session_id), col(Cdr.revision))
+            )
+            for cdr in found.scalars():
+                cdrs.setdefault(cdr.session_id, []).append(cdr)
+            return [_view(r, cdrs.get(r.id or 0, []), self.own) for r in rows]
 
     async def view(self, ocpi_id: str) -> dict[str, Any] | None:
         async with self.sessions() as session:
             row = await session_by_id(session, ocpi_id)
             if row is None:
                 return None
-            return _view(row, await _cdrs_of(session, row))
+            return _view(row, await _cdrs_of(session, row), self.own)
 
     async def correct_session(self, ocpi_id: str) -> dict[str, Any] | None:
         """The operator's correction: credit the standing CDR, issue a new one (LookupError if
@@ -391,7 +420,7 @@ class ChargingSessions:
                 return None
             await self.correct(session, row)
             await session.flush()
-            view = _view(row, await _cdrs_of(session, row))
+            view = _view(row, await _cdrs_of(session, row), self.own)
         self.outbox.wake()
         return view
 
@@ -441,14 +470,23 @@ class ChargingSessions:
         if tx.started_at is None or tx.ended_at is None:
             row.flags = [*row.flags, "no start or end time: no CDR"]
             return None
+        read = readings(samples)
         measured = usage(
             tx.started_at,
             max(tx.ended_at, tx.started_at),
             tx.meter_start_wh,
-            _stop_reading(tx, samples),
-            readings(samples),
+            _stop_reading(tx, read),
+            read,
             self.rules.max_power_w,
         )
+        if measured.flags:
+            log.warning(
+                "charger %s, transaction %s, session %s: the CDR sets meter data aside: %s",
+                tx.station_id,
+                tx.id,
+                row.ocpi_id,
+                "; ".join(measured.flags),
+            )
         priced = self._price(row, measured)
         if priced is None:
             row.flags = [*row.flags, "the tariff engine refused the usage: no CDR"]
@@ -521,6 +559,23 @@ class ChargingSessions:
         return credit, fresh
 
 
+async def _operator_token(session: AsyncSession, id_token: str) -> LocalToken | None:
+    """The operator's own token (`cpo token add`) the charger's idTag stands for, if any."""
+    rows = await session.execute(
+        select(LocalToken)
+        .where(LocalToken.uid == normalise_uid(id_token))
+        .order_by(col(LocalToken.id))
+    )
+    return rows.scalars().first()
+
+
+def _token_type(local: str) -> str:
+    """An OCPI TokenType for the operator's token type (free text, RFID unless told)."""
+    if local in set(TokenType):
+        return local
+    return TOKEN_TYPES.get(local, "OTHER")
+
+
 async def _at_locations(session: AsyncSession, txs: list[Transaction]) -> set[tuple[str, int]]:
     """Which of these transactions' (station, EVSE) stand at a Location: one query for a whole
     rebuild, instead of one per Session that is not placed yet."""
@@ -549,11 +604,15 @@ async def _cdrs_of(session: AsyncSession, row: ChargingSession) -> list[Cdr]:
     return list(rows.scalars())
 
 
-def _view(row: ChargingSession, cdrs: list[Cdr]) -> dict[str, Any]:
+def _view(row: ChargingSession, cdrs: list[Cdr], own: PartyRef) -> dict[str, Any]:
+    token = row.data.get("cdr_token") or {}
     return {
         "id": row.ocpi_id,
         "transaction_id": row.transaction_id,
         "owner_party_id": row.owner_id,
+        # A charge with one of the operator's own tokens: for its books, no eMSP's.
+        "operator": row.owner_id is None
+        and (token.get("country_code"), token.get("party_id")) == (own.country_code, own.party_id),
         "status": row.status,
         "flags": row.flags,
         "at_location": row.location is not None,
@@ -669,12 +728,11 @@ def _last_values(readings_: list[Reading]) -> list[dict[str, Any]]:
     return found
 
 
-def _stop_reading(tx: Transaction, samples: Sequence[SampleRow]) -> float | None:
-    """The csms's stop reading, unless the charger's own end reading is among the samples (the
-    csms clamps a register that went backwards; the CDR recounts from what was read)."""
-    if any(s.timestamp == tx.ended_at and s.context == "Transaction.End" for s in samples):
-        return None
-    return tx.meter_stop_wh
+def _stop_reading(tx: Transaction, read: Sequence[Reading]) -> float | None:
+    """The charger's own register at the stop if it sent one, else the csms's stop reading
+    (which the csms clamps when the register went backwards: the count judges what was read)."""
+    at_stop = (r.energy_wh for r in read if r.at == tx.ended_at and r.energy_wh is not None)
+    return next(at_stop, tx.meter_stop_wh)
 
 
 def _missing(tx: Transaction) -> list[str]:

@@ -1,9 +1,12 @@
 """A transaction's meter data made fit to price: one energy register that never runs backwards.
 
-Chargers send readings twice, out of order, from before a register reset, or with a glitch
-that jumps by megawatt-hours (digest quirks 1, 5, 16). Energy is the sum of the plausible
-steps between consecutive readings by the charger's clock: a step down (a reset) or a step
-faster than any charger delivers counts nothing, and counting goes on from the new level.
+Chargers send readings twice, out of order, from before a register reset, with a glitch that
+reads zero, a negative value or megawatt-hours. The readings are put in the charger's time
+order, negative ones dropped, and each reading that breaks the register's climb is judged by
+the readings after it (`_count`, ADR 013): a glitch is dropped, a reset is believed only when
+the readings go on from the low value and never come back. Without a reset the energy is
+exactly the stop register less the start register; it never exceeds the charger's maximum
+power over the elapsed time.
 """
 
 from __future__ import annotations
@@ -107,7 +110,11 @@ def usage(
     max_power_w: float,
     boundary_every: timedelta | None = None,
 ) -> Usage:
-    """The session's usage for the tariff engine; `flags` say what was set aside and why."""
+    """The session's usage for the tariff engine; `flags` say what was set aside and why.
+
+    `stop_wh` is the charger's stop reading, None while the session runs: then the latest
+    reading is no last word, and a drop there waits for the reading after it.
+    """
     flags: list[str] = []
     if end < start:
         flags.append("the end is before the start by the charger's clock; priced as zero time")
@@ -115,97 +122,185 @@ def usage(
     inside = [r for r in measured if start <= r.at <= end]
     if len(inside) < len(measured):
         flags.append(f"{len(measured) - len(inside)} reading(s) outside the session's time")
-    points: list[tuple[datetime, float]] = []
+    registers = {r.at: r.energy_wh for r in inside if r.energy_wh is not None}
+    # The transaction's own start and stop registers stand for their moments.
     if start_wh is not None:
-        points.append((start, start_wh))
-    points += [(r.at, r.energy_wh) for r in inside if r.energy_wh is not None]
+        registers[start] = start_wh
     if stop_wh is not None:
-        points.append((end, stop_wh))
-
-    samples: list[PricedSample] = []
+        registers[end] = stop_wh
+    points = sorted(registers.items())
+    counted = _count(
+        [p for p in points if p[1] >= 0], max_power_w, final=stop_wh is not None and stop_wh >= 0
+    )
+    negative = sum(1 for _, wh in points if wh < 0)
     by_time = {r.at: r for r in inside}
-    counter = _Register(max_power_w)
-    for at, wh in points:
-        counted = counter.read(at, wh)
-        if counted is None:
-            continue  # a glitch: no sample at all, the engine interpolates over it
-        reading = by_time.get(at)
-        if samples and samples[-1].at == at:
-            samples.pop()  # the same moment twice (a Start reading repeated in a sample)
-        samples.append(
-            PricedSample(
-                at=at,
-                energy_wh=counted,
-                power_w=reading.power_w if reading else None,
-                current_a=reading.current_a if reading else None,
-            )
+    samples = [
+        PricedSample(
+            at=at,
+            energy_wh=wh,
+            power_w=by_time[at].power_w if at in by_time else None,
+            current_a=by_time[at].current_a if at in by_time else None,
         )
-    counter.finish()
-    backwards, jumps = counter.backwards, counter.jumps
-    if backwards:
-        flags.append(f"the energy register went backwards {backwards} time(s); not counted")
-    if jumps:
-        flags.append(
-            f"{jumps} reading(s) jumped faster than {max_power_w / 1000:g} kW; not counted"
-        )
+        for at, wh in counted.energy
+    ]
+    flags += counted.flags(max_power_w)
+    if negative:
+        flags.append(f"{negative} negative reading(s): no register reads that, not counted")
     boundaries: tuple[datetime, ...] = ()
     if boundary_every is not None:
         boundaries = _every(start, [s.at for s in samples], boundary_every)
     return Usage(SessionUsage(start, end, samples, boundaries=boundaries), inside, flags)
 
 
-class _Register:
-    """Counts energy from raw register readings in time order.
+@dataclass
+class _Counted:
+    """The readings that count, with the energy counted up to each, and what was set aside."""
 
-    A step down is a reset: nothing counted, counting goes on from the new level. A step up
-    faster than `max_power_w` is held back: if the next reading is plausible from before it,
-    it was a glitch and is dropped; if the next is plausible from it, the register moved to a
-    new level (a meter swap), counted as nothing.
+    energy: list[tuple[datetime, float]] = field(default_factory=list)
+    low: int = 0  # below the register's level, which it came back to
+    high: int = 0  # above the level the register went on from
+    jumps: int = 0  # a step faster than any charger
+    levels: int = 0  # jumped to a new level that it kept (a meter swap)
+    resets: int = 0  # went down and went on from there
+    stop_aside: float | None = None  # a stop below the register's level, nothing to confirm it
+
+    def flags(self, max_power_w: float) -> list[str]:
+        out = []
+        if self.resets:
+            out.append(
+                f"the energy register was reset {self.resets} time(s): it went backwards and "
+                "the readings went on from the low value; the drop is not counted"
+            )
+        if self.low:
+            out.append(
+                f"{self.low} reading(s) below the register's level, which the readings came "
+                "back to: glitches, not counted"
+            )
+        if self.high:
+            out.append(
+                f"{self.high} reading(s) above the level the register went on from: glitches, "
+                "not counted"
+            )
+        if self.jumps:
+            out.append(
+                f"{self.jumps} reading(s) jumped faster than {max_power_w / 1000:g} kW; not counted"
+            )
+        if self.levels:
+            out.append(
+                f"the register jumped to a new level {self.levels} time(s) (a meter swap); "
+                "the jump is not counted"
+            )
+        if self.stop_aside is not None:
+            out.append(
+                f"the stop reading ({self.stop_aside:g} Wh) is below the register's level, "
+                "with nothing after it to confirm a reset: counted to the reading before it"
+            )
+        return out
+
+
+def _count(points: list[tuple[datetime, float]], max_power_w: float, final: bool) -> _Counted:
+    """Which register readings count, in one pass (ADR 013).
+
+    Readings that count form segments: each a chain that never goes down and never rises
+    faster than `max_power_w`; a segment ends only at a confirmed reset or a meter swap, and
+    counts its last reading less its first. A reading that breaks the chain is judged by what
+    comes after it:
+
+    - above the chain's top, too fast: a glitch, unless the readings go on from it and could
+      not have from the top (a new level, nothing counted for the jump);
+    - below the top, still within the segment: either it is low or those above it were high.
+      If a later reading is back at the top, it was low; if the next different reading goes
+      on from it, the readings above it are dropped (and so they are for the stop, the
+      transaction's own register); else it was low;
+    - below where the segment began: a reset only if no later reading comes back to the
+      segment and some later one rises from it; if they come back, all of them were glitches.
+
+    Within a segment, then, the energy is always its last reading less its first: without a
+    reset or swap that is stop − start, whatever was dropped on the way.
     """
+    counted = _Counted()
+    n = len(points)
+    values = [wh for _, wh in points]
+    # For each reading: the next one that reads differently, and the highest from it on.
+    other, highest = [n] * n, values[:]
+    for i in range(n - 2, -1, -1):
+        other[i] = i + 1 if values[i + 1] != values[i] else other[i + 1]
+        highest[i] = max(values[i], highest[i + 1])
 
-    def __init__(self, max_power_w: float) -> None:
-        self.max_power_w = max_power_w
-        self.base: tuple[datetime, float] | None = None
-        self.held: tuple[datetime, float] | None = None
-        self.counted = 0.0
-        self.backwards = self.jumps = 0
+    def plausible(a: int, b: int) -> bool:
+        seconds = (points[b][0] - points[a][0]).total_seconds()
+        return values[b] - values[a] <= max_power_w * seconds / 3600
 
-    def _plausible(self, since: tuple[datetime, float], at: datetime, wh: float) -> bool:
-        seconds = max((at - since[0]).total_seconds(), 1.0)
-        return (wh - since[1]) * 3600 / seconds <= self.max_power_w
+    # For each reading that counts, the first that counts with the same value: a rise is
+    # measured from when the register reached its level, not from the last time it read it.
+    reached: dict[int, int] = {}
 
-    def read(self, at: datetime, wh: float) -> float | None:
-        """The energy counted up to this reading, or None if the reading is set aside."""
-        if self.base is None:
-            self.base = (at, wh)
-            return self.counted
-        if wh < self.base[1]:
-            self.finish()
-            self.backwards += 1
-            self.base = (at, wh)
-            return self.counted
-        if self._plausible(self.base, at, wh):
-            if self.held is not None:
-                self.jumps += 1  # the held reading was a glitch
-                self.held = None
-            self.counted += wh - self.base[1]
-            self.base = (at, wh)
-            return self.counted
-        if self.held is not None and self._plausible(self.held, at, wh) and wh >= self.held[1]:
-            self.jumps += 1  # a new level: the jump to it counts nothing
-            self.counted += wh - self.held[1]
-            self.base, self.held = (at, wh), None
-            return self.counted
-        if self.held is not None:
-            self.jumps += 1  # two glitches in a row: the first is dropped
-        self.held = (at, wh)
-        return None
+    def extend(chain: list[int], i: int) -> None:
+        reached[i] = reached[chain[-1]] if chain and values[chain[-1]] == values[i] else i
+        chain.append(i)
 
-    def finish(self) -> None:
-        """A reading still held has no successor to vouch for it: a glitch."""
-        if self.held is not None:
-            self.jumps += 1
-            self.held = None
+    segments: list[list[int]] = []
+    i = 0
+    while i < n:
+        if not segments:
+            segments.append([])
+            extend(segments[-1], i)
+            i += 1
+            continue
+        chain = segments[-1]
+        top, first, wh, after = reached[chain[-1]], chain[0], values[i], other[i]
+        if wh >= values[top]:
+            if plausible(top, i):
+                extend(chain, i)
+            elif (
+                after < n
+                and values[after] >= wh
+                and plausible(i, after)
+                and not plausible(top, after)
+            ):
+                counted.levels += 1
+                segments.append([])
+                extend(segments[-1], i)
+            else:
+                counted.jumps += 1
+        elif wh >= values[first]:
+            if i + 1 < n and highest[i + 1] >= values[top]:
+                counted.low += 1  # the register comes back to where it was
+            elif after == n and not final:
+                pass  # the latest reading of a live session: the next one decides
+            elif after == n or (values[after] >= wh and plausible(i, after)):
+                # The register goes on from here (or this is the stop, its own last word):
+                # the readings above it were too high.
+                while values[chain[-1]] > wh:
+                    chain.pop()
+                    counted.high += 1
+                extend(chain, i)
+            else:
+                counted.low += 1  # nothing goes on from it either
+        elif i + 1 < n and highest[i + 1] >= values[first]:
+            # The register comes back to the segment: everything below it was a glitch.
+            while values[i] < values[first]:
+                counted.low += 1
+                i += 1
+            continue
+        elif i + 1 < n and highest[i + 1] > wh:
+            counted.resets += 1  # the readings after it go on from it
+            segments.append([])
+            extend(segments[-1], i)
+        else:
+            # Nothing after it rises from it: a reset or a glitch, the energy is the same.
+            if final:
+                counted.stop_aside = values[-1]
+                counted.low += n - 1 - i
+            break
+        i += 1
+
+    total = 0.0
+    for chain in segments:
+        base = values[chain[0]]
+        counted.energy += [(points[k][0], total + values[k] - base) for k in chain]
+        total += values[chain[-1]] - base
+    return counted
 
 
 def _every(start: datetime, times: list[datetime], interval: timedelta) -> tuple[datetime, ...]:

@@ -276,3 +276,26 @@ async def test_a_meter_that_jumps_and_resets_is_billed_only_for_plausible_energy
     assert "backwards" in cdr["remark"] and "jumped" in cdr["remark"]
     assert all(d["volume"] >= 0 for p in cdr["charging_periods"] for d in p["dimensions"])
     await ws.close()
+
+
+@pytest.mark.parametrize("low", [0, -5000])
+async def test_a_single_low_reading_is_a_glitch_and_the_cdr_bills_stop_minus_start(
+    live: Platform, emsp: EmspSimulator, low: int
+) -> None:
+    ws = await charger(live, f"CP-LOW{abs(low)}")
+    tx = await start16(
+        ws, {"connectorId": 1, "idTag": UID, "meterStart": 10_000, "timestamp": T(0)}
+    )
+    for minutes, wh in ((1, 10_100), (2, low), (3, 10_300), (4, 10_400)):
+        values = {"connectorId": 1, "transactionId": tx, "meterValue": [mv(T(minutes), wh)]}
+        assert (await call(ws, "MeterValues", values))[0] == 3
+    stop = {"transactionId": tx, "meterStop": 10_500, "timestamp": T(5)}
+    assert (await call(ws, "StopTransaction", stop))[0] == 3
+    cdr = (await emsp.wait_for(cdr_posted())).body
+    assert cdr["total_energy"] == 0.5
+    assert cdr["total_cost"] == {"excl_vat": 0.15}
+    assert "reset" not in cdr["remark"]
+    assert ("glitch" if low == 0 else "negative") in cdr["remark"]
+    session = emsp.sessions[("NL", "CPO", cdr["session_id"])]
+    assert session["kwh"] == 0.5
+    await ws.close()

@@ -10,11 +10,14 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+from sqlmodel import col, or_, select
 
+from cpo.models import Delivered, PendingPush
 from simulators.charge_point import ChargePointSimulator
 from simulators.emsp import EmspSimulator, Received, make_token
-from tests.ocpi import register_with
+from tests.ocpi import attempt, register_with, watch_pushes
 from tests.platform import Platform
 from tests.test_ocpi_locations import PASSWORD, location, post
 from tests.test_ocpi_tokens import push
@@ -215,6 +218,103 @@ async def test_a_correction_credits_the_cdr_and_issues_a_new_one(
     fresh = (await emsp.wait_for(lambda r: (r.body or {}).get("id") == f"{session_id}-R1")).body
     assert fresh["total_cost"] == original["total_cost"] and not fresh.get("credit")
     assert len(emsp.cdrs) == 3
+
+
+async def test_the_admin_session_list_names_each_sessions_cdrs_corrections_included(
+    live: Platform, emsp: EmspSimulator
+) -> None:
+    async with ChargePointSimulator(
+        id="CP-SES", url=live.ws_url, ocpp="1.6", password=PASSWORD
+    ) as cp:
+        await cp.boot()
+        await cp.run_session(1, UID, meter_updates=1, seconds_per_update=600)
+        session_id = (await emsp.wait_for(sent("cdrs", "POST"))).body["session_id"]
+
+    async def listed() -> list[str]:
+        async with live.admin() as admin:
+            response = await admin.get("/sessions")
+        assert response.status_code == 200, response.text
+        (mine,) = [s for s in response.json() if s["id"] == session_id]
+        return [c["id"] for c in mine["cdrs"]]
+
+    assert await listed() == [session_id]
+    async with live.admin() as admin:
+        assert (await admin.post(f"/sessions/{session_id}/correct")).status_code == 201
+    assert await listed() == [session_id, f"{session_id}-C1", f"{session_id}-R1"]
+
+
+async def test_the_operators_own_token_gets_a_priced_session_no_emsp_ever_sees(
+    live: Platform, emsp: EmspSimulator
+) -> None:
+    async with live.admin() as admin:
+        assert (await admin.post("/tokens", json={"uid": "STAFF-0001"})).status_code == 201
+    pushes = watch_pushes(live)
+    async with ChargePointSimulator(
+        id="CP-SES", url=live.ws_url, ocpp="1.6", password=PASSWORD, power_w=11000
+    ) as cp:
+        await cp.boot()
+        await cp.run_session(1, "STAFF-0001", meter_updates=2, seconds_per_update=900)
+        # Then an eMSP's driver: once that CDR is in, the operator's was made long before.
+        await cp.run_session(1, UID, meter_updates=1, seconds_per_update=600)
+        theirs = (await emsp.wait_for(sent("cdrs", "POST"))).body
+
+    async with live.admin() as admin:
+        listed = (await admin.get("/sessions")).json()
+    (own,) = [s for s in listed if s["id"] != theirs["session_id"]]
+    (their_view,) = [s for s in listed if s["id"] == theirs["session_id"]]
+    assert their_view["operator"] is False and their_view["owner_party_id"] is not None
+    assert own["owner_party_id"] is None and own["operator"] is True
+    assert own["status"] == "COMPLETED"
+    assert own["session"]["cdr_token"]["uid"] == "STAFF-0001"
+    assert (
+        own["session"]["cdr_token"]["country_code"],
+        own["session"]["cdr_token"]["party_id"],
+    ) == (
+        "NL",
+        "CPO",
+    )
+    assert [c["id"] for c in own["cdrs"]] == [own["id"]]
+    # Priced like any other charge there: 5.5 kWh over half an hour under the tiered tariff.
+    assert own["cdrs"][0]["total_cost"] == {
+        "excl_vat": hand_priced(Fraction(55, 10), Fraction(1, 2))["excl_vat"],
+        "incl_vat": hand_priced(Fraction(55, 10), Fraction(1, 2))["incl_vat"],
+    }
+    ours = {own["id"]}
+
+    # Nothing of it was ever marked for the eMSP, tried, sent or listed to it.
+    async with live.state.roaming.sites.sessions() as session:
+        for table in (PendingPush, Delivered):
+            found = await session.execute(
+                select(table).where(
+                    or_(*(col(table.object_id).startswith(i) for i in ours))  # CDR ids too
+                )
+            )
+            assert found.scalars().all() == [], table
+    tried = [pushes.get_nowait() for _ in range(pushes.qsize())]
+    assert tried and not [a for a in tried if a.object_id.startswith(own["id"])]
+    assert own["id"] not in orjson.dumps([(r.path, r.body) for r in emsp.received]).decode()
+    assert [s["id"] for s in emsp.sessions.values()] == [theirs["session_id"]]
+    assert [c["id"] for c in emsp.cdrs.values()] == [theirs["id"]]
+    pulled = await emsp.fetch_all("sessions", params={"date_from": "2020-01-01T00:00:00Z"})
+    assert [s["id"] for s in pulled] == [theirs["session_id"]]
+    assert [c["id"] for c in await emsp.fetch_all("cdrs")] == [theirs["id"]]
+
+    # Nor can it command it or state preferences for it.
+    _, answer = await emsp.send_command("STOP_SESSION", {"session_id": own["id"]})
+    assert answer["data"]["result"] == "REJECTED"
+    path = f"/{own['id']}/charging_preferences"
+    prefer = await emsp.request("PUT", "sessions", path, json={"profile_type": "FAST"})
+    assert prefer.status_code == 404
+
+    # Even a row that named the eMSP by mistake sends nothing: objects go to their owner only.
+    roaming, emsp_id = live.state.roaming, their_view["owner_party_id"]
+    async with roaming.sites.sessions.begin() as session:
+        await roaming.sites.outbox.mark(session, [emsp_id], "session", own["id"])
+        await roaming.sites.outbox.mark(session, [emsp_id], "cdr", own["id"])
+    roaming.sites.outbox.wake()
+    done = {(await attempt(pushes, "delivered", own["id"])).kind for _ in range(2)}
+    assert done == {"session", "cdr"}
+    assert own["id"] not in orjson.dumps([(r.path, r.body) for r in emsp.received]).decode()
 
 
 async def test_emsps_page_their_own_sessions_and_cdrs_only(

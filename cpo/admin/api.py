@@ -590,7 +590,7 @@ class Admin:
                 "GET",
                 "/sessions",
                 self.list_sessions,
-                "OCPI Sessions, newest first (?limit, ?status)",
+                "OCPI Sessions with their CDRs, newest first (?limit, ?status)",
                 None,
             ),
             (

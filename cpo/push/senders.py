@@ -172,8 +172,8 @@ def senders(
                 .scalars()
                 .first()
             )
-        if found is None or found.location is None:
-            return None
+        if found is None or found.location is None or found.owner_id != party.id:
+            return None  # only ever to its owner (the operator's own charges have none)
         data, closed = found.data, found.closed_periods
         periods = data["charging_periods"]
         url = _object_url(party, "sessions", data["country_code"], data["party_id"], data["id"])
@@ -210,8 +210,8 @@ def senders(
                 .scalars()
                 .first()
             )
-            if found is None:
-                return None
+            if found is None or found.owner_id != party.id:
+                return None  # only ever to its owner (the operator's own charges have none)
             if held:
                 return found.last_updated
             waiting = (
