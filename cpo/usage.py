@@ -3,7 +3,7 @@
 Chargers send readings twice, out of order, from before a register reset, with a glitch that
 reads zero, a negative value or megawatt-hours. The readings are put in the charger's time
 order, negative ones dropped, and each reading that breaks the register's climb is judged by
-the readings after it (`_count`, ADR 013): a glitch is dropped, a reset is believed only when
+the readings after it (`_count`, ADR 014): a glitch is dropped, a reset is believed only when
 the readings go on from the low value and never come back. Without a reset the energy is
 exactly the stop register less the start register; it never exceeds the charger's maximum
 power over the elapsed time.
@@ -199,7 +199,7 @@ class _Counted:
 
 
 def _count(points: list[tuple[datetime, float]], max_power_w: float, final: bool) -> _Counted:
-    """Which register readings count, in one pass (ADR 013).
+    """Which register readings count, in one pass (ADR 014).
 
     Readings that count form segments: each a chain that never goes down and never rises
     faster than `max_power_w`; a segment ends only at a confirmed reset or a meter swap, and
