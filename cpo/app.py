@@ -36,7 +36,10 @@ def csms_config(settings: Settings) -> CsmsConfig:
         response_timeout=settings.ocpp_response_timeout,
         rate_limit=settings.rate_limit,
         rate_burst=settings.rate_burst,
-        message_log_retention_days=settings.message_log_retention_days,
+        message_log_days=settings.message_log_days,
+        message_log_max_frame=settings.message_log_max_frame,
+        message_log_bytes_per_minute=settings.message_log_bytes_per_minute,
+        charger_data_bytes_per_minute=settings.charger_data_bytes_per_minute,
         status_trigger_delay=settings.status_trigger_delay,
         stale_transaction_minutes=settings.stale_transaction_minutes,
         # The eMSP's budget, and a second for our own work around it.

@@ -47,9 +47,13 @@ class Csms:
         registry: Registry[StationConnection] | None = None,
     ) -> None:
         self.config = config
-        self.store = Store(sessions)
+        self.store = Store(sessions, config.charger_data_bytes_per_minute)
         self.message_log = MessageLog(
-            sessions, config.message_log_retention_days, writer=self.store.writer
+            sessions,
+            config.message_log_days,
+            writer=self.store.writer,
+            max_frame=config.message_log_max_frame,
+            bytes_per_minute=config.message_log_bytes_per_minute,
         )
         self.authorizer: Authorizer = authorizer or LocalAuthorizer(sessions)
         self.registry: Registry[StationConnection] = registry or MemoryRegistry()
