@@ -30,6 +30,13 @@ STORED_CUT = Counter(
     ["store", "reason"],
 )
 
+PASSWORD_CHECKS = Counter(
+    "cpo_ocpp_password_checks_total",
+    "Charger password checks by result: argon2 ran (ok, failed), the password was remembered"
+    " (cached), or the address was refused before argon2 ran (backoff)",
+    ["result"],
+)
+
 
 # The children of the per-message metrics, looked up once per label set: `labels()` takes a lock
 # and builds a key on every call, and every OCPP message counts twice.
@@ -46,3 +53,8 @@ def handler_latency(action: str) -> Histogram:
 @lru_cache(maxsize=16)
 def stored_cut(store: str, reason: str) -> Counter:
     return STORED_CUT.labels(store, reason)
+
+
+@lru_cache(maxsize=8)
+def password_checks(result: str) -> Counter:
+    return PASSWORD_CHECKS.labels(result)

@@ -7,6 +7,7 @@ import base64
 import binascii
 import contextlib
 import logging
+import math
 import time
 from datetime import timedelta
 from urllib.parse import unquote
@@ -15,13 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket
 
-from csms import metrics, passwords
+from csms import metrics
 from csms.authorization import Authorizer, LocalAuthorizer
 from csms.commands import Commands
 from csms.config import CsmsConfig
 from csms.connection import StationConnection
 from csms.grants import RemoteStartGrants
 from csms.messagelog import MessageLog
+from csms.passwords import Outcome, PasswordChecks
 from csms.registry import MemoryRegistry, Registry
 from csms.store import Store
 from csms.tasks import finish, pause
@@ -58,6 +60,7 @@ class Csms:
         self.authorizer: Authorizer = authorizer or LocalAuthorizer(sessions)
         self.registry: Registry[StationConnection] = registry or MemoryRegistry()
         self.grants = RemoteStartGrants()
+        self.passwords = PasswordChecks()
         self.commands = Commands(self.registry, self.store, self.grants)
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
@@ -78,6 +81,7 @@ class Csms:
             await finish(task)
         await self.store.flush_seen()
         await self.message_log.stop()
+        self.passwords.close()
 
     async def _housekeeping(self) -> None:
         """Batched last-seen writes, and now and then the sweep of transactions left stale."""
@@ -112,7 +116,22 @@ class Csms:
             return await self._deny(websocket, 404, "unknown charge point", "unknown")
         if login is not None and login.password_hash is not None:
             password = basic_password(websocket, station_id)
-            if password is None or not await passwords.verify(login.password_hash, password):
+            address = websocket.client.host if websocket.client else ""
+            verdict = (
+                await self.passwords.check(station_id, address, login.password_hash, password)
+                if password is not None
+                else None
+            )
+            if verdict is not None and verdict.outcome is Outcome.BACKOFF:
+                retry_after = str(math.ceil(verdict.retry_after))
+                return await self._deny(
+                    websocket,
+                    429,
+                    "too many failed logins",
+                    "backoff",
+                    {"Retry-After": retry_after},
+                )
+            if verdict is None or verdict.outcome is Outcome.WRONG:
                 return await self._deny(
                     websocket,
                     401,
