@@ -123,6 +123,13 @@ class Settings(BaseSettings):
         description="Bytes one charger may add per minute to the event log and meter samples;"
         " past them, what it says beside its state changes is cut",
     )
+    reconnect_grace_seconds: float = Field(
+        default=45.0,
+        ge=0,
+        lt=60,
+        description="After a start, how long chargers recorded online get to reconnect before"
+        " they are marked offline (a crash left them online)",
+    )
     stale_transaction_minutes: float = Field(
         default=120.0,
         gt=0,

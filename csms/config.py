@@ -23,3 +23,5 @@ class CsmsConfig:
     authorization_budget: float = 6.0
     # A transaction left open by a reboot, with no sign of life for this long, is ended.
     stale_transaction_minutes: float = 120.0
+    # After a start, how long chargers the database says are online get to reconnect.
+    reconnect_grace: float = 45.0

@@ -9,14 +9,14 @@ import contextlib
 import logging
 import math
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import unquote
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket
 
-from csms import metrics
+from csms import clock, metrics
 from csms.authorization import Authorizer, LocalAuthorizer
 from csms.commands import Commands
 from csms.config import CsmsConfig
@@ -38,6 +38,7 @@ IDENTITY_MAX = 48
 CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_REPLACED = 1000
 STALE_SWEEP_INTERVAL = 60.0  # seconds between sweeps for transactions left open by reboots
+NOT_BACK = "did not reconnect after a restart"
 
 
 class Csms:
@@ -70,6 +71,9 @@ class Csms:
     async def start(self) -> None:
         self.message_log.start()
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        self._tasks.append(
+            asyncio.create_task(self._restore_presence(clock.now()), name="restore-presence")
+        )
 
     async def stop(self) -> None:
         for station_id in self.registry.connected():
@@ -103,6 +107,27 @@ class Csms:
                     log.info("ended %d stale transaction(s) left open by reboots", closed)
             except Exception:
                 log.exception("stale transaction sweep failed")
+
+    async def _restore_presence(self, started: datetime) -> None:
+        """A crash leaves the chargers it held online in the database, with no socket and no
+        disconnect to come. Those that have not reconnected when the grace is over are marked
+        offline the way a disconnect marks them, event included, so the projection makes
+        their EVSEs UNKNOWN at every eMSP (ADR 013)."""
+        await pause(self._stopping, self.config.reconnect_grace)
+        if self._stopping.is_set():
+            return
+        try:
+            recorded = await self.store.left_online(connected_before=started)
+            gone = [station_id for station_id in recorded if not self._held(station_id)]
+            for station_id in await self.store.abandoned(gone, started, NOT_BACK):
+                log.info("%s: offline: %s", station_id, NOT_BACK)
+        except Exception:
+            log.exception("marking chargers that did not come back offline failed")
+
+    def _held(self, station_id: str) -> bool:
+        """Whether a live node holds the charger's socket. One node: this one, whose registry
+        knows its own sockets. Several nodes: the shared registry's answer (ADR 013)."""
+        return self.registry.get(station_id) is not None
 
     # -- the WebSocket endpoint -----------------------------------------------------------------
 

@@ -25,7 +25,17 @@ from csms.metering import (
     summary,
 )
 from csms.models import Connector, Event, MeterSample, Station, Transaction
-from csms.presence import Boot, Changes, Connect, Disconnect, Login, Lookups, Presence
+from csms.presence import (
+    Boot,
+    Changes,
+    Connect,
+    Disconnect,
+    Login,
+    Lookups,
+    Presence,
+    abandon,
+    left_online,
+)
 from csms.writer import Writer
 
 # 1.6 connector states folded into the version-neutral (2.0.1) connector status.
@@ -149,6 +159,26 @@ class Store:
     async def disconnected(self, station_id: str, reason: str) -> None:
         self._seen.pop(station_id, None)
         await self.writer.write(self._changes, Disconnect(station_id, reason, clock.now()))
+
+    async def left_online(self, connected_before: datetime) -> list[str]:
+        """Stations recorded online by a connection made before `connected_before`."""
+        async with self.sessions() as session:
+            return await left_online(session, connected_before)
+
+    async def abandoned(
+        self, station_ids: list[str], connected_before: datetime, reason: str
+    ) -> list[str]:
+        """Marks offline (with their events) those of `station_ids` still online by a connection
+        made before `connected_before`, a few hundred per transaction; the ids marked."""
+        gone: list[str] = []
+        for start in range(0, len(station_ids), 500):
+            chunk = station_ids[start : start + 500]
+
+            async def write(session: AsyncSession, chunk: list[str] = chunk) -> list[str]:
+                return await abandon(session, chunk, connected_before, clock.now(), reason)
+
+            gone += await self.writer.run(write)
+        return gone
 
     async def booted(self, station_id: str, info: BootInfo) -> None:
         """Committed (with its event) when this returns: only then may the charger be told."""
