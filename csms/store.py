@@ -225,8 +225,10 @@ class Store:
     def _samples_within_budget(self, station_id: str, samples: list[Sample]) -> list[Sample]:
         """A message's samples; past the charger's budget, only its first and last billing
         register readings (what the transaction's energy is computed from)."""
-        samples = [_clipped(s) for s in samples]
-        if not samples or self.budget.spend(station_id, sum(map(_sample_size, samples))):
+        if not samples:
+            return samples
+        samples, size = _clipped(samples)
+        if self.budget.spend(station_id, size):
             return samples
         registers = sorted((s for s in samples if s.is_energy_register), key=lambda s: s.timestamp)
         ends = {id(s): s for s in registers[:1] + registers[-1:]}
@@ -925,28 +927,30 @@ def _sample_row(
     }
 
 
-def _clipped(s: Sample) -> Sample:
-    """A sample whose text is no longer than OCPP's ever is (a charger may send anything)."""
-    texts = (s.measurand, s.phase, s.location, s.context, s.unit)
-    if all(len(t) <= SAMPLE_TEXT_MAX for t in texts if t) and (
-        s.signed_data is None or len(s.signed_data) <= SIGNED_DATA_MAX
-    ):
-        return s
-    return replace(
-        s,
-        measurand=s.measurand[:SAMPLE_TEXT_MAX],
-        phase=s.phase and s.phase[:SAMPLE_TEXT_MAX],
-        location=s.location and s.location[:SAMPLE_TEXT_MAX],
-        context=s.context and s.context[:SAMPLE_TEXT_MAX],
-        unit=s.unit and s.unit[:SAMPLE_TEXT_MAX],
-        signed_data=s.signed_data and cut_text(s.signed_data, SIGNED_DATA_MAX),
-    )
-
-
-def _sample_size(s: Sample) -> int:
-    """About what a (clipped) sample takes in the database."""
-    texts = (s.measurand, s.phase, s.location, s.context, s.unit, s.signed_data)
-    return SAMPLE_ROW_BYTES + sum(len(t) for t in texts if t)
+def _clipped(samples: list[Sample]) -> tuple[list[Sample], int]:
+    """The samples with their text no longer than OCPP's ever is (a charger may send anything),
+    and about what they take in the database."""
+    out, size = samples, 0
+    for n, s in enumerate(samples):
+        text = len(s.measurand) + len(s.phase or "") + len(s.location or "")
+        text += len(s.context or "") + len(s.unit or "") + len(s.signed_data or "")
+        if text > SAMPLE_TEXT_MAX:  # some part may be too long (rare: the sum is the fast test)
+            s = replace(
+                s,
+                measurand=s.measurand[:SAMPLE_TEXT_MAX],
+                phase=s.phase and s.phase[:SAMPLE_TEXT_MAX],
+                location=s.location and s.location[:SAMPLE_TEXT_MAX],
+                context=s.context and s.context[:SAMPLE_TEXT_MAX],
+                unit=s.unit and s.unit[:SAMPLE_TEXT_MAX],
+                signed_data=s.signed_data and cut_text(s.signed_data, SIGNED_DATA_MAX),
+            )
+            if out is samples:
+                out = list(samples)
+            out[n] = s
+            text = len(s.measurand) + len(s.phase or "") + len(s.location or "")
+            text += len(s.context or "") + len(s.unit or "") + len(s.signed_data or "")
+        size += SAMPLE_ROW_BYTES + text
+    return out, size
 
 
 def _advance(tx: _Reading, samples: list[Sample]) -> None:
