@@ -23,6 +23,7 @@ from cpo.ocpi.responses import OcpiResponse
 from cpo.ocpi.status import Status
 from cpo.operations import Operations
 from cpo.push import outbox
+from cpo.push.deliverer import Deliverer
 from cpo.push.worker import PushWorker, can_share
 from cpo.roaming import Roaming
 from cpo.settings import Settings
@@ -40,9 +41,13 @@ def csms_config(settings: Settings) -> CsmsConfig:
         response_timeout=settings.ocpp_response_timeout,
         rate_limit=settings.rate_limit,
         rate_burst=settings.rate_burst,
-        message_log_retention_days=settings.message_log_retention_days,
+        message_log_days=settings.message_log_days,
+        message_log_max_frame=settings.message_log_max_frame,
+        message_log_bytes_per_minute=settings.message_log_bytes_per_minute,
+        charger_data_bytes_per_minute=settings.charger_data_bytes_per_minute,
         status_trigger_delay=settings.status_trigger_delay,
         stale_transaction_minutes=settings.stale_transaction_minutes,
+        reconnect_grace=settings.reconnect_grace_seconds,
         # The eMSP's budget, and a second for our own work around it.
         authorization_budget=settings.authorize_timeout + 1.0,
     )
@@ -68,6 +73,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await migrate(settings.database_url)
         admin.token, generated = await operations.admin_token(settings.admin_token)
         await csms.start()
+        # One node: no deliverer runs yet, so any row still leased was being sent when the
+        # previous process died. Several nodes: the live nodes' deliverers keep theirs (their
+        # names from the shared registry, ADR 015).
+        if freed := await Deliverer.release_all_but(sessions):
+            log.info("push: %d rows a crashed process was sending go again", freed)
         await roaming.start(push=worker is None)
         if worker is not None:
             worker.follow(csms.store.feed)

@@ -5,12 +5,16 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CPO_", env_file=".env", extra="ignore")
+    # populate_by_name: fields with an old name as well are still set by their own name (the
+    # push worker reads the server's settings back from their JSON).
+    model_config = SettingsConfigDict(
+        env_prefix="CPO_", env_file=".env", extra="ignore", populate_by_name=True
+    )
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -111,7 +115,35 @@ class Settings(BaseSettings):
         ge=0,
         description="Ask for StatusNotifications when none follow a boot this long",
     )
-    message_log_retention_days: float = Field(default=30.0, gt=0)
+    message_log_days: float = Field(
+        default=30.0,
+        gt=0,
+        # CPO_MESSAGE_LOG_RETENTION_DAYS: its earlier name, still read for existing deployments.
+        validation_alias=AliasChoices("CPO_MESSAGE_LOG_DAYS", "CPO_MESSAGE_LOG_RETENTION_DAYS"),
+        description="Days OCPP frames are kept in the message log",
+    )
+    message_log_max_frame: int = Field(
+        default=64 * 1024, ge=256, description="Bytes of one OCPP frame kept in the message log"
+    )
+    message_log_bytes_per_minute: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Bytes of one charger's frames kept in the message log per minute; past"
+        " them, its frames are logged by action, id and size only",
+    )
+    charger_data_bytes_per_minute: int = Field(
+        default=8 * 1024 * 1024,
+        ge=64 * 1024,
+        description="Bytes one charger may add per minute to the event log and meter samples;"
+        " past them, what it says beside its state changes is cut",
+    )
+    reconnect_grace_seconds: float = Field(
+        default=45.0,
+        ge=0,
+        lt=60,
+        description="After a start, how long chargers recorded online get to reconnect before"
+        " they are marked offline (a crash left them online)",
+    )
     stale_transaction_minutes: float = Field(
         default=120.0,
         gt=0,

@@ -18,9 +18,13 @@ from csms.writer import Writer
 
 log = logging.getLogger(__name__)
 
+PURGE_EVERY = 3600.0  # seconds between purges of old rows (the first at start)
+PURGE_CHUNK = 5000  # rows deleted per transaction: a long DELETE would hold up every writer
+
 
 class BatchedLog:
-    """Rows are flushed every `interval` or every `batch` rows; old rows are purged hourly.
+    """Rows are flushed every `interval` or every `batch` rows; rows older than the retention
+    are purged at start and hourly, `PURGE_CHUNK` at a time (`purged` is set after each purge).
 
     A crash loses at most the last interval's rows of the log; whatever the logged traffic
     changed is committed by its own transaction, so nothing else is lost. Given a `writer`,
@@ -50,6 +54,7 @@ class BatchedLog:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._failures = 0
+        self.purged = asyncio.Event()
 
     def _append(self, row: dict[str, object]) -> None:
         self._buffer.append(row)
@@ -88,12 +93,22 @@ class BatchedLog:
         return [None] * len(items)
 
     async def purge(self, now: datetime | None = None) -> int:
+        """Deletes the rows older than the retention; how many."""
         cutoff = (now or clock.now()) - self._retention
-        async with self._sessions.begin() as session:
-            result = await session.execute(
-                delete(self._table).where(self._table.created_at < cutoff)
-            )
-            return result.rowcount or 0  # type: ignore[attr-defined]
+        old = (
+            select(self._table.id)
+            .where(self._table.created_at < cutoff)
+            .limit(PURGE_CHUNK)
+            .scalar_subquery()
+        )
+        total = 0
+        while True:
+            async with self._sessions.begin() as session:
+                result = await session.execute(delete(self._table).where(self._table.id.in_(old)))
+            deleted: int = result.rowcount or 0  # type: ignore[attr-defined]
+            total += deleted
+            if deleted < PURGE_CHUNK:
+                return total
 
     async def recent(
         self, column: Any, value: object, limit: int = 100, before_id: int | None = None
@@ -108,19 +123,22 @@ class BatchedLog:
             return list((await session.execute(stmt)).scalars())
 
     async def _run(self) -> None:
-        purge_every, last_purge = 3600.0, 0.0
         loop = asyncio.get_running_loop()
+        last_purge = loop.time() - PURGE_EVERY
         while not self._stopping:
+            try:
+                if loop.time() - last_purge >= PURGE_EVERY:
+                    last_purge = loop.time()
+                    if purged := await self.purge():
+                        log.info("%s: %d rows past their retention deleted", self.name, purged)
+                    self.purged.set()
+                await self.flush()
+            except Exception:
+                await asyncio.sleep(1.0)  # the database is away; keep the rows and try again
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._interval)
             self._wake.clear()
-            try:
-                await self.flush()
-                if loop.time() - last_purge > purge_every:
-                    last_purge = loop.time()
-                    await self.purge()
-            except Exception:
-                await asyncio.sleep(1.0)  # the database is away; keep the rows and try again
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=self.name)

@@ -12,7 +12,10 @@ class CsmsConfig:
     response_timeout: float = 30.0
     rate_limit: float = 50.0
     rate_burst: int = 200
-    message_log_retention_days: float = 30.0
+    message_log_days: float = 30.0
+    message_log_max_frame: int = 64 * 1024
+    message_log_bytes_per_minute: int = 1024 * 1024
+    charger_data_bytes_per_minute: int = 8 * 1024 * 1024
     # After an accepted boot, wait this long for StatusNotifications before asking for them.
     status_trigger_delay: float = 10.0
     seen_flush_interval: float = 15.0
@@ -20,3 +23,5 @@ class CsmsConfig:
     authorization_budget: float = 6.0
     # A transaction left open by a reboot, with no sign of life for this long, is ended.
     stale_transaction_minutes: float = 120.0
+    # After a start, how long chargers the database says are online get to reconnect.
+    reconnect_grace: float = 45.0

@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from csms import metrics
+from csms.budget import cut_fields, json_size
 from csms.models import Event
 
 
@@ -35,11 +37,19 @@ class EventType(StrEnum):
 
 
 EVENTS_KEY = "csms.events"
+# Bytes of one event's data: what a charger says beside its state (DataTransfer data, a
+# NotifyReport's variables, ...) can be as long as a frame; the event log keeps every event
+# for ever and the projection reads it, so larger values are cut (the message log has more).
+EVENT_DATA_MAX = 16 * 1024
 
 
 def record(session: AsyncSession, station_id: str, kind: EventType, /, **data: Any) -> Event:
     """Add an event to the session; it commits, or not, with the state change beside it."""
-    event = Event(station_id=station_id, type=kind.value, data=_jsonable(data))
+    data = _jsonable(data)
+    if json_size(data) > EVENT_DATA_MAX:
+        data = cut_fields(data, EVENT_DATA_MAX)
+        metrics.stored_cut("events", "size").inc()
+    event = Event(station_id=station_id, type=kind.value, data=data)
     session.add(event)
     session.info.setdefault(EVENTS_KEY, []).append(event)
     return event

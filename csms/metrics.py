@@ -26,6 +26,19 @@ HANDLER_LATENCY = Histogram(
 REJECTED_CONNECTIONS = Counter(
     "cpo_ocpp_rejected_connections_total", "WebSocket upgrades refused", ["reason"]
 )
+STORED_CUT = Counter(
+    "cpo_ocpp_stored_cut_total",
+    "Frames, events and meter samples stored in part or not at all: larger than a single one"
+    " may be (reason=size) or past the charger's bytes a minute (reason=budget)",
+    ["store", "reason"],
+)
+
+PASSWORD_CHECKS = Counter(
+    "cpo_ocpp_password_checks_total",
+    "Charger password checks by result: argon2 ran (ok, failed), the password was remembered"
+    " (cached), or the address was refused before argon2 ran (backoff)",
+    ["result"],
+)
 
 
 # The children of the per-message metrics, looked up once per label set: `labels()` takes a lock
@@ -38,3 +51,13 @@ def messages(direction: str, action: str, result: str) -> Counter:
 @lru_cache(maxsize=512)
 def handler_latency(action: str) -> Histogram:
     return HANDLER_LATENCY.labels(action)
+
+
+@lru_cache(maxsize=16)
+def stored_cut(store: str, reason: str) -> Counter:
+    return STORED_CUT.labels(store, reason)
+
+
+@lru_cache(maxsize=8)
+def password_checks(result: str) -> Counter:
+    return PASSWORD_CHECKS.labels(result)

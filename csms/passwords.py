@@ -1,36 +1,163 @@
-"""Charger passwords (Basic auth, security profiles 1 and 2), stored as argon2 hashes."""
+"""Charger passwords (Basic auth, security profiles 1 and 2): argon2 hashes, checked a few at a
+time, with a back-off for the addresses and stations that keep failing."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import Enum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from csms import metrics
+
 _hasher = PasswordHasher()
-# A charger reconnects often with the same password; argon2 is slow on purpose, so a
-# successful check is remembered (by a digest of hash and password, never the password).
-_verified: set[bytes] = set()
+
+FREE_FAILURES = 5  # failures of an address or a station before its back-off starts
+ADDRESS_BACKOFF_MAX = 300.0  # seconds: the longest an address is refused
+STATION_DELAY_MAX = 2.0  # seconds: the longest a station's checks are delayed
+FORGET_AFTER = 900.0  # seconds without a failure after which failures are forgotten
+KEYS_MAX = 100_000  # addresses, stations and remembered passwords kept, each
 
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def _key(password_hash: str, password: str) -> bytes:
-    return hashlib.sha256(f"{password_hash}\0{password}".encode()).digest()
-
-
-async def verify(password_hash: str, password: str) -> bool:
-    key = _key(password_hash, password)
-    if key in _verified:
-        return True
+def _cores() -> int:
     try:
-        await asyncio.to_thread(_hasher.verify, password_hash, password)
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class Outcome(Enum):
+    OK = "ok"
+    WRONG = "wrong"  # 401
+    BACKOFF = "backoff"  # 429: refused without a check
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    outcome: Outcome
+    retry_after: float = 0.0  # seconds, for BACKOFF
+
+
+@dataclass(slots=True)
+class _Record:
+    failures: int
+    last: float  # monotonic time of the last failure
+    until: float = 0.0  # held off until (monotonic)
+
+
+class Failures:
+    """Recent failures per key (an address, a station) and how long each key is held off: after
+    `free` failures, `base` seconds doubling with each further failure up to `cap`. A key
+    without a failure for FORGET_AFTER seconds starts afresh; at most KEYS_MAX keys are kept
+    (the least recently failed go first)."""
+
+    def __init__(self, free: int, base: float, cap: float) -> None:
+        self.free, self.base, self.cap = free, base, cap
+        self._records: OrderedDict[str, _Record] = OrderedDict()
+
+    def held(self, key: str) -> float:
+        """Seconds `key` is held off from now (0: not at all)."""
+        record = self._records.get(key)
+        return max(0.0, record.until - time.monotonic()) if record else 0.0
+
+    def fail(self, key: str) -> None:
+        now = time.monotonic()
+        record = self._records.pop(key, None)
+        if record is None or now - record.last > FORGET_AFTER:
+            record = _Record(0, now)
+        record.failures += 1
+        record.last = now
+        if record.failures > self.free:
+            hold = min(self.base * 2 ** (record.failures - self.free - 1), self.cap)
+            record.until = now + hold
+        self._records[key] = record
+        if len(self._records) > KEYS_MAX:
+            self._records.popitem(last=False)
+
+    def forget(self, key: str) -> None:
+        self._records.pop(key, None)
+
+
+class PasswordChecks:
+    """Checks a charger's password against its argon2 hash, at a bounded cost.
+
+    argon2 is slow on purpose (about a tenth of a second and 64 MiB each), so a flood of wrong
+    passwords must not run it without bound: at most `concurrency` checks run at once (half
+    the cores: the other half serve the chargers already connected), in threads of their own
+    (the default executor also resolves the eMSPs' host names).
+
+    An address that failed FREE_FAILURES times is refused at once (429) for a while that
+    doubles with each further failure, up to ADDRESS_BACKOFF_MAX. A station that failed that
+    often has its checks delayed, never refused, and by at most STATION_DELAY_MAX: its real
+    charger must still get in while someone elsewhere guesses its password. A password that
+    was right before is remembered (a digest of hash and password, never the password) and
+    passes without argon2 and without any back-off, so chargers that have connected since the
+    start do not notice an attack at all.
+    """
+
+    def __init__(self, concurrency: int | None = None) -> None:
+        concurrency = concurrency or max(1, _cores() // 2)
+        self._turns = asyncio.Semaphore(concurrency)
+        self._threads = ThreadPoolExecutor(concurrency, thread_name_prefix="argon2")
+        self.addresses = Failures(FREE_FAILURES, 1.0, ADDRESS_BACKOFF_MAX)
+        self.stations = Failures(FREE_FAILURES, 0.25, STATION_DELAY_MAX)
+        # One entry per station whose password was right: bounded by the stations there are.
+        self._right: OrderedDict[str, bytes] = OrderedDict()
+
+    async def check(
+        self, station_id: str, address: str, password_hash: str, password: str
+    ) -> Verdict:
+        key = hashlib.sha256(f"{password_hash}\0{password}".encode()).digest()
+        if self._right.get(station_id) == key:
+            self._right.move_to_end(station_id)
+            metrics.password_checks("cached").inc()
+            return Verdict(Outcome.OK)
+        if held := self.addresses.held(address):
+            return self._backoff(held)
+        if delay := self.stations.held(station_id):
+            await asyncio.sleep(delay)
+        async with self._turns:
+            # Failures of the same address may have come in while this one waited its turn.
+            if held := self.addresses.held(address):
+                return self._backoff(held)
+            right = await asyncio.get_running_loop().run_in_executor(
+                self._threads, _verify, password_hash, password
+            )
+        if not right:
+            metrics.password_checks("failed").inc()
+            self.addresses.fail(address)
+            self.stations.fail(station_id)
+            return Verdict(Outcome.WRONG)
+        metrics.password_checks("ok").inc()
+        self.stations.forget(station_id)
+        self._right[station_id] = key
+        self._right.move_to_end(station_id)
+        if len(self._right) > KEYS_MAX:
+            self._right.popitem(last=False)
+        return Verdict(Outcome.OK)
+
+    @staticmethod
+    def _backoff(held: float) -> Verdict:
+        metrics.password_checks("backoff").inc()
+        return Verdict(Outcome.BACKOFF, held)
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return bool(_hasher.verify(password_hash, password))
     except (VerificationError, InvalidHashError):
         return False
-    if len(_verified) > 100_000:
-        _verified.clear()
-    _verified.add(key)
-    return True

@@ -13,7 +13,7 @@ from datetime import datetime
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from csms.events import EVENTS_KEY, Announcement, EventType
@@ -243,6 +243,47 @@ async def _disconnect(
         [(d.at, d.station_id, EventType.STATION_DISCONNECTED, {"reason": d.reason}) for d in gone],
     )
     return [None] * len(changes)
+
+
+def _left_online(connected_before: datetime) -> Any:
+    """Stations recorded online by a connection made before `connected_before`."""
+    return (_S.online.is_(True)) & or_(
+        _S.connected_at.is_(None), _S.connected_at < connected_before
+    )
+
+
+async def left_online(session: AsyncSession, connected_before: datetime) -> list[str]:
+    conn = await session.connection()
+    rows = await conn.execute(select(_S.id).where(_left_online(connected_before)))
+    return [row.id for row in rows]
+
+
+async def abandon(
+    session: AsyncSession,
+    station_ids: list[str],
+    connected_before: datetime,
+    at: datetime,
+    reason: str,
+) -> list[str]:
+    """Marks offline, each with the event a disconnect records, those of `station_ids` still
+    online by a connection made before `connected_before`; the ids marked. In one statement
+    with its condition, so a charger that reconnected meanwhile (its connection is younger)
+    stays online, whatever the isolation level."""
+    conn = await session.connection()
+    rows = await conn.execute(
+        update(Station.__table__)  # type: ignore[attr-defined]
+        .where(_S.id.in_(station_ids), _left_online(connected_before))
+        .values(online=False, disconnected_at=at)
+        .returning(_S.id)
+    )
+    gone = [row.id for row in rows]
+    if gone:
+        await _events(
+            conn,
+            session.info.setdefault(EVENTS_KEY, []),
+            [(at, i, EventType.STATION_DISCONNECTED, {"reason": reason}) for i in gone],
+        )
+    return gone
 
 
 async def _events(

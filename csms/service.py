@@ -7,21 +7,23 @@ import base64
 import binascii
 import contextlib
 import logging
+import math
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import unquote
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket
 
-from csms import log_context, metrics, passwords
+from csms import clock, log_context, metrics
 from csms.authorization import Authorizer, LocalAuthorizer
 from csms.commands import Commands
 from csms.config import CsmsConfig
 from csms.connection import StationConnection
 from csms.grants import RemoteStartGrants
 from csms.messagelog import MessageLog
+from csms.passwords import Outcome, PasswordChecks
 from csms.registry import MemoryRegistry, Registry
 from csms.store import Store
 from csms.tasks import finish, pause
@@ -36,6 +38,7 @@ IDENTITY_MAX = 48
 CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_REPLACED = 1000
 STALE_SWEEP_INTERVAL = 60.0  # seconds between sweeps for transactions left open by reboots
+NOT_BACK = "did not reconnect after a restart"
 
 
 class Csms:
@@ -47,13 +50,18 @@ class Csms:
         registry: Registry[StationConnection] | None = None,
     ) -> None:
         self.config = config
-        self.store = Store(sessions)
+        self.store = Store(sessions, config.charger_data_bytes_per_minute)
         self.message_log = MessageLog(
-            sessions, config.message_log_retention_days, writer=self.store.writer
+            sessions,
+            config.message_log_days,
+            writer=self.store.writer,
+            max_frame=config.message_log_max_frame,
+            bytes_per_minute=config.message_log_bytes_per_minute,
         )
         self.authorizer: Authorizer = authorizer or LocalAuthorizer(sessions)
         self.registry: Registry[StationConnection] = registry or MemoryRegistry()
         self.grants = RemoteStartGrants()
+        self.passwords = PasswordChecks()
         self.commands = Commands(self.registry, self.store, self.grants)
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
@@ -63,6 +71,9 @@ class Csms:
     async def start(self) -> None:
         self.message_log.start()
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        self._tasks.append(
+            asyncio.create_task(self._restore_presence(clock.now()), name="restore-presence")
+        )
 
     async def stop(self) -> None:
         for station_id in self.registry.connected():
@@ -74,6 +85,7 @@ class Csms:
             await finish(task)
         await self.store.flush_seen()
         await self.message_log.stop()
+        self.passwords.close()
 
     async def _housekeeping(self) -> None:
         """Batched last-seen writes, and now and then the sweep of transactions left stale."""
@@ -96,6 +108,27 @@ class Csms:
             except Exception:
                 log.exception("stale transaction sweep failed")
 
+    async def _restore_presence(self, started: datetime) -> None:
+        """A crash leaves the chargers it held online in the database, with no socket and no
+        disconnect to come. Those that have not reconnected when the grace is over are marked
+        offline the way a disconnect marks them, event included, so the projection makes
+        their EVSEs UNKNOWN at every eMSP (ADR 015)."""
+        await pause(self._stopping, self.config.reconnect_grace)
+        if self._stopping.is_set():
+            return
+        try:
+            recorded = await self.store.left_online(connected_before=started)
+            gone = [station_id for station_id in recorded if not self._held(station_id)]
+            for station_id in await self.store.abandoned(gone, started, NOT_BACK):
+                log.info("%s: offline: %s", station_id, NOT_BACK)
+        except Exception:
+            log.exception("marking chargers that did not come back offline failed")
+
+    def _held(self, station_id: str) -> bool:
+        """Whether a live node holds the charger's socket. One node: this one, whose registry
+        knows its own sockets. Several nodes: the shared registry's answer (ADR 015)."""
+        return self.registry.get(station_id) is not None
+
     # -- the WebSocket endpoint -----------------------------------------------------------------
 
     async def endpoint(self, websocket: WebSocket) -> None:
@@ -109,7 +142,22 @@ class Csms:
             return await self._deny(websocket, 404, "unknown charge point", "unknown")
         if login is not None and login.password_hash is not None:
             password = basic_password(websocket, station_id)
-            if password is None or not await passwords.verify(login.password_hash, password):
+            address = websocket.client.host if websocket.client else ""
+            verdict = (
+                await self.passwords.check(station_id, address, login.password_hash, password)
+                if password is not None
+                else None
+            )
+            if verdict is not None and verdict.outcome is Outcome.BACKOFF:
+                retry_after = str(math.ceil(verdict.retry_after))
+                return await self._deny(
+                    websocket,
+                    429,
+                    "too many failed logins",
+                    "backoff",
+                    {"Retry-After": retry_after},
+                )
+            if verdict is None or verdict.outcome is Outcome.WRONG:
                 return await self._deny(
                     websocket,
                     401,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,8 +13,9 @@ from sqlalchemy import select as core_select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
-from csms import clock
+from csms import clock, metrics
 from csms.authorization import AuthorizationResult
+from csms.budget import MinuteBudget, cut_fields, cut_text, json_size
 from csms.events import EVENTS_KEY, Announcement, EventFeed, EventType, record
 from csms.metering import (
     ENERGY_REGISTER,
@@ -24,7 +25,17 @@ from csms.metering import (
     summary,
 )
 from csms.models import Connector, Event, MeterSample, Station, Transaction
-from csms.presence import Boot, Changes, Connect, Disconnect, Login, Lookups, Presence
+from csms.presence import (
+    Boot,
+    Changes,
+    Connect,
+    Disconnect,
+    Login,
+    Lookups,
+    Presence,
+    abandon,
+    left_online,
+)
 from csms.writer import Writer
 
 # 1.6 connector states folded into the version-neutral (2.0.1) connector status.
@@ -35,6 +46,18 @@ _NEUTRAL_STATUS = {
     "SuspendedEVSE": "Occupied",
     "Finishing": "Occupied",
 }
+
+
+# What one charger may add to the event log and the meter samples (its message log has a budget
+# of its own). Past the budget, a charger's state changes are still applied and logged, but
+# what it says beside them (DataTransfer data, reports, meter samples other than the billing
+# register) is cut: a charger that floods cannot fill the disk.
+DATA_BYTES_PER_MINUTE = 8 * 1024 * 1024
+EVENT_DATA_FLOOR = 1024  # bytes kept of an event's data past the budget
+SAMPLE_ROW_BYTES = 96  # a sample's row and index entries, besides its text
+SAMPLE_TEXT_MAX = 64  # measurand, phase, location, context and unit: OCPP enums are shorter
+SIGNED_DATA_MAX = 8 * 1024  # twice OCPP 2.0.1's limit of signed meter data
+CONNECTOR_ROW_BYTES = 256  # a connector's row, or a status report's event
 
 
 def neutral_status(status: str) -> str:
@@ -94,8 +117,13 @@ class TransactionFacts:
 class Store:
     """The csms's writes. Every method is one database transaction: state and event together."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        data_bytes_per_minute: int = DATA_BYTES_PER_MINUTE,
+    ) -> None:
         self.sessions = sessions
+        self.budget = MinuteBudget(data_bytes_per_minute)
         self.feed = EventFeed()
         # The hot path's writes (meter values, transaction updates) commit in groups.
         self.writer = Writer(sessions, self.feed.publish)
@@ -132,6 +160,26 @@ class Store:
         self._seen.pop(station_id, None)
         await self.writer.write(self._changes, Disconnect(station_id, reason, clock.now()))
 
+    async def left_online(self, connected_before: datetime) -> list[str]:
+        """Stations recorded online by a connection made before `connected_before`."""
+        async with self.sessions() as session:
+            return await left_online(session, connected_before)
+
+    async def abandoned(
+        self, station_ids: list[str], connected_before: datetime, reason: str
+    ) -> list[str]:
+        """Marks offline (with their events) those of `station_ids` still online by a connection
+        made before `connected_before`, a few hundred per transaction; the ids marked."""
+        gone: list[str] = []
+        for start in range(0, len(station_ids), 500):
+            chunk = station_ids[start : start + 500]
+
+            async def write(session: AsyncSession, chunk: list[str] = chunk) -> list[str]:
+                return await abandon(session, chunk, connected_before, clock.now(), reason)
+
+            gone += await self.writer.run(write)
+        return gone
+
     async def booted(self, station_id: str, info: BootInfo) -> None:
         """Committed (with its event) when this returns: only then may the charger be told."""
         await self.writer.write(self._changes, Boot(station_id, info, clock.now()))
@@ -154,6 +202,7 @@ class Store:
         self, station_id: str, kind: EventType, fields: dict[str, Any], /, **data: Any
     ) -> None:
         """A notification that sets a few station fields (firmware status, ...) and is logged as an event."""
+        data = self._within_budget(station_id, data)
         async with self._tx() as session:
             if fields:
                 await session.execute(
@@ -162,8 +211,30 @@ class Store:
             record(session, station_id, kind, **data)
 
     async def event(self, station_id: str, kind: EventType, /, **data: Any) -> None:
+        data = self._within_budget(station_id, data)
         async with self._tx() as session:
             record(session, station_id, kind, **data)
+
+    def _within_budget(self, station_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        """An event's data, its largest parts cut past the charger's budget."""
+        if self.budget.spend(station_id, json_size(data)):
+            return data
+        metrics.stored_cut("events", "budget").inc()
+        return cut_fields(data, EVENT_DATA_FLOOR)
+
+    def _samples_within_budget(self, station_id: str, samples: list[Sample]) -> list[Sample]:
+        """A message's samples; past the charger's budget, only its first and last billing
+        register readings (what the transaction's energy is computed from)."""
+        if not samples:
+            return samples
+        samples, size = _clipped(samples)
+        if self.budget.spend(station_id, size):
+            return samples
+        registers = sorted((s for s in samples if s.is_energy_register), key=lambda s: s.timestamp)
+        ends = {id(s): s for s in registers[:1] + registers[-1:]}
+        kept = [replace(s, signed_data=None) for s in ends.values()]
+        metrics.stored_cut("meter_samples", "budget").inc(len(samples) - len(kept))
+        return kept
 
     # -- connectors ----------------------------------------------------------------------------
 
@@ -171,6 +242,8 @@ class Store:
         """Apply a status report unless a newer one was applied already (chargers replay stale ones)."""
         status = neutral_status(report.status)
         detail = report.status if status != report.status else None
+        # Past the budget, a report that would add a connector or change nothing is dropped.
+        within_budget = self.budget.spend(station_id, CONNECTOR_ROW_BYTES)
         facts = {
             "status": status,
             "error_code": report.error_code,
@@ -207,6 +280,9 @@ class Store:
                 connector = await session.get(
                     Connector, (station_id, report.evse_id, report.connector_id)
                 )
+                if not within_budget and (connector is None or connector.status == status):
+                    metrics.stored_cut("status", "budget").inc()
+                    return False
                 if connector is None:
                     connector = Connector(
                         station_id=station_id,
@@ -238,6 +314,9 @@ class Store:
 
     async def discover(self, station_id: str, evse_id: int, connector_id: int) -> None:
         """An EVSE/connector the charger reported (NotifyReport) without a status yet."""
+        if not self.budget.spend(station_id, CONNECTOR_ROW_BYTES):
+            metrics.stored_cut("connectors", "budget").inc()
+            return
         async with self._tx() as session:
             if await session.get(Connector, (station_id, evse_id, connector_id)) is None:
                 session.add(
@@ -449,6 +528,7 @@ class Store:
         self, station_id: str, transaction_id: int, facts: TransactionFacts
     ) -> Transaction | None:
         """1.6 StopTransaction. Matches by id, else (ids -1/0 from some firmware) by token and time."""
+        facts.samples = self._samples_within_budget(station_id, facts.samples)
         async with self._tx() as session:
             tx = await session.get(Transaction, transaction_id) if transaction_id > 0 else None
             if tx is None or tx.station_id != station_id:
@@ -588,6 +668,7 @@ class Store:
     ) -> None:
         """MeterValues; linked to the transaction named, else the one open on that EVSE.
         Committed (with the event) when this returns, in a group with others' (csms.writer)."""
+        samples = self._samples_within_budget(station_id, samples)
         await self.writer.write(
             self._meter_values,
             MeterValuesWrite(station_id, evse_id, transaction_id, samples, ocpp_transaction_id),
@@ -616,6 +697,7 @@ class Store:
         """2.0.1 TransactionEvent: Started / Updated / Ended in any order, each applied once.
         Committed (with its events) when this returns, in a group with others' (csms.writer)."""
         assert facts.ocpp_transaction_id is not None
+        facts.samples = self._samples_within_budget(station_id, facts.samples)
 
         async def write(session: AsyncSession) -> Transaction:
             return await self._transaction_event(session, station_id, event_type, facts)
@@ -843,6 +925,32 @@ def _sample_row(
         "unit": s.unit,
         "signed_data": s.signed_data,
     }
+
+
+def _clipped(samples: list[Sample]) -> tuple[list[Sample], int]:
+    """The samples with their text no longer than OCPP's ever is (a charger may send anything),
+    and about what they take in the database."""
+    out, size = samples, 0
+    for n, s in enumerate(samples):
+        text = len(s.measurand) + len(s.phase or "") + len(s.location or "")
+        text += len(s.context or "") + len(s.unit or "") + len(s.signed_data or "")
+        if text > SAMPLE_TEXT_MAX:  # some part may be too long (rare: the sum is the fast test)
+            s = replace(
+                s,
+                measurand=s.measurand[:SAMPLE_TEXT_MAX],
+                phase=s.phase and s.phase[:SAMPLE_TEXT_MAX],
+                location=s.location and s.location[:SAMPLE_TEXT_MAX],
+                context=s.context and s.context[:SAMPLE_TEXT_MAX],
+                unit=s.unit and s.unit[:SAMPLE_TEXT_MAX],
+                signed_data=s.signed_data and cut_text(s.signed_data, SIGNED_DATA_MAX),
+            )
+            if out is samples:
+                out = list(samples)
+            out[n] = s
+            text = len(s.measurand) + len(s.phase or "") + len(s.location or "")
+            text += len(s.context or "") + len(s.unit or "") + len(s.signed_data or "")
+        size += SAMPLE_ROW_BYTES + text
+    return out, size
 
 
 def _advance(tx: _Reading, samples: list[Sample]) -> None:

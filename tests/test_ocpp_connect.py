@@ -6,6 +6,7 @@ import asyncio
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.platform import Platform
@@ -171,3 +172,69 @@ async def test_compression_is_negotiated_without_context_takeover(platform: Plat
         assert "server_no_context_takeover" in offer and "client_no_context_takeover" in offer
         for _ in range(3):  # messages after the first are compressed afresh, and still read
             assert (await call(ws, "BootNotification", BOOT16))[2]["status"] == "Accepted"
+
+
+def password_checks(result: str) -> float:
+    return REGISTRY.get_sample_value("cpo_ocpp_password_checks_total", {"result": result}) or 0.0
+
+
+async def guess(platform: Platform, station_id: str, address: str) -> int:
+    """One handshake with a wrong password from `address`; the HTTP status it was refused with."""
+    with pytest.raises(InvalidStatus) as refused:
+        await open_raw(
+            platform.ws_url,
+            station_id,
+            headers=basic(station_id, "not-the-password"),
+            local_addr=(address, 0),
+            open_timeout=60,
+        )
+    return refused.value.response.status_code
+
+
+async def test_a_flood_of_wrong_passwords_keeps_neither_the_right_charger_out_nor_others_waiting(
+    platform: Platform,
+) -> None:
+    targets = ["CP-RIGHT", *(f"CP-GUESSED-{n}" for n in range(9))]
+    for station_id in targets:
+        await platform.add_station(station_id, password="the-right-password-16")
+    await platform.add_station("CP-BUSY")
+    busy = await open_raw(platform.ws_url, "CP-BUSY", local_addr=("127.0.0.4", 0))
+    assert (await call(busy, "BootNotification", BOOT16))[2]["status"] == "Accepted"
+    argon2_before = password_checks("ok") + password_checks("failed")
+
+    # 300 wrong passwords at once from one address, spread over ten stations (the right
+    # charger's among them); the right charger comes from another address meanwhile.
+    attack = [
+        asyncio.create_task(guess(platform, targets[n % len(targets)], "127.0.0.2"))
+        for n in range(300)
+    ]
+    async with asyncio.timeout(8):  # a deadline, not a measure of speed
+        async with await open_raw(
+            platform.ws_url,
+            "CP-RIGHT",
+            headers=basic("CP-RIGHT", "the-right-password-16"),
+            local_addr=("127.0.0.3", 0),
+        ) as right:
+            assert (await call(right, "BootNotification", BOOT16))[2]["status"] == "Accepted"
+        for _ in range(3):
+            assert (await call(busy, "Heartbeat", {}))[0] == 3
+    refusals = await asyncio.gather(*attack)
+    await busy.close()
+
+    assert set(refusals) <= {401, 429} and refusals.count(429) > 250
+    # The back-off refused most guesses before argon2 ran: a few checks, not 300.
+    assert password_checks("ok") + password_checks("failed") - argon2_before < 30
+
+
+async def test_a_charger_whose_password_was_right_gets_in_from_a_refused_address(
+    platform: Platform,
+) -> None:
+    await platform.add_station("CP-NAT", password="the-right-password-16")
+    behind_nat = basic("CP-NAT", "the-right-password-16")
+    async with await open_raw(platform.ws_url, "CP-NAT", headers=behind_nat) as ws:
+        assert (await call(ws, "BootNotification", BOOT16))[2]["status"] == "Accepted"
+    # Another charger behind the same address keeps failing until the address is refused.
+    refusals = [await guess(platform, "CP-NAT", "127.0.0.1") for _ in range(7)]
+    assert refusals[:5] == [401] * 5 and refusals[-1] == 429
+    async with await open_raw(platform.ws_url, "CP-NAT", headers=behind_nat) as ws:
+        assert (await call(ws, "Heartbeat", {}))[0] == 3

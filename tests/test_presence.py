@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
+from csms import clock
 from csms.events import EventType
 from csms.mailbox import Mailbox
 from csms.models import Event, Station, Transaction
@@ -93,3 +94,24 @@ async def test_a_mailbox_hands_over_in_order_and_keeps_what_a_cancelled_get_miss
     waiting = asyncio.ensure_future(box.get())
     loop.call_soon(box.put_nowait, 3)
     assert await waiting == 3
+
+
+async def test_only_chargers_still_on_a_connection_older_than_the_start_are_abandoned(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    store = Store(sessions)
+    await store.connected("CP-LEFT", "1.6", True)
+    await store.connected("CP-GONE-ALREADY", "1.6", True)
+    await store.disconnected("CP-GONE-ALREADY", "closed by the charger (1000)")
+    started = clock.now()
+    await store.connected("CP-BACK", "1.6", True)  # reconnected after the start
+
+    candidates = await store.left_online(connected_before=started)
+    assert candidates == ["CP-LEFT"]
+    # Even told to, the write leaves a charger that reconnected meanwhile online.
+    gone = await store.abandoned(["CP-LEFT", "CP-BACK"], started, "did not reconnect")
+    assert gone == ["CP-LEFT"]
+    async with sessions() as session:
+        online = {s.id: s.online for s in (await session.execute(select(Station))).scalars()}
+    assert online == {"CP-LEFT": False, "CP-GONE-ALREADY": False, "CP-BACK": True}
+    assert (await events(sessions))[-1] == ("CP-LEFT", EventType.STATION_DISCONNECTED.value)

@@ -28,8 +28,7 @@ async def open_raw(
         f"{ws_url}/{quote(station_id, safe='')}",
         subprotocols=subprotocols if subprotocols is not None else ["ocpp1.6"],  # type: ignore[arg-type]
         additional_headers=headers or {},
-        open_timeout=10,
-        **kw,
+        **{"open_timeout": 10} | kw,
     )
 
 

@@ -15,12 +15,24 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Table, bindparam, case, delete, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    Row,
+    Table,
+    bindparam,
+    case,
+    delete,
+    insert,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from cpo import logs
@@ -298,6 +310,24 @@ class Deliverer:
             result = await session.execute(
                 update(OUTBOX)
                 .where(OUTBOX.c.claimed_by == name, OUTBOX.c.claimed_until.is_not(None))
+                .values(claimed_until=LONG_AGO)
+            )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    @staticmethod
+    async def release_all_but(
+        sessions: async_sessionmaker[AsyncSession], live: Collection[str] = ()
+    ) -> int:
+        """Frees the rows leased to any deliverer not named in `live`, as `release` does. A
+        crash of the server kills its push worker too, and nobody is left to free the rows it
+        was sending: without this they wait out their lease (ADR 015)."""
+        async with sessions.begin() as session:
+            result = await session.execute(
+                update(OUTBOX)
+                .where(
+                    OUTBOX.c.claimed_until.is_not(None),
+                    OUTBOX.c.claimed_by.not_in(list(live)) if live else true(),
+                )
                 .values(claimed_until=LONG_AGO)
             )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
