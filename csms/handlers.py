@@ -38,6 +38,10 @@ class StationHandlers:
         self.route_map = Routes(self)
         self._response_queue: Mailbox[Any] = Mailbox()
 
+    def drop_replies(self) -> None:
+        """Forget replies that no call of ours waits for any more."""
+        self._response_queue.clear()
+
     def setup(
         self,
         conn: StationConnection,
