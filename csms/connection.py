@@ -20,6 +20,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from csms import metrics
 from csms.config import CsmsConfig
 from csms.tasks import finish
+from csms.validation import checker
 
 if TYPE_CHECKING:
     from csms.messagelog import MessageLog
@@ -89,6 +90,8 @@ _KNOWN_CODES = frozenset(code for codes in _ERRORS.values() for code in codes.va
     }
 )
 
+MAX_MESSAGE_ID = 36  # OCPP-J: a message id is a string of at most 36 characters
+MAX_DESCRIPTION = 255  # OCPP-J 2.0.1: errorDescription is a string of at most 255 characters
 CLOSE_POLICY = 1008  # RFC 6455: policy violation (a flood)
 REPLY_GRACE = 1.0  # seconds a reply that arrived just before a close may take to be checked
 
@@ -272,6 +275,12 @@ class StationConnection:
         if message_type in (CALLRESULT, CALLERROR):
             await self._reply(frame, text)
             return
+        if len(message_id) > MAX_MESSAGE_ID:
+            # Not an id we may echo (our answer would break the same rule): answered as "-1".
+            await self._reject(
+                None, "structure", f"a message id is at most {MAX_MESSAGE_ID} characters", text
+            )
+            return
         if message_type == CALL:
             if len(frame) != 4 or not isinstance(frame[2], str) or not isinstance(frame[3], dict):
                 await self._reject(
@@ -304,6 +313,19 @@ class StationConnection:
                     "BootNotification has not been accepted yet",
                 )
                 return
+            routes = self.charge_point.route_map  # type: ignore[union-attr]
+            try:
+                payload = checker(self.ocpp_version, action, routes.leniency(action)).check(
+                    frame[3]
+                )
+            except OCPPError as error:
+                metrics.messages("in", action, error.code).inc()
+                await self._send_error(message_id, error.code, str(error.details.get("cause")))
+                return
+            if payload != frame[3]:
+                # What a lenient handler forgave (a number sent as a string, a null) goes to
+                # the library in the form the schema names.
+                text = orjson.dumps([CALL, message_id, action, payload]).decode()
             self._pending.append((text, message_id, action))
             if self._worker is None or self._worker.done():
                 self._worker = asyncio.create_task(
@@ -385,6 +407,7 @@ class StationConnection:
         await self._send_error(message_id or "-1", self._errors[kind], description)
 
     async def _send_error(self, message_id: str, code: str, description: str) -> None:
+        description = description[:MAX_DESCRIPTION]
         await self.send(orjson.dumps([CALLERROR, message_id, code, description, {}]).decode())
 
     # -- our CALLs to the charger --------------------------------------------------------------
