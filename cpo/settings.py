@@ -108,7 +108,11 @@ class Settings(BaseSettings):
         default=True,
         description="Offer permessage-deflate to chargers (each message compressed on its own)",
     )
-    rate_limit: float = Field(default=50.0, gt=0, description="OCPP CALLs per second per charger")
+    rate_limit: float = Field(
+        default=50.0,
+        gt=0,
+        description="OCPP frames per second per charger (CALLs, stray replies, broken frames)",
+    )
     rate_burst: int = Field(default=200, ge=1)
     status_trigger_delay: float = Field(
         default=10.0,

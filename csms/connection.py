@@ -20,6 +20,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from csms import metrics
 from csms.config import CsmsConfig
 from csms.tasks import finish
+from csms.validation import checker
 
 if TYPE_CHECKING:
     from csms.messagelog import MessageLog
@@ -73,8 +74,26 @@ _ACTIONS = {
     "2.0.1": frozenset(a.value for a in Action201),
 }
 
-CLOSE_POLICY = 1008
-REPLY_GRACE = 1.0  # seconds a reply that arrived just before a close may take to be checked  # RFC 6455: policy violation (a flood)
+# Error codes a charger's CALLERROR may carry that we count by name; any other is "CallError"
+# (a label per made-up code would let one charger grow the metrics without end).
+_KNOWN_CODES = frozenset(code for codes in _ERRORS.values() for code in codes.values()) | frozenset(
+    {
+        "FormatViolation",
+        "FormationViolation",
+        "InternalError",
+        "NotImplemented",
+        "NotSupported",
+        "OccurrenceConstraintViolation",
+        "OccurenceConstraintViolation",
+        "PropertyConstraintViolation",
+        "TypeConstraintViolation",
+    }
+)
+
+MAX_MESSAGE_ID = 36  # OCPP-J: a message id is a string of at most 36 characters
+MAX_DESCRIPTION = 255  # OCPP-J 2.0.1: errorDescription is a string of at most 255 characters
+CLOSE_POLICY = 1008  # RFC 6455: policy violation (a flood)
+REPLY_GRACE = 1.0  # seconds a reply that arrived just before a close may take to be checked
 
 
 class TokenBucket:
@@ -97,10 +116,14 @@ class TokenBucket:
 class StationConnection:
     """The connection object the `ocpp` ChargePoint talks through (`recv` is unused: we read).
 
-    A reader task reads every frame. Replies to our own CALLs go straight to the library's
-    response queue; the charger's CALLs go to a worker that handles them one at a time. So a
-    handler that sends a CALL to its own charger still gets the reply (no deadlock), and a
-    slow handler does not stop pongs, closes or replies from being read.
+    A reader task reads every frame. The reply to our one outstanding CALL goes straight to the
+    library's response queue; the charger's CALLs go to a worker that handles them one at a
+    time. So a handler that sends a CALL to its own charger still gets the reply (no deadlock),
+    and a slow handler does not stop pongs, closes or replies from being read.
+
+    Every other frame (a reply to nothing we are waiting for, broken JSON, a binary frame)
+    is logged, answered where OCPP says so, and forgotten; it takes from the same flood budget
+    as a CALL, so a charger that sends nothing but such frames is throttled and then cut off.
 
     An idle charger costs little (a server holds tens of thousands): the worker exists only
     while there are CALLs to handle, and a connection keeps no queue and no other task.
@@ -128,7 +151,7 @@ class StationConnection:
         "_timer",
         "_send_lock",
         "_their_call",
-        "_our_calls",
+        "_our_call",
         "_call_lock",
     )
 
@@ -164,9 +187,10 @@ class StationConnection:
         self._worker: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._send_lock = asyncio.Lock()
-        # The charger's CALL being handled (one at a time) and our CALL awaiting its reply.
+        # The charger's CALL being handled and our CALL awaiting its reply (id, action): one
+        # of each at a time.
         self._their_call: tuple[str, str, float] | None = None
-        self._our_calls: dict[str, str] = {}
+        self._our_call: tuple[str, str] | None = None
         self._call_lock = asyncio.Lock()
         self.status_seen = False  # a StatusNotification came since the last boot
 
@@ -180,7 +204,7 @@ class StationConnection:
         if message_type == CALLERROR and self.ocpp_version == "1.6":
             text = _spell_16(text)
         if message_type == CALL and message_id and action:
-            self._our_calls[message_id] = action
+            self._our_call = (message_id, action)
         elif (
             message_type in (CALLRESULT, CALLERROR)
             and self._their_call
@@ -248,6 +272,15 @@ class StationConnection:
             )
             return
         message_type, message_id = frame[0], frame[1]
+        if message_type in (CALLRESULT, CALLERROR):
+            await self._reply(frame, text)
+            return
+        if len(message_id) > MAX_MESSAGE_ID:
+            # Not an id we may echo (our answer would break the same rule): answered as "-1".
+            await self._reject(
+                None, "structure", f"a message id is at most {MAX_MESSAGE_ID} characters", text
+            )
+            return
         if message_type == CALL:
             if len(frame) != 4 or not isinstance(frame[2], str) or not isinstance(frame[3], dict):
                 await self._reject(
@@ -255,11 +288,10 @@ class StationConnection:
                 )
                 return
             action = frame[2]
-            self.message_log.append(self.station_id, "in", text, CALL, action, message_id)
-            if not self._bucket.take():
+            self.message_log.append(self.station_id, "in", text, CALL, action[:64], message_id)
+            if not self._admit():
                 await self._flood(message_id, action)
                 return
-            self._strikes = 0
             if action not in self.charge_point.route_map:  # type: ignore[union-attr]
                 # OCPP-J: NotImplemented = an action we do not know; NotSupported = one we know
                 # but do not handle. (The library swaps the two.)
@@ -281,30 +313,49 @@ class StationConnection:
                     "BootNotification has not been accepted yet",
                 )
                 return
+            routes = self.charge_point.route_map  # type: ignore[union-attr]
+            try:
+                payload = checker(self.ocpp_version, action, routes.leniency(action)).check(
+                    frame[3]
+                )
+            except OCPPError as error:
+                metrics.messages("in", action, error.code).inc()
+                await self._send_error(message_id, error.code, str(error.details.get("cause")))
+                return
+            if payload != frame[3]:
+                # What a lenient handler forgave (a number sent as a string, a null) goes to
+                # the library in the form the schema names.
+                text = orjson.dumps([CALL, message_id, action, payload]).decode()
             self._pending.append((text, message_id, action))
             if self._worker is None or self._worker.done():
                 self._worker = asyncio.create_task(
                     self._work(), name=f"ocpp-worker-{self.station_id}"
                 )
-        elif message_type in (CALLRESULT, CALLERROR):
-            our_action = self._our_calls.pop(message_id, None)
-            self.message_log.append(
-                self.station_id, "in", text, message_type, our_action, message_id
-            )
-            result = (
-                "ok"
-                if message_type == CALLRESULT
-                else str(frame[2])
-                if len(frame) > 2
-                else "CallError"
-            )
-            metrics.messages("out", our_action or "unknown", result).inc()
-            assert self.charge_point is not None
-            await self.charge_point.route_message(text)
         else:
             await self._reject(
                 message_id, "message_type", f"message type {message_type!r} is not supported", text
             )
+
+    async def _reply(self, frame: list[Any], text: str) -> None:
+        """A CALLRESULT or CALLERROR: to the library only when it answers our outstanding CALL.
+
+        Anything else (an id we never sent, a reply to a call that timed out, a second reply)
+        would wait in the library's response queue for a call that never takes it.
+        """
+        message_type, message_id = frame[0], frame[1]
+        ours = self._our_call
+        if ours is not None and ours[0] == message_id and _well_formed_reply(frame):
+            self._our_call = None
+            self.message_log.append(self.station_id, "in", text, message_type, ours[1], message_id)
+            result = "ok" if message_type == CALLRESULT else _known_code(frame[2])
+            metrics.messages("out", ours[1], result).inc()
+            assert self.charge_point is not None
+            await self.charge_point.route_message(text)
+            return
+        self.message_log.append(self.station_id, "in", text, message_type, None, message_id)
+        metrics.messages("in", "reply", "unsolicited").inc()
+        if not self._admit():
+            await self._throttle("unsolicited replies")
 
     async def _work(self) -> None:
         """The charger's CALLs, one at a time, until none is left or the connection closed."""
@@ -325,22 +376,38 @@ class StationConnection:
             finally:
                 self._their_call = None
 
+    def _admit(self) -> bool:
+        """Whether the flood budget allows one more frame from the charger."""
+        if self._bucket.take():
+            self._strikes = 0
+            return True
+        return False
+
     async def _flood(self, message_id: str, action: str) -> None:
-        self._strikes += 1
-        metrics.messages("in", action, "rate_limited").inc()
+        known = action if action in self._known_actions else "unknown"
+        metrics.messages("in", known, "rate_limited").inc()
         await self._send_error(message_id, self._errors["flood"], "rate limit exceeded: slow down")
-        if self._strikes >= self.config.rate_burst:
-            log.warning("%s: closing a flooding connection", self.station_id)
+        await self._throttle("message flood")
+
+    async def _throttle(self, what: str) -> None:
+        """One frame over the budget: a strike; as many strikes as the burst end the connection."""
+        self._strikes += 1
+        if self._strikes == self.config.rate_burst:
+            log.warning("%s: closing a flooding connection (%s)", self.station_id, what)
             await self.close(CLOSE_POLICY, "message flood")
 
     async def _reject(self, message_id: str | None, kind: str, description: str, text: str) -> None:
-        log.info("%s: bad frame (%s): %.200s", self.station_id, description, text)
         self.message_log.append(self.station_id, "in", text, None, None, message_id)
         metrics.messages("in", "invalid", self._errors[kind]).inc()
+        if not self._admit():
+            await self._throttle("broken frames")  # over the budget: not even an answer
+            return
+        log.info("%s: bad frame (%s): %.200s", self.station_id, description, text)
         # 2.0.1 (and common practice in 1.6): a frame whose id cannot be read is answered as "-1".
         await self._send_error(message_id or "-1", self._errors[kind], description)
 
     async def _send_error(self, message_id: str, code: str, description: str) -> None:
+        description = description[:MAX_DESCRIPTION]
         await self.send(orjson.dumps([CALLERROR, message_id, code, description, {}]).decode())
 
     # -- our CALLs to the charger --------------------------------------------------------------
@@ -379,7 +446,13 @@ class StationConnection:
     async def _locked_call(self, payload: Any) -> Any:
         assert self.charge_point is not None
         async with self._call_lock:
-            return await self.charge_point.call(payload, suppress=False)
+            try:
+                return await self.charge_point.call(payload, suppress=False)
+            finally:
+                # Answered, timed out or cancelled: a reply that comes now answers nothing,
+                # and one that slipped into the queue meanwhile is nobody's.
+                self._our_call = None
+                self.charge_point.drop_replies()
 
     def later(self, delay: float, callback: Callable[[], object]) -> None:
         """Call `callback` in `delay` seconds unless the connection closes first; replaces a
@@ -433,3 +506,14 @@ def _error_code(text: str) -> str:
         return str(orjson.loads(text)[2])
     except Exception:
         return "CallError"
+
+
+def _known_code(code: object) -> str:
+    return code if isinstance(code, str) and code in _KNOWN_CODES else "CallError"
+
+
+def _well_formed_reply(frame: list[Any]) -> bool:
+    """[3, id, {payload}] or [4, id, code, description, details], as OCPP-J has them."""
+    if frame[0] == CALLRESULT:
+        return len(frame) == 3 and isinstance(frame[2], dict)
+    return len(frame) == 5 and isinstance(frame[2], str)

@@ -1,18 +1,20 @@
-"""What both versions' handlers share: authorization with its event, and the follow-ups after a boot."""
+"""What both versions' handlers share: how they are routed, authorization with its event, and the follow-ups after a boot."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from ocpp import routing
 from ocpp.routing import create_route_map
 
 from csms import clock
 from csms.authorization import AuthorizationRequest, AuthorizationResult, Authorizer, AuthStatus
 from csms.mailbox import Mailbox
 from csms.metering import Sample, normalise
+from csms.validation import Leniency
 
 if TYPE_CHECKING:
     from csms.connection import StationConnection
@@ -20,6 +22,21 @@ if TYPE_CHECKING:
     from csms.store import BootInfo, Store
 
 log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def on(action: str, lenient: Leniency | None = None) -> Callable[[F], F]:
+    """The library's `@on`, but the request is checked by the connection (csms.validation)
+    before it is routed, with the leniencies this handler declares, so the library skips its
+    own check."""
+
+    def decorate(handler: F) -> F:
+        routed = routing.on(action, skip_schema_validation=True)(handler)
+        routed.leniency = lenient
+        return routed
+
+    return decorate
 
 
 class StationHandlers:
@@ -37,6 +54,10 @@ class StationHandlers:
         # replies (about 6 KiB); one table per class and a Mailbox do for an idle charger.
         self.route_map = Routes(self)
         self._response_queue: Mailbox[Any] = Mailbox()
+
+    def drop_replies(self) -> None:
+        """Forget replies that no call of ours waits for any more."""
+        self._response_queue.clear()
 
     def setup(
         self,
@@ -89,21 +110,18 @@ class StationHandlers:
 
         conn.later(conn.config.status_trigger_delay, ask)
 
-    def samples(self, meter_values: list[Any]) -> list[Sample]:
-        """Every sampled value of 1.6 or 2.0.1 MeterValue objects, normalised; junk entries skipped."""
+    def samples(self, meter_values: list[dict[str, Any]]) -> list[Sample]:
+        """Every sampled value of 1.6 or 2.0.1 MeterValue objects, normalised."""
         samples: list[Sample] = []
         for mv in meter_values:
-            if not isinstance(mv, dict):
-                continue
-            at, _ = self.timestamp(mv.get("timestamp"))
-            for sv in mv.get("sampled_value") or []:
-                if isinstance(sv, dict):
-                    samples.append(normalise(at, sv, self.conn.energy_unit_override))
+            at, _ = self.timestamp(mv["timestamp"])
+            for sv in mv["sampled_value"]:
+                samples.append(normalise(at, sv, self.conn.energy_unit_override))
         return samples
 
     @staticmethod
-    def timestamp(value: Any) -> tuple[Any, bool]:
-        return clock.parse(value if isinstance(value, str) else None)
+    def timestamp(value: str | None) -> tuple[Any, bool]:
+        return clock.parse(value)
 
 
 class Routes(Mapping[str, dict[str, Any]]):
@@ -127,6 +145,10 @@ class Routes(Mapping[str, dict[str, Any]]):
 
     def __contains__(self, action: object) -> bool:
         return action in self._table
+
+    def leniency(self, action: str) -> Leniency | None:
+        """What the action's handler accepts beyond the schema (see `on`)."""
+        return getattr(self._table[action]["_on_action"], "leniency", None)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._table)

@@ -35,6 +35,9 @@ class Mailbox(Generic[T]):
                 self._waiter = None
         return self._items.pop(0)
 
+    def clear(self) -> None:
+        self._items.clear()
+
     def empty(self) -> bool:
         return not self._items
 

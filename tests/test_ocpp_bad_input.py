@@ -8,15 +8,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.platform import Platform
-from tests.wire import BOOT16, BOOT201, call, open_raw, reply
-
-
-async def booted(platform: Platform, station_id: str, version: str = "1.6"):  # type: ignore[no-untyped-def]
-    await platform.add_station(station_id)
-    ws = await open_raw(platform.ws_url, station_id, [f"ocpp{version}"])
-    answer = await call(ws, "BootNotification", BOOT16 if version == "1.6" else BOOT201)
-    assert answer[2]["status"] == "Accepted"
-    return ws
+from tests.wire import BOOT16, BOOT201, booted, call, open_raw, reply
 
 
 @pytest.mark.parametrize(

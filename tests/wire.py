@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from websockets.asyncio.client import ClientConnection, connect
+
+if TYPE_CHECKING:
+    from tests.platform import Platform
 
 _ids = itertools.count(1)
 
@@ -53,3 +56,12 @@ BOOT201 = {
     "chargingStation": {"vendorName": "TestVendor", "model": "TestModel"},
     "reason": "PowerUp",
 }
+
+
+async def booted(platform: Platform, station_id: str, version: str = "1.6") -> ClientConnection:
+    """A registered charger on a raw socket, its BootNotification accepted."""
+    await platform.add_station(station_id)
+    ws = await open_raw(platform.ws_url, station_id, [f"ocpp{version}"])
+    answer = await call(ws, "BootNotification", BOOT16 if version == "1.6" else BOOT201)
+    assert answer[2]["status"] == "Accepted"
+    return ws

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ocpp.routing import after, on
+from ocpp.routing import after
 from ocpp.v16 import ChargePoint
 from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as result
@@ -14,10 +14,17 @@ from ocpp.v16.enums import Action
 from csms import clock
 from csms.authorization import AuthorizationResult
 from csms.events import EventType
-from csms.handlers import StationHandlers
-from csms.payload import check, need
+from csms.handlers import StationHandlers, on
 from csms.store import BootInfo, StatusReport, TransactionFacts
 from csms.v16.mapping import id_tag_info
+from csms.validation import Leniency
+
+# What real 1.6 chargers send beyond the schema (see csms.validation.Leniency).
+SAMPLED_VALUE_ENUMS = frozenset({"context", "measurand", "phase", "location", "unit"})
+METER_VALUES = Leniency(open_enums=SAMPLED_VALUE_ENUMS)
+# A stop is never refused for a reason of its own or a register with decimals: the charger
+# would retry it, then drop it, and the transaction would never be billed.
+STOP = Leniency(open_enums=SAMPLED_VALUE_ENUMS | {"reason"}, decimals=frozenset({"meterStop"}))
 
 log = logging.getLogger(__name__)
 
@@ -50,21 +57,27 @@ class ChargePoint16(StationHandlers, ChargePoint):
     async def on_heartbeat(self, **kw: Any) -> Any:
         return result.Heartbeat(current_time=clock.iso(clock.now()))
 
-    @on(Action.status_notification, skip_schema_validation=True)
-    async def on_status_notification(self, **kw: Any) -> Any:
-        connector_id = need(kw, "connector_id", int)
-        status = need(kw, "status", str)
-        timestamp, suspect = self.timestamp(kw.get("timestamp"))
-        info = check(kw, "info", str)
+    @on(Action.status_notification, lenient=Leniency())
+    async def on_status_notification(
+        self,
+        connector_id: int,
+        error_code: str,
+        status: str,
+        timestamp: str | None = None,
+        info: str | None = None,
+        vendor_error_code: str | None = None,
+        **kw: Any,
+    ) -> Any:
+        at, suspect = self.timestamp(timestamp)
         report = StatusReport(
             evse_id=connector_id,
             connector_id=1 if connector_id else 0,
             status=status,
-            timestamp=timestamp,
+            timestamp=at,
             clock_suspect=suspect,
-            error_code=check(kw, "error_code", str),
-            info=None if info == "null" else info,
-            vendor_error_code=check(kw, "vendor_error_code", str),
+            error_code=error_code,
+            info=None if info == "null" else info,  # some firmware writes the word
+            vendor_error_code=vendor_error_code,
         )
         await self.store.status(self.conn.station_id, report)
         self.conn.status_seen = True
@@ -72,9 +85,8 @@ class ChargePoint16(StationHandlers, ChargePoint):
 
     # -- authorization and transactions -------------------------------------------------------
 
-    @on(Action.authorize, skip_schema_validation=True)
-    async def on_authorize(self, **kw: Any) -> Any:
-        id_tag = need(kw, "id_tag", str)
+    @on(Action.authorize, lenient=Leniency(extra_fields=True))
+    async def on_authorize(self, id_tag: str, **kw: Any) -> Any:
         decision = await self.decide(id_tag)
         return result.Authorize(id_tag_info=id_tag_info(decision))
 
@@ -107,13 +119,19 @@ class ChargePoint16(StationHandlers, ChargePoint):
         # Always a transactionId, even when refused: the charger then stops the transaction itself.
         return result.StartTransaction(transaction_id=tx.id, id_tag_info=id_tag_info(decision))
 
-    @on(Action.stop_transaction, skip_schema_validation=True)
-    async def on_stop_transaction(self, **kw: Any) -> Any:
-        transaction_id = need(kw, "transaction_id", int)
-        meter_stop = need(kw, "meter_stop", (int, float))
-        at, suspect = self.timestamp(kw.get("timestamp"))
-        id_tag = check(kw, "id_tag", str)
-        samples = self.samples(check(kw, "transaction_data", list) or [])
+    @on(Action.stop_transaction, lenient=STOP)
+    async def on_stop_transaction(
+        self,
+        transaction_id: int,
+        meter_stop: float,
+        timestamp: str,
+        id_tag: str | None = None,
+        reason: str | None = None,
+        transaction_data: list[dict[str, Any]] | None = None,
+        **kw: Any,
+    ) -> Any:
+        at, suspect = self.timestamp(timestamp)
+        samples = self.samples(transaction_data or [])
         decision: AuthorizationResult | None = await self.decide(id_tag) if id_tag else None
         facts = TransactionFacts(
             timestamp=at,
@@ -121,18 +139,21 @@ class ChargePoint16(StationHandlers, ChargePoint):
             id_token=id_tag,
             meter_wh=self._energy_wh(float(meter_stop)),
             samples=samples,
-            reason=check(kw, "reason", str) or "Local",
+            reason=reason or "Local",
         )
         await self.store.stop_transaction(self.conn.station_id, transaction_id, facts)
         log.info("transaction %s stopped (%s)", transaction_id, facts.reason)
         # The stop cannot be refused; idTagInfo only tells the charger about the token.
         return result.StopTransaction(id_tag_info=id_tag_info(decision) if decision else None)
 
-    @on(Action.meter_values, skip_schema_validation=True)
-    async def on_meter_values(self, **kw: Any) -> Any:
-        connector_id = need(kw, "connector_id", int)
-        meter_value = need(kw, "meter_value", list)
-        transaction_id = check(kw, "transaction_id", int)
+    @on(Action.meter_values, lenient=METER_VALUES)
+    async def on_meter_values(
+        self,
+        connector_id: int,
+        meter_value: list[dict[str, Any]],
+        transaction_id: int | None = None,
+        **kw: Any,
+    ) -> Any:
         samples = self.samples(meter_value)
         if samples:
             await self.store.meter_values(
@@ -142,15 +163,16 @@ class ChargePoint16(StationHandlers, ChargePoint):
 
     # -- notifications ------------------------------------------------------------------------
 
-    @on(Action.data_transfer, skip_schema_validation=True)
-    async def on_data_transfer(self, **kw: Any) -> Any:
-        vendor_id = need(kw, "vendor_id", str)
-        data = kw.get("data")
+    # Some firmware sends `data` as a JSON object where 1.6 says a string.
+    @on(Action.data_transfer, lenient=Leniency(any_value=frozenset({"data"})))
+    async def on_data_transfer(
+        self, vendor_id: str, message_id: str | None = None, data: Any = None, **kw: Any
+    ) -> Any:
         await self.store.event(
             self.conn.station_id,
             EventType.DATA_TRANSFER,
             vendor_id=vendor_id,
-            message_id=kw.get("message_id"),
+            message_id=message_id,
             data=data if isinstance(data, str) else repr(data),
         )
         return result.DataTransfer(status="UnknownVendorId")

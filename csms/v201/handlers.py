@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ocpp.routing import after, on
+from ocpp.routing import after
 from ocpp.v201 import ChargePoint
 from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result
@@ -13,10 +13,13 @@ from ocpp.v201.enums import Action
 
 from csms import clock
 from csms.events import EventType
-from csms.handlers import StationHandlers
-from csms.payload import check, need
+from csms.handlers import StationHandlers, on
 from csms.store import BootInfo, StatusReport, TransactionFacts
 from csms.v201.mapping import id_token_info
+from csms.validation import Leniency
+
+# What real 2.0.1 chargers send beyond the schema (see csms.validation.Leniency).
+METER_VALUES = Leniency(open_enums=frozenset({"context", "measurand", "phase", "location"}))
 
 log = logging.getLogger(__name__)
 
@@ -66,17 +69,21 @@ class ChargePoint201(StationHandlers, ChargePoint):
     async def on_heartbeat(self, **kw: Any) -> Any:
         return result.Heartbeat(current_time=clock.iso(clock.now()))
 
-    @on(Action.status_notification, skip_schema_validation=True)
-    async def on_status_notification(self, **kw: Any) -> Any:
-        evse_id = need(kw, "evse_id", int)
-        connector_id = need(kw, "connector_id", int)
-        status = need(kw, "connector_status", str)
-        timestamp, suspect = self.timestamp(kw.get("timestamp"))
+    @on(Action.status_notification, lenient=Leniency())
+    async def on_status_notification(
+        self,
+        evse_id: int,
+        connector_id: int,
+        connector_status: str,
+        timestamp: str | None = None,
+        **kw: Any,
+    ) -> Any:
+        at, suspect = self.timestamp(timestamp)
         report = StatusReport(
             evse_id=evse_id,
             connector_id=connector_id,
-            status=status,
-            timestamp=timestamp,
+            status=connector_status,
+            timestamp=at,
             clock_suspect=suspect,
         )
         await self.store.status(self.conn.station_id, report)
@@ -150,11 +157,9 @@ class ChargePoint201(StationHandlers, ChargePoint):
 
     # -- authorization and transactions -------------------------------------------------------
 
-    @on(Action.authorize, skip_schema_validation=True)
-    async def on_authorize(self, **kw: Any) -> Any:
-        id_token = need(kw, "id_token", dict)
-        token = need(id_token, "id_token", str)
-        decision = await self.decide(token, check(id_token, "type", str))
+    @on(Action.authorize, lenient=Leniency(extra_fields=True))
+    async def on_authorize(self, id_token: dict[str, Any], **kw: Any) -> Any:
+        decision = await self.decide(id_token["id_token"], id_token["type"])
         return result.Authorize(id_token_info=id_token_info(decision))
 
     @on(Action.transaction_event)
@@ -203,10 +208,11 @@ class ChargePoint201(StationHandlers, ChargePoint):
         # Transaction messages are never refused: the answer only carries the token's verdict.
         return result.TransactionEvent(id_token_info=id_token_info(decision) if decision else None)
 
-    @on(Action.meter_values, skip_schema_validation=True)
-    async def on_meter_values(self, **kw: Any) -> Any:
-        evse_id = need(kw, "evse_id", int)
-        samples = self.samples(need(kw, "meter_value", list))
+    @on(Action.meter_values, lenient=METER_VALUES)
+    async def on_meter_values(
+        self, evse_id: int, meter_value: list[dict[str, Any]], **kw: Any
+    ) -> Any:
+        samples = self.samples(meter_value)
         if samples:
             await self.store.meter_values(self.conn.station_id, evse_id, None, samples)
         return result.MeterValues()
@@ -260,15 +266,16 @@ class ChargePoint201(StationHandlers, ChargePoint):
         )
         return result.ReservationStatusUpdate()
 
-    @on(Action.data_transfer, skip_schema_validation=True)
-    async def on_data_transfer(self, **kw: Any) -> Any:
-        vendor_id = need(kw, "vendor_id", str)
+    @on(Action.data_transfer, lenient=Leniency())
+    async def on_data_transfer(
+        self, vendor_id: str, message_id: str | None = None, data: Any = None, **kw: Any
+    ) -> Any:
         await self.store.event(
             self.conn.station_id,
             EventType.DATA_TRANSFER,
             vendor_id=vendor_id,
-            message_id=kw.get("message_id"),
-            data=kw.get("data"),
+            message_id=message_id,
+            data=data,
         )
         return result.DataTransfer(status="UnknownVendorId")
 
