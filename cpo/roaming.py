@@ -202,6 +202,11 @@ class Roaming:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    async def settle(self) -> None:
+        """Waits for the background work started so far (the CLI's process ends next)."""
+        while self._background:
+            await asyncio.wait(set(self._background))
+
     async def _first_pull(self, party_id: int) -> None:
         with contextlib.suppress(OcpiError):  # logged; the reconciliation pulls again
             await self.pull_tokens(party_id, full=True)

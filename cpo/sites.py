@@ -142,6 +142,11 @@ class Upserted:
     # EVSEs whose imported status was not taken: only the charger says AVAILABLE, CHARGING, ...
     status_ignored: list[str] = field(default_factory=list)
 
+    def view(self) -> dict[str, Any]:
+        """What the operator is told; `status_ignored` only where a status was ignored."""
+        shown = {"id": self.id, "created": self.created, "changed": self.changed}
+        return shown | ({"status_ignored": self.status_ignored} if self.status_ignored else {})
+
 
 class Sites:
     def __init__(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from cpo.admin.token import AdminToken
 from cpo.models import Location, Tariff
 from cpo.ocpi.status import OcpiError
 from cpo.operations import (
@@ -96,7 +96,7 @@ class Admin:
     csms: Csms
     operations: Operations
     roaming: Roaming
-    token: str
+    token: AdminToken
 
     # -- stations -------------------------------------------------------------------------------
 
@@ -296,7 +296,7 @@ class Admin:
 
     async def upsert_locations(self, request: Request) -> Response:
         done = await self.roaming.sites.upsert_locations(await self.raw_json(request))
-        return ok([d.__dict__ for d in done])
+        return ok([d.view() for d in done])
 
     async def put_location(self, request: Request) -> Response:
         raw = await self.raw_json(request)
@@ -304,7 +304,7 @@ class Admin:
         if not isinstance(raw, dict) or raw.setdefault("id", location_id) != location_id:
             raise Problem(422, "the body's id differs from the URL's")
         done = await self.roaming.sites.upsert_locations(raw)
-        return ok(done[0].__dict__)
+        return ok(done[0].view())
 
     async def get_location(self, request: Request) -> Response:
         found = await self.roaming.sites.location(request.path_params["location_id"])
@@ -317,7 +317,7 @@ class Admin:
         done = await self.roaming.sites.set_publish(request.path_params["location_id"], publish)
         if done is None:
             raise Problem(404, "no such location")
-        return ok(done.__dict__)
+        return ok(done.view())
 
     async def unassigned(self, request: Request) -> Response:
         return ok(await self.roaming.sites.unassigned())
@@ -333,7 +333,7 @@ class Admin:
 
     async def upsert_tariffs(self, request: Request) -> Response:
         done = await self.roaming.sites.upsert_tariffs(await self.raw_json(request))
-        return ok([d.__dict__ for d in done])
+        return ok([d.view() for d in done])
 
     async def delete_tariff(self, request: Request) -> Response:
         if not await self.roaming.sites.delete_tariff(request.path_params["tariff_id"]):
@@ -410,9 +410,7 @@ class Admin:
         async def guarded(request: Request) -> Response:
             scheme, _, token = request.headers.get("authorization", "").partition(" ")
             try:
-                if scheme.lower() != "bearer" or not secrets.compare_digest(
-                    token.strip().encode(), self.token.encode()
-                ):
+                if scheme.lower() != "bearer" or not await self.token.accepts(token.strip()):
                     raise Problem(401, "missing or wrong bearer token")
                 return await endpoint(request)
             except Problem as p:
