@@ -20,7 +20,10 @@ from pathlib import Path
 import httpx
 import pytest
 import trustme
+from alembic import command
 
+from cpo.database import alembic_config
+from tests.platform import Platform
 from tests.processes import BANNER, BIN, CpoServe, environment, free_port, run
 
 # What secrets.token_urlsafe(32) makes: 43 characters of the URL-safe alphabet.
@@ -209,3 +212,21 @@ async def test_a_new_admin_token_is_shown_once_on_the_terminal(tmp_path: Path) -
     assert BANNER in again and token not in again
     assert not TOKEN_SHAPE.search(again), again
     assert "cpo admin-token" in again
+
+
+async def test_a_clear_token_of_an_older_database_keeps_working_as_a_hash(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cpo.db'}"
+    await asyncio.to_thread(command.upgrade, alembic_config(url), "0008")
+    with contextlib.closing(sqlite3.connect(tmp_path / "cpo.db")) as db, db:
+        db.execute("INSERT INTO meta (key, value) VALUES ('admin_token', 'generated-before')")
+    platform = await Platform(tmp_path, admin_token=None).start()
+    try:
+        async with platform.admin("generated-before") as admin:
+            assert (await admin.get("/stations")).status_code == 200
+        async with platform.admin("something-else") as admin:
+            assert (await admin.get("/stations")).status_code == 401
+    finally:
+        await platform.stop()
+    stored = _meta_values(tmp_path)
+    assert "generated-before" not in stored
+    assert hashlib.sha256(b"generated-before").hexdigest() in stored
