@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -15,8 +16,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 
-from cpo import metrics
+from cpo import meta, metrics
 from cpo.admin.api import Admin, Problem
+from cpo.admin.token import AdminToken, first_token
 from cpo.body_limit import BodyLimit, BodyTooLarge
 from cpo.database import migrate
 from cpo.ocpi.responses import OcpiResponse
@@ -58,20 +60,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
     engine = make_engine(settings.database_url)
     sessions = make_sessions(engine)
     reader = make_reader(settings.database_url)
+    readers = make_sessions(reader) if reader else None
     csms = Csms(sessions, csms_config(settings))
     operations = Operations(sessions)
-    roaming = Roaming(settings, sessions, csms, make_sessions(reader) if reader else None)
+    roaming = Roaming(settings, sessions, csms, readers)
     worker = None
     if settings.push_worker and can_share(settings.database_url):
         worker = PushWorker(settings, sessions)
         roaming.outbox.forward = worker.wake_outbox
     csms.authorizer = roaming.authorizer
-    admin = Admin(csms, operations, roaming, token="")
+    admin = Admin(csms, operations, roaming, AdminToken(readers or sessions, settings.admin_token))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await migrate(settings.database_url)
-        admin.token, generated = await operations.admin_token(settings.admin_token)
+        generated = None if settings.admin_token else await first_token(sessions)
+        # The CLI hands peers this URL (invitations, registrations): where we really are.
+        await meta.record_public_url(sessions, settings.base_url)
         await csms.start()
         # One node: no deliverer runs yet, so any row still leased was being sent when the
         # previous process died. Several nodes: the live nodes' deliverers keep theirs (their
@@ -82,7 +87,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if worker is not None:
             worker.follow(csms.store.feed)
             await worker.start()
-        print(banner(settings, admin.token, generated), flush=True)
+        print(banner(settings, generated, on_terminal=sys.stdout.isatty()), flush=True)
         try:
             yield
         finally:
@@ -161,17 +166,38 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return app
 
 
-def banner(settings: Settings, admin_token: str, generated: bool) -> str:
+def banner(settings: Settings, generated_token: str | None, on_terminal: bool) -> str:
+    """What the operator needs to start with. A new admin token is shown only on a terminal,
+    never where logs may go; it is stored hashed, so it is shown this once."""
     base = settings.base_url
     lines = [
-        f"CPO platform on {base}",
+        f"CPO platform on {base}  (Ctrl-C stops it)",
         f"  OCPP endpoint  {settings.ocpp_url}/{{charge_point_id}}  (ocpp2.0.1, ocpp1.6)",
         f"  OCPI versions  {settings.ocpi_versions_url}  (OCPI 2.2.1; invite an eMSP with `cpo party invite`)",
-        f"  admin API      {base}/admin/api  Authorization: Bearer {admin_token}",
+        f"  admin API      {base}/admin/api  (Authorization: Bearer <admin token>)",
         f"  health         {base}/health   metrics {base}/metrics",
     ]
-    if generated:
+    if settings.admin_token:
+        lines.append("  admin token    CPO_ADMIN_TOKEN, from the environment")
+    elif generated_token and on_terminal:
+        lines.append(f"  admin token    {generated_token}")
         lines.append(
-            "  (a new admin token was generated and stored; set CPO_ADMIN_TOKEN to choose your own)"
+            "                 (shown this once and stored hashed: keep it; `cpo admin-token`"
+            " issues a new one)"
+        )
+    elif generated_token:
+        lines.append(
+            "  admin token    generated and stored hashed, not printed where logs may go:"
+            " `cpo admin-token` issues one"
+        )
+    else:
+        lines.append(
+            "  admin token    stored hashed; `cpo admin-token` issues a new one (the old one"
+            " stops working)"
+        )
+    if settings.listens_everywhere and not settings.public_url:
+        lines.append(
+            "  (CPO_HOST listens on every interface, so peers are given this machine's name;"
+            " set CPO_PUBLIC_URL if they reach it by another)"
         )
     return "\n".join(lines)

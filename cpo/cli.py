@@ -10,18 +10,25 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-from sqlmodel import col, select
+# Loading the platform takes a second or so: a Ctrl-C meanwhile ends as quietly as one later.
+try:
+    from pydantic import BaseModel, ValidationError
+    from sqlalchemy import func
+    from sqlmodel import col, select
 
-from cpo.database import migrate
-from cpo.models import Location
-from cpo.ocpi.status import OcpiError
-from cpo.operations import Conflict, NotFound, Operations, StationIn, TokenIn, station_view
-from cpo.parties import party_view
-from cpo.roaming import InvitationIn, OriginsIn, RegistrationIn, Roaming
-from cpo.settings import Settings
-from cpo.sites import Invalid, location_object
-from csms.db import make_engine, make_sessions
+    from cpo import meta
+    from cpo.admin import token as admin_token
+    from cpo.database import migrate
+    from cpo.models import Location, OcpiToken
+    from cpo.ocpi.status import OcpiError
+    from cpo.operations import Conflict, NotFound, Operations, StationIn, TokenIn, station_view
+    from cpo.parties import party_view
+    from cpo.roaming import InvitationIn, OriginsIn, RegistrationIn, Roaming
+    from cpo.settings import Settings
+    from cpo.sites import Invalid, location_object
+    from csms.db import make_engine, make_sessions
+except KeyboardInterrupt:
+    raise SystemExit(130) from None
 
 
 def _run(settings: Settings, work: Callable[[Operations], Awaitable[Any]]) -> Any:
@@ -37,12 +44,17 @@ def _run(settings: Settings, work: Callable[[Operations], Awaitable[Any]]) -> An
 
 
 def _roam(settings: Settings, work: Callable[[Roaming], Awaitable[Any]]) -> Any:
-    """Runs `work` on the OCPI side, as the server would (its requests land in the same log)."""
+    """Runs `work` on the OCPI side, as the server would (its requests land in the same log),
+    under the public URL the server recorded: peers are sent where the server really is."""
 
     async def main() -> Any:
         await migrate(settings.database_url)
         engine = make_engine(settings.database_url)
-        roaming = Roaming(settings, make_sessions(engine))
+        sessions = make_sessions(engine)
+        served = await meta.public_url(sessions)
+        roaming = Roaming(
+            settings.model_copy(update={"public_url": served}) if served else settings, sessions
+        )
         try:
             return await work(roaming)
         finally:
@@ -67,10 +79,14 @@ def _model(model: type[BaseModel], **fields: Any) -> Any:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from cpo.server import serve
+    from cpo.server import Unservable, serve
 
     updates = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
-    serve(settings.model_copy(update=updates))
+    try:
+        serve(settings.model_copy(update=updates))
+    except Unservable as e:
+        print(f"cpo: {e}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -130,9 +146,25 @@ def cmd_party_invite(args: argparse.Namespace, settings: Settings) -> int:
         token_encoding="raw" if args.raw_tokens else None,
         allowed_origins=args.allow_origin,
     )
-    invitation = _roam(
-        settings, lambda r: r.invite(data.name, data.token_encoding, data.allowed_origins)
-    )
+
+    async def invite(r: Roaming) -> tuple[dict[str, Any], bool]:
+        served = await meta.public_url(r.sites.sessions)
+        invited = await r.invite(data.name, data.token_encoding, data.allowed_origins)
+        return invited, served is not None
+
+    invitation, served = _roam(settings, invite)
+    if not served:
+        print(
+            "note: no server has started on this database yet: the URL comes from this "
+            "shell's CPO_PUBLIC_URL, CPO_HOST and CPO_PORT",
+            file=sys.stderr,
+        )
+    elif settings.listens_everywhere and not settings.public_url:
+        print(
+            "note: CPO_HOST listens on every interface, so the URL names this machine; "
+            "if eMSPs reach it by another name, set CPO_PUBLIC_URL and restart the server",
+            file=sys.stderr,
+        )
     _print(
         args,
         invitation,
@@ -152,14 +184,25 @@ def cmd_party_register(args: argparse.Namespace, settings: Settings) -> int:
         token_encoding="raw" if args.raw_tokens else None,
         allowed_origins=args.allow_origin,
     )
-    party = _roam(
-        settings,
-        lambda r: r.register(
+
+    async def register(r: Roaming) -> tuple[Any, int]:
+        party = await r.register(
             data.versions_url, data.token, data.token_encoding, data.name, data.allowed_origins
-        ),
-    )
-    view = party_view(party)
-    _print(args, view, "registered: " + _party_line(view))
+        )
+        # The first pull of the party's tokens runs in the background, which would end with
+        # this process: it is waited for, so the tokens are here when the command returns.
+        await r.settle()
+        async with r.sites.sessions() as session:
+            tokens = await session.scalar(
+                select(func.count())
+                .select_from(OcpiToken)
+                .where(col(OcpiToken.owner_id) == party.id, col(OcpiToken.valid).is_(True))
+            )
+        return party, int(tokens or 0)
+
+    party, tokens = _roam(settings, register)
+    view = party_view(party) | {"tokens": tokens}
+    _print(args, view, "registered: " + _party_line(view) + f"  ({tokens} tokens pulled)")
     return 0
 
 
@@ -221,11 +264,17 @@ def _import(args: argparse.Namespace, settings: Settings, kind: str) -> int:
         for p in e.problems:
             print(f"  {p['field']}: {p['problem']}", file=sys.stderr)
         return 1
-    rows = [d.__dict__ for d in done]
+    rows = [d.view() for d in done]
     human = "\n".join(
         f"{kind} {d['id']}: {'created' if d['created'] else 'updated' if d['changed'] else 'unchanged'}"
         for d in rows
     )
+    ignored = [uid for d in done for uid in d.status_ignored]
+    if ignored:
+        human += (
+            f"\n{len(ignored)} EVSE status{'es' if len(ignored) > 1 else ''} ignored: the charger"
+            f" reports them (only PLANNED and REMOVED are taken from a file): {', '.join(ignored)}"
+        )
     _print(args, rows, human or f"no {kind}s in {args.file}")
     return 0
 
@@ -258,12 +307,29 @@ def cmd_location_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_admin_token(args: argparse.Namespace, settings: Settings) -> int:
-    token, _ = _run(settings, lambda ops: ops.admin_token(settings.admin_token))
+    if settings.admin_token:
+        print(
+            "error: CPO_ADMIN_TOKEN is set, and a server with it takes only that token: "
+            "change it where it is set (nothing was issued)",
+            file=sys.stderr,
+        )
+        return 1
+    token = _run(settings, lambda ops: admin_token.issue(ops.sessions))
     _print(args, {"admin_token": token}, token)
     return 0
 
 
 ALLOW_ORIGIN = "scheme://host[:port] the party may also be called at (repeatable)"
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (0 to 65535)")
+    return port
 
 
 def parser() -> argparse.ArgumentParser:
@@ -280,9 +346,9 @@ def parser() -> argparse.ArgumentParser:
         c.set_defaults(fn=fn)
         return c
 
-    serve = command(sub, "serve", cmd_serve, "run the platform")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    serve = command(sub, "serve", cmd_serve, "run the platform (Ctrl-C stops it)")
+    serve.add_argument("--host", help="where to listen (CPO_HOST)")
+    serve.add_argument("--port", type=_port, help="where to listen (CPO_PORT; 0: any free port)")
 
     station = sub.add_parser("station", help="chargers").add_subparsers(
         dest="action", required=True
@@ -355,20 +421,38 @@ def parser() -> argparse.ArgumentParser:
         tariff, "import", cmd_tariff_import, "create or update Tariffs from OCPI JSON"
     ).add_argument("file")
 
-    command(sub, "admin-token", cmd_admin_token, "print the admin API token")
+    command(
+        sub,
+        "admin-token",
+        cmd_admin_token,
+        "issue a new admin API token and print it: the one before stops working, also in a"
+        " running server (only a hash is stored, so a token cannot be shown again)",
+    )
     return p
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as e:
+        for err in e.errors():
+            name = "CPO_" + "_".join(map(str, err["loc"])).upper()
+            print(f"cpo: {name}: {err['msg']}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return int(args.fn(args, Settings()))
+        return int(args.fn(args, _settings()))
     except (Conflict, NotFound) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except OcpiError as e:
         print(f"error: OCPI {e.status}: {e.message}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: whatever ran has stopped; no traceback
+        return 130
 
 
 if __name__ == "__main__":

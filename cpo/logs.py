@@ -103,7 +103,8 @@ def configure(level: str, form: Literal["text", "json"], process: str | None = N
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
-    # The ocpp library logs every frame at INFO; the message log keeps them all already.
-    logging.getLogger("ocpp").setLevel(
-        threshold if threshold <= logging.DEBUG else max(threshold, logging.WARNING)
-    )
+    # The ocpp library logs every frame at INFO (the message log keeps them all already), and
+    # Alembic a line per migration step at every start: both only when debugging.
+    quiet = threshold if threshold <= logging.DEBUG else max(threshold, logging.WARNING)
+    for name in ("ocpp", "alembic"):
+        logging.getLogger(name).setLevel(quiet)

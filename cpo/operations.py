@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 from typing import Any, Literal
 
@@ -13,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from csms.authorization import normalise_uid
-from csms.models import Connector, LocalToken, Meta, Station, Transaction
+from csms.models import Connector, LocalToken, Station, Transaction
 from csms.passwords import hash_password
 from csms.service import IDENTITY_MAX
 
@@ -155,15 +154,3 @@ class Operations:
             )
             if not result.rowcount:  # type: ignore[attr-defined]
                 raise NotFound(f"no token {uid} ({type})")
-
-    async def admin_token(self, configured: str | None) -> tuple[str, bool]:
-        """The admin API's bearer token: the configured one, else the stored one, else a new one."""
-        if configured:
-            return configured, False
-        async with self.sessions.begin() as session:
-            meta = await session.get(Meta, "admin_token")
-            if meta is not None:
-                return meta.value, False
-            token = secrets.token_urlsafe(32)
-            session.add(Meta(key="admin_token", value=token))
-            return token, True

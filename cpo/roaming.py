@@ -249,6 +249,11 @@ class Roaming:
         if self.local_lists is not None and revocation is not None:
             self.local_lists.tokens_removed(dropped, revocation)
 
+    async def settle(self) -> None:
+        """Waits for the background work started so far (the CLI's process ends next)."""
+        while self._background:
+            await asyncio.wait(set(self._background))
+
     async def _first_pull(self, party_id: int) -> None:
         # Logged; the reconciliation pulls again (unless the party is gone meanwhile).
         with contextlib.suppress(OcpiError, NotRegistered):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import resource
+import socket
+import ssl
 from typing import Any
 
 import uvicorn
@@ -116,6 +119,81 @@ def uvicorn_config(settings: Settings, **overrides: Any) -> uvicorn.Config:
     return uvicorn.Config(create_app(settings), **options)
 
 
+class Unservable(Exception):
+    """The platform cannot start as configured; the message says why in one line."""
+
+
+def check_tls(settings: Settings) -> None:
+    """A certificate and key that cannot be loaded are named before anything starts."""
+    if settings.tls_key and not settings.tls_cert:
+        raise Unservable("CPO_TLS_KEY is set without CPO_TLS_CERT")
+    for name, path in (("CPO_TLS_CERT", settings.tls_cert), ("CPO_TLS_KEY", settings.tls_key)):
+        if path:
+            try:
+                with open(path, "rb"):
+                    pass
+            except OSError as e:
+                raise Unservable(f"{name}: cannot read {path} ({e.strerror or e})") from None
+    if settings.tls_cert:
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                settings.tls_cert, settings.tls_key
+            )
+        except (ssl.SSLError, ValueError) as e:
+            raise Unservable(
+                f"CPO_TLS_CERT/CPO_TLS_KEY: not a certificate and its key ({e})"
+            ) from None
+
+
+def listen(host: str, port: int, backlog: int = 2048) -> list[socket.socket]:
+    """Binds and listens on every address `host` names, as asyncio would, but before the app
+    starts: a port that is taken is reported before any banner, not after the startup."""
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except (socket.gaierror, OverflowError, UnicodeError) as e:
+        raise Unservable(f"cannot listen on {host}:{port} ({e}; set CPO_HOST, CPO_PORT)") from None
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            try:
+                sock = socket.socket(family, kind, proto)
+            except OSError:
+                continue  # a family this machine lacks (IPv6), as asyncio skips it
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+                sock.listen(backlog)
+            except OSError as e:
+                raise Unservable(_bind_problem(e, host or "every interface", port)) from None
+        if not sockets:
+            raise Unservable(f"cannot listen on {host}:{port}: no usable address")
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def _bind_problem(e: OSError, host: str, port: int) -> str:
+    if e.errno == errno.EADDRINUSE:
+        return f"port {port} on {host} is in use (set CPO_PORT)"
+    if e.errno == errno.EACCES:
+        return f"not allowed to listen on port {port} on {host} (set CPO_PORT)"
+    if e.errno == errno.EADDRNOTAVAIL:
+        return f"{host} is not an address of this machine (set CPO_HOST)"
+    return f"cannot listen on port {port} on {host}: {e.strerror or e}"
+
+
 def serve(settings: Settings) -> None:
+    """Runs the platform until Ctrl-C or SIGTERM; raises Unservable when it cannot start."""
+    check_tls(settings)
+    sockets = listen(settings.host, settings.port)
+    if settings.port == 0:  # any free port: the URLs handed out name the one taken
+        settings = settings.model_copy(update={"port": sockets[0].getsockname()[1]})
     raise_open_files_limit()
-    uvicorn.Server(uvicorn_config(settings)).run()
+    uvicorn.Server(uvicorn_config(settings)).run(sockets=sockets)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import cached_property
+import socket
 from typing import Literal
 
 from pydantic import AliasChoices, Field
@@ -17,7 +17,7 @@ class Settings(BaseSettings):
     )
 
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(default=8000, ge=0, le=65535)
     database_url: str = "sqlite+aiosqlite:///./cpo.db"
     public_url: str | None = Field(
         default=None, description="Base URL peers use to reach us; defaults to http://host:port"
@@ -164,12 +164,20 @@ class Settings(BaseSettings):
         default="text", description="text: one readable line per record; json: one JSON object"
     )
 
-    @cached_property
+    @property
+    def listens_everywhere(self) -> bool:
+        """CPO_HOST names every interface (0.0.0.0, ::), which is no address a peer can use."""
+        return self.host in ("0.0.0.0", "::", "")
+
+    @property
     def base_url(self) -> str:
         if self.public_url:
             return self.public_url.rstrip("/")
         scheme = "https" if self.tls_cert else "http"
-        return f"{scheme}://{self.host}:{self.port}"
+        # Listening everywhere, the machine's own name is the best guess at how peers reach
+        # it; the banner and `cpo party invite` tell the operator to set CPO_PUBLIC_URL.
+        host = socket.gethostname() if self.listens_everywhere else self.host
+        return f"{scheme}://{f'[{host}]' if ':' in host else host}:{self.port}"
 
     @property
     def ocpi_versions_url(self) -> str:

@@ -7,7 +7,7 @@ the object in the outbox for every party with a receiver, in the same transactio
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from cpo.evse_status import ConnectorState, evse_status
 from cpo.models import Delivered, Location, LocationEvse, Tariff
 from cpo.ocpi.headers import PartyRef
-from cpo.ocpi.locations import LocationIn
+from cpo.ocpi.locations import OPERATOR_STATUSES, LocationIn
 from cpo.ocpi.models import problems_of
 from cpo.ocpi.responses import timestamp
 from cpo.ocpi.tariffs import TariffIn
@@ -139,6 +139,13 @@ class Upserted:
     id: str
     created: bool
     changed: bool
+    # EVSEs whose imported status was not taken: only the charger says AVAILABLE, CHARGING, ...
+    status_ignored: list[str] = field(default_factory=list)
+
+    def view(self) -> dict[str, Any]:
+        """What the operator is told; `status_ignored` only where a status was ignored."""
+        shown = {"id": self.id, "created": self.created, "changed": self.changed}
+        return shown | ({"status_ignored": self.status_ignored} if self.status_ignored else {})
 
 
 class Sites:
@@ -296,6 +303,7 @@ class Sites:
         assert location.id is not None
         current = {e.uid: e for e in (await self.evses_of(session, [location.id]))[location.id]}
         given = set()
+        status_ignored = []
         for evse in item.evses or []:
             given.add(evse.uid)
             row = current.get(evse.uid)
@@ -353,7 +361,13 @@ class Sites:
             evse_data = evse.model_dump(
                 mode="json", exclude_none=True, exclude=EVSE_OWN | {"connectors"}
             ) | {"connectors": connectors}
-            admin_status = evse.status.value if evse.status else None
+            # A file as an eMSP receives it carries each EVSE's live status (OCPI requires it):
+            # only an operator's PLANNED or REMOVED is taken; the rest is the charger's to say.
+            admin_status = None
+            if evse.status in OPERATOR_STATUSES:
+                admin_status = evse.status.value
+            elif evse.status is not None:
+                status_ignored.append(evse.uid)
             if row is None:
                 status = status_of(evse.station_id, evse.ocpp_evse_id)
                 session.add(
@@ -384,7 +398,7 @@ class Sites:
                 changed = True
         if changed:
             location.last_updated = now
-        return Upserted(location.ocpi_id, created, changed)
+        return Upserted(location.ocpi_id, created, changed, status_ignored)
 
     async def set_publish(self, ocpi_id: str, publish: bool) -> Upserted | None:
         async with self.sessions.begin() as session:

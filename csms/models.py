@@ -228,7 +228,7 @@ class LocalToken(SQLModel, table=True):
 
 
 class Meta(SQLModel, table=True):
-    """Small platform facts that must survive restarts (the generated admin token)."""
+    """Small platform facts that must survive restarts (the admin token's hash, cursors, ...)."""
 
     __tablename__ = "meta"
 

@@ -290,7 +290,10 @@ async def run_emsp(args: argparse.Namespace) -> int:
     except OSError as exc:
         return fail(f"cannot listen on {args.host}:{args.port}: {exc}")
     try:
-        summary: dict[str, Any] = {"versions_url": sim.versions_url}
+        summary: dict[str, Any] = {
+            "versions_url": sim.versions_url,
+            "tokens": [f"{t['uid']} ({t['type']})" for t in tokens],
+        }
         if args.register:
             try:
                 credentials = await sim.register(*args.register)
@@ -312,18 +315,26 @@ async def run_emsp(args: argparse.Namespace) -> int:
         await sim.stop()
 
 
+def default_tokens(country_code: str, party_id: str) -> list[dict[str, Any]]:
+    """Two demo tokens: a card the CPO may whitelist, an app user it must ask. Their uids name
+    the eMSP (two simulators never offer the same token, so a charge is never credited to the
+    wrong one) and are never the charger simulator's own default --id-tag."""
+    prefix = f"{country_code}-{party_id}"
+    return [
+        make_token(f"{prefix}-CARD-0001", country_code=country_code, party_id=party_id),
+        make_token(
+            f"{prefix}-APP-0001",
+            type="APP_USER",
+            whitelist="NEVER",
+            country_code=country_code,
+            party_id=party_id,
+        ),
+    ]
+
+
 def _load_tokens(path: Path | None, country_code: str, party_id: str) -> list[dict[str, Any]]:
-    if path is None:  # two demo tokens: a card the CPO may whitelist, an app user it must ask
-        return [
-            make_token("04A1B2C3D4", country_code=country_code, party_id=party_id),
-            make_token(
-                "APP-USER-0001",
-                type="APP_USER",
-                whitelist="NEVER",
-                country_code=country_code,
-                party_id=party_id,
-            ),
-        ]
+    if path is None:
+        return default_tokens(country_code, party_id)
     loaded = json.loads(path.read_text())
     tokens = loaded if isinstance(loaded, list) else [loaded]
     for i, token in enumerate(tokens):
@@ -337,6 +348,7 @@ def _print_emsp(summary: dict[str, Any], as_json: bool) -> None:
         print(json.dumps(summary), flush=True)
         return
     print(f"eMSP simulator: versions URL {summary['versions_url']}", flush=True)
+    print(f"tokens offered: {', '.join(summary['tokens']) or 'none'}", flush=True)
     if "token_a" in summary:
         print(f"token A: {summary['token_a']}")
         print(f"register it on the platform: cpo party register {summary['versions_url']} "

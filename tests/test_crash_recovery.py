@@ -20,6 +20,7 @@ from simulators.charge_point import ChargePointSimulator
 from simulators.emsp import EmspSimulator
 from tests.ocpi import register_with
 from tests.platform import ADMIN_TOKEN, Platform
+from tests.processes import BANNER
 from tests.test_ocpi_locations import location, post
 
 
@@ -49,16 +50,16 @@ async def serve(directory: Path, port: int) -> asyncio.subprocess.Process:
         str(port),
         cwd=directory,
         env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
         start_new_session=True,
     )
-    assert process.stderr is not None
-    async with asyncio.timeout(60):
-        while b"Uvicorn running on" not in (line := await process.stderr.readline()):
+    assert process.stdout is not None
+    async with asyncio.timeout(60):  # the banner comes once the port listens
+        while BANNER.encode() not in (line := await process.stdout.readline()):
             assert line, "cpo serve ended before it listened"
-    # The rest of its log goes nowhere: a full pipe would stop it.
-    asyncio.get_running_loop().create_task(_drain(process.stderr))
+    # The rest of its output goes nowhere: a full pipe would stop it.
+    asyncio.get_running_loop().create_task(_drain(process.stdout))
     return process
 
 

@@ -281,6 +281,15 @@ def test_operator_may_announce_or_retire_an_evse(status: str) -> None:
     assert location.evses is not None and location.evses[0].status == Status(status)
 
 
+@pytest.mark.parametrize("status", ["AVAILABLE", "CHARGING", "RESERVED", "UNKNOWN"])
+def test_a_live_evse_status_as_an_emsp_received_it_is_read(status: str) -> None:
+    # cpo.sites ignores it (the charger owns it) and says so; the file is not refused for it.
+    payload = operator_location()
+    payload["evses"][0]["status"] = status
+    location = LocationIn.model_validate(payload)
+    assert location.evses is not None and location.evses[0].status == Status(status)
+
+
 @pytest.mark.parametrize(
     "evse_id", ["NL*CPO*E12345", "NLCPOE12345", "nl*cpo*e12345", "DE*A1B*E1*2"]
 )
@@ -377,7 +386,7 @@ def refused(model: type[BaseModel], payload: Payload, field: str, words: str) ->
         (duplicate_evse_uid, "evses", "EVSE uid '3256' appears more than once"),
         (same_charger_evse_twice, "evses", "are both bound to station_id 'CP-GENT-1'"),
         (duplicate_connector_id, "connectors", "connector id '1' appears more than once"),
-        (set_at("evses.0.status", "CHARGING"), "evses.0.status", "only set PLANNED or REMOVED"),
+        (set_at("evses.0.status", "CHARGED"), "evses.0.status", "Input should be"),
         (set_at("evses.0.station_id", ""), "evses.0.station_id", "at least 1 character"),
         (set_at("evses.0.ocpp_evse_id", 0), "evses.0.ocpp_evse_id", "greater than or equal to 1"),
         (set_at("evses.0.connectors", []), "evses.0.connectors", "at least 1 item"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from cpo import logs
+from cpo.admin.token import AdminToken
 from cpo.body_limit import BodyTooLarge
 from cpo.models import Location, Tariff
 from cpo.ocpi.status import OcpiError
@@ -103,7 +103,7 @@ class Admin:
     csms: Csms
     operations: Operations
     roaming: Roaming
-    token: str
+    token: AdminToken
 
     # -- stations -------------------------------------------------------------------------------
 
@@ -316,7 +316,7 @@ class Admin:
 
     async def upsert_locations(self, request: Request) -> Response:
         done = await self.roaming.sites.upsert_locations(await self.raw_json(request))
-        return ok([d.__dict__ for d in done])
+        return ok([d.view() for d in done])
 
     async def put_location(self, request: Request) -> Response:
         raw = await self.raw_json(request)
@@ -324,7 +324,7 @@ class Admin:
         if not isinstance(raw, dict) or raw.setdefault("id", location_id) != location_id:
             raise Problem(422, "the body's id differs from the URL's")
         done = await self.roaming.sites.upsert_locations(raw)
-        return ok(done[0].__dict__)
+        return ok(done[0].view())
 
     async def get_location(self, request: Request) -> Response:
         found = await self.roaming.sites.location(request.path_params["location_id"])
@@ -337,7 +337,7 @@ class Admin:
         done = await self.roaming.sites.set_publish(request.path_params["location_id"], publish)
         if done is None:
             raise Problem(404, "no such location")
-        return ok(done.__dict__)
+        return ok(done.view())
 
     async def unassigned(self, request: Request) -> Response:
         return ok(await self.roaming.sites.unassigned())
@@ -353,7 +353,7 @@ class Admin:
 
     async def upsert_tariffs(self, request: Request) -> Response:
         done = await self.roaming.sites.upsert_tariffs(await self.raw_json(request))
-        return ok([d.__dict__ for d in done])
+        return ok([d.view() for d in done])
 
     async def delete_tariff(self, request: Request) -> Response:
         if not await self.roaming.sites.delete_tariff(request.path_params["tariff_id"]):
@@ -430,9 +430,7 @@ class Admin:
         async def guarded(request: Request) -> Response:
             scheme, _, token = request.headers.get("authorization", "").partition(" ")
             try:
-                if scheme.lower() != "bearer" or not secrets.compare_digest(
-                    token.strip().encode(), self.token.encode()
-                ):
+                if scheme.lower() != "bearer" or not await self.token.accepts(token.strip()):
                     raise Problem(401, "missing or wrong bearer token")
                 for name, value in request.path_params.items():
                     if isinstance(value, int) and not 0 <= value <= ID_MAX:

@@ -404,20 +404,14 @@ class EVSE(_EvseFields):
 OPERATOR_STATUSES = (Status.PLANNED, Status.REMOVED)
 
 
-def _operator_status(value: Status | None) -> Status | None:
-    if value is not None and value not in OPERATOR_STATUSES:
-        raise invalid(
-            f"{value.value} comes from the charger; an operator may only set PLANNED or REMOVED"
-        )
-    return value
-
-
 class EvseIn(_EvseFields):
     """An EVSE as the operator describes it, bound to the charger EVSE that serves it."""
 
     model_config = ConfigDict(extra="forbid")
 
-    status: Annotated[Status | None, AfterValidator(_operator_status)] = None
+    # Any status is read (a Location as an eMSP receives it has one); only OPERATOR_STATUSES
+    # are kept, the others are the charger's to report (cpo.sites says which were ignored).
+    status: Status | None = None
     connectors: Annotated[list[ConnectorIn], Field(min_length=1)]
     last_updated: DateTime | None = None
     # Never sent to eMSPs: which OCPP charger and which of its EVSEs (2.0.1 EVSE id, or the

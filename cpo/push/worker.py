@@ -135,6 +135,9 @@ class PushWorker:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             env=env,
+            # A group of its own: a terminal's Ctrl-C reaches the server, which stops the
+            # worker after its own shutdown; the worker never sees it (not even mid-import).
+            process_group=0,
         )
         assert self.process.stdout is not None
         try:
@@ -236,8 +239,8 @@ async def _serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    # Ctrl-C reaches the whole process group: the server stops the worker itself, after
-    # its own shutdown, by closing the pipe.
+    # The server stops the worker by closing the pipe, after its own shutdown; a SIGINT
+    # sent to the worker's group by hand is no reason to cut a round short.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
     logs.configure(settings.log_level, settings.log_format, process="push worker")

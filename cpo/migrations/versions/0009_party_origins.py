@@ -1,6 +1,6 @@
 """parties: origins the operator allows, and a move to another origin awaiting approval
 
-Revision ID: 0009_ocpi_trust
+Revision ID: 0009
 Revises: 0008
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 import csms.models
 
-revision: str = "0009_ocpi_trust"
+revision: str = "0009"
 down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
