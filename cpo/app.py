@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # One node: no deliverer runs yet, so any row still leased was being sent when the
         # previous process died. Several nodes: the live nodes' deliverers keep theirs (their
         # names from the shared registry, ADR 015).
-        if freed := await Deliverer.release_all_but(sessions):
+        if freed := await Deliverer.release(sessions):
             log.info("push: %d rows a crashed process was sending go again", freed)
         await roaming.start(push=worker is None)
         if worker is not None:

@@ -1,4 +1,5 @@
-"""The real platform under uvicorn on a free loopback port, for end-to-end tests."""
+"""The real platform under uvicorn on a free loopback port, for end-to-end tests, and the admin
+calls and simulated chargers the tests drive it with."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from cpo.server import uvicorn_config
 from cpo.settings import Settings
 from csms.models import Event
 from csms.service import Csms
+from simulators.charge_point import ChargePointSimulator
 from tests.servers import Served
 
 ADMIN_TOKEN = "test-admin-token"
@@ -119,3 +121,35 @@ class EventWaiter:
 
     def close(self) -> None:
         self._csms.store.feed.unsubscribe(self._queue)
+
+
+async def post(platform: Platform, path: str, body: Any, status: int = 200) -> Any:
+    async with platform.admin() as admin:
+        response = await admin.post(path, json=body)
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+VERSIONS = ["1.6", "2.0.1"]
+
+
+async def online(
+    platform: Platform, station_id: str, version: str, **kw: Any
+) -> ChargePointSimulator:
+    await platform.add_station(station_id, password="charger-secret-1")
+    sim = ChargePointSimulator(
+        id=station_id, url=platform.ws_url, ocpp=version, password="charger-secret-1", evses=2, **kw
+    )
+    await sim.connect()
+    assert await sim.boot() == "Accepted"
+    for evse in (1, 2):
+        await sim.status(evse, "Available")
+    return sim
+
+
+async def command(
+    platform: Platform, station_id: str, name: str, body: dict[str, Any]
+) -> tuple[int, dict[str, Any]]:
+    async with platform.admin() as admin:
+        response = await admin.post(f"/stations/{station_id}/commands/{name}", json=body)
+    return response.status_code, response.json()

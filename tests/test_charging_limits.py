@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from simulators.charge_point import ChargePointSimulator
-from tests.platform import EventWaiter, Platform
-from tests.test_commands import VERSIONS, command, online
+from tests.platform import VERSIONS, EventWaiter, Platform, command, online
 
 
 @pytest.fixture

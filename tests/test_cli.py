@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from cpo.models import OcpiToken
 from simulators.emsp import EmspSimulator, make_token
-from tests.ocpi import envelope, peer
+from tests.ocpi import envelope, peer, spec_location
 from tests.platform import Platform
 from tests.processes import BIN, environment, run
 
@@ -169,77 +169,8 @@ async def test_register_from_the_cli_pulls_the_tokens_before_it_returns(
 def emsp_location() -> dict[str, Any]:
     """The spec's Location example as it reaches an eMSP, each EVSE with its live `status`,
     and the two fields that bind an EVSE to its charger."""
-    location = {
-        "country_code": "BE",
-        "party_id": "BEC",
-        "id": "LOC1",
-        "publish": True,
-        "name": "Gent Zuid",
-        "address": "F.Rooseveltlaan 3A",
-        "city": "Gent",
-        "postal_code": "9000",
-        "country": "BEL",
-        "coordinates": {"latitude": "51.047599", "longitude": "3.729944"},
-        "parking_type": "ON_STREET",
-        "evses": [
-            {
-                "uid": "3256",
-                "evse_id": "BE*BEC*E041503001",
-                "status": "AVAILABLE",
-                "capabilities": ["RESERVABLE"],
-                "connectors": [
-                    {
-                        "id": "1",
-                        "standard": "IEC_62196_T2",
-                        "format": "CABLE",
-                        "power_type": "AC_3_PHASE",
-                        "max_voltage": 220,
-                        "max_amperage": 16,
-                        "tariff_ids": ["11"],
-                        "last_updated": "2015-03-16T10:10:02Z",
-                    },
-                    {
-                        "id": "2",
-                        "standard": "IEC_62196_T2",
-                        "format": "SOCKET",
-                        "power_type": "AC_3_PHASE",
-                        "max_voltage": 220,
-                        "max_amperage": 16,
-                        "tariff_ids": ["13"],
-                        "last_updated": "2015-03-18T08:12:01Z",
-                    },
-                ],
-                "physical_reference": "1",
-                "floor_level": "-1",
-                "last_updated": "2015-06-28T08:12:01Z",
-            },
-            {
-                "uid": "3257",
-                "evse_id": "BE*BEC*E041503002",
-                "status": "RESERVED",
-                "capabilities": ["RESERVABLE"],
-                "connectors": [
-                    {
-                        "id": "1",
-                        "standard": "IEC_62196_T2",
-                        "format": "SOCKET",
-                        "power_type": "AC_3_PHASE",
-                        "max_voltage": 220,
-                        "max_amperage": 16,
-                        "tariff_ids": ["12"],
-                        "last_updated": "2015-06-29T20:39:09Z",
-                    }
-                ],
-                "physical_reference": "2",
-                "floor_level": "-2",
-                "last_updated": "2015-06-29T20:39:09Z",
-            },
-        ],
-        "operator": {"name": "BeCharged"},
-        "time_zone": "Europe/Brussels",
-        "last_updated": "2015-06-29T20:39:09Z",
-    }
-    for number, evse in enumerate(location["evses"], start=1):  # type: ignore[arg-type]
+    location = spec_location()
+    for number, evse in enumerate(location["evses"], start=1):
         evse |= {"station_id": "CP-GENT", "ocpp_evse_id": number}
     return location
 

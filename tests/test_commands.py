@@ -10,9 +10,7 @@ from typing import Any
 import pytest
 
 from simulators.charge_point import ChargePointSimulator
-from tests.platform import Platform
-
-VERSIONS = ["1.6", "2.0.1"]
+from tests.platform import VERSIONS, Platform, command, online
 
 
 @pytest.fixture
@@ -22,28 +20,6 @@ async def fast_platform(tmp_path: Path) -> AsyncIterator[Platform]:
         yield p
     finally:
         await p.stop()
-
-
-async def online(
-    platform: Platform, station_id: str, version: str, **kw: Any
-) -> ChargePointSimulator:
-    await platform.add_station(station_id, password="charger-secret-1")
-    sim = ChargePointSimulator(
-        id=station_id, url=platform.ws_url, ocpp=version, password="charger-secret-1", evses=2, **kw
-    )
-    await sim.connect()
-    assert await sim.boot() == "Accepted"
-    for evse in (1, 2):
-        await sim.status(evse, "Available")
-    return sim
-
-
-async def command(
-    platform: Platform, station_id: str, name: str, body: dict[str, Any]
-) -> tuple[int, dict[str, Any]]:
-    async with platform.admin() as admin:
-        response = await admin.post(f"/stations/{station_id}/commands/{name}", json=body)
-    return response.status_code, response.json()
 
 
 @pytest.mark.parametrize("version", VERSIONS)

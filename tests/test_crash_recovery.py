@@ -18,10 +18,9 @@ from cpo.models import PendingPush
 from csms.db import make_engine, make_sessions
 from simulators.charge_point import ChargePointSimulator
 from simulators.emsp import EmspSimulator
-from tests.ocpi import register_with
-from tests.platform import ADMIN_TOKEN, Platform
+from tests.ocpi import location, register_with
+from tests.platform import ADMIN_TOKEN, Platform, post
 from tests.processes import BANNER
-from tests.test_ocpi_locations import location, post
 
 
 def free_port() -> int:
@@ -55,9 +54,14 @@ async def serve(directory: Path, port: int) -> asyncio.subprocess.Process:
         start_new_session=True,
     )
     assert process.stdout is not None
-    async with asyncio.timeout(60):  # the banner comes once the port listens
-        while BANNER.encode() not in (line := await process.stdout.readline()):
-            assert line, "cpo serve ended before it listened"
+    try:
+        async with asyncio.timeout(60):  # the banner comes once the port listens
+            while BANNER.encode() not in (line := await process.stdout.readline()):
+                assert line, "cpo serve ended before it listened"
+    except BaseException:
+        os.killpg(process.pid, signal.SIGKILL)  # never left running behind a failed test
+        await process.wait()
+        raise
     # The rest of its output goes nowhere: a full pipe would stop it.
     asyncio.get_running_loop().create_task(_drain(process.stdout))
     return process

@@ -14,8 +14,7 @@ from csms import clock
 from csms.db import make_engine, make_sessions
 from csms.models import MessageLogEntry
 from tests.platform import Platform
-from tests.test_ocpp_bad_input import booted
-from tests.wire import call
+from tests.wire import booted, call
 
 
 async def test_frames_are_logged_both_ways_and_paged(platform: Platform) -> None:

@@ -12,13 +12,9 @@ from typing import Any
 import pytest
 
 from simulators.emsp import EmspSimulator, Received, make_token
-from tests.ocpi import envelope, peer, register_with
-from tests.platform import Platform
-from tests.test_ocpi_locations import location, post
-from tests.test_ocpi_tokens import push
-from tests.test_ocpp_bad_input import booted
-from tests.test_ocpp_transactions import mv, start16
-from tests.wire import call
+from tests.ocpi import envelope, location, peer, push, register_with
+from tests.platform import Platform, post
+from tests.wire import booted, call, mv, start16
 
 UID = "QUIRK-TOKEN-01"
 TARIFF = {

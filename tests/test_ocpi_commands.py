@@ -13,10 +13,8 @@ import pytest
 
 from simulators.charge_point import ChargePointSimulator
 from simulators.emsp import EmspSimulator, Received, make_token
-from tests.ocpi import register_with
-from tests.platform import Platform
-from tests.test_ocpi_locations import PASSWORD, location, post
-from tests.test_ocpi_tokens import push
+from tests.ocpi import PASSWORD, location, push, register_with
+from tests.platform import Platform, post
 
 APP_UID = "APP-USER-0000-0000-0000-0001"  # longer than a 1.6 idTag: a stand-in is used
 CAPABLE = ["REMOTE_START_STOP_CAPABLE", "UNLOCK_CAPABLE", "RESERVABLE", "RFID_READER"]

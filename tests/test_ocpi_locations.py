@@ -2,71 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from simulators.charge_point import ChargePointSimulator
-from simulators.emsp import EmspSimulator, Received
-from tests.ocpi import attempt, envelope, peer, register_with, watch_pushes
-from tests.platform import Platform
-
-PASSWORD = "location-pass-0001"
-
-
-def connector(cid: str = "1", tariff_ids: list[str] | None = None) -> dict[str, Any]:
-    return {
-        "id": cid,
-        "standard": "IEC_62196_T2",
-        "format": "SOCKET",
-        "power_type": "AC_3_PHASE",
-        "max_voltage": 230,
-        "max_amperage": 32,
-        "max_electric_power": 22000,
-    } | ({"tariff_ids": tariff_ids} if tariff_ids else {})
-
-
-def location(location_id: str, evses: list[tuple[str, str, int]], **extra: Any) -> dict[str, Any]:
-    """A Location whose EVSEs are (uid, station_id, ocpp_evse_id)."""
-    return {
-        "id": location_id,
-        "name": f"Site {location_id}",
-        "address": "Stationsplein 1",
-        "city": "Utrecht",
-        "postal_code": "3511ED",
-        "country": "NLD",
-        "coordinates": {"latitude": "52.089444", "longitude": "5.110278"},
-        "time_zone": "Europe/Amsterdam",
-        "parking_type": "PARKING_LOT",
-        "facilities": ["TRAIN_STATION"],
-        "evses": [
-            {
-                "uid": uid,
-                "evse_id": f"NL*CPO*E{uid.replace('-', '')}",
-                "capabilities": ["REMOTE_START_STOP_CAPABLE", "RFID_READER"],
-                "connectors": [connector(tariff_ids=extra.pop("tariff_ids", None))],
-                "station_id": station_id,
-                "ocpp_evse_id": ocpp_evse_id,
-            }
-            for uid, station_id, ocpp_evse_id in evses
-        ],
-    } | extra
-
-
-TARIFF = {
-    "id": "AC-STANDARD",
-    "currency": "EUR",
-    "elements": [
-        {"price_components": [{"type": "ENERGY", "price": 0.35, "vat": 21.0, "step_size": 1}]},
-        {
-            "price_components": [{"type": "PARKING_TIME", "price": 2.0, "step_size": 60}],
-            "restrictions": {"start_time": "20:00", "end_time": "08:00"},
-        },
-    ],
-    "tariff_alt_text": [{"language": "en", "text": "0.35/kWh, parking 2.00/h at night"}],
-}
+from simulators.emsp import EmspSimulator
+from tests.ocpi import (
+    PASSWORD,
+    TARIFF,
+    attempt,
+    envelope,
+    location,
+    peer,
+    pushed,
+    register_with,
+    watch_pushes,
+)
+from tests.platform import Platform, post
 
 
 @pytest.fixture
@@ -77,17 +31,6 @@ async def emsp(platform: Platform) -> AsyncIterator[EmspSimulator]:
         await register_with(platform, sim)
         yield sim
         assert sim.violations == [], sim.violations
-
-
-async def post(platform: Platform, path: str, body: Any, status: int = 200) -> Any:
-    async with platform.admin() as admin:
-        response = await admin.post(path, json=body)
-    assert response.status_code == status, response.text
-    return response.json()
-
-
-def pushed(method: str, path_end: str) -> Callable[[Received], bool]:
-    return lambda r: r.module == "locations" and r.method == method and r.path.endswith(path_end)
 
 
 async def test_location_and_tariff_reach_the_emsp_and_status_changes_arrive_as_patches(

@@ -12,99 +12,11 @@ from pydantic import BaseModel, ValidationError
 
 from cpo.ocpi.locations import EVSE, Location, LocationIn, Status
 from cpo.ocpi.tariffs import Tariff, TariffIn
+from tests.ocpi import spec_location
 
 Payload = dict[str, Any]
 
 WIRE_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
-
-
-def spec_location() -> Payload:
-    """The 2.2.1 spec's simple Location example."""
-    return {
-        "country_code": "BE",
-        "party_id": "BEC",
-        "id": "LOC1",
-        "publish": True,
-        "name": "Gent Zuid",
-        "address": "F.Rooseveltlaan 3A",
-        "city": "Gent",
-        "postal_code": "9000",
-        "country": "BEL",
-        "coordinates": {"latitude": "51.047599", "longitude": "3.729944"},
-        "parking_type": "ON_STREET",
-        "evses": [
-            {
-                "uid": "3256",
-                "evse_id": "BE*BEC*E041503001",
-                "status": "AVAILABLE",
-                "capabilities": ["RESERVABLE"],
-                "connectors": [
-                    {
-                        "id": "1",
-                        "standard": "IEC_62196_T2",
-                        "format": "CABLE",
-                        "power_type": "AC_3_PHASE",
-                        "max_voltage": 220,
-                        "max_amperage": 16,
-                        "tariff_ids": ["11", "13"],
-                        "last_updated": "2015-03-16T10:10:02Z",
-                    },
-                    {
-                        "id": "2",
-                        "standard": "IEC_62196_T2",
-                        "format": "SOCKET",
-                        "power_type": "AC_3_PHASE",
-                        "max_voltage": 220,
-                        "max_amperage": 16,
-                        "tariff_ids": ["13"],
-                        "last_updated": "2015-03-18T08:12:01Z",
-                    },
-                ],
-                "physical_reference": "1",
-                "floor_level": "-1",
-                "last_updated": "2015-06-28T08:12:01Z",
-            },
-            {
-                "uid": "3257",
-                "evse_id": "BE*BEC*E041503002",
-                "status": "RESERVED",
-                "capabilities": ["RESERVABLE"],
-                "connectors": [
-                    {
-                        "id": "1",
-                        "standard": "IEC_62196_T2",
-                        "format": "SOCKET",
-                        "power_type": "AC_3_PHASE",
-                        "max_voltage": 220,
-                        "max_amperage": 16,
-                        "tariff_ids": ["12"],
-                        "last_updated": "2015-06-29T20:39:09Z",
-                    }
-                ],
-                "physical_reference": "2",
-                "floor_level": "-2",
-                "last_updated": "2015-06-29T20:39:09Z",
-            },
-        ],
-        "operator": {"name": "BeCharged"},
-        "time_zone": "Europe/Brussels",
-        "opening_times": {
-            "twentyfourseven": False,
-            "regular_hours": [
-                {"weekday": 1, "period_begin": "07:00", "period_end": "18:00"},
-                {"weekday": 7, "period_begin": "00:00", "period_end": "23:59"},
-            ],
-            "exceptional_closings": [
-                {"period_begin": "2018-12-25T03:00:00Z", "period_end": "2018-12-25T05:00:00Z"}
-            ],
-        },
-        "energy_mix": {
-            "is_green_energy": True,
-            "energy_sources": [{"source": "SOLAR", "percentage": 100}],
-            "supplier_name": "Greenpeace Energy eG",
-        },
-        "last_updated": "2015-06-29T20:39:09Z",
-    }
 
 
 def operator_location() -> Payload:

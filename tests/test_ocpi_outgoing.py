@@ -19,23 +19,25 @@ from cpo.ocpi.addresses import why_forbidden
 from simulators.charge_point import ChargePointSimulator
 from simulators.emsp import EmspSimulator, OcpiError, make_token
 from tests.ocpi import (
+    PASSWORD,
+    TARIFF,
     attempt,
     credentials,
     envelope,
     invite,
+    location,
     ocpi_body,
     party,
     peer,
+    push,
     register_static,
     register_with,
     static_emsp,
     watch_pushes,
 )
-from tests.platform import Platform
+from tests.platform import Platform, post
+from tests.processes import BIN, run
 from tests.servers import StaticPeer
-from tests.test_cli import BIN, run
-from tests.test_ocpi_locations import PASSWORD, TARIFF, location, post
-from tests.test_ocpi_tokens import push
 
 UID = "SLASH-TOKEN-01"
 

@@ -11,10 +11,9 @@ import pytest
 from cpo.evse_status import ConnectorState, evse_status
 from simulators.charge_point import ChargePointSimulator
 from simulators.emsp import EmspSimulator
-from tests.ocpi import attempt, register_with, watch_pushes
-from tests.platform import Platform
-from tests.test_cli import BIN, run
-from tests.test_ocpi_locations import PASSWORD, TARIFF, location, post, pushed
+from tests.ocpi import PASSWORD, TARIFF, attempt, location, pushed, register_with, watch_pushes
+from tests.platform import Platform, post
+from tests.processes import BIN, run
 
 
 async def test_refused_push_is_kept_with_the_answer_and_retried_by_the_operator(

@@ -13,7 +13,7 @@ from cpo.parties import peer_of
 from simulators.emsp import EmspSimulator, OcpiError, make_token
 from tests.ocpi import credentials, envelope, invite, party, peer, register_with
 from tests.platform import Platform
-from tests.test_cli import BIN, run
+from tests.processes import BIN, run
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ eMSP sees the session live and receives one CDR priced to the cent."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
@@ -16,11 +16,9 @@ from sqlmodel import col, or_, select
 
 from cpo.models import Delivered, PendingPush
 from simulators.charge_point import ChargePointSimulator
-from simulators.emsp import EmspSimulator, Received, make_token
-from tests.ocpi import attempt, register_with, watch_pushes
-from tests.platform import Platform
-from tests.test_ocpi_locations import PASSWORD, location, post
-from tests.test_ocpi_tokens import push
+from simulators.emsp import EmspSimulator, make_token
+from tests.ocpi import PASSWORD, attempt, location, push, register_with, sent, watch_pushes
+from tests.platform import Platform, post
 
 UID = "04AABBCCDD"
 
@@ -76,10 +74,6 @@ async def emsp(live: Platform) -> AsyncIterator[EmspSimulator]:
         await live.add_station("CP-SES", PASSWORD)
         yield sim
         assert sim.violations == [], sim.violations
-
-
-def sent(module: str, method: str) -> Callable[[Received], bool]:
-    return lambda r: r.module == module and r.method == method and r.status < 300
 
 
 def cents(value: Fraction) -> Decimal:

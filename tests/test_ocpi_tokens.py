@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
 from simulators.charge_point import ChargePointSimulator
 from simulators.emsp import EmspSimulator, make_token
-from tests.ocpi import envelope, peer
-from tests.platform import Platform
-from tests.test_ocpi_locations import PASSWORD, location, post
+from tests.ocpi import PASSWORD, envelope, location, peer, push
+from tests.platform import Platform, post
 
 
 @pytest.fixture
@@ -28,12 +26,6 @@ async def _invite(platform: Platform) -> tuple[int, str]:
     async with platform.admin() as admin:
         invitation = (await admin.post("/parties/invitations", json={})).json()
     return invitation["party_id"], invitation["token"]
-
-
-async def push(sim: EmspSimulator, token: dict[str, Any]) -> int:
-    path = f"/{token['country_code']}/{token['party_id']}/{token['uid']}"
-    response = await sim.request("PUT", "tokens", path, params={"type": token["type"]}, json=token)
-    return response.status_code
 
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])

@@ -14,12 +14,9 @@ from sqlmodel import col, func, select
 from cpo.models import OcpiToken, PendingPush
 from simulators.charge_point import ChargePointSimulator
 from simulators.emsp import EmspSimulator, make_token
-from tests.ocpi import register_with
-from tests.platform import Platform
-from tests.test_cli import BIN, run
-from tests.test_ocpi_locations import PASSWORD, location, post
-from tests.test_ocpi_sessions import sent
-from tests.test_ocpi_tokens import push
+from tests.ocpi import PASSWORD, location, push, register_with, sent
+from tests.platform import Platform, post
+from tests.processes import BIN, run
 
 DRIVER = "DRIVER-0001"
 STATION = "CP-GONE"
@@ -60,6 +57,16 @@ async def outbox_rows(platform: Platform, party_id: int) -> int:
             .where(col(PendingPush.party_id) == party_id)
         )
         return int(count.scalar_one())
+
+
+async def booted_with_the_driver_listed(platform: Platform, cp: ChargePointSimulator) -> None:
+    """The charger boots and is sent its whole local list, with the eMSP's driver on it."""
+    await cp.boot()
+    async with platform.admin() as admin:
+        response = await admin.post(f"/stations/{STATION}/local-list")
+        assert response.json()["status"] == "Accepted", response.text
+    await cp.wait_for_call("SendLocalList")
+    assert cp.local_list[DRIVER] == "Accepted"
 
 
 async def test_tokens_die_with_their_emsp_and_belong_to_its_new_registration(
@@ -189,12 +196,7 @@ async def test_cli_unregister_ends_the_tokens_in_the_servers_chargers_too(
     async with ChargePointSimulator(
         id=STATION, url=platform.ws_url, ocpp="1.6", password=PASSWORD
     ) as cp:
-        await cp.boot()
-        async with platform.admin() as admin:
-            response = await admin.post(f"/stations/{STATION}/local-list")
-            assert response.json()["status"] == "Accepted", response.text
-        await cp.wait_for_call("SendLocalList")
-        assert cp.local_list[DRIVER] == "Accepted"
+        await booted_with_the_driver_listed(platform, cp)
         # The CLI is another process: the server learns of it from the database.
         code, out, err = await run(str(BIN / "cpo"), "party", "unregister", str(old), env=env)
         assert code == 0, err
@@ -215,12 +217,7 @@ async def test_a_charger_offline_at_the_unregistration_gets_its_list_when_it_ret
     async with ChargePointSimulator(
         id=STATION, url=platform.ws_url, ocpp="2.0.1", password=PASSWORD
     ) as cp:
-        await cp.boot()
-        async with platform.admin() as admin:
-            response = await admin.post(f"/stations/{STATION}/local-list")
-            assert response.json()["status"] == "Accepted", response.text
-        await cp.wait_for_call("SendLocalList")
-        assert cp.local_list[DRIVER] == "Accepted"
+        await booted_with_the_driver_listed(platform, cp)
         await cp.close()
         async with platform.admin() as admin:
             assert (await admin.delete(f"/parties/{old}")).status_code == 200

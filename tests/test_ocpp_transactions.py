@@ -5,27 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.platform import Platform
-from tests.test_ocpp_bad_input import booted
-from tests.wire import call, open_raw
-
-
-def mv(ts: str, wh: float, unit: str = "Wh", context: str = "Sample.Periodic") -> dict[str, Any]:
-    return {
-        "timestamp": ts,
-        "sampledValue": [
-            {
-                "value": str(wh),
-                "unit": unit,
-                "context": context,
-                "measurand": "Energy.Active.Import.Register",
-            }
-        ],
-    }
-
-
-async def start16(ws: Any, body: dict[str, Any]) -> int:
-    """A 1.6 StartTransaction; the transactionId the platform gave."""
-    return int((await call(ws, "StartTransaction", body))[2]["transactionId"])
+from tests.wire import booted, call, mv, open_raw, start16, tx_event
 
 
 async def admin_get(platform: Platform, path: str) -> Any:
@@ -252,35 +232,6 @@ async def test_16_reboot_marks_open_transactions_and_a_new_start_supersedes(
     ended = await events.wait("TransactionEnded", lambda e: e.data.get("transaction_id") == old)
     assert ended.data["inferred"] and ended.data["meter_stop_wh"] == 700
     await ws.close()
-
-
-def tx_event(kind: str, seq: int, ts: str, wh: float | None = None, **extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "eventType": kind,
-        "timestamp": ts,
-        "triggerReason": {
-            "Started": "Authorized",
-            "Updated": "MeterValuePeriodic",
-            "Ended": "StopAuthorized",
-        }[kind],
-        "seqNo": seq,
-        "transactionInfo": {"transactionId": "tx-ooo-1"} | extra.pop("info", {}),
-    }
-    if wh is not None:
-        context = {
-            "Started": "Transaction.Begin",
-            "Updated": "Sample.Periodic",
-            "Ended": "Transaction.End",
-        }[kind]
-        body["meterValue"] = [
-            {
-                "timestamp": ts,
-                "sampledValue": [
-                    {"value": wh, "context": context, "unitOfMeasure": {"unit": "kWh"}}
-                ],
-            }
-        ]
-    return body | extra
 
 
 async def test_201_events_out_of_order_make_one_transaction(platform: Platform) -> None:

@@ -13,9 +13,8 @@ import httpx
 from cpo.push.worker import PushWorker, can_share
 from simulators.charge_point import ChargePointSimulator
 from simulators.emsp import EmspSimulator
-from tests.ocpi import register_with
-from tests.platform import Platform
-from tests.test_ocpi_locations import location, post, pushed
+from tests.ocpi import location, pushed, register_with
+from tests.platform import Platform, post
 
 PASSWORD = "worker-pass-00001"
 

@@ -9,9 +9,7 @@ from typing import Any
 
 from simulators.charge_point import ChargePointSimulator
 from tests.platform import EventWaiter, Platform
-from tests.test_ocpp_bad_input import booted
-from tests.test_ocpp_transactions import tx_event
-from tests.wire import BOOT201, call
+from tests.wire import BOOT201, booted, call, tx_event
 
 NOT_ONGOING = "not ongoing at the charger after a reboot"
 STALE = "stale after a reboot"

@@ -10,8 +10,7 @@ from sqlalchemy import text
 
 from csms import clock
 from tests.platform import Platform
-from tests.test_ocpp_bad_input import booted
-from tests.wire import call
+from tests.wire import booted, call
 
 LOG_BUDGET = 100_000  # bytes of frames a minute, in the test below
 DATA_BUDGET = 200_000  # bytes of events and meter samples a minute
@@ -88,8 +87,12 @@ async def test_a_charger_sending_large_frames_fast_fills_only_its_budgets(tmp_pa
     sent = json.dumps([2, first["message_id"], "DataTransfer", {"vendorId": "Flood", "data": big}])
     marker = f"…[cut by the CSMS: {len(sent)} bytes, the first {MAX_FRAME} kept]"
     assert first["payload"] == sent[:MAX_FRAME] + marker, first["payload"][-200:]
-    last = next(f for f in frames if f["action"] == "DataTransfer" and f["direction"] == "in")
-    assert "past this charger's 100000 bytes a minute" in last["payload"], last["payload"]
+    # Past the budget, frames are logged by their metadata only (the newest need not be: the
+    # minute may have turned just before it).
+    inbound = [
+        f["payload"] for f in frames if f["action"] == "DataTransfer" and f["direction"] == "in"
+    ]
+    assert any("past this charger's 100000 bytes a minute" in text for text in inbound), inbound
 
 
 async def test_past_its_budget_a_charger_still_bills_from_its_register_readings(

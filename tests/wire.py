@@ -65,3 +65,51 @@ async def booted(platform: Platform, station_id: str, version: str = "1.6") -> C
     answer = await call(ws, "BootNotification", BOOT16 if version == "1.6" else BOOT201)
     assert answer[2]["status"] == "Accepted"
     return ws
+
+
+def mv(ts: str, wh: float, unit: str = "Wh", context: str = "Sample.Periodic") -> dict[str, Any]:
+    return {
+        "timestamp": ts,
+        "sampledValue": [
+            {
+                "value": str(wh),
+                "unit": unit,
+                "context": context,
+                "measurand": "Energy.Active.Import.Register",
+            }
+        ],
+    }
+
+
+async def start16(ws: Any, body: dict[str, Any]) -> int:
+    """A 1.6 StartTransaction; the transactionId the platform gave."""
+    return int((await call(ws, "StartTransaction", body))[2]["transactionId"])
+
+
+def tx_event(kind: str, seq: int, ts: str, wh: float | None = None, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "eventType": kind,
+        "timestamp": ts,
+        "triggerReason": {
+            "Started": "Authorized",
+            "Updated": "MeterValuePeriodic",
+            "Ended": "StopAuthorized",
+        }[kind],
+        "seqNo": seq,
+        "transactionInfo": {"transactionId": "tx-ooo-1"} | extra.pop("info", {}),
+    }
+    if wh is not None:
+        context = {
+            "Started": "Transaction.Begin",
+            "Updated": "Sample.Periodic",
+            "Ended": "Transaction.End",
+        }[kind]
+        body["meterValue"] = [
+            {
+                "timestamp": ts,
+                "sampledValue": [
+                    {"value": wh, "context": context, "unitOfMeasure": {"unit": "kWh"}}
+                ],
+            }
+        ]
+    return body | extra

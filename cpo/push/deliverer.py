@@ -303,31 +303,24 @@ class Deliverer:
                     log.exception("push: recording the last sends to party %s failed", party_id)
 
     @staticmethod
-    async def release(sessions: async_sessionmaker[AsyncSession], name: str) -> int:
-        """Frees the rows a deliverer that died held, at once. It may have sent some halfway,
-        so each goes whole (as after a lease that ran out)."""
-        async with sessions.begin() as session:
-            result = await session.execute(
-                update(OUTBOX)
-                .where(OUTBOX.c.claimed_by == name, OUTBOX.c.claimed_until.is_not(None))
-                .values(claimed_until=LONG_AGO)
-            )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-    @staticmethod
-    async def release_all_but(
-        sessions: async_sessionmaker[AsyncSession], live: Collection[str] = ()
+    async def release(
+        sessions: async_sessionmaker[AsyncSession],
+        name: str | None = None,
+        live: Collection[str] = (),
     ) -> int:
-        """Frees the rows leased to any deliverer not named in `live`, as `release` does. A
-        crash of the server kills its push worker too, and nobody is left to free the rows it
-        was sending: without this they wait out their lease (ADR 015)."""
+        """Frees at once the rows a deliverer that died held: the one called `name`, or (no
+        name) any deliverer not named in `live`: a crash of the server kills its push worker
+        too, and nobody is left to free the rows it was sending, which would wait out their
+        lease (ADR 015). It may have sent some halfway, so each goes whole (as after a lease
+        that ran out)."""
+        if name is not None:
+            held = OUTBOX.c.claimed_by == name
+        else:
+            held = OUTBOX.c.claimed_by.not_in(list(live)) if live else true()
         async with sessions.begin() as session:
             result = await session.execute(
                 update(OUTBOX)
-                .where(
-                    OUTBOX.c.claimed_until.is_not(None),
-                    OUTBOX.c.claimed_by.not_in(list(live)) if live else true(),
-                )
+                .where(OUTBOX.c.claimed_until.is_not(None), held)
                 .values(claimed_until=LONG_AGO)
             )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
