@@ -30,7 +30,7 @@ from websockets.exceptions import ConnectionClosed
 from bench.harness import (
     HOST,
     LOAD_SETTINGS,
-    ServerFailed,
+    create_locations,
     fmt_ms,
     percentile,
     platform_server,
@@ -88,10 +88,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             ) as admin,
         ):
             sites = _sites(args.chargers)
-            for i in range(0, len(sites), 500):
-                response = await admin.post("/locations", json=sites[i : i + 500])
-                if response.status_code >= 300:
-                    raise ServerFailed(f"creating locations: {response.text[:300]}")
+            await create_locations(admin, sites)
             emsp = await _registered_emsp(admin)
             chargers: list[ClientConnection] = []
             listeners: list[asyncio.Task[None]] = []

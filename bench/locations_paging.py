@@ -33,6 +33,7 @@ from bench.harness import (
     HOST,
     Server,
     ServerFailed,
+    create_locations,
     free_port,
     health_ok,
     percentile,
@@ -173,10 +174,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             ) as admin:
                 t0 = time.perf_counter()
                 sites = locations(args.evses, args.per_location)
-                for i in range(0, len(sites), 500):
-                    response = await admin.post("/locations", json=sites[i : i + 500])
-                    if response.status_code >= 300:
-                        raise ServerFailed(f"creating locations: {response.text[:500]}")
+                await create_locations(admin, sites)
                 created_s = time.perf_counter() - t0
                 emsp = await _registered_emsp(admin)
                 token = emsp.cpo.token if emsp.cpo else ""

@@ -31,7 +31,14 @@ from typing import Any
 
 import httpx
 
-from bench.harness import HOST, LOAD_SETTINGS, ServerFailed, platform_server, run_benchmark
+from bench.harness import (
+    HOST,
+    LOAD_SETTINGS,
+    ServerFailed,
+    create_locations,
+    platform_server,
+    run_benchmark,
+)
 from bench.locations_paging import _registered_emsp, _synced, locations
 from bench.status_to_emsp import _call, _charger, _status
 
@@ -182,10 +189,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             sites = locations(
                 args.evses, PER_LOCATION
             )  # EVSE LOCnnnnnn-k: BENCH-nnnnnn connector k+1
-            for i in range(0, len(sites), 500):
-                response = await admin.post("/locations", json=sites[i : i + 500])
-                if response.status_code >= 300:
-                    raise ServerFailed(f"creating locations: {response.text[:300]}")
+            await create_locations(admin, sites)
             chargers = []
             emsp = None
             try:

@@ -30,6 +30,7 @@ from bench.harness import (
     HOST,
     LOAD_SETTINGS,
     ServerFailed,
+    create_locations,
     fmt_ms,
     iso,
     percentile,
@@ -97,10 +98,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 timeout=300,
             ) as admin:
                 sites = locations(args.chargers, 1)  # EVSE LOCnnnnnn-0 on charger BENCH-nnnnnn
-                for i in range(0, len(sites), 500):
-                    response = await admin.post("/locations", json=sites[i : i + 500])
-                    if response.status_code >= 300:
-                        raise ServerFailed(f"creating locations: {response.text[:300]}")
+                await create_locations(admin, sites)
                 emsp = await _registered_emsp(admin)
                 try:
                     chargers = []
