@@ -185,15 +185,24 @@ async def test_a_charge_is_a_live_session_then_one_cdr_priced_to_the_cent(
     assert mine["cdrs"][0]["location_url"].endswith(f"/cdrs/{cdr['id']}")
 
 
+async def charged(
+    live: Platform, emsp: EmspSimulator, ocpp: str, meter_updates: int, seconds_per_update: int
+) -> dict[str, Any]:
+    """A charge with the eMSP's driver at CP-SES, to its end; the CDR the eMSP received."""
+    async with ChargePointSimulator(
+        id="CP-SES", url=live.ws_url, ocpp=ocpp, password=PASSWORD
+    ) as cp:
+        await cp.boot()
+        await cp.run_session(
+            1, UID, meter_updates=meter_updates, seconds_per_update=seconds_per_update
+        )
+        return (await emsp.wait_for(sent("cdrs", "POST"))).body  # type: ignore[no-any-return]
+
+
 async def test_a_correction_credits_the_cdr_and_issues_a_new_one(
     live: Platform, emsp: EmspSimulator
 ) -> None:
-    async with ChargePointSimulator(
-        id="CP-SES", url=live.ws_url, ocpp="2.0.1", password=PASSWORD
-    ) as cp:
-        await cp.boot()
-        await cp.run_session(1, UID, meter_updates=2, seconds_per_update=900)
-        original = (await emsp.wait_for(sent("cdrs", "POST"))).body
+    original = await charged(live, emsp, "2.0.1", meter_updates=2, seconds_per_update=900)
     session_id = original["session_id"]
     async with live.admin() as admin:
         response = await admin.post(f"/sessions/{session_id}/correct")
@@ -217,12 +226,8 @@ async def test_a_correction_credits_the_cdr_and_issues_a_new_one(
 async def test_the_admin_session_list_names_each_sessions_cdrs_corrections_included(
     live: Platform, emsp: EmspSimulator
 ) -> None:
-    async with ChargePointSimulator(
-        id="CP-SES", url=live.ws_url, ocpp="1.6", password=PASSWORD
-    ) as cp:
-        await cp.boot()
-        await cp.run_session(1, UID, meter_updates=1, seconds_per_update=600)
-        session_id = (await emsp.wait_for(sent("cdrs", "POST"))).body["session_id"]
+    cdr = await charged(live, emsp, "1.6", meter_updates=1, seconds_per_update=600)
+    session_id = cdr["session_id"]
 
     async def listed() -> list[str]:
         async with live.admin() as admin:
