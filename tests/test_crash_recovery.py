@@ -9,13 +9,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import col, select
-
-from cpo.models import PendingPush
-from csms.db import make_engine, make_sessions
 from simulators.charge_point import ChargePointSimulator
 from simulators.emsp import EmspSimulator
 from tests.ocpi import location, register_with
@@ -78,27 +72,6 @@ def evse_status(emsp: EmspSimulator) -> str | None:
     return str(held["evses"][0]["status"]) if held else None
 
 
-async def sending(database_url: str, object_id: str) -> None:
-    """Returns once a push worker has leased the object's outbox row: it is sending it. The
-    worker is another process and announces nothing to this one, so its lease in the
-    database is looked at, 20 times a second for at most 20 s."""
-    engine = make_engine(database_url)
-    leased = select(PendingPush.claimed_until).where(col(PendingPush.object_id) == object_id)
-    try:
-        for _ in range(400):
-            if await _one(make_sessions(engine), leased) is not None:
-                return
-            await asyncio.sleep(0.05)
-    finally:
-        await engine.dispose()
-    raise TimeoutError(f"no push worker took {object_id} in 20 s")
-
-
-async def _one(sessions: async_sessionmaker[AsyncSession], query: Any) -> Any:
-    async with sessions() as session:
-        return (await session.execute(query)).scalar()
-
-
 async def test_chargers_that_do_not_come_back_after_a_crash_go_unknown_at_the_emsp(
     tmp_path: Path,
 ) -> None:
@@ -119,7 +92,7 @@ async def test_chargers_that_do_not_come_back_after_a_crash_go_unknown_at_the_em
                 # The next push hangs at the eMSP: the crash comes while the worker sends it.
                 emsp.fault("slow", count=1, delay=120, modules={"locations"})
                 await charger.status(1, "Unavailable")
-                await sending(platform.settings.database_url, "CRASH-1")
+                await emsp.wait_until_held("locations", timeout=20)
 
                 # kill -9 of the server and its push worker: nothing of theirs runs after.
                 os.killpg(server.pid, signal.SIGKILL)

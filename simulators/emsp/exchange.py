@@ -127,6 +127,7 @@ async def _answer(call: Call, handlers: Mapping[str, Handler]) -> Reply:
     sim, request = call.sim, call.request
     delay, failure = sim._faults.take(call.module)
     if delay:
+        await sim._hold(call.module, request.method, request.url.path)
         await sim._server.pause(delay)
     if failure is not None:
         return _fault(failure)

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import httpx
 
@@ -18,6 +18,7 @@ from simulators.emsp.state import CpoPeer, Faults, Received, Violation
 from simulators.emsp.wire import OcpiError, TokenEncoding, join, new_id, new_token
 
 LOG = logging.getLogger("simulators.emsp")
+T = TypeVar("T")
 # The interface role we call on a CPO when the caller does not say which.
 CPO_ROLE = {"tokens": "RECEIVER", "commands": "RECEIVER", "chargingprofiles": "RECEIVER"}
 
@@ -68,6 +69,8 @@ class EmspSimulator:
         self.sent_commands: dict[str, dict[str, Any]] = {}
         self.command_results: dict[str, dict[str, Any]] = {}
         self.received: list[Received] = []
+        # (module, method, path) of each request a slow fault held before answering.
+        self.held: list[tuple[str, str, str]] = []
         self.violations: list[Violation] = []
         # OCPI makes pulling Locations mandatory, but a CPO may register before it serves
         # them; tests that hold a CPO to it add ("locations", "SENDER").
@@ -300,17 +303,30 @@ class EmspSimulator:
             self.received.append(received)
             self._changed.notify_all()
 
+    async def _hold(self, module: str, method: str, path: str) -> None:
+        async with self._changed:
+            self.held.append((module, method, path))
+            self._changed.notify_all()
+
     async def wait_for(
         self, predicate: Callable[[Received], bool], timeout: float = 10.0
     ) -> Received:
         """The first request, received already or yet to come, that matches (TimeoutError)."""
+        return await self._first(self.received, predicate, timeout)
+
+    async def wait_until_held(self, module: str, timeout: float = 10.0) -> tuple[str, str, str]:
+        """The first request to `module` that a slow fault holds (it is being answered
+        slowly now, or was): (module, method, path). TimeoutError when none comes."""
+        return await self._first(self.held, lambda held: held[0] == module, timeout)
+
+    async def _first(self, items: list[T], predicate: Callable[[T], bool], timeout: float) -> T:
         async with asyncio.timeout(timeout), self._changed:
             checked = 0
             while True:
-                for received in self.received[checked:]:
-                    if predicate(received):
-                        return received
-                checked = len(self.received)
+                for item in items[checked:]:
+                    if predicate(item):
+                        return item
+                checked = len(items)
                 await self._changed.wait()
 
     def state(self) -> dict[str, Any]:
