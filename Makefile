@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench lint demo clean
+.PHONY: install run test test-pg bench lint demo clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider
+
+# The same suite with each test on a database of its own on a PostgreSQL server the run starts
+# (Debian's postgresql package; .ci/run installs it).
+test-pg: $(STAMP)
+	CPO_TEST_DATABASE=postgresql $(BIN)/pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -1,9 +1,9 @@
-"""Fixtures: the real platform on a free loopback port, with a SQLite file of its own, or
+"""Fixtures: the real platform on a free loopback port, with a database of its own, or
 just the database."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cpo.database import migrate
 from csms.db import make_engine, make_sessions
+from tests.databases import ON_POSTGRES, database_url, drop_created
 from tests.platform import Platform
+
+
+@pytest.fixture(autouse=True)
+def _databases_dropped() -> Iterator[None]:
+    """Under `make test-pg`, each test's databases are dropped once it ends."""
+    yield
+    if ON_POSTGRES:
+        drop_created()
 
 
 @pytest.fixture
@@ -35,8 +44,8 @@ async def quick_platform(tmp_path: Path) -> AsyncIterator[Platform]:
 
 @pytest.fixture
 async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """Sessions on a migrated SQLite file of the test's own, no platform around it."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'csms.db'}"
+    """Sessions on a migrated database of the test's own, no platform around it."""
+    url = database_url(tmp_path, "csms.db")
     await migrate(url)
     engine = make_engine(url)
     try:

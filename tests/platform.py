@@ -16,6 +16,7 @@ from cpo.settings import Settings
 from csms.models import Event
 from csms.service import Csms
 from simulators.charge_point import ChargePointSimulator
+from tests.databases import database_url
 from tests.servers import Served
 
 ADMIN_TOKEN = "test-admin-token"
@@ -25,7 +26,7 @@ class Platform:
     def __init__(self, directory: Path, **settings: Any) -> None:
         self.directory = directory
         defaults: dict[str, Any] = dict(
-            database_url=f"sqlite+aiosqlite:///{directory / 'cpo.db'}",
+            database_url=database_url(directory),
             admin_token=ADMIN_TOKEN,
             host="127.0.0.1",
             log_level="warning",

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+from tests.databases import database_url, free_port
 
 BIN = Path(sys.executable).parent
 BANNER = "CPO platform on "
@@ -21,12 +22,6 @@ def environment(env: dict[str, str]) -> dict[str, str]:
     tests listen on loopback, which only CPO_OCPI_ALLOW_PRIVATE_PEERS lets the platform call."""
     own = {k: v for k, v in os.environ.items() if not k.startswith("CPO_")}
     return own | {"CPO_OCPI_ALLOW_PRIVATE_PEERS": "true"} | env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def run(
@@ -56,7 +51,7 @@ class CpoServe:
         self.env = {
             "CPO_HOST": "127.0.0.1",
             "CPO_PORT": str(self.port),
-            "CPO_DATABASE_URL": f"sqlite+aiosqlite:///{directory / 'cpo.db'}",
+            "CPO_DATABASE_URL": database_url(directory),
         } | env
         self.stdout: list[str] = []
         self.stderr: list[str] = []

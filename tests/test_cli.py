@@ -14,6 +14,7 @@ from sqlmodel import select
 
 from cpo.models import OcpiToken
 from simulators.emsp import EmspSimulator, make_token
+from tests.databases import database_url
 from tests.ocpi import envelope, peer, spec_location
 from tests.platform import Platform
 from tests.processes import BIN, environment, run
@@ -124,7 +125,7 @@ async def test_invite_never_hands_out_the_wildcard_address(tmp_path: Path) -> No
 async def test_invite_before_any_server_start_says_where_its_url_comes_from(
     tmp_path: Path,
 ) -> None:
-    env = {"CPO_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cpo.db'}", "CPO_PORT": "8123"}
+    env = {"CPO_DATABASE_URL": database_url(tmp_path), "CPO_PORT": "8123"}
     code, out, err = await run(str(BIN / "cpo"), "party", "invite", "--json", env=env)
     assert code == 0, err
     assert json.loads(out)["versions_url"] == "http://127.0.0.1:8123/ocpi/versions"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from simulators.charge_point import ChargePointSimulator
 from simulators.emsp import EmspSimulator
+from tests.databases import database_url
 from tests.ocpi import location, register_with
 from tests.platform import ADMIN_TOKEN, Platform, post
 from tests.processes import BANNER
@@ -27,7 +28,7 @@ async def serve(directory: Path, port: int) -> asyncio.subprocess.Process:
     """`cpo serve` with its push worker, as an operator runs it, in a process group of its own;
     returns once it listens."""
     env = os.environ | {
-        "CPO_DATABASE_URL": f"sqlite+aiosqlite:///{directory / 'cpo.db'}",
+        "CPO_DATABASE_URL": database_url(directory),
         "CPO_ADMIN_TOKEN": ADMIN_TOKEN,
         "CPO_OCPI_ALLOW_PRIVATE_PEERS": "true",
         "CPO_LOG_LEVEL": "info",

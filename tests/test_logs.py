@@ -24,6 +24,7 @@ from cpo import logs
 from csms import log_context
 from simulators.charge_point import ChargePointSimulator
 from simulators.emsp import EmspSimulator
+from tests.databases import database_url
 
 ADMIN_TOKEN = "logs-admin-token"
 TAG = "LOG-TAG-1"
@@ -83,7 +84,7 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
     port = _free_port()
     env = os.environ | {
         "CPO_PORT": str(port),
-        "CPO_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cpo.db'}",
+        "CPO_DATABASE_URL": database_url(tmp_path),
         "CPO_ADMIN_TOKEN": ADMIN_TOKEN,
         "CPO_LOG_FORMAT": "json",
         "CPO_LOG_LEVEL": "info",

@@ -16,6 +16,7 @@ from cpo.models import Party
 from cpo.ocpi.pagination import Page, fetch_page, page_headers, page_of
 from cpo.ocpi.status import OcpiError
 from csms.db import make_engine, make_sessions
+from tests.databases import database_url
 
 URL = "https://cpo.example.com/ocpi/2.2.1/locations"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -89,7 +90,7 @@ def test_following_links_visits_every_object_once(total: int, limit: int, max_li
 
 
 async def test_pages_from_the_database_miss_nothing_while_objects_change(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'page.db'}"
+    url = database_url(tmp_path, "page.db")
     await migrate(url)
     engine = make_engine(url)
     sessions = make_sessions(engine)

@@ -4,7 +4,6 @@ traceback on Ctrl-C, and an admin token that never reaches its output and is sto
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import os
@@ -13,7 +12,6 @@ import re
 import select
 import signal
 import socket
-import sqlite3
 import time
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import trustme
 from alembic import command
 
 from cpo.database import alembic_config
+from tests.databases import database_url, fetch
 from tests.platform import Platform
 from tests.processes import BANNER, BIN, CpoServe, environment, free_port, run
 
@@ -30,9 +29,10 @@ from tests.processes import BANNER, BIN, CpoServe, environment, free_port, run
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
-def _meta_values(directory: Path) -> list[str]:
-    with contextlib.closing(sqlite3.connect(directory / "cpo.db")) as db:
-        return [value for (value,) in db.execute("SELECT value FROM meta")]
+async def _meta_values(directory: Path) -> list[str]:
+    return [
+        str(value) for (value,) in await fetch(database_url(directory), "SELECT value FROM meta")
+    ]
 
 
 def _database_bytes(directory: Path) -> bytes:
@@ -101,7 +101,7 @@ async def test_the_admin_token_is_never_in_the_output_and_stored_only_hashed(
         env = {"CPO_DATABASE_URL": server.env["CPO_DATABASE_URL"]}
         async with httpx.AsyncClient(base_url=f"{server.url}/admin/api") as admin:
             # No stored value is a token the server takes.
-            for value in _meta_values(tmp_path):
+            for value in await _meta_values(tmp_path):
                 bearer = {"Authorization": f"Bearer {value}"}
                 assert (await admin.get("/stations", headers=bearer)).status_code == 401
 
@@ -124,7 +124,7 @@ async def test_the_admin_token_is_never_in_the_output_and_stored_only_hashed(
         await server.wait()
     assert not TOKEN_SHAPE.search(server.output), server.output
     assert "cpo admin-token" in "".join(server.stdout)
-    stored = _meta_values(tmp_path)
+    stored = await _meta_values(tmp_path)
     assert hashlib.sha256(second.encode()).hexdigest() in stored
     assert not any(first in value or second in value for value in stored)
 
@@ -215,10 +215,9 @@ async def test_a_new_admin_token_is_shown_once_on_the_terminal(tmp_path: Path) -
 
 
 async def test_a_clear_token_of_an_older_database_keeps_working_as_a_hash(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'cpo.db'}"
+    url = database_url(tmp_path)
     await asyncio.to_thread(command.upgrade, alembic_config(url), "0009")
-    with contextlib.closing(sqlite3.connect(tmp_path / "cpo.db")) as db, db:
-        db.execute("INSERT INTO meta (key, value) VALUES ('admin_token', 'generated-before')")
+    await fetch(url, "INSERT INTO meta (key, value) VALUES ('admin_token', 'generated-before')")
     platform = await Platform(tmp_path, admin_token=None).start()
     try:
         async with platform.admin("generated-before") as admin:
@@ -227,6 +226,6 @@ async def test_a_clear_token_of_an_older_database_keeps_working_as_a_hash(tmp_pa
             assert (await admin.get("/stations")).status_code == 401
     finally:
         await platform.stop()
-    stored = _meta_values(tmp_path)
+    stored = await _meta_values(tmp_path)
     assert "generated-before" not in stored
     assert hashlib.sha256(b"generated-before").hexdigest() in stored

@@ -22,15 +22,22 @@ async def stored_bytes(p: Platform, station_id: str) -> dict[str, int]:
     (and the payload and data columns) byte for byte, and the rows."""
     await p.csms.message_log.flush()
     texts = "measurand, phase, location, context, unit, signed_data"
-    queries = {
-        "log": "SELECT count(*), coalesce(sum(length(CAST(payload AS BLOB))), 0) FROM message_log",
-        "events": "SELECT count(*), coalesce(sum(length(CAST(data AS BLOB))), 0) FROM events",
-        "samples": "SELECT count(*), coalesce(sum("
-        + " + ".join(f"coalesce(length(CAST({c} AS BLOB)), 0)" for c in texts.split(", "))
-        + "), 0) FROM meter_samples",
-    }
-    out: dict[str, int] = {}
     async with p.csms.store.sessions() as session:
+        # Bytes of a column's text: SQLite counts a BLOB's, PostgreSQL the octets of its text.
+        on_sqlite = session.bind.dialect.name == "sqlite"
+
+        def size(column: str) -> str:
+            inner = f"CAST({column} AS BLOB)" if on_sqlite else f"CAST({column} AS TEXT)"
+            return f"coalesce({'length' if on_sqlite else 'octet_length'}({inner}), 0)"
+
+        queries = {
+            "log": f"SELECT count(*), coalesce(sum({size('payload')}), 0) FROM message_log",
+            "events": f"SELECT count(*), coalesce(sum({size('data')}), 0) FROM events",
+            "samples": "SELECT count(*), coalesce(sum("
+            + " + ".join(size(c) for c in texts.split(", "))
+            + "), 0) FROM meter_samples",
+        }
+        out: dict[str, int] = {}
         for name, query in queries.items():
             rows, size = (
                 await session.execute(text(query + " WHERE station_id = :s"), {"s": station_id})
