@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import socket
 from typing import Literal
 
@@ -152,6 +154,21 @@ class Settings(BaseSettings):
         default=120.0,
         gt=0,
         description="Close a transaction a reboot left open after this long without news",
+    )
+
+    # Several nodes (docs/deploy.md)
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://…: turns on the cluster of several nodes on one PostgreSQL: which"
+        " node holds which charger, and commands and wake-ups between nodes",
+    )
+    node_name: str = Field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}",
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="This node among several (default: host name, process id and a random"
+        " part, new at each start)",
     )
 
     # TLS (security profile 2 terminated by uvicorn)
