@@ -23,6 +23,8 @@ BENCHMARKS = [  # in the order of issue 8's table
     "bench.resync",
     "bench.locations_paging",
     "bench.command_round_trip",
+    "bench.postgres",  # issue 17: the same figures on PostgreSQL
+    "bench.scale_out",  # issue 17: 1 and 2 nodes on PostgreSQL + Redis
 ]
 
 

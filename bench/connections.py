@@ -36,6 +36,7 @@ from bench.harness import (
     Server,
     boot_fleet,
     cpu_quiet,
+    database_label,
     fmt_ms,
     free_port,
     log_says,
@@ -171,7 +172,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Held]:
         for key in args.servers:
             if key == "platform":
                 label, server = (
-                    "platform (cpo serve, SQLite)",
+                    f"platform (cpo serve, {database_label()})",
                     platform_server(workdir, **LOAD_SETTINGS),
                 )
             else:

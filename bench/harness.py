@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import contextlib
 import json
 import os
@@ -27,6 +28,8 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.typing import Subprotocol
+
+from tests.databases import PostgresServer, fetch
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -330,11 +333,45 @@ LOAD_SETTINGS = {
 }
 
 
+_postgres: PostgresServer | None = None
+_databases: dict[str, str] = {}
+
+
+def on_postgres() -> bool:
+    """Whether the platforms of this run use PostgreSQL (BENCH_DATABASE=postgresql), not SQLite."""
+    return os.environ.get("BENCH_DATABASE", "sqlite") == "postgresql"
+
+
+def database_label() -> str:
+    return "PostgreSQL" if on_postgres() else "SQLite"
+
+
+def database_url(workdir: str) -> str:
+    """The platform's database for a benchmark's `workdir`: a SQLite file in it, or with
+    BENCH_DATABASE=postgresql a fresh database on a PostgreSQL server this run starts (from
+    Debian's binaries, as the tests do, but with fsync on)."""
+    global _postgres
+    if not on_postgres():
+        return f"sqlite+aiosqlite:///{workdir}/bench.db"
+    if workdir not in _databases:
+        if _postgres is None:
+            _postgres = PostgresServer(durable=True)
+            atexit.register(_postgres.stop)
+            _postgres.start()
+        _databases[workdir] = _postgres.url(_postgres.create_database())
+    return _databases[workdir]
+
+
+async def query(workdir: str, statement: str, **params: Any) -> list[tuple[Any, ...]]:
+    """Rows of one SQL statement on the benchmark platform's database (read after the load)."""
+    return await fetch(database_url(workdir), statement, **params)
+
+
 def platform_env(workdir: str, port: int, **settings: str) -> dict[str, str]:
-    """`cpo serve`'s environment: a fresh SQLite database in `workdir`, admin token "bench",
-    and `settings` as CPO_* overrides (e.g. AUTO_REGISTER="true")."""
+    """`cpo serve`'s environment: a fresh database for `workdir` (database_url), admin token
+    "bench", and `settings` as CPO_* overrides (e.g. AUTO_REGISTER="true")."""
     return {
-        "CPO_DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/bench.db",
+        "CPO_DATABASE_URL": database_url(workdir),
         "CPO_ADMIN_TOKEN": "bench",
         "CPO_LOG_LEVEL": "warning",
         "CPO_HOST": HOST,

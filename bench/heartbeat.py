@@ -32,6 +32,7 @@ from bench.harness import (
     LoadResult,
     Ready,
     Server,
+    database_label,
     fmt_cpu,
     fmt_ms,
     free_port,
@@ -76,7 +77,13 @@ async def measure(args: argparse.Namespace) -> dict[str, LoadResult]:
                 False,
             ),
             ("baseline", "bare ocpp 2.1.0 baseline", bare, log_says("ready"), False),
-            ("platform", "platform (cpo serve, SQLite)", cpo, health_ok("/health"), True),
+            (
+                "platform",
+                f"platform (cpo serve, {database_label()})",
+                cpo,
+                health_ok("/health"),
+                True,
+            ),
         ]
         for key, label, argv, ready, is_platform in servers:
             port = free_port()

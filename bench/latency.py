@@ -38,6 +38,7 @@ from bench.harness import (
     LOAD_SETTINGS,
     LoadResult,
     Server,
+    database_label,
     fmt_cpu,
     fmt_ms,
     free_port,
@@ -106,7 +107,7 @@ async def measure(args: argparse.Namespace) -> dict[str, LoadResult]:
         async with platform:
             async with _tags(platform.port, args):
                 results["platform"] = await _paced(
-                    "platform (cpo serve, SQLite)", platform.port, platform, args
+                    f"platform (cpo serve, {database_label()})", platform.port, platform, args
                 )
     return results
 

@@ -4,7 +4,7 @@ Two servers, one after the other, each in its own process, under load from this 
 
 - baseline: the bare `ocpp` central system (bench/bare_csms.py) answering Heartbeats from the
             same number of chargers, as in bench/heartbeat.py: what the library alone does;
-- platform: `cpo serve` on a fresh SQLite database. Every charger boots, reports Charging and
+- platform: `cpo serve` on a fresh database (SQLite; PostgreSQL with BENCH_DATABASE=postgresql). Every charger boots, reports Charging and
             starts a transaction with an idTag the platform accepts (by default an eMSP's
             token, so each transaction is also an OCPI Session, rebuilt and priced as its
             meter values come in); then sends MeterValues (Energy.Active.Import.Register
@@ -25,10 +25,8 @@ import asyncio
 import contextlib
 import os
 import signal
-import sqlite3
 import sys
 import tempfile
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -39,6 +37,7 @@ from bench.harness import (
     LOAD_SETTINGS,
     LoadResult,
     Server,
+    database_label,
     fmt_cpu,
     fmt_ms,
     free_port,
@@ -46,6 +45,7 @@ from bench.harness import (
     log_says,
     parse_load,
     platform_server,
+    query,
     run_benchmark,
     run_load,
 )
@@ -69,15 +69,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return parse_load(p, argv)
 
 
-def stored(database: Path, version: str) -> dict[str, int]:
+async def stored(workdir: str, version: str) -> dict[str, int]:
     """What the platform committed: meter-values events and their periodic samples."""
-    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
-        events = db.execute("SELECT count(*) FROM events WHERE type = ?", (EVENT[version],))
-        samples = db.execute(
-            "SELECT count(*) FROM meter_samples WHERE context = 'Sample.Periodic'"
-            " AND transaction_id IS NOT NULL"
-        )
-        return {"events": events.fetchone()[0], "samples": samples.fetchone()[0]}
+    events = await query(workdir, "SELECT count(*) FROM events WHERE type = :t", t=EVENT[version])
+    samples = await query(
+        workdir,
+        "SELECT count(*) FROM meter_samples WHERE context = 'Sample.Periodic'"
+        " AND transaction_id IS NOT NULL",
+    )
+    return {"events": int(events[0][0]), "samples": int(samples[0][0])}
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -111,7 +111,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 async with accepted_tags(admin, args.chargers, args.tokens):
                     action = "MeterValues" if args.ocpp == "1.6" else "TransactionEvent"
                     results["platform"] = await run_load(
-                        f"platform (cpo serve, SQLite), {action} ({args.ocpp})",
+                        f"platform (cpo serve, {database_label()}), {action} ({args.ocpp})",
                         lambda n: f"ws://{HOST}:{platform.port}/ocpp/BENCH-{n}",
                         chargers=args.chargers,
                         warmup=args.warmup,
@@ -124,7 +124,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     )
                     # The load has stopped and its connections are closed; the platform runs
                     # on. What it acknowledged must be in the database now.
-                    results["stored"] = stored(Path(workdir) / "bench.db", args.ocpp)
+                    results["stored"] = await stored(workdir, args.ocpp)
     return results
 
 

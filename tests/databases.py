@@ -63,10 +63,14 @@ def postgres_bin() -> Path:
 
 
 class PostgresServer:
-    """A PostgreSQL server of its own: initdb in a temporary directory, on a free port, with
-    durability turned off (a test's data need not survive a power cut)."""
+    """A PostgreSQL server of its own: initdb in a temporary directory, on a free port. For
+    tests, durability is off (their data need not survive a power cut); `durable` keeps fsync
+    and commits without waiting for the disk, as SQLite's WAL with synchronous=NORMAL does
+    (what the benchmarks compare with)."""
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False, preload: str = "") -> None:
+        self.durable = durable
+        self.preload = preload  # shared_preload_libraries (pg_stat_statements for a benchmark)
         self.bin = postgres_bin()
         self.directory = Path(tempfile.mkdtemp(prefix="cpo-pg-"))
         self.port = free_port()
@@ -94,10 +98,10 @@ class PostgresServer:
                 f"-p {self.port}",
                 "-c listen_addresses=127.0.0.1",
                 f"-c unix_socket_directories={self.directory}",
-                "-c fsync=off",
                 "-c synchronous_commit=off",
-                "-c full_page_writes=off",
                 "-c max_connections=400",
+                *([] if self.durable else ["-c fsync=off", "-c full_page_writes=off"]),
+                *([f"-c shared_preload_libraries={self.preload}"] if self.preload else []),
             ]
         )
         self._call(
