@@ -179,11 +179,12 @@ class Settings(BaseSettings):
         " taken for dead this long after; its chargers are then marked offline",
     )
     drain_seconds: float = Field(
-        default=0.0,
+        default=2.0,
         ge=0,
         le=60,
         description="Several nodes: on SIGTERM, how long /health answers 503 before the node"
-        " closes its chargers' sockets, so that the load balancer stops routing to it first",
+        " closes its chargers' sockets, so that the load balancer stops routing to it first"
+        " (HAProxy: `inter` x `fall`)",
     )
 
     # TLS (security profile 2 terminated by uvicorn)

@@ -89,6 +89,7 @@ class Cluster:
             "CPO_PUSH_RETRY_MAX": "0.2",
             "CPO_SESSION_UPDATE_SECONDS": "0.2",
             "CPO_LOG_LEVEL": "info",
+            "CPO_DRAIN_SECONDS": "0",  # no load balancer to wait for
         } | env
         self.nodes: list[Node] = []
 

@@ -10,12 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import select
 from websockets.exceptions import InvalidStatus
 
+from cpo.models import OcpiCommand
+from cpo.push.outbox import Outbox
+from cpo.remote_commands import RemoteCommands
 from simulators.charge_point import ChargePointSimulator
 from simulators.emsp import EmspSimulator, make_token
 from tests.cluster import PASSWORD, charger, cluster, until
-from tests.ocpi import location, register_with
+from tests.ocpi import location, push, register_with
 from tests.platform import post
 
 
@@ -195,3 +200,55 @@ async def test_sigterm_drains_a_node_and_its_chargers_move_to_another_still_onli
             assert (status, result["status"]) == (200, "Unlocked"), result
             assert (await b.station("CP-DRAINED"))["online"] is True
             assert await nodes.events("CP-DRAINED", "StationDisconnected") == 0
+
+
+async def test_only_the_commands_of_nodes_that_are_gone_are_failed_at_a_start(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions.begin() as session:
+        for node in ("node-alive", "node-dead", None):
+            session.add(
+                OcpiCommand(
+                    party_id=1,
+                    command="UNLOCK_CONNECTOR",
+                    response_url="http://emsp.invalid/commands/1",
+                    station_id="CP-1",
+                    node=node,
+                )
+            )
+
+    async def live() -> set[str]:
+        return {"node-alive", "node-starting"}
+
+    remote = RemoteCommands(sessions, Outbox(), None, 1.0, node="node-starting", live_nodes=live)
+    assert await remote.recover() == 2
+    async with sessions() as session:
+        rows = (await session.execute(select(OcpiCommand.node, OcpiCommand.state))).all()
+    assert sorted(rows, key=str) == sorted(
+        [("node-alive", "accepted"), ("node-dead", "answered"), (None, "answered")], key=str
+    )
+
+
+async def test_a_token_change_at_one_node_reaches_local_lists_of_chargers_on_another(
+    tmp_path: Path,
+) -> None:
+    async with cluster(tmp_path) as nodes, EmspSimulator(party_id="EMS") as emsp:
+        a, b = await nodes.node("node-a"), await nodes.node("node-b")
+        await register_with(a, emsp)  # type: ignore[arg-type]
+        await push(emsp, make_token("LL-CLUSTER", whitelist="ALWAYS"))
+        await a.add_station("CP-LIST")
+        async with charger(b, "CP-LIST") as cp:
+            async with b.admin() as admin:
+                response = await admin.post("/stations/CP-LIST/local-list")
+            assert response.status_code == 200, response.text
+            assert (await cp.wait_for_call("SendLocalList"))["updateType"] == "Full"
+            # The eMSP blocks the token at node A, its OCPI peer.
+            await emsp.request(
+                "PATCH",
+                "tokens",
+                "/NL/EMS/LL-CLUSTER",
+                json={"valid": False, "last_updated": "2026-11-24T12:00:00Z"},
+            )
+            update = await cp.wait_for_call("SendLocalList")
+            assert update["updateType"] == "Differential"
+            assert cp.local_list["LL-CLUSTER"] == "Invalid"
