@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import sys
@@ -29,8 +30,12 @@ from cpo.push.deliverer import Deliverer
 from cpo.push.worker import PushWorker, can_share
 from cpo.roaming import Roaming
 from cpo.settings import Settings
+from cpo.wakes import NodeWakes
+from csms.cluster import Cluster
 from csms.config import CsmsConfig
 from csms.db import make_engine, make_reader, make_sessions
+from csms.events import EventFeed
+from csms.relay import REPLY_MARGIN
 from csms.service import Csms
 
 log = logging.getLogger("cpo")
@@ -61,13 +66,28 @@ def create_app(settings: Settings | None = None) -> Starlette:
     sessions = make_sessions(engine)
     reader = make_reader(settings.database_url)
     readers = make_sessions(reader) if reader else None
-    csms = Csms(sessions, csms_config(settings))
+    # Several nodes (ADR 018): Redis holds which node holds which charger, and carries
+    # commands and wake-ups between the nodes.
+    cluster = (
+        Cluster(settings.redis_url, settings.node_name, settings.node_lease_seconds)
+        if settings.redis_url
+        else None
+    )
+    csms = Csms(sessions, csms_config(settings), cluster=cluster)
     operations = Operations(sessions)
-    roaming = Roaming(settings, sessions, csms, readers)
+    in_worker = settings.push_worker and can_share(settings.database_url)
+    # A projection in this process wakes for this node's events and the other nodes' alike.
+    projection_feed = EventFeed() if cluster is not None and not in_worker else None
+    roaming = Roaming(settings, sessions, csms, readers, feed=projection_feed)
     worker = None
-    if settings.push_worker and can_share(settings.database_url):
+    if in_worker:
         worker = PushWorker(settings, sessions)
         roaming.outbox.forward = worker.wake_outbox
+    wakes = (
+        NodeWakes(cluster, csms.store.feed, roaming.outbox, worker, projection_feed)
+        if cluster is not None
+        else None
+    )
     csms.authorizer = roaming.authorizer
     admin = Admin(csms, operations, roaming, AdminToken(readers or sessions, settings.admin_token))
 
@@ -77,34 +97,69 @@ def create_app(settings: Settings | None = None) -> Starlette:
         generated = None if settings.admin_token else await first_token(sessions)
         # The CLI hands peers this URL (invitations, registrations): where we really are.
         await meta.record_public_url(sessions, settings.base_url)
+        if cluster is not None:
+            await cluster.start()
         await csms.start()
         # One node: no deliverer runs yet, so any row still leased was being sent when the
         # previous process died. Several nodes: the live nodes' deliverers keep theirs (their
-        # names from the shared registry, ADR 015).
-        if freed := await Deliverer.release(sessions):
+        # names begin with their node's, ADR 018).
+        live = await cluster.live_nodes() if cluster is not None else ()
+        if freed := await Deliverer.release(sessions, live=live):
             log.info("push: %d rows a crashed process was sending go again", freed)
         await roaming.start(push=worker is None)
         if worker is not None:
             worker.follow(csms.store.feed)
             await worker.start()
+        if wakes is not None:
+            wakes.start()
         print(banner(settings, generated, on_terminal=sys.stdout.isatty()), flush=True)
         try:
             yield
         finally:
+            if wakes is not None:
+                await wakes.stop()
             await roaming.stop()
             await csms.stop()
             if worker is not None:
                 await worker.stop()
+            if cluster is not None:
+                # What this node's deliverers still held goes to the others' at once.
+                with contextlib.suppress(Exception):
+                    await Deliverer.release(sessions, settings.node_name)
+                # Drained, it stays "live" while its chargers reconnect elsewhere.
+                linger = settings.reconnect_grace_seconds if csms.draining else 0.0
+                await cluster.stop(linger=linger)
             await engine.dispose()
             if reader is not None:
                 await reader.dispose()
 
+    async def drain() -> None:
+        """SIGTERM on one of several nodes (cpo.server): /health answers 503 and new chargers
+        are refused, so the load balancer routes elsewhere; commands under way get their
+        answers; then every charger is closed with 1001 and reconnects to another node,
+        still online (ADR 018)."""
+        if cluster is None:
+            return
+        log.info("draining: no new chargers; the connected ones move to other nodes")
+        csms.draining = True
+        await asyncio.sleep(settings.drain_seconds)  # the load balancer's health checks see it
+        await roaming.remote.finish(settings.ocpp_response_timeout + REPLY_MARGIN)
+        await csms.drain(settings.ocpp_response_timeout)
+        log.info("drained")
+
     async def health(request: Request) -> Response:
+        if csms.draining:
+            return JSONResponse({"status": "draining"}, status_code=503)
         try:
             async with sessions() as session:
                 await session.execute(text("SELECT 1"))
         except Exception as e:
             return JSONResponse({"status": "unavailable", "database": str(e)}, status_code=503)
+        if cluster is not None:
+            try:
+                await cluster.redis.ping()
+            except Exception as e:
+                return JSONResponse({"status": "unavailable", "redis": str(e)}, status_code=503)
         body: dict[str, object] = {"status": "ok", "chargers_connected": len(csms.registry)}
         if worker is not None:
             body["push_worker"] = {"state": worker.state, "restarts": worker.restarts}
@@ -163,6 +218,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.admin = admin
     app.state.roaming = roaming
     app.state.push_worker = worker
+    app.state.drain = drain
     return app
 
 

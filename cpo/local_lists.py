@@ -102,6 +102,10 @@ class LocalLists:
         self._background: set[asyncio.Task[object]] = set()
         # Per connected charger, the revocation count last checked (or caught up) against.
         self._checked: dict[str, int] = {}
+        # Several nodes: token changes that come to one node reach the chargers of all.
+        # (Removals need no message: each node's catch-up reads the revocations' count.)
+        if csms.cluster is not None:
+            csms.cluster.on("tokens-changed", self._on_tokens_changed)
 
     def start(self) -> None:
         """Chargers whose lists may still hold revoked tokens get them whole, also when the
@@ -224,8 +228,20 @@ class LocalLists:
         return sent
 
     def tokens_changed(self, token_ids: list[int]) -> None:
-        """Sends the changed tokens to every connected charger that keeps a list (in the background)."""
+        """Sends the changed tokens to every connected charger that keeps a list (in the
+        background), on every node."""
         self._spread(token_ids, ())
+        if self.csms.cluster is not None:
+            self._run(self._tell_the_others(token_ids), "local-lists-nodes")
+
+    async def _tell_the_others(self, token_ids: list[int]) -> None:
+        cluster = self.csms.cluster
+        assert cluster is not None
+        for node in await cluster.live_nodes() - {cluster.node}:
+            await cluster.send(node, {"kind": "tokens-changed", "tokens": list(token_ids)})
+
+    async def _on_tokens_changed(self, message: dict[str, Any]) -> None:
+        self._spread([int(i) for i in message["tokens"]], ())
 
     def tokens_removed(self, removed: Sequence[Dropped], revocation: int) -> None:
         """Removes deleted tokens (revocation number `revocation`) from every connected charger

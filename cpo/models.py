@@ -199,7 +199,7 @@ class PendingPush(SQLModel, table=True):
     claimed_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     # The deliverer holding the lease: when its process dies, the server frees its rows at
     # once rather than when the lease runs out (cpo.push.worker).
-    claimed_by: str | None = Field(default=None, max_length=32)
+    claimed_by: str | None = Field(default=None, max_length=128)  # node/part (cpo.push.worker)
     attempts: int = 0
     failed: bool = False  # refused for good (OCPI 2xxx): waits for the operator
     last_error: str | None = Field(default=None, sa_column=Column(Text))
@@ -333,6 +333,7 @@ class OcpiCommand(SQLModel, table=True):
     message: str | None = Field(default=None, sa_column=Column(Text))
     transaction_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     link_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    node: str | None = Field(default=None, max_length=100)  # the node that carries it out
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )

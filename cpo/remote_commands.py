@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
@@ -117,8 +119,14 @@ class RemoteCommands:
         commands: Commands | None,
         charger_timeout: float,
         link_window: float = GRANT_SECONDS,
+        node: str | None = None,
+        live_nodes: Callable[[], Awaitable[set[str]]] | None = None,
     ) -> None:
+        """`node`: this node's name, recorded on each command it carries out; `live_nodes`:
+        the nodes alive (several nodes), whose commands are not recovered by another."""
         self.sessions = sessions
+        self.node = node
+        self.live_nodes = live_nodes
         self.outbox = outbox
         self.commands = commands
         self.charger_timeout = charger_timeout
@@ -147,13 +155,28 @@ class RemoteCommands:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
 
+    async def finish(self, wait: float) -> None:
+        """Gives the commands under way up to `wait` seconds to get their charger's answer."""
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=wait)
+
     async def recover(self) -> int:
-        """Commands a restart interrupted before the charger answered are reported FAILED."""
+        """Commands a restart interrupted before the charger answered are reported FAILED:
+        those of nodes not alive (one node: all of them, at its start, before it takes any)."""
+        live = await self.live_nodes() if self.live_nodes is not None else set()
         async with self.sessions.begin() as session:
             rows = list(
                 (
                     await session.execute(
-                        select(OcpiCommand).where(OcpiCommand.state == "accepted")
+                        select(OcpiCommand)
+                        .where(
+                            OcpiCommand.state == "accepted",
+                            or_(
+                                col(OcpiCommand.node).is_(None),
+                                col(OcpiCommand.node).not_in(live),
+                            ),
+                        )
+                        .with_for_update(skip_locked=True)
                     )
                 ).scalars()
             )
@@ -170,6 +193,9 @@ class RemoteCommands:
             await asyncio.sleep(30)
             with contextlib.suppress(Exception):
                 await self.sweep()
+            if self.live_nodes is not None:  # a node that died owes its eMSPs their results
+                with contextlib.suppress(Exception):
+                    await self.recover()
 
     async def sweep(self) -> dict[str, int]:
         """Remote starts that never became a transaction, and reservations past their expiry."""
@@ -234,6 +260,7 @@ class RemoteCommands:
             command=command.value,
             request=request.model_dump(mode="json", exclude_none=True),
             response_url=request.response_url,
+            node=self.node,
         )
         if isinstance(request, StartSessionIn | ReserveNowIn):
             token = request.token

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -149,7 +150,8 @@ class Roaming:
             self.outbox,
             senders(sessions, self.client, readers or sessions),
             readers,
-            name=deliverer_name,
+            # Its node's name first: the deliverers of live nodes keep their leases (ADR 018).
+            name=deliverer_name or f"{settings.node_name}/{uuid.uuid4().hex[:12]}",
             poll=settings.push_poll,
             backoff_cap=settings.push_retry_max,
             probe_cap=settings.push_probe_max,
@@ -185,6 +187,8 @@ class Roaming:
             csms.commands if csms else None,
             settings.ocpp_response_timeout,
             settings.remote_start_window_seconds,
+            node=settings.node_name,
+            live_nodes=csms.cluster.live_nodes if csms and csms.cluster else None,
         )
         self.router.add(commands.module(self.remote))
         self.authorizer = OcpiAuthorizer(

@@ -6,8 +6,10 @@ import asyncio
 import errno
 import logging
 import resource
+import signal
 import socket
 import ssl
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -80,6 +82,28 @@ class OcppWebSocketProtocol(WebSocketsSansIOProtocol):
         await super().send(message)
         if self.handshake_complete:
             self.response = None  # type: ignore[assignment]
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server; on SIGTERM the app drains first (`cpo.app`: several nodes hand their
+    chargers over), while it still listens, so that health checks see it and new chargers
+    are told 503. Ctrl-C (SIGINT) stops at once, as before."""
+
+    drain_first = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig == signal.SIGTERM:
+            self.drain_first = True
+        super().handle_exit(sig, frame)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        drain = getattr(getattr(self.config.app, "state", None), "drain", None)
+        if self.drain_first and drain is not None:
+            try:
+                await drain()
+            except Exception:
+                logging.getLogger("cpo").exception("draining failed; stopping anyway")
+        await super().shutdown(sockets)
 
 
 def raise_open_files_limit() -> int:
@@ -196,4 +220,4 @@ def serve(settings: Settings) -> None:
     if settings.port == 0:  # any free port: the URLs handed out name the one taken
         settings = settings.model_copy(update={"port": sockets[0].getsockname()[1]})
     raise_open_files_limit()
-    uvicorn.Server(uvicorn_config(settings)).run(sockets=sockets)
+    Server(uvicorn_config(settings)).run(sockets=sockets)

@@ -171,6 +171,22 @@ class Settings(BaseSettings):
         " part, new at each start)",
     )
 
+    node_lease_seconds: float = Field(
+        default=5.0,
+        ge=1,
+        le=60,
+        description="Several nodes: a node that stops renewing its lease in Redis (it died) is"
+        " taken for dead this long after; its chargers are then marked offline",
+    )
+    drain_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="Several nodes: on SIGTERM, how long /health answers 503 before the node"
+        " closes its chargers' sockets, so that the load balancer stops routing to it first"
+        " (HAProxy: `inter` x `fall`)",
+    )
+
     # TLS (security profile 2 terminated by uvicorn)
     tls_cert: str | None = None
     tls_key: str | None = None

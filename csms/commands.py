@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
 from dataclasses import dataclass, field
@@ -17,8 +19,9 @@ from csms.models import Connector
 
 if TYPE_CHECKING:
     from csms.connection import StationConnection
-    from csms.grants import RemoteStartGrants
+    from csms.grants import Grants
     from csms.registry import Registry
+    from csms.relay import CommandRelay
     from csms.store import Store
 
 log = logging.getLogger(__name__)
@@ -198,17 +201,53 @@ class CommandInputError(ValueError):
 
 
 class Commands:
-    """Runs commands on whatever connection the registry holds for the charger."""
+    """Runs commands on whatever connection the registry holds for the charger: on this node,
+    or through the relay on the node that holds it."""
 
     def __init__(
-        self, registry: Registry[StationConnection], store: Store, grants: RemoteStartGrants
+        self,
+        registry: Registry[StationConnection],
+        store: Store,
+        grants: Grants,
+        relay: CommandRelay | None = None,
     ) -> None:
         self._registry = registry
         self._store = store
         self._grants = grants
+        self._relay = relay
+        self.in_flight = 0  # commands running on this node's sockets
+        self._idle = asyncio.Event()
+        self._idle.set()
+        if relay is not None:
+            relay.serve(self.run_here)
 
     async def run(
         self, station_id: str, command: Command, timeout: float | None = None
+    ) -> CommandResult:
+        if self._relay is not None and self._registry.get(station_id) is None:
+            return await self._relay.send(station_id, command, timeout)
+        return await self.run_here(station_id, command, timeout)
+
+    async def run_here(
+        self, station_id: str, command: Command, timeout: float | None = None
+    ) -> CommandResult:
+        """On this node's socket of the charger (OFFLINE when it has none)."""
+        self.in_flight += 1
+        self._idle.clear()
+        try:
+            return await self._run_here(station_id, command, timeout)
+        finally:
+            self.in_flight -= 1
+            if not self.in_flight:
+                self._idle.set()
+
+    async def idle(self, wait: float) -> None:
+        """Until no command runs on this node's sockets, or `wait` seconds passed."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), wait)
+
+    async def _run_here(
+        self, station_id: str, command: Command, timeout: float | None
     ) -> CommandResult:
         conn = self._registry.get(station_id)
         if conn is None or conn.closed.is_set():
@@ -235,7 +274,7 @@ class Commands:
             return CommandResult(Outcome.CALL_ERROR, error_code="Unknown", error_description=str(e))
         if isinstance(command, RemoteStart) and result.accepted:
             # The platform decided this start; the charger may still ask (AuthorizeRemoteTxRequests).
-            self._grants.grant(station_id, command.id_token)
+            await self._grants.grant(station_id, command.id_token)
         return result
 
     async def _has_the_evse(self, station_id: str, command: Command) -> None:

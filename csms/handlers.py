@@ -18,7 +18,7 @@ from csms.validation import Leniency
 
 if TYPE_CHECKING:
     from csms.connection import StationConnection
-    from csms.grants import RemoteStartGrants
+    from csms.grants import Grants
     from csms.store import BootInfo, Store
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ class StationHandlers:
     store: Store
     authorizer: Authorizer
 
-    grants: RemoteStartGrants
+    grants: Grants
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -64,7 +64,7 @@ class StationHandlers:
         conn: StationConnection,
         store: Store,
         authorizer: Authorizer,
-        grants: RemoteStartGrants,
+        grants: Grants,
     ) -> None:
         self.conn, self.store, self.authorizer, self.grants = conn, store, authorizer, grants
 
@@ -72,7 +72,7 @@ class StationHandlers:
         self, id_token: str, token_type: str | None = None, evse_id: int | None = None
     ) -> AuthorizationResult:
         request = AuthorizationRequest(self.conn.station_id, id_token, token_type, evse_id)
-        if self.grants.granted(self.conn.station_id, id_token):
+        if await self.grants.granted(self.conn.station_id, id_token):
             result = AuthorizationResult(AuthStatus.ACCEPTED)
             await self.store.authorization(self.conn.station_id, id_token, token_type, result)
             return result

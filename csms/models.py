@@ -70,6 +70,9 @@ class Station(SQLModel, table=True):
     last_seen: datetime | None = ts()
     connected_at: datetime | None = ts()
     disconnected_at: datetime | None = ts()
+    # Which connection holds the station (csms.registry): each connect takes a larger one, and
+    # a disconnect marks the station offline only if it is still its connection's.
+    connection_epoch: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     # 1.6 connector 0 / 2.0.1 EVSE 0: the charger as a whole.
     status: str | None = None
     error_code: str | None = None

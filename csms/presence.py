@@ -8,12 +8,13 @@ the one SQLite connection; here each group of pending chargers is a few Core sta
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import and_, bindparam, false, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from csms.events import EVENTS_KEY, Announcement, EventType
@@ -26,11 +27,16 @@ _S = Station.__table__.c  # type: ignore[attr-defined]
 _T = Transaction.__table__.c  # type: ignore[attr-defined]
 _INSERT_STATION = insert(Station.__table__)  # type: ignore[attr-defined]
 _INSERT_EVENT = insert(Event.__table__)  # type: ignore[attr-defined]
+# A connection's write applies only if no younger connection has written already: the
+# connects of one charger on two nodes may reach the database in either order.
 _CONNECT = (
     update(Station.__table__)  # type: ignore[attr-defined]
-    .where(_S.id == bindparam("station"))
+    .where(
+        _S.id == bindparam("station"),
+        or_(_S.connection_epoch.is_(None), _S.connection_epoch < bindparam("epoch")),
+    )
     .values(online=True, ocpp_version=bindparam("version"), connected_at=bindparam("at"))
-    .values(last_seen=bindparam("at"))
+    .values(last_seen=bindparam("at"), connection_epoch=bindparam("epoch"))
 )
 _BOOT_FIELDS = (
     "vendor",
@@ -53,9 +59,11 @@ _FIRST_ACCEPT = (
     .where(_S.id == bindparam("station"), _S.accepted_at.is_(None))
     .values(accepted_at=bindparam("at"))
 )
+# Only the connection that holds the station marks it offline: the late close of a socket that
+# a newer connection replaced (on this node or another) changes nothing.
 _DISCONNECT = (
     update(Station.__table__)  # type: ignore[attr-defined]
-    .where(_S.id == bindparam("station"))
+    .where(_S.id == bindparam("station"), _S.connection_epoch == bindparam("epoch"))
     .values(online=False, disconnected_at=bindparam("at"), last_seen=bindparam("last_seen"))
 )
 
@@ -81,6 +89,7 @@ class Connect:
     ocpp_version: str
     auto_register: bool
     at: datetime
+    epoch: int  # the connection's (csms.registry), larger than any before it
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +104,7 @@ class Disconnect:
     station_id: str
     reason: str
     at: datetime
+    epoch: int
 
 
 Change = Connect | Boot | Disconnect
@@ -160,13 +170,17 @@ async def _connect(
                     "connected_at": c.at,
                     "last_seen": c.at,
                     "created_at": c.at,
+                    "connection_epoch": c.epoch,
                 }
                 for c in new.values()
             ],
         )
     await conn.execute(
         _CONNECT,
-        [{"station": c.station_id, "version": c.ocpp_version, "at": c.at} for c in changes],
+        [
+            {"station": c.station_id, "version": c.ocpp_version, "at": c.at, "epoch": c.epoch}
+            for c in changes
+        ],
     )
     await _events(
         conn,
@@ -224,18 +238,28 @@ async def _boot(conn: AsyncConnection, changes: list[Boot], announced: list[Any]
 async def _disconnect(
     conn: AsyncConnection, changes: list[Disconnect], announced: list[Any]
 ) -> list[None]:
+    # Locked (PostgreSQL; SQLite's writer is alone anyway): a connect of the same charger on
+    # another node waits, so the epoch read here is the one the update compares.
     rows = await conn.execute(
-        select(_S.id, _S.last_seen).where(_S.id.in_({d.station_id for d in changes}))
+        select(_S.id, _S.last_seen, _S.connection_epoch)
+        .where(_S.id.in_({d.station_id for d in changes}))
+        .with_for_update()
     )
-    last_seen: dict[str, datetime | None] = {row.id: row.last_seen for row in rows}
-    gone = [d for d in changes if d.station_id in last_seen]  # a deleted station: nothing to do
+    found = {row.id: row for row in rows}
+    last_seen: dict[str, datetime | None] = {i: row.last_seen for i, row in found.items()}
+    # A deleted station, or one a younger connection holds: nothing to do.
+    gone = [
+        d
+        for d in changes
+        if d.station_id in found and found[d.station_id].connection_epoch == d.epoch
+    ]
     if not gone:
         return [None] * len(changes)
     params = []
     for d in gone:
         seen = last_seen[d.station_id]
         last_seen[d.station_id] = seen = d.at if seen is None or seen < d.at else seen
-        params.append({"station": d.station_id, "at": d.at, "last_seen": seen})
+        params.append({"station": d.station_id, "at": d.at, "last_seen": seen, "epoch": d.epoch})
     await conn.execute(_DISCONNECT, params)
     await _events(
         conn,
@@ -269,10 +293,37 @@ async def abandon(
     online by a connection made before `connected_before`; the ids marked. In one statement
     with its condition, so a charger that reconnected meanwhile (its connection is younger)
     stays online, whatever the isolation level."""
+    condition = _S.id.in_(station_ids) & _left_online(connected_before)
+    return await _abandon(session, condition, at, reason)
+
+
+async def online_epochs(session: AsyncSession) -> dict[str, int | None]:
+    """The stations recorded online, each with the epoch of the connection recorded."""
+    conn = await session.connection()
+    rows = await conn.execute(select(_S.id, _S.connection_epoch).where(_S.online.is_(True)))
+    return {row.id: row.connection_epoch for row in rows}
+
+
+async def abandon_connections(
+    session: AsyncSession, epochs: Mapping[str, int | None], at: datetime, reason: str
+) -> list[str]:
+    """`abandon` for stations whose connection (by its epoch) no live node holds: those still
+    online by that very connection are marked, so one that reconnected meanwhile, on any
+    node, stays online."""
+    held = [(i, e) for i, e in epochs.items() if e is not None]
+    unnumbered = [i for i, e in epochs.items() if e is None]
+    condition = _S.online.is_(True) & or_(
+        tuple_(_S.id, _S.connection_epoch).in_(held) if held else false(),
+        and_(_S.id.in_(unnumbered), _S.connection_epoch.is_(None)),
+    )
+    return await _abandon(session, condition, at, reason)
+
+
+async def _abandon(session: AsyncSession, condition: Any, at: datetime, reason: str) -> list[str]:
     conn = await session.connection()
     rows = await conn.execute(
         update(Station.__table__)  # type: ignore[attr-defined]
-        .where(_S.id.in_(station_ids), _left_online(connected_before))
+        .where(condition)
         .values(online=False, disconnected_at=at)
         .returning(_S.id)
     )

@@ -18,13 +18,15 @@ from starlette.websockets import WebSocket
 
 from csms import clock, log_context, metrics
 from csms.authorization import Authorizer, LocalAuthorizer
+from csms.cluster import Cluster
 from csms.commands import Commands
 from csms.config import CsmsConfig
 from csms.connection import StationConnection
-from csms.grants import RemoteStartGrants
+from csms.grants import Grants, RedisGrants, RemoteStartGrants
 from csms.messagelog import MessageLog
 from csms.passwords import Outcome, PasswordChecks
-from csms.registry import MemoryRegistry, Registry
+from csms.registry import MemoryRegistry, RedisRegistry, Registry
+from csms.relay import CommandRelay
 from csms.store import Store
 from csms.tasks import finish, pause
 from csms.v16.handlers import ChargePoint16
@@ -37,8 +39,12 @@ SUBPROTOCOLS = {"ocpp2.0.1": "2.0.1", "ocpp1.6": "1.6"}
 IDENTITY_MAX = 48
 CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_REPLACED = 1000
+CLOSE_GOING_AWAY = 1001  # RFC 6455: the server goes down; the charger reconnects (elsewhere)
+CLOSE_RESTART = 1012  # RFC 6455: service restart
 STALE_SWEEP_INTERVAL = 60.0  # seconds between sweeps for transactions left open by reboots
 NOT_BACK = "did not reconnect after a restart"
+NOT_HELD = "its node is gone and it did not reconnect"
+PRESENCE_SWEEP = 60.0  # seconds between looks for chargers no live node holds, nodes unchanged
 
 
 class Csms:
@@ -48,7 +54,10 @@ class Csms:
         config: CsmsConfig,
         authorizer: Authorizer | None = None,
         registry: Registry[StationConnection] | None = None,
+        cluster: Cluster | None = None,
     ) -> None:
+        """`cluster`: this node among several (ADR 018): the registry and the remote-start
+        grants are then in Redis, and commands for chargers on other nodes go there."""
         self.config = config
         self.store = Store(sessions, config.charger_data_bytes_per_minute)
         self.message_log = MessageLog(
@@ -59,10 +68,21 @@ class Csms:
             bytes_per_minute=config.message_log_bytes_per_minute,
         )
         self.authorizer: Authorizer = authorizer or LocalAuthorizer(sessions)
-        self.registry: Registry[StationConnection] = registry or MemoryRegistry()
-        self.grants = RemoteStartGrants()
+        self.cluster = cluster
+        self._shared: RedisRegistry[StationConnection] | None = None
+        self.registry: Registry[StationConnection]
+        self.grants: Grants
+        relay = None
+        if cluster is not None:
+            self.registry = self._shared = RedisRegistry(cluster)
+            self.grants = RedisGrants(cluster.redis)
+            relay = CommandRelay(cluster, config.response_timeout)
+        else:
+            self.registry = registry or MemoryRegistry()
+            self.grants = RemoteStartGrants()
         self.passwords = PasswordChecks()
-        self.commands = Commands(self.registry, self.store, self.grants)
+        self.commands = Commands(self.registry, self.store, self.grants, relay)
+        self.draining = False  # stopping: no new chargers, and the ones held are handed over
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
 
@@ -71,9 +91,27 @@ class Csms:
     async def start(self) -> None:
         self.message_log.start()
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
-        self._tasks.append(
-            asyncio.create_task(self._restore_presence(clock.now()), name="restore-presence")
-        )
+        if self.cluster is not None:
+            self.cluster.lost.append(self._lease_lapsed)
+            self._tasks.append(asyncio.create_task(self._keep_presence(), name="keep-presence"))
+        else:
+            self._tasks.append(
+                asyncio.create_task(self._restore_presence(clock.now()), name="restore-presence")
+            )
+
+    async def drain(self, wait: float) -> None:
+        """Stops taking chargers, gives the commands running on its sockets up to `wait`
+        seconds, and closes every socket with 1001 without letting go of its charger: the
+        charger reconnects to another node, whose connect takes it over; if it never does,
+        the other nodes mark it offline once this node's lease has lapsed (ADR 018)."""
+        self.draining = True
+        await self.commands.idle(wait)
+        connections = [c for i in self.registry.connected() if (c := self.registry.get(i))]
+        for conn in connections:
+            await conn.close(CLOSE_GOING_AWAY, "server shutting down")
+        for conn in connections:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(conn.closed.wait(), 5.0)
 
     async def stop(self) -> None:
         for station_id in self.registry.connected():
@@ -125,14 +163,57 @@ class Csms:
             log.exception("marking chargers that did not come back offline failed")
 
     def _held(self, station_id: str) -> bool:
-        """Whether a live node holds the charger's socket. One node: this one, whose registry
-        knows its own sockets. Several nodes: the shared registry's answer (ADR 015)."""
+        """Whether this node, the only one, holds the charger's socket (several nodes:
+        `_keep_presence`)."""
         return self.registry.get(station_id) is not None
+
+    async def _keep_presence(self) -> None:
+        """Several nodes: the chargers recorded online whose node's lease lapsed (it died, or
+        it drained and they did not come back) are marked offline the way a disconnect marks
+        them, so eMSPs see their EVSEs UNKNOWN. Every node does it (it is idempotent) when
+        the set of live nodes changes, and once a minute anyway; first after the grace that
+        chargers get to reconnect when the whole cluster starts (ADR 015, 018)."""
+        assert self.cluster is not None
+        await pause(self._stopping, self.config.reconnect_grace)
+        known: set[str] | None = None
+        swept = 0.0
+        while not self._stopping.is_set():
+            try:
+                live = await self.cluster.live_nodes()
+                if live != known or time.monotonic() - swept > PRESENCE_SWEEP:
+                    await self._let_go(live)
+                    known, swept = live, time.monotonic()
+            except Exception:
+                log.exception("marking the chargers of nodes that are gone offline failed")
+            await pause(self._stopping, self.cluster.lease / 2)
+
+    async def _let_go(self, live: set[str]) -> None:
+        assert self._shared is not None
+        epochs = await self.store.online_epochs()
+        if not epochs:
+            return
+        holders = await self._shared.holders(epochs)
+        gone = {
+            station_id: epoch
+            for station_id, epoch in epochs.items()
+            if (holder := holders[station_id]) is None or holder.node not in live
+        }
+        for station_id in await self.store.abandoned_connections(gone, NOT_HELD):
+            log.info("%s: offline: %s", station_id, NOT_HELD)
+
+    async def _lease_lapsed(self) -> None:
+        """The other nodes took this one for dead and may have marked its chargers offline:
+        they reconnect and are online again, on this node or another."""
+        for station_id in self.registry.connected():
+            if conn := self.registry.get(station_id):
+                await conn.close(CLOSE_RESTART, "the node lost its lease; reconnect")
 
     # -- the WebSocket endpoint -----------------------------------------------------------------
 
     async def endpoint(self, websocket: WebSocket) -> None:
         """`/ocpp/{charge_point_id}`: who it is, whether it may connect, which OCPP it speaks."""
+        if self.draining:
+            return await self._deny(websocket, 503, "this node is shutting down", "draining")
         station_id = identity(websocket)
         if station_id is None:
             return await self._deny(websocket, 400, "invalid charge point identity", "identity")
@@ -177,10 +258,15 @@ class Csms:
             )
             return None
         version = SUBPROTOCOLS[chosen]
+        try:
+            epoch = await self.registry.claim(station_id)
+        except Exception as e:  # Redis is away: this node cannot take chargers
+            log.warning("cannot record the connection of %s: %s", station_id, e)
+            return await self._deny(websocket, 503, "the platform is unavailable", "registry")
         await websocket.accept(subprotocol=chosen)
-        presence = await self.store.connected(station_id, version, self.config.auto_register)
+        presence = await self.store.connected(station_id, version, self.config.auto_register, epoch)
         await self._serve(
-            websocket, station_id, version, presence.accepted, presence.energy_unit_override
+            websocket, station_id, version, presence.accepted, presence.energy_unit_override, epoch
         )
         return None
 
@@ -191,6 +277,7 @@ class Csms:
         version: str,
         accepted: bool,
         energy_unit_override: str | None,
+        epoch: int,
     ) -> None:
         conn = StationConnection(
             websocket,
@@ -207,11 +294,12 @@ class Csms:
             station_id, conn, response_timeout=self.config.response_timeout
         )
         charge_point.setup(conn, self.store, self.authorizer, self.grants)
-        previous = self.registry.register(station_id, conn)
-        if previous is not None:
-            # The newest socket wins: the old one is half-open or a duplicate.
-            log.info("%s: a new connection replaces the old one", station_id)
-            await previous.close(CLOSE_REPLACED, "replaced by a newer connection")
+        stale = self.registry.register(station_id, conn, epoch)
+        if stale is not None:
+            # The newest socket wins: the old one is half-open or a duplicate (or this one
+            # lost to a newer one on another node before it got going).
+            log.info("%s: a newer connection replaces an older one", station_id)
+            await stale.close(CLOSE_REPLACED, "replaced by a newer connection")
         metrics.CONNECTED.labels(version).inc()
         log.info("connected (OCPP %s)", version)
         try:
@@ -221,9 +309,16 @@ class Csms:
         finally:
             metrics.CONNECTED.labels(version).dec()
             log.info("disconnected (%s)", conn.close_reason)
-            if self.registry.unregister(station_id, conn):
-                with contextlib.suppress(Exception):
-                    await self.store.disconnected(station_id, conn.close_reason)
+            if self.draining:
+                self.registry.forget(station_id, conn)  # handed over, still online
+            else:
+                try:
+                    held = await self.registry.release(station_id, conn)
+                except Exception:  # Redis is away: the database's epoch decides alone
+                    held = True
+                if held:
+                    with contextlib.suppress(Exception):
+                        await self.store.disconnected(station_id, conn.close_reason, epoch)
 
     async def _deny(
         self,

@@ -34,7 +34,9 @@ from csms.presence import (
     Lookups,
     Presence,
     abandon,
+    abandon_connections,
     left_online,
+    online_epochs,
 )
 from csms.writer import Writer
 
@@ -149,16 +151,20 @@ class Store:
         login: Login | None = await self.writer.write(self._lookups, station_id)
         return login
 
-    async def connected(self, station_id: str, ocpp_version: str, auto_register: bool) -> Presence:
-        """Committed (with its event) when this returns, in a group with other chargers'."""
+    async def connected(
+        self, station_id: str, ocpp_version: str, auto_register: bool, epoch: int
+    ) -> Presence:
+        """Committed (with its event) when this returns, in a group with other chargers'.
+        `epoch`: the connection's (csms.registry); an older one's connect changes nothing."""
         presence: Presence = await self.writer.write(
-            self._changes, Connect(station_id, ocpp_version, auto_register, clock.now())
+            self._changes, Connect(station_id, ocpp_version, auto_register, clock.now(), epoch)
         )
         return presence
 
-    async def disconnected(self, station_id: str, reason: str) -> None:
+    async def disconnected(self, station_id: str, reason: str, epoch: int) -> None:
+        """Marks the station offline if the connection of `epoch` still holds it."""
         self._seen.pop(station_id, None)
-        await self.writer.write(self._changes, Disconnect(station_id, reason, clock.now()))
+        await self.writer.write(self._changes, Disconnect(station_id, reason, clock.now(), epoch))
 
     async def left_online(self, connected_before: datetime) -> list[str]:
         """Stations recorded online by a connection made before `connected_before`."""
@@ -176,6 +182,26 @@ class Store:
 
             async def write(session: AsyncSession, chunk: list[str] = chunk) -> list[str]:
                 return await abandon(session, chunk, connected_before, clock.now(), reason)
+
+            gone += await self.writer.run(write)
+        return gone
+
+    async def online_epochs(self) -> dict[str, int | None]:
+        """The stations recorded online, with the epoch of the connection recorded."""
+        async with self.sessions() as session:
+            return await online_epochs(session)
+
+    async def abandoned_connections(self, epochs: dict[str, int | None], reason: str) -> list[str]:
+        """`abandoned` for connections (station id → epoch) that no live node holds."""
+        items = list(epochs.items())
+        gone: list[str] = []
+        for start in range(0, len(items), 500):
+            chunk = dict(items[start : start + 500])
+
+            async def write(
+                session: AsyncSession, chunk: dict[str, int | None] = chunk
+            ) -> list[str]:
+                return await abandon_connections(session, chunk, clock.now(), reason)
 
             gone += await self.writer.run(write)
         return gone

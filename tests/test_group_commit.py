@@ -75,7 +75,7 @@ async def test_every_acknowledged_meter_value_is_stored(
 ) -> None:
     store = Store(sessions)
     feed = store.feed.subscribe()
-    await store.connected("CP-MV", "1.6", auto_register=True)
+    await store.connected("CP-MV", "1.6", auto_register=True, epoch=1)
     started = clock.now() - timedelta(hours=1)
     tx = await store.start_transaction(
         "CP-MV",

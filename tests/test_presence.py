@@ -27,7 +27,7 @@ async def test_a_storm_of_connects_and_boots_commits_in_a_few_transactions(
 ) -> None:
     store = Store(sessions)
     ids = [f"CP-{n}" for n in range(50)]
-    presences = await asyncio.gather(*(store.connected(i, "1.6", True) for i in ids))
+    presences = await asyncio.gather(*(store.connected(i, "1.6", True, 1) for i in ids))
     assert all(not p.accepted for p in presences)
     await asyncio.gather(*(store.booted(i, BootInfo(vendor="V", model="M")) for i in ids))
 
@@ -40,18 +40,18 @@ async def test_a_storm_of_connects_and_boots_commits_in_a_few_transactions(
     assert logged.count(("CP-7", EventType.STATION_CONNECTED.value)) == 1
     assert logged.count(("CP-7", EventType.STATION_BOOTED.value)) == 1
     assert (await store.login("CP-7")) is not None and (await store.login("CP-X")) is None
-    assert (await store.connected("CP-7", "2.0.1", False)).accepted
+    assert (await store.connected("CP-7", "2.0.1", False, 2)).accepted
 
 
 async def test_a_charger_that_goes_and_comes_back_in_one_group_stays_online(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     store = Store(sessions)
-    await store.connected("CP-1", "1.6", True)
+    await store.connected("CP-1", "1.6", True, 1)
     await asyncio.gather(
-        store.connected("CP-2", "1.6", True),
-        store.disconnected("CP-1", "closed by the charger (1006)"),
-        store.connected("CP-1", "1.6", True),
+        store.connected("CP-2", "1.6", True, 1),
+        store.disconnected("CP-1", "closed by the charger (1006)", 1),
+        store.connected("CP-1", "1.6", True, 2),
     )
     async with sessions() as session:
         station = await session.get(Station, "CP-1")
@@ -67,7 +67,7 @@ async def test_a_boot_marks_the_transactions_it_interrupted_suspect(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     store = Store(sessions)
-    await store.connected("CP-1", "1.6", True)
+    await store.connected("CP-1", "1.6", True, 1)
     async with sessions.begin() as session:
         session.add(Transaction(station_id="CP-1", evse_id=1, connector_id=1))
     await store.booted("CP-1", BootInfo(vendor="V", model="M", reason="PowerUp"))
@@ -100,11 +100,11 @@ async def test_only_chargers_still_on_a_connection_older_than_the_start_are_aban
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     store = Store(sessions)
-    await store.connected("CP-LEFT", "1.6", True)
-    await store.connected("CP-GONE-ALREADY", "1.6", True)
-    await store.disconnected("CP-GONE-ALREADY", "closed by the charger (1000)")
+    await store.connected("CP-LEFT", "1.6", True, 1)
+    await store.connected("CP-GONE-ALREADY", "1.6", True, 1)
+    await store.disconnected("CP-GONE-ALREADY", "closed by the charger (1000)", 1)
     started = clock.now()
-    await store.connected("CP-BACK", "1.6", True)  # reconnected after the start
+    await store.connected("CP-BACK", "1.6", True, 1)  # reconnected after the start
 
     candidates = await store.left_online(connected_before=started)
     assert candidates == ["CP-LEFT"]
@@ -115,3 +115,39 @@ async def test_only_chargers_still_on_a_connection_older_than_the_start_are_aban
         online = {s.id: s.online for s in (await session.execute(select(Station))).scalars()}
     assert online == {"CP-LEFT": False, "CP-GONE-ALREADY": False, "CP-BACK": True}
     assert (await events(sessions))[-1] == ("CP-LEFT", EventType.STATION_DISCONNECTED.value)
+
+
+async def test_the_late_close_of_a_replaced_connection_leaves_the_charger_online(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Two connections of one charger (on two nodes): the database follows the younger one
+    whatever order their writes come in, and only its close marks the charger offline."""
+    store = Store(sessions)
+    await store.connected("CP-MOVED", "1.6", True, 10)
+    await store.connected("CP-MOVED", "2.0.1", True, 20)
+    await store.connected("CP-MOVED", "1.6", True, 10)  # the old node's connect, written late
+    await store.disconnected("CP-MOVED", "closed by the charger (1006)", 10)  # its late close
+    async with sessions() as session:
+        station = await session.get(Station, "CP-MOVED")
+    assert station is not None and station.online and station.connection_epoch == 20
+    assert station.ocpp_version == "2.0.1"
+    assert EventType.STATION_DISCONNECTED.value not in {t for _, t in await events(sessions)}
+
+    await store.disconnected("CP-MOVED", "closed by the charger (1000)", 20)
+    async with sessions() as session:
+        station = await session.get(Station, "CP-MOVED")
+    assert station is not None and not station.online
+
+
+async def test_a_connection_no_node_holds_is_abandoned_only_if_it_is_still_the_one_recorded(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    store = Store(sessions)
+    await store.connected("CP-DEAD-NODE", "1.6", True, 5)
+    await store.connected("CP-MOVED-ON", "1.6", True, 7)
+    epochs = await store.online_epochs()
+    assert epochs == {"CP-DEAD-NODE": 5, "CP-MOVED-ON": 7}
+    await store.connected("CP-MOVED-ON", "1.6", True, 8)  # it reconnected meanwhile
+    gone = await store.abandoned_connections(epochs, "its node is gone")
+    assert gone == ["CP-DEAD-NODE"]
+    assert await store.online_epochs() == {"CP-MOVED-ON": 8}

@@ -27,6 +27,7 @@ from sqlalchemy import (
     case,
     delete,
     insert,
+    not_,
     or_,
     select,
     true,
@@ -308,15 +309,19 @@ class Deliverer:
         name: str | None = None,
         live: Collection[str] = (),
     ) -> int:
-        """Frees at once the rows a deliverer that died held: the one called `name`, or (no
-        name) any deliverer not named in `live`: a crash of the server kills its push worker
+        """Frees at once the rows a deliverer that died held: the one called `name` (or, a
+        node's name, every deliverer of that node: theirs are called `node/…`), or (no name)
+        any deliverer not of a node in `live`: a crash of the server kills its push worker
         too, and nobody is left to free the rows it was sending, which would wait out their
-        lease (ADR 015). It may have sent some halfway, so each goes whole (as after a lease
-        that ran out)."""
+        lease (ADR 015, 018). It may have sent some halfway, so each goes whole (as after a
+        lease that ran out)."""
+        claimed_by = OUTBOX.c.claimed_by
         if name is not None:
-            held = OUTBOX.c.claimed_by == name
+            held = or_(claimed_by == name, claimed_by.startswith(name + "/", autoescape=True))
+        elif live:
+            held = not_(or_(*(claimed_by.startswith(node + "/", autoescape=True) for node in live)))
         else:
-            held = OUTBOX.c.claimed_by.not_in(list(live)) if live else true()
+            held = true()
         async with sessions.begin() as session:
             result = await session.execute(
                 update(OUTBOX)

@@ -124,7 +124,8 @@ class PushWorker:
         self._task = asyncio.create_task(self._supervise(), name="push-worker")
 
     async def _spawn(self) -> None:
-        self.name = uuid.uuid4().hex
+        # Its node's name first: the deliverers of live nodes keep their leases (ADR 018).
+        self.name = f"{self.settings.node_name}/{uuid.uuid4().hex[:12]}"
         env = os.environ | {SETTINGS_ENV: self.settings.model_dump_json(), NAME_ENV: self.name}
         if self.metrics_dir is not None:
             env[METRICS_ENV] = self.metrics_dir
@@ -221,6 +222,18 @@ async def _serve(settings: Settings) -> None:
     pipe = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(pipe), sys.stdin)
     loop.add_signal_handler(signal.SIGTERM, pipe.feed_eof)
+    publisher = None
+    if settings.redis_url:
+        # Several nodes: the outbox rows this worker's projection marks wake every node's
+        # deliverer (cpo.wakes); the other nodes' wakes come through the server's pipe.
+        import redis.asyncio as redis
+
+        from cpo.wakes import WakePublisher
+        from csms.cluster import OUTBOX as OUTBOX_ROWS
+
+        client = redis.from_url(settings.redis_url)
+        publisher = WakePublisher(client, settings.node_name)
+        roaming.outbox.forward = lambda: publisher.say(OUTBOX_ROWS)
     roaming.start_push()
     sys.stdout.buffer.write(READY)
     sys.stdout.buffer.flush()
@@ -233,6 +246,9 @@ async def _serve(settings: Settings) -> None:
                 roaming.outbox.wake()
     finally:
         await roaming.stop()
+        if publisher is not None:
+            await publisher.close()
+            await client.aclose()
         await engine.dispose()
         if reader is not None:
             await reader.dispose()
