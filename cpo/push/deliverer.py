@@ -402,6 +402,9 @@ class Deliverer:
         """Notes how the sends ended, in a few statements for them all: removes the rows
         delivered (unless they changed meanwhile: those go again, now) with what the party
         holds now, and schedules the rest again. True when some row must go again."""
+        # Rows in id order, the order a mark locks them in (cpo.push.outbox): the two wait
+        # for each other rather than deadlock.
+        ended = sorted(ended, key=lambda sent: sent.row.id)
         await Deliverer._reschedule(conn, ended)
         done = [sent for sent in ended if sent.outcome == "delivered"]
         if not done:
