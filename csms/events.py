@@ -57,7 +57,11 @@ async def hold_event_order(conn: AsyncConnection) -> None:
     still open, and a reader that saw N+1 would never go back for N. So each transaction that
     inserts events first takes a transaction-level advisory lock, held until it commits or
     rolls back: the next one draws its ids only after the previous one is visible. SQLite
-    takes one writer at a time already (ADR 001)."""
+    takes one writer at a time already (ADR 001).
+
+    The csms's transactions take it at their start (`Store._tx`, the group writer), before
+    any row lock: one that held a row while it waited here could deadlock with the holder
+    waiting for that row. Each insert of events calls it too, a no-op once held."""
     if conn.dialect.name != "postgresql":
         return
     assert conn.sync_connection is not None

@@ -141,9 +141,13 @@ class Store:
         self._seen: dict[str, datetime] = {}
 
     @contextlib.asynccontextmanager
-    async def _tx(self) -> AsyncIterator[AsyncSession]:
-        """One database transaction; the events it recorded are announced once it has committed."""
+    async def _tx(self, events: bool = True) -> AsyncIterator[AsyncSession]:
+        """One database transaction; the events it recorded are announced once it has committed.
+        One that may record events holds the event log's order from its start (before any row
+        lock: csms.events.hold_event_order)."""
         async with self.sessions.begin() as session:
+            if events:
+                await hold_event_order(await session.connection())
             yield session
             recorded = list(session.info.pop(EVENTS_KEY, []))
         self.feed.publish(recorded)
@@ -199,7 +203,7 @@ class Store:
         seen, self._seen = self._seen, {}
         if not seen:
             return
-        async with self._tx() as session:
+        async with self._tx(events=False) as session:
             conn = await session.connection()  # one statement for all, not one per station
             await conn.execute(
                 _UPDATE_SEEN, [{"station": station_id, "at": at} for station_id, at in seen.items()]

@@ -26,7 +26,6 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
-    insert,
     or_,
     select,
     true,
@@ -35,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from cpo import logs
+from cpo import logs, upsert
 from cpo.models import Delivered, Party, PartyState
 from cpo.ocpi.client import OcpiCallError
 from cpo.push.outbox import OUTBOX, PARTIES, Outbox
@@ -430,31 +429,18 @@ class Deliverer:
                 .where(OUTBOX.c.id.in_(again))
                 .values(claimed_until=None, attempts=0, due_at=clock.now(), last_error=None)
             )
-        # Only this party's one worker writes its copies: what it found at claiming stands.
-        copies = [sent for sent in done if sent.last_updated is not None]
-        if held := [sent for sent in copies if sent.held]:
+        # What the party holds now, whether it held a copy before or not: an upsert, so a
+        # copy recorded meanwhile by another node's deliverer is no conflict.
+        if copies := [sent for sent in done if sent.last_updated is not None]:
+            upsert_copy = upsert.insert(conn, DELIVERED)
             await conn.execute(
-                update(DELIVERED)
-                .where(
-                    DELIVERED.c.party_id == bindparam("b_party"),
-                    DELIVERED.c.kind == bindparam("b_kind"),
-                    DELIVERED.c.object_id == bindparam("b_object"),
-                )
-                .values(last_updated=bindparam("b_updated"), delivered_at=bindparam("b_at")),
-                [
-                    {
-                        "b_party": sent.row.party_id,
-                        "b_kind": sent.row.kind,
-                        "b_object": sent.row.object_id,
-                        "b_updated": sent.last_updated,
-                        "b_at": sent.at,
-                    }
-                    for sent in held
-                ],
-            )
-        if fresh := [sent for sent in copies if not sent.held]:
-            await conn.execute(
-                insert(DELIVERED),
+                upsert_copy.on_conflict_do_update(
+                    index_elements=["party_id", "kind", "object_id"],
+                    set_={
+                        "last_updated": upsert_copy.excluded.last_updated,
+                        "delivered_at": upsert_copy.excluded.delivered_at,
+                    },
+                ),
                 [
                     {
                         "party_id": sent.row.party_id,
@@ -463,7 +449,7 @@ class Deliverer:
                         "last_updated": sent.last_updated,
                         "delivered_at": sent.at,
                     }
-                    for sent in fresh
+                    for sent in copies
                 ],
             )
         return bool(again)
