@@ -119,7 +119,6 @@ class _Done:
     at: datetime
     outcome: str  # delivered | deferred | retry | refused
     last_updated: datetime | None = None  # delivered: what the party holds now; None: nothing sent
-    held: bool = False  # delivered: the party held a copy before
     error: str | None = None  # retry | refused: why
     delay: float = 0.0  # retry | deferred: seconds until the row is due again
     back: bool = False  # the party answered after an outage: what waited goes now
@@ -517,7 +516,7 @@ class Deliverer:
         back = sent is not None and self._outages.pop(row.party_id, None) is not None
         if back:
             log.info("push: party %s is reachable again", row.party_id)
-        return _Done(row, clock.now(), "delivered", sent, held, back=back)
+        return _Done(row, clock.now(), "delivered", sent, back=back)
 
     def _away(self, party_id: int) -> None:
         """Stops claiming for an unreachable party; a probe follows after a growing pause."""
