@@ -525,6 +525,8 @@ class ChargingSessions:
         data as it is now (late meter values, a fixed tariff). Raises LookupError if the
         session has no CDR standing."""
         assert row.id is not None
+        # Locked, then the CDRs read: two corrections at once take turns, each from the last.
+        await session.refresh(row, with_for_update=True)
         cdrs = list(
             (
                 await session.execute(

@@ -18,7 +18,7 @@ try:
 
     from cpo import meta
     from cpo.admin import token as admin_token
-    from cpo.database import migrate
+    from cpo.database import SchemaTooNew, migrate
     from cpo.models import Location, OcpiToken
     from cpo.ocpi.status import OcpiError
     from cpo.operations import Conflict, NotFound, Operations, StationIn, TokenIn, station_view
@@ -87,6 +87,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     except Unservable as e:
         print(f"cpo: {e}", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    """Brings the schema to this code's head and exits (what `cpo serve` does first)."""
+    revision = asyncio.run(migrate(settings.database_url))
+    _print(args, {"revision": revision}, f"the database schema is at {revision}, this code's head")
     return 0
 
 
@@ -350,6 +357,10 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="where to listen (CPO_HOST)")
     serve.add_argument("--port", type=_port, help="where to listen (CPO_PORT; 0: any free port)")
 
+    command(
+        sub, "migrate", cmd_migrate, "bring the database schema to this code's revision and exit"
+    )
+
     station = sub.add_parser("station", help="chargers").add_subparsers(
         dest="action", required=True
     )
@@ -450,6 +461,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except OcpiError as e:
         print(f"error: OCPI {e.status}: {e.message}", file=sys.stderr)
+        return 1
+    except SchemaTooNew as e:  # every command migrates first
+        print(f"cpo: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl-C: whatever ran has stopped; no traceback
         return 130

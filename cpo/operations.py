@@ -77,7 +77,7 @@ class Operations:
 
     async def update_station(self, station_id: str, data: StationPatch) -> Station:
         async with self.sessions.begin() as session:
-            station = await session.get(Station, station_id)
+            station = await session.get(Station, station_id, with_for_update=True)
             if station is None:
                 raise NotFound(f"no station {station_id}")
             if "password" in data.model_fields_set:
@@ -104,7 +104,7 @@ class Operations:
 
     async def delete_station(self, station_id: str) -> None:
         async with self.sessions.begin() as session:
-            station = await session.get(Station, station_id)
+            station = await session.get(Station, station_id, with_for_update=True)
             if station is None:
                 raise NotFound(f"no station {station_id}")
             await session.execute(delete(Connector).where(col(Connector.station_id) == station_id))

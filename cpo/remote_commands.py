@@ -22,7 +22,9 @@ from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
+from cpo import locks
 from cpo.charging_sessions import session_by_id
+from cpo.locks import Lock
 from cpo.models import (
     ChargingSession,
     Location,
@@ -204,11 +206,13 @@ class RemoteCommands:
             lapsed = list(
                 (
                     await session.execute(
-                        select(OcpiCommand).where(
+                        select(OcpiCommand)
+                        .where(
                             OcpiCommand.state == "answered",
                             OcpiCommand.command == CommandType.START_SESSION.value,
                             col(OcpiCommand.link_until) < now,
                         )
+                        .with_for_update()  # a start linked meanwhile is no longer lapsed
                     )
                 ).scalars()
             )
@@ -221,10 +225,12 @@ class RemoteCommands:
             expired = list(
                 (
                     await session.execute(
-                        select(Reservation).where(
+                        select(Reservation)
+                        .where(
                             col(Reservation.status).in_(["requested", "active"]),
                             col(Reservation.expires_at) < now,
                         )
+                        .with_for_update()
                     )
                 ).scalars()
             )
@@ -428,6 +434,8 @@ class RemoteCommands:
     ) -> Reservation:
         """The reservation row: the same eMSP id again replaces it (same charger-side id)."""
         assert party.id is not None
+        # Two RESERVE_NOW of one id at once: the second finds the first's row, not a conflict.
+        await locks.hold(session, Lock.RESERVATION, party.id)
         reservation = await _reservation(session, party, request.reservation_id)
         if reservation is None:
             reservation = Reservation(
@@ -459,7 +467,7 @@ class RemoteCommands:
         except Exception:
             log.exception("command %s failed", command_id)
             async with self.sessions.begin() as session:
-                row = await session.get(OcpiCommand, command_id)
+                row = await session.get(OcpiCommand, command_id, with_for_update=True)
                 if row is not None and row.state == "accepted":
                     await self._answer(session, row, "FAILED", "the platform failed; it is logged")
             self.outbox.wake()
@@ -476,13 +484,13 @@ class RemoteCommands:
         )
         outcome, message = _result(row.command, result)
         async with self.sessions.begin() as session:
-            fresh = await session.get(OcpiCommand, command_id)
+            fresh = await session.get(OcpiCommand, command_id, with_for_update=True)
             assert fresh is not None
             await self._answer(session, fresh, outcome, message)
             if outcome == "ACCEPTED" and fresh.command == CommandType.START_SESSION.value:
                 fresh.link_until = clock.now() + self.link_window
             if reservation is not None:
-                held = await session.get(Reservation, reservation)
+                held = await session.get(Reservation, reservation, with_for_update=True)
                 if held is not None:
                     if fresh.command == CommandType.RESERVE_NOW.value:
                         held.status = "active" if outcome == "ACCEPTED" else "refused"

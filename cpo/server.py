@@ -20,6 +20,7 @@ from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFact
 
 from cpo import logs
 from cpo.app import create_app
+from cpo.database import SchemaTooNew, migrate
 from cpo.settings import Settings
 from csms.mailbox import Mailbox
 
@@ -217,6 +218,12 @@ def serve(settings: Settings) -> None:
     """Runs the platform until Ctrl-C or SIGTERM; raises Unservable when it cannot start."""
     check_tls(settings)
     sockets = listen(settings.host, settings.port)
+    try:  # before the app starts: a node never serves a schema that is not its code's
+        asyncio.run(migrate(settings.database_url))
+    except SchemaTooNew as e:
+        for sock in sockets:
+            sock.close()
+        raise Unservable(str(e)) from None
     if settings.port == 0:  # any free port: the URLs handed out name the one taken
         settings = settings.model_copy(update={"port": sockets[0].getsockname()[1]})
     raise_open_files_limit()

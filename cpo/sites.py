@@ -17,7 +17,9 @@ from sqlalchemy import select as select_columns
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
+from cpo import locks
 from cpo.evse_status import ConnectorState, evse_status
+from cpo.locks import Lock
 from cpo.models import Delivered, Location, LocationEvse, Tariff
 from cpo.ocpi.headers import PartyRef
 from cpo.ocpi.locations import OPERATOR_STATUSES, LocationIn
@@ -228,6 +230,8 @@ class Sites:
         problems: list[dict[str, Any]] = []
         done: list[Upserted] = []
         async with self.sessions.begin() as session:
+            # Read, compared and written whole: one catalogue write at a time.
+            await locks.hold(session, Lock.CATALOGUE)
             parties = await self.outbox.receivers(session, "locations")
             known_tariffs = set(
                 (
@@ -402,6 +406,7 @@ class Sites:
 
     async def set_publish(self, ocpi_id: str, publish: bool) -> Upserted | None:
         async with self.sessions.begin() as session:
+            await locks.hold(session, Lock.CATALOGUE)
             location = await self._location_row(session, ocpi_id)
             if location is None:
                 return None
@@ -420,6 +425,7 @@ class Sites:
         done = []
         now = clock.now()
         async with self.sessions.begin() as session:
+            await locks.hold(session, Lock.CATALOGUE)
             parties = await self.outbox.receivers(session, "tariffs")
             for item in items:
                 data = item.model_dump(mode="json", exclude_none=True, exclude=TARIFF_OWN)
@@ -457,6 +463,7 @@ class Sites:
 
     async def delete_tariff(self, ocpi_id: str) -> bool:
         async with self.sessions.begin() as session:
+            await locks.hold(session, Lock.CATALOGUE)
             tariff = (
                 (
                     await session.execute(

@@ -6,11 +6,12 @@ from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 
-def insert(session: AsyncSession, table: Table) -> Any:
+def insert(bind: AsyncSession | AsyncConnection, table: Table) -> Any:
     """An INSERT into `table` that offers `on_conflict_do_nothing` / `on_conflict_do_update`."""
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = bind.dialect if isinstance(bind, AsyncConnection) else bind.get_bind().dialect
+    if dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from csms import metrics
 from csms.budget import cut_fields, json_size
@@ -43,8 +44,37 @@ EVENTS_KEY = "csms.events"
 EVENT_DATA_MAX = 16 * 1024
 
 
-def record(session: AsyncSession, station_id: str, kind: EventType, /, **data: Any) -> Event:
+# The advisory lock that puts the event log in commit order on PostgreSQL ("cpoe" in ASCII).
+EVENT_ORDER_LOCK = 0x63706F65
+_ORDERED = "csms.events.ordered"  # the transaction that holds it, in the connection's info
+
+
+async def hold_event_order(conn: AsyncConnection) -> None:
+    """Call before a transaction inserts events: they then commit in id order.
+
+    Readers follow the log by id (`id > cursor`). On PostgreSQL a sequence hands out ids as
+    rows are inserted, not as they commit: a transaction could commit event N+1 while N's is
+    still open, and a reader that saw N+1 would never go back for N. So each transaction that
+    inserts events first takes a transaction-level advisory lock, held until it commits or
+    rolls back: the next one draws its ids only after the previous one is visible. SQLite
+    takes one writer at a time already (ADR 001).
+
+    The csms's transactions take it at their start (`Store._tx`, the group writer), before
+    any row lock: one that held a row while it waited here could deadlock with the holder
+    waiting for that row. Each insert of events calls it too, a no-op once held."""
+    if conn.dialect.name != "postgresql":
+        return
+    assert conn.sync_connection is not None
+    transaction = conn.sync_connection.get_transaction()
+    if transaction is not None and conn.info.get(_ORDERED) is transaction:
+        return  # taken earlier in this transaction
+    await conn.execute(select(func.pg_advisory_xact_lock(EVENT_ORDER_LOCK)))
+    conn.info[_ORDERED] = conn.sync_connection.get_transaction()
+
+
+async def record(session: AsyncSession, station_id: str, kind: EventType, /, **data: Any) -> Event:
     """Add an event to the session; it commits, or not, with the state change beside it."""
+    await hold_event_order(await session.connection())
     data = _jsonable(data)
     if json_size(data) > EVENT_DATA_MAX:
         data = cut_fields(data, EVENT_DATA_MAX)

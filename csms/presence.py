@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, bindparam, false, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from csms.events import EVENTS_KEY, Announcement, EventType
+from csms.events import EVENTS_KEY, Announcement, EventType, hold_event_order
 from csms.models import Event, Station, Transaction
 
 if TYPE_CHECKING:
@@ -349,4 +349,5 @@ async def _events(
         data = {k: v for k, v in data.items() if v is not None} | {"at": at.isoformat()}
         rows.append({"created_at": at, "station_id": station_id, "type": kind.value, "data": data})
         announced.append(Announcement(station_id, kind.value, data))
+    await hold_event_order(conn)
     await conn.execute(_INSERT_EVENT, rows)

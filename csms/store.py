@@ -16,7 +16,14 @@ from sqlmodel import col, select
 from csms import clock, metrics
 from csms.authorization import AuthorizationResult
 from csms.budget import MinuteBudget, cut_fields, cut_text, json_size
-from csms.events import EVENTS_KEY, Announcement, EventFeed, EventType, record
+from csms.events import (
+    EVENTS_KEY,
+    Announcement,
+    EventFeed,
+    EventType,
+    hold_event_order,
+    record,
+)
 from csms.metering import (
     ENERGY_REGISTER,
     Sample,
@@ -136,9 +143,13 @@ class Store:
         self._seen: dict[str, datetime] = {}
 
     @contextlib.asynccontextmanager
-    async def _tx(self) -> AsyncIterator[AsyncSession]:
-        """One database transaction; the events it recorded are announced once it has committed."""
+    async def _tx(self, events: bool = True) -> AsyncIterator[AsyncSession]:
+        """One database transaction; the events it recorded are announced once it has committed.
+        One that may record events holds the event log's order from its start (before any row
+        lock: csms.events.hold_event_order)."""
         async with self.sessions.begin() as session:
+            if events:
+                await hold_event_order(await session.connection())
             yield session
             recorded = list(session.info.pop(EVENTS_KEY, []))
         self.feed.publish(recorded)
@@ -218,7 +229,7 @@ class Store:
         seen, self._seen = self._seen, {}
         if not seen:
             return
-        async with self._tx() as session:
+        async with self._tx(events=False) as session:
             conn = await session.connection()  # one statement for all, not one per station
             await conn.execute(
                 _UPDATE_SEEN, [{"station": station_id, "at": at} for station_id, at in seen.items()]
@@ -234,12 +245,12 @@ class Store:
                 await session.execute(
                     update(Station).where(col(Station.id) == station_id).values(**fields)
                 )
-            record(session, station_id, kind, **data)
+            await record(session, station_id, kind, **data)
 
     async def event(self, station_id: str, kind: EventType, /, **data: Any) -> None:
         data = self._within_budget(station_id, data)
         async with self._tx() as session:
-            record(session, station_id, kind, **data)
+            await record(session, station_id, kind, **data)
 
     def _within_budget(self, station_id: str, data: dict[str, Any]) -> dict[str, Any]:
         """An event's data, its largest parts cut past the charger's budget."""
@@ -295,7 +306,7 @@ class Store:
                         report.error_code,
                         report.timestamp,
                     )
-                    record(
+                    await record(
                         session,
                         station_id,
                         EventType.STATION_STATUS_CHANGED,
@@ -323,7 +334,7 @@ class Store:
                 connector.error_code, connector.info = report.error_code, report.info
                 connector.vendor_error_code = report.vendor_error_code
                 connector.status_at, connector.updated_at = report.timestamp, clock.now()
-                record(
+                await record(
                     session,
                     station_id,
                     EventType.CONNECTOR_STATUS_CHANGED,
@@ -362,7 +373,7 @@ class Store:
             if evse_id:
                 stmt = stmt.where(col(Connector.evse_id) == evse_id)
             await session.execute(stmt.values(availability=value, updated_at=clock.now()))
-            record(
+            await record(
                 session,
                 station_id,
                 EventType.AVAILABILITY_CHANGED,
@@ -376,7 +387,7 @@ class Store:
         self, station_id: str, id_token: str, token_type: str | None, result: AuthorizationResult
     ) -> None:
         async with self._tx() as session:
-            record(
+            await record(
                 session,
                 station_id,
                 EventType.AUTHORIZATION_REQUESTED,
@@ -422,7 +433,7 @@ class Store:
             await session.flush()
             assert tx.id is not None
             tx.ocpp_transaction_id = str(tx.id)
-            self._started_event(session, tx, facts)
+            await self._started_event(session, tx, facts)
             return tx
 
     async def _supersede(
@@ -438,16 +449,18 @@ class Store:
             )
         )
         for tx in stale.scalars():
-            self._end_unstopped(session, tx, facts.timestamp, "superseded by a new transaction")
+            await self._end_unstopped(
+                session, tx, facts.timestamp, "superseded by a new transaction"
+            )
 
-    def _end_unstopped(
+    async def _end_unstopped(
         self, session: AsyncSession, tx: Transaction, fallback: datetime, inferred: str
     ) -> None:
         """End a transaction whose Stop/Ended never came, at its last reading, and say why."""
         tx.status, tx.ended_at, tx.stop_reason = "ended", tx.meter_last_at or fallback, "Other"
         tx.meter_stop_wh = tx.meter_last_wh
         tx.updated_at = clock.now()
-        record(
+        await record(
             session,
             tx.station_id,
             EventType.TRANSACTION_ENDED,
@@ -475,7 +488,7 @@ class Store:
             tx = await session.get(Transaction, transaction_id)
             if tx is None or tx.status != "active":
                 return False
-            self._end_unstopped(
+            await self._end_unstopped(
                 session,
                 tx,
                 tx.started_at or clock.now(),
@@ -490,7 +503,7 @@ class Store:
             if tx is None or tx.status != "active" or not tx.suspect:
                 return
             tx.suspect = False
-            record(
+            await record(
                 session,
                 tx.station_id,
                 EventType.TRANSACTION_UPDATED,
@@ -512,15 +525,15 @@ class Store:
             )
             stale = list(rows.scalars())
             for tx in stale:
-                self._end_unstopped(
+                await self._end_unstopped(
                     session, tx, tx.started_at or tx.updated_at, "stale after a reboot"
                 )
             return len(stale)
 
-    def _started_event(
+    async def _started_event(
         self, session: AsyncSession, tx: Transaction, facts: TransactionFacts
     ) -> None:
-        record(
+        await record(
             session,
             tx.station_id,
             EventType.TRANSACTION_STARTED,
@@ -560,7 +573,7 @@ class Store:
             if tx is None or tx.station_id != station_id:
                 tx = await self._match_open(session, station_id, facts)
             if tx is None:
-                record(
+                await record(
                     session,
                     station_id,
                     EventType.TRANSACTION_ENDED,
@@ -624,7 +637,7 @@ class Store:
         tx.stop_reason = facts.reason or "Local"
         tx.clock_suspect = tx.clock_suspect or facts.clock_suspect
         tx.updated_at = clock.now()
-        record(
+        await record(
             session,
             tx.station_id,
             EventType.TRANSACTION_ENDED,
@@ -785,11 +798,11 @@ class Store:
         await session.flush()
         self._add_samples(session, tx, facts.samples)
         if created:
-            self._started_event(session, tx, facts)
+            await self._started_event(session, tx, facts)
         if event_type == "Ended" and tx.status != "ended":
             await self._end(session, tx, facts)
         elif not created:
-            record(
+            await record(
                 session,
                 station_id,
                 EventType.TRANSACTION_UPDATED,
@@ -916,6 +929,7 @@ class _MeterValuesBatch:
             announced.append(Announcement(item.station_id, kind, data))
         if sample_rows:
             await conn.execute(_INSERT_SAMPLES, sample_rows)
+        await hold_event_order(conn)
         await conn.execute(_INSERT_EVENTS, event_rows)
         updates = [
             {"tx_id": tx.id, "last_wh": tx.last_wh, "last_at": tx.last_at, "now": now}

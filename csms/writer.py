@@ -27,7 +27,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from csms.events import EVENTS_KEY, Announcement
+from csms.events import EVENTS_KEY, Announcement, hold_event_order
 from csms.models import Event
 
 log = logging.getLogger(__name__)
@@ -137,6 +137,8 @@ class Writer:
             runs.setdefault(id(write.batch), (write.batch, []))[1].append(index)
         results: list[Any] = [None] * len(taken)
         async with self.sessions.begin() as session:
+            # The group's writes record events: the log's order first, before any row lock.
+            await hold_event_order(await session.connection())
             for batch, indexes in runs.values():
                 applied = await batch.apply(session, [taken[i].item for i in indexes])
                 for i, result in zip(indexes, applied, strict=True):

@@ -22,14 +22,14 @@ from csms.writer import Writer
 
 def note(station_id: str) -> Any:
     async def job(session: AsyncSession) -> str:
-        record(session, station_id, EventType.DATA_TRANSFER, vendor_id="bench")
+        await record(session, station_id, EventType.DATA_TRANSFER, vendor_id="bench")
         return station_id
 
     return job
 
 
 async def broken(session: AsyncSession) -> str:
-    record(session, "CP-BROKEN", EventType.DATA_TRANSFER, vendor_id="bench")
+    await record(session, "CP-BROKEN", EventType.DATA_TRANSFER, vendor_id="bench")
     raise ValueError("this write cannot be made")
 
 

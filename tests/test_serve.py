@@ -18,9 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 import trustme
-from alembic import command
 
-from cpo.database import alembic_config
+from cpo.database import migrate
 from tests.databases import database_url, fetch
 from tests.platform import Platform
 from tests.processes import BANNER, BIN, CpoServe, environment, free_port, run
@@ -216,7 +215,7 @@ async def test_a_new_admin_token_is_shown_once_on_the_terminal(tmp_path: Path) -
 
 async def test_a_clear_token_of_an_older_database_keeps_working_as_a_hash(tmp_path: Path) -> None:
     url = database_url(tmp_path)
-    await asyncio.to_thread(command.upgrade, alembic_config(url), "0009")
+    await migrate(url, "0009")
     await fetch(url, "INSERT INTO meta (key, value) VALUES ('admin_token', 'generated-before')")
     platform = await Platform(tmp_path, admin_token=None).start()
     try:

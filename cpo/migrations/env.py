@@ -1,8 +1,7 @@
-"""Alembic environment: runs the migrations on the async engine the platform uses."""
+"""Alembic environment: migrates on the connection cpo.database hands it (which holds the
+migration lock on PostgreSQL), or writes SQL in offline mode."""
 
 from __future__ import annotations
-
-import asyncio
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -10,7 +9,6 @@ from sqlmodel import SQLModel
 
 import cpo.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 import csms.models  # noqa: F401
-from csms.db import make_engine
 
 target_metadata = SQLModel.metadata
 
@@ -19,14 +17,6 @@ def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()
-
-
-async def _online() -> None:
-    engine = make_engine(context.config.get_main_option("sqlalchemy.url") or "")
-    async with engine.connect() as connection:
-        await connection.run_sync(_run)
-        await connection.commit()
-    await engine.dispose()
 
 
 if context.is_offline_mode():
@@ -38,4 +28,7 @@ if context.is_offline_mode():
     with context.begin_transaction():
         context.run_migrations()
 else:
-    asyncio.run(_online())
+    connection = context.config.attributes.get("connection")
+    if connection is None:
+        raise RuntimeError("migrations run through cpo.database.migrate (cpo migrate)")
+    _run(connection)

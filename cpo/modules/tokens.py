@@ -107,6 +107,7 @@ class _Patch(BaseModel):
 
 
 KEYS = ("country_code", "party_id", "uid", "type")
+STORE_PASSES = 8  # a key that vanishes under a store more often than this is a bug
 
 
 def token_object(row: OcpiToken) -> dict[str, Any]:
@@ -146,38 +147,59 @@ async def store_tokens(
     """
     if await hold_registered(session, owner_id) is None:
         raise NotRegistered(owner_id)
-    done = []
-    for token in tokens:
-        key = (
-            TOKENS.c.country_code == token.country_code.upper(),
-            TOKENS.c.party_id == token.party_id.upper(),
-            TOKENS.c.uid_key == token.uid.upper(),
-            TOKENS.c.type == token.type.value,
-        )
-        now = clock.now()
-        values: dict[str, Any] = dict(
-            owner_id=owner_id,
-            uid=token.uid,
-            data=token.model_dump(
-                mode="json",
-                exclude_none=True,
-                exclude={*KEYS, "valid", "whitelist", "last_updated"},
-            ),
-            valid=token.valid,
-            whitelist=token.whitelist.value,
-            last_updated=token.last_updated,
-            received_at=now,
-        )
+    tokens = list(tokens)
+    done: list[tuple[bool, int]] = [(False, 0)] * len(tokens)
+    # Rows are locked in key order, whatever the order given: two batches holding the same
+    # tokens (two pulls at once) wait for each other instead of deadlocking on PostgreSQL.
+    for n in sorted(range(len(tokens)), key=lambda n: _key(tokens[n])):
+        done[n] = await _store(session, owner_id, tokens[n])
+    return done
+
+
+def _key(token: Token) -> tuple[str, str, str, str]:
+    return (
+        token.country_code.upper(),
+        token.party_id.upper(),
+        token.uid.upper(),
+        token.type.value,
+    )
+
+
+async def _store(session: AsyncSession, owner_id: int, token: Token) -> tuple[bool, int]:
+    cc, pid, uid_key, kind = _key(token)
+    key = (
+        TOKENS.c.country_code == cc,
+        TOKENS.c.party_id == pid,
+        TOKENS.c.uid_key == uid_key,
+        TOKENS.c.type == kind,
+    )
+    values: dict[str, Any] = dict(
+        owner_id=owner_id,
+        uid=token.uid,
+        data=token.model_dump(
+            mode="json",
+            exclude_none=True,
+            exclude={*KEYS, "valid", "whitelist", "last_updated"},
+        ),
+        valid=token.valid,
+        whitelist=token.whitelist.value,
+        last_updated=token.last_updated,
+        received_at=clock.now(),
+    )
+    # The insert waits for a transaction inserting the same key and then yields to it; the
+    # key's row may vanish before the update (its former owner's registration dropped, which
+    # no lock of ours holds back): then it is inserted again.
+    for _ in range(STORE_PASSES):
         created = (
             await session.execute(
                 upsert.insert(session, TOKENS)
                 .values(
                     values
                     | dict(
-                        country_code=token.country_code.upper(),
-                        party_id=token.party_id.upper(),
-                        uid_key=token.uid.upper(),
-                        type=token.type.value,
+                        country_code=cc,
+                        party_id=pid,
+                        uid_key=uid_key,
+                        type=kind,
                         short_tag=short_tag() if len(token.uid) > IDTAG_MAX else None,
                     )
                 )
@@ -188,13 +210,13 @@ async def store_tokens(
             )
         ).scalar_one_or_none()
         if created is not None:
-            done.append((True, int(created)))
-            continue
+            return True, int(created)
         row_id = (
             await session.execute(update(TOKENS).where(*key).values(values).returning(TOKENS.c.id))
-        ).scalar_one()
-        done.append((False, int(row_id)))
-    return done
+        ).scalar_one_or_none()
+        if row_id is not None:
+            return False, int(row_id)
+    raise RuntimeError(f"token {cc}/{pid}/{uid_key} kept vanishing while it was stored")
 
 
 async def store_token(session: AsyncSession, owner_id: int, token: Token) -> tuple[bool, int]:

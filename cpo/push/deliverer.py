@@ -26,7 +26,6 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
-    insert,
     not_,
     or_,
     select,
@@ -36,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from cpo import logs
+from cpo import logs, upsert
 from cpo.models import Delivered, Party, PartyState
 from cpo.ocpi.client import OcpiCallError
 from cpo.push.outbox import OUTBOX, PARTIES, Outbox
@@ -121,7 +120,6 @@ class _Done:
     at: datetime
     outcome: str  # delivered | deferred | retry | refused
     last_updated: datetime | None = None  # delivered: what the party holds now; None: nothing sent
-    held: bool = False  # delivered: the party held a copy before
     error: str | None = None  # retry | refused: why
     delay: float = 0.0  # retry | deferred: seconds until the row is due again
     back: bool = False  # the party answered after an outage: what waited goes now
@@ -407,6 +405,9 @@ class Deliverer:
         """Notes how the sends ended, in a few statements for them all: removes the rows
         delivered (unless they changed meanwhile: those go again, now) with what the party
         holds now, and schedules the rest again. True when some row must go again."""
+        # Rows in id order, the order a mark locks them in (cpo.push.outbox): the two wait
+        # for each other rather than deadlock.
+        ended = sorted(ended, key=lambda sent: sent.row.id)
         await Deliverer._reschedule(conn, ended)
         done = [sent for sent in ended if sent.outcome == "delivered"]
         if not done:
@@ -432,31 +433,18 @@ class Deliverer:
                 .where(OUTBOX.c.id.in_(again))
                 .values(claimed_until=None, attempts=0, due_at=clock.now(), last_error=None)
             )
-        # Only this party's one worker writes its copies: what it found at claiming stands.
-        copies = [sent for sent in done if sent.last_updated is not None]
-        if held := [sent for sent in copies if sent.held]:
+        # What the party holds now, whether it held a copy before or not: an upsert, so a
+        # copy recorded meanwhile by another node's deliverer is no conflict.
+        if copies := [sent for sent in done if sent.last_updated is not None]:
+            upsert_copy = upsert.insert(conn, DELIVERED)
             await conn.execute(
-                update(DELIVERED)
-                .where(
-                    DELIVERED.c.party_id == bindparam("b_party"),
-                    DELIVERED.c.kind == bindparam("b_kind"),
-                    DELIVERED.c.object_id == bindparam("b_object"),
-                )
-                .values(last_updated=bindparam("b_updated"), delivered_at=bindparam("b_at")),
-                [
-                    {
-                        "b_party": sent.row.party_id,
-                        "b_kind": sent.row.kind,
-                        "b_object": sent.row.object_id,
-                        "b_updated": sent.last_updated,
-                        "b_at": sent.at,
-                    }
-                    for sent in held
-                ],
-            )
-        if fresh := [sent for sent in copies if not sent.held]:
-            await conn.execute(
-                insert(DELIVERED),
+                upsert_copy.on_conflict_do_update(
+                    index_elements=["party_id", "kind", "object_id"],
+                    set_={
+                        "last_updated": upsert_copy.excluded.last_updated,
+                        "delivered_at": upsert_copy.excluded.delivered_at,
+                    },
+                ),
                 [
                     {
                         "party_id": sent.row.party_id,
@@ -465,7 +453,7 @@ class Deliverer:
                         "last_updated": sent.last_updated,
                         "delivered_at": sent.at,
                     }
-                    for sent in fresh
+                    for sent in copies
                 ],
             )
         return bool(again)
@@ -533,7 +521,7 @@ class Deliverer:
         back = sent is not None and self._outages.pop(row.party_id, None) is not None
         if back:
             log.info("push: party %s is reachable again", row.party_id)
-        return _Done(row, clock.now(), "delivered", sent, held, back=back)
+        return _Done(row, clock.now(), "delivered", sent, back=back)
 
     def _away(self, party_id: int) -> None:
         """Stops claiming for an unreachable party; a probe follows after a growing pause."""

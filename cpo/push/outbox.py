@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Row, Table, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from cpo import upsert
 from cpo.metrics import Backlog
 from cpo.models import Delivered, Party, PartyState, PendingPush, endpoint_in
 from csms import clock
 
 IN_LIST_MAX = 500  # object ids looked up in one statement
+MARK_PASSES = 8  # a row that keeps appearing under a mark more often than this is a bug
 OUTBOX: Table = PendingPush.__table__  # type: ignore[attr-defined]
 PARTIES: Table = Party.__table__  # type: ignore[attr-defined]
 _MERGED = (
@@ -120,56 +122,93 @@ class Outbox:
             return
         now = clock.now()
         due = now + timedelta(seconds=delay)
+        waiting = {(party_id, object_id) for object_id in objects for party_id in party_ids}
+        # Each pass merges into the rows that exist, locked so that neither a deliverer (which
+        # deletes a row it sent) nor another mark changes them before this transaction ends,
+        # and inserts the others; a row another transaction inserted meanwhile (PostgreSQL's
+        # READ COMMITTED: SQLite takes one writer at a time) is merged into on the next pass.
+        for _ in range(MARK_PASSES):
+            waiting = await Outbox._merge_or_insert(
+                session, kind, objects, waiting, scope, due, now
+            )
+            if not waiting:
+                return
+        raise RuntimeError(f"outbox: {kind} rows kept appearing under this mark")
+
+    @staticmethod
+    async def _merge_or_insert(
+        session: AsyncSession,
+        kind: str,
+        objects: Mapping[str, Iterable[str]],
+        waiting: set[tuple[int, str]],
+        scope: str,
+        due: datetime,
+        now: datetime,
+    ) -> set[tuple[int, str]]:
+        """One pass of `mark_each` over the (party, object) pairs `waiting`: the pairs whose
+        row appeared (inserted by another transaction) between its read and its insert."""
+        conn = await session.connection()
         existing: dict[tuple[int, str], Row[Any]] = {}
-        ids = list(objects)
+        party_ids = sorted({party_id for party_id, _ in waiting})
+        ids = sorted({object_id for _, object_id in waiting})
         for start in range(0, len(ids), IN_LIST_MAX):  # a bounded IN list per statement
             rows = await conn.execute(
-                select(*_MERGED).where(
-                    OUTBOX.c.party_id.in_(list(party_ids)),
+                select(*_MERGED)
+                .where(
+                    OUTBOX.c.party_id.in_(party_ids),
                     OUTBOX.c.kind == kind,
                     OUTBOX.c.object_id.in_(ids[start : start + IN_LIST_MAX]),
                 )
+                .order_by(OUTBOX.c.id)  # locks taken in one order by every mark
+                .with_for_update()
             )
             existing |= {(row.party_id, row.object_id): row for row in rows}
         fresh: list[dict[str, object]] = []
         merged: list[dict[str, object]] = []
-        for object_id, changed in objects.items():
-            evses = set(changed)
-            for party_id in party_ids:
-                row = existing.get((party_id, object_id))
-                if row is None:
-                    fresh.append(
-                        dict(
-                            party_id=party_id,
-                            kind=kind,
-                            object_id=object_id,
-                            scope=scope,
-                            evses=sorted(evses),
-                            due_at=due,
-                            version=1,
-                            attempts=0,
-                            failed=False,
-                            created_at=now,
-                        )
+        for party_id, object_id in sorted(waiting):
+            evses = set(objects[object_id])
+            row = existing.get((party_id, object_id))
+            if row is None:
+                fresh.append(
+                    dict(
+                        party_id=party_id,
+                        kind=kind,
+                        object_id=object_id,
+                        scope=scope,
+                        evses=sorted(evses),
+                        due_at=due,
+                        version=1,
+                        attempts=0,
+                        failed=False,
+                        created_at=now,
                     )
-                    continue
-                due_at = row.due_at
-                if row.failed:  # a refused object is tried again with its new state
-                    due_at = due
-                elif row.attempts == 0:
-                    due_at = min(row.due_at, due)
-                merged.append(
-                    {
-                        "b_id": row.id,
-                        "b_scope": "full" if "full" in (scope, row.scope) else "status",
-                        "b_evses": sorted(set(row.evses) | evses),
-                        "b_due": due_at,
-                    }
                 )
+                continue
+            due_at = row.due_at
+            if row.failed:  # a refused object is tried again with its new state
+                due_at = due
+            elif row.attempts == 0:
+                due_at = min(row.due_at, due)
+            merged.append(
+                {
+                    "b_id": row.id,
+                    "b_scope": "full" if "full" in (scope, row.scope) else "status",
+                    "b_evses": sorted(set(row.evses) | evses),
+                    "b_due": due_at,
+                }
+            )
         if merged:  # one statement for them all
             await conn.execute(_MERGE, merged)
-        if fresh:
-            await conn.execute(insert(OUTBOX), fresh)
+        if not fresh:
+            return set()
+        inserted = await conn.execute(
+            upsert.insert(session, OUTBOX)
+            .on_conflict_do_nothing(index_elements=["party_id", "kind", "object_id"])
+            .returning(OUTBOX.c.party_id, OUTBOX.c.object_id),
+            fresh,
+        )
+        appeared = {(int(str(row["party_id"])), str(row["object_id"])) for row in fresh}
+        return appeared - {(int(party_id), str(object_id)) for party_id, object_id in inserted}
 
 
 async def summary(session: AsyncSession, party_id: int) -> dict[str, object]:
