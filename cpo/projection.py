@@ -107,6 +107,7 @@ class Projection:
         self.gather = gather
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._one_step = asyncio.Lock()
         # transaction id -> when (time.monotonic) its Session's waiting rebuild is due, and
         # when it was last rebuilt (kept for `rebuild_every`, then forgotten).
         self._waiting: dict[int, float] = {}
@@ -122,14 +123,15 @@ class Projection:
         """Applies the next batch of events, then makes the CDRs that are due (those of
         sessions this batch ended, and those that waited); returns how many events were read.
         Reads none (and commits nothing) while another projection holds the lease."""
-        if not self.lease.held and not await self._take_over():
-            return 0
-        try:
-            return await self._step()
-        except leases.Lost:
-            log.warning("projection: another process took the lease; standing by")
-            self._forget()
-            return 0
+        async with self._one_step:  # the loop's and a caller's (tests, tools) take turns
+            if not self.lease.held and not await self._take_over():
+                return 0
+            try:
+                return await self._step()
+            except leases.Lost:
+                log.warning("projection: another process took the lease; standing by")
+                self._forget()
+                return 0
 
     async def _take_over(self) -> bool:
         """Takes the lease if it is free; what the previous holder's memory held (readings
