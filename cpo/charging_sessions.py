@@ -87,6 +87,11 @@ class ChargingSessions:
         # (so due times written before a restart are found), at once when one falls due here.
         self._settle_at = datetime.min.replace(tzinfo=UTC)
 
+    def look_again(self) -> None:
+        """The next `settle` looks for due CDRs whatever it knew (another process may have
+        written due times meanwhile: the projection's lease changed hands)."""
+        self._settle_at = datetime.min.replace(tzinfo=UTC)
+
     # -- from the event log -----------------------------------------------------------------
 
     async def refresh(self, session: AsyncSession, transaction_ids: Iterable[int]) -> bool:

@@ -366,3 +366,15 @@ class Reservation(SQLModel, table=True):
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
+
+
+class Lease(SQLModel, table=True):
+    """Work that one process of the cluster does at a time (cpo.leases, ADR 017): who holds it
+    until when, by the database's clock, and the fencing token of the holder's turn."""
+
+    __tablename__ = "leases"
+
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(sa_column=Column(Text, nullable=False))
+    token: int = Field(sa_column=Column(BigInteger, nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

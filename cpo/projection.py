@@ -10,6 +10,13 @@ starts, ends or changes hands is rebuilt in the step that reads it; one that onl
 readings is rebuilt then too unless it was rebuilt less than `rebuild_every` ago, in which case
 its rebuild waits until then (readings that arrive meanwhile join it). Those waiting rebuilds
 live in memory only: after a restart, every open transaction's Session is rebuilt once.
+
+On several nodes exactly one projection steps at a time: the one holding the lease
+"projection" (cpo.leases, ADR 017). Each step renews the lease in its own transaction, so a
+projection that lost it (it stalled past the lease's expiry and a standby took over) commits
+nothing and becomes a standby itself. A standby tries to take the lease every second; the
+holder hands it over when it stops, or it expires `CPO_PROJECTION_LEASE_SECONDS` after the
+holder's last step when the holder dies.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import Any, cast
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
+from cpo import leases
 from cpo.charging_sessions import ChargingSessions
 from cpo.sites import Sites
 from csms.events import Announcement, EventFeed, EventType
@@ -54,7 +62,15 @@ DEFERRED_PER_STEP = 25  # waiting rebuilds done in one step, so a step stays sho
 # Steps start at least this far apart: under load a step takes every event that came in
 # meanwhile (one transaction for many) instead of one each; at rest an event waits for none.
 GATHER = 0.02  # seconds
+LEASE = "projection"  # the name of the lease that lets one projection of the cluster step
+STANDBY_RETRY = 1.0  # seconds between a standby's tries to take the lease
 _EVENT_COLUMNS = select(col(Event.id), col(Event.station_id), col(Event.type), col(Event.data))
+
+
+def holder_name(node: str, process: str | None = None) -> str:
+    """Who holds the projection's lease: the node (CPO_NODE_NAME), and the push worker's
+    process when one runs the projection (a restarted worker is another holder)."""
+    return f"{node}/{process}" if process else node
 
 
 def only_readings(kind: str, data: dict[str, Any]) -> bool:
@@ -76,6 +92,7 @@ class Projection:
         sites: Sites,
         charging: ChargingSessions,
         feed: EventFeed | None,
+        lease: leases.Holding,
         batch: int = 500,
         poll: float = 1.0,
         gather: float = GATHER,
@@ -84,11 +101,13 @@ class Projection:
         self.sites = sites
         self.charging = charging
         self.feed = feed
+        self.lease = lease
         self.batch = batch
         self.poll = poll
         self.gather = gather
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._one_step = asyncio.Lock()
         # transaction id -> when (time.monotonic) its Session's waiting rebuild is due, and
         # when it was last rebuilt (kept for `rebuild_every`, then forgotten).
         self._waiting: dict[int, float] = {}
@@ -102,8 +121,37 @@ class Projection:
 
     async def step(self) -> int:
         """Applies the next batch of events, then makes the CDRs that are due (those of
-        sessions this batch ended, and those that waited); returns how many events were read."""
+        sessions this batch ended, and those that waited); returns how many events were read.
+        Reads none (and commits nothing) while another projection holds the lease."""
+        async with self._one_step:  # the loop's and a caller's (tests, tools) take turns
+            if not self.lease.held and not await self._take_over():
+                return 0
+            try:
+                return await self._step()
+            except leases.Lost:
+                log.warning("projection: another process took the lease; standing by")
+                self._forget()
+                return 0
+
+    async def _take_over(self) -> bool:
+        """Takes the lease if it is free; what the previous holder's memory held (readings
+        waiting for their Session's rebuild, when CDRs fall due) is read again from the
+        database, as after a restart."""
+        if not await self.lease.acquire():
+            return False
+        self._forget()
+        return True
+
+    def _forget(self) -> None:
+        self._waiting.clear()
+        self._rebuilt.clear()
+        self._restarted = True
+        self.charging.look_again()
+
+    async def _step(self) -> int:
         async with self.sessions.begin() as session:
+            # First, so that on PostgreSQL the row's lock holds off a takeover until this commits.
+            await self.lease.renew(session)
             if self._restarted:
                 await self._wait_for_open(session)
             meta = await session.get(Meta, CURSOR)
@@ -192,8 +240,15 @@ class Projection:
                     log.exception("projection: step failed; retrying")
                     await asyncio.sleep(1.0)
                     continue
+                if not self.lease.held:  # a standby: another process projects
+                    await pause(self._stopping, STANDBY_RETRY)
+                    while queue is not None and not queue.empty():
+                        queue.get_nowait()  # the holder has seen them
+                    continue
                 due = self._next_due()
-                wait = self.poll if due is None else min(self.poll, due)
+                # An idle holder steps often enough to renew its lease well before it expires.
+                wait = min(self.poll, self.lease.ttl / 3)
+                wait = wait if due is None else min(wait, due)
                 if queue is None:
                     await pause(self._stopping, wait)
                     continue
@@ -221,7 +276,12 @@ class Projection:
         self._task = asyncio.create_task(self._run(), name="projection")
 
     async def stop(self, grace: float = 5.0) -> None:
-        """Lets a step in progress commit (or not) whole, then ends."""
+        """Lets a step in progress commit (or not) whole, then ends and hands the lease over
+        (a standby takes it at once instead of when it expires)."""
         self._stopping.set()
-        if self._task is not None:
+        if self._task is not None and not self._task.done():
             await finish(self._task, grace)
+        try:
+            await self.lease.release()
+        except Exception:  # it expires instead
+            log.exception("projection: cannot release the lease")

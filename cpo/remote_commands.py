@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import Table, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
@@ -62,6 +62,9 @@ from csms.commands import (
 )
 from csms.grants import GRANT_SECONDS
 from csms.models import Station, Transaction
+
+COMMANDS: Table = OcpiCommand.__table__  # type: ignore[attr-defined]
+RESERVATIONS: Table = Reservation.__table__  # type: ignore[attr-defined]
 
 log = logging.getLogger("cpo.commands")
 
@@ -200,43 +203,40 @@ class RemoteCommands:
                     await self.recover()
 
     async def sweep(self) -> dict[str, int]:
-        """Remote starts that never became a transaction, and reservations past their expiry."""
+        """Remote starts that never became a transaction, and reservations past their expiry.
+        Every node sweeps (ADR 017): each change is one conditional UPDATE, so of two nodes
+        sweeping at once each row goes to one, and a row that a transaction linked or a
+        charger answered meanwhile is left as it became."""
         now = clock.now()
         async with self.sessions.begin() as session:
-            lapsed = list(
-                (
-                    await session.execute(
-                        select(OcpiCommand)
-                        .where(
-                            OcpiCommand.state == "answered",
-                            OcpiCommand.command == CommandType.START_SESSION.value,
-                            col(OcpiCommand.link_until) < now,
-                        )
-                        .with_for_update()  # a start linked meanwhile is no longer lapsed
+            lapsed = (
+                await session.execute(
+                    update(COMMANDS)
+                    .where(
+                        COMMANDS.c.state == "answered",
+                        COMMANDS.c.command == CommandType.START_SESSION.value,
+                        COMMANDS.c.link_until < now,
                     )
-                ).scalars()
-            )
-            for row in lapsed:
-                row.state, row.updated_at = "expired", now
+                    .values(state="expired", updated_at=now)
+                    .returning(COMMANDS.c.id, COMMANDS.c.station_id)
+                )
+            ).all()
+            for command_id, station_id in lapsed:
                 log.warning(
                     "remote start %s on %s was accepted but no transaction followed",
-                    row.id, row.station_id,
+                    command_id, station_id,
                 )  # fmt: skip
-            expired = list(
-                (
-                    await session.execute(
-                        select(Reservation)
-                        .where(
-                            col(Reservation.status).in_(["requested", "active"]),
-                            col(Reservation.expires_at) < now,
-                        )
-                        .with_for_update()
+            expired = (
+                await session.execute(
+                    update(RESERVATIONS)
+                    .where(
+                        RESERVATIONS.c.status.in_(["requested", "active"]),
+                        RESERVATIONS.c.expires_at < now,
                     )
-                ).scalars()
-            )
-            for reservation in expired:
-                reservation.status = "expired"
-        return {"starts_expired": len(lapsed), "reservations_expired": len(expired)}
+                    .values(status="expired")
+                )
+            ).rowcount  # type: ignore[attr-defined]
+        return {"starts_expired": len(lapsed), "reservations_expired": int(expired or 0)}
 
     # -- the synchronous answer -----------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cpo import leases
 from cpo.authorization import OcpiAuthorizer
 from cpo.charging_sessions import ChargingSessions, SessionRules
 from cpo.local_lists import LocalLists
@@ -31,7 +32,7 @@ from cpo.ocpi.urls import BadUrl, origin
 from cpo.operations import Conflict, NotFound
 from cpo.parties import HOLDING, NotRegistered, Parties
 from cpo.preferences import Preferences
-from cpo.projection import Projection
+from cpo.projection import LEASE, Projection, holder_name
 from cpo.push.deliverer import Deliverer
 from cpo.push.outbox import Outbox
 from cpo.push.senders import senders
@@ -44,6 +45,9 @@ from csms.events import EventFeed
 from csms.service import Csms
 
 log = logging.getLogger("cpo.roaming")
+
+RECONCILE = "reconcile"  # the lease whose expiry says the next reconciliation is due
+RECONCILE_CHECK = 60.0  # seconds between a node's looks at whether it is due
 
 
 def _ignore(token_ids: list[int]) -> None:
@@ -143,7 +147,17 @@ class Roaming:
             ),
         )
         self.projection = Projection(
-            sessions, self.sites, self.charging, feed, poll=settings.push_poll
+            sessions,
+            self.sites,
+            self.charging,
+            feed,
+            leases.Holding(
+                sessions,
+                LEASE,
+                holder_name(settings.node_name, deliverer_name),
+                settings.projection_lease_seconds,
+            ),
+            poll=settings.push_poll,
         )
         self.deliverer = Deliverer(
             sessions,
@@ -274,15 +288,31 @@ class Roaming:
             ) from e
 
     async def _reconcile(self) -> None:
-        """Now and then, every party gets again what it does not hold in its current version."""
+        """Every `reconcile_hours`, on one node of the cluster (the first that finds it due),
+        every party gets again what it does not hold in its current version."""
+        every = self.settings.reconcile_hours * 3600
         while True:
-            await asyncio.sleep(self.settings.reconcile_hours * 3600)
-            for party in await self.parties.all():
-                if party.state == PartyState.REGISTERED and party.id is not None:
-                    with contextlib.suppress(Exception):
-                        await self.sites.resync(party.id, only_stale=True)
-                    with contextlib.suppress(Exception):
-                        await self.pull_tokens(party.id)
+            await asyncio.sleep(min(every, RECONCILE_CHECK))
+            try:
+                async with self.sites.sessions.begin() as session:
+                    turn = await leases.take_turn(
+                        session, RECONCILE, self.settings.node_name, every
+                    )
+            except Exception:
+                log.exception("cannot tell whether the reconciliation is due")
+                continue
+            if turn:
+                await self.reconcile()
+
+    async def reconcile(self) -> None:
+        """Each registered party gets what it does not hold in its current version, and its
+        tokens are pulled again."""
+        for party in await self.parties.all():
+            if party.state == PartyState.REGISTERED and party.id is not None:
+                with contextlib.suppress(Exception):
+                    await self.sites.resync(party.id, only_stale=True)
+                with contextlib.suppress(Exception):
+                    await self.pull_tokens(party.id)
 
     # -- what the operator does (admin API and CLI) ---------------------------------------------
 

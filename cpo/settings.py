@@ -75,6 +75,13 @@ class Settings(BaseSettings):
         description="Run the projection and the deliverer in a worker process of their own"
         " (a second core); off: in the server's process",
     )
+    projection_lease_seconds: float = Field(
+        default=5.0,
+        ge=1,
+        le=300,
+        description="How long the projection's lease lasts unrenewed: on several nodes, the"
+        " longest a standby waits when the projecting node dies (ADR 017)",
+    )
     reconcile_hours: float = Field(
         default=6.0, gt=0, description="How often each party is checked for objects it missed"
     )

@@ -93,12 +93,16 @@ class BatchedLog:
         return [None] * len(items)
 
     async def purge(self, now: datetime | None = None) -> int:
-        """Deletes the rows older than the retention; how many."""
+        """Deletes the rows older than the retention; how many. Every node (and process)
+        purges: on PostgreSQL each takes the old rows no other purge has locked, so two
+        purges at once delete different rows instead of waiting on, or deadlocking with,
+        each other."""
         cutoff = (now or clock.now()) - self._retention
         old = (
             select(self._table.id)
             .where(self._table.created_at < cutoff)
             .limit(PURGE_CHUNK)
+            .with_for_update(skip_locked=True)
             .scalar_subquery()
         )
         total = 0

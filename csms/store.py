@@ -513,15 +513,20 @@ class Store:
             )
 
     async def close_stale(self, older_than: timedelta) -> int:
-        """End suspect transactions with no activity for older_than (digest quirk 2); how many."""
+        """End suspect transactions with no activity for older_than (digest quirk 2); how many.
+        Every node sweeps: the rows are read locked, and those another node is ending are
+        skipped, so each transaction is ended once (PostgreSQL re-checks a locked row's
+        conditions; SQLite has one writer)."""
         cutoff = clock.now() - older_than
         async with self._tx() as session:
             rows = await session.execute(
-                select(Transaction).where(
+                select(Transaction)
+                .where(
                     Transaction.status == "active",
                     col(Transaction.suspect).is_(True),
                     col(Transaction.updated_at) <= cutoff,
                 )
+                .with_for_update(skip_locked=True)
             )
             stale = list(rows.scalars())
             for tx in stale:

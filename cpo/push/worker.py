@@ -35,7 +35,8 @@ from prometheus_client.multiprocess import mark_process_dead
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cpo import logs
+from cpo import leases, logs
+from cpo.projection import LEASE, holder_name
 from cpo.push.deliverer import Deliverer
 from cpo.settings import Settings
 from csms.events import Announcement, EventFeed
@@ -165,8 +166,12 @@ class PushWorker:
             try:
                 freed = await Deliverer.release(self.sessions, self.name)
                 log.info("push: %d rows the worker was sending go again", freed)
+                # Its projection's lease too: the next worker (or another node) takes it now.
+                async with self.sessions.begin() as session:
+                    holder = holder_name(self.settings.node_name, self.name)
+                    await leases.release(session, LEASE, holder)
             except Exception:  # their leases run out instead
-                log.exception("push: cannot free the rows the worker held")
+                log.exception("push: cannot free the rows and the lease the worker held")
             await pause(self._stopping, delay)
             if self._stopping.is_set():
                 return
