@@ -89,6 +89,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         else None
     )
     csms.authorizer = roaming.authorizer
+
+    async def free_rows_of(nodes: set[str]) -> None:
+        """Several nodes: what the deliverers of a node that died were sending goes to the
+        live nodes' at once, not after the rows' lease (ADR 018)."""
+        for node in nodes:
+            if freed := await Deliverer.release(sessions, node):
+                log.info("push: %d rows node %s was sending go again", freed, node)
+
+    csms.nodes_gone.append(free_rows_of)
     admin = Admin(csms, operations, roaming, AdminToken(readers or sessions, settings.admin_token))
 
     @contextlib.asynccontextmanager

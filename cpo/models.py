@@ -208,6 +208,12 @@ class PendingPush(SQLModel, table=True):
     )
 
 
+# Delivered rows of this kind hold what a party holds of each EVSE's status within a Location
+# (keyed "location/uid"): a row sent again because it changed while it was sent (another EVSE of
+# the Location changed meanwhile) does not send an EVSE the party holds as it is.
+DELIVERED_EVSE = "evse"
+
+
 class Delivered(SQLModel, table=True):
     """The version of an object a party confirmed holding (so a PATCH can build on it)."""
 

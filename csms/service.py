@@ -9,6 +9,7 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from urllib.parse import unquote
 
@@ -83,6 +84,9 @@ class Csms:
         self.passwords = PasswordChecks()
         self.commands = Commands(self.registry, self.store, self.grants, relay)
         self.draining = False  # stopping: no new chargers, and the ones held are handed over
+        # Several nodes: called with the nodes that were live and are gone (died, or drained
+        # and done), for what else they held (their deliverers' rows, cpo.app).
+        self.nodes_gone: list[Callable[[set[str]], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
 
@@ -182,6 +186,9 @@ class Csms:
                 live = await self.cluster.live_nodes()
                 if live != known or time.monotonic() - swept > PRESENCE_SWEEP:
                     await self._let_go(live)
+                    if gone := (known or set()) - live:
+                        for handler in self.nodes_gone:
+                            await handler(gone)
                     known, swept = live, time.monotonic()
             except Exception:
                 log.exception("marking the chargers of nodes that are gone offline failed")

@@ -252,3 +252,117 @@ async def test_a_token_change_at_one_node_reaches_local_lists_of_chargers_on_ano
             update = await cp.wait_for_call("SendLocalList")
             assert update["updateType"] == "Differential"
             assert cp.local_list["LL-CLUSTER"] == "Invalid"
+
+
+def _evse_pushes(emsp: EmspSimulator, evse_uid: str) -> list[str]:
+    """The statuses the eMSP was sent for one EVSE, in the order they came."""
+    return [
+        r.body["status"]
+        for r in emsp.received
+        if r.module == "locations"
+        and r.method == "PATCH"
+        and r.path.rstrip("/").endswith(f"/{evse_uid}")
+        and isinstance(r.body, dict)
+        and "status" in r.body
+    ]
+
+
+async def test_each_change_reaches_the_emsp_once_and_in_order_from_two_nodes(
+    tmp_path: Path,
+) -> None:
+    """Both nodes' chargers change; one projection in the cluster turns each change into one
+    push, and of the two nodes' deliverers exactly one sends it."""
+    async with cluster(tmp_path) as nodes, EmspSimulator(party_id="EMO") as emsp:
+        a, b = await nodes.node("node-a"), await nodes.node("node-b")
+        await register_with(a, emsp)  # type: ignore[arg-type]
+        evses = [("ONCE-A1", "CP-ONCE-A", 1), ("ONCE-B1", "CP-ONCE-B", 1)]
+        await post(a, "/locations", location("ONCE", evses))  # type: ignore[arg-type]
+        for station_id in ("CP-ONCE-A", "CP-ONCE-B"):
+            await a.add_station(station_id)
+        changes = ["Preparing", "Available", "Unavailable", "Available", "Faulted", "Available"]
+        seen = {"Preparing": "CHARGING", "Available": "AVAILABLE"}
+        seen |= {"Unavailable": "INOPERATIVE", "Faulted": "OUTOFORDER"}
+        async with charger(a, "CP-ONCE-A") as on_a, charger(b, "CP-ONCE-B") as on_b:
+            for uid in ("ONCE-A1", "ONCE-B1"):
+                await emsp.wait_for(
+                    lambda r, uid=uid: _evse_pushes(emsp, uid)[-1:] == ["AVAILABLE"], timeout=20
+                )
+            before = {uid: len(_evse_pushes(emsp, uid)) for uid in ("ONCE-A1", "ONCE-B1")}
+            for i, change in enumerate(changes):
+                await asyncio.gather(on_a.status(1, change), on_b.status(1, change))
+                for uid in ("ONCE-A1", "ONCE-B1"):
+                    count = before[uid] + i + 1
+                    await emsp.wait_for(
+                        lambda r, uid=uid, count=count: len(_evse_pushes(emsp, uid)) >= count,
+                        timeout=20,
+                    )
+            # Every change once, in the order the charger made them, from either node.
+            for uid in ("ONCE-A1", "ONCE-B1"):
+                sent = _evse_pushes(emsp, uid)[before[uid] :]
+                assert sent == [seen[c] for c in changes], (uid, sent)
+        assert not emsp.violations
+
+
+async def test_a_node_killed_mid_session_and_mid_delivery_loses_nothing(tmp_path: Path) -> None:
+    """kill -9 of the node that holds a charger in a session and whose deliverer may be
+    sending: the charger goes on on the other node, the session ends there and its eMSP gets
+    one CDR with every kWh."""
+    async with cluster(tmp_path) as nodes, EmspSimulator(party_id="EMK") as emsp:
+        a, b = await nodes.node("node-a"), await nodes.node("node-b")
+        await register_with(b, emsp)  # type: ignore[arg-type]
+        body = location("KILL", [("KILL-E1", "CP-KILL", 1)])
+        body["evses"][0]["capabilities"] = ["REMOTE_START_STOP_CAPABLE", "RFID_READER"]
+        await post(b, "/locations", body)  # type: ignore[arg-type]
+        await b.add_station("CP-KILL")
+        async with charger(b, "CP-KILL") as cp:
+            cp.reconnect = True
+            start = {
+                "token": make_token("APP-KILL", type="APP_USER", whitelist="NEVER", party_id="EMK"),
+                "location_id": "KILL",
+                "evse_uid": "KILL-E1",
+            }
+            status, answer = await emsp.send_command("START_SESSION", start)
+            assert status == 200 and answer["data"]["result"] == "ACCEPTED", answer
+            put = await emsp.wait_for(
+                lambda r: r.module == "sessions" and r.method == "PUT", timeout=20
+            )
+            session_id = put.body["id"]
+            await cp.send_meter_values(1, 600)
+            # The eMSP holds the next Session update unanswered: a deliverer is mid-send.
+            emsp.fault("slow", delay=30.0, modules={"sessions"})
+            await cp.send_meter_values(1, 600)
+            await emsp.wait_until_held("sessions")
+            senders = await nodes.sql("SELECT claimed_by FROM outbox WHERE claimed_by IS NOT NULL")
+
+            # The charger's next connection goes to node A (as a load balancer would send it).
+            cp.url = a.ws_url
+            b.signal(signal.SIGKILL)
+            await b.process.wait(10)
+            emsp.clear_faults()
+
+            async def back_on_a() -> bool:
+                return bool((await a.station("CP-KILL"))["online"]) and not cp.closed
+
+            await until(back_on_a, timeout=20, what="charger back on node A")
+            await cp.send_meter_values(1, 600)
+            tx = cp.transactions[1]
+            await cp.stop_transaction(1, "Local")
+            cdr = await emsp.wait_for(
+                lambda r: r.module == "cdrs" and r.method == "POST", timeout=30
+            )
+            assert cdr.body["session_id"] == session_id, senders
+            final = await emsp.wait_for(
+                lambda r: (
+                    r.module == "sessions"
+                    and isinstance(r.body, dict)
+                    and r.body.get("status") == "COMPLETED"
+                ),
+                timeout=30,
+            )
+            assert final.body["kwh"] == cdr.body["total_energy"]
+            # Every Wh the charger metered, before and after the kill, is billed.
+            assert tx.meter_stop_wh is not None
+            billed = round(cdr.body["total_energy"] * 1000)
+            assert billed == tx.meter_stop_wh - tx.meter_start_wh > 0
+        cdrs = [r for r in emsp.received if r.module == "cdrs" and r.method == "POST"]
+        assert len(cdrs) == 1, [c.body for c in cdrs]

@@ -10,8 +10,10 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
+from cpo import upsert
 from cpo.charging_sessions import periods_digest
 from cpo.models import (
+    DELIVERED_EVSE,
     Cdr,
     ChargingSession,
     Location,
@@ -25,9 +27,10 @@ from cpo.ocpi.client import OcpiCallError, OcpiClient, RefusedRequest
 from cpo.ocpi.responses import timestamp
 from cpo.ocpi.urls import BadSegment, join, segment
 from cpo.parties import peer_of
-from cpo.push.deliverer import Claimed, Deferred, Sender
+from cpo.push.deliverer import DELIVERED, Claimed, Deferred, Sender
 from cpo.remote_commands import result_body
 from cpo.sites import EVSES, LOCATION_ROWS, location_object, tariff_object
+from csms import clock
 
 
 def _base(party: Party, module: str) -> str:
@@ -75,6 +78,53 @@ async def _whole_location(
     return location_object(found, [e for _, e in rows if e is not None]), found.last_updated
 
 
+def _evse_key(location_id: str, uid: str) -> str:
+    return f"{location_id}/{uid}"
+
+
+async def _evses_held(
+    session: AsyncSession, party_id: int, location_id: str, uids: list[str]
+) -> dict[str, datetime]:
+    keys = {_evse_key(location_id, uid): uid for uid in uids}
+    rows = await session.execute(
+        select_columns(DELIVERED.c.object_id, DELIVERED.c.last_updated).where(
+            DELIVERED.c.party_id == party_id,
+            DELIVERED.c.kind == DELIVERED_EVSE,
+            DELIVERED.c.object_id.in_(keys),
+        )
+    )
+    return {keys[object_id]: at for object_id, at in rows}
+
+
+async def _note_evses(
+    sessions: async_sessionmaker[AsyncSession],
+    party_id: int,
+    location_id: str,
+    sent: dict[str, datetime],
+) -> None:
+    if not sent:
+        return
+    async with sessions.begin() as session:
+        conn = await session.connection()
+        statement = upsert.insert(conn, DELIVERED)
+        await conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=["party_id", "kind", "object_id"],
+                set_={"last_updated": statement.excluded.last_updated},
+            ),
+            [
+                {
+                    "party_id": party_id,
+                    "kind": DELIVERED_EVSE,
+                    "object_id": _evse_key(location_id, uid),
+                    "last_updated": at,
+                    "delivered_at": clock.now(),
+                }
+                for uid, at in sent.items()
+            ],
+        )
+
+
 def senders(
     sessions: async_sessionmaker[AsyncSession],
     client: OcpiClient,
@@ -112,14 +162,20 @@ def senders(
                 and all(u in by_uid for u in row.evses)
             )
             whole = None if patch else await _whole_location(session, row.object_id)
+            held_evses = (
+                await _evses_held(session, row.party_id, row.object_id, row.evses) if patch else {}
+            )
         found = rows[0]
         keys = (party, "locations", found.country_code, found.party_id)
         url = _object_url(*keys, row.object_id)
         peer = peer_of(party)
         if patch:
             # The party holds the location: only the statuses that changed travel.
+            sent: dict[str, datetime] = {}
             for uid in row.evses:
                 evse = by_uid[uid]
+                if held_evses.get(uid) == evse.evse_updated:
+                    continue  # sent already, by an earlier try of this row
                 body = {
                     "status": evse.admin_status or evse.status,
                     "last_updated": timestamp(evse.evse_updated),
@@ -132,10 +188,19 @@ def senders(
                     functional=True,
                     module="locations",
                 )
+                sent[uid] = evse.evse_updated
+            await _note_evses(sessions, row.party_id, row.object_id, sent)
             return found.last_updated  # type: ignore[no-any-return]
         if whole is None:
             return None  # gone meanwhile
         await client.call("PUT", url, peer, json=whole[0], functional=True, module="locations")
+        # The whole Location holds each EVSE as it was at least when its rows were read.
+        await _note_evses(
+            sessions,
+            row.party_id,
+            row.object_id,
+            {uid: evse.evse_updated for uid, evse in by_uid.items() if evse.evse_updated},
+        )
         return whole[1]
 
     async def tariff(party: Party, row: Claimed, held: bool) -> datetime | None:
