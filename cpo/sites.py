@@ -258,6 +258,9 @@ class Sites:
                                 )
                 result = await self._upsert_location(session, item, prefix, problems, status_of)
                 if result and result.changed:
+                    # The Location and its EVSEs written before the outbox row is locked: the
+                    # projection takes them in this order too (refresh_stations, ADR 016).
+                    await session.flush()
                     await self.outbox.mark(session, parties, "location", result.id)
                 if result:
                     done.append(result)
@@ -415,6 +418,7 @@ class Sites:
                 location.publish, location.last_updated = publish, clock.now()
                 if not publish:
                     location.data.pop("publish_allowed_to", None)
+                await session.flush()  # the Location before the outbox row, as above
                 parties = await self.outbox.receivers(session, "locations")
                 await self.outbox.mark(session, parties, "location", location.ocpi_id)
         self.outbox.wake()
@@ -524,15 +528,18 @@ class Sites:
             shown.append({"b_id": evse.id, "b_status": status, "b_at": now})
             locations.add(evse.location_id)
             changed.setdefault(evse.ocpi_id, []).append(evse.uid)
+        # Rows in the order an operator's write takes them (Location, its EVSEs, the outbox):
+        # on PostgreSQL the two wait for each other rather than deadlock (ADR 016).
+        if shown:
+            await conn.execute(
+                update(LOCATION_ROWS)
+                .where(LOCATION_ROWS.c.id.in_(sorted(locations)))
+                .values(last_updated=now)
+            )
         if hidden:
             await conn.execute(_EVSE_STATUS, hidden)
         if shown:
             await conn.execute(_EVSE_SHOWN, shown)
-            await conn.execute(
-                update(LOCATION_ROWS)
-                .where(LOCATION_ROWS.c.id.in_(locations))
-                .values(last_updated=now)
-            )
             parties = await self.outbox.receivers(session, "locations")
             await self.outbox.mark_each(session, parties, "location", changed, scope="status")
         return sum(len(u) for u in changed.values())
