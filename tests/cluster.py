@@ -71,6 +71,13 @@ class Node:
         assert self.process.process is not None
         os.kill(self.process.process.pid, sig)
 
+    async def kill(self) -> None:
+        """kill -9 of the whole node, its push worker too (a machine that dies), and its end
+        awaited (its output read to the end)."""
+        assert self.process.process is not None
+        os.killpg(self.process.process.pid, signal.SIGKILL)
+        assert await self.process.wait(30) == -signal.SIGKILL
+
 
 class Cluster:
     """PostgreSQL (this run's server) and a Redis of the test's own, and nodes on them."""

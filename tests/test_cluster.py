@@ -134,7 +134,7 @@ async def test_the_chargers_of_a_killed_node_go_offline_within_seconds(tmp_path:
         await a.add_station("CP-ORPHAN")
         async with charger(b, "CP-ORPHAN"):
             assert (await a.station("CP-ORPHAN"))["online"] is True
-            b.signal(signal.SIGKILL)
+            await b.kill()
 
             async def offline() -> bool:
                 return (await a.station("CP-ORPHAN"))["online"] is False
@@ -156,8 +156,7 @@ async def test_a_command_whose_node_does_not_answer_gets_a_clear_outcome(tmp_pat
             assert (status, result["outcome"]) == (504, "timeout")
             assert "node node-b did not answer" in result["error_description"]
 
-            b.signal(signal.SIGKILL)
-            await b.process.wait(10)
+            await b.kill()
             status, result = await a.command("CP-STUCK", "unlock", {"evse_id": 1})
             assert (status, result["outcome"]) == (409, "offline")
             assert "node-b" in result["error_description"]
@@ -336,8 +335,7 @@ async def test_a_node_killed_mid_session_and_mid_delivery_loses_nothing(tmp_path
 
             # The charger's next connection goes to node A (as a load balancer would send it).
             cp.url = a.ws_url
-            b.signal(signal.SIGKILL)
-            await b.process.wait(10)
+            await b.kill()
             emsp.clear_faults()
 
             async def back_on_a() -> bool:
