@@ -30,6 +30,12 @@ def make_engine(url: str, busy_wait: float = BUSY_WAIT) -> AsyncEngine:
             max_overflow=0,
             pool_timeout=120,
         )
+    else:
+        # PostgreSQL: enough connections for the deliverer's sends in flight to one party
+        # (CPO_PUSH_CONCURRENCY, 16) beside the csms's writer, the projection and the API:
+        # SQLAlchemy's default of 5 + 10 left a send, a round or a step waiting for a
+        # connection behind the others. Per process; docs/deploy.md sizes max_connections.
+        kwargs.update(pool_size=10, max_overflow=15)
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         # WAL lets readers (admin API) run while the handlers write; a writer of another
