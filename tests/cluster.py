@@ -72,11 +72,29 @@ class Node:
         os.kill(self.process.process.pid, sig)
 
     async def kill(self) -> None:
-        """kill -9 of the whole node, its push worker too (a machine that dies), and its end
-        awaited (its output read to the end)."""
+        """kill -9 of the whole node, its push worker too (a machine that dies; the worker
+        runs in a process group of its own), and its end awaited (its output read to the
+        end)."""
         assert self.process.process is not None
-        os.killpg(self.process.process.pid, signal.SIGKILL)
+        pid = self.process.process.pid
+        for child in _children(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+        os.killpg(pid, signal.SIGKILL)
         assert await self.process.wait(30) == -signal.SIGKILL
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 class Cluster:
