@@ -10,6 +10,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
+from cpo import locks
 from cpo.models import Party, PartyState
 from cpo.ocpi.client import Peer
 from cpo.ocpi.headers import PartyRef
@@ -20,6 +21,19 @@ from csms import clock
 LIVE = (PartyState.REGISTERED, PartyState.SUSPENDED, PartyState.REGISTERING)
 # A party that holds credentials both ways: its tokens are kept and it may be operated on.
 HOLDING = (PartyState.REGISTERED, PartyState.SUSPENDED)
+
+
+def role_key(role: dict[str, Any]) -> tuple[str, str, str]:
+    """A role as (role, COUNTRY, PARTY): country codes and party ids compare case-blind."""
+    return str(role["role"]), str(role["country_code"]).upper(), str(role["party_id"]).upper()
+
+
+class RolesTaken(Exception):
+    """Another live party registered one of the roles first."""
+
+    def __init__(self, holder: Party) -> None:
+        super().__init__(f"held by party #{holder.id}")
+        self.holder = holder
 
 
 class NotRegistered(Conflict):
@@ -103,22 +117,33 @@ class Parties:
 
     async def holder_of(self, roles: list[dict[str, Any]], other_than: int | None) -> Party | None:
         """A live party other than `other_than` that already registered one of these roles."""
-        wanted = {
-            (str(r["role"]), str(r["country_code"]).upper(), str(r["party_id"]).upper())
-            for r in roles
-        }
         async with self.sessions() as session:
-            rows = await session.execute(select(Party).where(col(Party.state).in_(list(LIVE))))
-            for party in rows.scalars():
-                if party.id == other_than:
-                    continue
-                held = {
-                    (str(r["role"]), str(r["country_code"]).upper(), str(r["party_id"]).upper())
-                    for r in party.roles
-                }
-                if held & wanted:
-                    return party
+            return await self._holder_in(session, roles, other_than)
+
+    @staticmethod
+    async def _holder_in(
+        session: AsyncSession, roles: list[dict[str, Any]], other_than: int | None
+    ) -> Party | None:
+        wanted = {role_key(r) for r in roles}
+        rows = await session.execute(select(Party).where(col(Party.state).in_(list(LIVE))))
+        for party in rows.scalars():
+            if party.id != other_than and wanted & {role_key(r) for r in party.roles}:
+                return party
         return None
+
+    async def swap_registering(
+        self, party_id: int, expected_hash: str | None, roles: list[dict[str, Any]], **changes: Any
+    ) -> bool:
+        """`swap` that also gives the party `roles`, if no other live party holds one of them:
+        the check and the write are one transaction, and on PostgreSQL two of them take turns
+        (an advisory lock), so two registrations of the same roles cannot both win (ADR 016).
+        Raises RolesTaken."""
+        async with self.sessions.begin() as session:
+            await locks.hold(session, locks.Lock.ROLES)
+            holder = await self._holder_in(session, roles, party_id)
+            if holder is not None:
+                raise RolesTaken(holder)
+            return await self.swap_in(session, party_id, expected_hash, roles=roles, **changes)
 
     async def set_state(
         self, party_id: int, state: PartyState, *, only_from: tuple[str, ...]

@@ -27,7 +27,7 @@ from cpo.ocpi.router import VERSION, Call, OcpiRouter
 from cpo.ocpi.status import OcpiError, Status, invalid, not_allowed
 from cpo.ocpi.tokens import Encoding, new_token, token_hash
 from cpo.ocpi.urls import BadUrl, origin, same_origin
-from cpo.parties import Parties, party_label, peer_of
+from cpo.parties import Parties, RolesTaken, party_label, peer_of
 from cpo.push import outbox
 from csms import clock
 
@@ -186,14 +186,28 @@ class Registration:
         return self._locks.setdefault(party_id, asyncio.Lock())
 
     async def _roles_free(self, creds: Credentials, party_id: int | None) -> None:
+        """Refuses early what `_swap_registering` would refuse at the end (an early answer,
+        before any call to the peer; the end decides)."""
         if not creds.unique_roles():
             raise invalid("roles: each (role, country_code, party_id) may appear only once")
         holder = await self.parties.holder_of([r.wire() for r in creds.roles], party_id)
         if holder is not None:
-            raise invalid(
-                f"roles: one of {', '.join(f'{r.country_code}/{r.party_id} {r.role}' for r in creds.roles)} "
-                f"is registered already by another party (#{holder.id})"
-            )
+            raise self._taken(creds, holder)
+
+    async def _swap_registering(
+        self, party_id: int, expected_hash: str | None, creds: Credentials, **changes: Any
+    ) -> bool:
+        """Gives the party its credentials' roles if they are still free (one transaction)."""
+        roles = [r.wire() for r in creds.roles]
+        try:
+            return await self.parties.swap_registering(party_id, expected_hash, roles, **changes)
+        except RolesTaken as e:
+            raise self._taken(creds, e.holder) from None
+
+    @staticmethod
+    def _taken(creds: Credentials, holder: Party) -> OcpiError:
+        named = ", ".join(f"{r.country_code}/{r.party_id} {r.role}" for r in creds.roles)
+        return invalid(f"roles: one of {named} is registered already by another party (#{holder.id})")
 
     # -- the peer starts: POST (register) and PUT (update) on our credentials ------------------
 
@@ -213,7 +227,6 @@ class Registration:
             changes: dict[str, Any] = dict(
                 state=PartyState.REGISTERED,
                 name=party.name or creds.roles[0].business_details.name,
-                roles=[r.wire() for r in creds.roles],
                 incoming_token_hash=token_hash(token),
                 outgoing_token=creds.token,
                 registered_at=party.registered_at or clock.now(),
@@ -232,7 +245,9 @@ class Registration:
                     pending_versions_url=None,
                     pending_since=None,
                 )
-            won = await self.parties.swap(party.id, party.incoming_token_hash, **changes)
+            won = await self._swap_registering(
+                party.id, party.incoming_token_hash, creds, **changes
+            )
         if not won:
             raise not_allowed("this token was used for a registration meanwhile; it is spent")
         if not moving:
@@ -393,16 +408,21 @@ class Registration:
             if self._at_home(party, theirs.url)
             else self._pending(party, theirs.url)
         )
-        await self.parties.swap(
-            party.id,
-            token_hash(token_b),
-            state=PartyState.REGISTERED,
-            name=name or theirs.roles[0].business_details.name,
-            roles=[r.wire() for r in theirs.roles],
-            outgoing_token=theirs.token,
-            registered_at=clock.now(),
-            **moved,
-        )
+        try:
+            await self._swap_registering(
+                party.id,
+                token_hash(token_b),
+                theirs,
+                state=PartyState.REGISTERED,
+                name=name or theirs.roles[0].business_details.name,
+                outgoing_token=theirs.token,
+                registered_at=clock.now(),
+                **moved,
+            )
+        except OcpiError:
+            await self._tell_gone(party, theirs.token)
+            await self.parties.remove(party.id)
+            raise
         registered = await self.parties.get(party.id)
         assert registered is not None
         await self._registered(party.id)
@@ -425,9 +445,7 @@ class Registration:
             except BaseException:
                 await self.parties.swap(party.id, token_hash(token_b), incoming_token_hash=old_hash)
                 raise
-            changes: dict[str, Any] = dict(
-                roles=[r.wire() for r in theirs.roles], outgoing_token=theirs.token
-            )
+            changes: dict[str, Any] = dict(outgoing_token=theirs.token)
             if not self._at_home(party, theirs.url):
                 changes |= self._pending(party, theirs.url)
             else:
@@ -440,7 +458,11 @@ class Registration:
                     changes |= dict(endpoints=found.endpoints, version=found.version)
                 except OcpiError:
                     pass  # the new token works; the old endpoints stay until the next update
-            await self.parties.swap(party.id, token_hash(token_b), **changes)
+            try:
+                await self._swap_registering(party.id, token_hash(token_b), theirs, **changes)
+            except OcpiError:
+                await self.parties.swap(party.id, token_hash(token_b), incoming_token_hash=old_hash)
+                raise
         updated = await self.parties.get(party.id)
         assert updated is not None
         return updated

@@ -160,6 +160,25 @@ async def test_a_role_registered_by_another_party_is_refused(
     assert (await party(platform, party_id))["state"] == "INVITED"
 
 
+async def test_two_parties_registering_the_same_roles_at_once_register_one(
+    platform: Platform,
+) -> None:
+    """Two invitations, two eMSPs with the same roles at the same moment: the roles are
+    checked free and taken in one transaction, so one wins and the other is refused (the
+    check used to come before the peer was called, so both passed it)."""
+    (first, token_1), (second, token_2) = await invite(platform), await invite(platform)
+    url = f"{platform.url}/ocpi/versions"
+    async with EmspSimulator(party_id="EMS") as one, EmspSimulator(party_id="EMS") as two:
+        results = await asyncio.gather(
+            one.register(url, token_1), two.register(url, token_2), return_exceptions=True
+        )
+    assert sum(isinstance(r, dict) for r in results) == 1, results
+    [refused] = [r for r in results if isinstance(r, OcpiError)]
+    assert refused.status_code == 2001 and "registered already" in str(refused)
+    states = sorted([(await party(platform, p))["state"] for p in (first, second)])
+    assert states == ["INVITED", "REGISTERED"]
+
+
 async def test_suspended_party_is_refused_until_resumed(
     platform: Platform, emsp: EmspSimulator
 ) -> None:
