@@ -18,6 +18,7 @@ try:
 
     from cpo import meta
     from cpo.admin import token as admin_token
+    from cpo.console.users_cli import add_user_commands
     from cpo.database import SchemaTooNew, migrate
     from cpo.models import Location, OcpiToken
     from cpo.ocpi.status import OcpiError
@@ -439,6 +440,7 @@ def parser() -> argparse.ArgumentParser:
         "issue a new admin API token and print it: the one before stops working, also in a"
         " running server (only a hash is stored, so a token cannot be shown again)",
     )
+    add_user_commands(sub)
     return p
 
 
