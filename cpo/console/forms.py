@@ -27,11 +27,9 @@ class BadForm(Exception):
 
 
 async def read_form(request: Request) -> dict[str, str]:
-    """The form's fields (the first of a repeated one); BadForm when it is not a URL-encoded
-    form, too large, or not UTF-8."""
+    """The form's fields (the first of a repeated one), none for an empty body; BadForm when
+    it is not a URL-encoded form, too large, or not UTF-8."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind != "application/x-www-form-urlencoded":
-        raise BadForm(415, "send the form as application/x-www-form-urlencoded")
     body = bytearray()
     try:
         async for chunk in request.stream():
@@ -40,6 +38,10 @@ async def read_form(request: Request) -> dict[str, str]:
                 raise BadForm(413, f"the form is larger than {FORM_MAX // 1024} KiB")
     except BodyTooLarge:
         raise BadForm(413, f"the form is larger than {FORM_MAX // 1024} KiB") from None
+    if kind != "application/x-www-form-urlencoded":
+        if not body:  # a button's POST with nothing in it
+            return {}
+        raise BadForm(415, "send the form as application/x-www-form-urlencoded")
     try:
         pairs = parse_qsl(
             body.decode(), keep_blank_values=True, max_num_fields=FIELDS_MAX, errors="strict"

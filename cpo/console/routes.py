@@ -16,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 
 from cpo.console import accounts, lists, sessions, stations
 from cpo.console.accounts import NAME_MAX, PASSWORD_MAX, Role
-from cpo.console.forms import CSRF_FIELD, BadForm, read_form, sent_token
+from cpo.console.forms import CSRF_FIELD, CSRF_HEADER, BadForm, read_form, sent_token
 from cpo.console.guard import PATH, Guard, Refused, client_address, shared_secret
 from cpo.console.live import Changes, EventStream
 from cpo.console.logins import Login, Logins
@@ -129,15 +129,10 @@ class Console:
             login = await self.guard.login(request)
             if login is None:
                 return self.to_login(request)
-            try:
-                form = await read_form(request)
-                self.guard.check_post(
-                    request, sent_token(request, form), self.guard.csrf_token(login)
-                )
-            except BadForm as e:
-                return self.error(request, login, e.status, e.message)
-            except Refused as e:
-                return self.error(request, login, e.status, e.reason)
+            refusal = await self._check_post(request, login)
+            if isinstance(refusal, Response):
+                return refusal
+            form = refusal
             if not login.role.can_act:
                 return self.error(
                     request, login, 403, f"A {login.role.value} sees everything but cannot act."
@@ -145,6 +140,24 @@ class Console:
             return await handler(self, request, login, form)
 
         return endpoint
+
+    async def _check_post(self, request: Request, login: Login) -> dict[str, str] | Response:
+        """The POST's form, or the answer that refuses it: 403 without the login's CSRF token
+        or from another origin (whatever its body), else the form's own problem."""
+        expected = self.guard.csrf_token(login)
+        try:
+            form = await read_form(request)
+        except BadForm as e:
+            try:
+                self.guard.check_post(request, request.headers.get(CSRF_HEADER), expected)
+            except Refused as r:
+                return self.error(request, login, r.status, r.reason)
+            return self.error(request, login, e.status, e.message)
+        try:
+            self.guard.check_post(request, sent_token(request, form), expected)
+        except Refused as e:
+            return self.error(request, login, e.status, e.reason)
+        return form
 
     # -- logging in and out -----------------------------------------------------------------
 
@@ -234,13 +247,9 @@ class Console:
         if login is None:
             self.guard.drop_login(response)
             return response
-        try:
-            form = await read_form(request)
-            self.guard.check_post(request, sent_token(request, form), self.guard.csrf_token(login))
-        except BadForm as e:
-            return self.error(request, login, e.status, e.message)
-        except Refused as e:
-            return self.error(request, login, e.status, e.reason)
+        refusal = await self._check_post(request, login)
+        if isinstance(refusal, Response):
+            return refusal
         await self.logins.end(login.secret)
         self.guard.drop_login(response)
         return response

@@ -259,7 +259,8 @@ async def command(
             "said": said,
             "detail": result.error_description,
             "problems": {},
-            "data": result.data or None,
+            # What the charger said besides its status (a configuration, a list version).
+            "data": {k: v for k, v in result.data.items() if k != "status"} or None,
         }
     outcome["command"] = name
     if request.headers.get("hx-request") == "true":
