@@ -4,10 +4,11 @@ chromium-driver, driven by Selenium), and a plain HTTP client that logs in as a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -63,13 +64,41 @@ async def log_in(http: httpx.AsyncClient, name: str, password: str = PASSWORD) -
     )
 
 
-async def logged_in(http: httpx.AsyncClient, name: str) -> str:
+async def logged_in(http: httpx.AsyncClient, name: str, password: str = PASSWORD) -> str:
     """Logs the client in as `name`; the CSRF token its pages then carry."""
-    answer = await log_in(http, name)
+    answer = await log_in(http, name, password)
     assert answer.status_code == 303, answer.text
     page = await http.get("/console/stations")
     assert page.status_code == 200, page.text
     return hidden(page.text)
+
+
+@contextlib.asynccontextmanager
+async def events(http: httpx.AsyncClient) -> AsyncIterator[AsyncIterator[str]]:
+    """The console's live stream, line by line."""
+    async with http.stream("GET", "/console/events") as answer:
+        assert answer.status_code == 200
+        assert answer.headers["content-type"].startswith("text/event-stream")
+        yield answer.aiter_lines()
+
+
+async def shown_after_changes(
+    lines: AsyncIterator[str],
+    http: httpx.AsyncClient,
+    path: str,
+    until: Callable[[str], bool],
+    timeout: float = 10,
+) -> str:
+    """The page at `path` once `until` holds of it: looked at now, then after each change the
+    live stream tells (as a browser's page fetches its live parts)."""
+    async with asyncio.timeout(timeout):
+        page = (await http.get(path)).text
+        while not until(page):
+            async for line in lines:
+                if line.startswith("data:"):
+                    break
+            page = (await http.get(path)).text
+        return page
 
 
 # -- in Chromium --------------------------------------------------------------------------

@@ -64,7 +64,11 @@ async def test_a_remote_start_from_the_station_page_starts_a_session_on_the_char
 
     assert await browser.text(f"{start} .outcome .result") == "The charger answered: Accepted."
     started = await events.wait("TransactionStarted", lambda e: e.station_id == sim.id)
-    assert sim.transactions[1].id_tag == "04A1B2C3"
+    # The charger was asked, and started: the platform has its StartTransaction.
+    assert ("RemoteStartTransaction",) == tuple(
+        a for a, _ in sim.received_calls if a.startswith("RemoteStart")
+    )
+    assert (started.data["id_token"], started.data["evse_id"]) == ("04A1B2C3", 1)
     # The page shows the transaction under way, live.
     row = f'#live [data-transaction="{started.data["transaction_id"]}"]'
     assert "04A1B2C3" in await browser.text(row)

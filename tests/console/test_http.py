@@ -4,8 +4,6 @@ Origin checks, roles, expiry, and every class of bad input a browser can send.""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from sqlalchemy import update
 from cpo.console import accounts
 from cpo.console.accounts import ConsoleLogin
 from csms import clock
-from tests.console.browser import PASSWORD, add_user, client, hidden, log_in, logged_in
+from tests.console.browser import PASSWORD, add_user, client, events, hidden, log_in, logged_in
 from tests.platform import Platform, online
 
 WRONG = "Wrong user name or password."
@@ -323,14 +321,6 @@ async def test_a_command_with_bad_arguments_is_not_sent_and_says_why(platform: P
     await sim.close()
 
 
-@contextlib.asynccontextmanager
-async def _events(http: httpx.AsyncClient) -> AsyncIterator[AsyncIterator[str]]:
-    async with http.stream("GET", "/console/events") as answer:
-        assert answer.status_code == 200
-        assert answer.headers["content-type"].startswith("text/event-stream")
-        yield answer.aiter_lines()
-
-
 async def test_the_live_stream_tells_a_change_made_on_another_node(tmp_path: Path) -> None:
     """Two nodes on one database: a page open on one is told of a charger on the other."""
     first = await Platform(tmp_path).start()
@@ -342,7 +332,7 @@ async def test_the_live_stream_tells_a_change_made_on_another_node(tmp_path: Pat
         async with client(first) as on_first, client(second) as http:
             await logged_in(on_first, "nina")
             http.cookies = on_first.cookies
-            async with _events(http) as lines:
+            async with events(http) as lines:
                 await sim.status(2, "Faulted")
                 async with asyncio.timeout(10):
                     async for line in lines:
