@@ -38,8 +38,11 @@ class Logins:
         sessions: async_sessionmaker[AsyncSession],
         idle: timedelta,
         longest: timedelta,
+        reads: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.sessions = sessions
+        # Every request of a page looks its login up: on SQLite, on the reading connections.
+        self.reads = reads or sessions
         self.idle = idle
         self.longest = longest
 
@@ -62,7 +65,7 @@ class Logins:
         it expired (and is then removed) or its user was removed."""
         key = digest(secret)
         now = clock.now()
-        async with self.sessions() as session:
+        async with self.reads() as session:
             row = (
                 await session.execute(
                     select(ConsoleLogin, ConsoleUser)

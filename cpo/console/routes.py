@@ -65,6 +65,7 @@ class Console:
             sessions,
             idle=timedelta(minutes=settings.console_session_minutes),
             longest=timedelta(hours=settings.console_session_max_hours),
+            reads=self.reads,
         )
         self.guard = Guard(self.logins, settings.base_url)
         self.view = View()
