@@ -207,7 +207,9 @@ class Registration:
     @staticmethod
     def _taken(creds: Credentials, holder: Party) -> OcpiError:
         named = ", ".join(f"{r.country_code}/{r.party_id} {r.role}" for r in creds.roles)
-        return invalid(f"roles: one of {named} is registered already by another party (#{holder.id})")
+        return invalid(
+            f"roles: one of {named} is registered already by another party (#{holder.id})"
+        )
 
     # -- the peer starts: POST (register) and PUT (update) on our credentials ------------------
 
