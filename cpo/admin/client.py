@@ -35,6 +35,8 @@ class AdminClient:
     def _client(self) -> httpx.Client:
         if not self.token:
             raise AdminError(NO_TOKEN)
+        if not (self.token.isascii() and self.token.isprintable()):
+            raise AdminError("CPO_ADMIN_TOKEN has characters no admin token has")
         try:
             return httpx.Client(
                 base_url=self.url,
@@ -50,21 +52,21 @@ class AdminClient:
         path: str,
         *,
         json: Any = None,
-        content: bytes | None = None,
         params: dict[str, Any] | None = None,
     ) -> Any:
         """The answer's JSON (None for 204 No Content); AdminError for anything else."""
         with self._client() as client, _talking(self.url):
-            response = client.request(
-                method,
-                path,
-                json=json,
-                content=content,
-                params=_params(params),
-                headers={"Content-Type": "application/json"} if content is not None else None,
-            )
+            response = client.request(method, path, json=json, params=_params(params))
             self._check(response)
-            return None if response.status_code == 204 else response.json()
+            if response.status_code == 204:
+                return None
+            try:
+                return response.json()
+            except ValueError:
+                raise AdminError(
+                    f"the server at {self.url} did not answer JSON: is CPO_ADMIN_URL the CPO"
+                    " platform's?"
+                ) from None
 
     def download(self, path: str, params: dict[str, Any], into: IO[bytes]) -> int:
         """Streams the answer into `into`; the bytes written."""
