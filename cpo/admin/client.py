@@ -9,10 +9,9 @@ from typing import IO, Any
 
 import httpx
 
-NO_TOKEN = (
-    "no admin token: set CPO_ADMIN_TOKEN to the token `cpo serve` printed at its first start,"
-    " or issue a new one with `cpo admin-token` where the server's database is (the one before"
-    " stops working)"
+GET_A_TOKEN = (
+    "set CPO_ADMIN_TOKEN to the token `cpo serve` printed at its first start, or issue a new"
+    " one with `cpo admin-token` where the server's database is (the one before stops working)"
 )
 # Commands wait for a charger's answer (CPO_OCPP_RESPONSE_TIMEOUT, 30 s) and registrations for
 # a peer's token list: well within this.
@@ -34,7 +33,7 @@ class AdminClient:
 
     def _client(self) -> httpx.Client:
         if not self.token:
-            raise AdminError(NO_TOKEN)
+            raise AdminError(f"no admin token: {GET_A_TOKEN}")
         if not (self.token.isascii() and self.token.isprintable()):
             raise AdminError("CPO_ADMIN_TOKEN has characters no admin token has")
         try:
@@ -91,7 +90,9 @@ class AdminClient:
             except ValueError:
                 problem = {}
         if response.status_code == 401:
-            raise AdminError(f"the server at {self.url} refused the admin token (401). {NO_TOKEN}")
+            raise AdminError(
+                f"the server at {self.url} refused the admin token (401): {GET_A_TOKEN}"
+            )
         if not isinstance(problem, dict) or "title" not in problem:
             raise AdminError(
                 f"the server at {self.url} answered {response.status_code}"
