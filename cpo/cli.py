@@ -1,4 +1,10 @@
-"""The `cpo` command: serve the platform and administer it (each command reads the server's settings)."""
+"""The `cpo` command: serve the platform, and administer a running one through its admin API.
+
+Every command the server can do is a call to its admin API (CPO_ADMIN_URL, CPO_ADMIN_TOKEN), so
+the CLI works from any machine and what it hands out (an invitation's URL) is the server's own.
+Only `serve`, `migrate` and `admin-token` open the database: they run before there is a server
+to ask, or issue the token the others need (ADR 020).
+"""
 
 from __future__ import annotations
 
@@ -6,77 +12,46 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 # Loading the platform takes a second or so: a Ctrl-C meanwhile ends as quietly as one later.
 try:
-    from pydantic import BaseModel, ValidationError
-    from sqlalchemy import func
-    from sqlmodel import col, select
+    from pydantic import ValidationError
 
-    from cpo import meta
-    from cpo.admin import token as admin_token
+    from cpo.admin.client import AdminClient, AdminError
     from cpo.console.users_cli import add_user_commands
-    from cpo.database import SchemaTooNew, migrate
-    from cpo.models import Location, OcpiToken
-    from cpo.ocpi.status import OcpiError
-    from cpo.operations import Conflict, NotFound, Operations, StationIn, TokenIn, station_view
-    from cpo.parties import party_view
-    from cpo.roaming import InvitationIn, OriginsIn, RegistrationIn, Roaming
     from cpo.settings import Settings
-    from cpo.sites import Invalid, location_object
-    from csms.db import make_engine, make_sessions
 except KeyboardInterrupt:
     raise SystemExit(130) from None
 
 
-def _run(settings: Settings, work: Callable[[Operations], Awaitable[Any]]) -> Any:
-    async def main() -> Any:
-        await migrate(settings.database_url)
-        engine = make_engine(settings.database_url)
-        try:
-            return await work(Operations(make_sessions(engine)))
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(main())
-
-
-def _roam(settings: Settings, work: Callable[[Roaming], Awaitable[Any]]) -> Any:
-    """Runs `work` on the OCPI side, as the server would (its requests land in the same log),
-    under the public URL the server recorded: peers are sent where the server really is."""
-
-    async def main() -> Any:
-        await migrate(settings.database_url)
-        engine = make_engine(settings.database_url)
-        sessions = make_sessions(engine)
-        served = await meta.public_url(sessions)
-        roaming = Roaming(
-            settings.model_copy(update={"public_url": served}) if served else settings, sessions
-        )
-        try:
-            return await work(roaming)
-        finally:
-            await roaming.stop()
-            await engine.dispose()
-
-    return asyncio.run(main())
+def _admin(settings: Settings) -> AdminClient:
+    if not settings.admin_url and settings.port == 0:
+        raise AdminError("CPO_PORT is 0 (any free port): set CPO_ADMIN_URL to the server's URL")
+    return AdminClient(settings.admin_api_url, settings.admin_token)
 
 
 def _print(args: argparse.Namespace, data: Any, human: str) -> None:
     print(json.dumps(data, indent=2, default=str) if args.json else human)
 
 
-def _model(model: type[BaseModel], **fields: Any) -> Any:
+def _segment(value: str) -> str:
+    """One path segment, whatever the operator typed (a slash, a question mark, ...)."""
+    return quote(value, safe="")
+
+
+def _read_json(file: str) -> Any:
     try:
-        return model(**{k: v for k, v in fields.items() if v is not None})
-    except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()
-        )
-        raise SystemExit(f"error: {problems}") from None
+        return json.loads(Path(file).read_text())
+    except (OSError, ValueError) as e:
+        raise AdminError(f"cannot read {file}: {e}") from None
+
+
+# -- database commands: before there is a server to ask ---------------------------------------
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -93,50 +68,160 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     """Brings the schema to this code's head and exits (what `cpo serve` does first)."""
-    revision = asyncio.run(migrate(settings.database_url))
+    from cpo.database import SchemaTooNew, migrate
+
+    try:
+        revision = asyncio.run(migrate(settings.database_url))
+    except SchemaTooNew as e:
+        print(f"cpo: {e}", file=sys.stderr)
+        return 1
     _print(args, {"revision": revision}, f"the database schema is at {revision}, this code's head")
     return 0
 
 
+def cmd_admin_token(args: argparse.Namespace, settings: Settings) -> int:
+    from cpo.admin import token as admin_token
+    from cpo.database import SchemaTooNew, migrate
+    from csms.db import make_engine, make_sessions
+
+    if settings.admin_token:
+        print(
+            "error: CPO_ADMIN_TOKEN is set, and a server started with it takes only that token:"
+            " change it where the server reads it, or unset it in this shell to issue a stored"
+            " one (nothing was issued)",
+            file=sys.stderr,
+        )
+        return 1
+
+    async def issue() -> str:
+        await migrate(settings.database_url)
+        engine = make_engine(settings.database_url)
+        try:
+            return await admin_token.issue(make_sessions(engine))
+        finally:
+            await engine.dispose()
+
+    try:
+        token = asyncio.run(issue())
+    except SchemaTooNew as e:
+        print(f"cpo: {e}", file=sys.stderr)
+        return 1
+    _print(args, {"admin_token": token}, token)
+    return 0
+
+
+# -- stations, tokens and commands ------------------------------------------------------------
+
+
+def _station_line(s: dict[str, Any]) -> str:
+    state = "online " if s["online"] else "offline"
+    return (
+        f"{s['id']:<24} {state} {s.get('ocpp_version') or '-':<6} "
+        f"{s.get('vendor') or ''} {s.get('model') or ''}".rstrip()
+    )
+
+
 def cmd_station_add(args: argparse.Namespace, settings: Settings) -> int:
-    data = _model(StationIn, id=args.id, password=args.password)
-    station = _run(settings, lambda ops: ops.add_station(data))
+    body = {"id": args.id} | ({"password": args.password} if args.password else {})
+    station = _admin(settings).call("POST", "/stations", json=body)
     _print(
         args,
-        station_view(station),
-        f"station {station.id} registered"
-        + (" with a password" if args.password else " (no password)"),
+        station,
+        f"station {station['id']} registered"
+        + (" with a password" if station["password_set"] else " (no password)"),
     )
     return 0
 
 
 def cmd_station_list(args: argparse.Namespace, settings: Settings) -> int:
-    stations = _run(settings, lambda ops: ops.stations())
-    rows = [station_view(s) for s in stations]
-    human = "\n".join(
-        f"{s['id']:<24} {'online ' if s['online'] else 'offline'} {s.get('ocpp_version') or '-':<6} {s.get('vendor') or ''} {s.get('model') or ''}"
-        for s in rows
-    )
-    _print(args, rows, human or "no stations")
+    rows = _admin(settings).call("GET", "/stations")
+    _print(args, rows, "\n".join(_station_line(s) for s in rows) or "no stations")
+    return 0
+
+
+def cmd_station_show(args: argparse.Namespace, settings: Settings) -> int:
+    s = _admin(settings).call("GET", f"/stations/{_segment(args.id)}")
+    lines = [
+        _station_line(s),
+        f"  firmware {s.get('firmware_version') or '-'}, serial {s.get('serial_number') or '-'}",
+        f"  last seen {s.get('last_seen') or 'never'}, password {'set' if s['password_set'] else 'none'}",
+    ]
+    lines += [
+        f"  EVSE {c['evse_id']} connector {c['connector_id']}: {c.get('status') or 'unknown'}"
+        + (f" ({c['status_detail']})" if c.get("status_detail") else "")
+        for c in s["connectors"]
+    ]
+    _print(args, s, "\n".join(lines))
+    return 0
+
+
+def cmd_station_remove(args: argparse.Namespace, settings: Settings) -> int:
+    _admin(settings).call("DELETE", f"/stations/{_segment(args.id)}")
+    _print(args, {"id": args.id, "removed": True}, f"station {args.id} removed")
     return 0
 
 
 def cmd_token_add(args: argparse.Namespace, settings: Settings) -> int:
-    data = _model(TokenIn, uid=args.uid, type=args.type, status=args.status)
-    token = _run(settings, lambda ops: ops.add_token(data))
-    _print(args, token.model_dump(mode="json"), f"token {token.uid} ({token.type}) {token.status}")
+    body = {"uid": args.uid, "type": args.type, "status": args.status}
+    token = _admin(settings).call("POST", "/tokens", json=body)
+    _print(args, token, f"token {token['uid']} ({token['type']}) {token['status']}")
     return 0
 
 
 def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
-    tokens = _run(settings, lambda ops: ops.tokens())
-    rows = [t.model_dump(mode="json") for t in tokens]
-    _print(
-        args,
-        rows,
-        "\n".join(f"{t['uid']:<24} {t['type']:<8} {t['status']}" for t in rows) or "no tokens",
-    )
+    rows = _admin(settings).call("GET", "/tokens")
+    human = "\n".join(f"{t['uid']:<24} {t['type']:<8} {t['status']}" for t in rows)
+    _print(args, rows, human or "no tokens")
     return 0
+
+
+def cmd_token_remove(args: argparse.Namespace, settings: Settings) -> int:
+    path = f"/tokens/{_segment(args.uid)}"
+    _admin(settings).call("DELETE", path, params={"type": args.type})
+    done = {"uid": args.uid, "type": args.type, "removed": True}
+    _print(args, done, f"token {args.uid} ({args.type}) removed")
+    return 0
+
+
+def command_body(words: list[str]) -> dict[str, Any]:
+    """A command's arguments: a JSON object, or key=value (a text the server reads as the
+    field's type: evse_id=1, operative=false) and key:=JSON (a list, an object, null)."""
+    if len(words) == 1 and words[0].lstrip().startswith("{"):
+        try:
+            body = json.loads(words[0])
+        except ValueError as e:
+            raise AdminError(f"the JSON body is not valid JSON: {e}") from None
+        if not isinstance(body, dict):
+            raise AdminError("the JSON body must be an object")
+        return body
+    body = {}
+    for word in words:
+        key, sep, value = word.partition("=")
+        if not sep or not key:
+            raise AdminError(f"{word!r}: give arguments as key=value, key:=JSON or one JSON object")
+        if key.endswith(":"):
+            try:
+                body[key[:-1]] = json.loads(value)
+            except ValueError:
+                raise AdminError(f"{word!r}: the value after := is not valid JSON") from None
+        else:
+            body[key] = value
+    return body
+
+
+def cmd_command(args: argparse.Namespace, settings: Settings) -> int:
+    body = command_body(args.arguments)
+    path = f"/stations/{_segment(args.station)}/commands/{_segment(args.name)}"
+    result = _admin(settings).call("POST", path, json=body)
+    human = f"{args.name} on {args.station}: {result.get('status') or 'answered'}"
+    extra = {k: v for k, v in (result.get("data") or {}).items() if k != "status"}
+    if extra:
+        human += "\n" + json.dumps(extra, indent=2)
+    _print(args, result, human)
+    return 0
+
+
+# -- parties ------------------------------------------------------------------------------------
 
 
 def _party_line(p: dict[str, Any]) -> str:
@@ -148,31 +233,12 @@ def _party_line(p: dict[str, Any]) -> str:
 
 
 def cmd_party_invite(args: argparse.Namespace, settings: Settings) -> int:
-    data = _model(
-        InvitationIn,
-        name=args.name,
-        token_encoding="raw" if args.raw_tokens else None,
-        allowed_origins=args.allow_origin,
-    )
-
-    async def invite(r: Roaming) -> tuple[dict[str, Any], bool]:
-        served = await meta.public_url(r.sites.sessions)
-        invited = await r.invite(data.name, data.token_encoding, data.allowed_origins)
-        return invited, served is not None
-
-    invitation, served = _roam(settings, invite)
-    if not served:
-        print(
-            "note: no server has started on this database yet: the URL comes from this "
-            "shell's CPO_PUBLIC_URL, CPO_HOST and CPO_PORT",
-            file=sys.stderr,
-        )
-    elif settings.listens_everywhere and not settings.public_url:
-        print(
-            "note: CPO_HOST listens on every interface, so the URL names this machine; "
-            "if eMSPs reach it by another name, set CPO_PUBLIC_URL and restart the server",
-            file=sys.stderr,
-        )
+    body: dict[str, Any] = {"name": args.name or "", "allowed_origins": args.allow_origin}
+    if args.raw_tokens:
+        body["token_encoding"] = "raw"
+    invitation = _admin(settings).call("POST", "/parties/invitations", json=body)
+    if invitation.get("note"):
+        print(f"note: {invitation['note']}", file=sys.stderr)
     _print(
         args,
         invitation,
@@ -184,106 +250,78 @@ def cmd_party_invite(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_party_register(args: argparse.Namespace, settings: Settings) -> int:
-    data = _model(
-        RegistrationIn,
-        versions_url=args.versions_url,
-        token=args.token,
-        name=args.name,
-        token_encoding="raw" if args.raw_tokens else None,
-        allowed_origins=args.allow_origin,
-    )
-
-    async def register(r: Roaming) -> tuple[Any, int]:
-        party = await r.register(
-            data.versions_url, data.token, data.token_encoding, data.name, data.allowed_origins
-        )
-        # The first pull of the party's tokens runs in the background, which would end with
-        # this process: it is waited for, so the tokens are here when the command returns.
-        await r.settle()
-        async with r.sites.sessions() as session:
-            tokens = await session.scalar(
-                select(func.count())
-                .select_from(OcpiToken)
-                .where(col(OcpiToken.owner_id) == party.id, col(OcpiToken.valid).is_(True))
-            )
-        return party, int(tokens or 0)
-
-    party, tokens = _roam(settings, register)
-    view = party_view(party) | {"tokens": tokens}
-    _print(args, view, "registered: " + _party_line(view) + f"  ({tokens} tokens pulled)")
+    body: dict[str, Any] = {
+        "versions_url": args.versions_url,
+        "token": args.token,
+        "name": args.name or "",
+        "allowed_origins": args.allow_origin,
+    }
+    if args.raw_tokens:
+        body["token_encoding"] = "raw"
+    view = _admin(settings).call("POST", "/parties/registrations", json=body)
+    _print(args, view, "registered: " + _party_line(view) + f"  ({view['tokens']} tokens pulled)")
     return 0
 
 
 def cmd_party_list(args: argparse.Namespace, settings: Settings) -> int:
-    rows = [party_view(p) for p in _roam(settings, lambda r: r.parties.all())]
+    rows = _admin(settings).call("GET", "/parties")
     _print(args, rows, "\n".join(_party_line(p) for p in rows) or "no parties")
     return 0
 
 
 def cmd_party_change(args: argparse.Namespace, settings: Settings) -> int:
-    async def change(r: Roaming) -> Any:
-        if args.action == "unregister":
-            problem = await r.unregister(args.id)
-            if problem:
-                print(f"warning: the peer was not told: {problem}", file=sys.stderr)
-            return await r.party(args.id)
-        return await getattr(r, args.action)(args.id)
-
-    view = party_view(_roam(settings, change))
+    admin = _admin(settings)
+    if args.action == "unregister":
+        view = admin.call("DELETE", f"/parties/{args.id}")
+        if not view["peer_told"]:
+            print(f"warning: the peer was not told: {view['peer_problem']}", file=sys.stderr)
+    else:
+        view = admin.call("POST", f"/parties/{args.id}/{args.action}")
     _print(args, view, _party_line(view))
     return 0
 
 
 def cmd_party_origins(args: argparse.Namespace, settings: Settings) -> int:
-    data = _model(OriginsIn, allowed_origins=args.origins)
-    view = party_view(_roam(settings, lambda r: r.allow_origins(args.id, data.allowed_origins)))
-    _print(args, view, f"{_party_line(view)}\n  allowed origins: {_listed(view)}")
+    body = {"allowed_origins": args.origins}
+    view = _admin(settings).call("PUT", f"/parties/{args.id}/origins", json=body)
+    listed = ", ".join(view["allowed_origins"]) or "none besides the versions URL's"
+    _print(args, view, f"{_party_line(view)}\n  allowed origins: {listed}")
     return 0
 
 
 def cmd_party_move(args: argparse.Namespace, settings: Settings) -> int:
     """approve | reject the move to another origin a party asked for."""
-    work = Roaming.approve_move if args.action == "approve" else Roaming.reject_move
-    view = party_view(_roam(settings, lambda r: work(r, args.id)))
+    view = _admin(settings).call("POST", f"/parties/{args.id}/move/{args.action}")
     _print(args, view, f"{_party_line(view)}\n  versions URL: {view['versions_url']}")
     return 0
 
 
-def _listed(view: dict[str, Any]) -> str:
-    return ", ".join(view["allowed_origins"]) or "none besides the versions URL's"
+# -- locations and tariffs ------------------------------------------------------------------
 
 
 def _import(args: argparse.Namespace, settings: Settings, kind: str) -> int:
+    raw = _read_json(args.file)
     try:
-        raw = json.loads(Path(args.file).read_text())
-    except (OSError, ValueError) as e:
-        print(f"error: cannot read {args.file}: {e}", file=sys.stderr)
+        done = _admin(settings).call("POST", f"/{kind}s", json=raw)
+    except AdminError as e:
+        problems = e.problem.get("errors") if e.problem.get("status") == 422 else None
+        if not problems:
+            raise
+        print(f"error: nothing imported, {len(problems)} problem(s):", file=sys.stderr)
+        for p in problems:
+            print(f"  {p.get('field')}: {p.get('problem')}", file=sys.stderr)
         return 1
-
-    async def work(r: Roaming) -> Any:
-        if kind == "location":
-            return await r.sites.upsert_locations(raw)
-        return await r.sites.upsert_tariffs(raw)
-
-    try:
-        done = _roam(settings, work)
-    except Invalid as e:
-        print(f"error: nothing imported, {len(e.problems)} problem(s):", file=sys.stderr)
-        for p in e.problems:
-            print(f"  {p['field']}: {p['problem']}", file=sys.stderr)
-        return 1
-    rows = [d.view() for d in done]
     human = "\n".join(
         f"{kind} {d['id']}: {'created' if d['created'] else 'updated' if d['changed'] else 'unchanged'}"
-        for d in rows
+        for d in done
     )
-    ignored = [uid for d in done for uid in d.status_ignored]
+    ignored = [uid for d in done for uid in d.get("status_ignored") or []]
     if ignored:
         human += (
             f"\n{len(ignored)} EVSE status{'es' if len(ignored) > 1 else ''} ignored: the charger"
             f" reports them (only PLANNED and REMOVED are taken from a file): {', '.join(ignored)}"
         )
-    _print(args, rows, human or f"no {kind}s in {args.file}")
+    _print(args, done, human or f"no {kind}s in {args.file}")
     return 0
 
 
@@ -295,37 +333,166 @@ def cmd_tariff_import(args: argparse.Namespace, settings: Settings) -> int:
     return _import(args, settings, "tariff")
 
 
+def _location_line(loc: dict[str, Any]) -> str:
+    evses = " ".join(f"{e['uid']}:{e['status']}" for e in loc.get("evses") or [])
+    return f"{loc['id']:<20} {loc.get('name') or '-':<24} {evses}".rstrip()
+
+
 def cmd_location_list(args: argparse.Namespace, settings: Settings) -> int:
-    async def work(r: Roaming) -> Any:
-        async with r.sites.sessions() as session:
-            rows = list(
-                (await session.execute(select(Location).order_by(col(Location.id)))).scalars()
-            )
-            evses = await r.sites.evses_of(session, [x.id for x in rows if x.id is not None])
-            return [location_object(x, evses[x.id]) for x in rows if x.id is not None]
-
-    rows = _roam(settings, work)
-    human = "\n".join(
-        f"{loc['id']:<20} {loc['name'] if 'name' in loc else '-':<24} "
-        + " ".join(f"{e['uid']}:{e['status']}" for e in loc["evses"])
-        for loc in rows
-    )
-    _print(args, rows, human or "no locations")
+    rows = _admin(settings).call("GET", "/locations")
+    _print(args, rows, "\n".join(_location_line(x) for x in rows) or "no locations")
     return 0
 
 
-def cmd_admin_token(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.admin_token:
-        print(
-            "error: CPO_ADMIN_TOKEN is set, and a server with it takes only that token: "
-            "change it where it is set (nothing was issued)",
-            file=sys.stderr,
+def cmd_location_show(args: argparse.Namespace, settings: Settings) -> int:
+    loc = _admin(settings).call("GET", f"/locations/{_segment(args.id)}")
+    lines = [
+        _location_line(loc),
+        f"  {loc['address']}, {loc.get('postal_code') or ''} {loc['city']}, {loc['country']}",
+        f"  {'published' if loc['publish'] else 'hidden'}, updated {loc['last_updated']}",
+    ]
+    for evse in loc.get("evses") or []:
+        connectors = ", ".join(
+            f"{c['id']} {c['standard']} {','.join(c.get('tariff_ids') or []) or 'no tariff'}"
+            for c in evse.get("connectors") or []
         )
-        return 1
-    token = _run(settings, lambda ops: admin_token.issue(ops.sessions))
-    _print(args, {"admin_token": token}, token)
+        lines.append(f"  EVSE {evse['uid']} {evse['status']}: {connectors}")
+    _print(args, loc, "\n".join(lines))
     return 0
 
+
+def cmd_tariff_list(args: argparse.Namespace, settings: Settings) -> int:
+    rows = _admin(settings).call("GET", "/tariffs")
+    human = "\n".join(
+        f"{t['id']:<24} {t['currency']} "
+        + "; ".join(
+            ", ".join(f"{c['type']} {c['price']}" for c in e.get("price_components") or [])
+            for e in t.get("elements") or []
+        )
+        for t in rows
+    )
+    _print(args, rows, human or "no tariffs")
+    return 0
+
+
+def cmd_tariff_remove(args: argparse.Namespace, settings: Settings) -> int:
+    _admin(settings).call("DELETE", f"/tariffs/{_segment(args.id)}")
+    _print(args, {"id": args.id, "removed": True}, f"tariff {args.id} removed (eMSPs are told)")
+    return 0
+
+
+# -- sessions and CDRs --------------------------------------------------------------------------
+
+
+def _session_line(s: dict[str, Any]) -> str:
+    session = s["session"]
+    token = session.get("cdr_token") or {}
+    return (
+        f"{s['id']}  {s['status']:<9} {session.get('kwh', 0):>9.3f} kWh  "
+        f"{session.get('location_id') or '-'}/{session.get('evse_uid') or '-'}  "
+        f"{token.get('country_code', '')}-{token.get('party_id', '')} {token.get('uid', '')}  "
+        f"{session.get('start_date_time') or ''}"
+    )
+
+
+def cmd_session_list(args: argparse.Namespace, settings: Settings) -> int:
+    params = {"limit": args.limit, "status": args.status}
+    rows = _admin(settings).call("GET", "/sessions", params=params)
+    _print(args, rows, "\n".join(_session_line(s) for s in rows) or "no sessions")
+    return 0
+
+
+def cmd_session_show(args: argparse.Namespace, settings: Settings) -> int:
+    s = _admin(settings).call("GET", f"/sessions/{_segment(args.id)}")
+    lines = [_session_line(s), f"  transaction {s['transaction_id']}"]
+    if s["flags"]:
+        lines.append("  flags: " + "; ".join(s["flags"]))
+    for cdr in s["cdrs"]:
+        cost = cdr.get("total_cost") or {}
+        lines.append(
+            f"  CDR {cdr['id']}{' (credit)' if cdr['credit'] else ''}: "
+            f"{cost.get('excl_vat', 0)} excl. VAT"
+        )
+    _print(args, s, "\n".join(lines))
+    return 0
+
+
+def _cdr_filter(args: argparse.Namespace) -> dict[str, Any]:
+    return {"from": args.start, "to": args.end, "party": args.party, "location": args.location}
+
+
+def _money(revenue: list[dict[str, Any]]) -> str:
+    return ", ".join(
+        f"{r['currency']} {r['excl_vat']:.2f} excl. VAT"
+        + (f" ({r['incl_vat']:.2f} incl.)" if r["incl_vat"] is not None else "")
+        for r in revenue
+    )
+
+
+def cmd_cdr_list(args: argparse.Namespace, settings: Settings) -> int:
+    admin = _admin(settings)
+    params = _cdr_filter(args) | {"limit": args.limit, "offset": args.offset}
+    page = admin.call("GET", "/cdrs", params=params)
+    if args.json:
+        _print(args, page, "")
+        return 0
+    summary = admin.call("GET", "/cdrs/summary", params=_cdr_filter(args))
+    lines = [
+        f"{c['id']:<40} {c['end_date_time']}  {c['energy_kwh']:>9.3f} kWh  "
+        f"{c['currency']} {c['cost_excl_vat']:>9.2f}  {c['emsp']:<7} {c['location_id']}"
+        + ("  credit" if c["credit"] else "")
+        for c in page["cdrs"]
+    ]
+    shown = f"{len(page['cdrs'])} of {page['total']}" if page["total"] > len(page["cdrs"]) else ""
+    lines.append(
+        f"{summary['cdrs']} CDRs{f' ({shown} shown)' if shown else ''}, "
+        f"{summary['energy_kwh']:.3f} kWh"
+        + (f", {_money(summary['revenue'])}" if summary["revenue"] else "")
+    )
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_cdr_summary(args: argparse.Namespace, settings: Settings) -> int:
+    summary = _admin(settings).call("GET", "/cdrs/summary", params=_cdr_filter(args))
+    lines = [
+        f"{d['date']}  {d['cdrs']:>5} CDRs  {d['energy_kwh']:>10.3f} kWh  {_money(d['revenue'])}"
+        for d in summary["days"]
+    ]
+    lines.append(
+        f"total {summary['cdrs']} CDRs, {summary['energy_kwh']:.3f} kWh"
+        + (f", {_money(summary['revenue'])}" if summary["revenue"] else "")
+    )
+    _print(args, summary, "\n".join(lines))
+    return 0
+
+
+def cmd_cdr_export(args: argparse.Namespace, settings: Settings) -> int:
+    admin = _admin(settings)
+    params = _cdr_filter(args) | {"format": "csv"}
+    if args.file == "-":
+        admin.download("/cdrs", params, sys.stdout.buffer)
+        sys.stdout.flush()
+        return 0
+    target = Path(args.file)
+    partial = target.with_name(target.name + ".part")
+    try:
+        with partial.open("wb") as out:
+            written = admin.download("/cdrs", params, out)
+        partial.replace(target)  # a failed export leaves no half a file under the name
+    except OSError as e:
+        raise AdminError(f"cannot write {args.file}: {e}") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    _print(
+        args,
+        {"file": str(target), "bytes": written},
+        f"CDRs written to {target} ({written} bytes)",
+    )
+    return 0
+
+
+# -- the parser ---------------------------------------------------------------------------------
 
 ALLOW_ORIGIN = "scheme://host[:port] the party may also be called at (repeatable)"
 
@@ -340,50 +507,105 @@ def _port(text: str) -> int:
     return port
 
 
+def _id(text: str) -> int:
+    """A party id: a positive 64-bit integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value < 1 << 63:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a party id (a number, as in `cpo party list`)"
+        )
+    return value
+
+
+def command(
+    parent: Any, name: str, fn: Callable[[argparse.Namespace, Settings], int], help: str
+) -> argparse.ArgumentParser:
+    """A subcommand running `fn(args, settings)`; every one takes --json."""
+    c: argparse.ArgumentParser = parent.add_parser(name, help=help, description=help)
+    c.add_argument("--json", action="store_true", help="machine-readable output")
+    c.set_defaults(fn=fn)
+    return c
+
+
+def group(sub: Any, name: str, help: str) -> Any:
+    return sub.add_parser(name, help=help).add_subparsers(dest="action", required=True)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("cpo-platform")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="cpo", description="CPO platform: OCPP CSMS bridged to OCPI eMSPs."
+        prog="cpo",
+        description="CPO platform: OCPP CSMS bridged to OCPI eMSPs. Commands other than serve,"
+        " migrate and admin-token call the server's admin API (CPO_ADMIN_URL, default"
+        " CPO_HOST:CPO_PORT; CPO_ADMIN_TOKEN).",
     )
+    p.add_argument("--version", action="version", version=f"cpo {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
-
-    def command(
-        parent: Any, name: str, fn: Callable[..., int], help: str
-    ) -> argparse.ArgumentParser:
-        c = parent.add_parser(name, help=help)
-        c.add_argument("--json", action="store_true", help="machine-readable output")
-        c.set_defaults(fn=fn)
-        return c
 
     serve = command(sub, "serve", cmd_serve, "run the platform (Ctrl-C stops it)")
     serve.add_argument("--host", help="where to listen (CPO_HOST)")
     serve.add_argument("--port", type=_port, help="where to listen (CPO_PORT; 0: any free port)")
-
     command(
         sub, "migrate", cmd_migrate, "bring the database schema to this code's revision and exit"
     )
-
-    station = sub.add_parser("station", help="chargers").add_subparsers(
-        dest="action", required=True
+    command(
+        sub,
+        "admin-token",
+        cmd_admin_token,
+        "issue a new admin API token and print it: the one before stops working, also in a"
+        " running server (only a hash is stored, so a token cannot be shown again)",
     )
+
+    station = group(sub, "station", "chargers")
     add = command(station, "add", cmd_station_add, "register a charger")
     add.add_argument("id")
     add.add_argument(
         "--password", help="HTTP Basic password the charger will use (16-40 characters)"
     )
     command(station, "list", cmd_station_list, "list chargers")
+    command(station, "show", cmd_station_show, "a charger with its connectors").add_argument("id")
+    command(
+        station, "remove", cmd_station_remove, "remove a charger that has no transactions"
+    ).add_argument("id")
 
-    token = sub.add_parser("token", help="locally authorized id tokens").add_subparsers(
-        dest="action", required=True
-    )
+    token = group(sub, "token", "locally authorized id tokens")
     tadd = command(token, "add", cmd_token_add, "authorize an id token")
     tadd.add_argument("uid")
     tadd.add_argument("--type", default="RFID")
     tadd.add_argument("--status", default="Accepted", choices=["Accepted", "Blocked", "Expired"])
     command(token, "list", cmd_token_list, "list id tokens")
+    tremove = command(token, "remove", cmd_token_remove, "remove an id token")
+    tremove.add_argument("uid")
+    tremove.add_argument("--type", default="RFID")
 
-    party = sub.add_parser("party", help="OCPI peers (eMSPs)").add_subparsers(
-        dest="action", required=True
+    run = command(
+        sub,
+        "command",
+        cmd_command,
+        "send a charger a command, e.g. `cpo command CP1 reset type=Immediate` or"
+        " `cpo command CP1 remote_stop ocpp_transaction_id=42`",
     )
+    run.add_argument("station")
+    run.add_argument(
+        "name", help="remote_start, remote_stop, unlock, reset, ... (see the API docs)"
+    )
+    run.add_argument(
+        "arguments",
+        nargs="*",
+        metavar="ARG",
+        help="key=value, key:=JSON (lists, objects, null), or one JSON object",
+    )
+
+    party = group(sub, "party", "OCPI peers (eMSPs)")
     invite = command(party, "invite", cmd_party_invite, "make a token A for an eMSP to register")
     invite.add_argument("--name", help="a label for the invitation")
     invite.add_argument("--raw-tokens", action="store_true", help="the peer sends raw tokens")
@@ -403,11 +625,11 @@ def parser() -> argparse.ArgumentParser:
         ("rotate", "new tokens both ways (credentials PUT)"),
         ("unregister", "tell the peer and drop both tokens"),
     ]:
-        command(party, action, cmd_party_change, help).add_argument("id", type=int)
+        command(party, action, cmd_party_change, help).add_argument("id", type=_id)
     origins = command(
         party, "origins", cmd_party_origins, "set the origins a party may be called at"
     )
-    origins.add_argument("id", type=int)
+    origins.add_argument("id", type=_id)
     origins.add_argument(
         "origins",
         nargs="*",
@@ -417,29 +639,48 @@ def parser() -> argparse.ArgumentParser:
         ("approve", "let a party move to the origin it asked for"),
         ("reject", "keep a party where it is, forget the move it asked for"),
     ]:
-        command(party, action, cmd_party_move, help).add_argument("id", type=int)
+        command(party, action, cmd_party_move, help).add_argument("id", type=_id)
 
-    location = sub.add_parser("location", help="OCPI Locations").add_subparsers(
-        dest="action", required=True
-    )
+    location = group(sub, "location", "OCPI Locations")
     command(
         location, "import", cmd_location_import, "create or update Locations from OCPI JSON"
     ).add_argument("file")
     command(location, "list", cmd_location_list, "list Locations with their EVSE statuses")
-    tariff = sub.add_parser("tariff", help="OCPI Tariffs").add_subparsers(
-        dest="action", required=True
-    )
+    command(location, "show", cmd_location_show, "one Location").add_argument("id")
+
+    tariff = group(sub, "tariff", "OCPI Tariffs")
     command(
         tariff, "import", cmd_tariff_import, "create or update Tariffs from OCPI JSON"
     ).add_argument("file")
-
-    command(
-        sub,
-        "admin-token",
-        cmd_admin_token,
-        "issue a new admin API token and print it: the one before stops working, also in a"
-        " running server (only a hash is stored, so a token cannot be shown again)",
+    command(tariff, "list", cmd_tariff_list, "list Tariffs")
+    command(tariff, "remove", cmd_tariff_remove, "remove a Tariff (eMSPs are told)").add_argument(
+        "id"
     )
+
+    session = group(sub, "session", "OCPI Sessions: charges and their CDRs")
+    slist = command(session, "list", cmd_session_list, "the newest sessions")
+    slist.add_argument("--status", choices=["ACTIVE", "COMPLETED", "INVALID", "PENDING"])
+    slist.add_argument("--limit", type=int, default=20, help="how many (1-1000; default 20)")
+    command(session, "show", cmd_session_show, "one session with its CDRs").add_argument("id")
+
+    cdr = group(sub, "cdr", "CDRs: what was billed")
+    for name, fn, help in [
+        ("list", cmd_cdr_list, "CDRs, newest first, with their totals"),
+        ("summary", cmd_cdr_summary, "revenue and energy per day and in total"),
+        ("export", cmd_cdr_export, "write the CDRs as CSV, one a line"),
+    ]:
+        c = command(cdr, name, fn, help)
+        c.add_argument("--from", dest="start", help="ended on or after: YYYY-MM-DD or a date-time")
+        c.add_argument(
+            "--to", dest="end", help="ended before the end of: YYYY-MM-DD, or a date-time"
+        )
+        c.add_argument("--party", type=_id, help="one eMSP's (its id, as in `cpo party list`)")
+        c.add_argument("--location", help="at one Location (its id)")
+        if name == "list":
+            c.add_argument("--limit", type=int, default=50, help="how many (1-1000; default 50)")
+            c.add_argument("--offset", type=int, default=0, help="how many newest to skip")
+        if name == "export":
+            c.add_argument("file", help="where to write the CSV (-: standard output)")
     add_user_commands(sub)
     return p
 
@@ -458,14 +699,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.fn(args, _settings()))
-    except (Conflict, NotFound) as e:
+    except AdminError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
-    except OcpiError as e:
-        print(f"error: OCPI {e.status}: {e.message}", file=sys.stderr)
-        return 1
-    except SchemaTooNew as e:  # every command migrates first
-        print(f"cpo: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl-C: whatever ran has stopped; no traceback
         return 130

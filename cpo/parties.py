@@ -31,9 +31,9 @@ def role_key(role: dict[str, Any]) -> tuple[str, str, str]:
 class RolesTaken(Exception):
     """Another live party registered one of the roles first."""
 
-    def __init__(self, holder: Party) -> None:
-        super().__init__(f"held by party #{holder.id}")
-        self.holder = holder
+    def __init__(self, holder_id: int) -> None:
+        super().__init__(f"held by party #{holder_id}")
+        self.holder_id = holder_id
 
 
 class NotRegistered(Conflict):
@@ -142,7 +142,8 @@ class Parties:
             await locks.hold(session, locks.Lock.ROLES)
             holder = await self._holder_in(session, roles, party_id)
             if holder is not None:
-                raise RolesTaken(holder)
+                assert holder.id is not None
+                raise RolesTaken(holder.id)  # the id: the rollback expires the row
             return await self.swap_in(session, party_id, expected_hash, roles=roles, **changes)
 
     async def set_state(

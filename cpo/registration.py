@@ -192,7 +192,7 @@ class Registration:
             raise invalid("roles: each (role, country_code, party_id) may appear only once")
         holder = await self.parties.holder_of([r.wire() for r in creds.roles], party_id)
         if holder is not None:
-            raise self._taken(creds, holder)
+            raise self._taken(creds, holder.id)
 
     async def _swap_registering(
         self, party_id: int, expected_hash: str | None, creds: Credentials, **changes: Any
@@ -202,12 +202,14 @@ class Registration:
         try:
             return await self.parties.swap_registering(party_id, expected_hash, roles, **changes)
         except RolesTaken as e:
-            raise self._taken(creds, e.holder) from None
+            raise self._taken(creds, e.holder_id) from None
 
     @staticmethod
-    def _taken(creds: Credentials, holder: Party) -> OcpiError:
+    def _taken(creds: Credentials, holder_id: int | None) -> OcpiError:
         named = ", ".join(f"{r.country_code}/{r.party_id} {r.role}" for r in creds.roles)
-        return invalid(f"roles: one of {named} is registered already by another party (#{holder.id})")
+        return invalid(
+            f"roles: one of {named} is registered already by another party (#{holder_id})"
+        )
 
     # -- the peer starts: POST (register) and PUT (update) on our credentials ------------------
 

@@ -174,6 +174,7 @@ class Roaming:
         self.registration.on_registered = self._registered
         self.registration.on_unregistered = self._unregistered
         self._background: set[asyncio.Task[object]] = set()
+        self._first_pulls: dict[int, asyncio.Task[object]] = {}
         for module in versions.modules(self.router):
             self.router.add(module)
         self.router.add(credentials.module(self.registration))
@@ -258,7 +259,14 @@ class Roaming:
         await self.sites.resync(party_id)
         task: asyncio.Task[object] = asyncio.create_task(self._first_pull(party_id))
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._first_pulls[party_id] = task
+
+        def done(task: asyncio.Task[object]) -> None:
+            self._background.discard(task)
+            if self._first_pulls.get(party_id) is task:
+                del self._first_pulls[party_id]
+
+        task.add_done_callback(done)
 
     async def _unregistered(
         self, party_id: int, dropped: list[tokens.Dropped], revocation: int | None
@@ -267,10 +275,12 @@ class Roaming:
         if self.local_lists is not None and revocation is not None:
             self.local_lists.tokens_removed(dropped, revocation)
 
-    async def settle(self) -> None:
-        """Waits for the background work started so far (the CLI's process ends next)."""
-        while self._background:
-            await asyncio.wait(set(self._background))
+    async def first_pull(self, party_id: int, wait: float) -> None:
+        """Waits, `wait` seconds at most, for the first pull of a new party's tokens (it goes
+        on if the wait ends first)."""
+        task = self._first_pulls.get(party_id)
+        if task is not None:
+            await asyncio.wait({task}, timeout=wait)
 
     async def _first_pull(self, party_id: int) -> None:
         # Logged; the reconciliation pulls again (unless the party is gone meanwhile).

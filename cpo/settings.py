@@ -25,7 +25,17 @@ class Settings(BaseSettings):
         default=None, description="Base URL peers use to reach us; defaults to http://host:port"
     )
     admin_token: str | None = Field(
-        default=None, description="Bearer token of the admin API; generated and stored when unset"
+        default=None,
+        description="Bearer token of the admin API; generated and stored when unset. The CLI"
+        " sends it (the server's own, printed at its first start, or one `cpo admin-token`"
+        " issued)",
+    )
+    admin_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        pattern=r"^https?://",
+        description="Where the CLI finds the server it administers (http://host:port); when"
+        " unset, CPO_HOST and CPO_PORT on this machine",
     )
     country_code: str = Field(default="NL", pattern=r"^[A-Z]{2}$")
     party_id: str = Field(default="CPO", pattern=r"^[A-Z0-9]{3}$")
@@ -238,6 +248,15 @@ class Settings(BaseSettings):
         # it; the banner and `cpo party invite` tell the operator to set CPO_PUBLIC_URL.
         host = socket.gethostname() if self.listens_everywhere else self.host
         return f"{scheme}://{f'[{host}]' if ':' in host else host}:{self.port}"
+
+    @property
+    def admin_api_url(self) -> str:
+        """The admin API the CLI calls: CPO_ADMIN_URL's, else this machine's server's."""
+        if self.admin_url:
+            return self.admin_url.rstrip("/").removesuffix("/admin/api") + "/admin/api"
+        scheme = "https" if self.tls_cert else "http"
+        host = "127.0.0.1" if self.listens_everywhere else self.host
+        return f"{scheme}://{f'[{host}]' if ':' in host else host}:{self.port}/admin/api"
 
     @property
     def ocpi_versions_url(self) -> str:

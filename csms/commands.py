@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlmodel import col, select
 
 from csms.models import Connector
@@ -51,8 +51,24 @@ class RemoteStart(Command):
 
 
 class RemoteStop(Command):
+    """Names the transaction by the platform's id or by the charger's own (one of them)."""
+
     name = "remote_stop"
-    transaction_id: int = Field(ge=1, le=ID_MAX, description="The platform's transaction id")
+    transaction_id: int | None = Field(
+        default=None, ge=1, le=ID_MAX, description="The platform's transaction id"
+    )
+    ocpp_transaction_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=36,
+        description="The charger's id of the transaction (1.6: a number)",
+    )
+
+    @model_validator(mode="after")
+    def _one_id(self) -> RemoteStop:
+        if (self.transaction_id is None) == (self.ocpp_transaction_id is None):
+            raise ValueError("name the transaction by transaction_id or ocpp_transaction_id")
+        return self
 
 
 class Unlock(Command):
@@ -314,6 +330,19 @@ async def running_transaction(
         raise CommandInputError(f"transaction {transaction_id} has no id at the charger yet")
     if evse_id is not None and tx.evse_id is not None and tx.evse_id != evse_id:
         raise CommandInputError(f"transaction {transaction_id} runs on EVSE {tx.evse_id}")
+    return tx.ocpp_transaction_id
+
+
+async def transaction_to_stop(store: Store, station_id: str, command: RemoteStop) -> str:
+    """The charger's id of the transaction a RemoteStop names. A charger's id the platform
+    does not know goes to the charger as given: it may hold a transaction whose start never
+    reached us, and it answers for itself."""
+    if command.ocpp_transaction_id is not None:
+        return command.ocpp_transaction_id
+    assert command.transaction_id is not None
+    tx = await store.transaction(command.transaction_id)
+    if tx is None or tx.station_id != station_id or tx.ocpp_transaction_id is None:
+        raise CommandInputError(f"no transaction {command.transaction_id} on {station_id}")
     return tx.ocpp_transaction_id
 
 

@@ -88,6 +88,10 @@ class Platform:
             verify=False,
         )
 
+    def cli_env(self, token: str = ADMIN_TOKEN) -> dict[str, str]:
+        """The settings `cpo` administers this platform with: its admin API and the token."""
+        return {"CPO_ADMIN_URL": self.url, "CPO_ADMIN_TOKEN": token}
+
     async def add_station(self, station_id: str, password: str | None = None) -> None:
         async with self.admin() as admin:
             body: dict[str, Any] = {"id": station_id} | ({"password": password} if password else {})

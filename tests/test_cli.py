@@ -14,64 +14,168 @@ from sqlmodel import select
 
 from cpo.models import OcpiToken
 from simulators.emsp import EmspSimulator, make_token
-from tests.databases import database_url
-from tests.ocpi import envelope, peer, spec_location
-from tests.platform import Platform
+from tests.cluster import until
+from tests.databases import free_port
+from tests.ocpi import envelope, location, peer, spec_location
+from tests.platform import Platform, online
 from tests.processes import BIN, environment, run
 
 
-async def test_station_and_token_added_by_cli_serve_a_simulated_session(platform: Platform) -> None:
-    env = {"CPO_DATABASE_URL": platform.settings.database_url, "CPO_ADMIN_TOKEN": "unused"}
+def cpo(platform: Platform) -> Any:
+    """Runs `cpo ARGS…` against the platform, as an operator on another machine would."""
+
+    async def command(*args: str) -> tuple[int, str, str]:
+        code, out, err = await run(str(BIN / "cpo"), *args, env=platform.cli_env())
+        assert "Traceback" not in err, err
+        return code, out, err
+
+    return command
+
+
+def one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+async def test_the_cli_administers_a_running_server_through_its_admin_api(
+    platform: Platform, tmp_path: Path
+) -> None:
+    cli = cpo(platform)
+    code, out, _ = await cli("--version")
+    assert code == 0 and out.startswith("cpo ")
+
+    # Stations and tokens: added, listed, shown, removed; a refusal is one line.
+    code, out, err = await cli(
+        "station", "add", "CLI-1", "--password", "cli-password-0001", "--json"
+    )
+    assert code == 0 and json.loads(out)["password_set"] is True, err
+    code, _, err = await cli("station", "add", "CLI-1")
+    assert code == 1 and "exists already" in one_line(err)
+    code, _, err = await cli("station", "add", "bad:id")
+    assert code == 1 and "id: String should match pattern" in one_line(err)
+    assert (await cli("station", "add", "CLI-GONE"))[0] == 0
+    code, out, _ = await cli("station", "remove", "CLI-GONE", "--json")
+    assert code == 0 and json.loads(out) == {"id": "CLI-GONE", "removed": True}
+    code, _, err = await cli("station", "show", "CLI-GONE")
+    assert code == 1 and "no station CLI-GONE" in one_line(err)
+    code, out, _ = await cli("station", "list", "--json")
+    assert [s["id"] for s in json.loads(out)] == ["CLI-1"]
+    code, out, _ = await cli("token", "add", "cafe01", "--json")
+    assert code == 0 and json.loads(out)["uid"] == "CAFE01"
+    assert (await cli("token", "add", "SPARE", "--type", "OTHER"))[0] == 0
+    code, out, _ = await cli("token", "remove", "SPARE", "--type", "OTHER")
+    assert code == 0 and "token SPARE (OTHER) removed" in out
+    code, out, _ = await cli("token", "list", "--json")
+    assert [t["uid"] for t in json.loads(out)] == ["CAFE01"]
+
+    # Tariffs and Locations from files.
+    (tmp_path / "tariffs.json").write_text(json.dumps(tariffs("CLI-T", "SPARE-T")))
+    code, out, err = await cli("tariff", "import", str(tmp_path / "tariffs.json"))
+    assert code == 0 and "tariff CLI-T: created" in out, err
+    assert (await cli("tariff", "remove", "SPARE-T"))[0] == 0
+    code, out, _ = await cli("tariff", "list", "--json")
+    assert [t["id"] for t in json.loads(out)] == ["CLI-T"]
+    site = location("CLI-L", [("CLI-L-1", "CLI-1", 1), ("CLI-L-2", "CLI-2", 1)])
+    for evse in site["evses"]:
+        evse["connectors"][0]["tariff_ids"] = ["CLI-T"]
+    (tmp_path / "site.json").write_text(json.dumps(site))
+    code, out, err = await cli("location", "import", str(tmp_path / "site.json"), "--json")
+    assert code == 0 and json.loads(out)[0]["created"] is True, err
+    code, out, _ = await cli("location", "list")
+    assert code == 0 and out.startswith("CLI-L ")
+    code, out, _ = await cli("location", "show", "cli-l", "--json")
+    assert code == 0 and [e["uid"] for e in json.loads(out)["evses"]] == ["CLI-L-1", "CLI-L-2"]
+
+    # A charge on the simulator (another process), then its session and CDR.
     code, out, err = await run(
-        str(BIN / "cpo"),
-        "station",
-        "add",
+        str(BIN / "cpo-sim"),
+        "charger",
+        "--id",
         "CLI-1",
         "--password",
         "cli-password-0001",
+        "--url",
+        platform.ws_url,
+        "--session",
+        "--id-tag",
+        "CAFE01",
+        "--updates",
+        "2",
+        "--interval",
+        "900",
         "--json",
-        env=env,
     )
-    assert code == 0, err
-    assert json.loads(out)["password_set"] is True
-    code, _, err = await run(str(BIN / "cpo"), "station", "add", "CLI-1", env=env)
-    assert code == 1 and "exists already" in err
-    code, _, err = await run(str(BIN / "cpo"), "station", "add", "bad:id", env=env)
-    assert code != 0 and "id" in err
-    code, out, _ = await run(str(BIN / "cpo"), "token", "add", "cafe01", "--json", env=env)
-    assert code == 0 and json.loads(out)["uid"] == "CAFE01"
+    assert code == 0 and json.loads(out)["energy_wh"] > 0, err
 
-    for version in ("1.6", "2.0.1"):
-        code, out, err = await run(
-            str(BIN / "cpo-sim"),
-            "charger",
-            "--id",
-            "CLI-1",
-            "--password",
-            "cli-password-0001",
-            "--ocpp",
-            version,
-            "--url",
-            platform.ws_url,
-            "--session",
-            "--id-tag",
-            "CAFE01",
-            "--updates",
-            "2",
-            "--interval",
-            "60",
-            "--json",
-        )
-        assert code == 0, err
-        summary = json.loads(out)
-        assert summary["energy_wh"] > 0
+    async def cdr_made() -> Any:
+        async with platform.admin() as admin:
+            return (await admin.get("/cdrs")).json()["cdrs"]
 
-    async with platform.admin() as admin:
-        txs = (await admin.get("/stations/CLI-1/transactions")).json()
-    assert len(txs) == 2 and all(
-        t["status"] == "ended" and t["auth_status"] == "Accepted" for t in txs
+    (cdr,) = await until(cdr_made, what="the CDR of the charge")
+    code, out, _ = await cli("session", "list", "--json")
+    (session,) = json.loads(out)
+    assert session["id"] == cdr["session_id"] and session["status"] == "COMPLETED"
+    code, out, _ = await cli("session", "show", session["id"])
+    assert code == 0 and f"CDR {cdr['id']}" in out and "COMPLETED" in out
+    code, out, _ = await cli("cdr", "list", "--json", "--location", "CLI-L")
+    assert json.loads(out)["cdrs"] == [cdr]
+    code, out, _ = await cli("cdr", "list", "--from", cdr["end_date_time"][:10])
+    assert code == 0 and cdr["id"] in out and "1 CDRs" in out and "EUR" in out
+    code, out, _ = await cli("cdr", "summary", "--json")
+    assert json.loads(out)["revenue"][0]["excl_vat"] == cdr["cost_excl_vat"]
+    code, out, err = await cli("cdr", "export", str(tmp_path / "cdrs.csv"), "--json")
+    assert code == 0 and json.loads(out)["bytes"] > 0, err
+    header, line = (tmp_path / "cdrs.csv").read_text().splitlines()
+    assert header.startswith("id,session_id,") and line.startswith(cdr["id"] + ",")
+    code, _, err = await cli("cdr", "export", str(tmp_path / "none.csv"), "--to", "2000-13-01")
+    assert code == 1 and "to: " in one_line(err) and not (tmp_path / "none.csv").exists()
+
+    # Commands: key=value arguments; remote_stop by the charger's own transaction id.
+    charger = await online(platform, "CLI-2", "2.0.1")
+    events = platform.events()
+    started = await charger.start_transaction(1, "CAFE01")
+    code, out, err = await cli(
+        "command", "CLI-2", "remote_stop", f"ocpp_transaction_id={started.transaction_id}", "--json"
     )
-    assert {t["id_token"] for t in txs} == {"CAFE01"}
+    assert code == 0 and json.loads(out)["status"] == "Accepted", err
+    ended = await events.wait("TransactionEnded", lambda e: e.station_id == "CLI-2")
+    assert ended.data["stop_reason"] == "Remote"
+    code, out, err = await cli(
+        "command", "CLI-2", "change_availability", "evse_id=2", "operative=false"
+    )
+    assert code == 0 and out.startswith("change_availability on CLI-2: Accepted"), err
+    code, out, err = await cli(
+        "command", "CLI-2", "get_configuration", 'keys:=["OCPPCommCtrlr.HeartbeatInterval"]'
+    )
+    assert code == 0 and "HeartbeatInterval" in out, err
+    code, _, err = await cli("command", "CLI-2", "unlock", "evse_id")
+    assert code == 1 and "key=value" in one_line(err)
+    code, _, err = await cli("command", "CLI-2", "self_destruct")
+    assert code == 1 and "unknown command self_destruct" in one_line(err)
+    await charger.close()
+
+
+async def test_a_server_that_cannot_be_reached_or_refuses_is_one_error_line(
+    platform: Platform,
+) -> None:
+    async def station_list(env: dict[str, str]) -> str:
+        code, out, err = await run(str(BIN / "cpo"), "station", "list", env=env)
+        assert code != 0 and out == "" and "Traceback" not in err, err
+        return err.strip()
+
+    down, wrong, missing, bad_url, zero = await asyncio.gather(
+        station_list({"CPO_ADMIN_URL": f"http://127.0.0.1:{free_port()}", "CPO_ADMIN_TOKEN": "x"}),
+        station_list(platform.cli_env(token="not-the-token")),
+        station_list({"CPO_ADMIN_URL": platform.url}),
+        station_list({"CPO_ADMIN_URL": "ftp://example.org", "CPO_ADMIN_TOKEN": "x"}),
+        station_list({"CPO_PORT": "0", "CPO_ADMIN_TOKEN": "x"}),
+    )
+    assert "cannot reach the server at http://127.0.0.1:" in one_line(down)
+    assert "refused the admin token (401)" in one_line(wrong) and "cpo admin-token" in wrong
+    assert one_line(missing).startswith("error: no admin token: set CPO_ADMIN_TOKEN")
+    assert bad_url.splitlines() == ["cpo: CPO_ADMIN_URL: String should match pattern '^https?://'"]
+    assert "set CPO_ADMIN_URL" in one_line(zero)
 
 
 async def test_simulator_reports_a_refusal_in_one_line(platform: Platform) -> None:
@@ -94,9 +198,10 @@ async def test_simulator_reports_a_refusal_in_one_line(platform: Platform) -> No
 
 
 async def test_invite_names_the_port_the_server_is_on(platform: Platform) -> None:
-    # The shell has no CPO_PORT: the server, on a port of its own, told the database.
-    env = {"CPO_DATABASE_URL": platform.settings.database_url}
-    code, out, err = await run(str(BIN / "cpo"), "party", "invite", "--json", env=env)
+    # The server builds the invitation: its URL is the one it serves under.
+    code, out, err = await run(
+        str(BIN / "cpo"), "party", "invite", "--json", env=platform.cli_env()
+    )
     assert code == 0, err
     invitation = json.loads(out)
     assert invitation["versions_url"] == f"{platform.url}/ocpi/versions"
@@ -108,7 +213,7 @@ async def test_invite_names_the_port_the_server_is_on(platform: Platform) -> Non
 async def test_invite_never_hands_out_the_wildcard_address(tmp_path: Path) -> None:
     platform = await Platform(tmp_path, host="0.0.0.0").start()
     try:
-        env = {"CPO_DATABASE_URL": platform.settings.database_url, "CPO_HOST": "0.0.0.0"}
+        env = platform.cli_env()
         code, out, err = await run(str(BIN / "cpo"), "party", "invite", "--json", env=env)
         assert code == 0, err
         invitation = json.loads(out)
@@ -122,16 +227,6 @@ async def test_invite_never_hands_out_the_wildcard_address(tmp_path: Path) -> No
         await platform.stop()
 
 
-async def test_invite_before_any_server_start_says_where_its_url_comes_from(
-    tmp_path: Path,
-) -> None:
-    env = {"CPO_DATABASE_URL": database_url(tmp_path), "CPO_PORT": "8123"}
-    code, out, err = await run(str(BIN / "cpo"), "party", "invite", "--json", env=env)
-    assert code == 0, err
-    assert json.loads(out)["versions_url"] == "http://127.0.0.1:8123/ocpi/versions"
-    assert "no server has started on this database yet" in err
-
-
 async def test_register_from_the_cli_pulls_the_tokens_before_it_returns(
     platform: Platform,
 ) -> None:
@@ -139,7 +234,7 @@ async def test_register_from_the_cli_pulls_the_tokens_before_it_returns(
         make_token("REG-CARD-0001", party_id="REG"),
         make_token("REG-APP-0001", party_id="REG", type="APP_USER", whitelist="NEVER"),
     ]
-    env = {"CPO_DATABASE_URL": platform.settings.database_url, "CPO_PORT": str(platform.port)}
+    env = platform.cli_env()
     async with EmspSimulator(party_id="REG", tokens=offered) as emsp:
         code, out, err = await run(
             str(BIN / "cpo"),
@@ -190,7 +285,7 @@ def tariffs(*ids: str) -> list[dict[str, Any]]:
 async def test_location_import_takes_a_location_as_an_emsp_receives_it(
     platform: Platform, tmp_path: Path
 ) -> None:
-    env = {"CPO_DATABASE_URL": platform.settings.database_url}
+    env = platform.cli_env()
     (tmp_path / "tariffs.json").write_text(json.dumps(tariffs("11", "12", "13")))
     code, _, err = await run(
         str(BIN / "cpo"), "tariff", "import", str(tmp_path / "tariffs.json"), env=env

@@ -14,7 +14,7 @@ import pytest
 from simulators.emsp import EmspSimulator, Received, make_token
 from tests.ocpi import envelope, location, peer, push, register_with
 from tests.platform import Platform, post
-from tests.wire import booted, call, mv, start16
+from tests.wire import booted, call, charge16, mv, start16
 
 UID = "QUIRK-TOKEN-01"
 TARIFF = {
@@ -82,12 +82,7 @@ def cdr_posted(energy: float | None = None) -> Any:
 async def session16(
     ws: Any, start_min: float, start_wh: float, stop_min: float, stop_wh: float
 ) -> int:
-    tx = await start16(
-        ws, {"connectorId": 1, "idTag": UID, "meterStart": start_wh, "timestamp": T(start_min)}
-    )
-    stop = {"transactionId": tx, "meterStop": stop_wh, "timestamp": T(stop_min)}
-    assert (await call(ws, "StopTransaction", stop))[0] == 3
-    return tx
+    return await charge16(ws, UID, T(start_min), start_wh, T(stop_min), stop_wh)
 
 
 async def test_repeated_16_messages_make_one_session_and_one_cdr(

@@ -338,10 +338,7 @@ async def test_a_credentials_update_to_another_origin_waits_for_the_operators_ap
         async with peer(platform, answer["token"]) as emsp:
             envelope(await emsp.put("/ocpi/2.2.1/credentials", json=moved), 200, 1000)
         assert new_home.requests == []  # nothing, not even the token, before the approval
-        env = {
-            "CPO_DATABASE_URL": platform.settings.database_url,
-            "CPO_OCPI_ALLOW_PRIVATE_PEERS": "true",
-        }
+        env = platform.cli_env()
         code, out, err = await run(str(BIN / "cpo"), "party", "list", env=env)
         assert code == 0 and f"cpo party approve {party_id}" in out, out + err
         code, out, err = await run(

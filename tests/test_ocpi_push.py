@@ -131,7 +131,7 @@ async def test_unassigned_lists_what_chargers_report_and_nobody_bound(platform: 
 async def test_cli_imports_tariffs_and_locations_all_or_nothing(
     platform: Platform, tmp_path: Path
 ) -> None:
-    env = {"CPO_DATABASE_URL": platform.settings.database_url}
+    env = platform.cli_env()
     tariffs = tmp_path / "tariffs.json"
     tariffs.write_text(json.dumps([TARIFF]))
     sites = tmp_path / "locations.json"

@@ -259,11 +259,7 @@ async def test_client_follows_link_pages_and_sends_routing_headers(
 async def test_cli_invites_and_registers_in_both_directions(
     platform: Platform, tmp_path: Path
 ) -> None:
-    env = {
-        "CPO_DATABASE_URL": platform.settings.database_url,
-        "CPO_PORT": str(platform.port),
-        "CPO_OCPI_ALLOW_PRIVATE_PEERS": "true",  # the simulators listen on loopback
-    }
+    env = platform.cli_env()
     code, out, err = await run(
         str(BIN / "cpo"), "party", "invite", "--name", "cli", "--json", env=env
     )

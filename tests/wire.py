@@ -86,6 +86,21 @@ async def start16(ws: Any, body: dict[str, Any]) -> int:
     return int((await call(ws, "StartTransaction", body))[2]["transactionId"])
 
 
+async def charge16(
+    ws: Any, id_tag: str, start: str, start_wh: float, stop: str, stop_wh: float
+) -> int:
+    """A whole 1.6 transaction on connector 1 at these charger times (Start, then Stop, both
+    answered); its transactionId."""
+    tx = await start16(
+        ws, {"connectorId": 1, "idTag": id_tag, "meterStart": start_wh, "timestamp": start}
+    )
+    stopped = await call(
+        ws, "StopTransaction", {"transactionId": tx, "meterStop": stop_wh, "timestamp": stop}
+    )
+    assert stopped[0] == 3, stopped
+    return tx
+
+
 def tx_event(kind: str, seq: int, ts: str, wh: float | None = None, **extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "eventType": kind,

@@ -1,23 +1,34 @@
-"""The operator's admin API under /admin/api: stations, tokens, commands, locations, tariffs, parties, logs; bearer token; problem+json errors."""
+"""The operator's admin API under /admin/api: stations, tokens, commands, locations, tariffs,
+sessions, CDRs, parties, logs; bearer token; problem+json errors; its OpenAPI document."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import func
 from sqlmodel import col, select
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from cpo import logs
+from cpo.admin import docs
+from cpo.admin import views as v
+from cpo.admin.openapi import ID_MAX, Endpoint, Operation, document
 from cpo.admin.token import AdminToken
 from cpo.body_limit import BodyTooLarge
-from cpo.models import Location, Tariff
+from cpo.cdr_report import BadFilter, CdrPage, CdrReport, CdrSummary
+from cpo.models import Location, OcpiToken, Tariff
+from cpo.ocpi.locations import Location as OcpiLocation
+from cpo.ocpi.locations import LocationIn
 from cpo.ocpi.status import OcpiError
+from cpo.ocpi.tariffs import Tariff as OcpiTariff
+from cpo.ocpi.tariffs import TariffIn
 from cpo.operations import (
     Conflict,
     NotFound,
@@ -35,8 +46,8 @@ from csms.commands import COMMANDS, Outcome
 from csms.models import Event, MeterSample
 from csms.service import Csms
 
-Endpoint = Callable[[Request], Awaitable[Response]]
-ID_MAX = 2**63 - 1  # the database's ids are signed 64-bit integers
+# How long registering with a peer waits for the first pull of its tokens before it answers.
+FIRST_PULL_WAIT = 60.0
 
 
 class Problem(Exception):
@@ -65,37 +76,48 @@ def ok(data: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type="application/json")
 
 
+def _errors(e: ValidationError, where: str) -> list[dict[str, Any]]:
+    return [
+        {"loc": [where, *err["loc"]], "msg": err["msg"], "type": err["type"]}
+        for err in e.errors(include_url=False, include_context=False, include_input=False)
+    ]
+
+
 async def body(request: Request, model: type[BaseModel]) -> Any:
     raw = await request.body()
     try:
         return model.model_validate_json(raw or b"{}")
     except ValidationError as e:
-        errors = [
-            {"loc": list(err["loc"]), "msg": err["msg"], "type": err["type"]}
-            for err in e.errors(include_url=False, include_context=False, include_input=False)
-        ]
+        errors = [dict(err, loc=err["loc"][1:]) for err in _errors(e, "body")]
         raise Problem(
             422, "invalid request body", f"{len(errors)} problem(s) with the body", errors=errors
         ) from e
 
 
-# Ids are 64-bit integers in the database: a larger one names nothing and cannot be looked up.
-ID_MAX = (1 << 63) - 1
-
-
-def query_int(
-    request: Request, name: str, default: int | None, lo: int = 0, hi: int = 10_000
-) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
+def query(request: Request, model: type[BaseModel] | None) -> Any:
+    """The query parameters as `model` has them; a problem for one that is unknown, repeated
+    or out of range."""
+    given: dict[str, str] = {}
+    for name, value in request.query_params.multi_items():
+        if name in given:
+            raise Problem(400, f"query parameter {name} is given twice")
+        given[name] = value
+    if model is None:
+        if given:
+            raise Problem(400, "this endpoint takes no query parameters", ", ".join(given))
+        return None
     try:
-        value = int(raw)
-    except ValueError:
-        raise Problem(400, f"query parameter {name} must be an integer") from None
-    if not lo <= value <= hi:
-        raise Problem(400, f"query parameter {name} must be between {lo} and {hi}")
-    return value
+        return model.model_validate(given)
+    except ValidationError as e:
+        errors = _errors(e, "query")
+        raise Problem(
+            400,
+            "invalid query parameters",
+            "; ".join(
+                f"{'.'.join(map(str, err['loc'][1:])) or 'query'}: {err['msg']}" for err in errors
+            ),
+            errors=errors,
+        ) from e
 
 
 @dataclass
@@ -104,37 +126,40 @@ class Admin:
     operations: Operations
     roaming: Roaming
     token: AdminToken
+    report: CdrReport = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.report = CdrReport(self.operations.sessions)
+
+    def _connected(self, station_id: str) -> bool:
+        return self.csms.registry.get(station_id) is not None
 
     # -- stations -------------------------------------------------------------------------------
 
     async def list_stations(self, request: Request) -> Response:
         return ok(
             [
-                station_view(s) | {"connected": self.csms.registry.get(s.id) is not None}
+                station_view(s) | {"connected": self._connected(s.id)}
                 for s in await self.operations.stations()
             ]
         )
 
     async def add_station(self, request: Request) -> Response:
         station = await self.operations.add_station(await body(request, StationIn))
-        return ok(station_view(station), 201)
+        return ok(station_view(station) | {"connected": self._connected(station.id)}, 201)
 
     async def get_station(self, request: Request) -> Response:
         station, connectors = await self.operations.station(request.path_params["station_id"])
-        return ok(
-            station_view(station, connectors)
-            | {"connected": self.csms.registry.get(station.id) is not None}
-        )
+        return ok(station_view(station, connectors) | {"connected": self._connected(station.id)})
 
     async def update_station(self, request: Request) -> Response:
         station = await self.operations.update_station(
             request.path_params["station_id"], await body(request, StationPatch)
         )
         if conn := self.csms.registry.get(station.id):
-            conn.energy_unit_override = (
-                station.energy_unit_override
-            )  # applies to the live connection too
-        return ok(station_view(station))
+            # Applies to the live connection too.
+            conn.energy_unit_override = station.energy_unit_override
+        return ok(station_view(station) | {"connected": conn is not None})
 
     async def delete_station(self, request: Request) -> Response:
         station_id = request.path_params["station_id"]
@@ -146,22 +171,17 @@ class Admin:
     async def messages(self, request: Request) -> Response:
         station_id = request.path_params["station_id"]
         await self.operations.station(station_id)
-        limit = query_int(request, "limit", 100, 1, 1000) or 100
-        before = query_int(request, "before", None, 1, 2**62)
-        rows = await self.csms.message_log.query(station_id, limit, before)
+        q: v.Before = request.state.query
+        rows = await self.csms.message_log.query(station_id, q.limit, q.before)
         return ok([r.model_dump(mode="json") for r in rows])
 
     async def transactions(self, request: Request) -> Response:
         station_id = request.path_params.get("station_id")
         if station_id:
             await self.operations.station(station_id)
-        limit = query_int(request, "limit", 100, 1, 1000) or 100
-        return ok(
-            [
-                t.model_dump(mode="json")
-                for t in await self.operations.transactions(station_id, limit)
-            ]
-        )
+        q: v.Limit = request.state.query
+        rows = await self.operations.transactions(station_id, q.limit)
+        return ok([t.model_dump(mode="json") for t in rows])
 
     async def transaction(self, request: Request) -> Response:
         tx = await self.csms.store.transaction(int(request.path_params["transaction_id"]))
@@ -186,11 +206,10 @@ class Admin:
             )
 
     async def events(self, request: Request) -> Response:
-        after = query_int(request, "after", 0, 0, 2**62) or 0
-        limit = query_int(request, "limit", 100, 1, 1000) or 100
-        stmt = select(Event).where(col(Event.id) > after).order_by(col(Event.id)).limit(limit)
-        if station_id := request.query_params.get("station_id"):
-            stmt = stmt.where(Event.station_id == station_id)
+        q: v.EventsQuery = request.state.query
+        stmt = select(Event).where(col(Event.id) > q.after).order_by(col(Event.id)).limit(q.limit)
+        if q.station_id:
+            stmt = stmt.where(Event.station_id == q.station_id)
         async with self.operations.sessions() as session:
             return ok([e.model_dump(mode="json") for e in (await session.execute(stmt)).scalars()])
 
@@ -225,6 +244,21 @@ class Admin:
             **{k: v for k, v in data.items() if v not in (None, {})},
         )
 
+    async def push_local_list(self, request: Request) -> Response:
+        station_id = request.path_params["station_id"]
+        await self.operations.station(station_id)
+        assert self.roaming.local_lists is not None
+        q: v.LocalListQuery = request.state.query
+        result = await self.roaming.local_lists.push(station_id, full=q.full)
+        if result.outcome is not Outcome.ANSWERED:
+            raise Problem(
+                409 if result.outcome is Outcome.OFFLINE else 502,
+                f"the charger did not take the list ({result.outcome.value})",
+                result.error_description,
+                error_code=result.error_code,
+            )
+        return ok({"status": result.status, "data": result.data})
+
     # -- tokens -----------------------------------------------------------------------------------
 
     async def list_tokens(self, request: Request) -> Response:
@@ -235,9 +269,8 @@ class Admin:
         return ok(token.model_dump(mode="json"), 201)
 
     async def delete_token(self, request: Request) -> Response:
-        await self.operations.delete_token(
-            request.path_params["uid"], request.query_params.get("type", "RFID")
-        )
+        q: v.TokenType = request.state.query
+        await self.operations.delete_token(request.path_params["uid"], q.type)
         return Response(status_code=204)
 
     # -- OCPI parties -------------------------------------------------------------------------------
@@ -250,16 +283,30 @@ class Admin:
 
     async def invite_party(self, request: Request) -> Response:
         data: InvitationIn = await body(request, InvitationIn)
-        return ok(
-            await self.roaming.invite(data.name, data.token_encoding, data.allowed_origins), 201
-        )
+        invitation = await self.roaming.invite(data.name, data.token_encoding, data.allowed_origins)
+        settings = self.roaming.settings
+        if settings.listens_everywhere and not settings.public_url:
+            invitation["note"] = (
+                "CPO_HOST listens on every interface, so the URL names this machine; if eMSPs"
+                " reach it by another name, set CPO_PUBLIC_URL and restart the server"
+            )
+        return ok(invitation, 201)
 
     async def register_party(self, request: Request) -> Response:
         data: RegistrationIn = await body(request, RegistrationIn)
         party = await self.roaming.register(
             data.versions_url, data.token, data.token_encoding, data.name, data.allowed_origins
         )
-        return ok(party_view(party), 201)
+        assert party.id is not None
+        # The peer has answered us: its tokens can be fetched before we answer the operator.
+        await self.roaming.first_pull(party.id, FIRST_PULL_WAIT)
+        async with self.roaming.sites.sessions() as session:
+            tokens = await session.scalar(
+                select(func.count())
+                .select_from(OcpiToken)
+                .where(col(OcpiToken.owner_id) == party.id, col(OcpiToken.valid).is_(True))
+            )
+        return ok(party_view(party) | {"tokens": int(tokens or 0)}, 201)
 
     async def party_origins(self, request: Request) -> Response:
         data: OriginsIn = await body(request, OriginsIn)
@@ -292,10 +339,32 @@ class Admin:
     async def party_requests(self, request: Request) -> Response:
         party = await self.roaming.party(request.path_params["party_id"])
         assert party.id is not None
-        limit = query_int(request, "limit", 100, 1, 1000) or 100
-        before = query_int(request, "before", None, 1, 2**62)
-        rows = await self.roaming.log.query(party.id, limit, before)
+        q: v.Before = request.state.query
+        rows = await self.roaming.log.query(party.id, q.limit, q.before)
         return ok([r.model_dump(mode="json") for r in rows])
+
+    async def push_status(self, request: Request) -> Response:
+        party = await self.roaming.party(request.path_params["party_id"])
+        assert party.id is not None
+        async with self.roaming.sites.sessions() as session:
+            return ok(await outbox.summary(session, party.id))
+
+    async def resync_party(self, request: Request) -> Response:
+        party = await self.roaming.registered(request.path_params["party_id"])
+        assert party.id is not None
+        return ok({"marked": await self.roaming.sites.resync(party.id)})
+
+    async def retry_party(self, request: Request) -> Response:
+        party = await self.roaming.registered(request.path_params["party_id"])
+        assert party.id is not None
+        async with self.roaming.sites.sessions.begin() as session:
+            count = await outbox.retry_failed(session, party.id)
+        self.roaming.outbox.wake()
+        return ok({"retried": count})
+
+    async def pull_tokens(self, request: Request) -> Response:
+        q: v.PullQuery = request.state.query
+        return ok(await self.roaming.pull_tokens(request.path_params["party_id"], q.full))
 
     # -- locations and tariffs ------------------------------------------------------------------
 
@@ -360,16 +429,15 @@ class Admin:
             raise Problem(404, "no such tariff")
         return Response(status_code=204)
 
+    # -- sessions, CDRs and eMSP commands -------------------------------------------------------
+
     async def list_commands(self, request: Request) -> Response:
-        limit = query_int(request, "limit", 100, 1, 1000)
-        assert limit is not None
-        return ok(await self.roaming.remote.recent(limit))
+        q: v.Limit = request.state.query
+        return ok(await self.roaming.remote.recent(q.limit))
 
     async def list_sessions(self, request: Request) -> Response:
-        limit = query_int(request, "limit", 100, 1, 1000)
-        assert limit is not None
-        status = request.query_params.get("status")
-        return ok(await self.roaming.charging.recent(limit, status))
+        q: v.SessionsQuery = request.state.query
+        return ok(await self.roaming.charging.recent(q.limit, q.status))
 
     async def get_session(self, request: Request) -> Response:
         found = await self.roaming.charging.view(request.path_params["session_id"])
@@ -386,47 +454,30 @@ class Admin:
             raise Problem(404, "no such session")
         return ok(found, 201)
 
-    async def push_status(self, request: Request) -> Response:
-        party = await self.roaming.party(request.path_params["party_id"])
-        assert party.id is not None
-        async with self.roaming.sites.sessions() as session:
-            return ok(await outbox.summary(session, party.id))
-
-    async def resync_party(self, request: Request) -> Response:
-        party = await self.roaming.registered(request.path_params["party_id"])
-        assert party.id is not None
-        return ok({"marked": await self.roaming.sites.resync(party.id)})
-
-    async def retry_party(self, request: Request) -> Response:
-        party = await self.roaming.registered(request.path_params["party_id"])
-        assert party.id is not None
-        async with self.roaming.sites.sessions.begin() as session:
-            count = await outbox.retry_failed(session, party.id)
-        self.roaming.outbox.wake()
-        return ok({"retried": count})
-
-    async def pull_tokens(self, request: Request) -> Response:
-        full = request.query_params.get("full", "false").lower() in ("1", "true", "yes")
-        return ok(await self.roaming.pull_tokens(request.path_params["party_id"], full))
-
-    async def push_local_list(self, request: Request) -> Response:
-        station_id = request.path_params["station_id"]
-        await self.operations.station(station_id)
-        assert self.roaming.local_lists is not None
-        full = request.query_params.get("full", "true").lower() not in ("0", "false", "no")
-        result = await self.roaming.local_lists.push(station_id, full=full)
-        if result.outcome is not Outcome.ANSWERED:
-            raise Problem(
-                409 if result.outcome is Outcome.OFFLINE else 502,
-                f"the charger did not take the list ({result.outcome.value})",
-                result.error_description,
-                error_code=result.error_code,
+    async def list_cdrs(self, request: Request) -> Response:
+        q: v.CdrQuery = request.state.query
+        asked_csv = "format" not in q.model_fields_set and "text/csv" in request.headers.get(
+            "accept", ""
+        )
+        if q.format == "csv" or asked_csv:
+            lines = await self.report.csv(q)
+            return StreamingResponse(
+                _encoded(lines),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": 'attachment; filename="cdrs.csv"'},
             )
-        return ok({"status": result.status, "data": result.data})
+        page = await self.report.page(q, q.offset, q.limit)
+        return ok(page.model_dump(mode="json"))
+
+    async def cdr_summary(self, request: Request) -> Response:
+        q: v.CdrSummaryQuery = request.state.query
+        return ok((await self.report.summary(q)).model_dump(mode="json"))
 
     # -- plumbing ---------------------------------------------------------------------------------
 
-    def guard(self, endpoint: Endpoint) -> Endpoint:
+    def guard(self, operation: Operation) -> Endpoint:
+        endpoint = operation.endpoint
+
         async def guarded(request: Request) -> Response:
             scheme, _, token = request.headers.get("authorization", "").partition(" ")
             try:
@@ -437,6 +488,7 @@ class Admin:
                         # No row has such an id (they are 64-bit), and the database cannot
                         # even be asked.
                         raise Problem(404, f"no such {name.removesuffix('_id')}: ids are 64-bit")
+                request.state.query = query(request, operation.query)
                 if "party_id" in request.path_params:
                     logs.about_party(request.path_params["party_id"])
                 return await endpoint(request)
@@ -452,6 +504,9 @@ class Admin:
                 ).response()
             except Conflict as e:
                 return Problem(409, str(e)).response()
+            except BadFilter as e:
+                errors = [{"loc": ["query", e.field], "msg": str(e), "type": "not_found"}]
+                return Problem(400, "invalid query parameters", str(e), errors=errors).response()
             except Invalid as e:
                 return Problem(
                     422,
@@ -467,297 +522,360 @@ class Admin:
 
         return guarded
 
-    def routes(self) -> list[BaseRoute]:
-        table: list[tuple[str, str, Endpoint, str, type[BaseModel] | None]] = [
-            ("GET", "/stations", self.list_stations, "List stations", None),
-            ("POST", "/stations", self.add_station, "Register a station", StationIn),
-            (
+    def table(self) -> list[Operation]:
+        """Every endpoint of the admin API: the one place that lists them."""
+        Op = Operation  # a table reads better with a short name
+        return [
+            Op("GET", "/stations", self.list_stations, "List stations", list[v.StationView]),
+            Op(
+                "POST",
+                "/stations",
+                self.add_station,
+                "Register a station",
+                v.StationView,
+                201,
+                StationIn,
+            ),
+            Op(
                 "GET",
                 "/stations/{station_id}",
                 self.get_station,
                 "A station with its connectors",
-                None,
+                v.StationDetail,
             ),
-            (
+            Op(
                 "PATCH",
                 "/stations/{station_id}",
                 self.update_station,
                 "Change a station's password or meter quirk",
-                StationPatch,
+                v.StationView,
+                body=StationPatch,
             ),
-            (
+            Op(
                 "DELETE",
                 "/stations/{station_id}",
                 self.delete_station,
                 "Remove a station without transactions",
-                None,
+                status=204,
             ),
-            (
+            Op(
                 "GET",
                 "/stations/{station_id}/messages",
                 self.messages,
-                "The station's OCPP frames, newest first (?limit, ?before)",
-                None,
+                "The station's OCPP frames, newest first",
+                list[v.MessageView],
+                query=v.Before,
             ),
-            (
+            Op(
                 "GET",
                 "/stations/{station_id}/transactions",
                 self.transactions,
                 "The station's transactions, newest first",
-                None,
+                list[v.TransactionView],
+                query=v.Limit,
             ),
-            (
+            Op(
                 "POST",
                 "/stations/{station_id}/commands/{name}",
                 self.command,
-                "Send a command to the charger",
-                None,
+                "Send a command to the charger (the body is the named command's)",
+                v.CommandOutcome,
+                body=list(COMMANDS.values()),
             ),
-            (
+            Op(
                 "POST",
                 "/stations/{station_id}/local-list",
                 self.push_local_list,
-                "Send the charger its local authorization list (?full=false: only changes)",
-                None,
+                "Send the charger its local authorization list",
+                v.LocalListResult,
+                query=v.LocalListQuery,
             ),
-            ("GET", "/transactions", self.transactions, "All transactions, newest first", None),
-            (
+            Op(
+                "GET",
+                "/transactions",
+                self.transactions,
+                "All transactions, newest first",
+                list[v.TransactionView],
+                query=v.Limit,
+            ),
+            Op(
                 "GET",
                 "/transactions/{transaction_id:int}",
                 self.transaction,
                 "A transaction with its meter samples",
-                None,
+                v.TransactionDetail,
             ),
-            (
+            Op(
                 "GET",
                 "/events",
                 self.events,
-                "The domain event log from a cursor (?after, ?limit, ?station_id)",
-                None,
+                "The domain event log from a cursor",
+                list[v.EventView],
+                query=v.EventsQuery,
             ),
-            ("GET", "/tokens", self.list_tokens, "Locally authorized id tokens", None),
-            ("POST", "/tokens", self.add_token, "Authorize an id token locally", TokenIn),
-            ("DELETE", "/tokens/{uid}", self.delete_token, "Remove a local id token (?type)", None),
-            ("GET", "/locations", self.list_locations, "Locations as eMSPs see them", None),
-            (
+            Op(
+                "GET",
+                "/tokens",
+                self.list_tokens,
+                "Locally authorized id tokens",
+                list[v.TokenView],
+            ),
+            Op(
+                "POST",
+                "/tokens",
+                self.add_token,
+                "Authorize an id token locally",
+                v.TokenView,
+                201,
+                TokenIn,
+            ),
+            Op(
+                "DELETE",
+                "/tokens/{uid}",
+                self.delete_token,
+                "Remove a local id token",
+                status=204,
+                query=v.TokenType,
+            ),
+            Op(
+                "GET",
+                "/locations",
+                self.list_locations,
+                "Locations as eMSPs see them",
+                list[OcpiLocation],
+            ),
+            Op(
                 "POST",
                 "/locations",
                 self.upsert_locations,
-                "Create or update Locations (an OCPI Location or a list; each EVSE names station_id and ocpp_evse_id)",
-                None,
+                "Create or update Locations (an OCPI Location or a list; each EVSE names"
+                " station_id and ocpp_evse_id)",
+                list[v.Upserted],
+                body=[LocationIn, list[LocationIn]],
             ),
-            ("GET", "/locations/{location_id}", self.get_location, "One Location", None),
-            (
+            Op("GET", "/locations/{location_id}", self.get_location, "One Location", OcpiLocation),
+            Op(
                 "PUT",
                 "/locations/{location_id}",
                 self.put_location,
                 "Create or replace one Location",
-                None,
+                v.Upserted,
+                body=LocationIn,
             ),
-            (
+            Op(
                 "POST",
                 "/locations/{location_id}/publish",
                 self.publish_location,
                 "Publish a Location",
-                None,
+                v.Upserted,
             ),
-            (
+            Op(
                 "POST",
                 "/locations/{location_id}/unpublish",
                 self.publish_location,
                 "Hide a Location (publish false)",
-                None,
+                v.Upserted,
             ),
-            ("GET", "/unassigned", self.unassigned, "Charger EVSEs bound to no Location yet", None),
-            ("GET", "/tariffs", self.list_tariffs, "Tariffs", None),
-            (
+            Op(
+                "GET",
+                "/unassigned",
+                self.unassigned,
+                "Charger EVSEs bound to no Location yet",
+                list[v.Unassigned],
+            ),
+            Op("GET", "/tariffs", self.list_tariffs, "Tariffs", list[OcpiTariff]),
+            Op(
                 "POST",
                 "/tariffs",
                 self.upsert_tariffs,
                 "Create or update Tariffs (one or a list)",
-                None,
+                list[v.Upserted],
+                body=[TariffIn, list[TariffIn]],
             ),
-            (
+            Op(
                 "DELETE",
                 "/tariffs/{tariff_id}",
                 self.delete_tariff,
                 "Remove a Tariff (DELETE pushed)",
-                None,
+                status=204,
             ),
-            (
+            Op(
                 "GET",
                 "/sessions",
                 self.list_sessions,
-                "OCPI Sessions with their CDRs, newest first (?limit, ?status)",
-                None,
+                "OCPI Sessions with their CDRs, newest first",
+                list[v.SessionView],
+                query=v.SessionsQuery,
             ),
-            (
+            Op(
                 "GET",
                 "/sessions/{session_id}",
                 self.get_session,
                 "One Session with its flags and CDRs",
-                None,
+                v.SessionView,
             ),
-            (
+            Op(
                 "POST",
                 "/sessions/{session_id}/correct",
                 self.correct_session,
                 "Credit the session's CDR and issue a new one from the data as it is now",
-                None,
+                v.SessionView,
+                201,
             ),
-            (
+            Op(
+                "GET",
+                "/cdrs",
+                self.list_cdrs,
+                "CDRs by end date, eMSP and Location, newest first; format=csv (or Accept:"
+                " text/csv): all of them as CSV, oldest first",
+                CdrPage,
+                query=v.CdrQuery,
+            ),
+            Op(
+                "GET",
+                "/cdrs/summary",
+                self.cdr_summary,
+                "Revenue (per currency) and energy of the CDRs of a filter, in total and per day",
+                CdrSummary,
+                query=v.CdrSummaryQuery,
+            ),
+            Op(
                 "GET",
                 "/commands",
                 self.list_commands,
-                "eMSP commands, newest first, with their results (?limit)",
-                None,
+                "eMSP commands, newest first, with their results",
+                list[v.OcpiCommandView],
+                query=v.Limit,
             ),
-            ("GET", "/parties", self.list_parties, "OCPI parties (eMSP peers)", None),
-            (
+            Op(
+                "GET", "/parties", self.list_parties, "OCPI parties (eMSP peers)", list[v.PartyView]
+            ),
+            Op(
                 "POST",
                 "/parties/invitations",
                 self.invite_party,
                 "Invite a peer: a token A and our versions URL for it to register with",
+                v.Invitation,
+                201,
                 InvitationIn,
             ),
-            (
+            Op(
                 "POST",
                 "/parties/registrations",
                 self.register_party,
-                "Register with a peer from its versions URL and token A",
+                "Register with a peer from its versions URL and token A (answers once its"
+                " tokens are pulled)",
+                v.RegisteredParty,
+                201,
                 RegistrationIn,
             ),
-            ("GET", "/parties/{party_id:int}", self.get_party, "One party", None),
-            (
+            Op("GET", "/parties/{party_id:int}", self.get_party, "One party", v.PartyView),
+            Op(
                 "DELETE",
                 "/parties/{party_id:int}",
                 self.unregister_party,
                 "Unregister: tell the peer, drop both tokens",
-                None,
+                v.UnregisteredParty,
             ),
-            (
+            Op(
                 "POST",
                 "/parties/{party_id:int}/suspend",
                 self.suspend_party,
                 "Stop all traffic with a party",
-                None,
+                v.PartyView,
             ),
-            (
+            Op(
                 "POST",
                 "/parties/{party_id:int}/resume",
                 self.resume_party,
                 "Resume a suspended party",
-                None,
+                v.PartyView,
             ),
-            (
+            Op(
                 "POST",
                 "/parties/{party_id:int}/rotate",
                 self.rotate_party,
                 "New tokens both ways (credentials PUT)",
-                None,
+                v.PartyView,
             ),
-            (
+            Op(
                 "PUT",
                 "/parties/{party_id:int}/origins",
                 self.party_origins,
                 "The origins a party may be called at besides its versions URL's",
-                OriginsIn,
+                v.PartyView,
+                body=OriginsIn,
             ),
-            (
+            Op(
                 "POST",
                 "/parties/{party_id:int}/move/approve",
                 self.approve_move,
                 "Let a party move to the origin its new versions URL is on",
-                None,
+                v.PartyView,
             ),
-            (
+            Op(
                 "POST",
                 "/parties/{party_id:int}/move/reject",
                 self.reject_move,
                 "Keep a party where it is; forget the move it asked for",
-                None,
+                v.PartyView,
             ),
-            (
+            Op(
                 "GET",
                 "/parties/{party_id:int}/push",
                 self.push_status,
                 "Pushes to a party: pending, failed, delivered, oldest pending age",
-                None,
+                v.PushStatus,
             ),
-            (
+            Op(
                 "POST",
                 "/parties/{party_id:int}/resync",
                 self.resync_party,
                 "Send every Location and Tariff to the party again",
-                None,
+                v.Marked,
             ),
-            (
+            Op(
                 "POST",
                 "/parties/{party_id:int}/retry",
                 self.retry_party,
                 "Try refused pushes again",
-                None,
+                v.Retried,
             ),
-            (
+            Op(
                 "POST",
                 "/parties/{party_id:int}/tokens/pull",
                 self.pull_tokens,
-                "Fetch the party's tokens (changes since the last pull; ?full=true for all)",
-                None,
+                "Fetch the party's tokens (changes since the last pull, or all)",
+                v.Pulled,
+                query=v.PullQuery,
             ),
-            (
+            Op(
                 "GET",
                 "/parties/{party_id:int}/requests",
                 self.party_requests,
-                "The party's OCPI requests in and out, newest first (?limit, ?before)",
-                None,
+                "The party's OCPI requests in and out, newest first",
+                list[v.OcpiRequestView],
+                query=v.Before,
             ),
         ]
+
+    def routes(self) -> list[BaseRoute]:
+        table = self.table()
         routes: list[BaseRoute] = [
-            Route(path, self.guard(fn), methods=[method]) for method, path, fn, _, _ in table
+            Route(op.path, self.guard(op), methods=[op.method]) for op in table
         ]
-        document = openapi(table)
-        routes.append(Route("/openapi.json", lambda request: ok(document), methods=["GET"]))
-        return routes
+        described = orjson.dumps(document(table))
+        routes.append(
+            Route(
+                "/openapi.json",
+                lambda request: Response(described, media_type="application/json"),
+                methods=["GET"],
+            )
+        )
+        return routes + docs.routes()
 
 
-def openapi(table: list[tuple[str, str, Endpoint, str, type[BaseModel] | None]]) -> dict[str, Any]:
-    paths: dict[str, dict[str, Any]] = {}
-    for method, path, _, summary, model in table:
-        op: dict[str, Any] = {
-            "summary": summary,
-            "security": [{"bearer": []}],
-            "responses": {
-                "200": {"description": "OK"},
-                "401": {"description": "missing or wrong bearer token"},
-            },
-        }
-        if model is not None:
-            op["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": model.model_json_schema()}},
-            }
-        if path.endswith("/commands/{name}"):
-            op["requestBody"] = {
-                "content": {
-                    "application/json": {
-                        "schema": {"oneOf": [c.model_json_schema() for c in COMMANDS.values()]}
-                    }
-                }
-            }
-            op["parameters"] = [
-                {
-                    "name": "name",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"enum": sorted(COMMANDS)},
-                }
-            ]
-        paths.setdefault(path.replace(":int", ""), {})[method.lower()] = op
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "CPO platform admin API", "version": "1"},
-        "servers": [{"url": "/admin/api"}],
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
-        "paths": paths,
-    }
+async def _encoded(lines: AsyncIterator[str]) -> AsyncIterator[bytes]:
+    async for line in lines:
+        yield line.encode()
+        await asyncio.sleep(0)  # a large export shares the event loop

@@ -4,7 +4,6 @@ so that every node knows them; the CLI adds and removes them (first-time set-up)
 from __future__ import annotations
 
 import asyncio
-import enum
 import re
 import weakref
 from datetime import datetime
@@ -17,13 +16,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import Field, SQLModel, col, select
 
+from cpo.console.roles import NAME_MAX, PASSWORD_MAX, PASSWORD_MIN, Role
 from cpo.operations import Conflict, NotFound
 from csms.models import BigId, UTCDateTime, utcnow
 
-NAME_MAX = 64
-PASSWORD_MIN = 8
-# argon2 takes any length, but hashing a megabyte on every try is work handed to a stranger.
-PASSWORD_MAX = 1024
 _NAME = re.compile(r"[a-z0-9][a-z0-9._@-]*")
 
 _hasher = PasswordHasher()
@@ -42,16 +38,6 @@ def _turn() -> asyncio.Semaphore:
     if (turn := _turns.get(loop)) is None:
         turn = _turns[loop] = asyncio.Semaphore(1)
     return turn
-
-
-class Role(enum.StrEnum):
-    ADMIN = "admin"  # everything, and what only an administrator may do
-    OPERATOR = "operator"  # sees everything and sends commands
-    VIEWER = "viewer"  # sees everything, changes nothing
-
-    @property
-    def can_act(self) -> bool:
-        return self is not Role.VIEWER
 
 
 class ConsoleUser(SQLModel, table=True):

@@ -13,7 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
-from cpo.console.accounts import ConsoleLogin, ConsoleUser, Role
+from cpo.console.accounts import ConsoleLogin, ConsoleUser
+from cpo.console.roles import Role
 from csms import clock
 
 # A login's last request is written at most this often (not on every page and fragment),

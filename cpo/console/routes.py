@@ -15,11 +15,11 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from cpo.console import accounts, lists, sessions, stations
-from cpo.console.accounts import NAME_MAX, PASSWORD_MAX, Role
 from cpo.console.forms import CSRF_FIELD, CSRF_HEADER, BadForm, read_form, sent_token
 from cpo.console.guard import PATH, Guard, Refused, client_address, shared_secret
 from cpo.console.live import Changes, EventStream
 from cpo.console.logins import Login, Logins
+from cpo.console.roles import NAME_MAX, PASSWORD_MAX, Role
 from cpo.console.view import SECURITY_HEADERS, STATIC, View
 from cpo.operations import Operations
 from cpo.roaming import Roaming

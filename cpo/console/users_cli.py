@@ -8,22 +8,21 @@ import asyncio
 import getpass
 import json
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from cpo.console.roles import NAME_MAX, PASSWORD_MAX, PASSWORD_MIN, Role
 
-from cpo.console import accounts
-from cpo.console.accounts import BadAccount, Role
-from cpo.database import migrate
-from cpo.operations import Conflict, NotFound
-from cpo.settings import Settings
-from csms.db import make_engine, make_sessions
-
-Work = Callable[[async_sessionmaker[AsyncSession]], Awaitable[Any]]
+if TYPE_CHECKING:
+    from cpo.settings import Settings
 
 
-def _on_database(settings: Settings, work: Work) -> Any:
+def _on_database(settings: Settings, work: Callable[[Any], Any]) -> Any:
+    """Runs `work(sessions)` on the migrated database. The platform is loaded only now: the
+    `cpo` command builds its parser from this module first, for every command."""
+    from cpo.database import migrate
+    from csms.db import make_engine, make_sessions
+
     async def main() -> Any:
         await migrate(settings.database_url)
         engine = make_engine(settings.database_url)
@@ -45,6 +44,10 @@ def _fail(message: str) -> int:
 
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    from cpo.console import accounts
+    from cpo.console.accounts import BadAccount
+    from cpo.operations import Conflict
+
     password = args.password
     if password is None:
         if not sys.stdin.isatty():
@@ -68,6 +71,8 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    from cpo.console import accounts
+
     rows = [accounts.user_view(u) for u in _on_database(settings, accounts.users)]
     human = "\n".join(f"{u['name']:<24} {u['role']:<9} since {u['created_at']}" for u in rows)
     _out(args, rows, human or "no users: add one with cpo user add NAME --role admin")
@@ -75,6 +80,9 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
+    from cpo.console import accounts
+    from cpo.operations import NotFound
+
     try:
         ended = _on_database(settings, lambda sessions: accounts.remove_user(sessions, args.name))
     except NotFound as e:
@@ -103,10 +111,10 @@ def add_user_commands(sub: Any) -> None:
         return c
 
     add = command("add", cmd_add, "add a console account")
-    add.add_argument("name", help=f"letters, digits and . _ @ - ({accounts.NAME_MAX} at most)")
+    add.add_argument("name", help=f"letters, digits and . _ @ - ({NAME_MAX} at most)")
     add.add_argument(
         "--password",
-        help=f"{accounts.PASSWORD_MIN} to {accounts.PASSWORD_MAX} characters (asked for when left out)",
+        help=f"{PASSWORD_MIN} to {PASSWORD_MAX} characters (asked for when left out)",
     )
     add.add_argument(
         "--role",

@@ -16,7 +16,7 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -79,10 +79,19 @@ class Claimed:
     attempts: int
 
 
+@dataclass(frozen=True)
+class Sent:
+    """What the party holds after a send: the object as of `last_updated`, and parts of it
+    whose copies are kept apart ((kind, object id) → last_updated), recorded with it."""
+
+    last_updated: datetime
+    parts: dict[tuple[str, str], datetime] = field(default_factory=dict)
+
+
 # Sends one row's object to the party (`held`: whether the party holds a copy already);
-# returns the `last_updated` the party now holds, or None when the object is gone and
-# nothing needed sending.
-Sender = Callable[[Party, Claimed, bool], Awaitable[datetime | None]]
+# returns what the party now holds (its `last_updated`, or a Sent with its parts), or None
+# when the object is gone and nothing needed sending.
+Sender = Callable[[Party, Claimed, bool], Awaitable[datetime | Sent | None]]
 
 _CLAIMED = (
     OUTBOX.c.id,
@@ -120,6 +129,7 @@ class _Done:
     at: datetime
     outcome: str  # delivered | deferred | retry | refused
     last_updated: datetime | None = None  # delivered: what the party holds now; None: nothing sent
+    parts: dict[tuple[str, str], datetime] = field(default_factory=dict)  # see Sent
     error: str | None = None  # retry | refused: why
     delay: float = 0.0  # retry | deferred: seconds until the row is due again
     back: bool = False  # the party answered after an outage: what waited goes now
@@ -435,7 +445,16 @@ class Deliverer:
             )
         # What the party holds now, whether it held a copy before or not: an upsert, so a
         # copy recorded meanwhile by another node's deliverer is no conflict.
-        if copies := [sent for sent in done if sent.last_updated is not None]:
+        copies = [
+            (sent.row.party_id, sent.row.kind, sent.row.object_id, sent.last_updated, sent.at)
+            for sent in done
+            if sent.last_updated is not None
+        ] + [
+            (sent.row.party_id, kind, object_id, last_updated, sent.at)
+            for sent in done
+            for (kind, object_id), last_updated in sent.parts.items()
+        ]
+        if copies:
             upsert_copy = upsert.insert(conn, DELIVERED)
             await conn.execute(
                 upsert_copy.on_conflict_do_update(
@@ -447,13 +466,13 @@ class Deliverer:
                 ),
                 [
                     {
-                        "party_id": sent.row.party_id,
-                        "kind": sent.row.kind,
-                        "object_id": sent.row.object_id,
-                        "last_updated": sent.last_updated,
-                        "delivered_at": sent.at,
+                        "party_id": party_id,
+                        "kind": kind,
+                        "object_id": object_id,
+                        "last_updated": last_updated,
+                        "delivered_at": at,
                     }
-                    for sent in copies
+                    for party_id, kind, object_id, last_updated, at in copies
                 ],
             )
         return bool(again)
@@ -521,6 +540,8 @@ class Deliverer:
         back = sent is not None and self._outages.pop(row.party_id, None) is not None
         if back:
             log.info("push: party %s is reachable again", row.party_id)
+        if isinstance(sent, Sent):
+            return _Done(row, clock.now(), "delivered", sent.last_updated, sent.parts, back=back)
         return _Done(row, clock.now(), "delivered", sent, back=back)
 
     def _away(self, party_id: int) -> None:

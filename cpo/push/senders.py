@@ -10,7 +10,6 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
-from cpo import upsert
 from cpo.charging_sessions import periods_digest
 from cpo.models import (
     DELIVERED_EVSE,
@@ -27,10 +26,9 @@ from cpo.ocpi.client import OcpiCallError, OcpiClient, RefusedRequest
 from cpo.ocpi.responses import timestamp
 from cpo.ocpi.urls import BadSegment, join, segment
 from cpo.parties import peer_of
-from cpo.push.deliverer import DELIVERED, Claimed, Deferred, Sender
+from cpo.push.deliverer import DELIVERED, Claimed, Deferred, Sender, Sent
 from cpo.remote_commands import result_body
 from cpo.sites import EVSES, LOCATION_ROWS, location_object, tariff_object
-from csms import clock
 
 
 def _base(party: Party, module: str) -> str:
@@ -96,33 +94,9 @@ async def _evses_held(
     return {keys[object_id]: at for object_id, at in rows}
 
 
-async def _note_evses(
-    sessions: async_sessionmaker[AsyncSession],
-    party_id: int,
-    location_id: str,
-    sent: dict[str, datetime],
-) -> None:
-    if not sent:
-        return
-    async with sessions.begin() as session:
-        conn = await session.connection()
-        statement = upsert.insert(conn, DELIVERED)
-        await conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=["party_id", "kind", "object_id"],
-                set_={"last_updated": statement.excluded.last_updated},
-            ),
-            [
-                {
-                    "party_id": party_id,
-                    "kind": DELIVERED_EVSE,
-                    "object_id": _evse_key(location_id, uid),
-                    "last_updated": at,
-                    "delivered_at": clock.now(),
-                }
-                for uid, at in sent.items()
-            ],
-        )
+def _evse_copies(location_id: str, held: dict[str, datetime]) -> dict[tuple[str, str], datetime]:
+    """The party's copies of these EVSEs' statuses, recorded with the Location's (Sent.parts)."""
+    return {(DELIVERED_EVSE, _evse_key(location_id, uid)): at for uid, at in held.items()}
 
 
 def senders(
@@ -134,7 +108,7 @@ def senders(
     only read, when there are any), what they note afterwards written through `sessions`."""
     readers = readers or sessions
 
-    async def location(party: Party, row: Claimed, held: bool) -> datetime | None:
+    async def location(party: Party, row: Claimed, held: bool) -> Sent | None:
         async with readers() as session:
             # What a PATCH needs, in one light query; the whole Location only for a PUT.
             rows = (
@@ -189,19 +163,13 @@ def senders(
                     module="locations",
                 )
                 sent[uid] = evse.evse_updated
-            await _note_evses(sessions, row.party_id, row.object_id, sent)
-            return found.last_updated  # type: ignore[no-any-return]
+            return Sent(found.last_updated, _evse_copies(row.object_id, sent))
         if whole is None:
             return None  # gone meanwhile
         await client.call("PUT", url, peer, json=whole[0], functional=True, module="locations")
         # The whole Location holds each EVSE as it was at least when its rows were read.
-        await _note_evses(
-            sessions,
-            row.party_id,
-            row.object_id,
-            {uid: evse.evse_updated for uid, evse in by_uid.items() if evse.evse_updated},
-        )
-        return whole[1]
+        held_now = {uid: evse.evse_updated for uid, evse in by_uid.items() if evse.evse_updated}
+        return Sent(whole[1], _evse_copies(row.object_id, held_now))
 
     async def tariff(party: Party, row: Claimed, held: bool) -> datetime | None:
         async with readers() as session:

@@ -9,6 +9,7 @@ from ocpp.v16.enums import MessageTrigger
 
 from csms import clock
 from csms.commands import (
+    INT32_MAX,
     CancelReservation,
     ChangeAvailability,
     ClearChargingLimit,
@@ -29,6 +30,7 @@ from csms.commands import (
     answered,
     running_transaction,
     schedule_seconds,
+    transaction_to_stop,
 )
 
 if TYPE_CHECKING:
@@ -84,14 +86,10 @@ async def run(
                 timeout,
             )
         case RemoteStop():
-            tx = await store.transaction(command.transaction_id)
-            if tx is None or tx.station_id != conn.station_id or tx.ocpp_transaction_id is None:
-                raise CommandInputError(
-                    f"no transaction {command.transaction_id} on {conn.station_id}"
-                )
-            reply = await conn.call(
-                call.RemoteStopTransaction(transaction_id=int(tx.ocpp_transaction_id)), timeout
-            )
+            tx_id = await transaction_to_stop(store, conn.station_id, command)
+            if not (tx_id.isascii() and tx_id.isdigit()) or int(tx_id) > INT32_MAX:
+                raise CommandInputError(f"an OCPP 1.6 transaction id is a number, not {tx_id!r}")
+            reply = await conn.call(call.RemoteStopTransaction(transaction_id=int(tx_id)), timeout)
         case Unlock():
             if command.connector_id != 1:
                 raise CommandInputError(

@@ -30,6 +30,7 @@ from csms.commands import (
     answered,
     running_transaction,
     schedule_seconds,
+    transaction_to_stop,
 )
 
 if TYPE_CHECKING:
@@ -112,14 +113,8 @@ async def run(
                 timeout,
             )
         case RemoteStop():
-            tx = await store.transaction(command.transaction_id)
-            if tx is None or tx.station_id != conn.station_id or tx.ocpp_transaction_id is None:
-                raise CommandInputError(
-                    f"no transaction {command.transaction_id} on {conn.station_id}"
-                )
-            reply = await conn.call(
-                call.RequestStopTransaction(transaction_id=tx.ocpp_transaction_id), timeout
-            )
+            tx_id = await transaction_to_stop(store, conn.station_id, command)
+            reply = await conn.call(call.RequestStopTransaction(transaction_id=tx_id), timeout)
         case Unlock():
             reply = await conn.call(
                 call.UnlockConnector(evse_id=command.evse_id, connector_id=command.connector_id),

@@ -1,0 +1,353 @@
+"""What the admin API answers and the query parameters it takes, as pydantic models: the
+endpoints build their answers from them, and the OpenAPI document declares them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cpo.cdr_report import CdrFilter
+
+CURSOR_MAX = 1 << 62
+
+
+# -- query parameters -------------------------------------------------------------------------
+
+
+class Query(BaseModel):
+    """Query parameters: unknown ones are refused, not ignored (a typo would go unnoticed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Limit(Query):
+    limit: int = Field(default=100, ge=1, le=1000, description="How many, at most")
+
+
+class Before(Limit):
+    before: int | None = Field(
+        default=None, ge=1, le=CURSOR_MAX, description="Only rows older than this id (paging)"
+    )
+
+
+class EventsQuery(Limit):
+    after: int = Field(default=0, ge=0, le=CURSOR_MAX, description="Events after this id")
+    station_id: str | None = Field(default=None, max_length=48, description="One charger's")
+
+
+class SessionsQuery(Limit):
+    status: Literal["ACTIVE", "COMPLETED", "INVALID", "PENDING", "RESERVATION"] | None = Field(
+        default=None, description="Only sessions in this state"
+    )
+
+
+class TokenType(Query):
+    type: str = Field(default="RFID", min_length=1, max_length=16, description="The token's type")
+
+
+class LocalListQuery(Query):
+    full: bool = Field(default=True, description="false: only the changes since the last list")
+
+
+class PullQuery(Query):
+    full: bool = Field(default=False, description="true: every token, not only changes")
+
+
+class CdrQuery(CdrFilter):
+    offset: int = Field(default=0, ge=0, le=10_000_000, description="CDRs skipped (paging)")
+    limit: int = Field(default=100, ge=1, le=1000, description="CDRs in this page, at most")
+    format: Literal["json", "csv"] = Field(
+        default="json",
+        description="csv: every CDR of the filter, one a line (also Accept: text/csv)",
+    )
+
+
+class CdrSummaryQuery(CdrFilter):
+    pass
+
+
+# -- answers ------------------------------------------------------------------------------------
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; `errors` lists each problem of a body or query."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+class ConnectorView(BaseModel):
+    evse_id: int
+    connector_id: int
+    status: str | None
+    status_detail: str | None
+    error_code: str | None
+    info: str | None
+    vendor_error_code: str | None
+    status_at: datetime | None
+    availability: str
+    updated_at: datetime | None
+
+
+class StationView(BaseModel):
+    id: str
+    ocpp_version: str | None
+    vendor: str | None
+    model: str | None
+    serial_number: str | None
+    firmware_version: str | None
+    iccid: str | None
+    imsi: str | None
+    meter_type: str | None
+    meter_serial_number: str | None
+    accepted_at: datetime | None
+    online: bool = Field(description="As the database records it")
+    last_seen: datetime | None
+    connected_at: datetime | None
+    disconnected_at: datetime | None
+    connection_epoch: int | None
+    status: str | None
+    error_code: str | None
+    status_at: datetime | None
+    firmware_status: str | None
+    diagnostics_status: str | None
+    energy_unit_override: str | None
+    created_at: datetime
+    password_set: bool
+    connected: bool = Field(description="Holds a WebSocket on this node now")
+
+
+class StationDetail(StationView):
+    connectors: list[ConnectorView]
+
+
+class SampleView(BaseModel):
+    id: int
+    evse_id: int | None
+    timestamp: datetime
+    measurand: str
+    phase: str | None
+    location: str | None
+    context: str | None
+    value: float | None
+    unit: str | None
+    signed_data: str | None
+
+
+class TransactionView(BaseModel):
+    id: int = Field(description="The platform's transaction id")
+    station_id: str
+    ocpp_transaction_id: str | None = Field(description="The charger's id of it")
+    evse_id: int | None
+    connector_id: int | None
+    id_token: str | None
+    id_token_type: str | None
+    auth_status: str | None
+    authorization_reference: str | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    meter_start_wh: float | None
+    meter_stop_wh: float | None
+    meter_last_wh: float | None
+    meter_last_at: datetime | None
+    stop_reason: str | None
+    status: Literal["active", "ended"]
+    remote_start_id: int | None
+    reservation_id: int | None
+    charging_state: str | None
+    last_seq_no: int | None
+    seq_seen: int
+    offline: bool
+    clock_suspect: bool
+    suspect: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class TransactionDetail(TransactionView):
+    samples: list[SampleView]
+
+
+class EventView(BaseModel):
+    id: int
+    created_at: datetime
+    station_id: str
+    type: str
+    data: dict[str, Any]
+
+
+class MessageView(BaseModel):
+    id: int
+    created_at: datetime
+    station_id: str
+    direction: Literal["in", "out"]
+    message_type: int | None
+    action: str | None
+    message_id: str | None
+    payload: str = Field(description="The frame as it was on the wire (cut when very long)")
+
+
+class CommandOutcome(BaseModel):
+    outcome: Literal["answered"]
+    status: str | None = Field(description="What the charger answered (Accepted, Rejected, ...)")
+    data: dict[str, Any]
+    error_code: str | None
+    error_description: str | None
+
+
+class LocalListResult(BaseModel):
+    status: str | None
+    data: dict[str, Any]
+
+
+class TokenView(BaseModel):
+    id: int
+    uid: str
+    type: str
+    status: Literal["Accepted", "Blocked", "Expired"]
+    expires_at: datetime | None
+    created_at: datetime
+
+
+class Upserted(BaseModel):
+    id: str
+    created: bool
+    changed: bool
+    status_ignored: list[str] | None = Field(
+        default=None, description="EVSEs whose status in the file was not taken"
+    )
+
+
+class Unassigned(BaseModel):
+    station_id: str
+    ocpp_evse_id: int
+    connector_id: int
+    status: str | None
+
+
+class CdrLink(BaseModel):
+    id: str
+    credit: bool
+    total_cost: dict[str, float] | None
+    location_url: str | None
+    last_updated: str
+
+
+class SessionView(BaseModel):
+    id: str = Field(description="The OCPI Session id")
+    transaction_id: int
+    owner_party_id: int | None
+    operator: bool = Field(description="Charged with one of the operator's own tokens")
+    status: str
+    flags: list[str]
+    at_location: bool
+    cdr_due_at: str | None
+    session: dict[str, Any] = Field(description="The OCPI Session object as last built")
+    cdrs: list[CdrLink]
+
+
+class OcpiCommandView(BaseModel):
+    id: int
+    party_id: int
+    command: str
+    station_id: str | None
+    state: str
+    result: str | None
+    message: str | None
+    transaction_id: int | None
+    created_at: str
+
+
+class PartyRole(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: str
+    country_code: str
+    party_id: str
+
+
+class PartyView(BaseModel):
+    id: int
+    name: str
+    state: Literal["INVITED", "REGISTERING", "REGISTERED", "SUSPENDED", "UNREGISTERED"]
+    roles: list[PartyRole]
+    version: str | None
+    versions_url: str | None
+    endpoints: list[dict[str, Any]]
+    token_encoding: Literal["base64", "raw"]
+    allowed_origins: list[str]
+    pending_versions_url: str | None
+    pending_since: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    registered_at: datetime | None
+    can_call_us: bool
+    we_can_call: bool
+
+
+class RegisteredParty(PartyView):
+    tokens: int = Field(description="Its valid tokens the platform holds")
+
+
+class UnregisteredParty(PartyView):
+    peer_told: bool
+    peer_problem: str | None
+
+
+class Invitation(BaseModel):
+    party_id: int
+    versions_url: str = Field(description="Our versions URL, for the eMSP")
+    token: str = Field(description="Token A, for the eMSP; shown this once")
+    note: str | None = Field(default=None, description="Something to check about the URL")
+
+
+class PushFailure(BaseModel):
+    kind: str
+    object_id: str
+    attempts: int
+    error: str | None
+
+
+class PushStatus(BaseModel):
+    pending: int
+    retrying: int
+    failed: list[PushFailure]
+    delivered: int
+    oldest_pending_seconds: float | None
+    errors: list[PushFailure]
+
+
+class Marked(BaseModel):
+    marked: int
+
+
+class Retried(BaseModel):
+    retried: int
+
+
+class Pulled(BaseModel):
+    stored: int
+    skipped: int
+    invalidated: int
+
+
+class OcpiRequestView(BaseModel):
+    id: int
+    created_at: datetime
+    party_id: int | None
+    direction: Literal["in", "out"]
+    method: str
+    url: str
+    http_status: int | None
+    ocpi_status: int | None
+    request_id: str | None
+    correlation_id: str | None
+    duration_ms: float | None
+    request_body: str | None
+    response_body: str | None
+    error: str | None
