@@ -2,8 +2,9 @@
 
 Every command the server can do is a call to its admin API (CPO_ADMIN_URL, CPO_ADMIN_TOKEN), so
 the CLI works from any machine and what it hands out (an invitation's URL) is the server's own.
-Only `serve`, `migrate` and `admin-token` open the database: they run before there is a server
-to ask, or issue the token the others need (ADR 020).
+Only `serve`, `migrate`, `admin-token` and `user` (the console's accounts, cpo/console/users_cli.py)
+open the database: they run before there is a server to ask, or issue what the others need to
+get in (ADR 020).
 """
 
 from __future__ import annotations
