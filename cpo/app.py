@@ -1,4 +1,4 @@
-"""The composition root: one Starlette app with the OCPP endpoint, OCPI, the admin API, health and metrics."""
+"""The composition root: one Starlette app with the OCPP endpoint, OCPI, the admin API, the console, health and metrics."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 
 from cpo import meta, metrics
 from cpo.admin.api import Admin, Problem
 from cpo.admin.token import AdminToken, first_token
 from cpo.body_limit import BodyLimit, BodyTooLarge
+from cpo.console.routes import Console
 from cpo.database import migrate
 from cpo.ocpi.responses import OcpiResponse
 from cpo.ocpi.status import Status
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     csms.nodes_gone.append(free_rows_of)
     admin = Admin(csms, operations, roaming, AdminToken(readers or sessions, settings.admin_token))
+    console = Console(settings, sessions, readers, csms, operations, roaming)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -106,6 +108,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         generated = None if settings.admin_token else await first_token(sessions)
         # The CLI hands peers this URL (invitations, registrations): where we really are.
         await meta.record_public_url(sessions, settings.base_url)
+        await console.start()
         if cluster is not None:
             await cluster.start()
         await csms.start()
@@ -125,6 +128,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
+            await console.stop()
             if wakes is not None:
                 await wakes.stop()
             await roaming.stop()
@@ -155,6 +159,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await roaming.remote.finish(settings.ocpp_response_timeout + REPLY_MARGIN)
         await csms.drain(settings.ocpp_response_timeout)
         log.info("drained")
+
+    async def to_console(request: Request) -> Response:
+        return RedirectResponse("/console/")
 
     async def health(request: Request) -> Response:
         if csms.draining:
@@ -213,6 +220,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/metrics", scrape),
             Mount("/ocpi", routes=roaming.router.routes()),
             Mount("/admin/api", routes=admin.routes()),
+            Mount("/console", routes=console.routes()),
+            Route("/", to_console),
         ],
         lifespan=lifespan,
         middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)],
@@ -226,8 +235,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.admin = admin
     app.state.roaming = roaming
+    app.state.console = console
     app.state.push_worker = worker
     app.state.drain = drain
+    # The server calls it as it begins to stop: it waits for every open response, and a
+    # console page's live stream would otherwise hold it (cpo.server.Server.shutdown).
+    app.state.closing = console.stop
     return app
 
 
@@ -240,6 +253,7 @@ def banner(settings: Settings, generated_token: str | None, on_terminal: bool) -
         f"  OCPP endpoint  {settings.ocpp_url}/{{charge_point_id}}  (ocpp2.0.1, ocpp1.6)",
         f"  OCPI versions  {settings.ocpi_versions_url}  (OCPI 2.2.1; invite an eMSP with `cpo party invite`)",
         f"  admin API      {base}/admin/api  (Authorization: Bearer <admin token>)",
+        f"  console        {base}/console/  (first user: cpo user add NAME --role admin)",
         f"  health         {base}/health   metrics {base}/metrics",
     ]
     if settings.admin_token:

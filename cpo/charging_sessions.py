@@ -399,15 +399,36 @@ class ChargingSessions:
             if status:
                 stmt = stmt.where(ChargingSession.status == status.upper())
             rows = list((await session.execute(stmt)).scalars())
-            cdrs: dict[int, list[Cdr]] = {}
-            found = await session.execute(
-                select(Cdr)
-                .where(col(Cdr.session_id).in_([r.id for r in rows]))
-                .order_by(col(Cdr.session_id), col(Cdr.revision))
+            return await self._views(session, rows)
+
+    async def of_transactions(self, transaction_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """The sessions of these transactions as `recent` shows them, by transaction id (one
+        without a Session, nobody's token behind it, is not among them)."""
+        ids = sorted(set(transaction_ids))
+        if not ids:
+            return {}
+        async with self.sessions() as session:
+            rows = list(
+                (
+                    await session.execute(
+                        select(ChargingSession).where(col(ChargingSession.transaction_id).in_(ids))
+                    )
+                ).scalars()
             )
-            for cdr in found.scalars():
-                cdrs.setdefault(cdr.session_id, []).append(cdr)
-            return [_view(r, cdrs.get(r.id or 0, []), self.own) for r in rows]
+            return {v["transaction_id"]: v for v in await self._views(session, rows)}
+
+    async def _views(
+        self, session: AsyncSession, rows: list[ChargingSession]
+    ) -> list[dict[str, Any]]:
+        cdrs: dict[int, list[Cdr]] = {}
+        found = await session.execute(
+            select(Cdr)
+            .where(col(Cdr.session_id).in_([r.id for r in rows]))
+            .order_by(col(Cdr.session_id), col(Cdr.revision))
+        )
+        for cdr in found.scalars():
+            cdrs.setdefault(cdr.session_id, []).append(cdr)
+        return [_view(r, cdrs.get(r.id or 0, []), self.own) for r in rows]
 
     async def view(self, ocpi_id: str) -> dict[str, Any] | None:
         async with self.sessions() as session:

@@ -2,8 +2,9 @@
 
 Every command the server can do is a call to its admin API (CPO_ADMIN_URL, CPO_ADMIN_TOKEN), so
 the CLI works from any machine and what it hands out (an invitation's URL) is the server's own.
-Only `serve`, `migrate` and `admin-token` open the database: they run before there is a server
-to ask, or issue the token the others need (ADR 020).
+Only `serve`, `migrate`, `admin-token` and `user` (the console's accounts, cpo/console/users_cli.py)
+open the database: they run before there is a server to ask, or issue what the others need to
+get in (ADR 020).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ try:
     from pydantic import ValidationError
 
     from cpo.admin.client import AdminClient, AdminError
+    from cpo.console.users_cli import add_user_commands
     from cpo.settings import Settings
 except KeyboardInterrupt:
     raise SystemExit(130) from None
@@ -680,6 +682,7 @@ def parser() -> argparse.ArgumentParser:
             c.add_argument("--offset", type=int, default=0, help="how many newest to skip")
         if name == "export":
             c.add_argument("file", help="where to write the CSV (-: standard output)")
+    add_user_commands(sub)
     return p
 
 

@@ -98,13 +98,25 @@ class Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        drain = getattr(getattr(self.config.app, "state", None), "drain", None)
+        state = getattr(self.config.app, "state", None)
+        drain = getattr(state, "drain", None)
         if self.drain_first and drain is not None:
             try:
                 await drain()
             except Exception:
                 logging.getLogger("cpo").exception("draining failed; stopping anyway")
+        await closing(state)
         await super().shutdown(sockets)
+
+
+async def closing(state: Any) -> None:
+    """Tells the app that the server stops: uvicorn waits for every open response before the
+    app's own shutdown, and some never end by themselves (the console's live streams)."""
+    if (close := getattr(state, "closing", None)) is not None:
+        try:
+            await close()
+        except Exception:
+            logging.getLogger("cpo").exception("closing the open responses failed")
 
 
 def raise_open_files_limit() -> int:

@@ -204,6 +204,26 @@ class Settings(BaseSettings):
         " (HAProxy: `inter` x `fall`)",
     )
 
+    # The operator console (/console/)
+    console_secret: str | None = Field(
+        default=None,
+        min_length=32,
+        description="Signs the console's cookies; when unset, one is generated and kept in the"
+        " database, so that every node shares it",
+    )
+    console_session_minutes: float = Field(
+        default=60.0,
+        gt=0,
+        le=7 * 24 * 60,
+        description="A console login ends after this many minutes without a request",
+    )
+    console_session_max_hours: float = Field(
+        default=12.0,
+        gt=0,
+        le=30 * 24,
+        description="A console login ends this many hours after it began, however active",
+    )
+
     # TLS (security profile 2 terminated by uvicorn)
     tls_cert: str | None = None
     tls_key: str | None = None

@@ -13,6 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from cpo.server import closing
+
 
 class _Server(uvicorn.Server):
     """uvicorn's server with an event that is set once it listens (startup done)."""
@@ -25,6 +27,10 @@ class _Server(uvicorn.Server):
         await super().startup(sockets)
         if self.started:
             self.listening.set()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await closing(getattr(self.config.app, "state", None))  # as `cpo serve` does
+        await super().shutdown(sockets)
 
 
 class Served:

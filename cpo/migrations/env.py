@@ -7,7 +7,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-import cpo.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import cpo.console.accounts  # noqa: F401  (registers the tables on SQLModel.metadata)
+import cpo.models  # noqa: F401
 import csms.models  # noqa: F401
 
 target_metadata = SQLModel.metadata
