@@ -203,15 +203,12 @@ class PendingPush(SQLModel, table=True):
     attempts: int = 0
     failed: bool = False  # refused for good (OCPI 2xxx): waits for the operator
     last_error: str | None = Field(default=None, sa_column=Column(Text))
+    # What an earlier send of this row delivered of its parts (EVSE uid → OCPI last_updated),
+    # kept when the row changed while it was sent (cpo.push.deliverer.Claimed).
+    sent_parts: dict[str, str] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
-
-
-# Delivered rows of this kind hold what a party holds of each EVSE's status within a Location
-# (keyed "location/uid"): a row sent again because it changed while it was sent (another EVSE of
-# the Location changed meanwhile) does not send an EVSE the party holds as it is.
-DELIVERED_EVSE = "evse"
 
 
 class Delivered(SQLModel, table=True):

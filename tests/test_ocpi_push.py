@@ -112,6 +112,42 @@ async def test_availability_and_reservation_show_in_the_evse_status(
         assert sim.violations == []
 
 
+async def test_an_evse_sent_while_another_changed_is_not_sent_again(platform: Platform) -> None:
+    """EVSE 1's PATCH is in flight when EVSE 2 of the same Location changes: the Location's
+    outbox row goes again for EVSE 2, and EVSE 1, which the eMSP holds as it is, stays put."""
+    async with EmspSimulator(party_id="EMS") as sim:
+        await register_with(platform, sim)
+        evses = [("SP-1-1", "CP-SP", 1), ("SP-1-2", "CP-SP", 2)]
+        await post(platform, "/locations", location("SP-1", evses))
+        await sim.wait_for(pushed("PUT", "/SP-1"))
+        await platform.add_station("CP-SP", PASSWORD)
+        async with ChargePointSimulator(
+            id="CP-SP", url=platform.ws_url, ocpp="1.6", password=PASSWORD
+        ) as cp:
+            await cp.boot()
+            for connector in (1, 2):
+                await cp.status(connector, "Available")
+                await sim.wait_for(
+                    lambda r, c=connector: (
+                        pushed("PATCH", f"/SP-1-{c}")(r) and r.body["status"] == "AVAILABLE"
+                    )
+                )
+            sim.fault("slow", count=1, delay=1.5, modules={"locations"})
+            await cp.status(1, "Preparing")
+            await sim.wait_until_held("locations")
+            await cp.status(2, "Faulted")
+            await sim.wait_for(
+                lambda r: pushed("PATCH", "/SP-1-2")(r) and r.body["status"] == "OUTOFORDER"
+            )
+            charging = [
+                r
+                for r in sim.received
+                if pushed("PATCH", "/SP-1-1")(r) and r.body["status"] == "CHARGING"
+            ]
+            assert len(charging) == 1, [(r.method, r.path, r.body) for r in sim.received]
+        assert sim.violations == []
+
+
 async def test_unassigned_lists_what_chargers_report_and_nobody_bound(platform: Platform) -> None:
     await platform.add_station("CP-UN", PASSWORD)
     async with ChargePointSimulator(

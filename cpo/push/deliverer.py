@@ -77,15 +77,19 @@ class Claimed:
     evses: list[str]
     version: int
     attempts: int
+    # Parts of the object (a Location's EVSEs) an earlier send of this row delivered, by id,
+    # as of the `last_updated` they had (OCPI text): a row sent again because it changed
+    # while it was sent skips those that have not changed since.
+    sent_parts: dict[str, str] | None
 
 
 @dataclass(frozen=True)
 class Sent:
-    """What the party holds after a send: the object as of `last_updated`, and parts of it
-    whose copies are kept apart ((kind, object id) → last_updated), recorded with it."""
+    """What the party holds after a send: the object as of `last_updated`, and its parts as
+    of theirs (id → OCPI `last_updated`), kept on the row should it have to go again."""
 
     last_updated: datetime
-    parts: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    parts: dict[str, str] = field(default_factory=dict)
 
 
 # Sends one row's object to the party (`held`: whether the party holds a copy already);
@@ -102,6 +106,7 @@ _CLAIMED = (
     OUTBOX.c.evses,
     OUTBOX.c.version,
     OUTBOX.c.attempts,
+    OUTBOX.c.sent_parts,
 )
 
 
@@ -129,7 +134,7 @@ class _Done:
     at: datetime
     outcome: str  # delivered | deferred | retry | refused
     last_updated: datetime | None = None  # delivered: what the party holds now; None: nothing sent
-    parts: dict[tuple[str, str], datetime] = field(default_factory=dict)  # see Sent
+    parts: dict[str, str] = field(default_factory=dict)  # see Sent
     error: str | None = None  # retry | refused: why
     delay: float = 0.0  # retry | deferred: seconds until the row is due again
     back: bool = False  # the party answered after an outage: what waited goes now
@@ -436,25 +441,26 @@ class Deliverer:
             ).scalars()
         )
         # Changed while we sent: send again, now (the new state, by PATCH if it can).
-        again = [sent.row.id for sent in done if sent.row.id not in removed]
+        again = [sent for sent in done if sent.row.id not in removed]
         if again:
             await conn.execute(
                 update(OUTBOX)
-                .where(OUTBOX.c.id.in_(again))
-                .values(claimed_until=None, attempts=0, due_at=clock.now(), last_error=None)
+                .where(OUTBOX.c.id == bindparam("b_id"))
+                .values(
+                    claimed_until=None,
+                    attempts=0,
+                    due_at=clock.now(),
+                    last_error=None,
+                    sent_parts=bindparam("b_parts", type_=OUTBOX.c.sent_parts.type),
+                ),
+                [
+                    {"b_id": sent.row.id, "b_parts": (sent.row.sent_parts or {}) | sent.parts}
+                    for sent in again
+                ],
             )
         # What the party holds now, whether it held a copy before or not: an upsert, so a
         # copy recorded meanwhile by another node's deliverer is no conflict.
-        copies = [
-            (sent.row.party_id, sent.row.kind, sent.row.object_id, sent.last_updated, sent.at)
-            for sent in done
-            if sent.last_updated is not None
-        ] + [
-            (sent.row.party_id, kind, object_id, last_updated, sent.at)
-            for sent in done
-            for (kind, object_id), last_updated in sent.parts.items()
-        ]
-        if copies:
+        if copies := [sent for sent in done if sent.last_updated is not None]:
             upsert_copy = upsert.insert(conn, DELIVERED)
             await conn.execute(
                 upsert_copy.on_conflict_do_update(
@@ -466,13 +472,13 @@ class Deliverer:
                 ),
                 [
                     {
-                        "party_id": party_id,
-                        "kind": kind,
-                        "object_id": object_id,
-                        "last_updated": last_updated,
-                        "delivered_at": at,
+                        "party_id": sent.row.party_id,
+                        "kind": sent.row.kind,
+                        "object_id": sent.row.object_id,
+                        "last_updated": sent.last_updated,
+                        "delivered_at": sent.at,
                     }
-                    for party_id, kind, object_id, last_updated, at in copies
+                    for sent in copies
                 ],
             )
         return bool(again)

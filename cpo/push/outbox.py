@@ -17,7 +17,7 @@ from sqlmodel import col
 
 from cpo import upsert
 from cpo.metrics import Backlog
-from cpo.models import DELIVERED_EVSE, Delivered, Party, PartyState, PendingPush, endpoint_in
+from cpo.models import Delivered, Party, PartyState, PendingPush, endpoint_in
 from csms import clock
 
 IN_LIST_MAX = 500  # object ids looked up in one statement
@@ -224,9 +224,7 @@ async def summary(session: AsyncSession, party_id: int) -> dict[str, object]:
     )
     delivered = (
         await session.execute(
-            select(func.count())
-            .select_from(Delivered)
-            .where(col(Delivered.party_id) == party_id, col(Delivered.kind) != DELIVERED_EVSE)
+            select(func.count()).select_from(Delivered).where(col(Delivered.party_id) == party_id)
         )
     ).scalar_one()
     pending = [r for r in rows if not r.failed]

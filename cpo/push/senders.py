@@ -12,7 +12,6 @@ from sqlmodel import col, select
 
 from cpo.charging_sessions import periods_digest
 from cpo.models import (
-    DELIVERED_EVSE,
     Cdr,
     ChargingSession,
     Location,
@@ -26,7 +25,7 @@ from cpo.ocpi.client import OcpiCallError, OcpiClient, RefusedRequest
 from cpo.ocpi.responses import timestamp
 from cpo.ocpi.urls import BadSegment, join, segment
 from cpo.parties import peer_of
-from cpo.push.deliverer import DELIVERED, Claimed, Deferred, Sender, Sent
+from cpo.push.deliverer import Claimed, Deferred, Sender, Sent
 from cpo.remote_commands import result_body
 from cpo.sites import EVSES, LOCATION_ROWS, location_object, tariff_object
 
@@ -76,29 +75,6 @@ async def _whole_location(
     return location_object(found, [e for _, e in rows if e is not None]), found.last_updated
 
 
-def _evse_key(location_id: str, uid: str) -> str:
-    return f"{location_id}/{uid}"
-
-
-async def _evses_held(
-    session: AsyncSession, party_id: int, location_id: str, uids: list[str]
-) -> dict[str, datetime]:
-    keys = {_evse_key(location_id, uid): uid for uid in uids}
-    rows = await session.execute(
-        select_columns(DELIVERED.c.object_id, DELIVERED.c.last_updated).where(
-            DELIVERED.c.party_id == party_id,
-            DELIVERED.c.kind == DELIVERED_EVSE,
-            DELIVERED.c.object_id.in_(keys),
-        )
-    )
-    return {keys[object_id]: at for object_id, at in rows}
-
-
-def _evse_copies(location_id: str, held: dict[str, datetime]) -> dict[tuple[str, str], datetime]:
-    """The party's copies of these EVSEs' statuses, recorded with the Location's (Sent.parts)."""
-    return {(DELIVERED_EVSE, _evse_key(location_id, uid)): at for uid, at in held.items()}
-
-
 def senders(
     sessions: async_sessionmaker[AsyncSession],
     client: OcpiClient,
@@ -136,24 +112,21 @@ def senders(
                 and all(u in by_uid for u in row.evses)
             )
             whole = None if patch else await _whole_location(session, row.object_id)
-            held_evses = (
-                await _evses_held(session, row.party_id, row.object_id, row.evses) if patch else {}
-            )
         found = rows[0]
         keys = (party, "locations", found.country_code, found.party_id)
         url = _object_url(*keys, row.object_id)
         peer = peer_of(party)
         if patch:
             # The party holds the location: only the statuses that changed travel.
-            sent: dict[str, datetime] = {}
+            evses_held = dict(row.sent_parts or {})
             for uid in row.evses:
                 evse = by_uid[uid]
-                if held_evses.get(uid) == evse.evse_updated:
-                    continue  # sent already, by an earlier try of this row
                 body = {
                     "status": evse.admin_status or evse.status,
                     "last_updated": timestamp(evse.evse_updated),
                 }
+                if evses_held.get(uid) == body["last_updated"]:
+                    continue  # sent by an earlier try of this row, and not changed since
                 await client.call(
                     "PATCH",
                     _object_url(*keys, row.object_id, uid),
@@ -162,14 +135,16 @@ def senders(
                     functional=True,
                     module="locations",
                 )
-                sent[uid] = evse.evse_updated
-            return Sent(found.last_updated, _evse_copies(row.object_id, sent))
+                evses_held[uid] = body["last_updated"]
+            return Sent(found.last_updated, evses_held)
         if whole is None:
             return None  # gone meanwhile
         await client.call("PUT", url, peer, json=whole[0], functional=True, module="locations")
         # The whole Location holds each EVSE as it was at least when its rows were read.
-        held_now = {uid: evse.evse_updated for uid, evse in by_uid.items() if evse.evse_updated}
-        return Sent(whole[1], _evse_copies(row.object_id, held_now))
+        held_now = {
+            uid: timestamp(evse.evse_updated) for uid, evse in by_uid.items() if evse.evse_updated
+        }
+        return Sent(whole[1], held_now)
 
     async def tariff(party: Party, row: Claimed, held: bool) -> datetime | None:
         async with readers() as session:
