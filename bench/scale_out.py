@@ -55,12 +55,14 @@ from bench.harness import (
 )
 from bench.status_to_emsp import _charger
 from csms.cluster import WAKES
+from csms.registry import charger_key
 from tests.databases import PostgresServer, RedisServer, fetch
 
 P99_MS = 100.0
 REDIS_ROUND_TRIPS = 2.0
 # Other commands may not grow with the commands: one more round trip per command would add 1.
 ELSE_PER_COMMAND = 0.5
+CHARGER_KEYS = charger_key("")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -109,12 +111,16 @@ async def _statements(database: str) -> int:
 
 def _kind(command: str) -> str:
     """What a Redis command seen by MONITOR is for: the relay's own messages (a command sent
-    to the holder, its result sent back), a wake of the nodes' workers, or anything else."""
+    to the holder, its result sent back), a wake of the nodes' workers, a presence sweep's
+    look-up of a charger's holder (one pipelined round trip for all of a node's chargers,
+    every few seconds, whatever the commands), or anything else."""
     flat = command.replace("\\", "")  # MONITOR escapes the quotes of the JSON bodies
     if 'kind":"command' in flat or 'kind":"result' in flat:
         return "relay"
     if command.startswith("PUBLISH") and WAKES in command:
         return "wakes"
+    if command.startswith("HMGET") and CHARGER_KEYS in command:
+        return "sweeps"
     return "other"
 
 
@@ -153,10 +159,11 @@ class _RedisCount:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
 
-    async def over(self, seconds: float) -> int:
-        before = self.count
+    async def over(self, seconds: float) -> Counter[str]:
+        """The commands of each kind seen in the next `seconds`."""
+        before = self.kinds.copy()
         await asyncio.sleep(seconds)
-        return self.count - before
+        return self.kinds - before
 
 
 async def _heartbeats(
@@ -237,7 +244,7 @@ async def _commands(
             task.cancel()
         for ws in chargers:
             await ws.close()
-    background = idle * elapsed / window if window else 0
+    background = idle["other"] * elapsed / window if window else 0
     return {
         "commands": args.commands,
         "failed": len(failed),
