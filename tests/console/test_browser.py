@@ -9,7 +9,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.console.browser import COMMAND_BUTTONS, NAV, Browser, add_user
-from tests.ocpi import TARIFF, location
+from tests.ocpi import TARIFF, invite, location
 from tests.platform import Platform, online, post
 
 
@@ -121,6 +121,9 @@ async def test_a_remote_start_from_the_station_page_starts_a_session_then_its_cd
     assert header.startswith("id,session_id,") and len(lines) == 1
     assert lines[0].startswith(f"{cdr},") and f",{billed['cost_excl_vat']}," in lines[0]
     assert await browser.console_errors() == []
+    await browser.click(f'tr[data-cdr="{cdr}"] a')
+    assert await browser.text("h1") == f"CDR {cdr}"
+    assert await browser.console_errors() == []
 
 
 def cdr_shown(driver: WebDriver) -> str | None:
@@ -150,6 +153,7 @@ async def test_every_page_loads_without_a_javascript_error(
     platform: Platform, browser: Browser
 ) -> None:
     await add_user(platform, "ada", "admin")
+    await invite(platform, name="Invited eMSP")
     sim = await online(platform, "CP-PAGES", "1.6")
     await browser.log_in(platform, "ada")
     for name in [*NAV, "Users"]:
@@ -161,5 +165,9 @@ async def test_every_page_loads_without_a_javascript_error(
         assert await browser.console_errors() == [], name
     await browser.open(f"{platform.url}/console/stations/CP-PAGES")
     await browser.live()
+    assert await browser.console_errors() == []
+    await browser.open(f"{platform.url}/console/parties")
+    await browser.click('tr[data-party] a[href^="/console/parties/"]')
+    assert await browser.text("h1") == "Invited eMSP"
     assert await browser.console_errors() == []
     await sim.close()
