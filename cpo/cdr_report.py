@@ -9,6 +9,7 @@ added together. Days are UTC days of the CDR's end.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
@@ -247,6 +248,19 @@ class CdrReport:
             cdrs = await _rows(session, rows)
         return CdrPage(total=int(total or 0), offset=offset, limit=limit, cdrs=cdrs)
 
+    async def cdr(self, ocpi_id: str) -> tuple[CdrRow, dict[str, Any]] | None:
+        """One CDR as a row of the report (with its links), and the OCPI CDR as it was sent."""
+        async with self.sessions() as session:
+            rows = list(
+                await session.execute(
+                    _ROW.add_columns(CDRS.c.data.label("cdr")).where(CDRS.c.ocpi_id == ocpi_id)
+                )
+            )
+            if not rows:
+                return None
+            (row,) = await _rows(session, rows)
+        return row, rows[0].cdr
+
     async def summary(self, where: CdrFilter) -> CdrSummary:
         where = await self.check(where)
         # Grouped outside: PostgreSQL does not take a parameterised expression in SELECT for
@@ -437,3 +451,10 @@ def _csv_lines(rows: list[list[Any]]) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerows(rows)
     return out.getvalue()
+
+
+async def encoded(lines: AsyncIterator[str]) -> AsyncIterator[bytes]:
+    """The CSV's text as the bytes of an answer (UTF-8), a batch at a time."""
+    async for line in lines:
+        yield line.encode()
+        await asyncio.sleep(0)  # a large export shares the event loop

@@ -34,7 +34,7 @@ from cpo.parties import HOLDING, NotRegistered, Parties
 from cpo.preferences import Preferences
 from cpo.projection import LEASE, Projection, holder_name
 from cpo.push.deliverer import Deliverer
-from cpo.push.outbox import Outbox
+from cpo.push.outbox import Outbox, retry_failed
 from cpo.push.senders import senders
 from cpo.registration import Registration
 from cpo.remote_commands import RemoteCommands
@@ -386,6 +386,21 @@ class Roaming:
 
     async def resume(self, party_id: int) -> Party:
         return await self._move(party_id, PartyState.REGISTERED, (PartyState.SUSPENDED,))
+
+    async def resync(self, party_id: int) -> int:
+        """Marks every Location and Tariff for the party again: how many."""
+        party = await self.registered(party_id)
+        assert party.id is not None
+        return await self.sites.resync(party.id)
+
+    async def retry_pushes(self, party_id: int) -> int:
+        """The pushes the party refused for good are due again: how many."""
+        party = await self.registered(party_id)
+        assert party.id is not None
+        async with self.sites.sessions.begin() as session:
+            count = await retry_failed(session, party.id)
+        self.outbox.wake()
+        return count
 
     async def rotate(self, party_id: int) -> Party:
         return await self.registration.rotate(await self.registered(party_id))

@@ -118,8 +118,14 @@ class BatchedLog:
         self, column: Any, value: object, limit: int = 100, before_id: int | None = None
     ) -> list[Any]:
         """Rows whose `column` equals `value`, newest first, below the `before_id` cursor."""
+        return await self.newest([column == value], limit, before_id)
+
+    async def newest(
+        self, where: list[Any], limit: int = 100, before_id: int | None = None
+    ) -> list[Any]:
+        """Rows that meet every condition of `where`, newest first, below `before_id`."""
         await self.flush()
-        stmt = select(self._table).where(column == value)
+        stmt = select(self._table).where(*where)
         if before_id is not None:
             stmt = stmt.where(col(self._table.id) < before_id)
         stmt = stmt.order_by(col(self._table.id).desc()).limit(limit)

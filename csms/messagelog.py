@@ -4,6 +4,7 @@ bounded per frame and per charger and minute."""
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from csms import clock, metrics
 from csms.batching import BatchedLog
@@ -81,3 +82,18 @@ class MessageLog(BatchedLog):
         self, station_id: str, limit: int = 100, before_id: int | None = None
     ) -> list[MessageLogEntry]:
         return await self.recent(MessageLogEntry.station_id, station_id, limit, before_id)
+
+    async def search(
+        self,
+        station_id: str | None = None,
+        direction: str | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+    ) -> list[MessageLogEntry]:
+        """Frames of every charger (or one), in and out (or one way), newest first."""
+        where = []
+        if station_id is not None:
+            where.append(col(MessageLogEntry.station_id) == station_id)
+        if direction is not None:
+            where.append(col(MessageLogEntry.direction) == direction)
+        return await self.newest(where, limit, before_id)

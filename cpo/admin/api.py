@@ -3,8 +3,6 @@ sessions, CDRs, parties, logs; bearer token; problem+json errors; its OpenAPI do
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +20,7 @@ from cpo.admin import views as v
 from cpo.admin.openapi import ID_MAX, Endpoint, Operation, document
 from cpo.admin.token import AdminToken
 from cpo.body_limit import BodyTooLarge
-from cpo.cdr_report import BadFilter, CdrPage, CdrReport, CdrSummary
+from cpo.cdr_report import BadFilter, CdrPage, CdrReport, CdrSummary, encoded
 from cpo.models import Location, OcpiToken, Tariff
 from cpo.ocpi.locations import Location as OcpiLocation
 from cpo.ocpi.locations import LocationIn
@@ -350,17 +348,10 @@ class Admin:
             return ok(await outbox.summary(session, party.id))
 
     async def resync_party(self, request: Request) -> Response:
-        party = await self.roaming.registered(request.path_params["party_id"])
-        assert party.id is not None
-        return ok({"marked": await self.roaming.sites.resync(party.id)})
+        return ok({"marked": await self.roaming.resync(request.path_params["party_id"])})
 
     async def retry_party(self, request: Request) -> Response:
-        party = await self.roaming.registered(request.path_params["party_id"])
-        assert party.id is not None
-        async with self.roaming.sites.sessions.begin() as session:
-            count = await outbox.retry_failed(session, party.id)
-        self.roaming.outbox.wake()
-        return ok({"retried": count})
+        return ok({"retried": await self.roaming.retry_pushes(request.path_params["party_id"])})
 
     async def pull_tokens(self, request: Request) -> Response:
         q: v.PullQuery = request.state.query
@@ -462,7 +453,7 @@ class Admin:
         if q.format == "csv" or asked_csv:
             lines = await self.report.csv(q)
             return StreamingResponse(
-                _encoded(lines),
+                encoded(lines),
                 media_type="text/csv; charset=utf-8",
                 headers={"Content-Disposition": 'attachment; filename="cdrs.csv"'},
             )
@@ -873,9 +864,3 @@ class Admin:
             )
         )
         return routes + docs.routes()
-
-
-async def _encoded(lines: AsyncIterator[str]) -> AsyncIterator[bytes]:
-    async for line in lines:
-        yield line.encode()
-        await asyncio.sleep(0)  # a large export shares the event loop

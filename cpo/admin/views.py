@@ -313,6 +313,12 @@ class PushFailure(BaseModel):
     error: str | None
 
 
+class PushModule(BaseModel):
+    pending: int = Field(description="Objects of this module waiting to be sent")
+    failed: int = Field(description="Objects the party refused for good (retry sends them again)")
+    oldest_pending_seconds: float | None
+
+
 class PushStatus(BaseModel):
     pending: int
     retrying: int
@@ -320,6 +326,9 @@ class PushStatus(BaseModel):
     delivered: int
     oldest_pending_seconds: float | None
     errors: list[PushFailure]
+    modules: dict[str, PushModule] = Field(
+        description="The same per OCPI module (locations, tariffs, sessions, cdrs) with any"
+    )
 
 
 class Marked(BaseModel):

@@ -14,12 +14,24 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from cpo.console import accounts, lists, sessions, stations
+from cpo.cdr_report import CdrReport
+from cpo.console import (
+    accounts,
+    cdrs,
+    messages,
+    parties,
+    sessions,
+    sites,
+    stations,
+    tokens,
+    users,
+)
 from cpo.console.forms import CSRF_FIELD, CSRF_HEADER, BadForm, read_form, sent_token
 from cpo.console.guard import PATH, Guard, Refused, client_address, shared_secret
 from cpo.console.live import Changes, EventStream
 from cpo.console.logins import Login, Logins
 from cpo.console.roles import NAME_MAX, PASSWORD_MAX, Role
+from cpo.console.uploads import Upload, read_upload
 from cpo.console.view import SECURITY_HEADERS, STATIC, View
 from cpo.operations import Operations
 from cpo.roaming import Roaming
@@ -28,6 +40,7 @@ from csms.service import Csms
 
 Page = Callable[["Console", Request, Login], Awaitable[Response]]
 Action = Callable[["Console", Request, Login, dict[str, str]], Awaitable[Response]]
+Uploaded = Callable[["Console", Request, Login, Upload | BadForm], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 NAV = [
@@ -61,6 +74,7 @@ class Console:
         self.csms = csms
         self.operations = operations
         self.roaming = roaming
+        self.report = CdrReport(self.reads)
         self.logins = Logins(
             sessions,
             idle=timedelta(minutes=settings.console_session_minutes),
@@ -139,6 +153,37 @@ class Console:
                     request, login, 403, f"A {login.role.value} sees everything but cannot act."
                 )
             return await handler(self, request, login, form)
+
+        return endpoint
+
+    def upload(self, handler: Uploaded) -> Endpoint:
+        """A POST that carries a file (multipart/form-data): as `action`, but the CSRF token is
+        looked for among the upload's fields once it is read (within its bound), and a file
+        that cannot be taken is the handler's to tell next to its field."""
+
+        async def endpoint(request: Request) -> Response:
+            login = await self.guard.login(request)
+            if login is None:
+                return self.to_login(request)
+            try:
+                self.guard.check_origin(request)
+            except Refused as e:
+                return self.error(request, login, e.status, e.reason)
+            if not login.role.can_act:
+                return self.error(
+                    request, login, 403, f"A {login.role.value} sees everything but cannot act."
+                )
+            expected = self.guard.csrf_token(login)
+            try:
+                upload = await read_upload(request, self.settings.max_body_bytes)
+            except BadForm as e:
+                # Nothing is done with it: what was wrong is said next to the field.
+                return await handler(self, request, login, e)
+            try:
+                self.guard.check_post(request, sent_token(request, upload.fields), expected)
+            except Refused as e:
+                return self.error(request, login, e.status, e.reason)
+            return await handler(self, request, login, upload)
 
         return endpoint
 
@@ -283,13 +328,23 @@ class Console:
                 methods=["POST"],
             ),
             Route("/sessions", self.page(sessions.sessions_page), methods=["GET"]),
-            Route("/cdrs", self.page(lists.cdrs_page), methods=["GET"]),
-            Route("/parties", self.page(lists.parties_page), methods=["GET"]),
-            Route("/locations", self.page(lists.locations_page), methods=["GET"]),
-            Route("/tariffs", self.page(lists.tariffs_page), methods=["GET"]),
-            Route("/tokens", self.page(lists.tokens_page), methods=["GET"]),
-            Route("/messages", self.page(lists.messages_page), methods=["GET"]),
-            Route("/users", self.page(lists.users_page, role=Role.ADMIN), methods=["GET"]),
+            Route("/cdrs", self.page(cdrs.cdrs_page), methods=["GET"]),
+            Route("/cdrs.csv", self.page(cdrs.cdrs_csv), methods=["GET"]),
+            Route("/cdrs/{cdr_id}", self.page(cdrs.cdr_page), methods=["GET"]),
+            Route("/parties", self.page(parties.parties_page), methods=["GET"]),
+            Route("/parties/{party_id:int}", self.page(parties.party_page), methods=["GET"]),
+            Route(
+                "/parties/{party_id:int}/{action}",
+                self.action(parties.party_action),
+                methods=["POST"],
+            ),
+            Route("/locations", self.page(sites.locations_page), methods=["GET"]),
+            Route("/locations/import", self.upload(sites.import_locations), methods=["POST"]),
+            Route("/tariffs", self.page(sites.tariffs_page), methods=["GET"]),
+            Route("/tariffs/import", self.upload(sites.import_tariffs), methods=["POST"]),
+            Route("/tokens", self.page(tokens.tokens_page), methods=["GET"]),
+            Route("/messages", self.page(messages.messages_page), methods=["GET"]),
+            Route("/users", self.page(users.users_page, role=Role.ADMIN), methods=["GET"]),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
 

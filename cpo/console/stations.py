@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from cpo.console.forms import command_fields, plain, problems
 from cpo.console.logins import Login
+from cpo.console.paging import SEARCH_MAX, like
 from cpo.models import Location, LocationEvse
 from cpo.operations import NotFound
 from csms.commands import COMMANDS, CommandResult, Outcome
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 # The version-neutral connector states (csms.models.Connector.status).
 STATUSES = ("Available", "Occupied", "Reserved", "Unavailable", "Faulted")
 SHOWN_MAX = 500  # stations on one page; the filters narrow a larger network
-SEARCH_MAX = 100
 MESSAGES_SHOWN = 30
 # The commands the station page offers; any other the command port knows is taken the same way.
 OFFERED = (
@@ -70,11 +70,6 @@ class StationRow:
     locations: list[str] = field(default_factory=list)
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 async def station_rows(session: AsyncSession, filters: Filters) -> tuple[list[StationRow], int]:
     """The stations the filters keep (at most SHOWN_MAX, by id), with their connectors and
     Locations, and how many the filters keep in all."""
@@ -82,7 +77,7 @@ async def station_rows(session: AsyncSession, filters: Filters) -> tuple[list[St
     if filters.online is not None:
         where.append(col(Station.online) == filters.online)
     if filters.search:
-        pattern = _like(filters.search)
+        pattern = like(filters.search)
         where.append(
             or_(
                 *(

@@ -212,7 +212,8 @@ class Outbox:
 
 
 async def summary(session: AsyncSession, party_id: int) -> dict[str, object]:
-    """What the operator sees of one party's pushes: pending, failed (with why), delivered."""
+    """What the operator sees of one party's pushes: pending, failed (with why), delivered,
+    and the same per module."""
     rows = list(
         (
             await session.execute(
@@ -238,34 +239,56 @@ async def summary(session: AsyncSession, party_id: int) -> dict[str, object]:
         if oldest
         else None,
         "errors": [_view(r) for r in pending if r.last_error][:50],  # being retried
+        "modules": (await modules(session, [party_id])).get(party_id, {}),
     }
+
+
+async def modules(
+    session: AsyncSession, party_ids: Sequence[int] | None = None
+) -> dict[int, dict[str, dict[str, Any]]]:
+    """Each party's outbox per OCPI module (locations, tariffs, sessions, cdrs): objects
+    pending, objects refused for good, and how long the oldest pending one has waited; one
+    grouped read for the parties named (every party with rows when None)."""
+    now = clock.now()
+    stmt = select(
+        OUTBOX.c.party_id,
+        OUTBOX.c.kind,
+        OUTBOX.c.failed,
+        func.count(),
+        func.min(OUTBOX.c.created_at),
+    ).group_by(OUTBOX.c.party_id, OUTBOX.c.kind, OUTBOX.c.failed)
+    if party_ids is not None:
+        stmt = stmt.where(OUTBOX.c.party_id.in_(list(party_ids)))
+    found: dict[int, dict[str, dict[str, Any]]] = {}
+    for party_id, kind, failed, count, oldest in await (await session.connection()).execute(stmt):
+        module = found.setdefault(int(party_id), {}).setdefault(
+            f"{kind}s", {"pending": 0, "failed": 0, "oldest_pending_seconds": None}
+        )
+        if failed:
+            module["failed"] = int(count)
+        else:
+            module["pending"] = int(count)
+            module["oldest_pending_seconds"] = round(max(0.0, (now - oldest).total_seconds()), 3)
+    return {party: dict(sorted(kinds.items())) for party, kinds in found.items()}
 
 
 async def backlog(session: AsyncSession) -> list[Backlog]:
     """Every party's outbox in figures (the ones that should converge, with nothing waiting,
     too): two grouped reads, cheap enough for each scrape of /metrics."""
-    now = clock.now()
+    figures = {
+        party_id: Backlog(
+            party_id,
+            sum(m["pending"] for m in kinds.values()),
+            sum(m["failed"] for m in kinds.values()),
+            max((m["oldest_pending_seconds"] or 0.0 for m in kinds.values()), default=0.0),
+        )
+        for party_id, kinds in (await modules(session)).items()
+    }
     conn = await session.connection()
-    grouped = await conn.execute(
-        select(
-            OUTBOX.c.party_id, OUTBOX.c.failed, func.count(), func.min(OUTBOX.c.created_at)
-        ).group_by(OUTBOX.c.party_id, OUTBOX.c.failed)
-    )
-    figures: dict[int, dict[str, Any]] = {}
-    for party_id, failed, count, oldest in grouped:
-        party = figures.setdefault(int(party_id), {"pending": 0, "failed": 0, "oldest": 0.0})
-        if failed:
-            party["failed"] = int(count)
-        else:
-            party["pending"] = int(count)
-            party["oldest"] = max(0.0, (now - oldest).total_seconds())
     converging = await conn.execute(select(PARTIES.c.id).where(PARTIES.c.state.in_(CONVERGING)))
     for party_id in converging.scalars():
-        figures.setdefault(int(party_id), {"pending": 0, "failed": 0, "oldest": 0.0})
-    return [
-        Backlog(party_id, f["pending"], f["failed"], f["oldest"])
-        for party_id, f in sorted(figures.items())
-    ]
+        figures.setdefault(int(party_id), Backlog(int(party_id), 0, 0, 0.0))
+    return [figures[party_id] for party_id in sorted(figures)]
 
 
 def _view(row: PendingPush) -> dict[str, object]:

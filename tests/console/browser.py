@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import re
 import shutil
 import subprocess
@@ -62,6 +63,25 @@ async def log_in(http: httpx.AsyncClient, name: str, password: str = PASSWORD) -
         "/console/login",
         data={"csrf_token": hidden(form.text), "username": name, "password": password},
     )
+
+
+def rows(page: str, attribute: str) -> dict[str, list[str]]:
+    """The page's table rows that carry `data-<attribute>`, in order: that value → the text
+    of each of the row's cells."""
+    found: dict[str, list[str]] = {}
+    pattern = rf'<tr data-{attribute}="([^"]*)"[^>]*>(.*?)</tr>'
+    for value, body in re.findall(pattern, page, re.S):
+        found[html.unescape(value)] = [
+            " ".join(html.unescape(re.sub(r"<[^>]+>", " ", cell)).split())
+            for cell in re.findall(r"<td[^>]*>(.*?)</td>", body, re.S)
+        ]
+    return found
+
+
+def field_error(page: str, field: str) -> str | None:
+    """The message shown next to a form's field, if any."""
+    found = re.search(rf'<p class="error" role="alert" id="{field}-error">(.*?)</p>', page, re.S)
+    return html.unescape(found.group(1)) if found else None
 
 
 async def logged_in(http: httpx.AsyncClient, name: str, password: str = PASSWORD) -> str:

@@ -1,11 +1,12 @@
-"""What the Stations and Sessions pages show, over HTTP against the real platform: the
-filters and the search, and a charge under way with its live kWh and cost, then recent."""
+"""What the Stations, Sessions and Messages pages show, over HTTP against the real platform:
+the filters and the search, a charge under way with its live kWh and cost, then recent, and
+the OCPP message log by station and way, a page at a time."""
 
 from __future__ import annotations
 
 import re
 
-from tests.console.browser import add_user, client, events, logged_in, shown_after_changes
+from tests.console.browser import add_user, client, events, logged_in, rows, shown_after_changes
 from tests.ocpi import TARIFF, location
 from tests.platform import Platform, online, post
 
@@ -87,3 +88,55 @@ async def test_a_charge_shows_under_way_with_live_kwh_and_cost_then_among_the_re
             recent = page.split("<h2>Recent</h2>")[1]
             assert f'<tr data-transaction="{row.group(1)}">' in recent
     await sim.close()
+
+
+async def test_the_message_log_is_filtered_by_station_and_way_and_paged_newest_first(
+    platform: Platform,
+) -> None:
+    await add_user(platform, "max", "viewer")
+    quiet = await online(platform, "CP-M1", "1.6")
+    busy = await online(platform, "CP-M2", "2.0.1")
+    for _ in range(30):  # 60 frames: more than a page
+        assert await busy.heartbeat()
+    async with client(platform) as http:
+        await logged_in(http, "max")
+
+        async def shown(query: str) -> tuple[str, dict[str, list[str]]]:
+            answer = await http.get(f"/console/messages?{query}")
+            assert answer.status_code == 200, answer.text
+            return answer.text, rows(answer.text, "message")
+
+        page, first = await shown("")
+        ids = [int(i) for i in first]
+        assert len(ids) == 50 and ids == sorted(ids, reverse=True)
+        assert {cells[1] for cells in first.values()} == {"CP-M2"}  # the newest are the busy one's
+        older = re.search(r'href="(\?before=\d+)" rel="next"', page)
+        assert older is not None
+        _, second = await shown(older.group(1)[1:])
+        assert max(int(i) for i in second) < min(ids)
+        assert "CP-M1" in {cells[1] for cells in second.values()}
+
+        page, mine = await shown("station=CP-M1")
+        assert mine and {cells[1] for cells in mine.values()} == {"CP-M1"}
+        assert {cells[2] for cells in mine.values()} == {"in", "out"}
+        assert 'rel="next"' not in page
+        assert "&#34;chargePointVendor&#34;: " in page  # the boot's frame, as pretty JSON
+        _, out = await shown("station=CP-M1&direction=out")
+        assert out and {tuple(cells[1:3]) for cells in out.values()} == {("CP-M1", "out")}
+        assert set(out) < set(mine)
+        _, incoming = await shown("direction=in")
+        assert {cells[2] for cells in incoming.values()} == {"in"}
+
+        for query, field, message in [
+            ("station=CP-NONE", "station", "There is no station CP-NONE."),
+            ("station=CP%00M1", "station", "printable characters"),
+            ("station=" + "C" * 60, "station", "at most 48"),
+            ("direction=sideways", "direction", "Choose in"),
+            ("before=-5", "before", "not a place in the log"),
+            ("before=" + "9" * 30, "before", "not a place in the log"),
+        ]:
+            answer = await http.get(f"/console/messages?{query}")
+            assert answer.status_code == 400, query
+            assert message in answer.text and f'id="{field}-error"' in answer.text, query
+    await quiet.close()
+    await busy.close()
