@@ -291,3 +291,21 @@ def spec_location() -> dict[str, Any]:
         },
         "last_updated": "2015-06-29T20:39:09Z",
     }
+
+
+def two_currency_tariffs(prefix: str) -> list[dict[str, Any]]:
+    """`{prefix}-EUR` (0.30/kWh, 20 % VAT) and `{prefix}-GBP` (0.40/kWh, no VAT stated): money
+    in two currencies, which a report may never add together."""
+    energy = {"type": "ENERGY", "step_size": 1}
+    return [
+        {
+            "id": f"{prefix}-EUR",
+            "currency": "EUR",
+            "elements": [{"price_components": [energy | {"price": 0.30, "vat": 20.0}]}],
+        },
+        {
+            "id": f"{prefix}-GBP",
+            "currency": "GBP",
+            "elements": [{"price_components": [energy | {"price": 0.40}]}],
+        },
+    ]

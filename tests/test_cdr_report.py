@@ -16,7 +16,7 @@ import pytest
 
 from cpo.cdr_report import CdrRow
 from simulators.emsp import EmspSimulator, Received, make_token
-from tests.ocpi import location, push, register_with
+from tests.ocpi import location, push, register_with, two_currency_tariffs
 from tests.platform import Platform, post
 from tests.wire import booted, charge16
 
@@ -24,20 +24,7 @@ DRIVER = "REPORT-DRIVER-1"
 # A token uid an eMSP may choose (printable ASCII): a spreadsheet would run it as a formula.
 FORMULA = "=1+2"
 STAFF = "REPORT-STAFF-1"
-TARIFFS = [
-    {
-        "id": "R-EUR",
-        "currency": "EUR",
-        "elements": [
-            {"price_components": [{"type": "ENERGY", "price": 0.30, "vat": 20.0, "step_size": 1}]}
-        ],
-    },
-    {
-        "id": "R-GBP",
-        "currency": "GBP",
-        "elements": [{"price_components": [{"type": "ENERGY", "price": 0.40, "step_size": 1}]}],
-    },
-]
+TARIFFS = two_currency_tariffs("R")
 
 
 def at(day: int, hour: int, minute: int = 0) -> str:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from cpo.console.forms import plain
@@ -77,3 +79,14 @@ class Pager:
     @property
     def next(self) -> str | None:
         return self.link(self.number + 1) if self.number < self.pages else None
+
+
+async def rows_page(
+    session: AsyncSession, model: Any, where: list[Any], order: Any, pager: Pager
+) -> tuple[list[Any], int]:
+    """The rows of `model` that match `where`, in `order`: the pager's page, and how many match."""
+    total = await session.scalar(select(func.count()).select_from(model).where(*where))
+    rows = await session.execute(
+        select(model).where(*where).order_by(order).offset(pager.offset).limit(pager.size)
+    )
+    return list(rows.scalars()), int(total or 0)

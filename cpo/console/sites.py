@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import Table, func, or_
+from sqlalchemy import Table, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 from starlette.requests import Request
@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from cpo.console.forms import BadForm
 from cpo.console.logins import Login
-from cpo.console.paging import Pager, like, search_term
+from cpo.console.paging import Pager, like, rows_page, search_term
 from cpo.console.uploads import FILE_FIELD, Upload
 from cpo.models import Location, LocationEvse, Tariff
 from cpo.sites import Invalid, Sites, Upserted
@@ -58,21 +58,10 @@ async def location_rows(
                 ),
             )
         )
-    total = await session.scalar(select(func.count()).select_from(Location).where(*where))
-    locations = list(
-        (
-            await session.execute(
-                select(Location)
-                .where(*where)
-                .order_by(col(Location.ocpi_id))
-                .offset(pager.offset)
-                .limit(pager.size)
-            )
-        ).scalars()
-    )
+    locations, total = await rows_page(session, Location, where, col(Location.ocpi_id), pager)
     evses = await Sites.evses_of(session, [loc.id for loc in locations if loc.id is not None])
     rows = [{"location": loc, "evses": evses.get(loc.id or 0, [])} for loc in locations]
-    return rows, int(total or 0)
+    return rows, total
 
 
 async def tariff_rows(session: AsyncSession, term: str, pager: Pager) -> tuple[list[Tariff], int]:
@@ -82,19 +71,7 @@ async def tariff_rows(session: AsyncSession, term: str, pager: Pager) -> tuple[l
         where.append(
             _matches(like(term), col(Tariff.ocpi_id), TARIFFS.c.data["currency"].as_string())
         )
-    total = await session.scalar(select(func.count()).select_from(Tariff).where(*where))
-    tariffs = list(
-        (
-            await session.execute(
-                select(Tariff)
-                .where(*where)
-                .order_by(col(Tariff.ocpi_id))
-                .offset(pager.offset)
-                .limit(pager.size)
-            )
-        ).scalars()
-    )
-    return tariffs, int(total or 0)
+    return await rows_page(session, Tariff, where, col(Tariff.ocpi_id), pager)
 
 
 async def _page(

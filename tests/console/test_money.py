@@ -16,25 +16,12 @@ import httpx
 from cpo.cdr_report import CdrRow
 from tests.cluster import until
 from tests.console.browser import add_user, client, field_error, logged_in, rows
-from tests.ocpi import invite, location
+from tests.ocpi import invite, location, two_currency_tariffs
 from tests.platform import Platform, post
 from tests.wire import booted, charge16
 
 STAFF = "MONEY-STAFF-1"
-TARIFFS = [
-    {
-        "id": "M-EUR",
-        "currency": "EUR",
-        "elements": [
-            {"price_components": [{"type": "ENERGY", "price": 0.30, "vat": 20.0, "step_size": 1}]}
-        ],
-    },
-    {
-        "id": "M-GBP",
-        "currency": "GBP",
-        "elements": [{"price_components": [{"type": "ENERGY", "price": 0.40, "step_size": 1}]}],
-    },
-]
+TARIFFS = two_currency_tariffs("M")
 
 
 async def charges(platform: Platform) -> list[str]:
