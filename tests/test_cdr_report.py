@@ -103,15 +103,13 @@ async def test_cdrs_are_filtered_by_end_date_emsp_and_location_and_linked_to_cor
     page = (await get(platform, "/cdrs")).json()
     assert page["total"] == 6 and page["offset"] == 0
     rows = {c["id"]: c for c in page["cdrs"]}
-    # Newest first, as they were made: the correction's two, then the charges backwards.
-    assert [c["id"] for c in page["cdrs"]] == [
-        ids["reissue"],
-        ids["credit"],
-        ids["pounds"],
-        ids["formula"],
-        ids["driver"],
-        ids["staff"],
-    ]
+    # Newest first, as they were made: the correction's two (made after everything else),
+    # then the four charges'. Those are made as the projection reaches each charge's end and
+    # may be issued in another order than the charges ended (seen on PostgreSQL under load),
+    # so only their set is fixed here.
+    listed = [c["id"] for c in page["cdrs"]]
+    assert listed[:2] == [ids["reissue"], ids["credit"]]
+    assert sorted(listed[2:]) == sorted(ids[k] for k in ("pounds", "formula", "driver", "staff"))
     staff, driver = rows[ids["staff"]], rows[ids["driver"]]
     assert (staff["party"], staff["emsp"], staff["emsp_name"]) == (None, "NL-CPO", None)
     assert (driver["party"], driver["emsp"], driver["token_uid"]) == (party_id, "NL-EMS", DRIVER)
