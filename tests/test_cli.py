@@ -324,7 +324,9 @@ async def test_location_import_takes_a_location_as_an_emsp_receives_it(
 # The bundled simulators' defaults: no token uid in common
 
 
-async def test_bundled_simulators_share_no_token_uid_by_default(platform: Platform) -> None:
+async def test_bundled_simulators_share_no_token_uid_by_default(
+    platform: Platform, tmp_path: Path
+) -> None:
     # As the README runs them: two eMSP simulators (EMS and EMT) registered with the platform,
     # and the charger simulator's --session with its default --id-tag.
     emsps = []
@@ -332,25 +334,30 @@ async def test_bundled_simulators_share_no_token_uid_by_default(platform: Platfo
         for party_id in ("EMS", "EMT"):
             async with platform.admin() as admin:
                 invitation = (await admin.post("/parties/invitations", json={})).json()
-            process = await asyncio.create_subprocess_exec(
-                str(BIN / "cpo-sim"),
-                "emsp",
-                "--port",
-                "0",
-                "--party-id",
-                party_id,
-                "--register",
-                invitation["versions_url"],
-                invitation["token"],
-                "--json",
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL,
-                env=environment({"PYTHONUNBUFFERED": "1"}),
-            )
+            log = tmp_path / f"{party_id}.log"
+            with log.open("wb") as stderr:
+                process = await asyncio.create_subprocess_exec(
+                    str(BIN / "cpo-sim"),
+                    "emsp",
+                    "--port",
+                    "0",
+                    "--party-id",
+                    party_id,
+                    "--register",
+                    invitation["versions_url"],
+                    invitation["token"],
+                    "--json",
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=stderr,
+                    env=environment({"PYTHONUNBUFFERED": "1"}),
+                )
             emsps.append(process)
             assert process.stdout is not None
-            assert json.loads(await asyncio.wait_for(process.stdout.readline(), 60))["registered"]
+            line = await asyncio.wait_for(process.stdout.readline(), 60)
+            if not line:  # it ended: say why
+                raise AssertionError(log.read_text())
+            assert json.loads(line)["registered"]
             async with platform.admin() as admin:
                 pulled = await admin.post(
                     f"/parties/{invitation['party_id']}/tokens/pull?full=true"
