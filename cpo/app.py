@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     engine = make_engine(settings.database_url)
     sessions = make_sessions(engine)
-    reader = make_reader(settings.database_url)
+    reader = make_reader(engine)
     readers = make_sessions(reader) if reader else None
     # Several nodes (ADR 018): Redis holds which node holds which charger, and carries
     # commands and wake-ups between the nodes.
@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.redis_url
         else None
     )
-    csms = Csms(sessions, csms_config(settings), cluster=cluster)
+    csms = Csms(sessions, csms_config(settings), cluster=cluster, reads=readers)
     operations = Operations(sessions)
     in_worker = settings.push_worker and can_share(settings.database_url)
     # A projection in this process wakes for this node's events and the other nodes' alike.

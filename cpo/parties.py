@@ -68,8 +68,14 @@ class Caller:
 
 
 class Parties:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        reads: async_sessionmaker[AsyncSession] | None = None,
+    ) -> None:
+        """`reads`: sessions for what only reads (every request's authentication)."""
         self.sessions = sessions
+        self.reads = reads or sessions
 
     async def authenticate(self, header: str | None) -> Caller | None:
         """The party whose incoming token the header carries (Base64, or raw where allowed)."""
@@ -77,7 +83,7 @@ class Parties:
         if not candidates:
             return None
         hashes = {token_hash(token): (token, encoding) for token, encoding in candidates}
-        async with self.sessions() as session:
+        async with self.reads() as session:
             rows = await session.execute(
                 select(Party).where(col(Party.incoming_token_hash).in_(list(hashes)))
             )

@@ -118,7 +118,7 @@ class Roaming:
         own = PartyRef(settings.country_code, settings.party_id)
         self.settings = settings
         self.log = RequestLog(sessions, settings.ocpi_log_retention_days)
-        self.parties = Parties(sessions)
+        self.parties = Parties(sessions, readers)
         self.client = OcpiClient(
             own,
             self.log,

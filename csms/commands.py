@@ -300,7 +300,7 @@ class Commands:
         evse_id = getattr(command, "evse_id", None)
         if not evse_id:
             return
-        async with self._store.sessions() as session:
+        async with self._store.reads() as session:
             rows = await session.execute(
                 select(Connector.evse_id, Connector.connector_id).where(
                     col(Connector.station_id) == station_id

@@ -59,24 +59,31 @@ def make_engine(url: str, busy_wait: float = BUSY_WAIT) -> AsyncEngine:
     return engine
 
 
-def make_reader(url: str, size: int = 4) -> AsyncEngine | None:
-    """Connections that only read, beside the writer's one, for SQLite files: under WAL they
-    read the last committed state while a write transaction runs, so a read never queues behind
-    the writes. None where the main engine pools several connections already (PostgreSQL) or
-    each connection would see its own database (in memory)."""
-    if not url.startswith("sqlite") or ":memory:" in url or url.rstrip("/").endswith(":"):
+def make_reader(engine: AsyncEngine, size: int = 4) -> AsyncEngine | None:
+    """Connections for work that only reads, so that it costs no more than its statements.
+
+    SQLite files: connections of their own beside the writer's one; under WAL they read the
+    last committed state while a write transaction runs, so a read never queues behind the
+    writes. PostgreSQL: the engine's own pool in autocommit, each statement its own
+    transaction: no BEGIN and ROLLBACK round trips around a read, and under READ COMMITTED a
+    statement in a transaction sees no more consistent a state than that (ADR 021). None for
+    a database in memory, where each connection would see its own."""
+    url = engine.url
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    if url.database in (None, "", ":memory:"):
         return None
-    engine = create_async_engine(
+    reader = create_async_engine(
         url, connect_args={"timeout": BUSY_WAIT}, pool_size=size, max_overflow=0, pool_timeout=120
     )
 
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(reader.sync_engine, "connect")
     def _read_only(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA query_only=ON")
         cur.close()
 
-    return engine
+    return reader
 
 
 def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -56,11 +56,13 @@ class Csms:
         authorizer: Authorizer | None = None,
         registry: Registry[StationConnection] | None = None,
         cluster: Cluster | None = None,
+        reads: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         """`cluster`: this node among several (ADR 018): the registry and the remote-start
-        grants are then in Redis, and commands for chargers on other nodes go there."""
+        grants are then in Redis, and commands for chargers on other nodes go there. `reads`:
+        sessions for what only reads (csms.db.make_reader)."""
         self.config = config
-        self.store = Store(sessions, config.charger_data_bytes_per_minute)
+        self.store = Store(sessions, config.charger_data_bytes_per_minute, reads)
         self.message_log = MessageLog(
             sessions,
             config.message_log_days,

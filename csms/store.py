@@ -130,8 +130,11 @@ class Store:
         self,
         sessions: async_sessionmaker[AsyncSession],
         data_bytes_per_minute: int = DATA_BYTES_PER_MINUTE,
+        reads: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
+        """`reads`: sessions for what only reads what has committed (csms.db.make_reader)."""
         self.sessions = sessions
+        self.reads = reads or sessions
         self.budget = MinuteBudget(data_bytes_per_minute)
         self.feed = EventFeed()
         # The hot path's writes (meter values, transaction updates) commit in groups.

@@ -214,7 +214,7 @@ async def _serve(settings: Settings) -> None:
     from csms.db import make_engine, make_reader, make_sessions
 
     engine = make_engine(settings.database_url)
-    reader = make_reader(settings.database_url)
+    reader = make_reader(engine)
     feed = EventFeed()
     roaming = Roaming(
         settings,
