@@ -47,7 +47,7 @@ from cpo.ocpi.commands import (
 from cpo.ocpi.status import OcpiError, Status
 from cpo.ocpi.urls import same_origin
 from cpo.push.outbox import Outbox
-from cpo.sites import live_statuses
+from cpo.sites import live_statuses, same_id
 from csms import clock
 from csms.commands import (
     CancelReservation,
@@ -249,10 +249,8 @@ class RemoteCommands:
                 return decided
             row = decided
             session.add(row)
-            await session.flush()
-            assert row.id is not None
-            command_id = row.id
-        task = asyncio.create_task(self._carry_out(command_id), name=f"command-{command_id}")
+        assert row.id is not None
+        task = asyncio.create_task(self._carry_out(row), name=f"command-{row.id}")
         self._running.add(task)
         task.add_done_callback(self._running.discard)
         return Response("ACCEPTED", timeout=self.timeout)
@@ -340,7 +338,7 @@ class RemoteCommands:
             (
                 await session.execute(
                     select(Location).where(
-                        col(Location.ocpi_id).ilike(location_id), col(Location.publish).is_(True)
+                        same_id(Location.ocpi_id, location_id), col(Location.publish).is_(True)
                     )
                 )
             )
@@ -390,12 +388,12 @@ class RemoteCommands:
         capability = CAPABILITY.get(command)
         if capability and capability not in (evse.data.get("capabilities") or []):
             return Response("NOT_SUPPORTED", f"EVSE {evse.uid} is not {capability}")
-        if not offline_ok and not await _online(session, evse.station_id):
-            return Response("REJECTED", "charge point offline")
         # The charger's state as stored, not as projected: a connector that just came back
         # takes a command before the eMSP has heard of it.
-        live = (await live_statuses(session, [evse.station_id]))(evse.station_id, evse.ocpp_evse_id)
-        status = evse.admin_status or live
+        live = await live_statuses(session, [evse.station_id])
+        if not offline_ok and not live.online(evse.station_id):
+            return Response("REJECTED", "charge point offline")
+        status = evse.admin_status or live(evse.station_id, evse.ocpp_evse_id)
         if status in OUT_OF_SERVICE:
             return Response("REJECTED", f"EVSE {evse.uid} is {status}")
         return None
@@ -461,21 +459,26 @@ class RemoteCommands:
 
     # -- at the charger ----------------------------------------------------------------------
 
-    async def _carry_out(self, command_id: int) -> None:
+    async def _carry_out(self, row: OcpiCommand) -> None:
+        """`row`: the command as it was decided and committed; nothing changes a command while
+        this live node carries it out (only its answer, below, or a recovery once it died)."""
+        command_id = row.id
         try:
-            await self._run(command_id)
+            await self._run(row)
         except Exception:
             log.exception("command %s failed", command_id)
             async with self.sessions.begin() as session:
-                row = await session.get(OcpiCommand, command_id, with_for_update=True)
-                if row is not None and row.state == "accepted":
-                    await self._answer(session, row, "FAILED", "the platform failed; it is logged")
+                fresh = await session.get(OcpiCommand, command_id, with_for_update=True)
+                if fresh is not None and fresh.state == "accepted":
+                    await self._answer(
+                        session, fresh, "FAILED", "the platform failed; it is logged"
+                    )
             self.outbox.wake()
 
-    async def _run(self, command_id: int) -> None:
+    async def _run(self, row: OcpiCommand) -> None:
+        command_id = row.id
+        assert row.station_id is not None
         async with self.sessions() as session:
-            row = await session.get(OcpiCommand, command_id)
-            assert row is not None and row.station_id is not None
             call, reservation = await self._ocpp_call(session, row)
         result = (
             await self.commands.run(row.station_id, call, self.charger_timeout)
@@ -483,16 +486,26 @@ class RemoteCommands:
             else CommandResult(Outcome.OFFLINE, error_description="no chargers in this process")
         )
         outcome, message = _result(row.command, result)
+        now = clock.now()
+        answer: dict[str, Any] = dict(state="answered", result=outcome, message=message)
+        if outcome == "ACCEPTED" and row.command == CommandType.START_SESSION.value:
+            answer["link_until"] = now + self.link_window
         async with self.sessions.begin() as session:
-            fresh = await session.get(OcpiCommand, command_id, with_for_update=True)
-            assert fresh is not None
-            await self._answer(session, fresh, outcome, message)
-            if outcome == "ACCEPTED" and fresh.command == CommandType.START_SESSION.value:
-                fresh.link_until = clock.now() + self.link_window
+            # One statement, and only while it is unanswered: a node taken for dead meanwhile
+            # had its commands answered FAILED by another (`recover`), which stands.
+            answered = await session.execute(
+                update(COMMANDS)
+                .where(COMMANDS.c.id == command_id, COMMANDS.c.state == "accepted")
+                .values(**answer, updated_at=now)
+                .returning(COMMANDS.c.party_id)
+            )
+            if (party_id := answered.scalar()) is None:
+                return
+            await self.outbox.mark(session, [party_id], "command", str(command_id))
             if reservation is not None:
                 held = await session.get(Reservation, reservation, with_for_update=True)
                 if held is not None:
-                    if fresh.command == CommandType.RESERVE_NOW.value:
+                    if row.command == CommandType.RESERVE_NOW.value:
                         held.status = "active" if outcome == "ACCEPTED" else "refused"
                     elif outcome == "ACCEPTED":
                         held.status = "cancelled"

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import Table, and_, bindparam, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, update
 from sqlalchemy import select as select_columns
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
@@ -45,6 +45,13 @@ EVSE_OWN = {"uid", "status", "last_updated", "station_id", "ocpp_evse_id"}
 TARIFF_OWN = {"id", "country_code", "party_id", "last_updated"}
 
 
+def same_id(column: Any, ocpi_id: str) -> ColumnElement[bool]:
+    """`column` holds `ocpi_id`, a CiString: without regard to case, and with `%` and `_`
+    taken as themselves, not as LIKE's wildcards."""
+    literal = ocpi_id.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
+    return col(column).ilike(literal, escape="\\")
+
+
 class Invalid(Exception):
     """Operator data refused whole; `problems` lists every reason."""
 
@@ -64,14 +71,31 @@ LOCATIONS: TypeAdapter[list[LocationIn]] = TypeAdapter(list[LocationIn])
 TARIFFS: TypeAdapter[list[TariffIn]] = TypeAdapter(list[TariffIn])
 
 
-async def live_statuses(
-    session: AsyncSession, station_ids: Iterable[str]
-) -> Callable[[str, int], str]:
+@dataclass(frozen=True)
+class LiveStatuses:
+    """What some chargers report, as `live_statuses` read it: called with a charger and one of
+    its EVSEs, the EVSE's OCPI status."""
+
+    stations: dict[str, tuple[bool, str | None]]  # id → (online, the charger's own status)
+    connectors: dict[tuple[str, int], list[ConnectorState]]
+
+    def __call__(self, station_id: str, ocpp_evse_id: int) -> str:
+        station = self.stations.get(station_id)
+        if station is None:
+            return "UNKNOWN"
+        online, status = station
+        return evse_status(online, status, self.connectors.get((station_id, ocpp_evse_id), []))
+
+    def online(self, station_id: str) -> bool:
+        return self.stations.get(station_id, (False, None))[0]
+
+
+async def live_statuses(session: AsyncSession, station_ids: Iterable[str]) -> LiveStatuses:
     """The OCPI status of any EVSE of these chargers, read with two queries for them all."""
     wanted = sorted(set(station_ids))
     conn = await session.connection()
     stations = {
-        station_id: (online, status)
+        station_id: (bool(online), status)
         for station_id, online, status in await conn.execute(
             select_columns(STATIONS.c.id, STATIONS.c.online, STATIONS.c.status).where(
                 STATIONS.c.id.in_(wanted)
@@ -91,15 +115,7 @@ async def live_statuses(
         connectors.setdefault((station_id, evse_id), []).append(
             ConnectorState(status, availability)
         )
-
-    def status_of(station_id: str, ocpp_evse_id: int) -> str:
-        station = stations.get(station_id)
-        if station is None:
-            return "UNKNOWN"
-        online, status = station
-        return evse_status(online, status, connectors.get((station_id, ocpp_evse_id), []))
-
-    return status_of
+    return LiveStatuses(stations, connectors)
 
 
 def evse_object(evse: LocationEvse) -> dict[str, Any]:
@@ -185,14 +201,7 @@ class Sites:
 
     @staticmethod
     async def _location_row(session: AsyncSession, ocpi_id: str) -> Location | None:
-        # Ids are CiStrings: found without regard to case.
-        rows = await session.execute(
-            select(Location).where(
-                col(Location.ocpi_id).ilike(
-                    ocpi_id.replace("%", r"\%").replace("_", r"\_"), escape="\\"
-                )
-            )
-        )
+        rows = await session.execute(select(Location).where(same_id(Location.ocpi_id, ocpi_id)))
         return rows.scalars().first()
 
     async def unassigned(self) -> list[dict[str, Any]]:

@@ -149,9 +149,12 @@ async def test_commands_are_refused_at_once_when_they_cannot_work(
     platform, emsp = setup
     start = {"token": app_token(), "location_id": "CMD-1.6", "evse_uid": "CMD-1.6-E1"}
 
-    # Unknown places: 2003 with a REJECTED CommandResponse.
+    # Unknown places: 2003 with a REJECTED CommandResponse. An id is compared as itself,
+    # whatever its case: LIKE's wildcards in it match nothing else.
     for wrong in (
         {"location_id": "NOWHERE"},
+        {"location_id": "CMD-1.%"},
+        {"location_id": "CMD_1.6"},
         {"evse_uid": "NO-SUCH-EVSE"},
         {"connector_id": "9"},
     ):
