@@ -36,7 +36,7 @@ from bench.harness import (
     platform_server,
     run_benchmark,
 )
-from bench.locations_paging import _registered_emsp, _synced, locations
+from bench.locations_paging import _all_available, _registered_emsp, _synced, locations
 from bench.status_to_emsp import _bare_patches, _call, _charger, _status
 
 P99_MS = 500.0
@@ -97,6 +97,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     ws = await _charger(f"ws://{HOST}:{port}/ocpp/BENCH-{n:06d}")
                     await _call(ws, "StatusNotification", _status("Available"))
                     chargers.append(ws)
+                await _all_available(emsp, args.chargers, time.monotonic() + 300)
                 await _synced(admin, time.monotonic() + 300)
                 listeners = [asyncio.create_task(_answer_calls(ws)) for ws in chargers]
                 sent: dict[str, float] = {}

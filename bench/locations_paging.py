@@ -232,6 +232,23 @@ async def _registered_emsp(admin: httpx.AsyncClient) -> Any:
     return sim
 
 
+async def _all_available(emsp: Any, evses: int, deadline: float) -> None:
+    """Waits until the eMSP holds `evses` EVSEs AVAILABLE: the chargers' first statuses have
+    gone all the way (projection, outbox, push), not only the pushes queued so far, which
+    `_synced` alone would miss while the projection is still behind."""
+    while time.monotonic() < deadline:
+        held = sum(
+            1
+            for location in emsp.locations.values()
+            for evse in location.get("evses") or []
+            if evse.get("status") == "AVAILABLE"
+        )
+        if held >= evses:
+            return
+        await asyncio.sleep(0.2)
+    raise ServerFailed("the chargers' first statuses did not all reach the eMSP in time")
+
+
 async def _synced(admin: httpx.AsyncClient, deadline: float) -> None:
     """Waits until the initial push of every Location to the eMSP is done: paging is measured
     on a platform at rest, not one busy pushing."""

@@ -37,7 +37,7 @@ from bench.harness import (
     platform_server,
     run_benchmark,
 )
-from bench.locations_paging import _registered_emsp, _synced, locations
+from bench.locations_paging import _all_available, _registered_emsp, _synced, locations
 
 P99_MS = 250.0
 SEEN = {"Available": "AVAILABLE", "Unavailable": "INOPERATIVE"}
@@ -106,6 +106,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                         chargers.append(await _charger(f"ws://{HOST}:{port}/ocpp/BENCH-{n:06d}"))
                     for ws in chargers:
                         await _call(ws, "StatusNotification", _status("Available"))
+                    await _all_available(emsp, args.chargers, time.monotonic() + 300)
                     await _synced(admin, time.monotonic() + 300)
                     cpu_before = server.cpu_seconds()
                     figures = await _drive(args, emsp, chargers)
