@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -102,6 +103,12 @@ class LocalLists:
         self._background: set[asyncio.Task[object]] = set()
         # Per connected charger, the revocation count last checked (or caught up) against.
         self._checked: dict[str, int] = {}
+        # One push at a time per charger: each numbers its list from the version the last one
+        # recorded, which it records only once the charger answered. (A lock per charger this
+        # node has held: as many as its known stations.)
+        self._pushing: dict[str, asyncio.Lock] = {}
+        # Revocations whose removals this node is sending: the catch-up leaves them to those.
+        self._removing: Counter[int] = Counter()
         # Several nodes: token changes that come to one node reach the chargers of all.
         # (Removals need no message: each node's catch-up reads the revocations' count.)
         if csms.cluster is not None:
@@ -122,11 +129,29 @@ class LocalLists:
     ) -> CommandResult:
         """Sends the whole list, or (not `full`) the tokens `token_ids` as they are now and
         the removal of the `removed` ones (revocation number `revocation`)."""
+        async with self._pushing.setdefault(station_id, asyncio.Lock()):
+            result = await self._push(station_id, full, token_ids, removed, revocation)
+        assert result is not None  # only a catch-up's push is ever skipped
+        return result
+
+    async def _push(
+        self,
+        station_id: str,
+        full: bool,
+        token_ids: Iterable[int],
+        removed: Sequence[Dropped],
+        revocation: int | None,
+        unless_past: int | None = None,
+    ) -> CommandResult | None:
+        """`push`, with this charger's turn held; with `unless_past`, only if the charger's
+        list has not seen that many revocations (None: it has, nothing sent)."""
         conn = self.csms.registry.get(station_id)
         version_of = conn.ocpp_version if conn else "2.0.1"
         key = f"cpo.locallist.{station_id}"
         async with self.sessions() as session:
             held = _Held.parse(await self._value(session, key)) or _Held()
+            if unless_past is not None and held.revoked >= unless_past:
+                return None  # a push that ended meanwhile brought it past them
             revocations = int(await self._value(session, REVOCATIONS) or 0)
             stmt = select(OcpiToken).order_by(col(OcpiToken.id))
             if full:
@@ -179,7 +204,7 @@ class LocalLists:
                 )
         elif not full and result.outcome is Outcome.ANSWERED:
             # VersionMismatch or Failed: the charger's list is not what we think; send it whole.
-            return await self.push(station_id, full=True)
+            return await self._push(station_id, True, (), (), None)
         return result
 
     @staticmethod
@@ -218,13 +243,18 @@ class LocalLists:
                 }
         sent = []
         for station_id in due:
+            if revocations in self._removing:
+                continue  # looked at again next time, once the removals went out
             self._checked[station_id] = revocations
             state = held.get(station_id)
             if state is None or state.revoked >= revocations:
                 continue  # it holds no list of ours, or one without revoked tokens
-            log.info("%s: its local list may hold revoked tokens; sending it whole", station_id)
-            await self.push(station_id, full=True)
-            sent.append(station_id)
+            # Read again in its turn: a removal in flight may bring it past them first.
+            async with self._pushing.setdefault(station_id, asyncio.Lock()):
+                if await self._push(station_id, True, (), (), None, unless_past=revocations):
+                    log.info("%s: its local list may have held revoked tokens; sent whole",
+                             station_id)  # fmt: skip
+                    sent.append(station_id)
         return sent
 
     def tokens_changed(self, token_ids: list[int]) -> None:
@@ -246,25 +276,32 @@ class LocalLists:
     def tokens_removed(self, removed: Sequence[Dropped], revocation: int) -> None:
         """Removes deleted tokens (revocation number `revocation`) from every connected charger
         that keeps a list (in the background)."""
+        self._removing[revocation] += 1
         self._spread((), removed, revocation)
 
     def _spread(
         self, token_ids: Sequence[int], removed: Sequence[Dropped], revocation: int | None = None
     ) -> None:
         async def spread() -> None:
-            for station_id in self.csms.registry.connected():
-                if station_id in self.unsupported:
-                    continue
-                try:
-                    await self.push(
-                        station_id,
-                        full=False,
-                        token_ids=token_ids,
-                        removed=removed,
-                        revocation=revocation,
-                    )
-                except Exception:
-                    log.exception("local list update for %s failed", station_id)
+            try:
+                for station_id in self.csms.registry.connected():
+                    if station_id in self.unsupported:
+                        continue
+                    try:
+                        await self.push(
+                            station_id,
+                            full=False,
+                            token_ids=token_ids,
+                            removed=removed,
+                            revocation=revocation,
+                        )
+                    except Exception:
+                        log.exception("local list update for %s failed", station_id)
+            finally:
+                if revocation is not None:
+                    self._removing[revocation] -= 1
+                    if self._removing[revocation] <= 0:
+                        del self._removing[revocation]
 
         self._run(spread(), "local-lists")
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 
+from cpo.local_lists import note_revocation
 from simulators.charge_point import ChargePointSimulator
 from simulators.emsp import EmspSimulator, make_token
 from tests.ocpi import PASSWORD, envelope, location, peer, push
@@ -271,3 +273,31 @@ async def test_chargers_get_local_lists_full_and_then_by_difference(
         else:  # a 2.0.1 station says so with a CALLERROR
             assert response.status_code == 502 and response.json()["error_code"] == "NotSupported"
         assert station in quick_platform.state.roaming.local_lists.unsupported
+
+
+async def test_a_catch_up_waits_for_the_removal_in_flight_and_then_sends_nothing(
+    quick_platform: Platform, emsp: EmspSimulator
+) -> None:
+    # A revocation's removal is on its way to the charger when the catch-up looks: the list
+    # will have seen the revocation once the charger answers, so the catch-up sends nothing,
+    # and never a second list under the same version number.
+    await push(emsp, make_token("LL-RACE", whitelist="ALWAYS"))
+    station = "CP-LLRACE"
+    await quick_platform.add_station(station, PASSWORD)
+    lists = quick_platform.state.roaming.local_lists
+    lists.stop()  # no periodic catch-up of its own: this test makes the one that races
+    async with ChargePointSimulator(
+        id=station, url=quick_platform.ws_url, ocpp="1.6", password=PASSWORD
+    ) as cp:
+        await cp.boot()
+        assert (await lists.push(station)).accepted
+        assert (await cp.wait_for_call("SendLocalList"))["updateType"] == "Full"
+        async with quick_platform.state.roaming.sites.sessions.begin() as session:
+            revocation = await note_revocation(session)
+        removal = asyncio.create_task(lists.push(station, full=False, revocation=revocation))
+        caught_up = await lists.catch_up()
+        assert (await removal).accepted
+        assert caught_up == []
+        sent = await cp.wait_for_call("SendLocalList")
+        assert (sent["updateType"], sent["listVersion"]) == ("Differential", 2)
+        assert cp.local_list_version == 2 and cp.local_list["LL-RACE"] == "Accepted"
