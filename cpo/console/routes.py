@@ -162,6 +162,13 @@ class Console:
         that cannot be taken is the handler's to tell next to its field."""
 
         async def endpoint(request: Request) -> Response:
+            # The body is read (within its bound) before any refusal: a server that answers
+            # and closes while the browser is still sending makes the kernel reset the
+            # connection, and the browser may lose the answer with it.
+            try:
+                upload: Upload | BadForm = await read_upload(request, self.settings.max_body_bytes)
+            except BadForm as e:
+                upload = e
             login = await self.guard.login(request)
             if login is None:
                 return self.to_login(request)
@@ -173,12 +180,10 @@ class Console:
                 return self.error(
                     request, login, 403, f"A {login.role.value} sees everything but cannot act."
                 )
-            expected = self.guard.csrf_token(login)
-            try:
-                upload = await read_upload(request, self.settings.max_body_bytes)
-            except BadForm as e:
+            if isinstance(upload, BadForm):
                 # Nothing is done with it: what was wrong is said next to the field.
-                return await handler(self, request, login, e)
+                return await handler(self, request, login, upload)
+            expected = self.guard.csrf_token(login)
             try:
                 self.guard.check_post(request, sent_token(request, upload.fields), expected)
             except Refused as e:

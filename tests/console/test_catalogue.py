@@ -157,3 +157,31 @@ async def test_the_lists_are_searched_on_the_server(platform: Platform) -> None:
         assert await shown("tokens", "", "token") == ["STAFF-ANNA", "STAFF-BOB"]
         for query in ("q=" + "x" * 5000, "q=%00", "page=-1", "page=99999999999", "page=x"):
             assert (await http.get(f"/console/locations?{query}")).status_code == 200
+
+
+async def test_a_refused_upload_is_answered_not_reset(platform: Platform) -> None:
+    """A viewer's, a stranger's or a foreign page's file within the bound: the refusal reaches
+    the browser. Answered before the body was read, the connection was closed with the file
+    still arriving, and the kernel's reset could take the answer with it."""
+    await add_user(platform, "vi", "viewer")
+    big = json.dumps([{**TARIFF, "id": f"T{n}"} for n in range(1500)]).encode()
+    assert 500_000 < len(big) < 1 << 20
+    async with client(platform) as http:
+        token = await logged_in(http, "vi")
+        for _ in range(5):
+            answer = await http.post(
+                "/console/tariffs/import", data={"csrf_token": token}, files=upload(big)
+            )
+            assert answer.status_code == 403 and "cannot act" in answer.text
+            answer = await http.post(
+                "/console/tariffs/import",
+                data={"csrf_token": token},
+                files=upload(big),
+                headers={"Origin": "https://elsewhere.example"},
+            )
+            assert answer.status_code == 403
+    async with client(platform) as http:
+        for _ in range(5):
+            answer = await http.post("/console/tariffs/import", files=upload(big))
+            assert answer.status_code == 303
+    assert await stored(platform, "tariffs") == []
