@@ -466,6 +466,8 @@ class ChargingSessions:
                         col(ChargingSession.cdr_due_at) <= now,
                         col(ChargingSession.cdr_made).is_(False),
                     )
+                    # In the order they fell due: CDRs are listed in the order they were made.
+                    .order_by(col(ChargingSession.cdr_due_at), col(ChargingSession.id))
                     .limit(200)
                 )
             ).scalars()

@@ -103,13 +103,16 @@ async def test_cdrs_are_filtered_by_end_date_emsp_and_location_and_linked_to_cor
     page = (await get(platform, "/cdrs")).json()
     assert page["total"] == 6 and page["offset"] == 0
     rows = {c["id"]: c for c in page["cdrs"]}
-    # Newest first, as they were made: the correction's two (made after everything else),
-    # then the four charges'. Those are made as the projection reaches each charge's end and
-    # may be issued in another order than the charges ended (seen on PostgreSQL under load),
-    # so only their set is fixed here.
-    listed = [c["id"] for c in page["cdrs"]]
-    assert listed[:2] == [ids["reissue"], ids["credit"]]
-    assert sorted(listed[2:]) == sorted(ids[k] for k in ("pounds", "formula", "driver", "staff"))
+    # Newest first, as they were made: the correction's two, then the charges backwards (made
+    # in the order they fell due, even when several fall due in one step of the projection).
+    assert [c["id"] for c in page["cdrs"]] == [
+        ids["reissue"],
+        ids["credit"],
+        ids["pounds"],
+        ids["formula"],
+        ids["driver"],
+        ids["staff"],
+    ]
     staff, driver = rows[ids["staff"]], rows[ids["driver"]]
     assert (staff["party"], staff["emsp"], staff["emsp_name"]) == (None, "NL-CPO", None)
     assert (driver["party"], driver["emsp"], driver["token_uid"]) == (party_id, "NL-EMS", DRIVER)
@@ -218,16 +221,16 @@ async def test_the_csv_holds_exactly_the_filtered_cdrs_and_runs_no_formula(
         ids["credit"],
         ids["reissue"],
     ]
-    cells = [dict(zip(header, line, strict=True)) for line in lines]
-    formula = cells[1]
+    cells = {line[0]: dict(zip(header, line, strict=True)) for line in lines}
+    formula = cells[ids["formula"]]
     assert formula["token_uid"] == "'" + FORMULA  # text, not a formula
-    credit = cells[3]
+    credit = cells[ids["credit"]]
     assert (credit["credit"], credit["cost_excl_vat"], credit["cancels"]) == (
         "true",
         "-0.3",  # a number stays a number
         ids["formula"],
     )
-    assert cells[2]["cost_incl_vat"] == ""
+    assert cells[ids["pounds"]]["cost_incl_vat"] == ""
     # Accept: text/csv asks for the same; the filter applies to it alike.
     async with platform.admin() as admin:
         asked = await admin.get(
