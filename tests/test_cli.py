@@ -365,7 +365,8 @@ async def test_bundled_simulators_share_no_token_uid_by_default(
                 assert pulled.status_code == 200 and pulled.json()["stored"] == 2, pulled.text
     finally:
         for process in emsps:
-            process.send_signal(signal.SIGINT)
+            if process.returncode is None:  # one that ended already has said why above
+                process.send_signal(signal.SIGINT)
             await asyncio.wait_for(process.wait(), 30)
 
     async with platform.state.roaming.sites.sessions() as session:

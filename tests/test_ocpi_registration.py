@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cpo.ocpi.tokens import new_token
 from cpo.parties import peer_of
 from simulators.emsp import EmspSimulator, OcpiError, make_token
 from tests.ocpi import credentials, envelope, invite, party, peer, register_with
@@ -286,3 +287,10 @@ async def test_cli_invites_and_registers_in_both_directions(
     code, out, err = await run(str(BIN / "cpo"), "party", "list", env=env)
     assert code == 0, err
     assert "CLI" in out and "CLJ" in out and out.count("REGISTERED") == 2
+
+
+def test_tokens_we_make_never_read_as_a_command_line_option() -> None:
+    # Tokens are pasted into command lines (`cpo-sim emsp --register URL TOKEN`), where a
+    # leading "-" is taken for an option. One in 64 random tokens began with one; 2,000 draws
+    # would meet it all but surely.
+    assert not [t for t in (new_token() for _ in range(2000)) if t.startswith("-")]

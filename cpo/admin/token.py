@@ -12,6 +12,7 @@ import secrets
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cpo import meta
+from cpo.ocpi.tokens import new_token
 
 KEY = "cpo.admin_token.sha256"
 
@@ -20,21 +21,17 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _new() -> str:
-    return secrets.token_urlsafe(32)
-
-
 async def first_token(sessions: async_sessionmaker[AsyncSession]) -> str | None:
     """A token for a database that holds none, to be shown once; None when one is stored
     already (by an earlier start, `cpo admin-token` or another node starting at once)."""
-    token = _new()
+    token = new_token()
     async with sessions.begin() as session:
         return token if await meta.add(session, KEY, digest(token)) else None
 
 
 async def issue(sessions: async_sessionmaker[AsyncSession]) -> str:
     """A new token; the one before stops working at once, on every node."""
-    token = _new()
+    token = new_token()
     async with sessions.begin() as session:
         await meta.write(session, KEY, digest(token))
     return token

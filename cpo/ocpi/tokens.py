@@ -12,8 +12,13 @@ Encoding = Literal["base64", "raw"]
 
 
 def new_token() -> str:
-    """43 URL-safe characters: within the spec's 64 printable non-space ASCII characters."""
-    return secrets.token_urlsafe(32)
+    """43 URL-safe characters: within the spec's 64 printable non-space ASCII characters.
+
+    Never with a leading "-": a token is pasted into command lines (`cpo-sim emsp --register
+    URL TOKEN`, curl), where a leading dash reads as an option."""
+    while (token := secrets.token_urlsafe(32)).startswith("-"):
+        pass
+    return token
 
 
 def token_hash(token: str) -> str:
