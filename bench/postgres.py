@@ -7,7 +7,11 @@ its default load, and compares each figure with the SQLite one of the same run:
 
 - heartbeat, meter values: messages/s on PostgreSQL ÷ on SQLite (meter values: none lost);
 - status → eMSP, command round trip: p99 on SQLite ÷ p99 on PostgreSQL (every change and
-  command through).
+  command through). Status → eMSP runs at STATUS_RATE changes/s, not its own default of 200:
+  a ratio of p99s compares the databases only while neither saturates the machine, and on
+  2 cores the whole pipeline (charger load, server, push worker, eMSP, database) saturates
+  near 200/s on either database, where both p99s are queues seconds long (bench/RESULTS.md).
+  How many changes a second the platform carries is status_to_emsp's own figure.
 
 Held to: each ratio ≥ 70 %.
 
@@ -28,6 +32,7 @@ from bench import command_round_trip, heartbeat, meter_values, status_to_emsp
 from bench.harness import ServerFailed
 
 REQUIRED_RATIO = 0.70
+STATUS_RATE = 100  # changes/s of the status → eMSP comparison (see above)
 
 
 def _heartbeat() -> tuple[Any, Callable[[dict[str, Any]], tuple[float, bool]]]:
@@ -52,7 +57,7 @@ def _meter_values() -> tuple[Any, Callable[[dict[str, Any]], tuple[float, bool]]
 
 
 def _status() -> tuple[Any, Callable[[dict[str, Any]], tuple[float, bool]]]:
-    args = status_to_emsp.parse([])
+    args = status_to_emsp.parse(["--rate", str(STATUS_RATE)])
 
     async def measure() -> dict[str, Any]:
         return status_to_emsp.report(await status_to_emsp.measure(args))
@@ -73,7 +78,7 @@ def _commands() -> tuple[Any, Callable[[dict[str, Any]], tuple[float, bool]]]:
 CASES = [
     ("heartbeat", "msg/s", True, _heartbeat),
     ("meter values", "msg/s", True, _meter_values),
-    ("status → eMSP p99", "ms", False, _status),
+    (f"status → eMSP p99 {STATUS_RATE}/s", "ms", False, _status),
     ("command round trip p99", "ms", False, _commands),
 ]
 

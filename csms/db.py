@@ -35,7 +35,10 @@ def make_engine(url: str, busy_wait: float = BUSY_WAIT) -> AsyncEngine:
         # (CPO_PUSH_CONCURRENCY, 16) beside the csms's writer, the projection and the API:
         # SQLAlchemy's default of 5 + 10 left a send, a round or a step waiting for a
         # connection behind the others. Per process; docs/deploy.md sizes max_connections.
-        kwargs.update(pool_size=10, max_overflow=15)
+        # All of them kept, none "overflow": an overflow connection is closed when handed
+        # back, and the next one opened afresh prepares every statement again (a round trip
+        # each; asyncpg's prepared statements live with their connection) and handshakes.
+        kwargs.update(pool_size=25, max_overflow=0)
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         # WAL lets readers (admin API) run while the handlers write; a writer of another
