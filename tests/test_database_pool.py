@@ -15,20 +15,25 @@ async def test_a_burst_of_work_leaves_its_connections_open_for_the_next(tmp_path
     # An "overflow" connection was closed when handed back: the next burst opened new ones,
     # each handshaking and preparing every statement again (a round trip each).
     engine = make_engine(postgres_url(tmp_path))
-    held = asyncio.Event()
+    held, all_in = asyncio.Event(), asyncio.Event()
+    inside: set[int] = set()
     try:
 
         async def backend() -> int:
             async with engine.connect() as conn:
-                pid = (await conn.execute(select(func.pg_backend_pid()))).scalar_one()
+                pid = int((await conn.execute(select(func.pg_backend_pid()))).scalar_one())
+                inside.add(pid)
+                if len(inside) == 20:
+                    all_in.set()
                 await held.wait()
-                return int(pid)
+                return pid
 
         async def burst() -> set[int]:
             held.clear()
+            all_in.clear()
+            inside.clear()
             tasks = [asyncio.create_task(backend()) for _ in range(20)]
-            while engine.pool.checkedout() < 20:  # type: ignore[attr-defined]
-                await asyncio.sleep(0.01)
+            await all_in.wait()  # twenty connections at once
             held.set()
             return set(await asyncio.gather(*tasks))
 
