@@ -22,6 +22,7 @@ from cpo import logs
 from cpo.app import create_app
 from cpo.database import SchemaTooNew, migrate
 from cpo.settings import Settings
+from csms import garbage
 from csms.mailbox import Mailbox
 
 # The suites OCPP security profile 2 requires the CSMS to offer (TLS 1.2; 1.3 suites are always on),
@@ -239,4 +240,5 @@ def serve(settings: Settings) -> None:
     if settings.port == 0:  # any free port: the URLs handed out name the one taken
         settings = settings.model_copy(update={"port": sockets[0].getsockname()[1]})
     raise_open_files_limit()
+    garbage.keep_long_lived_apart()  # no stop-the-world pauses that grow with the chargers
     Server(uvicorn_config(settings)).run(sockets=sockets)

@@ -39,6 +39,7 @@ from cpo import leases, logs
 from cpo.projection import LEASE, holder_name
 from cpo.push.deliverer import Deliverer
 from cpo.settings import Settings
+from csms import garbage
 from csms.events import Announcement, EventFeed
 from csms.tasks import finish, pause
 
@@ -265,6 +266,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
     logs.configure(settings.log_level, settings.log_format, process="push worker")
+    garbage.keep_long_lived_apart()
     asyncio.run(_serve(settings))
 
 
