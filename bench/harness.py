@@ -30,7 +30,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.typing import Subprotocol
 
 from csms import garbage
-from tests.databases import PostgresServer, fetch
+from tests.helpers.databases import PostgresServer, fetch
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"

@@ -56,7 +56,7 @@ from bench.harness import (
 from bench.status_to_emsp import _charger
 from csms.cluster import WAKES
 from csms.registry import charger_key
-from tests.databases import PostgresServer, RedisServer, fetch
+from tests.helpers.databases import PostgresServer, RedisServer, fetch
 
 P99_MS = 100.0
 REDIS_ROUND_TRIPS = 2.0

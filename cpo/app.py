@@ -22,19 +22,20 @@ from cpo.admin.api import Admin, Problem
 from cpo.admin.token import AdminToken, first_token
 from cpo.body_limit import BodyLimit, BodyTooLarge
 from cpo.console.routes import Console
-from cpo.database import migrate
 from cpo.ocpi.responses import OcpiResponse
 from cpo.ocpi.status import Status
-from cpo.operations import Operations
+from cpo.ocpi_side import OcpiSide
 from cpo.push import outbox
 from cpo.push.deliverer import Deliverer
 from cpo.push.worker import PushWorker, can_share
-from cpo.roaming import Roaming
+from cpo.schema import migrate
 from cpo.settings import Settings
+from cpo.stations import Stations
+from cpo.tokens.operator import OperatorTokens
 from cpo.wakes import NodeWakes
 from csms.cluster import Cluster
 from csms.config import CsmsConfig
-from csms.db import make_engine, make_reader, make_sessions
+from csms.db import make_database, make_engine, make_reader
 from csms.events import EventFeed
 from csms.relay import REPLY_MARGIN
 from csms.service import Csms
@@ -64,9 +65,9 @@ def csms_config(settings: Settings) -> CsmsConfig:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     engine = make_engine(settings.database_url)
-    sessions = make_sessions(engine)
+    database = make_database(engine)
     reader = make_reader(engine)
-    readers = make_sessions(reader) if reader else None
+    readers = make_database(reader) if reader else None
     # Several nodes (ADR 018): Redis holds which node holds which charger, and carries
     # commands and wake-ups between the nodes.
     cluster = (
@@ -74,40 +75,46 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.redis_url
         else None
     )
-    csms = Csms(sessions, csms_config(settings), cluster=cluster, reads=readers)
-    operations = Operations(sessions)
+    csms = Csms(database, csms_config(settings), cluster=cluster, reads=readers)
+    stations = Stations(database)
     in_worker = settings.push_worker and can_share(settings.database_url)
     # A projection in this process wakes for this node's events and the other nodes' alike.
     projection_feed = EventFeed() if cluster is not None and not in_worker else None
-    roaming = Roaming(settings, sessions, csms, readers, feed=projection_feed)
+    ocpi_side = OcpiSide(settings, database, csms, readers, feed=projection_feed)
     worker = None
     if in_worker:
-        worker = PushWorker(settings, sessions)
-        roaming.outbox.forward = worker.wake_outbox
+        worker = PushWorker(settings, database)
+        ocpi_side.outbox.forward = worker.wake_outbox
     wakes = (
-        NodeWakes(cluster, csms.store.feed, roaming.outbox, worker, projection_feed)
+        NodeWakes(cluster, csms.store.feed, ocpi_side.outbox, worker, projection_feed)
         if cluster is not None
         else None
     )
-    csms.authorizer = roaming.authorizer
+    csms.authorizer = ocpi_side.authorizer
 
     async def free_rows_of(nodes: set[str]) -> None:
         """Several nodes: what the deliverers of a node that died were sending goes to the
         live nodes' at once, not after the rows' lease (ADR 018)."""
         for node in nodes:
-            if freed := await Deliverer.release(sessions, node):
+            if freed := await Deliverer.release(database, node):
                 log.info("push: %d rows node %s was sending go again", freed, node)
 
     csms.nodes_gone.append(free_rows_of)
-    admin = Admin(csms, operations, roaming, AdminToken(readers or sessions, settings.admin_token))
-    console = Console(settings, sessions, readers, csms, operations, roaming)
+    admin = Admin(
+        csms,
+        stations,
+        OperatorTokens(database),
+        ocpi_side,
+        AdminToken(readers or database, settings.admin_token),
+    )
+    console = Console(settings, database, readers, csms, stations, ocpi_side)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await migrate(settings.database_url)
-        generated = None if settings.admin_token else await first_token(sessions)
+        generated = None if settings.admin_token else await first_token(database)
         # The CLI hands peers this URL (invitations, registrations): where we really are.
-        await meta.record_public_url(sessions, settings.base_url)
+        await meta.record_public_url(database, settings.base_url)
         await console.start()
         if cluster is not None:
             await cluster.start()
@@ -116,9 +123,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # previous process died. Several nodes: the live nodes' deliverers keep theirs (their
         # names begin with their node's, ADR 018).
         live = await cluster.live_nodes() if cluster is not None else ()
-        if freed := await Deliverer.release(sessions, live=live):
+        if freed := await Deliverer.release(database, live=live):
             log.info("push: %d rows a crashed process was sending go again", freed)
-        await roaming.start(push=worker is None)
+        await ocpi_side.start(push=worker is None)
         if worker is not None:
             worker.follow(csms.store.feed)
             await worker.start()
@@ -131,14 +138,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await console.stop()
             if wakes is not None:
                 await wakes.stop()
-            await roaming.stop()
+            await ocpi_side.stop()
             await csms.stop()
             if worker is not None:
                 await worker.stop()
             if cluster is not None:
                 # What this node's deliverers still held goes to the others' at once.
                 with contextlib.suppress(Exception):
-                    await Deliverer.release(sessions, settings.node_name)
+                    await Deliverer.release(database, settings.node_name)
                 # Drained, it stays "live" while its chargers reconnect elsewhere.
                 linger = settings.reconnect_grace_seconds if csms.draining else 0.0
                 await cluster.stop(linger=linger)
@@ -156,7 +163,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         log.info("draining: no new chargers; the connected ones move to other nodes")
         csms.draining = True
         await asyncio.sleep(settings.drain_seconds)  # the load balancer's health checks see it
-        await roaming.remote.finish(settings.ocpp_response_timeout + REPLY_MARGIN)
+        await ocpi_side.remote.finish(settings.ocpp_response_timeout + REPLY_MARGIN)
         await csms.drain(settings.ocpp_response_timeout)
         log.info("drained")
 
@@ -167,7 +174,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if csms.draining:
             return JSONResponse({"status": "draining"}, status_code=503)
         try:
-            async with sessions() as session:
+            async with database() as session:
                 await session.execute(text("SELECT 1"))
         except Exception as e:
             return JSONResponse({"status": "unavailable", "database": str(e)}, status_code=503)
@@ -184,7 +191,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def scrape(request: Request) -> Response:
         backlog: list[metrics.Backlog] | None = None
         try:
-            async with sessions() as session:
+            async with database() as session:
                 backlog = await outbox.backlog(session)
         except Exception as e:  # the rest is worth showing while the database is away
             log.warning("metrics: cannot read the outbox backlog: %s", e)
@@ -218,7 +225,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             WebSocketRoute("/ocpp/{charge_point_id:path}", csms.endpoint),
             Route("/health", health),
             Route("/metrics", scrape),
-            Mount("/ocpi", routes=roaming.router.routes()),
+            Mount("/ocpi", routes=ocpi_side.router.routes()),
             Mount("/admin/api", routes=admin.routes()),
             Mount("/console", routes=console.routes()),
             Route("/", to_console),
@@ -234,7 +241,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.csms = csms
     app.state.settings = settings
     app.state.admin = admin
-    app.state.roaming = roaming
+    app.state.ocpi_side = ocpi_side
     app.state.console = console
     app.state.push_worker = worker
     app.state.drain = drain

@@ -69,7 +69,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     """Brings the schema to this code's head and exits (what `cpo serve` does first)."""
-    from cpo.database import SchemaTooNew, migrate
+    from cpo.schema import SchemaTooNew, migrate
 
     try:
         revision = asyncio.run(migrate(settings.database_url))
@@ -82,8 +82,8 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_admin_token(args: argparse.Namespace, settings: Settings) -> int:
     from cpo.admin import token as admin_token
-    from cpo.database import SchemaTooNew, migrate
-    from csms.db import make_engine, make_sessions
+    from cpo.schema import SchemaTooNew, migrate
+    from csms.db import make_database, make_engine
 
     if settings.admin_token:
         print(
@@ -98,7 +98,7 @@ def cmd_admin_token(args: argparse.Namespace, settings: Settings) -> int:
         await migrate(settings.database_url)
         engine = make_engine(settings.database_url)
         try:
-            return await admin_token.issue(make_sessions(engine))
+            return await admin_token.issue(make_database(engine))
         finally:
             await engine.dispose()
 

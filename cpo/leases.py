@@ -24,7 +24,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from cpo import upsert
-from cpo.models import Lease
+from cpo.tables import Lease
 
 log = logging.getLogger("cpo.leases")
 
@@ -129,9 +129,9 @@ class Holding:
     unit of work (`renew`, the fence), released on a graceful stop so another takes over at once."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], name: str, holder: str, ttl: float
+        self, database: async_sessionmaker[AsyncSession], name: str, holder: str, ttl: float
     ) -> None:
-        self.sessions = sessions
+        self.database = database
         self.name = name
         self.holder = holder
         self.ttl = ttl
@@ -143,7 +143,7 @@ class Holding:
 
     async def acquire(self) -> bool:
         """Takes the lease if it is free or expired; whether this process holds it now."""
-        async with self.sessions.begin() as session:
+        async with self.database.begin() as session:
             self.token = await acquire(session, self.name, self.holder, self.ttl)
         if self.token is not None:
             log.info("%s holds the lease %r (token %d)", self.holder, self.name, self.token)
@@ -167,6 +167,6 @@ class Holding:
         token, self.token = self.token, None
         if token is None:
             return
-        async with self.sessions.begin() as session:
+        async with self.database.begin() as session:
             await release(session, self.name, self.holder, token)
         log.info("%s released the lease %r", self.holder, self.name)

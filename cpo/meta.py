@@ -45,12 +45,12 @@ async def add(session: AsyncSession, key: str, value: str) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def record_public_url(sessions: async_sessionmaker[AsyncSession], url: str) -> None:
-    async with sessions.begin() as session:
+async def record_public_url(database: async_sessionmaker[AsyncSession], url: str) -> None:
+    async with database.begin() as session:
         await write(session, PUBLIC_URL, url)
 
 
-async def public_url(sessions: async_sessionmaker[AsyncSession]) -> str | None:
+async def public_url(database: async_sessionmaker[AsyncSession]) -> str | None:
     """The base URL the server recorded at its last start; None before any start."""
-    async with sessions() as session:
+    async with database() as session:
         return await read(session, PUBLIC_URL)

@@ -84,10 +84,10 @@ class _Joined:
         yield from REGISTRY.collect()
         if self.worker_dir is not None:
             try:
-                worker = MultiProcessCollector(None, path=self.worker_dir)
+                worker = MultiProcessCollector(None, path=self.worker_dir)  # type: ignore[no-untyped-call]
             except ValueError:  # the directory is gone: the worker is stopping
                 return
-            yield from worker.collect()
+            yield from worker.collect()  # type: ignore[no-untyped-call]
 
 
 def _key(name: str, labels: dict[str, str]) -> tuple[str, tuple[tuple[str, str], ...]]:

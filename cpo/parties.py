@@ -11,11 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from cpo import locks
-from cpo.models import Party, PartyState
 from cpo.ocpi.client import Peer
 from cpo.ocpi.headers import PartyRef
 from cpo.ocpi.tokens import Encoding, new_token, presented, token_hash
-from cpo.operations import Conflict
+from cpo.operator_input import Conflict
+from cpo.tables import Party, PartyState
 from csms import clock
 
 LIVE = (PartyState.REGISTERED, PartyState.SUSPENDED, PartyState.REGISTERING)
@@ -70,12 +70,12 @@ class Caller:
 class Parties:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        database: async_sessionmaker[AsyncSession],
         reads: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         """`reads`: sessions for what only reads (every request's authentication)."""
-        self.sessions = sessions
-        self.reads = reads or sessions
+        self.database = database
+        self.reads = reads or database
 
     async def authenticate(self, header: str | None) -> Caller | None:
         """The party whose incoming token the header carries (Base64, or raw where allowed)."""
@@ -101,11 +101,11 @@ class Parties:
         return Caller(party, token, encoding)
 
     async def get(self, party_id: int) -> Party | None:
-        async with self.sessions() as session:
+        async with self.database() as session:
             return await session.get(Party, party_id)
 
     async def all(self) -> list[Party]:
-        async with self.sessions() as session:
+        async with self.database() as session:
             return list((await session.execute(select(Party).order_by(col(Party.id)))).scalars())
 
     async def invite(self, name: str = "", encoding: Encoding = "base64") -> tuple[Party, str]:
@@ -117,13 +117,13 @@ class Parties:
             incoming_token_hash=token_hash(token_a),
             token_encoding=encoding,
         )
-        async with self.sessions.begin() as session:
+        async with self.database.begin() as session:
             session.add(party)
         return party, token_a
 
     async def holder_of(self, roles: list[dict[str, Any]], other_than: int | None) -> Party | None:
         """A live party other than `other_than` that already registered one of these roles."""
-        async with self.sessions() as session:
+        async with self.database() as session:
             return await self._holder_in(session, roles, other_than)
 
     @staticmethod
@@ -144,7 +144,7 @@ class Parties:
         the check and the write are one transaction, and on PostgreSQL two of them take turns
         (an advisory lock), so two registrations of the same roles cannot both win (ADR 016).
         Raises RolesTaken."""
-        async with self.sessions.begin() as session:
+        async with self.database.begin() as session:
             await locks.hold(session, locks.Lock.ROLES)
             holder = await self._holder_in(session, roles, party_id)
             if holder is not None:
@@ -157,7 +157,7 @@ class Parties:
     ) -> Party | None:
         """Moves the party to `state` if it is in one of `only_from` (one conditional UPDATE,
         so a concurrent unregistration is never overwritten); the party as it is after."""
-        async with self.sessions.begin() as session:
+        async with self.database.begin() as session:
             await session.execute(
                 update(Party)
                 .where(col(Party.id) == party_id, col(Party.state).in_(list(only_from)))
@@ -167,7 +167,7 @@ class Parties:
 
     async def swap(self, party_id: int, expected_hash: str | None, **changes: Any) -> bool:
         """Changes a party only if its incoming token is still `expected_hash` (one winner)."""
-        async with self.sessions.begin() as session:
+        async with self.database.begin() as session:
             return await self.swap_in(session, party_id, expected_hash, **changes)
 
     @staticmethod
@@ -189,12 +189,12 @@ class Parties:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def add(self, party: Party) -> Party:
-        async with self.sessions.begin() as session:
+        async with self.database.begin() as session:
             session.add(party)
         return party
 
     async def remove(self, party_id: int) -> None:
-        async with self.sessions.begin() as session:
+        async with self.database.begin() as session:
             party = await session.get(Party, party_id)
             if party is not None:
                 await session.delete(party)

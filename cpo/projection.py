@@ -4,7 +4,7 @@ Sessions and CDRs current.
 The cursor moves in the same transaction as the statuses and outbox rows it causes, so a crash
 replays at most a batch whose effects were not committed.
 
-A Session is rebuilt whole, from all its meter samples (cpo.charging_sessions), so rebuilding
+A Session is rebuilt whole, from all its meter samples (cpo.sessions.from_transactions), so rebuilding
 it on every meter value would cost a charge's whole history per message. A transaction that
 starts, ends or changes hands is rebuilt in the step that reads it; one that only got new
 readings is rebuilt then too unless it was rebuilt less than `rebuild_every` ago, in which case
@@ -31,10 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from cpo import leases
-from cpo.charging_sessions import ChargingSessions
-from cpo.sites import Sites
+from cpo.locations.store import Locations
+from cpo.sessions.from_transactions import ChargingSessions
 from csms.events import Announcement, EventFeed, EventType
-from csms.models import Event, Meta, Transaction
+from csms.models import Event, Meta, Transaction, TransactionStatus
 from csms.tasks import finish, pause
 
 log = logging.getLogger("cpo.projection")
@@ -88,8 +88,8 @@ def only_readings(kind: str, data: dict[str, Any]) -> bool:
 class Projection:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
-        sites: Sites,
+        database: async_sessionmaker[AsyncSession],
+        locations: Locations,
         charging: ChargingSessions,
         feed: EventFeed | None,
         lease: leases.Holding,
@@ -97,8 +97,8 @@ class Projection:
         poll: float = 1.0,
         gather: float = GATHER,
     ) -> None:
-        self.sessions = sessions
-        self.sites = sites
+        self.database = database
+        self.locations = locations
         self.charging = charging
         self.feed = feed
         self.lease = lease
@@ -149,7 +149,7 @@ class Projection:
         self.charging.look_again()
 
     async def _step(self) -> int:
-        async with self.sessions.begin() as session:
+        async with self.database.begin() as session:
             # First, so that on PostgreSQL the row's lock holds off a takeover until this commits.
             await self.lease.renew(session)
             if self._restarted:
@@ -168,7 +168,7 @@ class Projection:
             transactions: set[int] = set()
             if events:
                 stations = {e.station_id for e in events if e.type in STATUS_EVENTS}
-                changed = bool(await self.sites.refresh_stations(session, stations))
+                changed = bool(await self.locations.refresh_stations(session, stations))
                 readings: set[int] = set()
                 for e in events:
                     if e.type in TRANSACTION_EVENTS and e.data.get("transaction_id"):
@@ -190,14 +190,14 @@ class Projection:
             self._waiting.pop(tx_id, None)
             self._rebuilt[tx_id] = now
         if changed:
-            self.sites.outbox.wake()
+            self.locations.outbox.wake()
         return len(events)
 
     async def _wait_for_open(self, session: AsyncSession) -> None:
         """After a start, the Session of every open transaction is due a rebuild: one whose
         readings waited when the platform stopped would otherwise wait for its next reading."""
         rows = await session.execute(
-            select(col(Transaction.id)).where(col(Transaction.status) == "active")
+            select(col(Transaction.id)).where(col(Transaction.status) == TransactionStatus.ACTIVE)
         )
         for (tx_id,) in rows:
             self._waiting.setdefault(cast(int, tx_id), 0.0)

@@ -20,7 +20,7 @@ from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFact
 
 from cpo import logs
 from cpo.app import create_app
-from cpo.database import SchemaTooNew, migrate
+from cpo.schema import SchemaTooNew, migrate
 from cpo.settings import Settings
 from csms import garbage
 from csms.mailbox import Mailbox

@@ -56,12 +56,12 @@ def normalise_uid(uid: str) -> str:
 class LocalAuthorizer:
     """Answers from the operator's own token list; unknown tokens are Invalid."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(self, database: async_sessionmaker[AsyncSession]) -> None:
+        self._database = database
 
     async def authorize(self, request: AuthorizationRequest) -> AuthorizationResult:
         uid = normalise_uid(request.id_token)
-        async with self._sessions() as session:
+        async with self._database() as session:
             rows = (
                 await session.execute(select(LocalToken).where(LocalToken.uid == uid))
             ).scalars()

@@ -35,14 +35,14 @@ class BatchedLog:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        database: async_sessionmaker[AsyncSession],
         table: Any,
         retention_days: float,
         interval: float = 0.25,
         batch: int = 1000,
         writer: Writer | None = None,
     ) -> None:
-        self._sessions = sessions
+        self._database = database
         self._writer = writer
         self._table = table
         self._retention = timedelta(days=retention_days)
@@ -69,7 +69,7 @@ class BatchedLog:
                     if self._writer is not None:
                         await self._writer.write(self, rows)
                     else:
-                        async with self._sessions.begin() as session:
+                        async with self._database.begin() as session:
                             await self.apply(session, [rows])
                 except Exception:
                     # Keep the rows while the database is away, but not forever: a batch that
@@ -107,7 +107,7 @@ class BatchedLog:
         )
         total = 0
         while True:
-            async with self._sessions.begin() as session:
+            async with self._database.begin() as session:
                 result = await session.execute(delete(self._table).where(self._table.id.in_(old)))
             deleted: int = result.rowcount or 0  # type: ignore[attr-defined]
             total += deleted
@@ -129,7 +129,7 @@ class BatchedLog:
         if before_id is not None:
             stmt = stmt.where(col(self._table.id) < before_id)
         stmt = stmt.order_by(col(self._table.id).desc()).limit(limit)
-        async with self._sessions() as session:
+        async with self._database() as session:
             return list((await session.execute(stmt)).scalars())
 
     async def _run(self) -> None:

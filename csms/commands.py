@@ -15,7 +15,7 @@ from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlmodel import col, select
 
-from csms.models import Connector
+from csms.models import Connector, TransactionStatus
 
 if TYPE_CHECKING:
     from csms.connection import StationConnection
@@ -274,7 +274,7 @@ class Commands:
         implementation = v16 if conn.ocpp_version == "1.6" else v201
         try:
             await self._has_the_evse(station_id, command)
-            result = await implementation.run(conn, self._store, command, timeout)
+            result: CommandResult = await implementation.run(conn, self._store, command, timeout)
         except CommandInputError as e:
             return CommandResult(Outcome.INVALID, error_description=str(e))
         except TimeoutError as e:
@@ -324,7 +324,7 @@ async def running_transaction(
 ) -> str:
     """The charger's id of a platform transaction still running there (on that EVSE, if named)."""
     tx = await store.transaction(transaction_id)
-    if tx is None or tx.station_id != station_id or tx.status != "active":
+    if tx is None or tx.station_id != station_id or tx.status != TransactionStatus.ACTIVE:
         raise CommandInputError(f"no running transaction {transaction_id} on {station_id}")
     if tx.ocpp_transaction_id is None:
         raise CommandInputError(f"transaction {transaction_id} has no id at the charger yet")

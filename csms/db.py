@@ -89,5 +89,5 @@ def make_reader(engine: AsyncEngine, size: int = 4) -> AsyncEngine | None:
     return reader
 
 
-def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+def make_database(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from ocpp import routing
 from ocpp.routing import create_route_map
@@ -34,7 +34,7 @@ def on(action: str, lenient: Leniency | None = None) -> Callable[[F], F]:
     def decorate(handler: F) -> F:
         routed = routing.on(action, skip_schema_validation=True)(handler)
         routed.leniency = lenient
-        return routed
+        return cast(F, routed)
 
     return decorate
 

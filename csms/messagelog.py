@@ -31,7 +31,7 @@ class MessageLog(BatchedLog):
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        database: async_sessionmaker[AsyncSession],
         retention_days: float,
         interval: float = 0.25,
         batch: int = 1000,
@@ -39,7 +39,7 @@ class MessageLog(BatchedLog):
         max_frame: int = MAX_FRAME,
         bytes_per_minute: int = BYTES_PER_MINUTE,
     ) -> None:
-        super().__init__(sessions, MessageLogEntry, retention_days, interval, batch, writer)
+        super().__init__(database, MessageLogEntry, retention_days, interval, batch, writer)
         self.max_frame = max_frame
         self.budget = MinuteBudget(bytes_per_minute)
 

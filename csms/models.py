@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
 from typing import Any
 
@@ -106,6 +107,11 @@ class Connector(SQLModel, table=True):
     updated_at: datetime | None = ts()
 
 
+class TransactionStatus(enum.StrEnum):
+    ACTIVE = "active"
+    ENDED = "ended"
+
+
 class Transaction(SQLModel, table=True):
     """A charging transaction. Its id is the platform's own (and the 1.6 transactionId)."""
 
@@ -132,7 +138,7 @@ class Transaction(SQLModel, table=True):
     meter_last_wh: float | None = None
     meter_last_at: datetime | None = ts()
     stop_reason: str | None = None
-    status: str = Field(default="active", index=True)  # active | ended
+    status: str = Field(default=TransactionStatus.ACTIVE, index=True)  # a TransactionStatus
     remote_start_id: int | None = None
     reservation_id: int | None = None
     charging_state: str | None = None

@@ -18,7 +18,7 @@ from sqlalchemy import and_, bindparam, false, insert, or_, select, tuple_, upda
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from csms.events import EVENTS_KEY, Announcement, EventType, hold_event_order
-from csms.models import Event, Station, Transaction
+from csms.models import Event, Station, Transaction, TransactionStatus
 
 if TYPE_CHECKING:
     from csms.store import BootInfo
@@ -205,7 +205,10 @@ async def _boot(conn: AsyncConnection, changes: list[Boot], announced: list[Any]
     suspect: dict[str, list[int]] = {}
     rows = await conn.execute(
         update(Transaction.__table__)  # type: ignore[attr-defined]
-        .where(_T.station_id.in_({b.station_id for b in changes}), _T.status == "active")
+        .where(
+            _T.station_id.in_({b.station_id for b in changes}),
+            _T.status == TransactionStatus.ACTIVE,
+        )
         .values(suspect=True)
         .returning(_T.id, _T.station_id)
     )

@@ -51,7 +51,7 @@ PRESENCE_SWEEP = 60.0  # seconds between looks for chargers no live node holds, 
 class Csms:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        database: async_sessionmaker[AsyncSession],
         config: CsmsConfig,
         authorizer: Authorizer | None = None,
         registry: Registry[StationConnection] | None = None,
@@ -62,15 +62,15 @@ class Csms:
         grants are then in Redis, and commands for chargers on other nodes go there. `reads`:
         sessions for what only reads (csms.db.make_reader)."""
         self.config = config
-        self.store = Store(sessions, config.charger_data_bytes_per_minute, reads)
+        self.store = Store(database, config.charger_data_bytes_per_minute, reads)
         self.message_log = MessageLog(
-            sessions,
+            database,
             config.message_log_days,
             writer=self.store.writer,
             max_frame=config.message_log_max_frame,
             bytes_per_minute=config.message_log_bytes_per_minute,
         )
-        self.authorizer: Authorizer = authorizer or LocalAuthorizer(sessions)
+        self.authorizer: Authorizer = authorizer or LocalAuthorizer(database)
         self.cluster = cluster
         self._shared: RedisRegistry[StationConnection] | None = None
         self.registry: Registry[StationConnection]

@@ -31,7 +31,7 @@ from csms.metering import (
     latest_register,
     summary,
 )
-from csms.models import Connector, Event, MeterSample, Station, Transaction
+from csms.models import Connector, Event, MeterSample, Station, Transaction, TransactionStatus
 from csms.presence import (
     Boot,
     Changes,
@@ -128,17 +128,17 @@ class Store:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        database: async_sessionmaker[AsyncSession],
         data_bytes_per_minute: int = DATA_BYTES_PER_MINUTE,
         reads: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         """`reads`: sessions for what only reads what has committed (csms.db.make_reader)."""
-        self.sessions = sessions
-        self.reads = reads or sessions
+        self.database = database
+        self.reads = reads or database
         self.budget = MinuteBudget(data_bytes_per_minute)
         self.feed = EventFeed()
         # The hot path's writes (meter values, transaction updates) commit in groups.
-        self.writer = Writer(sessions, self.feed.publish)
+        self.writer = Writer(database, self.feed.publish)
         self._meter_values = _MeterValuesBatch()
         # Chargers connecting, booting and going: grouped too (a reconnect storm is thousands).
         self._lookups = Lookups()
@@ -150,7 +150,7 @@ class Store:
         """One database transaction; the events it recorded are announced once it has committed.
         One that may record events holds the event log's order from its start (before any row
         lock: csms.events.hold_event_order)."""
-        async with self.sessions.begin() as session:
+        async with self.database.begin() as session:
             if events:
                 await hold_event_order(await session.connection())
             yield session
@@ -182,7 +182,7 @@ class Store:
 
     async def left_online(self, connected_before: datetime) -> list[str]:
         """Stations recorded online by a connection made before `connected_before`."""
-        async with self.sessions() as session:
+        async with self.database() as session:
             return await left_online(session, connected_before)
 
     async def abandoned(
@@ -202,7 +202,7 @@ class Store:
 
     async def online_epochs(self) -> dict[str, int | None]:
         """The stations recorded online, with the epoch of the connection recorded."""
-        async with self.sessions() as session:
+        async with self.database() as session:
             return await online_epochs(session)
 
     async def abandoned_connections(self, epochs: dict[str, int | None], reason: str) -> list[str]:
@@ -447,7 +447,7 @@ class Store:
             select(Transaction).where(
                 Transaction.station_id == station_id,
                 Transaction.evse_id == facts.evse_id,
-                Transaction.status == "active",
+                Transaction.status == TransactionStatus.ACTIVE,
                 col(Transaction.started_at) <= facts.timestamp,
             )
         )
@@ -460,7 +460,11 @@ class Store:
         self, session: AsyncSession, tx: Transaction, fallback: datetime, inferred: str
     ) -> None:
         """End a transaction whose Stop/Ended never came, at its last reading, and say why."""
-        tx.status, tx.ended_at, tx.stop_reason = "ended", tx.meter_last_at or fallback, "Other"
+        tx.status, tx.ended_at, tx.stop_reason = (
+            TransactionStatus.ENDED,
+            tx.meter_last_at or fallback,
+            "Other",
+        )
         tx.meter_stop_wh = tx.meter_last_wh
         tx.updated_at = clock.now()
         await record(
@@ -473,12 +477,12 @@ class Store:
 
     async def suspect_transactions(self, station_id: str) -> list[Transaction]:
         """Transactions open when the charger rebooted, whose end may never be reported."""
-        async with self.sessions() as session:
+        async with self.database() as session:
             rows = await session.execute(
                 select(Transaction)
                 .where(
                     Transaction.station_id == station_id,
-                    Transaction.status == "active",
+                    Transaction.status == TransactionStatus.ACTIVE,
                     col(Transaction.suspect).is_(True),
                 )
                 .order_by(col(Transaction.id))
@@ -489,7 +493,7 @@ class Store:
         """The charger says a suspect transaction is over and nothing about it is queued: end it."""
         async with self._tx() as session:
             tx = await session.get(Transaction, transaction_id)
-            if tx is None or tx.status != "active":
+            if tx is None or tx.status != TransactionStatus.ACTIVE:
                 return False
             await self._end_unstopped(
                 session,
@@ -503,7 +507,7 @@ class Store:
         """The charger still runs a transaction it had before rebooting: no longer suspect."""
         async with self._tx() as session:
             tx = await session.get(Transaction, transaction_id)
-            if tx is None or tx.status != "active" or not tx.suspect:
+            if tx is None or tx.status != TransactionStatus.ACTIVE or not tx.suspect:
                 return
             tx.suspect = False
             await record(
@@ -525,7 +529,7 @@ class Store:
             rows = await session.execute(
                 select(Transaction)
                 .where(
-                    Transaction.status == "active",
+                    Transaction.status == TransactionStatus.ACTIVE,
                     col(Transaction.suspect).is_(True),
                     col(Transaction.updated_at) <= cutoff,
                 )
@@ -590,7 +594,7 @@ class Store:
                     timestamp=facts.timestamp,
                 )
                 return None
-            if tx.status == "ended":
+            if tx.status == TransactionStatus.ENDED:
                 return tx  # a retried Stop: already done
             self._add_samples(session, tx, facts.samples)
             await self._end(session, tx, facts)
@@ -602,7 +606,10 @@ class Store:
         rows = (
             await session.execute(
                 select(Transaction)
-                .where(Transaction.station_id == station_id, Transaction.status == "active")
+                .where(
+                    Transaction.station_id == station_id,
+                    Transaction.status == TransactionStatus.ACTIVE,
+                )
                 .order_by(col(Transaction.started_at).desc())
             )
         ).scalars()
@@ -637,7 +644,7 @@ class Store:
                     unit="Wh",
                 )
             )
-        tx.status = "ended"
+        tx.status = TransactionStatus.ENDED
         tx.ended_at = facts.timestamp
         tx.meter_stop_wh = stop
         if stop is not None:
@@ -735,7 +742,7 @@ class Store:
     async def transaction_by_ocpp_id(
         self, station_id: str, ocpp_transaction_id: str
     ) -> Transaction | None:
-        async with self.sessions() as session:
+        async with self.database() as session:
             return await self._by_ocpp_id(session, station_id, ocpp_transaction_id)
 
     async def transaction_event(
@@ -807,7 +814,7 @@ class Store:
         self._add_samples(session, tx, facts.samples)
         if created:
             await self._started_event(session, tx, facts)
-        if event_type == "Ended" and tx.status != "ended":
+        if event_type == "Ended" and tx.status != TransactionStatus.ENDED:
             await self._end(session, tx, facts)
         elif not created:
             await record(
@@ -823,21 +830,22 @@ class Store:
                 id_token=facts.id_token,
                 values=summary(facts.samples),
                 timestamp=facts.timestamp,
-                late=(tx.status == "ended") or None,
+                late=(tx.status == TransactionStatus.ENDED) or None,
             )
         return tx
 
     async def open_transactions(self, station_id: str) -> list[Transaction]:
-        async with self.sessions() as session:
+        async with self.database() as session:
             rows = await session.execute(
                 select(Transaction).where(
-                    Transaction.station_id == station_id, Transaction.status == "active"
+                    Transaction.station_id == station_id,
+                    Transaction.status == TransactionStatus.ACTIVE,
                 )
             )
             return list(rows.scalars())
 
     async def transaction(self, transaction_id: int) -> Transaction | None:
-        async with self.sessions() as session:
+        async with self.database() as session:
             return await session.get(Transaction, transaction_id)
 
 
@@ -915,7 +923,7 @@ class _MeterValuesBatch:
                     known,
                     (_T.station_id == item.station_id)
                     & (_T.evse_id == item.evse_id)
-                    & (_T.status == "active"),
+                    & (_T.status == TransactionStatus.ACTIVE),
                 )
             sample_rows.extend(
                 _sample_row(s, tx.station_id, tx.id, tx.evse_id)

@@ -70,11 +70,11 @@ class _Pending(Generic[Item, Result]):
 class Writer:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        database: async_sessionmaker[AsyncSession],
         publish: Callable[[list[Event | Announcement]], None] | None = None,
         max_writes: int = MAX_WRITES,
     ) -> None:
-        self.sessions = sessions
+        self.database = database
         self.publish = publish
         self.max_writes = max_writes
         self.jobs = Jobs()
@@ -136,7 +136,7 @@ class Writer:
         for index, write in enumerate(taken):
             runs.setdefault(id(write.batch), (write.batch, []))[1].append(index)
         results: list[Any] = [None] * len(taken)
-        async with self.sessions.begin() as session:
+        async with self.database.begin() as session:
             # The group's writes record events: the log's order first, before any row lock.
             await hold_event_order(await session.connection())
             for batch, indexes in runs.values():

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cpo.database import migrate
-from csms.db import make_engine, make_sessions
-from tests.databases import ON_POSTGRES, database_url, drop_created
-from tests.platform import Platform
+from cpo.schema import migrate
+from csms.db import make_database, make_engine
+from tests.helpers.databases import ON_POSTGRES, database_url, drop_created
+from tests.helpers.platform import Platform
 
 
 @pytest.fixture(autouse=True)
@@ -43,12 +43,12 @@ async def quick_platform(tmp_path: Path) -> AsyncIterator[Platform]:
 
 
 @pytest.fixture
-async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+async def database(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """Sessions on a migrated database of the test's own, no platform around it."""
     url = database_url(tmp_path, "csms.db")
     await migrate(url)
     engine = make_engine(url)
     try:
-        yield make_sessions(engine)
+        yield make_database(engine)
     finally:
         await engine.dispose()

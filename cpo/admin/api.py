@@ -20,26 +20,23 @@ from cpo.admin import views as v
 from cpo.admin.openapi import ID_MAX, Endpoint, Operation, document
 from cpo.admin.token import AdminToken
 from cpo.body_limit import BodyTooLarge
-from cpo.cdr_report import BadFilter, CdrPage, CdrReport, CdrSummary, encoded
-from cpo.models import Location, OcpiToken, Tariff
-from cpo.ocpi.locations import Location as OcpiLocation
-from cpo.ocpi.locations import LocationIn
+from cpo.cdrs.report import BadFilter, CdrPage, CdrReport, CdrSummary, encoded
+from cpo.locations.store import location_object
+from cpo.locations.tables import Location
+from cpo.locations.v221 import Location as OcpiLocation
+from cpo.locations.v221 import LocationIn
 from cpo.ocpi.status import OcpiError
-from cpo.ocpi.tariffs import Tariff as OcpiTariff
-from cpo.ocpi.tariffs import TariffIn
-from cpo.operations import (
-    Conflict,
-    NotFound,
-    Operations,
-    StationIn,
-    StationPatch,
-    TokenIn,
-    station_view,
-)
+from cpo.ocpi_side import InvitationIn, OcpiSide, OriginsIn, RegistrationIn
+from cpo.operator_input import Conflict, Invalid, NotFound
 from cpo.parties import NotRegistered, party_view
 from cpo.push import outbox
-from cpo.roaming import InvitationIn, OriginsIn, RegistrationIn, Roaming
-from cpo.sites import Invalid, location_object, tariff_object
+from cpo.stations import StationIn, StationPatch, Stations, station_view
+from cpo.tariffs.store import tariff_object
+from cpo.tariffs.tables import Tariff
+from cpo.tariffs.v221 import Tariff as OcpiTariff
+from cpo.tariffs.v221 import TariffIn
+from cpo.tokens.operator import OperatorTokens, TokenIn
+from cpo.tokens.tables import OcpiToken
 from csms.commands import COMMANDS, Outcome
 from csms.models import Event, MeterSample
 from csms.service import Csms
@@ -121,13 +118,14 @@ def query(request: Request, model: type[BaseModel] | None) -> Any:
 @dataclass
 class Admin:
     csms: Csms
-    operations: Operations
-    roaming: Roaming
+    stations: Stations
+    operator_tokens: OperatorTokens
+    ocpi_side: OcpiSide
     token: AdminToken
     report: CdrReport = field(init=False)
 
     def __post_init__(self) -> None:
-        self.report = CdrReport(self.operations.sessions)
+        self.report = CdrReport(self.stations.database)
 
     def _connected(self, station_id: str) -> bool:
         return self.csms.registry.get(station_id) is not None
@@ -138,20 +136,20 @@ class Admin:
         return ok(
             [
                 station_view(s) | {"connected": self._connected(s.id)}
-                for s in await self.operations.stations()
+                for s in await self.stations.all()
             ]
         )
 
     async def add_station(self, request: Request) -> Response:
-        station = await self.operations.add_station(await body(request, StationIn))
+        station = await self.stations.add(await body(request, StationIn))
         return ok(station_view(station) | {"connected": self._connected(station.id)}, 201)
 
     async def get_station(self, request: Request) -> Response:
-        station, connectors = await self.operations.station(request.path_params["station_id"])
+        station, connectors = await self.stations.get(request.path_params["station_id"])
         return ok(station_view(station, connectors) | {"connected": self._connected(station.id)})
 
     async def update_station(self, request: Request) -> Response:
-        station = await self.operations.update_station(
+        station = await self.stations.update(
             request.path_params["station_id"], await body(request, StationPatch)
         )
         if conn := self.csms.registry.get(station.id):
@@ -161,14 +159,14 @@ class Admin:
 
     async def delete_station(self, request: Request) -> Response:
         station_id = request.path_params["station_id"]
-        await self.operations.delete_station(station_id)
+        await self.stations.delete(station_id)
         if conn := self.csms.registry.get(station_id):
             await conn.close(1000, "station removed")
         return Response(status_code=204)
 
     async def messages(self, request: Request) -> Response:
         station_id = request.path_params["station_id"]
-        await self.operations.station(station_id)
+        await self.stations.get(station_id)
         q: v.Before = request.state.query
         rows = await self.csms.message_log.query(station_id, q.limit, q.before)
         return ok([r.model_dump(mode="json") for r in rows])
@@ -176,16 +174,16 @@ class Admin:
     async def transactions(self, request: Request) -> Response:
         station_id = request.path_params.get("station_id")
         if station_id:
-            await self.operations.station(station_id)
+            await self.stations.get(station_id)
         q: v.Limit = request.state.query
-        rows = await self.operations.transactions(station_id, q.limit)
+        rows = await self.stations.transactions(station_id, q.limit)
         return ok([t.model_dump(mode="json") for t in rows])
 
     async def transaction(self, request: Request) -> Response:
         tx = await self.csms.store.transaction(int(request.path_params["transaction_id"]))
         if tx is None:
             raise Problem(404, "no such transaction")
-        async with self.operations.sessions() as session:
+        async with self.stations.database() as session:
             samples = (
                 await session.execute(
                     select(MeterSample)
@@ -208,7 +206,7 @@ class Admin:
         stmt = select(Event).where(col(Event.id) > q.after).order_by(col(Event.id)).limit(q.limit)
         if q.station_id:
             stmt = stmt.where(Event.station_id == q.station_id)
-        async with self.operations.sessions() as session:
+        async with self.stations.database() as session:
             return ok([e.model_dump(mode="json") for e in (await session.execute(stmt)).scalars()])
 
     async def command(self, request: Request) -> Response:
@@ -217,7 +215,7 @@ class Admin:
             raise Problem(
                 404, f"unknown command {name}", f"commands: {', '.join(sorted(COMMANDS))}"
             )
-        await self.operations.station(station_id)
+        await self.stations.get(station_id)
         command = await body(request, COMMANDS[name])
         result = await self.csms.commands.run(station_id, command)
         data = {
@@ -244,10 +242,10 @@ class Admin:
 
     async def push_local_list(self, request: Request) -> Response:
         station_id = request.path_params["station_id"]
-        await self.operations.station(station_id)
-        assert self.roaming.local_lists is not None
+        await self.stations.get(station_id)
+        assert self.ocpi_side.local_lists is not None
         q: v.LocalListQuery = request.state.query
-        result = await self.roaming.local_lists.push(station_id, full=q.full)
+        result = await self.ocpi_side.local_lists.push(station_id, full=q.full)
         if result.outcome is not Outcome.ANSWERED:
             raise Problem(
                 409 if result.outcome is Outcome.OFFLINE else 502,
@@ -260,29 +258,31 @@ class Admin:
     # -- tokens -----------------------------------------------------------------------------------
 
     async def list_tokens(self, request: Request) -> Response:
-        return ok([t.model_dump(mode="json") for t in await self.operations.tokens()])
+        return ok([t.model_dump(mode="json") for t in await self.operator_tokens.all()])
 
     async def add_token(self, request: Request) -> Response:
-        token = await self.operations.add_token(await body(request, TokenIn))
+        token = await self.operator_tokens.add(await body(request, TokenIn))
         return ok(token.model_dump(mode="json"), 201)
 
     async def delete_token(self, request: Request) -> Response:
         q: v.TokenType = request.state.query
-        await self.operations.delete_token(request.path_params["uid"], q.type)
+        await self.operator_tokens.delete(request.path_params["uid"], q.type)
         return Response(status_code=204)
 
     # -- OCPI parties -------------------------------------------------------------------------------
 
     async def list_parties(self, request: Request) -> Response:
-        return ok([party_view(p) for p in await self.roaming.parties.all()])
+        return ok([party_view(p) for p in await self.ocpi_side.parties.all()])
 
     async def get_party(self, request: Request) -> Response:
-        return ok(party_view(await self.roaming.party(request.path_params["party_id"])))
+        return ok(party_view(await self.ocpi_side.party(request.path_params["party_id"])))
 
     async def invite_party(self, request: Request) -> Response:
         data: InvitationIn = await body(request, InvitationIn)
-        invitation = await self.roaming.invite(data.name, data.token_encoding, data.allowed_origins)
-        settings = self.roaming.settings
+        invitation = await self.ocpi_side.invite(
+            data.name, data.token_encoding, data.allowed_origins
+        )
+        settings = self.ocpi_side.settings
         if settings.listens_everywhere and not settings.public_url:
             invitation["note"] = (
                 "CPO_HOST listens on every interface, so the URL names this machine; if eMSPs"
@@ -292,13 +292,13 @@ class Admin:
 
     async def register_party(self, request: Request) -> Response:
         data: RegistrationIn = await body(request, RegistrationIn)
-        party = await self.roaming.register(
+        party = await self.ocpi_side.register(
             data.versions_url, data.token, data.token_encoding, data.name, data.allowed_origins
         )
         assert party.id is not None
         # The peer has answered us: its tokens can be fetched before we answer the operator.
-        await self.roaming.first_pull(party.id, FIRST_PULL_WAIT)
-        async with self.roaming.sites.sessions() as session:
+        await self.ocpi_side.first_pull(party.id, FIRST_PULL_WAIT)
+        async with self.ocpi_side.database() as session:
             tokens = await session.scalar(
                 select(func.count())
                 .select_from(OcpiToken)
@@ -309,53 +309,53 @@ class Admin:
     async def party_origins(self, request: Request) -> Response:
         data: OriginsIn = await body(request, OriginsIn)
         party_id = request.path_params["party_id"]
-        return ok(party_view(await self.roaming.allow_origins(party_id, data.allowed_origins)))
+        return ok(party_view(await self.ocpi_side.allow_origins(party_id, data.allowed_origins)))
 
     async def approve_move(self, request: Request) -> Response:
-        return ok(party_view(await self.roaming.approve_move(request.path_params["party_id"])))
+        return ok(party_view(await self.ocpi_side.approve_move(request.path_params["party_id"])))
 
     async def reject_move(self, request: Request) -> Response:
-        return ok(party_view(await self.roaming.reject_move(request.path_params["party_id"])))
+        return ok(party_view(await self.ocpi_side.reject_move(request.path_params["party_id"])))
 
     async def suspend_party(self, request: Request) -> Response:
-        return ok(party_view(await self.roaming.suspend(request.path_params["party_id"])))
+        return ok(party_view(await self.ocpi_side.suspend(request.path_params["party_id"])))
 
     async def resume_party(self, request: Request) -> Response:
-        return ok(party_view(await self.roaming.resume(request.path_params["party_id"])))
+        return ok(party_view(await self.ocpi_side.resume(request.path_params["party_id"])))
 
     async def rotate_party(self, request: Request) -> Response:
-        return ok(party_view(await self.roaming.rotate(request.path_params["party_id"])))
+        return ok(party_view(await self.ocpi_side.rotate(request.path_params["party_id"])))
 
     async def unregister_party(self, request: Request) -> Response:
         party_id = request.path_params["party_id"]
-        problem = await self.roaming.unregister(party_id)
+        problem = await self.ocpi_side.unregister(party_id)
         return ok(
-            party_view(await self.roaming.party(party_id))
+            party_view(await self.ocpi_side.party(party_id))
             | {"peer_told": problem is None, "peer_problem": problem}
         )
 
     async def party_requests(self, request: Request) -> Response:
-        party = await self.roaming.party(request.path_params["party_id"])
+        party = await self.ocpi_side.party(request.path_params["party_id"])
         assert party.id is not None
         q: v.Before = request.state.query
-        rows = await self.roaming.log.query(party.id, q.limit, q.before)
+        rows = await self.ocpi_side.log.query(party.id, q.limit, q.before)
         return ok([r.model_dump(mode="json") for r in rows])
 
     async def push_status(self, request: Request) -> Response:
-        party = await self.roaming.party(request.path_params["party_id"])
+        party = await self.ocpi_side.party(request.path_params["party_id"])
         assert party.id is not None
-        async with self.roaming.sites.sessions() as session:
+        async with self.ocpi_side.database() as session:
             return ok(await outbox.summary(session, party.id))
 
     async def resync_party(self, request: Request) -> Response:
-        return ok({"marked": await self.roaming.resync(request.path_params["party_id"])})
+        return ok({"marked": await self.ocpi_side.resync(request.path_params["party_id"])})
 
     async def retry_party(self, request: Request) -> Response:
-        return ok({"retried": await self.roaming.retry_pushes(request.path_params["party_id"])})
+        return ok({"retried": await self.ocpi_side.retry_pushes(request.path_params["party_id"])})
 
     async def pull_tokens(self, request: Request) -> Response:
         q: v.PullQuery = request.state.query
-        return ok(await self.roaming.pull_tokens(request.path_params["party_id"], q.full))
+        return ok(await self.ocpi_side.pull_tokens(request.path_params["party_id"], q.full))
 
     # -- locations and tariffs ------------------------------------------------------------------
 
@@ -366,16 +366,16 @@ class Admin:
             raise Problem(400, "the body is not valid JSON") from None
 
     async def list_locations(self, request: Request) -> Response:
-        sites = self.roaming.sites
-        async with sites.sessions() as session:
+        locations = self.ocpi_side.locations
+        async with self.ocpi_side.database() as session:
             rows = list(
                 (await session.execute(select(Location).order_by(col(Location.id)))).scalars()
             )
-            evses = await sites.evses_of(session, [r.id for r in rows if r.id is not None])
+            evses = await locations.evses_of(session, [r.id for r in rows if r.id is not None])
         return ok([location_object(r, evses[r.id]) for r in rows if r.id is not None])
 
     async def upsert_locations(self, request: Request) -> Response:
-        done = await self.roaming.sites.upsert_locations(await self.raw_json(request))
+        done = await self.ocpi_side.locations.upsert(await self.raw_json(request))
         return ok([d.view() for d in done])
 
     async def put_location(self, request: Request) -> Response:
@@ -383,27 +383,29 @@ class Admin:
         location_id = request.path_params["location_id"]
         if not isinstance(raw, dict) or raw.setdefault("id", location_id) != location_id:
             raise Problem(422, "the body's id differs from the URL's")
-        done = await self.roaming.sites.upsert_locations(raw)
+        done = await self.ocpi_side.locations.upsert(raw)
         return ok(done[0].view())
 
     async def get_location(self, request: Request) -> Response:
-        found = await self.roaming.sites.location(request.path_params["location_id"])
+        found = await self.ocpi_side.locations.location(request.path_params["location_id"])
         if found is None:
             raise Problem(404, "no such location")
         return ok(found)
 
     async def publish_location(self, request: Request) -> Response:
         publish = request.url.path.endswith("/publish")
-        done = await self.roaming.sites.set_publish(request.path_params["location_id"], publish)
+        done = await self.ocpi_side.locations.set_publish(
+            request.path_params["location_id"], publish
+        )
         if done is None:
             raise Problem(404, "no such location")
         return ok(done.view())
 
     async def unassigned(self, request: Request) -> Response:
-        return ok(await self.roaming.sites.unassigned())
+        return ok(await self.ocpi_side.locations.unassigned())
 
     async def list_tariffs(self, request: Request) -> Response:
-        async with self.roaming.sites.sessions() as session:
+        async with self.ocpi_side.database() as session:
             rows = (
                 await session.execute(
                     select(Tariff).where(col(Tariff.deleted).is_(False)).order_by(col(Tariff.id))
@@ -412,11 +414,11 @@ class Admin:
             return ok([tariff_object(t) for t in rows])
 
     async def upsert_tariffs(self, request: Request) -> Response:
-        done = await self.roaming.sites.upsert_tariffs(await self.raw_json(request))
+        done = await self.ocpi_side.tariffs.upsert(await self.raw_json(request))
         return ok([d.view() for d in done])
 
     async def delete_tariff(self, request: Request) -> Response:
-        if not await self.roaming.sites.delete_tariff(request.path_params["tariff_id"]):
+        if not await self.ocpi_side.tariffs.delete(request.path_params["tariff_id"]):
             raise Problem(404, "no such tariff")
         return Response(status_code=204)
 
@@ -424,21 +426,21 @@ class Admin:
 
     async def list_commands(self, request: Request) -> Response:
         q: v.Limit = request.state.query
-        return ok(await self.roaming.remote.recent(q.limit))
+        return ok(await self.ocpi_side.remote.recent(q.limit))
 
     async def list_sessions(self, request: Request) -> Response:
         q: v.SessionsQuery = request.state.query
-        return ok(await self.roaming.charging.recent(q.limit, q.status))
+        return ok(await self.ocpi_side.charging.recent(q.limit, q.status))
 
     async def get_session(self, request: Request) -> Response:
-        found = await self.roaming.charging.view(request.path_params["session_id"])
+        found = await self.ocpi_side.charging.view(request.path_params["session_id"])
         if found is None:
             raise Problem(404, "no such session")
         return ok(found)
 
     async def correct_session(self, request: Request) -> Response:
         try:
-            found = await self.roaming.charging.correct_session(request.path_params["session_id"])
+            found = await self.ocpi_side.charging.correct_session(request.path_params["session_id"])
         except LookupError as e:
             raise Problem(409, "nothing to correct", str(e)) from e
         if found is None:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cpo.cdr_report import CdrFilter
+from cpo.cdrs.report import CdrFilter
 
 CURSOR_MAX = 1 << 62
 

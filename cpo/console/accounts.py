@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import Field, SQLModel, col, select
 
 from cpo.console.roles import NAME_MAX, PASSWORD_MAX, PASSWORD_MIN, Role
-from cpo.operations import Conflict, NotFound
+from cpo.operator_input import Conflict, NotFound
 from csms.models import BigId, UTCDateTime, utcnow
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._@-]*")
@@ -141,7 +141,7 @@ async def password_matches(password_hash: str | None, password: str) -> bool:
 
 
 async def add_user(
-    sessions: async_sessionmaker[AsyncSession], name: str, password: str, role: str
+    database: async_sessionmaker[AsyncSession], name: str, password: str, role: str
 ) -> ConsoleUser:
     """A new account (BadAccount for a name, password or role it cannot have; Conflict when
     the name is taken)."""
@@ -151,15 +151,15 @@ async def add_user(
         role=check_role(role).value,
     )
     try:
-        async with sessions.begin() as session:
+        async with database.begin() as session:
             session.add(user)
     except IntegrityError as e:  # the unique name: also when two add it at once
         raise Conflict(f"user {user.name} exists already") from e
     return user
 
 
-async def users(sessions: async_sessionmaker[AsyncSession]) -> list[ConsoleUser]:
-    async with sessions() as session:
+async def users(database: async_sessionmaker[AsyncSession]) -> list[ConsoleUser]:
+    async with database() as session:
         return list(
             (await session.execute(select(ConsoleUser).order_by(ConsoleUser.name))).scalars()
         )
@@ -172,9 +172,9 @@ async def user_named(session: AsyncSession, name: str) -> ConsoleUser | None:
     return found.scalars().first()
 
 
-async def remove_user(sessions: async_sessionmaker[AsyncSession], name: str) -> int:
+async def remove_user(database: async_sessionmaker[AsyncSession], name: str) -> int:
     """Removes the account and ends its logins on every node; how many logins were ended."""
-    async with sessions.begin() as session:
+    async with database.begin() as session:
         user = await user_named(session, name)
         if user is None:
             raise NotFound(f"no user {normalise_name(name)}")

@@ -1,7 +1,7 @@
 """The CDRs and the money: the CDRs of a filter (end date, eMSP, Location) a page at a time,
 their revenue per currency and energy in total and per day (the chart), the same CDRs as CSV,
 and one CDR with its credit and reissue. Everything comes from the CDR report the admin API
-serves (cpo.cdr_report): its filter judges the form's fields, its queries read."""
+serves (cpo.cdrs.report): its filter judges the form's fields, its queries read."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from cpo.cdr_report import BadFilter, CdrFilter, CdrSummary, encoded
+from cpo.cdrs.report import BadFilter, CdrFilter, CdrSummary, encoded
 from cpo.console.forms import plain
 from cpo.console.logins import Login
 from cpo.console.paging import Pager, query_string
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 PAGE = 50
 FIELDS = ("from", "to", "party", "location")
 FIELD_MAX = 64  # characters of a field's value: more than any date, id or date-time has
-CDR_ID_MAX = 39  # cpo.models.Cdr.ocpi_id
+CDR_ID_MAX = 39  # cpo.cdrs.tables.Cdr.ocpi_id
 
 
 def read_filter(request: Request) -> tuple[CdrFilter | None, dict[str, str], dict[str, str]]:
@@ -84,7 +84,7 @@ async def cdrs_page(console: Console, request: Request, login: Login) -> Respons
     data: dict[str, Any] = {
         "typed": typed,
         "problems": problems,
-        "parties": await console.roaming.parties.all(),
+        "parties": await console.ocpi_side.parties.all(),
         "csv": f"{request.url.path}.csv?{query_string(typed)}".rstrip("?"),
     }
     async with console.reads() as session:

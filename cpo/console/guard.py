@@ -36,14 +36,14 @@ class Refused(Exception):
         self.status, self.reason = status, reason
 
 
-async def shared_secret(sessions: async_sessionmaker[AsyncSession], configured: str | None) -> str:
+async def shared_secret(database: async_sessionmaker[AsyncSession], configured: str | None) -> str:
     """CPO_CONSOLE_SECRET, or the one the first node to start generated and stored: every node
     signs and checks with the same, so a login made on one is taken by the others."""
     if configured:
         return configured
-    async with sessions.begin() as session:
+    async with database.begin() as session:
         await meta.add(session, SECRET_KEY, secrets.token_urlsafe(48))
-    async with sessions() as session:
+    async with database() as session:
         stored = await meta.read(session, SECRET_KEY)
     assert stored is not None
     return stored

@@ -18,7 +18,7 @@ from sqlmodel import col, select
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from cpo.models import ChargingSession
+from cpo.sessions.tables import ChargingSession
 from csms.events import EventFeed, EventType
 from csms.models import Event
 
@@ -65,9 +65,9 @@ class Changes:
     while a page listens, wakes at once for this node's own events and polls for the others'."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], feed: EventFeed, poll: float = POLL
+        self, database: async_sessionmaker[AsyncSession], feed: EventFeed, poll: float = POLL
     ) -> None:
-        self.sessions = sessions
+        self.database = database
         self.feed = feed
         self.poll = poll
         self._listeners: set[asyncio.Queue[Change | None]] = set()
@@ -137,7 +137,7 @@ class Changes:
                 queue.put_nowait(change)
 
     async def _marks(self) -> tuple[int, datetime | None]:
-        async with self.sessions() as session:
+        async with self.database() as session:
             cursor = await session.scalar(select(func.max(col(Event.id))))
             mark = await session.scalar(select(func.max(col(ChargingSession.last_updated))))
         return int(cursor or 0), mark
@@ -149,7 +149,7 @@ class Changes:
         commit order (csms.events.hold_event_order), so no event is passed over."""
         stations: set[str] = set()
         sessions = False
-        async with self.sessions() as session:
+        async with self.database() as session:
             while True:
                 rows = (
                     await session.execute(
@@ -188,7 +188,7 @@ class EventStream(StreamingResponse):
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
-        self._stop = lambda: changes.stop_listening(queue)
+        self._stop: Callable[[], None] = lambda: changes.stop_listening(queue)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:

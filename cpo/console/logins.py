@@ -36,14 +36,14 @@ class Login:
 class Logins:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        database: async_sessionmaker[AsyncSession],
         idle: timedelta,
         longest: timedelta,
         reads: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
-        self.sessions = sessions
+        self.database = database
         # Every request of a page looks its login up: on SQLite, on the reading connections.
-        self.reads = reads or sessions
+        self.reads = reads or database
         self.idle = idle
         self.longest = longest
 
@@ -53,7 +53,7 @@ class Logins:
         now = clock.now()
         assert user.id is not None
         try:
-            async with self.sessions.begin() as session:
+            async with self.database.begin() as session:
                 session.add(
                     ConsoleLogin(key=digest(secret), user_id=user.id, created_at=now, seen_at=now)
                 )
@@ -81,7 +81,7 @@ class Logins:
             await self.end(secret)
             return None
         if now - login.seen_at > TOUCH_EVERY:
-            async with self.sessions.begin() as session:
+            async with self.database.begin() as session:
                 # A plain write of a time: two requests at once both write about the same one.
                 await session.execute(
                     update(ConsoleLogin).where(col(ConsoleLogin.key) == key).values(seen_at=now)
@@ -89,7 +89,7 @@ class Logins:
         return Login(secret, user.name, Role(user.role))
 
     async def end(self, secret: str) -> None:
-        async with self.sessions.begin() as session:
+        async with self.database.begin() as session:
             await session.execute(
                 delete(ConsoleLogin).where(col(ConsoleLogin.key) == digest(secret))
             )
@@ -97,7 +97,7 @@ class Logins:
     async def sweep(self) -> int:
         """Removes the logins that expired without a request to notice it."""
         now = clock.now()
-        async with self.sessions.begin() as session:
+        async with self.database.begin() as session:
             result = await session.execute(
                 delete(ConsoleLogin).where(
                     (col(ConsoleLogin.seen_at) < now - self.idle)

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from cpo.console.forms import plain
 from cpo.console.logins import Login
 from cpo.console.paging import query_string
-from cpo.operations import NotFound
+from cpo.operator_input import NotFound
 from csms.service import IDENTITY_MAX
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ async def messages_page(console: Console, request: Request, login: Login) -> Res
             problems["station"] = f"A station id has at most {IDENTITY_MAX} printable characters."
         else:
             try:
-                await console.operations.station(station)
+                await console.stations.get(station)
             except NotFound:
                 problems["station"] = f"There is no station {station}."
     direction = typed["direction"] or None

@@ -1,7 +1,7 @@
 """The Parties pages: every eMSP with its state, version, roles, last contact and the health of
 its pushes per module; one party with its pushes and its OCPI request log; and the operator's
 actions on a party (retry refused pushes, resync, suspend, resume), which are the admin API's
-own (cpo.roaming.Roaming)."""
+own (cpo.ocpi_side.OcpiSide)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from starlette.responses import Response
 
 from cpo.admin.openapi import ID_MAX
 from cpo.console.logins import Login
-from cpo.models import Party, PartyState
-from cpo.operations import Conflict, NotFound
+from cpo.ocpi_side import OcpiSide
+from cpo.operator_input import Conflict, NotFound
 from cpo.parties import party_view
 from cpo.push import outbox
-from cpo.roaming import Roaming
+from cpo.tables import Party, PartyState
 
 if TYPE_CHECKING:
     from cpo.console.routes import Console
@@ -28,28 +28,28 @@ REQUESTS_PAGE = 50
 FAILED_SHOWN = 50
 
 
-async def _retry(roaming: Roaming, party_id: int) -> str:
-    count = await roaming.retry_pushes(party_id)
+async def _retry(ocpi_side: OcpiSide, party_id: int) -> str:
+    count = await ocpi_side.retry_pushes(party_id)
     return f"{count} refused push{'es' if count != 1 else ''} due again."
 
 
-async def _resync(roaming: Roaming, party_id: int) -> str:
-    count = await roaming.resync(party_id)
+async def _resync(ocpi_side: OcpiSide, party_id: int) -> str:
+    count = await ocpi_side.resync(party_id)
     return f"Every Location and Tariff marked to be sent again ({count} in all)."
 
 
-async def _suspend(roaming: Roaming, party_id: int) -> str:
-    await roaming.suspend(party_id)
+async def _suspend(ocpi_side: OcpiSide, party_id: int) -> str:
+    await ocpi_side.suspend(party_id)
     return "Suspended: no traffic with this party until it is resumed."
 
 
-async def _resume(roaming: Roaming, party_id: int) -> str:
-    await roaming.resume(party_id)
+async def _resume(ocpi_side: OcpiSide, party_id: int) -> str:
+    await ocpi_side.resume(party_id)
     return "Resumed: what waited for the party is sent."
 
 
 # The actions, as the admin API's POST /parties/{id}/retry|resync|suspend|resume.
-ACTIONS: dict[str, Callable[[Roaming, int], Awaitable[str]]] = {
+ACTIONS: dict[str, Callable[[OcpiSide, int], Awaitable[str]]] = {
     "retry": _retry,
     "resync": _resync,
     "suspend": _suspend,
@@ -82,7 +82,7 @@ async def _rows(console: Console, parties: list[Party]) -> list[PartyRow]:
     rows = []
     for party in parties:
         assert party.id is not None
-        newest = await console.roaming.log.query(party.id, 1)
+        newest = await console.ocpi_side.log.query(party.id, 1)
         rows.append(
             PartyRow(
                 party_view(party),
@@ -95,7 +95,7 @@ async def _rows(console: Console, parties: list[Party]) -> list[PartyRow]:
 
 
 async def parties_page(console: Console, request: Request, login: Login) -> Response:
-    rows = await _rows(console, await console.roaming.parties.all())
+    rows = await _rows(console, await console.ocpi_side.parties.all())
     return console.render(request, login, "parties.html", rows=rows)
 
 
@@ -116,12 +116,12 @@ def _cursor(request: Request) -> tuple[int | None, str | None]:
 
 
 async def _party_data(console: Console, request: Request, party_id: int) -> dict[str, Any]:
-    party = await console.roaming.party(party_id)
+    party = await console.ocpi_side.party(party_id)
     (row,) = await _rows(console, [party])
     async with console.reads() as session:
         push = await outbox.summary(session, party_id)
     before, problem = _cursor(request)
-    found = await console.roaming.log.query(party_id, REQUESTS_PAGE + 1, before)
+    found = await console.ocpi_side.log.query(party_id, REQUESTS_PAGE + 1, before)
     return {
         "row": row,
         "push": push,
@@ -153,14 +153,14 @@ async def party_action(
         return console.error(request, login, 404, "There is no such action on a party.")
     try:
         party_id = _party_id(request)
-        await console.roaming.party(party_id)
+        await console.ocpi_side.party(party_id)
     except NotFound:
         return console.error(
             request, login, 404, f"There is no party {request.path_params['party_id']}."
         )
     status = 200
     try:
-        outcome = {"ok": True, "said": await action(console.roaming, party_id)}
+        outcome = {"ok": True, "said": await action(console.ocpi_side, party_id)}
     except Conflict as e:  # not registered, or not in a state the action applies to
         status, outcome = 409, {"ok": False, "said": f"Not done: {e}."}
     outcome["action"] = request.path_params["action"]
@@ -168,7 +168,7 @@ async def party_action(
         data = await _party_data(console, request, party_id)
         data["row"].outcome = outcome
         return console.render(request, login, "party.html", status=status, **data)
-    rows = await _rows(console, await console.roaming.parties.all())
+    rows = await _rows(console, await console.ocpi_side.parties.all())
     for row in rows:
         if row.party["id"] == party_id:
             row.outcome = outcome

@@ -14,14 +14,14 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from cpo.cdr_report import CdrReport
+from cpo.cdrs.report import CdrReport
 from cpo.console import (
     accounts,
+    catalogue,
     cdrs,
     messages,
     parties,
     sessions,
-    sites,
     stations,
     tokens,
     users,
@@ -33,9 +33,9 @@ from cpo.console.logins import Login, Logins
 from cpo.console.roles import NAME_MAX, PASSWORD_MAX, Role
 from cpo.console.uploads import Upload, read_upload
 from cpo.console.view import SECURITY_HEADERS, STATIC, View
-from cpo.operations import Operations
-from cpo.roaming import Roaming
+from cpo.ocpi_side import OcpiSide
 from cpo.settings import Settings
+from cpo.stations import Stations
 from csms.service import Csms
 
 Page = Callable[["Console", Request, Login], Awaitable[Response]]
@@ -61,22 +61,22 @@ class Console:
     def __init__(
         self,
         settings: Settings,
-        sessions: async_sessionmaker[AsyncSession],
+        database: async_sessionmaker[AsyncSession],
         readers: async_sessionmaker[AsyncSession] | None,
         csms: Csms,
-        operations: Operations,
-        roaming: Roaming,
+        stations: Stations,
+        ocpi_side: OcpiSide,
     ) -> None:
         self.settings = settings
-        self.sessions = sessions
+        self.database = database
         # Pages only read: on SQLite, on the reading connections, never queued behind writes.
-        self.reads = readers or sessions
+        self.reads = readers or database
         self.csms = csms
-        self.operations = operations
-        self.roaming = roaming
+        self.stations = stations
+        self.ocpi_side = ocpi_side
         self.report = CdrReport(self.reads)
         self.logins = Logins(
-            sessions,
+            database,
             idle=timedelta(minutes=settings.console_session_minutes),
             longest=timedelta(hours=settings.console_session_max_hours),
             reads=self.reads,
@@ -86,7 +86,7 @@ class Console:
         self.changes = Changes(self.reads, csms.store.feed)
 
     async def start(self) -> None:
-        self.guard.use_secret(await shared_secret(self.sessions, self.settings.console_secret))
+        self.guard.use_secret(await shared_secret(self.database, self.settings.console_secret))
 
     async def stop(self) -> None:
         """Ends the live streams: the server waits for every open response before it stops."""
@@ -343,10 +343,10 @@ class Console:
                 self.action(parties.party_action),
                 methods=["POST"],
             ),
-            Route("/locations", self.page(sites.locations_page), methods=["GET"]),
-            Route("/locations/import", self.upload(sites.import_locations), methods=["POST"]),
-            Route("/tariffs", self.page(sites.tariffs_page), methods=["GET"]),
-            Route("/tariffs/import", self.upload(sites.import_tariffs), methods=["POST"]),
+            Route("/locations", self.page(catalogue.locations_page), methods=["GET"]),
+            Route("/locations/import", self.upload(catalogue.import_locations), methods=["POST"]),
+            Route("/tariffs", self.page(catalogue.tariffs_page), methods=["GET"]),
+            Route("/tariffs/import", self.upload(catalogue.import_tariffs), methods=["POST"]),
             Route("/tokens", self.page(tokens.tokens_page), methods=["GET"]),
             Route("/messages", self.page(messages.messages_page), methods=["GET"]),
             Route("/users", self.page(users.users_page, role=Role.ADMIN), methods=["GET"]),

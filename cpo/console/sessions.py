@@ -12,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cpo.console.logins import Login
-from cpo.models import Party
+from cpo.tables import Party
 from csms import clock
-from csms.models import Transaction
+from csms.models import Transaction, TransactionStatus
 
 if TYPE_CHECKING:
     from cpo.console.routes import Console
@@ -51,7 +51,7 @@ def _emsp(view: dict[str, Any] | None, parties: dict[int, Party]) -> str:
 def charge(tx: Transaction, view: dict[str, Any] | None, parties: dict[int, Party]) -> Charge:
     data = (view or {}).get("session") or {}
     token = (data.get("cdr_token") or {}).get("uid") or tx.id_token or ""
-    end = tx.ended_at or (clock.now() if tx.status == "active" else None)
+    end = tx.ended_at or (clock.now() if tx.status == TransactionStatus.ACTIVE else None)
     seconds = (end - tx.started_at).total_seconds() if end and tx.started_at else None
     # Under way: the meter's latest reading, as it came (the Session's kWh follows it once
     # the projection has priced it). Ended: the Session's, which leaves out meter glitches.
@@ -61,7 +61,11 @@ def charge(tx: Transaction, view: dict[str, Any] | None, parties: dict[int, Part
         if last is not None and tx.meter_start_wh is not None
         else None
     )
-    kwh = data.get("kwh") if tx.status != "active" and data.get("kwh") is not None else measured
+    kwh = (
+        data.get("kwh")
+        if tx.status != TransactionStatus.ACTIVE and data.get("kwh") is not None
+        else measured
+    )
     return Charge(
         transaction=tx,
         session=view,
@@ -81,7 +85,7 @@ async def sessions_page(console: Console, request: Request, login: Login) -> Res
             (
                 await session.execute(
                     select(Transaction)
-                    .where(Transaction.status == "active")
+                    .where(Transaction.status == TransactionStatus.ACTIVE)
                     .order_by(col(Transaction.id).desc())
                     .limit(ACTIVE_MAX)
                 )
@@ -91,14 +95,14 @@ async def sessions_page(console: Console, request: Request, login: Login) -> Res
             (
                 await session.execute(
                     select(Transaction)
-                    .where(Transaction.status != "active")
+                    .where(Transaction.status != TransactionStatus.ACTIVE)
                     .order_by(col(Transaction.id).desc())
                     .limit(RECENT_MAX)
                 )
             ).scalars()
         )
         parties = {p.id: p for p in (await session.execute(select(Party))).scalars() if p.id}
-    views = await console.roaming.charging.of_transactions(
+    views = await console.ocpi_side.charging.of_transactions(
         t.id for t in active + recent if t.id is not None
     )
     data: dict[str, Any] = {

@@ -18,10 +18,10 @@ from starlette.responses import Response
 from cpo.console.forms import command_fields, plain, problems
 from cpo.console.logins import Login
 from cpo.console.paging import SEARCH_MAX, like
-from cpo.models import Location, LocationEvse
-from cpo.operations import NotFound
+from cpo.locations.tables import Location, LocationEvse
+from cpo.operator_input import NotFound
 from csms.commands import COMMANDS, CommandResult, Outcome
-from csms.models import Connector, Station, Transaction
+from csms.models import Connector, Station, Transaction, TransactionStatus
 from csms.service import IDENTITY_MAX
 
 if TYPE_CHECKING:
@@ -169,13 +169,16 @@ def _known_form(station_id: str) -> None:
 
 async def _station(console: Console, station_id: str) -> dict[str, Any]:
     _known_form(station_id)
-    station, connectors = await console.operations.station(station_id)
+    station, connectors = await console.stations.get(station_id)
     async with console.reads() as session:
         active = list(
             (
                 await session.execute(
                     select(Transaction)
-                    .where(Transaction.station_id == station_id, Transaction.status == "active")
+                    .where(
+                        Transaction.station_id == station_id,
+                        Transaction.status == TransactionStatus.ACTIVE,
+                    )
                     .order_by(col(Transaction.id).desc())
                 )
             ).scalars()
@@ -189,7 +192,7 @@ async def station_page(console: Console, request: Request, login: Login) -> Resp
     try:
         if part == "messages":
             _known_form(station_id)
-            await console.operations.station(station_id)
+            await console.stations.get(station_id)
             return console.render(
                 request, login, "_messages.html", messages=await _messages(console, station_id)
             )
@@ -236,7 +239,7 @@ async def command(
         return console.error(request, login, 404, f"There is no command {name}.")
     try:
         _known_form(station_id)
-        await console.operations.station(station_id)
+        await console.stations.get(station_id)
     except NotFound:
         return console.error(request, login, 404, f"There is no station {station_id}.")
     outcome: dict[str, Any]

@@ -13,7 +13,8 @@ from starlette.responses import Response
 
 from cpo.console.logins import Login
 from cpo.console.paging import Pager, like, search_term
-from cpo.models import OcpiToken, Party
+from cpo.tables import Party
+from cpo.tokens.tables import OcpiToken
 from csms.models import LocalToken
 
 if TYPE_CHECKING:

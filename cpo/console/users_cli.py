@@ -20,14 +20,14 @@ if TYPE_CHECKING:
 def _on_database(settings: Settings, work: Callable[[Any], Any]) -> Any:
     """Runs `work(sessions)` on the migrated database. The platform is loaded only now: the
     `cpo` command builds its parser from this module first, for every command."""
-    from cpo.database import migrate
-    from csms.db import make_engine, make_sessions
+    from cpo.schema import migrate
+    from csms.db import make_database, make_engine
 
     async def main() -> Any:
         await migrate(settings.database_url)
         engine = make_engine(settings.database_url)
         try:
-            return await work(make_sessions(engine))
+            return await work(make_database(engine))
         finally:
             await engine.dispose()
 
@@ -46,7 +46,7 @@ def _fail(message: str) -> int:
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     from cpo.console import accounts
     from cpo.console.accounts import BadAccount
-    from cpo.operations import Conflict
+    from cpo.operator_input import Conflict
 
     password = args.password
     if password is None:
@@ -58,7 +58,7 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
         accounts.check_name(args.name)
         accounts.check_password(password)
         user = _on_database(
-            settings, lambda sessions: accounts.add_user(sessions, args.name, password, args.role)
+            settings, lambda database: accounts.add_user(database, args.name, password, args.role)
         )
     except (BadAccount, Conflict) as e:
         return _fail(str(e))
@@ -81,10 +81,10 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
     from cpo.console import accounts
-    from cpo.operations import NotFound
+    from cpo.operator_input import NotFound
 
     try:
-        ended = _on_database(settings, lambda sessions: accounts.remove_user(sessions, args.name))
+        ended = _on_database(settings, lambda database: accounts.remove_user(database, args.name))
     except NotFound as e:
         return _fail(str(e))
     name = accounts.normalise_name(args.name)
@@ -105,7 +105,7 @@ def add_user_commands(sub: Any) -> None:
     )
 
     def command(name: str, fn: Callable[..., int], help: str) -> argparse.ArgumentParser:
-        c = user.add_parser(name, help=help)
+        c: argparse.ArgumentParser = user.add_parser(name, help=help)
         c.add_argument("--json", action="store_true", help="machine-readable output")
         c.set_defaults(fn=fn)
         return c

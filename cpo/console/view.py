@@ -80,10 +80,11 @@ def money(value: Any, currency: str | None = None) -> str:
 def pretty(payload: Any) -> str:
     """A frame or an object as indented JSON; text that is not JSON as it is."""
     if isinstance(payload, str):
+        text = payload
         try:
-            payload = json.loads(payload)
+            payload = json.loads(text)
         except ValueError:
-            return payload
+            return text
     return json.dumps(payload, indent=2, ensure_ascii=False, default=str)
 
 

@@ -1,4 +1,4 @@
-"""Alembic environment: migrates on the connection cpo.database hands it (which holds the
+"""Alembic environment: migrates on the connection cpo.schema hands it (which holds the
 migration lock on PostgreSQL), or writes SQL in offline mode."""
 
 from __future__ import annotations
@@ -7,8 +7,15 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
+import cpo.cdrs.tables  # noqa: F401
+import cpo.commands.tables  # noqa: F401
 import cpo.console.accounts  # noqa: F401  (registers the tables on SQLModel.metadata)
-import cpo.models  # noqa: F401
+import cpo.locations.tables  # noqa: F401
+import cpo.push.tables  # noqa: F401
+import cpo.sessions.tables  # noqa: F401
+import cpo.tables  # noqa: F401
+import cpo.tariffs.tables  # noqa: F401
+import cpo.tokens.tables  # noqa: F401
 import csms.models  # noqa: F401
 
 target_metadata = SQLModel.metadata
@@ -31,5 +38,5 @@ if context.is_offline_mode():
 else:
     connection = context.config.attributes.get("connection")
     if connection is None:
-        raise RuntimeError("migrations run through cpo.database.migrate (cpo migrate)")
+        raise RuntimeError("migrations run through cpo.schema.migrate (cpo migrate)")
     _run(connection)

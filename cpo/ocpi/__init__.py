@@ -1,1 +1,4 @@
-"""OCPI 2.2.1 transport: envelope, status codes, tokens, headers, pagination, client, request log."""
+"""The OCPI transport every module shares: envelope, status codes, credentials tokens, headers,
+pagination, router, client, request log. The modules themselves are packages of their own
+(cpo.locations, cpo.tariffs, cpo.tokens, cpo.sessions, cpo.cdrs, cpo.commands, cpo.credentials,
+cpo.versions)."""

@@ -1,4 +1,5 @@
-"""OCPI 2.2.1 wire objects shared by every module: types, versions, credentials (spec names)."""
+"""OCPI 2.2.1 types shared by every module (spec names): strings, dates, roles, images, business
+details, display texts, prices."""
 
 from __future__ import annotations
 
@@ -123,45 +124,6 @@ class BusinessDetails(Wire):
 
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$")]
 PartyId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{3}$")]
-
-
-class CredentialsRole(Wire):
-    role: Role
-    business_details: BusinessDetails
-    party_id: PartyId
-    country_code: CountryCode
-
-
-def _token(value: str) -> str:
-    if not all("\x21" <= ch <= "\x7e" for ch in value):
-        raise ValueError("must be printable ASCII without spaces")
-    return value
-
-
-class Credentials(Wire):
-    token: Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_token)]
-    url: URL
-    roles: Annotated[list[CredentialsRole], Field(min_length=1)]
-
-    def unique_roles(self) -> bool:
-        keys = {(r.role, r.country_code.upper(), r.party_id.upper()) for r in self.roles}
-        return len(keys) == len(self.roles)
-
-
-class Version(Wire):
-    version: Annotated[str, string(8, 1)]
-    url: URL
-
-
-class Endpoint(Wire):
-    identifier: Annotated[str, string(32, 1)]
-    role: Annotated[str, string(16)] = "SENDER"
-    url: URL
-
-
-class VersionDetails(Wire):
-    version: Annotated[str, string(8, 1)]
-    endpoints: Annotated[list[Endpoint], Field(min_length=1)]
 
 
 class DisplayText(Wire):

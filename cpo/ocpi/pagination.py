@@ -103,7 +103,7 @@ async def fetch_page(
 async def paged_response(
     request: Any,
     url: str,
-    sessions: Any,
+    database: Any,
     stmt: Any,
     updated: Any,
     order: Any,
@@ -114,7 +114,7 @@ async def paged_response(
     """A whole paginated list answer: the page's objects, built in the same session, and headers."""
     params = request.query_params
     wanted = page_of(params, max_limit, date_from_required=date_from_required)
-    async with sessions() as session:
+    async with database() as session:
         rows, total = await fetch_page(session, stmt, wanted, updated, order)
         data = await build(session, rows)
     return OcpiResponse(data, headers=page_headers(url, params, wanted, total, len(data)))

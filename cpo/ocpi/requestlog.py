@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cpo.models import OcpiLogEntry
+from cpo.tables import OcpiLogEntry
 from csms import clock
 from csms.batching import BatchedLog
 
@@ -48,11 +48,11 @@ class RequestLog(BatchedLog):
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        database: async_sessionmaker[AsyncSession],
         retention_days: float,
         interval: float = 0.25,
     ) -> None:
-        super().__init__(sessions, OcpiLogEntry, retention_days, interval)
+        super().__init__(database, OcpiLogEntry, retention_days, interval)
 
     def append(
         self,

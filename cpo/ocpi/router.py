@@ -20,7 +20,6 @@ from starlette.routing import BaseRoute, Route
 
 from cpo import logs, metrics
 from cpo.body_limit import BodyTooLarge
-from cpo.models import Party, PartyState
 from cpo.ocpi.headers import (
     CORRELATION_ID,
     FROM_COUNTRY,
@@ -38,6 +37,7 @@ from cpo.ocpi.requestlog import RequestLog
 from cpo.ocpi.responses import OcpiResponse
 from cpo.ocpi.status import OcpiError, Status, invalid, not_allowed, not_found, unauthorized
 from cpo.parties import Caller, Parties
+from cpo.tables import Party, PartyState
 
 log = logging.getLogger("cpo.ocpi")
 

@@ -36,9 +36,10 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from cpo import logs, upsert
-from cpo.models import Delivered, Party, PartyState
 from cpo.ocpi.client import OcpiCallError
 from cpo.push.outbox import OUTBOX, PARTIES, Outbox
+from cpo.push.tables import Delivered
+from cpo.tables import Party, PartyState
 from csms import clock
 from csms.tasks import pause
 
@@ -157,7 +158,7 @@ ROUND_RETRY_MAX = 5.0  # longest pause before a round the database refused is tr
 class Deliverer:
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        database: async_sessionmaker[AsyncSession],
         outbox: Outbox,
         senders: dict[str, Sender],
         readers: async_sessionmaker[AsyncSession] | None = None,
@@ -169,8 +170,8 @@ class Deliverer:
         poll: float = 1.0,
         probe_cap: float = 2.0,
     ) -> None:
-        self.sessions = sessions
-        self.readers = readers or sessions  # for what only reads: which parties have rows due
+        self.database = database
+        self.readers = readers or database  # for what only reads: which parties have rows due
         self.name = name or uuid.uuid4().hex  # what its leases are known by
         self.outbox = outbox
         self.senders = senders
@@ -318,7 +319,7 @@ class Deliverer:
 
     @staticmethod
     async def release(
-        sessions: async_sessionmaker[AsyncSession],
+        database: async_sessionmaker[AsyncSession],
         name: str | None = None,
         live: Collection[str] = (),
     ) -> int:
@@ -335,7 +336,7 @@ class Deliverer:
             held = not_(or_(*(claimed_by.startswith(node + "/", autoescape=True) for node in live)))
         else:
             held = true()
-        async with sessions.begin() as session:
+        async with database.begin() as session:
             result = await session.execute(
                 update(OUTBOX)
                 .where(OUTBOX.c.claimed_until.is_not(None), held)
@@ -352,7 +353,7 @@ class Deliverer:
         done = list(finished)
         claimed: list[Claimed] = []
         held: set[tuple[str, str]] = set()
-        async with self.sessions.begin() as session:
+        async with self.database.begin() as session:
             conn = await session.connection()
             again = await self._record(conn, done)
             party = await self._party(conn, party_id)

@@ -17,7 +17,8 @@ from sqlmodel import col
 
 from cpo import upsert
 from cpo.metrics import Backlog
-from cpo.models import Delivered, Party, PartyState, PendingPush, endpoint_in
+from cpo.push.tables import Delivered, PendingPush
+from cpo.tables import Party, PartyState, endpoint_in
 from csms import clock
 
 IN_LIST_MAX = 500  # object ids looked up in one statement

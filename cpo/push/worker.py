@@ -69,11 +69,11 @@ class PushWorker:
     def __init__(
         self,
         settings: Settings,
-        sessions: async_sessionmaker[AsyncSession],
+        database: async_sessionmaker[AsyncSession],
         restart_max: float = 30.0,
     ) -> None:
         self.settings = settings
-        self.sessions = sessions
+        self.database = database
         self.name = ""
         self.restart_max = restart_max
         self.process: asyncio.subprocess.Process | None = None
@@ -165,10 +165,10 @@ class PushWorker:
                 delay = 1.0  # it ran a good while: this is a new failure, not the same one
             log.error("push worker exited (%s); starting another in %.0f s", code, delay)
             try:
-                freed = await Deliverer.release(self.sessions, self.name)
+                freed = await Deliverer.release(self.database, self.name)
                 log.info("push: %d rows the worker was sending go again", freed)
                 # Its projection's lease too: the next worker (or another node) takes it now.
-                async with self.sessions.begin() as session:
+                async with self.database.begin() as session:
                     holder = holder_name(self.settings.node_name, self.name)
                     await leases.release(session, LEASE, holder)
             except Exception:  # their leases run out instead
@@ -206,21 +206,21 @@ class PushWorker:
     def _buried(self, pid: int) -> None:
         """A worker ended: its live gauges go (its counters stay in the totals)."""
         if self.metrics_dir is not None:
-            mark_process_dead(pid, self.metrics_dir)
+            mark_process_dead(pid, self.metrics_dir)  # type: ignore[no-untyped-call]
 
 
 async def _serve(settings: Settings) -> None:
     """The worker's life: the projection and the deliverer, woken by the pipe, until it ends."""
-    from cpo.roaming import Roaming
-    from csms.db import make_engine, make_reader, make_sessions
+    from cpo.ocpi_side import OcpiSide
+    from csms.db import make_database, make_engine, make_reader
 
     engine = make_engine(settings.database_url)
     reader = make_reader(engine)
     feed = EventFeed()
-    roaming = Roaming(
+    ocpi_side = OcpiSide(
         settings,
-        make_sessions(engine),
-        readers=make_sessions(reader) if reader else None,
+        make_database(engine),
+        readers=make_database(reader) if reader else None,
         feed=feed,
         deliverer_name=os.environ.get(NAME_ENV),
     )
@@ -239,8 +239,8 @@ async def _serve(settings: Settings) -> None:
 
         client = redis.from_url(settings.redis_url)
         publisher = WakePublisher(client, settings.node_name)
-        roaming.outbox.forward = lambda: publisher.say(OUTBOX_ROWS)
-    roaming.start_push()
+        ocpi_side.outbox.forward = lambda: publisher.say(OUTBOX_ROWS)
+    ocpi_side.start_push()
     sys.stdout.buffer.write(READY)
     sys.stdout.buffer.flush()
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # nobody reads the pipe after this line
@@ -249,9 +249,9 @@ async def _serve(settings: Settings) -> None:
             if EVENTS in chunk:
                 feed.publish([_WAKE])
             if OUTBOX in chunk:
-                roaming.outbox.wake()
+                ocpi_side.outbox.wake()
     finally:
-        await roaming.stop()
+        await ocpi_side.stop()
         if publisher is not None:
             await publisher.close()
             await client.aclose()

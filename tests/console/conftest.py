@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from tests.console.browser import Browser, start_chromium
+from tests.helpers.browser import Browser, start_chromium
 
 
 @pytest.fixture(scope="module")

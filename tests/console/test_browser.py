@@ -8,9 +8,9 @@ from __future__ import annotations
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from tests.console.browser import COMMAND_BUTTONS, NAV, Browser, add_user
-from tests.ocpi import TARIFF, invite, location
-from tests.platform import Platform, online, post
+from tests.helpers.browser import COMMAND_BUTTONS, NAV, Browser, add_user
+from tests.helpers.ocpi import TARIFF, invite, location
+from tests.helpers.platform import Platform, online, post
 
 
 async def test_log_in_and_a_wrong_password_is_refused(platform: Platform, browser: Browser) -> None:

@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 
-from tests.console.browser import add_user, client, logged_in, rows
-from tests.ocpi import TARIFF, location
-from tests.platform import Platform, post
+from tests.helpers.browser import add_user, client, logged_in, rows
+from tests.helpers.ocpi import TARIFF, location
+from tests.helpers.platform import Platform, post
 
 
 def upload(content: bytes, name: str = "sites.json") -> dict[str, Any]:

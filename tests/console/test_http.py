@@ -13,8 +13,8 @@ from sqlalchemy import update
 from cpo.console import accounts
 from cpo.console.accounts import ConsoleLogin
 from csms import clock
-from tests.console.browser import PASSWORD, add_user, client, events, hidden, log_in, logged_in
-from tests.platform import Platform, online
+from tests.helpers.browser import PASSWORD, add_user, client, events, hidden, log_in, logged_in
+from tests.helpers.platform import Platform, online
 
 WRONG = "Wrong user name or password."
 
@@ -148,7 +148,7 @@ async def _age(platform: Platform, **back: timedelta) -> None:
     """Moves every login's times back, as if that much time had passed."""
     now = clock.now()
     values = {column: now - by for column, by in back.items()}
-    async with platform.state.console.sessions.begin() as session:
+    async with platform.state.console.database.begin() as session:
         await session.execute(update(ConsoleLogin).values(**values))
 
 
@@ -192,7 +192,7 @@ async def test_removing_a_user_ends_their_logins(platform: Platform) -> None:
     async with client(platform) as http:
         await logged_in(http, "rita")
         assert (await http.get("/console/stations")).status_code == 200
-        assert await accounts.remove_user(platform.state.console.sessions, "rita") == 1
+        assert await accounts.remove_user(platform.state.console.database, "rita") == 1
         assert (await http.get("/console/stations")).status_code == 303
         # Added again with the same name, the old cookie is still nothing.
         await add_user(platform, "rita", "admin")

@@ -13,12 +13,12 @@ from typing import Any
 
 import httpx
 
-from cpo.cdr_report import CdrRow
-from tests.cluster import until
-from tests.console.browser import add_user, client, field_error, logged_in, rows
-from tests.ocpi import invite, location, two_currency_tariffs
-from tests.platform import Platform, post
-from tests.wire import booted, charge16
+from cpo.cdrs.report import CdrRow
+from tests.helpers.browser import add_user, client, field_error, logged_in, rows
+from tests.helpers.cluster import until
+from tests.helpers.ocpi import invite, location, two_currency_tariffs
+from tests.helpers.platform import Platform, post
+from tests.helpers.wire import booted, charge16
 
 STAFF = "MONEY-STAFF-1"
 TARIFFS = two_currency_tariffs("M")

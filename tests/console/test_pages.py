@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import re
 
-from tests.console.browser import add_user, client, events, logged_in, rows, shown_after_changes
-from tests.ocpi import TARIFF, location
-from tests.platform import Platform, online, post
+from tests.helpers.browser import add_user, client, events, logged_in, rows, shown_after_changes
+from tests.helpers.ocpi import TARIFF, location
+from tests.helpers.platform import Platform, online, post
 
 
 async def test_the_filters_and_the_search_narrow_the_stations(platform: Platform) -> None:

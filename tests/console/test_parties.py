@@ -5,12 +5,12 @@ page with its OCPI request log."""
 
 from __future__ import annotations
 
-from cpo.models import PendingPush
+from cpo.push.tables import PendingPush
 from csms import clock
 from simulators.emsp import EmspSimulator
-from tests.console.browser import add_user, client, logged_in, rows
-from tests.ocpi import invite, party, register_with
-from tests.platform import Platform
+from tests.helpers.browser import add_user, client, logged_in, rows
+from tests.helpers.ocpi import invite, party, register_with
+from tests.helpers.platform import Platform
 
 
 async def test_an_operator_acts_on_a_party_and_a_viewer_only_looks(platform: Platform) -> None:
@@ -20,7 +20,7 @@ async def test_an_operator_acts_on_a_party_and_a_viewer_only_looks(platform: Pla
         party_id = (await register_with(platform, emsp))["id"]
         key = str(party_id)
         # A push the party refused for good, as the deliverer records one.
-        async with platform.state.console.sessions.begin() as session:
+        async with platform.state.console.database.begin() as session:
             session.add(
                 PendingPush(
                     party_id=party_id,

@@ -10,10 +10,10 @@ import pytest
 
 from cpo.console import accounts
 from cpo.console.accounts import BadAccount
-from cpo.operations import NotFound
-from tests.console.browser import client, log_in, logged_in
-from tests.platform import Platform
-from tests.processes import BIN, run
+from cpo.operator_input import NotFound
+from tests.helpers.browser import client, log_in, logged_in
+from tests.helpers.platform import Platform
+from tests.helpers.processes import BIN, run
 
 PASSWORD = "a long enough password"
 
@@ -62,7 +62,7 @@ async def test_user_commands_make_accounts_that_log_in_and_remove_them(
 
 
 async def test_accounts_refuse_what_no_account_has(platform: Platform) -> None:
-    sessions = platform.state.console.sessions
+    database = platform.state.console.database
     cases = [
         ("", PASSWORD, "viewer", "the user name is empty"),
         ("   ", PASSWORD, "viewer", "the user name is empty"),
@@ -77,7 +77,7 @@ async def test_accounts_refuse_what_no_account_has(platform: Platform) -> None:
     ]
     for name, password, role, message in cases:
         with pytest.raises(BadAccount, match=message):
-            await accounts.add_user(sessions, name, password, role)
-    assert await accounts.users(sessions) == []
+            await accounts.add_user(database, name, password, role)
+    assert await accounts.users(database) == []
     with pytest.raises(NotFound):
-        await accounts.remove_user(sessions, "mallory")
+        await accounts.remove_user(database, "mallory")

@@ -1,0 +1,38 @@
+"""CommandResults to the response_url the eMSP gave with its command."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from cpo.commands.remote import result_body
+from cpo.commands.tables import OcpiCommand
+from cpo.ocpi.client import OcpiClient
+from cpo.parties import peer_of
+from cpo.push.deliverer import Claimed, Sender
+from cpo.tables import Party
+
+
+def sender(client: OcpiClient, readers: async_sessionmaker[AsyncSession]) -> Sender:
+    """What it sends is read through `readers`."""
+
+    async def command(party: Party, row: Claimed, held: bool) -> datetime | None:
+        """The CommandResult, to the exact response_url the eMSP gave (on the party's origins:
+        the client refuses any other)."""
+        async with readers() as session:
+            found = await session.get(OcpiCommand, int(row.object_id))
+        if found is None or found.result is None:
+            return None
+        if not held:
+            await client.call(
+                "POST",
+                found.response_url,
+                peer_of(party),
+                json=result_body(found),
+                functional=True,
+                module="commands",
+            )
+        return found.updated_at
+
+    return command

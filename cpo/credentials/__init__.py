@@ -1,0 +1,1 @@
+"""OCPI Credentials: the handshake that makes a peer a party, both ways."""

@@ -1,0 +1,46 @@
+"""Credentials: a peer registers (POST), updates or rotates (PUT), reads (GET) and leaves (DELETE)."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from cpo.credentials.registration import Registration
+from cpo.credentials.v221 import Credentials
+from cpo.ocpi.responses import OcpiResponse
+from cpo.ocpi.router import Call, Module
+from cpo.ocpi.status import not_allowed
+from cpo.tables import PartyState
+
+
+def module(registration: Registration) -> Module:
+    # The role is meaningless for credentials; the spec asks for SENDER.
+    credentials = Module("credentials", "SENDER", functional=False)
+
+    @credentials.on("GET")
+    async def read(call: Call) -> Response:
+        return OcpiResponse(registration.own_credentials(call.caller.token))
+
+    @credentials.on("POST")
+    async def register(call: Call) -> Response:
+        if call.party.state != PartyState.INVITED:
+            raise not_allowed(
+                "already registered: PUT to update the credentials, DELETE to unregister"
+            )
+        theirs = call.json(Credentials)
+        return OcpiResponse(await registration.accept(call, theirs))
+
+    @credentials.on("PUT")
+    async def update(call: Call) -> Response:
+        if call.party.state != PartyState.REGISTERED:
+            raise not_allowed("not registered: POST your credentials first")
+        theirs = call.json(Credentials)
+        return OcpiResponse(await registration.accept(call, theirs))
+
+    @credentials.on("DELETE")
+    async def unregister(call: Call) -> Response:
+        if call.party.state != PartyState.REGISTERED:
+            raise not_allowed("not registered")
+        await registration.forget(call.party)
+        return OcpiResponse()
+
+    return credentials

@@ -1,1 +1,0 @@
-"""OCPI 2.2.1 modules, one file each, plugged into the OcpiRouter."""

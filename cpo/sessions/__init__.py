@@ -1,0 +1,1 @@
+"""OCPI Sessions: charging transactions as the eMSP sees them, priced while they run."""

@@ -1,0 +1,1 @@
+"""OCPI Tariffs: the operator's prices, the engine that applies them, served and pushed."""

@@ -1,0 +1,43 @@
+"""Tariffs to a party's receiver: PUT while it exists, DELETE once deleted (only to a party that
+holds it)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import select
+
+from cpo.ocpi.client import OcpiClient
+from cpo.parties import peer_of
+from cpo.push.deliverer import Claimed, Sender
+from cpo.push.targets import object_url
+from cpo.tables import Party
+from cpo.tariffs.store import tariff_object
+from cpo.tariffs.tables import Tariff
+
+
+def sender(client: OcpiClient, readers: async_sessionmaker[AsyncSession]) -> Sender:
+    """What it sends is read through `readers`."""
+
+    async def tariff(party: Party, row: Claimed, held: bool) -> datetime | None:
+        async with readers() as session:
+            found = (
+                (await session.execute(select(Tariff).where(Tariff.ocpi_id == row.object_id)))
+                .scalars()
+                .first()
+            )
+        if found is None:
+            return None
+        url = object_url(party, "tariffs", found.country_code, found.party_id, found.ocpi_id)
+        peer = peer_of(party)
+        if found.deleted:
+            if not held:
+                return None  # the party never had it
+            await client.call("DELETE", url, peer, functional=True, module="tariffs")
+        else:
+            body = tariff_object(found)
+            await client.call("PUT", url, peer, json=body, functional=True, module="tariffs")
+        return found.last_updated
+
+    return tariff

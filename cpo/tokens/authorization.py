@@ -1,0 +1,253 @@
+"""The csms authorization port answered from OCPI: whitelisted tokens locally, the rest in real time.
+
+Every idTag a charger presents is decided by the eMSP that owns it: from its pushed token list
+when the token's whitelist allows, else by `POST {tokens}/{uid}/authorize` within a budget.
+An idTag that cannot be an OCPI token uid is Invalid at once, and a uid travels as one
+percent-encoded path segment, whatever it holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col, or_, select
+
+from cpo.locations.tables import Location, LocationEvse
+from cpo.ocpi.client import OcpiCallError, OcpiClient
+from cpo.ocpi.urls import BadSegment, join, segment
+from cpo.parties import HOLDING, hold_registered, peer_of
+from cpo.tables import Party, PartyState
+from cpo.tokens.store import store_token
+from cpo.tokens.tables import OcpiToken
+from cpo.tokens.v221 import AllowedType, AuthorizationInfo, Token
+from csms.authorization import (
+    AuthorizationRequest,
+    AuthorizationResult,
+    Authorizer,
+    AuthStatus,
+)
+
+log = logging.getLogger("cpo.tokens.authorization")
+
+UID_MAX = 36  # an OCPI Token uid: CiString(36)
+
+ALLOWED = {
+    AllowedType.ALLOWED: AuthStatus.ACCEPTED,
+    AllowedType.BLOCKED: AuthStatus.BLOCKED,
+    AllowedType.EXPIRED: AuthStatus.EXPIRED,
+    AllowedType.NO_CREDIT: AuthStatus.NO_CREDIT,
+    AllowedType.NOT_ALLOWED: AuthStatus.NOT_ALLOWED,
+}
+
+# 2.0.1 IdTokenEnumType → OCPI TokenType (1.6 says nothing: RFID first).
+TOKEN_TYPES = {
+    "ISO14443": "RFID",
+    "ISO15693": "RFID",
+    "Central": "APP_USER",
+    "eMAID": "APP_USER",
+}
+
+
+async def find_token(
+    session: AsyncSession, id_token: str, ocpp_type: str | None = None
+) -> OcpiToken | None:
+    """The eMSP token a charger's idTag stands for: by uid (any case) or by its short stand-in;
+    of the type the charger named first, then the oldest."""
+    key = id_token.strip().upper()
+    rows = list(
+        (
+            await session.execute(
+                select(OcpiToken).where(
+                    or_(col(OcpiToken.uid_key) == key, col(OcpiToken.short_tag) == key)
+                )
+            )
+        ).scalars()
+    )
+    wanted = TOKEN_TYPES.get(ocpp_type or "", "RFID")
+    rows.sort(key=lambda t: (t.type != wanted, t.id))
+    return rows[0] if rows else None
+
+
+class Unknown(Exception):
+    """The party does not know the token (HTTP 404 / OCPI 2004)."""
+
+
+class OcpiAuthorizer:
+    def __init__(
+        self,
+        database: async_sessionmaker[AsyncSession],
+        client: OcpiClient,
+        local: Authorizer,
+        budget: float = 5.0,
+    ) -> None:
+        self.database = database
+        self.client = client
+        self.local = local
+        self.budget = budget
+
+    async def authorize(self, request: AuthorizationRequest) -> AuthorizationResult:
+        # The operator's own tokens (admin API, `cpo token add`) come first.
+        mine = await self.local.authorize(request)
+        if mine.status != AuthStatus.INVALID:
+            return mine
+        try:
+            segment(request.id_token, UID_MAX, "uid")
+        except BadSegment:
+            # No eMSP can have issued it (OCPI uids are CiString(36)): nobody is asked.
+            return AuthorizationResult(AuthStatus.INVALID)
+        async with self.database() as session:
+            token = await find_token(session, request.id_token, request.token_type)
+            location = await self._location(session, request)
+            owner = await session.get(Party, token.owner_id) if token else None
+        if token is not None:
+            if owner is None or owner.state not in HOLDING:
+                # Its eMSP's registration ended (the token is on its way out with it).
+                return AuthorizationResult(AuthStatus.INVALID)
+            return await self._known(token, owner, location)
+        return await self._ask_everyone(request, location)
+
+    async def _location(
+        self, session: AsyncSession, request: AuthorizationRequest
+    ) -> dict[str, object] | None:
+        """The LocationReferences of where the driver stands, when that EVSE is at a Location."""
+        stmt = (
+            select(LocationEvse, Location)
+            .join(Location, col(Location.id) == col(LocationEvse.location_id))
+            .where(LocationEvse.station_id == request.station_id)
+        )
+        if request.evse_id:
+            stmt = stmt.where(LocationEvse.ocpp_evse_id == request.evse_id)
+        rows = (await session.execute(stmt)).all()
+        if not rows:
+            return None
+        location = rows[0][1]
+        return {
+            "location_id": location.ocpi_id,
+            "evse_uids": [e.uid for e, loc in rows if loc.id == location.id],
+        }
+
+    async def _known(
+        self, token: OcpiToken, owner: Party, location: dict[str, object] | None
+    ) -> AuthorizationResult:
+        local = AuthorizationResult(
+            AuthStatus.ACCEPTED if token.valid else AuthStatus.INVALID,
+            group_id=token.data.get("group_id"),
+        )
+        if token.whitelist in ("ALWAYS", "ALLOWED"):
+            return local
+        if owner.state != PartyState.REGISTERED:
+            # Suspended: no traffic with it; as if it did not answer.
+            return (
+                local
+                if token.whitelist == "ALLOWED_OFFLINE"
+                else AuthorizationResult(AuthStatus.INVALID)
+            )
+        try:
+            return await asyncio.wait_for(
+                self._ask(owner, token.uid, token.type, location), self.budget
+            )
+        except (Unknown, OcpiCallError, TimeoutError, ValidationError) as e:
+            if isinstance(e, Unknown):
+                return AuthorizationResult(AuthStatus.INVALID)
+            log.warning(
+                "real-time authorization of %s at party %s failed: %s", token.uid, owner.id, e
+            )
+            # ALLOWED_OFFLINE: the eMSP cannot be reached, so the token's own validity decides.
+            if token.whitelist == "ALLOWED_OFFLINE":
+                return local
+            return AuthorizationResult(AuthStatus.INVALID)
+
+    async def _ask_everyone(
+        self, request: AuthorizationRequest, location: dict[str, object] | None
+    ) -> AuthorizationResult:
+        """A token nobody pushed: every party with a tokens SENDER is asked; Invalid if none claims it."""
+        async with self.database() as session:
+            parties = [
+                p
+                for p in (
+                    await session.execute(select(Party).where(Party.state == PartyState.REGISTERED))
+                ).scalars()
+                if p.endpoint("tokens", "SENDER")
+            ]
+        if not parties:
+            return AuthorizationResult(AuthStatus.INVALID)
+        kind = TOKEN_TYPES.get(request.token_type or "", "RFID")
+        asks = [
+            asyncio.ensure_future(self._ask(p, request.id_token, kind, location)) for p in parties
+        ]
+        try:
+            for next_done in asyncio.as_completed(asks, timeout=self.budget):
+                try:
+                    return await next_done
+                except (Unknown, OcpiCallError, ValidationError):
+                    continue
+        except TimeoutError:
+            log.warning(
+                "real-time authorization of %s: no answer in %ss", request.id_token, self.budget
+            )
+        finally:
+            for ask in asks:
+                ask.cancel()
+        return AuthorizationResult(AuthStatus.INVALID)
+
+    async def _remember(self, party: Party, token: Token) -> None:
+        """The eMSP's copy of a token it answered for is kept (unless a newer one is held), so
+        the Session and CDR of the charge it allows know their owner and contract."""
+        if party.id is None or not party.has_role(token.country_code, token.party_id):
+            return
+        async with self.database.begin() as session:
+            if await hold_registered(session, party.id) is None:
+                return  # unregistered while it answered: nothing of it is kept
+            held = (
+                (
+                    await session.execute(
+                        select(OcpiToken)
+                        .where(
+                            OcpiToken.country_code == token.country_code.upper(),
+                            OcpiToken.party_id == token.party_id.upper(),
+                            OcpiToken.uid_key == token.uid.upper(),
+                            OcpiToken.type == token.type.value,
+                        )
+                        .with_for_update()
+                    )
+                )
+                .scalars()
+                .first()
+            )
+            if held is None or held.last_updated < token.last_updated:
+                await store_token(session, party.id, token)
+
+    async def _ask(
+        self, party: Party, uid: str, kind: str, location: dict[str, object] | None
+    ) -> AuthorizationResult:
+        base = party.endpoint("tokens", "SENDER")
+        if base is None:
+            raise Unknown()
+        try:
+            url = join(base, segment(uid, UID_MAX, "uid"), "authorize")
+        except BadSegment as e:
+            raise Unknown() from e
+        try:
+            result = await self.client.call(
+                "POST",
+                url,
+                peer_of(party),
+                params={"type": kind},
+                json=location,
+                functional=True,
+                module="tokens",
+            )
+        except OcpiCallError as e:
+            if e.http_status == 404 or e.status_code == 2004:
+                raise Unknown() from e
+            raise
+        info = AuthorizationInfo.model_validate(result.data)
+        await self._remember(party, info.token)
+        return AuthorizationResult(
+            ALLOWED[info.allowed],
+            group_id=info.token.group_id,
+            reference=info.authorization_reference,
+        )

@@ -1,0 +1,218 @@
+"""Tokens, RECEIVER: eMSPs push the tokens of their drivers, and we pull their lists.
+
+A party reads and writes only its own tokens (cpo.tokens.store keeps them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Table, update
+from sqlalchemy import select as select_columns
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import select
+from starlette.responses import Response
+
+from cpo import upsert
+from cpo.ocpi.client import OcpiClient
+from cpo.ocpi.responses import OcpiResponse, timestamp
+from cpo.ocpi.router import Call, Module
+from cpo.ocpi.status import OcpiError, Status, invalid, not_found, unauthorized
+from cpo.parties import NotRegistered, hold_registered, peer_of
+from cpo.tables import Party
+from cpo.tokens.store import KEYS, TOKENS, store_token, store_tokens, token_object
+from cpo.tokens.tables import OcpiToken
+from cpo.tokens.v221 import Token, TokenPatch, TokenType
+from csms import clock
+from csms.models import Meta
+
+META: Table = Meta.__table__  # type: ignore[attr-defined]
+
+
+def module(
+    database: async_sessionmaker[AsyncSession],
+    changed: Callable[[list[int]], None] = lambda ids: None,
+) -> Module:
+    """`changed` hears of every token written (its row id), after the commit."""
+    tokens = Module("tokens", "RECEIVER")
+    path = "/{country_code}/{party_id}/{uid}"
+
+    def target(call: Call) -> tuple[str, str, str, str]:
+        p = call.request.path_params
+        cc, pid, uid = p["country_code"], p["party_id"], p["uid"]
+        if not call.party.has_role(cc, pid):
+            raise OcpiError(
+                Status.INVALID_PARAMETERS,
+                f"{cc}/{pid} is not one of your roles: you may only touch your own tokens",
+                http=401,
+            )
+        kind = call.request.query_params.get("type", "RFID")
+        if kind not in TokenType.__members__:
+            raise invalid(
+                f"type must be one of {', '.join(TokenType)}, not {kind[:20]!r}", http=400
+            )
+        if len(uid) > 36:
+            raise invalid("uid: at most 36 characters", http=400)
+        return cc.upper(), pid.upper(), uid, kind
+
+    async def find(
+        session: AsyncSession, cc: str, pid: str, uid: str, kind: str, lock: bool = False
+    ) -> OcpiToken | None:
+        stmt = select(OcpiToken).where(
+            OcpiToken.country_code == cc,
+            OcpiToken.party_id == pid,
+            OcpiToken.uid_key == uid.upper(),
+            OcpiToken.type == kind,
+        )
+        if lock:  # a PATCH merges into what it read: no other write in between
+            stmt = stmt.with_for_update()
+        return (await session.execute(stmt)).scalars().first()
+
+    def unknown(uid: str, kind: str) -> OcpiError:
+        return not_found(f"no token {uid!r} of type {kind}", Status.UNKNOWN_TOKEN)
+
+    @tokens.on("GET", path)
+    async def read(call: Call) -> Response:
+        cc, pid, uid, kind = target(call)
+        async with database() as session:
+            row = await find(session, cc, pid, uid, kind)
+        if row is None:
+            raise unknown(uid, kind)
+        return OcpiResponse(token_object(row))
+
+    @tokens.on("PUT", path)
+    async def put(call: Call) -> Response:
+        cc, pid, uid, kind = target(call)
+        token = call.json(Token)
+        given = (
+            token.country_code.upper(),
+            token.party_id.upper(),
+            token.uid.upper(),
+            token.type.value,
+        )
+        if given != (cc, pid, uid.upper(), kind):
+            raise invalid(
+                f"the token names {'/'.join(given)}, the URL {cc}/{pid}/{uid.upper()}?type={kind}"
+            )
+        assert call.party.id is not None
+        try:
+            async with database.begin() as session:
+                created, row_id = await store_token(session, call.party.id, token)
+        except NotRegistered as e:  # unregistered while this request ran
+            raise unauthorized(str(e)) from e
+        changed([row_id])
+        return OcpiResponse(http=201 if created else 200)
+
+    @tokens.on("PATCH", path)
+    async def patch(call: Call) -> Response:
+        cc, pid, uid, kind = target(call)
+        changes = call.json(TokenPatch)  # last_updated is required
+        body: dict[str, Any] = call.json_value()
+        for key in KEYS:
+            if (
+                key in body
+                and str(body[key]).upper()
+                != {"country_code": cc, "party_id": pid, "uid": uid.upper(), "type": kind}[key]
+            ):
+                raise invalid(f"{key} cannot be changed by a PATCH")
+        assert call.party.id is not None
+        try:
+            async with database.begin() as session:
+                # The party before the token, in the order an unregistration locks them.
+                if await hold_registered(session, call.party.id) is None:
+                    raise NotRegistered(call.party.id)
+                row = await find(session, cc, pid, uid, kind, lock=True)
+                if row is None:
+                    raise unknown(uid, kind)
+                merged = (
+                    token_object(row) | body | {"last_updated": timestamp(changes.last_updated)}
+                )
+                token = Call.validate(Token, merged)
+                _, row_id = await store_token(session, call.party.id, token)
+        except NotRegistered as e:  # unregistered while this request ran
+            raise unauthorized(str(e)) from e
+        changed([row_id])
+        return OcpiResponse()
+
+    return tokens
+
+
+async def pull(
+    database: async_sessionmaker[AsyncSession],
+    client: OcpiClient,
+    party: Party,
+    full: bool = False,
+) -> dict[str, int]:
+    """Fetches the party's token list from its tokens SENDER, page after page.
+
+    Incremental pulls ask for what changed since the last pull (`date_from`); a full pull is
+    the new truth, so this party's tokens missing from every page stop being valid. Invalid
+    objects in the list are skipped and counted: the valid ones are kept.
+    """
+    url = party.endpoint("tokens", "SENDER")
+    if url is None:
+        return {"stored": 0, "skipped": 0, "invalidated": 0}
+    key = f"cpo.tokens.pulled.{party.id}"
+    started = clock.now()
+    async with database() as session:
+        meta = await session.get(Meta, key)
+    params = {} if full or meta is None else {"date_from": meta.value}
+    seen: set[tuple[str, str, str, str]] = set()
+    stored = skipped = 0
+    assert party.id is not None
+    async for page in client.pages(url, peer_of(party), params=params, module="tokens"):
+        tokens: list[Token] = []
+        for raw in page:
+            try:
+                token = Token.model_validate(raw)
+            except ValidationError:
+                skipped += 1
+                continue
+            if not party.has_role(token.country_code, token.party_id):
+                skipped += 1  # a party lists only its own tokens
+                continue
+            tokens.append(token)
+            seen.add(
+                (
+                    token.country_code.upper(),
+                    token.party_id.upper(),
+                    token.uid.upper(),
+                    token.type.value,
+                )
+            )
+        async with database.begin() as session:
+            await store_tokens(session, party.id, tokens)
+        stored += len(tokens)
+    invalidated = 0
+    async with database.begin() as session:
+        if full:
+            rows = await session.execute(
+                select_columns(
+                    TOKENS.c.id,
+                    TOKENS.c.country_code,
+                    TOKENS.c.party_id,
+                    TOKENS.c.uid_key,
+                    TOKENS.c.type,
+                ).where(TOKENS.c.owner_id == party.id, TOKENS.c.valid.is_(True))
+            )
+            missing = [row.id for row in rows if tuple(row[1:]) not in seen]
+            for start in range(0, len(missing), 500):  # a bounded IN list per statement
+                # A token pushed while we paged is newer than this list: not judged by it.
+                result = await session.execute(
+                    update(TOKENS)
+                    .where(
+                        TOKENS.c.id.in_(missing[start : start + 500]),
+                        TOKENS.c.owner_id == party.id,
+                        TOKENS.c.received_at < started,
+                    )
+                    .values(valid=False)
+                )
+                invalidated += int(result.rowcount or 0)  # type: ignore[attr-defined]
+        await session.execute(
+            upsert.insert(session, META)
+            .values(key=key, value=timestamp(started))
+            .on_conflict_do_update(index_elements=["key"], set_={"value": timestamp(started)})
+        )
+    return {"stored": stored, "skipped": skipped, "invalidated": invalidated}

@@ -1,0 +1,1 @@
+"""OCPI Versions: how a peer finds every other endpoint of ours."""

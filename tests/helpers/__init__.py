@@ -1,0 +1,1 @@
+"""What the tests share: servers, databases, peers and wire helpers, started for real."""

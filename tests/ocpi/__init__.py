@@ -1,0 +1,1 @@
+"""Tests of the OCPI side: eMSPs over real HTTP, pushes, pulls, pricing."""

@@ -1,0 +1,1 @@
+"""Tests of the OCPP side: chargers of both versions over real WebSockets."""

@@ -1,0 +1,92 @@
+"""The write connection runs SQLite on the event loop's thread (csms.inline_sqlite): a database
+locked by another process is waited for without stopping the loop, and given up on in time."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from cpo.schema import migrate
+from csms.db import make_database, make_engine
+from csms.models import Meta
+
+# Another process takes SQLite's write lock and holds it until told to let go.
+HOLDER = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+db.execute("INSERT INTO meta (key, value) VALUES ('holder', 'was here')")
+print("locked", flush=True)
+sys.stdin.readline()
+db.execute("COMMIT")
+print("released", flush=True)
+"""
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'csms.db'}"
+    await migrate(url)
+    return url
+
+
+@pytest.fixture
+async def holder(tmp_path: Path, database: str) -> AsyncIterator[asyncio.subprocess.Process]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", HOLDER, str(tmp_path / "csms.db"),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    assert await asyncio.wait_for(process.stdout.readline(), 10) == b"locked\n"
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+
+
+async def _write(url: str, busy_wait: float) -> None:
+    engine = make_engine(url, busy_wait=busy_wait)
+    try:
+        async with make_database(engine).begin() as session:
+            session.add(Meta(key="platform", value="waited its turn"))
+    finally:
+        await engine.dispose()
+
+
+async def test_a_write_waits_for_another_process_without_stopping_the_loop(
+    database: str, holder: asyncio.subprocess.Process
+) -> None:
+    write = asyncio.create_task(_write(database, busy_wait=30))
+    turned = asyncio.Event()
+    asyncio.get_running_loop().call_soon(turned.set)
+    # SQLite's own busy handler would hold the loop here until the lock went (never: the
+    # holder waits for us); the connection's asynchronous wait lets the loop go on.
+    await asyncio.wait_for(turned.wait(), 10)
+    assert not write.done()
+
+    assert holder.stdin is not None and holder.stdout is not None
+    holder.stdin.write(b"go\n")
+    assert await asyncio.wait_for(holder.stdout.readline(), 10) == b"released\n"
+    await asyncio.wait_for(write, 10)
+
+    engine = make_engine(database)
+    try:
+        async with make_database(engine)() as session:
+            assert (await session.get(Meta, "platform")).value == "waited its turn"
+            assert (await session.get(Meta, "holder")).value == "was here"
+    finally:
+        await engine.dispose()
+
+
+async def test_a_write_gives_up_when_the_lock_stays_taken(
+    database: str, holder: asyncio.subprocess.Process
+) -> None:
+    with pytest.raises(OperationalError, match="database is locked"):
+        await asyncio.wait_for(_write(database, busy_wait=0.3), 10)

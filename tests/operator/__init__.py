@@ -1,0 +1,1 @@
+"""Tests of what an operator runs: the admin API, the CLI, `cpo serve`, logs and metrics."""
