@@ -258,7 +258,8 @@ def banner(settings: Settings, generated_token: str | None, on_terminal: bool) -
     lines = [
         f"CPO platform on {base}  (Ctrl-C stops it)",
         f"  OCPP endpoint  {settings.ocpp_url}/{{charge_point_id}}  (ocpp2.0.1, ocpp1.6)",
-        f"  OCPI versions  {settings.ocpi_versions_url}  (OCPI 2.2.1; invite an eMSP with `cpo party invite`)",
+        f"  OCPI versions  {settings.ocpi_versions_url}  (OCPI {', '.join(settings.ocpi_versions)};"
+        " invite an eMSP with `cpo party invite`)",
         f"  admin API      {base}/admin/api  (Authorization: Bearer <admin token>)",
         f"  console        {base}/console/  (first user: cpo user add NAME --role admin)",
         f"  health         {base}/health   metrics {base}/metrics",

@@ -137,7 +137,9 @@ class OcpiSide:
             max_body=settings.max_body_bytes,
             max_page=settings.ocpi_max_page_bytes,
         )
-        self.router = OcpiRouter(settings.base_url, own, self.parties, self.log)
+        self.router = OcpiRouter(
+            settings.base_url, own, self.parties, self.log, settings.ocpi_versions
+        )
         business: dict[str, Any] = {"name": settings.business_name}
         if settings.business_website:
             business["website"] = settings.business_website
@@ -186,6 +188,9 @@ class OcpiSide:
         self.registration.on_unregistered = self._unregistered
         self._background: set[asyncio.Task[object]] = set()
         self._first_pulls: dict[int, asyncio.Task[object]] = {}
+        # One pull of a party's tokens at a time in this process: a pull asked for while the
+        # first one runs waits for it, and then reads only what changed since.
+        self._pulling: dict[int, asyncio.Lock] = {}
         for module in versions_endpoints.modules(self.router):
             self.router.add(module)
         self.router.add(credentials_endpoints.module(self.registration))
@@ -301,7 +306,12 @@ class OcpiSide:
             await self.pull_tokens(party_id, full=True)
 
     async def pull_tokens(self, party_id: int, full: bool = False) -> dict[str, int]:
-        party = await self.registered(party_id, (PartyState.REGISTERED,))
+        async with self._pulling.setdefault(party_id, asyncio.Lock()):
+            party = await self.registered(party_id, (PartyState.REGISTERED,))
+            return await self._pull_tokens(party, full)
+
+    async def _pull_tokens(self, party: Party, full: bool) -> dict[str, int]:
+        party_id = party.id
         try:
             return await tokens_receiver.pull(self.database, self.client, party, full)
         except OcpiCallError as e:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from cpo.ocpi.models import IMPLEMENTED, VersionNumber, newest_first
 
 
 class Settings(BaseSettings):
@@ -43,6 +45,11 @@ class Settings(BaseSettings):
     business_website: str | None = None
 
     # OCPI
+    ocpi_versions: Annotated[list[VersionNumber], NoDecode] = Field(
+        default=[VersionNumber.V2_2_1],
+        description="The OCPI versions served and offered to peers, comma-separated; each"
+        " party speaks the highest one both sides have",
+    )
     ocpi_timeout: float = Field(default=10.0, gt=0, description="Seconds to wait for a peer")
     ocpi_page_limit: int = Field(default=100, ge=1, le=1000, description="Largest page served")
     ocpi_log_retention_days: float = Field(default=30.0, gt=0)
@@ -233,6 +240,26 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(
         default="text", description="text: one readable line per record; json: one JSON object"
     )
+
+    @field_validator("ocpi_versions", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("ocpi_versions")
+    @classmethod
+    def _served(cls, value: list[VersionNumber]) -> list[VersionNumber]:
+        if not value:
+            raise ValueError("name at least one OCPI version")
+        missing = [v for v in value if v not in IMPLEMENTED]
+        if missing:
+            raise ValueError(
+                f"OCPI {', '.join(missing)} is not served by this code yet"
+                f" (it serves {', '.join(IMPLEMENTED)})"
+            )
+        return newest_first(value)
 
     @property
     def listens_everywhere(self) -> bool:

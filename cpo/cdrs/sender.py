@@ -25,7 +25,7 @@ def module(
 
         return await paged_response(
             call.request,
-            router.module_url("cdrs"),
+            router.module_url("cdrs", call.in_version),
             database,
             select(Cdr).where(Cdr.owner_id == call.party.id),
             col(Cdr.last_updated),

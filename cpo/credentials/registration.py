@@ -19,7 +19,8 @@ from pydantic import TypeAdapter, ValidationError
 from cpo import logs
 from cpo.credentials.v221 import Credentials
 from cpo.ocpi.client import OcpiCallError, OcpiClient, Peer
-from cpo.ocpi.router import VERSION, Call, OcpiRouter
+from cpo.ocpi.models import VersionNumber
+from cpo.ocpi.router import Call, OcpiRouter
 from cpo.ocpi.status import OcpiError, Status, invalid, not_allowed
 from cpo.ocpi.tokens import Encoding, new_token, token_hash
 from cpo.ocpi.urls import BadUrl, origin, same_origin
@@ -96,8 +97,10 @@ class Registration:
         encoding: Encoding,
         party_id: int | None,
         allowed: Iterable[str] = (),
+        version: VersionNumber | None = None,
     ) -> Discovered:
-        """The peer's 2.2.1 endpoints, read with `token`; OCPI 3001/3002/3003 when that fails.
+        """The peer's endpoints in `version` (the newest both sides speak when None), read with
+        `token`; OCPI 3001/3002/3003 when that fails.
 
         Its details and every endpoint must be on the versions URL's origin or on one the
         operator `allowed` for the party. A 401 with one token encoding is tried once with
@@ -131,18 +134,20 @@ class Registration:
                 Status.CLIENT_API_UNUSABLE,
                 f"{versions_url} did not answer a list of versions: {e.errors()[0]['msg']}",
             ) from e
-        offered = [v.version for v in versions]
-        match = next((v for v in versions if v.version == VERSION), None)
-        if match is None:
+        offered = {v.version: v for v in versions}
+        wanted = [version] if version is not None else self.router.versions
+        chosen = next((v for v in wanted if v in offered), None)
+        if chosen is None:
             raise OcpiError(
                 Status.UNSUPPORTED_VERSION,
-                f"no common OCPI version: {versions_url} offers {', '.join(offered) or 'none'}; "
-                f"this platform speaks {VERSION}",
+                f"no common OCPI version: {versions_url} offers "
+                f"{', '.join(offered) or 'none'}; this platform speaks {', '.join(wanted)}",
             )
+        match = offered[chosen]
         if not same_origin(match.url, origins):
             raise OcpiError(
                 Status.CLIENT_API_UNUSABLE,
-                f"{versions_url} puts its {VERSION} details at {match.url}, {_off(origins)}",
+                f"{versions_url} puts its {chosen} details at {match.url}, {_off(origins)}",
             )
         try:
             result = await self.client.call(
@@ -156,10 +161,10 @@ class Registration:
                 Status.CLIENT_API_UNUSABLE,
                 f"{match.url} did not answer version details: {e.errors()[0]['msg']}",
             ) from e
-        if details.version != VERSION:
+        if details.version != chosen:
             raise OcpiError(
                 Status.UNSUPPORTED_VERSION,
-                f"{match.url} describes version {details.version}, not {VERSION}",
+                f"{match.url} describes version {details.version}, not {chosen}",
             )
         endpoints = [e.wire() for e in details.endpoints]
         astray = [e for e in endpoints if not same_origin(str(e["url"]), origins)]
@@ -176,7 +181,12 @@ class Registration:
                 Status.NO_MATCHING_ENDPOINTS,
                 f"{match.url} lists no {', '.join(missing)} endpoint",
             )
-        return Discovered(versions_url, VERSION, endpoints, encoding)
+        return Discovered(versions_url, chosen, endpoints, encoding)
+
+    def _kept(self, version: str | None) -> VersionNumber | None:
+        """The party's version when this platform still serves it: a move or a rotation keeps
+        it; None (the newest both speak) when it is no longer served."""
+        return next((v for v in self.router.versions if v == version), None)
 
     @staticmethod
     def _unusable(e: OcpiCallError) -> OcpiError:
@@ -236,8 +246,14 @@ class Registration:
             if moving:
                 changes |= self._pending(party, creds.url)
             else:
+                # The version is the one whose credentials endpoint the peer called.
                 found = await self.discover(
-                    creds.url, creds.token, call.caller.encoding, party.id, party.allowed_origins
+                    creds.url,
+                    creds.token,
+                    call.caller.encoding,
+                    party.id,
+                    party.allowed_origins,
+                    call.in_version,
                 )
                 changes |= dict(
                     version=found.version,
@@ -287,6 +303,7 @@ class Registration:
                 peer_of(fresh).encoding,
                 fresh.id,
                 fresh.allowed_origins,
+                self._kept(fresh.version),
             )
             won = await self.parties.swap(
                 party.id,
@@ -455,7 +472,12 @@ class Registration:
                 try:
                     encoding = peer_of(party).encoding
                     found = await self.discover(
-                        theirs.url, theirs.token, encoding, party.id, party.allowed_origins
+                        theirs.url,
+                        theirs.token,
+                        encoding,
+                        party.id,
+                        party.allowed_origins,
+                        self._kept(party.version),
                     )
                     changes |= dict(endpoints=found.endpoints, version=found.version)
                 except OcpiError:

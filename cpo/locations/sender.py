@@ -27,7 +27,7 @@ def module(router: OcpiRouter, locations: Locations, max_limit: int) -> Module:
 
         return await paged_response(
             call.request,
-            router.module_url("locations"),
+            router.module_url("locations", call.in_version),
             locations.database,
             select(Location),
             col(Location.last_updated),

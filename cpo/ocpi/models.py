@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -80,6 +81,27 @@ class Wire(BaseModel):
 
     def wire(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
+
+
+class VersionNumber(enum.StrEnum):
+    """An OCPI version this code knows; each is served at /ocpi/{version}/ when enabled."""
+
+    V2_1_1 = "2.1.1"
+    V2_2_1 = "2.2.1"
+    V2_3_0 = "2.3.0"
+
+    @property
+    def key(self) -> tuple[int, ...]:
+        return tuple(int(part) for part in self.value.split("."))
+
+
+# The versions whose every module this code serves in that version's shapes: only these may
+# be enabled (CPO_OCPI_VERSIONS). The others come with issue 19.
+IMPLEMENTED: tuple[VersionNumber, ...] = (VersionNumber.V2_2_1,)
+
+
+def newest_first(versions: Iterable[VersionNumber]) -> list[VersionNumber]:
+    return sorted(set(versions), key=lambda v: v.key, reverse=True)
 
 
 class Role(enum.StrEnum):

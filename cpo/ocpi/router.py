@@ -1,14 +1,15 @@
 """Serving OCPI: every request authenticated to one party, checked, answered in an envelope, logged.
 
-Modules plug in as `Module`s (identifier, role, handlers per path and method); the versions and
-details endpoints list exactly the modules that are plugged in.
+Modules plug in as `Module`s (identifier, role, the versions they serve, handlers per path and
+method). Each enabled version is served at /ocpi/{version}/; its details list exactly the
+modules plugged in for it, and a handler learns the version it was called in (`Call.version`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -32,7 +33,7 @@ from cpo.ocpi.headers import (
     routing,
     usable_id,
 )
-from cpo.ocpi.models import problems_of
+from cpo.ocpi.models import VersionNumber, newest_first, problems_of
 from cpo.ocpi.requestlog import RequestLog
 from cpo.ocpi.responses import OcpiResponse
 from cpo.ocpi.status import OcpiError, Status, invalid, not_allowed, not_found, unauthorized
@@ -41,7 +42,6 @@ from cpo.tables import Party, PartyState
 
 log = logging.getLogger("cpo.ocpi")
 
-VERSION = "2.2.1"
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 M = TypeVar("M", bound=BaseModel)
 
@@ -56,10 +56,19 @@ class Call:
     correlation_id: str
     body: bytes
     sender: PartyRef | None = None  # the caller's role on functional modules
+    # The version in the URL called; None only at /ocpi/versions, which is in none.
+    version: VersionNumber | None = None
 
     @property
     def party(self) -> Party:
         return self.caller.party
+
+    @property
+    def in_version(self) -> VersionNumber:
+        """The version called: every module but the versions list is served in one."""
+        if self.version is None:
+            raise RuntimeError("the versions list is in no version")
+        return self.version
 
     def json_value(self) -> Any:
         """The body as JSON; not JSON is HTTP 400."""
@@ -91,6 +100,11 @@ class Module:
     role: str  # SENDER | RECEIVER
     handlers: dict[str, dict[str, Handler]] = field(default_factory=dict)  # path -> method -> fn
     functional: bool = True
+    # The versions whose shapes this module's handlers speak (served where also enabled).
+    versions: frozenset[VersionNumber] = frozenset({VersionNumber.V2_2_1})
+
+    def serves(self, version: VersionNumber) -> bool:
+        return version in self.versions
 
     def on(self, method: str, path: str = "") -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
@@ -105,32 +119,42 @@ REGISTRATION_MODULES = {"versions", "details", "credentials", "unknown"}
 
 
 class OcpiRouter:
-    def __init__(self, base_url: str, own: PartyRef, parties: Parties, log: RequestLog) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        own: PartyRef,
+        parties: Parties,
+        log: RequestLog,
+        versions: Iterable[VersionNumber] = (VersionNumber.V2_2_1,),
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.own = own
         self.parties = parties
         self.log = log
+        self.versions = newest_first(versions)  # the first is the one a peer is offered first
         self.modules: list[Module] = []
 
     @property
     def versions_url(self) -> str:
         return f"{self.base_url}/ocpi/versions"
 
-    @property
-    def details_url(self) -> str:
-        return f"{self.base_url}/ocpi/{VERSION}/details"
+    def details_url(self, version: VersionNumber) -> str:
+        return f"{self.base_url}/ocpi/{version}/details"
 
-    def module_url(self, identifier: str) -> str:
-        return f"{self.base_url}/ocpi/{VERSION}/{identifier}"
+    def module_url(self, identifier: str, version: VersionNumber) -> str:
+        return f"{self.base_url}/ocpi/{version}/{identifier}"
 
     def add(self, module: Module) -> None:
         self.modules.append(module)
 
-    def endpoints(self) -> list[dict[str, str]]:
+    def endpoints(self, version: VersionNumber) -> list[dict[str, str]]:
+        """The modules served in `version`, as its details list them (2.1.1 has no roles)."""
         return [
-            {"identifier": m.identifier, "role": m.role, "url": self.module_url(m.identifier)}
+            {"identifier": m.identifier}
+            | ({} if version == VersionNumber.V2_1_1 else {"role": m.role})
+            | {"url": self.module_url(m.identifier, version)}
             for m in self.modules
-            if m.identifier not in ("versions", "details")
+            if m.identifier not in ("versions", "details") and m.serves(version)
         ]
 
     def routes(self) -> list[BaseRoute]:
@@ -139,25 +163,33 @@ class OcpiRouter:
         for module in self.modules:
             for path, handlers in module.handlers.items():
                 if module.identifier == "versions":
-                    url = "/versions"
-                elif module.identifier == "details":
-                    url = f"/{VERSION}/details"
-                else:
-                    url = f"/{VERSION}/{module.identifier}{path}"
-                routes.append(Route(url, self.endpoint(module, handlers), methods=METHODS))
+                    routes.append(
+                        Route("/versions", self.endpoint(module, handlers, None), methods=METHODS)
+                    )
+                    continue
+                for version in self.versions:
+                    if module.serves(version):
+                        url = f"/{version}/{module.identifier}{path}"
+                        routes.append(
+                            Route(url, self.endpoint(module, handlers, version), methods=METHODS)
+                        )
         routes.append(Route("/{rest:path}", self.unknown, methods=METHODS))
         return routes
 
     def endpoint(
-        self, module: Module, handlers: dict[str, Handler]
+        self, module: Module, handlers: dict[str, Handler], version: VersionNumber | None
     ) -> Callable[[Request], Awaitable[Response]]:
         async def serve(request: Request) -> Response:
-            return await self.serve(request, module, handlers)
+            return await self.serve(request, module, handlers, version)
 
         return serve
 
     async def serve(
-        self, request: Request, module: Module, handlers: dict[str, Handler]
+        self,
+        request: Request,
+        module: Module,
+        handlers: dict[str, Handler],
+        version: VersionNumber | None = None,
     ) -> Response:
         started = time.perf_counter()
         request_id = usable_id(request.headers.get(REQUEST_ID)) or new_id()
@@ -176,7 +208,7 @@ class OcpiRouter:
             handler = handlers.get(request.method)
             if handler is None:
                 raise not_allowed(f"{request.method} is not served at {request.url.path}")
-            call = Call(request, caller, request_id, correlation_id, body)
+            call = Call(request, caller, request_id, correlation_id, body, version=version)
             if module.functional:
                 call.sender = self.sender(request, caller.party)
                 headers |= routing(self.own, call.sender)
@@ -253,7 +285,7 @@ class OcpiRouter:
 
     async def unknown(self, request: Request) -> Response:
         segments = [s for s in request.url.path.split("/") if s][1:]  # after "ocpi"
-        if segments and segments[0] != VERSION and segments[0][:1].isdigit():
+        if segments and segments[0] not in self.versions and segments[0][:1].isdigit():
             error = not_found(
                 f"OCPI version {segments[0]} is not served here; see {self.versions_url}",
                 Status.UNSUPPORTED_VERSION,

@@ -39,7 +39,7 @@ def module(
         # Only the caller's own, and only those an eMSP can place (at a Location).
         return await paged_response(
             call.request,
-            router.module_url("sessions"),
+            router.module_url("sessions", call.in_version),
             database,
             select(ChargingSession).where(
                 ChargingSession.owner_id == call.party.id,

@@ -24,7 +24,7 @@ def module(router: OcpiRouter, tariffs: Tariffs, max_limit: int) -> Module:
 
         return await paged_response(
             call.request,
-            router.module_url("tariffs"),
+            router.module_url("tariffs", call.in_version),
             tariffs.database,
             select(Tariff).where(col(Tariff.deleted).is_(False)),
             col(Tariff.last_updated),

@@ -196,6 +196,9 @@ async def test_platform_pulls_the_token_list_fully_then_incrementally(
         async with quick_platform.admin() as admin:
             pulled = (await admin.post(f"/parties/{party_id}/tokens/pull?full=true")).json()
             assert pulled == {"stored": 120, "skipped": 1, "invalidated": 0}
+            # The pull that registration started and this one took turns, page after page.
+            pages = [r for r in sim.received if r.module == "tokens" and r.method == "GET"]
+            assert [r.query.get("offset", "0") for r in pages] == ["0", "50", "100"] * 2
             sim.tokens[5] |= {"valid": False, "last_updated": "2100-01-01T00:00:00Z"}
             del sim.tokens[7]  # gone from the list: no longer valid after a full pull
             pulled = (await admin.post(f"/parties/{party_id}/tokens/pull")).json()
