@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 
 from simulators.charge_point import CallErrorReceived, ChargePointSimulator, SessionRejected
 from simulators.emsp import EmspSimulator, OcpiError, make_token
-from simulators.emsp.models import Token
+from simulators.emsp.specs import DEFAULT_VERSION, VERSIONS, spec
 from simulators.emsp.validation import problems
 from simulators.fleet import (
     MAX_CHARGERS,
@@ -59,10 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     emsp = commands.add_parser(
         "emsp",
-        help="run a simulated OCPI 2.2.1 eMSP",
-        description="Serve an OCPI 2.2.1 eMSP that records and checks everything a CPO sends. "
+        help="run a simulated OCPI eMSP (2.1.1, 2.2.1 or 2.3.0)",
+        description="Serve an OCPI eMSP that records and checks everything a CPO sends. "
         "Prints its versions URL and a token A for `cpo party register`, or registers itself "
         "with --register; then logs every request and violation until Ctrl-C.",
+    )
+    emsp.add_argument(
+        "--version",
+        choices=VERSIONS,
+        default=DEFAULT_VERSION,
+        help=f"the OCPI version to speak and check against (default {DEFAULT_VERSION})",
     )
     emsp.add_argument("--host", default="127.0.0.1")
     emsp.add_argument("--port", type=int, default=9000, help="0 picks a free port")
@@ -72,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     emsp.add_argument("--name", default="eMSP Simulator", help="business name in our credentials")
     emsp.add_argument("--tokens", type=Path, metavar="FILE.json", help="OCPI Token object(s)")
     emsp.add_argument(
-        "--raw-tokens", action="store_true", help="send and expect Authorization tokens unencoded"
+        "--raw-tokens",
+        action="store_true",
+        help="send and expect Authorization tokens unencoded (always so in 2.1.1)",
     )
     emsp.add_argument(
         "--register",
@@ -272,7 +280,7 @@ async def _serve(sim: ChargePointSimulator) -> int:
 
 async def run_emsp(args: argparse.Namespace) -> int:
     try:
-        tokens = _load_tokens(args.tokens, args.country_code, args.party_id)
+        tokens = _load_tokens(args.tokens, args.country_code, args.party_id, args.version)
     except (OSError, ValueError) as exc:
         return fail(f"--tokens {args.tokens}: {exc}")
     sim = EmspSimulator(
@@ -282,8 +290,9 @@ async def run_emsp(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         tokens=tokens,
-        token_encoding="raw" if args.raw_tokens else "base64",
+        token_encoding="raw" if args.raw_tokens else None,
         public_url=args.public_url,
+        version=args.version,
     )
     try:
         await sim.start()
@@ -291,6 +300,7 @@ async def run_emsp(args: argparse.Namespace) -> int:
         return fail(f"cannot listen on {args.host}:{args.port}: {exc}")
     try:
         summary: dict[str, Any] = {
+            "version": sim.version,
             "versions_url": sim.versions_url,
             "tokens": [f"{t['uid']} ({t['type']})" for t in tokens],
         }
@@ -315,16 +325,21 @@ async def run_emsp(args: argparse.Namespace) -> int:
         await sim.stop()
 
 
-def default_tokens(country_code: str, party_id: str) -> list[dict[str, Any]]:
+def default_tokens(
+    country_code: str, party_id: str, version: str = DEFAULT_VERSION
+) -> list[dict[str, Any]]:
     """Two demo tokens: a card the CPO may whitelist, an app user it must ask. Their uids name
     the eMSP (two simulators never offer the same token, so a charge is never credited to the
     wrong one) and are never the charger simulator's own default --id-tag."""
     prefix = f"{country_code}-{party_id}"
     return [
-        make_token(f"{prefix}-CARD-0001", country_code=country_code, party_id=party_id),
+        make_token(
+            f"{prefix}-CARD-0001", country_code=country_code, party_id=party_id, version=version
+        ),
         make_token(
             f"{prefix}-APP-0001",
-            type="APP_USER",
+            type="OTHER" if version == "2.1.1" else "APP_USER",  # 2.1.1 has no APP_USER
+            version=version,
             whitelist="NEVER",
             country_code=country_code,
             party_id=party_id,
@@ -332,13 +347,15 @@ def default_tokens(country_code: str, party_id: str) -> list[dict[str, Any]]:
     ]
 
 
-def _load_tokens(path: Path | None, country_code: str, party_id: str) -> list[dict[str, Any]]:
+def _load_tokens(
+    path: Path | None, country_code: str, party_id: str, version: str = DEFAULT_VERSION
+) -> list[dict[str, Any]]:
     if path is None:
-        return default_tokens(country_code, party_id)
+        return default_tokens(country_code, party_id, version)
     loaded = json.loads(path.read_text())
     tokens = loaded if isinstance(loaded, list) else [loaded]
     for i, token in enumerate(tokens):
-        if found := problems(Token, token, f"Token[{i}]"):
+        if found := problems(spec(version).models.Token, token, f"Token[{i}]"):
             raise ValueError("; ".join(found))
     return tokens
 
@@ -347,7 +364,8 @@ def _print_emsp(summary: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(summary), flush=True)
         return
-    print(f"eMSP simulator: versions URL {summary['versions_url']}", flush=True)
+    print(f"eMSP simulator (OCPI {summary['version']}): versions URL {summary['versions_url']}",
+          flush=True)  # fmt: skip
     print(f"tokens offered: {', '.join(summary['tokens']) or 'none'}", flush=True)
     if "token_a" in summary:
         print(f"token A: {summary['token_a']}")

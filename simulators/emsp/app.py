@@ -18,12 +18,14 @@ if TYPE_CHECKING:
     from simulators.emsp.simulator import EmspSimulator
 
 BASE = "/ocpi/emsp"
-V = f"{BASE}/2.2.1"
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 OBJECT = "{country_code}/{party_id}"
 
 
 def build_app(sim: EmspSimulator) -> ASGIApp:
+    V = f"{BASE}/{sim.version}"  # noqa: N806
+    tariff = receivers.TARIFF_PATCHABLE if sim.spec.tariff_patch else receivers.TARIFF
+
     def ocpi(path: str, module: str, handlers: Mapping[str, Handler]) -> Route:
         async def endpoint(request: Request) -> Response:
             return await exchange(sim, request, module, handlers)
@@ -44,7 +46,7 @@ def build_app(sim: EmspSimulator) -> ASGIApp:
         ocpi(f"{V}/sessions/{OBJECT}/{{session_id}}", "sessions", receivers.SESSION),
         ocpi(f"{V}/cdrs", "cdrs", receivers.CDRS),
         ocpi(f"{V}/cdrs/{{cdr_id:path}}", "cdrs", receivers.CDR_BY_ID),
-        ocpi(f"{V}/tariffs/{OBJECT}/{{tariff_id}}", "tariffs", receivers.TARIFF),
+        ocpi(f"{V}/tariffs/{OBJECT}/{{tariff_id}}", "tariffs", tariff),
         ocpi(f"{V}/tokens", "tokens", tokens.TOKENS),
         ocpi(f"{V}/tokens/{{uid:path}}/authorize", "tokens", tokens.AUTHORIZE),
         ocpi(f"{V}/commands/{{command_id}}", "commands", commands.RESULT),

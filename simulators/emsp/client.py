@@ -8,21 +8,12 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 
-from simulators.emsp.models import (
-    EVSE,
-    MODULE_OBJECTS,
-    CommandResponse,
-    Connector,
-    Credentials,
-    Envelope,
-    Version,
-    VersionDetails,
-)
+from simulators.emsp.models import Envelope
+from simulators.emsp.specs import CPO_ROLES, Spec
 from simulators.emsp.state import Violation
 from simulators.emsp.validation import list_problems, problems
 from simulators.emsp.wire import (
     FUNCTIONAL,
-    VERSION,
     OcpiError,
     authorization,
     new_id,
@@ -40,7 +31,7 @@ MAX_PAGES = 10_000
 
 
 class OcpiClient:
-    """Sends requests as the simulator and judges the responses against OCPI 2.2.1."""
+    """Sends requests as the simulator and judges the responses against its OCPI version."""
 
     def __init__(self, sim: EmspSimulator, timeout: float) -> None:
         self.sim = sim
@@ -71,13 +62,11 @@ class OcpiClient:
         expect: Expect | None = None,
     ) -> tuple[httpx.Response, dict[str, Any] | None]:
         """Send one request; return the response and its envelope (None when it is not JSON)."""
-        headers = {
-            "Authorization": authorization(token, self.sim.token_encoding),
-            "X-Request-ID": new_id(),
-            "X-Correlation-ID": new_id(),
-        }
-        if module in FUNCTIONAL:
-            headers |= routing_headers(self.sim.party, to)
+        headers = {"Authorization": authorization(token, self.sim.token_encoding)}
+        if self.sim.spec.routing:  # 2.2.1 and 2.3.0; 2.1.1 has no ids nor routing headers
+            headers |= {"X-Request-ID": new_id(), "X-Correlation-ID": new_id()}
+            if module in FUNCTIONAL:
+                headers |= routing_headers(self.sim.party, to)
         response = await self.http.request(method, url, headers=headers, json=json, params=params)
         return response, self.check(module, response, headers, to, expect)
 
@@ -95,9 +84,11 @@ class OcpiClient:
             self.sim.violate(Violation(module, request.method, request.url.path, message, body))
 
         for name in ("X-Request-ID", "X-Correlation-ID"):
-            if response.headers.get(name) != sent[name]:
+            if name in sent and response.headers.get(name) != sent[name]:
                 violate(f"response does not echo {name}")
-        if module in FUNCTIONAL:
+        if not self.sim.spec.routing:
+            pass  # 2.1.1 defines no routing headers: nothing required, extra ones are fine
+        elif module in FUNCTIONAL:
             sender, receiver = party_of(response.headers, "from"), party_of(response.headers, "to")
             if sender is None or (to is not None and not same_party(sender, to)):
                 violate(f"response OCPI-from-* should name the CPO {to}, got {sender}")
@@ -124,18 +115,27 @@ class OcpiClient:
         return body
 
     async def discover(self, versions_url: str, token: str) -> dict[tuple[str, str], str]:
-        """GET a peer's versions and its 2.2.1 details: its endpoints, or OcpiError 3001/3002."""
-        data = await self._get_data(versions_url, token, "versions", _versions)
+        """GET a peer's versions and the details of our version: its endpoints, or OcpiError
+        3001/3002. 2.1.1 endpoints carry no role: each gets the role a CPO offers it with."""
+        spec = self.sim.spec
+        version = spec.version
+        data = await self._get_data(versions_url, token, "versions", _versions(spec))
         offered = {v.get("version"): v.get("url") for v in data if isinstance(v, dict)}
-        details_url = offered.get(VERSION)
+        details_url = offered.get(version)
         if not isinstance(details_url, str):
             raise OcpiError(
-                3002, f"{versions_url} offers no {VERSION} (only {sorted(map(str, offered))})"
+                3002, f"{versions_url} offers no {version} (only {sorted(map(str, offered))})"
             )
-        details = await self._get_data(details_url, token, "details", _details)
+        details = await self._get_data(details_url, token, "details", _details(spec))
         endpoints = details.get("endpoints") if isinstance(details, dict) else None
         if not isinstance(endpoints, list):
             raise OcpiError(3001, f"{details_url} returned no endpoints")
+        if not spec.roles:
+            return {
+                (e["identifier"], CPO_ROLES.get(e["identifier"], "SENDER")): e["url"]
+                for e in endpoints
+                if isinstance(e, dict) and {"identifier", "url"} <= e.keys()
+            }
         return {
             (e["identifier"], e["role"]): e["url"]
             for e in endpoints
@@ -156,7 +156,7 @@ class OcpiClient:
         self, url: str, token: str, module: str, params: dict[str, Any], to: tuple[str, str] | None
     ) -> list[dict[str, Any]]:
         """Follow the Link headers of a paginated list, checking each page's headers."""
-        model = MODULE_OBJECTS.get(module)
+        model = self.sim.models.MODULE_OBJECTS.get(module)
         expect: Expect | None = (lambda data: list_problems(model, data)) if model else None
         items: list[dict[str, Any]] = []
         filters = {k: str(v) for k, v in params.items() if k not in ("offset", "limit")}
@@ -222,35 +222,42 @@ class OcpiClient:
         return link
 
 
-def expectation(module: str, method: str, path: str) -> Expect | None:
-    """What the data of a successful response to this request must be."""
+def expectation(spec: Spec, module: str, method: str, path: str) -> Expect | None:
+    """What the data of a successful response to this request must be, in spec's version."""
+    models = spec.models
     depth = len([part for part in path.split("/") if part])
-    model = MODULE_OBJECTS.get(module)
+    model = models.MODULE_OBJECTS.get(module)
     if module == "credentials" and method in ("GET", "POST", "PUT"):
-        return lambda data: problems(Credentials, data)
+        return lambda data: problems(models.Credentials, data)
     if module == "commands" and method == "POST":
-        return lambda data: problems(CommandResponse, data)
+        return lambda data: problems(models.CommandResponse, data)
     if method != "GET" or model is None:
         return None
     if depth == 0:
         return lambda data: list_problems(model, data)
     if module == "locations" and depth in (2, 3):
-        single = EVSE if depth == 2 else Connector
+        single = models.EVSE if depth == 2 else models.Connector
         return lambda data: problems(single, data)
     return lambda data: problems(model, data)
 
 
-def _versions(data: Any) -> list[str]:
-    if isinstance(data, list) and not data:
-        return ["versions: the list must hold at least one Version"]
-    return list_problems(Version, data)
+def _versions(spec: Spec) -> Expect:
+    def check(data: Any) -> list[str]:
+        if isinstance(data, list) and not data:
+            return ["versions: the list must hold at least one Version"]
+        return list_problems(spec.models.Version, data)
+
+    return check
 
 
-def _details(data: Any) -> list[str]:
-    found = problems(VersionDetails, data)
-    if isinstance(data, dict) and data.get("version") not in (None, VERSION):
-        found.append(f"details of {VERSION} say version {data.get('version')!r}")
-    return found
+def _details(spec: Spec) -> Expect:
+    def check(data: Any) -> list[str]:
+        found = problems(spec.models.VersionDetails, data)
+        if isinstance(data, dict) and data.get("version") not in (None, spec.version):
+            found.append(f"details of {spec.version} say version {data.get('version')!r}")
+        return found
+
+    return check
 
 
 def _int_header(response: httpx.Response, name: str, violate: Callable[[str], None]) -> int | None:

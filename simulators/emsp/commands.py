@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from simulators.emsp.exchange import Call, Handler, Reply
-from simulators.emsp.models import CommandResult
 from simulators.emsp.validation import problems
 
 
@@ -12,7 +11,7 @@ async def post_result(call: Call) -> Reply:
     command_id = call.params["command_id"]
     if command_id not in sim.sent_commands:
         return call.reject(f"no command was sent with response_url id {command_id}", http=404)
-    if found := problems(CommandResult, call.body):
+    if found := problems(sim.models.CommandResult, call.body):
         return call.reject(*found)
     sim.command_results[command_id] = call.body
     return Reply()

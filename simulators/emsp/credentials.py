@@ -7,10 +7,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from simulators.emsp.exchange import Call, Handler, Reply
-from simulators.emsp.models import Credentials
 from simulators.emsp.state import CpoPeer, Violation
 from simulators.emsp.validation import problems
-from simulators.emsp.wire import VERSION, OcpiError, new_token
+from simulators.emsp.wire import OcpiError, new_token
 
 if TYPE_CHECKING:
     from simulators.emsp.simulator import EmspSimulator
@@ -48,7 +47,7 @@ HANDLERS: dict[str, Handler] = {"GET": get, "POST": post, "PUT": put, "DELETE": 
 async def _register_peer(call: Call) -> Reply:
     """Fetch the CPO's versions and details with its token B before answering with our C."""
     sim = call.sim
-    found = problems(Credentials, call.body)
+    found = problems(sim.models.Credentials, call.body)
     if found:
         return call.reject(*found)
     body: dict[str, Any] = call.body
@@ -59,13 +58,14 @@ async def _register_peer(call: Call) -> Reply:
     missing = sim.missing_endpoints(endpoints)
     if missing:
         return Reply(3003, message=f"the CPO offers no {', '.join(missing)}")
-    if not any(role["role"] == "CPO" for role in body["roles"]):
+    roles = roles_of(sim, body)
+    if not any(role["role"] == "CPO" for role in roles):
         call.violate("the credentials name no CPO role")
     if call.with_token_a:
         sim._invites.discard(call.token or "")
     token_c = new_token()
     sim._accept_peer(
-        CpoPeer(body["url"], VERSION, endpoints, body["token"], body["roles"], body), token_c
+        CpoPeer(body["url"], sim.version, endpoints, body["token"], roles, body), token_c
     )
     return Reply(data=sim.own_credentials(token_c))
 
@@ -82,7 +82,8 @@ async def register(sim: EmspSimulator, versions_url: str, token_a: str) -> dict[
     token_b = new_token()
     data = await _offer(sim, "POST", url, token_a, token_b)
     sim._accept_peer(
-        CpoPeer(versions_url, VERSION, endpoints, data["token"], data["roles"], data), token_b
+        CpoPeer(versions_url, sim.version, endpoints, data["token"], roles_of(sim, data), data),
+        token_b,
     )
     return data
 
@@ -92,7 +93,7 @@ async def update(sim: EmspSimulator) -> dict[str, Any]:
     peer = sim._require_peer()
     token_b = new_token()
     data = await _offer(sim, "PUT", _credentials_url(peer.endpoints), peer.token, token_b)
-    peer.token, peer.roles, peer.credentials = data["token"], data["roles"], data
+    peer.token, peer.roles, peer.credentials = data["token"], roles_of(sim, data), data
     peer.versions_url = data["url"]
     sim._accept_peer(peer, token_b)
     peer.endpoints = await sim.client.discover(peer.versions_url, peer.token)
@@ -103,14 +104,14 @@ async def unregister(sim: EmspSimulator) -> None:
     peer = sim._require_peer()
     url = _credentials_url(peer.endpoints)
     response, body = await _call(sim, "DELETE", url, peer.token)
-    _accepted(response, body, "DELETE credentials")
+    _accepted(sim, response, body, "DELETE credentials")
     sim._forget_peer()
 
 
 async def fetch(sim: EmspSimulator) -> dict[str, Any]:
     peer = sim._require_peer()
     response, body = await _call(sim, "GET", _credentials_url(peer.endpoints), peer.token)
-    return _accepted(response, body, "GET credentials")
+    return _accepted(sim, response, body, "GET credentials")
 
 
 async def _offer(
@@ -120,7 +121,7 @@ async def _offer(
     sim._pending[token_b] = set()
     try:
         response, body = await _call(sim, method, url, token, sim.own_credentials(token_b))
-        data = _accepted(response, body, f"{method} credentials")
+        data = _accepted(sim, response, body, f"{method} credentials")
         called = sim._pending[token_b]
     finally:
         sim._pending.pop(token_b, None)
@@ -146,13 +147,17 @@ async def _call(
             token,
             module="credentials",
             json=json,
-            expect=(lambda data: problems(Credentials, data)) if method != "DELETE" else None,
+            expect=(lambda data: problems(sim.models.Credentials, data))
+            if method != "DELETE"
+            else None,
         )
     except httpx.HTTPError as exc:
         raise OcpiError(3001, f"{method} {url} failed: {exc!r}") from exc
 
 
-def _accepted(response: httpx.Response, body: dict[str, Any] | None, what: str) -> dict[str, Any]:
+def _accepted(
+    sim: EmspSimulator, response: httpx.Response, body: dict[str, Any] | None, what: str
+) -> dict[str, Any]:
     if body is None or body.get("status_code") != 1000 or response.status_code >= 300:
         status = body.get("status_code") if body else None
         message = body.get("status_message") if body else response.text[:200]
@@ -163,10 +168,18 @@ def _accepted(response: httpx.Response, body: dict[str, Any] | None, what: str) 
     data = body.get("data")
     if what.startswith("DELETE"):
         return {}
-    if problems(Credentials, data):
+    if problems(sim.models.Credentials, data):
         raise OcpiError(3001, f"{what} returned invalid credentials (see violations)")
     assert isinstance(data, dict)
     return data
+
+
+def roles_of(sim: EmspSimulator, credentials: dict[str, Any]) -> list[dict[str, Any]]:
+    """The CredentialsRoles of a (valid) Credentials object; a 2.1.1 one names a single party."""
+    if sim.spec.roles:
+        return list(credentials["roles"])
+    role = {key: credentials[key] for key in ("country_code", "party_id", "business_details")}
+    return [{"role": "CPO", **role}]
 
 
 def _credentials_url(endpoints: dict[tuple[str, str], str]) -> str:

@@ -134,8 +134,9 @@ async def _answer(call: Call, handlers: Mapping[str, Handler]) -> Reply:
 
     found = read_authorization(request.headers.get("authorization"), sim._known_tokens())
     if found is None:
+        form = "raw" if sim.version == "2.1.1" else "base64"
         return Reply(
-            2000, http=401, message="Authorization: Token <base64 token> missing or unknown"
+            2000, http=401, message=f"Authorization: Token <{form} token> missing or unknown"
         )
     call.token, encoding = found
     if call.with_token_a and call.module not in OPEN_TO_TOKEN_A:
@@ -144,7 +145,9 @@ async def _answer(call: Call, handlers: Mapping[str, Handler]) -> Reply:
         if sim.strict_encoding:
             return Reply(2000, http=401, message=f"token must be sent {sim.token_encoding}")
         if encoding == "raw":
-            call.violate("Authorization token sent raw; OCPI 2.2.1 sends it Base64-encoded")
+            call.violate(
+                f"Authorization token sent raw; OCPI {sim.version} sends it Base64-encoded"
+            )
     sim._token_used(call.token, call.module)
 
     raw = await request.body()
@@ -176,10 +179,13 @@ def _fault(kind: str) -> Reply:
 
 
 def _check_headers(call: Call) -> None:
+    if not call.sim.spec.routing:
+        return  # 2.1.1 requires neither request ids nor routing headers (extra ones are fine)
     headers = call.request.headers
+    version = call.sim.version
     for name in ("X-Request-ID", "X-Correlation-ID"):
         if not headers.get(name):
-            call.violate(f"{name} header missing (OCPI 2.2.1 requires it on every request)")
+            call.violate(f"{name} header missing (OCPI {version} requires it on every request)")
     sender, receiver = party_of(headers, "from"), party_of(headers, "to")
     if call.module not in FUNCTIONAL:
         if any(name.lower().startswith(("ocpi-from-", "ocpi-to-")) for name in headers):
@@ -198,13 +204,15 @@ def _check_headers(call: Call) -> None:
 
 def render(call: Call, reply: Reply) -> Response:
     sim, headers_in = call.sim, call.request.headers
-    headers = {
-        "X-Request-ID": headers_in.get("x-request-id") or new_id(),
-        "X-Correlation-ID": headers_in.get("x-correlation-id") or new_id(),
-    }
-    if call.module in FUNCTIONAL:
-        to = party_of(headers_in, "from") or (sim.cpo.party() if sim.cpo else None)
-        headers |= routing_headers(sim.party, to)
+    headers: dict[str, str] = {}
+    if sim.spec.routing:  # 2.1.1 has neither request ids nor routing headers
+        headers = {
+            "X-Request-ID": headers_in.get("x-request-id") or new_id(),
+            "X-Correlation-ID": headers_in.get("x-correlation-id") or new_id(),
+        }
+        if call.module in FUNCTIONAL:
+            to = party_of(headers_in, "from") or (sim.cpo.party() if sim.cpo else None)
+            headers |= routing_headers(sim.party, to)
     headers |= reply.headers
     if reply.raw is not None:
         return Response(reply.raw, reply.http, headers, media_type="application/json")

@@ -704,3 +704,51 @@ NESTED: dict[tuple[type[OcpiModel], str], tuple[type[OcpiModel], str]] = {
     (Location, "evses"): (EVSE, "uid"),
     (EVSE, "connectors"): (Connector, "id"),
 }
+
+
+# ---------------------------------------------------------------------------------- commands we send
+
+
+class CancelReservation(OcpiModel):
+    response_url: URL
+    reservation_id: CiS36
+
+
+class ReserveNow(OcpiModel):
+    response_url: URL
+    token: Token
+    expiry_date: DateTime
+    reservation_id: CiS36
+    location_id: CiS36
+    evse_uid: CiS36 | None = None
+    authorization_reference: CiS36 | None = None
+
+
+class StartSession(OcpiModel):
+    response_url: URL
+    token: Token
+    location_id: CiS36
+    evse_uid: CiS36 | None = None
+    connector_id: CiS36 | None = None
+    authorization_reference: CiS36 | None = None
+
+
+class StopSession(OcpiModel):
+    response_url: URL
+    session_id: CiS36
+
+
+class UnlockConnector(OcpiModel):
+    response_url: URL
+    location_id: CiS36
+    evse_uid: CiS36
+    connector_id: CiS36
+
+
+COMMANDS: dict[str, type[OcpiModel]] = {
+    "CANCEL_RESERVATION": CancelReservation,
+    "RESERVE_NOW": ReserveNow,
+    "START_SESSION": StartSession,
+    "STOP_SESSION": StopSession,
+    "UNLOCK_CONNECTOR": UnlockConnector,
+}

@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import quote
 
 from simulators.emsp.exchange import Call, Handler, Reply
-from simulators.emsp.models import CDR, EVSE, Connector, Location, OcpiModel, Session, Tariff
+from simulators.emsp.models import OcpiModel
 from simulators.emsp.validation import find, merge, patch_problems, problems
 from simulators.emsp.wire import later, same_party
 
@@ -56,6 +56,11 @@ def _mismatches(call: Call, body: dict[str, Any], id_param: str, id_field: str) 
     return found
 
 
+def _patch_needs_last_updated(call: Call) -> bool:
+    """2.2.1 and 2.3.0 PATCHes must carry last_updated; 2.1.1 ones send only what changed."""
+    return bool(call.sim.spec.patch_needs_last_updated)
+
+
 def _unknown(what: str, status_code: int = 2000) -> Reply:
     return Reply(status_code, http=404, message=f"unknown {what}")
 
@@ -84,11 +89,12 @@ async def _get(call: Call, store: dict[Key, Any], id_param: str, what: str) -> R
 
 def _location_depth(call: Call) -> tuple[type[OcpiModel], str, str]:
     """The object a locations URL names: (model, its id field, the URL parameter holding it)."""
+    models = call.sim.models
     if "connector_id" in call.params:
-        return Connector, "id", "connector_id"
+        return models.Connector, "id", "connector_id"
     if "evse_uid" in call.params:
-        return EVSE, "uid", "evse_uid"
-    return Location, "id", "location_id"
+        return models.EVSE, "uid", "evse_uid"
+    return models.Location, "id", "location_id"
 
 
 def _at_depth(call: Call, location: dict[str, Any]) -> dict[str, Any] | None:
@@ -144,8 +150,8 @@ async def get_location(call: Call) -> Reply:
 
 async def put_location(call: Call) -> Reply:
     model, id_field, id_param = _location_depth(call)
-    if model is Location:
-        return await _put(call, call.sim.locations, Location, "location_id")
+    if id_param == "location_id":
+        return await _put(call, call.sim.locations, model, "location_id")
     if refused := _not_the_callers(call):
         return refused
     found = problems(model, call.body) or _mismatches(call, call.body, id_param, id_field)
@@ -158,7 +164,7 @@ async def patch_location(call: Call) -> Reply:
     model, id_field, id_param = _location_depth(call)
     if refused := _not_the_callers(call):
         return refused
-    found = patch_problems(model, call.body)
+    found = patch_problems(model, call.body, last_updated=_patch_needs_last_updated(call))
     if not found:
         found = _mismatches(call, call.body, id_param, id_field)
     if found:
@@ -179,7 +185,7 @@ def _store_location_change(call: Call, change: Any) -> Reply:
     updated = _replace(call, location, change(current))
     if updated is None:
         return _unknown("EVSE")
-    if found := problems(Location, updated):
+    if found := problems(call.sim.models.Location, updated):
         return call.reject(*(f"after this {call.method}: {message}" for message in found))
     store[key] = updated
     return Reply(http=201 if current is None else 200)
@@ -195,13 +201,14 @@ async def get_session(call: Call) -> Reply:
 
 
 async def put_session(call: Call) -> Reply:
-    return await _put(call, call.sim.sessions, Session, "session_id")
+    return await _put(call, call.sim.sessions, call.sim.models.Session, "session_id")
 
 
 async def patch_session(call: Call) -> Reply:
     if refused := _not_the_callers(call):
         return refused
-    found = patch_problems(Session, call.body)
+    Session = call.sim.models.Session  # noqa: N806
+    found = patch_problems(Session, call.body, last_updated=_patch_needs_last_updated(call))
     if not found:
         found = _mismatches(call, call.body, "session_id", "id")
     if found:
@@ -228,12 +235,13 @@ SESSION: dict[str, Handler] = {"GET": get_session, "PUT": put_session, "PATCH": 
 
 async def post_cdr(call: Call) -> Reply:
     sim = call.sim
-    if found := problems(CDR, call.body):
+    if found := problems(sim.models.CDR, call.body):
         return call.reject(*found)
     cdr: dict[str, Any] = call.body
-    party = (cdr["country_code"], cdr["party_id"])
-    if sim.cpo is not None and not any(same_party(party, p) for p in sim.cpo.parties()):
-        return call.reject(f"CDR of {'/'.join(party)}, none of the CPO's roles")
+    if sim.spec.roles:  # a 2.1.1 CDR names no party
+        party = (cdr["country_code"], cdr["party_id"])
+        if sim.cpo is not None and not any(same_party(party, p) for p in sim.cpo.parties()):
+            return call.reject(f"CDR of {'/'.join(party)}, none of the CPO's roles")
     location = f"{sim.module_url('cdrs')}/{quote(cdr['id'], safe='')}"
     known = sim.cdrs.get(cdr["id"])
     if known is not None and known != cdr:
@@ -258,7 +266,28 @@ async def get_tariff(call: Call) -> Reply:
 
 
 async def put_tariff(call: Call) -> Reply:
-    return await _put(call, call.sim.tariffs, Tariff, "tariff_id")
+    return await _put(call, call.sim.tariffs, call.sim.models.Tariff, "tariff_id")
+
+
+async def patch_tariff(call: Call) -> Reply:
+    """2.1.1 only: 2.2 dropped PATCH from the tariffs receiver."""
+    if refused := _not_the_callers(call):
+        return refused
+    Tariff = call.sim.models.Tariff  # noqa: N806
+    found = patch_problems(Tariff, call.body, last_updated=_patch_needs_last_updated(call))
+    if not found:
+        found = _mismatches(call, call.body, "tariff_id", "id")
+    if found:
+        return call.reject(*found)
+    store = call.sim.tariffs
+    key = _stored_key(store, _key(call, "tariff_id"))
+    if key not in store:
+        return _unknown("tariff")
+    updated = merge(store[key], call.body, Tariff)
+    if found := problems(Tariff, updated):
+        return call.reject(*(f"after this PATCH: {message}" for message in found))
+    store[key] = updated
+    return Reply()
 
 
 async def delete_tariff(call: Call) -> Reply:
@@ -272,7 +301,8 @@ async def delete_tariff(call: Call) -> Reply:
     for location in call.sim.locations.values():
         for evse in location.get("evses") or []:
             for connector in evse.get("connectors") or []:
-                if tariff_id in (str(t).upper() for t in connector.get("tariff_ids") or []):
+                used = list(connector.get("tariff_ids") or []) + [connector.get("tariff_id")]
+                if tariff_id in (str(t).upper() for t in used if t):
                     call.violate(
                         f"tariff {key[2]} deleted while connector {location['id']}/"
                         f"{evse.get('uid')}/{connector.get('id')} still refers to it"
@@ -282,3 +312,4 @@ async def delete_tariff(call: Call) -> Reply:
 
 
 TARIFF: dict[str, Handler] = {"GET": get_tariff, "PUT": put_tariff, "DELETE": delete_tariff}
+TARIFF_PATCHABLE: dict[str, Handler] = TARIFF | {"PATCH": patch_tariff}

@@ -1,32 +1,35 @@
-"""EmspSimulator: an OCPI 2.2.1 eMSP on loopback that records and checks what a CPO sends it."""
+"""EmspSimulator: an OCPI eMSP on loopback that records and checks what a CPO sends it."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import Any, Self, TypeVar
 
 import httpx
 
 from simulators.emsp import credentials
-from simulators.emsp.app import BASE, V, build_app
+from simulators.emsp.app import BASE, build_app
 from simulators.emsp.client import OcpiClient, expectation
 from simulators.emsp.server import LoopbackServer
+from simulators.emsp.specs import CPO_ROLES, DEFAULT_VERSION, Spec, spec
 from simulators.emsp.state import CpoPeer, Faults, Received, Violation
 from simulators.emsp.wire import OcpiError, TokenEncoding, join, new_id, new_token
 
 LOG = logging.getLogger("simulators.emsp")
 T = TypeVar("T")
 # The interface role we call on a CPO when the caller does not say which.
-CPO_ROLE = {"tokens": "RECEIVER", "commands": "RECEIVER", "chargingprofiles": "RECEIVER"}
+CPO_ROLE = CPO_ROLES
 
 
 class EmspSimulator:
     """A scriptable eMSP peer: HTTP server, OCPI client, and conformance checker in one.
 
-    Everything received lands in `received`; everything that breaks OCPI 2.2.1 (in requests
+    It speaks one OCPI `version` (2.1.1, 2.2.1 or 2.3.0): its versions, details, credentials,
+    headers and token encoding follow it, and everything is checked against that version.
+    Everything received lands in `received`; everything that breaks OCPI (in requests
     and in the answers to our own calls) lands in `violations`. `authorize_answers` (uid ->
     AllowedType) and `fault()` change how it answers; `required_endpoints` says which CPO
     endpoints a registration needs ((module, role), role None for any).
@@ -40,13 +43,16 @@ class EmspSimulator:
         host: str = "127.0.0.1",
         port: int = 0,
         tokens: Iterable[dict[str, Any]] | None = None,
-        token_encoding: TokenEncoding = "base64",
+        token_encoding: TokenEncoding | None = None,
         strict_encoding: bool = False,
         page_limit: int = 50,
         public_url: str | None = None,
         timeout: float = 10.0,
         trailing_slash: bool = False,
+        version: str = DEFAULT_VERSION,
     ) -> None:
+        self.spec: Spec = spec(version)
+        token_encoding = token_encoding or self.spec.encoding
         if token_encoding not in ("base64", "raw"):
             raise ValueError("token_encoding is 'base64' or 'raw'")
         self.country_code, self.party_id, self.name = country_code, party_id, name
@@ -117,6 +123,15 @@ class EmspSimulator:
     # ------------------------------------------------------------------ identity and URLs
 
     @property
+    def version(self) -> str:
+        return self.spec.version
+
+    @property
+    def models(self) -> ModuleType:
+        """The validation models of the version spoken (models, models_v211, models_v230)."""
+        return self.spec.models
+
+    @property
     def party(self) -> tuple[str, str]:
         return self.country_code, self.party_id
 
@@ -133,16 +148,25 @@ class EmspSimulator:
 
     @property
     def details_url(self) -> str:
-        return f"{self.url}{V}{self._slash}"
+        return f"{self.url}{BASE}/{self.version}{self._slash}"
 
     def module_url(self, module: str) -> str:
-        return f"{self.url}{V}/{module}{self._slash}"
+        return f"{self.url}{BASE}/{self.version}/{module}{self._slash}"
 
     @property
     def _slash(self) -> str:
         return "/" if self.trailing_slash else ""
 
     def own_credentials(self, token: str) -> dict[str, Any]:
+        """Our Credentials object in the version spoken (2.1.1: one party at the top level)."""
+        if not self.spec.roles:
+            return {
+                "token": token,
+                "url": self.versions_url,
+                "business_details": {"name": self.name},
+                "party_id": self.party_id,
+                "country_code": self.country_code,
+            }
         role = {
             "role": "EMSP",
             "party_id": self.party_id,
@@ -237,7 +261,7 @@ class EmspSimulator:
             json=json,
             params=params,
             to=peer.party(),
-            expect=expectation(module, method.upper(), path),
+            expect=expectation(self.spec, module, method.upper(), path),
         )
         return response
 
@@ -255,6 +279,8 @@ class EmspSimulator:
         command = command.upper()
         command_id = new_id().replace("-", "")
         payload = {**body, "response_url": f"{self.module_url('commands')}/{command_id}"}
+        for problem in self.spec.command_problems(command, payload):
+            LOG.warning("sending a command that is not valid OCPI %s: %s", self.version, problem)
         self.sent_commands[command_id] = {"command": command, "body": payload}
         response = await self.request("POST", "commands", command, json=payload)
         try:
@@ -332,6 +358,7 @@ class EmspSimulator:
     def state(self) -> dict[str, Any]:
         return {
             "party": {"country_code": self.country_code, "party_id": self.party_id},
+            "version": self.version,
             "versions_url": self.versions_url,
             "registered": self.registered,
             "cpo": self.cpo.to_json() if self.cpo else None,

@@ -33,7 +33,7 @@ class Received:
 
 @dataclass
 class Violation:
-    """Something a peer sent that OCPI 2.2.1 does not allow."""
+    """Something a peer sent that the OCPI version spoken does not allow."""
 
     module: str
     method: str
@@ -104,14 +104,21 @@ class CpoPeer:
     credentials: dict[str, Any]
 
     def party(self) -> tuple[str, str] | None:
-        """The CPO role we address with OCPI-to-* (its first CPO role, else its first role)."""
+        """The party we address with OCPI-to-*: a 2.3.0 hub's `hub_party_id` (C cred), else
+        the peer's first CPO role, else its first role."""
+        hub = self.credentials.get("hub_party_id")
+        if isinstance(hub, str) and len(hub) == 5:
+            return hub[:2], hub[2:]
         roles = [r for r in self.roles if r.get("role") == "CPO"] or self.roles
         if not roles:
             return None
         return str(roles[0].get("country_code", "")), str(roles[0].get("party_id", ""))
 
     def parties(self) -> list[tuple[str, str]]:
-        return [(str(r.get("country_code", "")), str(r.get("party_id", ""))) for r in self.roles]
+        """Every party the peer speaks for: its roles (a hub's reachable parties) and the hub."""
+        parties = [(str(r.get("country_code", "")), str(r.get("party_id", ""))) for r in self.roles]
+        hub = self.credentials.get("hub_party_id")
+        return parties + [(hub[:2], hub[2:])] if isinstance(hub, str) and len(hub) == 5 else parties
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -136,9 +143,23 @@ def make_token(
     contract_id: str | None = None,
     issuer: str = "Sim eMSP",
     last_updated: str | None = None,
+    version: str = "2.2.1",
     **optional: Any,
 ) -> dict[str, Any]:
-    """A valid OCPI 2.2.1 Token; `optional` adds visual_number, group_id, language and the like."""
+    """A valid OCPI Token of `version`; `optional` adds visual_number, language and the like.
+
+    A 2.1.1 Token names no party and carries the contract id as `auth_id`."""
+    if version == "2.1.1":
+        return {
+            "uid": uid,
+            "type": type,
+            "auth_id": contract_id or f"{country_code}-{party_id}-C{uid}"[:36],
+            "issuer": issuer,
+            "valid": valid,
+            "whitelist": whitelist,
+            **optional,
+            "last_updated": last_updated or now(),
+        }
     return {
         "country_code": country_code,
         "party_id": party_id,

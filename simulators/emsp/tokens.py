@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, get_args
+from typing import Any
 from urllib.parse import urlencode
 
 from simulators.emsp.exchange import Call, Handler, Reply
-from simulators.emsp.models import LocationReferences, TokenType
 from simulators.emsp.validation import problems
 from simulators.emsp.wire import new_id, parse_datetime
 
@@ -43,10 +42,10 @@ async def authorize(call: Call) -> Reply:
     sim = call.sim
     uid = call.params["uid"]
     token_type = call.query.get("type", "RFID")
-    if token_type not in get_args(TokenType):
-        return call.reject(f"type {token_type!r} is not a TokenType")
+    if not sim.spec.is_token_type(token_type):
+        return call.reject(f"type {token_type!r} is not a TokenType in OCPI {sim.version}")
     where = call.body
-    if where is not None and (found := problems(LocationReferences, where)):
+    if where is not None and (found := problems(sim.models.LocationReferences, where)):
         return call.reject(*found)
     token = next(
         (
@@ -62,11 +61,9 @@ async def authorize(call: Call) -> Reply:
         call.violate(f"token {uid} has whitelist ALWAYS: real-time authorization is not allowed")
     answers = {key.upper(): value for key, value in sim.authorize_answers.items()}
     allowed = answers.get(uid.upper()) or ("ALLOWED" if token.get("valid", True) else "BLOCKED")
-    info: dict[str, Any] = {
-        "allowed": allowed,
-        "token": token,
-        "authorization_reference": new_id().replace("-", ""),
-    }
+    info: dict[str, Any] = {"allowed": allowed}
+    if sim.spec.roles:  # 2.1.1 AuthorizationInfo is {allowed, location?, info?}
+        info |= {"token": token, "authorization_reference": new_id().replace("-", "")}
     if where is not None:
         info["location"] = where
     if allowed != "ALLOWED":

@@ -8,7 +8,11 @@ from typing import Annotated, Any
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from simulators.emsp.models import NESTED, OcpiModel
+from simulators.emsp import models, models_v211, models_v230
+from simulators.emsp.models import OcpiModel
+
+# PATCH merges nested lists per item, in every version: (model, field) -> (item model, key).
+NESTED = models.NESTED | models_v211.NESTED | models_v230.NESTED
 
 
 def problems(model: type[OcpiModel], data: Any, where: str | None = None) -> list[str]:

@@ -1,9 +1,8 @@
-"""The eMSP's versions and 2.2.1 version details: where a CPO finds everything else."""
+"""The eMSP's versions and version details: where a CPO finds everything else."""
 
 from __future__ import annotations
 
 from simulators.emsp.exchange import Call, Reply
-from simulators.emsp.wire import VERSION
 
 # (module, role) the simulator offers, as an eMSP does.
 ENDPOINTS: list[tuple[str, str]] = [
@@ -18,12 +17,15 @@ ENDPOINTS: list[tuple[str, str]] = [
 
 
 async def get_versions(call: Call) -> Reply:
-    return Reply(data=[{"version": VERSION, "url": call.sim.details_url}])
+    return Reply(data=[{"version": call.sim.version, "url": call.sim.details_url}])
 
 
 async def get_details(call: Call) -> Reply:
-    endpoints = [
-        {"identifier": module, "role": role, "url": call.sim.module_url(module)}
+    sim = call.sim
+    endpoints: list[dict[str, str]] = [
+        {"identifier": module, "role": role, "url": sim.module_url(module)}
         for module, role in ENDPOINTS
     ]
-    return Reply(data={"version": VERSION, "endpoints": endpoints})
+    if not sim.spec.roles:  # 2.1.1: Endpoint is {identifier, url}
+        endpoints = [{"identifier": e["identifier"], "url": e["url"]} for e in endpoints]
+    return Reply(data={"version": sim.version, "endpoints": endpoints})

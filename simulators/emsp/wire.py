@@ -1,4 +1,4 @@
-"""OCPI 2.2.1 transport details: timestamps, the envelope, token headers, ids, routing, links."""
+"""OCPI transport details: timestamps, the envelope, token headers, ids, routing, links."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-VERSION = "2.2.1"
+VERSION = "2.2.1"  # the default version; specs.py says what each version changes
 FUNCTIONAL = frozenset(
     {"locations", "sessions", "cdrs", "tariffs", "tokens", "commands", "chargingprofiles"}
 )
