@@ -2,7 +2,12 @@
 
 2.1.1 has no country_code/party_id in Locations, Sessions, CDRs, Tariffs or Tokens, names the
 token reference `auth_id`, embeds a whole Location in Sessions and CDRs, prices as plain numbers
-(excl. VAT), and answers commands asynchronously with the same CommandResponse `{result}`."""
+(excl. VAT), and answers commands asynchronously with the same CommandResponse `{result}`.
+
+Where 2.1.1 only changes some fields of a 2.2.1 class, the class here subclasses its 2.2.1
+namesake and redeclares just those. Where 2.1.1 lacks fields 2.2.1 has (Endpoint.role,
+PriceComponent.vat, Token.country_code, ...) or checks otherwise (Hours, TariffElement), the class
+stays whole: a subclass would add and check 2.2.1 fields and model validators 2.1.1 does not have."""
 
 from __future__ import annotations
 
@@ -10,10 +15,15 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
 
+from simulators.emsp import models
 from simulators.emsp.models import (
     URL,
     Alpha3,
     BusinessDetails,
+    CiS4,
+    CiS36,
+    CiS39,
+    CiS48,
     ConnectorFormat,
     CountryCode,
     CredentialsToken,
@@ -22,7 +32,6 @@ from simulators.emsp.models import (
     DateTime,
     DayOfWeek,
     DisplayText,
-    EnergySource,
     EnvironmentalImpactCategory,
     ExceptionalPeriod,
     HourMinute,
@@ -30,12 +39,11 @@ from simulators.emsp.models import (
     Language,
     Number,
     OcpiModel,
-    ParkingRestriction,
     PartyId,
     RegularHours,
-    Status,
-    StatusSchedule,
+    StopSession,
     TariffDimensionType,
+    Version,
     WhitelistType,
     _not_older,
     _text,
@@ -43,8 +51,12 @@ from simulators.emsp.models import (
 
 VERSION = "2.1.1"
 
-# 2.1.1 strings are printable ASCII (A types §string); ids are string(n), not CiString.
-S4 = Annotated[str, _text(4, ascii=True)]
+# Unchanged from 2.2.1, served under this module's name like the classes redeclared below.
+__all__ = ["StopSession", "Version"]
+
+# 2.1.1 strings are printable ASCII (A types §string); ids are string(n), not CiString, but
+# check the same as the 2.2.1 CiStrings of that length.
+S4 = CiS4
 S10 = Annotated[str, _text(10, ascii=True)]
 S16 = Annotated[str, _text(16, ascii=True)]
 S45 = Annotated[str, _text(45, ascii=True)]
@@ -53,9 +65,9 @@ S255 = Annotated[str, _text(255, ascii=True)]
 # Exactly six decimals in 2.1.1 (A loc §GeoLocation); 2.2 allows five to seven.
 Latitude = Annotated[str, _text(10, pattern=r"-?[0-9]{1,2}\.[0-9]{6}", what="latitude")]
 Longitude = Annotated[str, _text(11, pattern=r"-?[0-9]{1,3}\.[0-9]{6}", what="longitude")]
-S36 = Annotated[str, _text(36, ascii=True)]
-S39 = Annotated[str, _text(39, ascii=True)]
-S48 = Annotated[str, _text(48, ascii=True)]
+S36 = CiS36
+S39 = CiS39
+S48 = CiS48
 
 # ---------------------------------------------------------------------------------- enums
 
@@ -130,17 +142,14 @@ CommandResponseType = Literal["NOT_SUPPORTED", "REJECTED", "ACCEPTED", "TIMEOUT"
 # ---------------------------------------------------------------------------------- transport
 
 
-class Version(OcpiModel):
-    version: str
-    url: URL
-
-
 class Endpoint(OcpiModel):
     identifier: ModuleID
     url: URL
 
 
-class VersionDetails(OcpiModel):
+class VersionDetails(models.VersionDetails):
+    """2.1.1: versions up to 2.1.1; endpoints are 2.1.1 Endpoints (no role)."""
+
     version: VersionNumber
     endpoints: Annotated[list[Endpoint], Field(min_length=1)]
 
@@ -156,12 +165,16 @@ class Credentials(OcpiModel):
 # ---------------------------------------------------------------------------------- locations
 
 
-class GeoLocation(OcpiModel):
+class GeoLocation(models.GeoLocation):
+    """2.1.1: exactly six decimals."""
+
     latitude: Latitude
     longitude: Longitude
 
 
 class AdditionalGeoLocation(GeoLocation):
+    """2.1.1: with 2.1.1 (six-decimal) coordinates."""
+
     name: DisplayText | None = None
 
 
@@ -185,9 +198,9 @@ class EnvironmentalImpact(OcpiModel):
     amount: Number
 
 
-class EnergyMix(OcpiModel):
-    is_green_energy: bool
-    energy_sources: list[EnergySource] = []
+class EnergyMix(models.EnergyMix):
+    """2.1.1: 2.1.1 EnvironmentalImpacts (`source`); ASCII supplier and product names."""
+
     environ_impact: list[EnvironmentalImpact] = []
     supplier_name: S64 | None = None
     energy_product_name: S64 | None = None
@@ -205,25 +218,16 @@ class Connector(OcpiModel):
     last_updated: DateTime
 
 
-class EVSE(OcpiModel):
+class EVSE(models.EVSE):
+    """2.1.1: uid string(39), 2.1.1 capabilities, Connectors and GeoLocation, ASCII floor_level
+    and physical_reference. last_updated still covers the connectors (inherited check)."""
+
     uid: S39
-    evse_id: S48 | None = None
-    status: Status
-    status_schedule: list[StatusSchedule] = []
     capabilities: list[Capability] = []
     connectors: Annotated[list[Connector], Field(min_length=1)]
     floor_level: S4 | None = None
     coordinates: GeoLocation | None = None
     physical_reference: S16 | None = None
-    directions: list[DisplayText] = []
-    parking_restrictions: list[ParkingRestriction] = []
-    images: list[Image] = []
-    last_updated: DateTime
-
-    @model_validator(mode="after")
-    def _includes_connectors(self) -> Self:
-        _not_older(self.last_updated, self.connectors, "a connector's")
-        return self
 
 
 class Location(OcpiModel):
@@ -296,9 +300,10 @@ class Tariff(OcpiModel):
 # ---------------------------------------------------------------------------------- sessions, cdrs
 
 
-class CdrDimension(OcpiModel):
+class CdrDimension(models.CdrDimension):
+    """2.1.1: its own, shorter list of dimension types (FLAT among them)."""
+
     type: CdrDimensionType
-    volume: Number
 
 
 class ChargingPeriod(OcpiModel):
@@ -392,16 +397,11 @@ class StartSession(OcpiModel):
     evse_uid: S39 | None = None
 
 
-class StopSession(OcpiModel):
-    response_url: URL
-    session_id: S36
+class UnlockConnector(models.UnlockConnector):
+    """2.1.1: location_id and evse_uid are string(39)."""
 
-
-class UnlockConnector(OcpiModel):
-    response_url: URL
     location_id: S39
     evse_uid: S39
-    connector_id: S36
 
 
 COMMANDS: dict[str, type[OcpiModel]] = {

@@ -2,167 +2,133 @@
 `hub_party_id` in credentials, and OpenEnums that take values the spec does not list.
 
 2.3.0 says undocumented JSON fields SHALL NOT be rejected and OpenEnum values may be extended
-(C tf §Non-specified JSON fields, C types §OpenEnum): OpenEnums are plain strings here."""
+(C tf §Non-specified JSON fields, C types §OpenEnum): OpenEnums are plain strings here.
+
+A class that 2.3.0 only changes in some fields subclasses its 2.2.1 namesake and redeclares just
+those (fields 2.3.0 adds come last in a subclass, so they are checked after the inherited ones);
+classes 2.3.0 leaves as they are are imported from models.py."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
+from simulators.emsp import models
 from simulators.emsp.models import (
-    URL,
-    AdditionalGeoLocation,
-    AllowedType,
-    Alpha3,
-    AuthMethod,
+    CancelReservation,
     CdrDimension,
     ChargingPeriod,
-    CiS4,
     CiS36,
-    CiS39,
-    CiS48,
     CommandResponse,
     CommandResult,
-    ConnectorFormat,
-    CountryCode,
-    CredentialsToken,
-    Currency,
-    DateTime,
-    DisplayText,
-    EnergyContract,
-    EnergySource,
-    GeoLocation,
-    Hours,
-    Int5,
-    Language,
     LocationReferences,
     Number,
     OcpiModel,
-    PartyId,
-    PowerType,
-    ProfileType,
-    SessionStatus,
-    SignedData,
-    Status,
-    StatusSchedule,
-    Str4,
-    Str16,
+    StopSession,
     Str45,
-    Str64,
-    Str100,
     Str255,
-    TariffElement,
-    TariffType,
-    WhitelistType,
-    _not_older,
+    UnlockConnector,
     _text,
 )
 
 VERSION = "2.3.0"
 
-__all__ = ["CdrDimension", "ChargingPeriod", "CommandResponse", "CommandResult"]
+# Unchanged from 2.2.1, served under this module's name like the classes redeclared below.
+__all__ = [
+    "CancelReservation",
+    "CdrDimension",
+    "ChargingPeriod",
+    "CommandResponse",
+    "CommandResult",
+    "LocationReferences",
+    "StopSession",
+    "UnlockConnector",
+]
 
 # OpenEnums (C types §OpenEnum): any string; the listed values are not a closed set.
 OpenEnum = Annotated[str, _text(255, ascii=True, what="OpenEnum value")]
 Role = Literal["CPO", "EMSP", "NAP", "NSP", "OTHER", "SCSP"]  # HUB is gone in 2.3.0
 TaxIncluded = Literal["YES", "NO", "N/A"]
-InterfaceRole = Literal["SENDER", "RECEIVER"]
 CiS25 = Annotated[str, _text(25, ascii=True)]
 CiS5 = Annotated[str, _text(5, ascii=True)]
 Str12 = Annotated[str, _text(12)]
 Str50 = Annotated[str, _text(50)]
 
 # ---------------------------------------------------------------------------------- transport
+# Each class below is its 2.2.1 namesake with only the fields 2.3.0 changes redeclared; pydantic
+# keeps the inherited fields, defaults and model validators (which then see the new field types).
 
 
-class Version(OcpiModel):
+class Version(models.Version):
+    """2.3.0: version is an OpenEnum (any version string)."""
+
     version: OpenEnum
-    url: URL
 
 
-class Endpoint(OcpiModel):
+class Endpoint(models.Endpoint):
+    """2.3.0: identifier (ModuleID) is an OpenEnum."""
+
     identifier: OpenEnum
-    role: InterfaceRole
-    url: URL
 
 
-class VersionDetails(OcpiModel):
+class VersionDetails(models.VersionDetails):
+    """2.3.0: version is an OpenEnum; endpoints are 2.3.0 Endpoints."""
+
     version: OpenEnum
     endpoints: Annotated[list[Endpoint], Field(min_length=1)]
 
 
-class Image(OcpiModel):
-    url: URL
-    thumbnail: URL | None = None
+class Image(models.Image):
+    """2.3.0: category is an OpenEnum."""
+
     category: OpenEnum
-    type: CiS4
-    width: Int5 | None = None
-    height: Int5 | None = None
 
 
-class BusinessDetails(OcpiModel):
-    name: Str100
-    website: URL | None = None
+class BusinessDetails(models.BusinessDetails):
+    """2.3.0: logo is a 2.3.0 Image."""
+
     logo: Image | None = None
 
 
-class CredentialsRole(OcpiModel):
+class CredentialsRole(models.CredentialsRole):
+    """2.3.0: role has no HUB; business_details are 2.3.0 BusinessDetails."""
+
     role: Role
     business_details: BusinessDetails
-    party_id: PartyId
-    country_code: CountryCode
 
 
-class Credentials(OcpiModel):
-    token: CredentialsToken
-    url: URL
+class Credentials(models.Credentials):
+    """2.3.0: adds hub_party_id; roles are 2.3.0 CredentialsRoles (still unique, inherited check)."""
+
     hub_party_id: CiS5 | None = None
     roles: Annotated[list[CredentialsRole], Field(min_length=1)]
-
-    @model_validator(mode="after")
-    def _unique_roles(self) -> Self:
-        keys = [(r.role, r.party_id.upper(), r.country_code.upper()) for r in self.roles]
-        if len(set(keys)) != len(keys):
-            raise ValueError("each (role, party_id, country_code) must be unique in roles")
-        return self
 
 
 # ---------------------------------------------------------------------------------- locations
 
 
-class EnvironmentalImpact(OcpiModel):
+class EnvironmentalImpact(models.EnvironmentalImpact):
+    """2.3.0: category is an OpenEnum."""
+
     category: OpenEnum
-    amount: Number
 
 
-class EnergyMix(OcpiModel):
-    is_green_energy: bool
-    energy_sources: list[EnergySource] = []
+class EnergyMix(models.EnergyMix):
+    """2.3.0: environ_impact holds 2.3.0 EnvironmentalImpacts."""
+
     environ_impact: list[EnvironmentalImpact] = []
-    supplier_name: Str64 | None = None
-    energy_product_name: Str64 | None = None
 
 
-class PublishTokenType(OcpiModel):
-    uid: CiS36 | None = None
+class PublishTokenType(models.PublishTokenType):
+    """2.3.0: type is an OpenEnum (the inherited uid/visual_number/group_id rules still apply)."""
+
     type: OpenEnum | None = None
-    visual_number: Str64 | None = None
-    issuer: Str64 | None = None
-    group_id: CiS36 | None = None
-
-    @model_validator(mode="after")
-    def _identifies_a_token(self) -> Self:
-        if self.uid is None and self.visual_number is None and self.group_id is None:
-            raise ValueError("one of uid, visual_number or group_id must be set")
-        if self.uid is not None and self.type is None:
-            raise ValueError("uid requires type")
-        if self.visual_number is not None and self.issuer is None:
-            raise ValueError("visual_number requires issuer")
-        return self
 
 
 class Parking(OcpiModel):
+    """New in 2.3.0: a parking place of a Location."""
+
     id: CiS36
     physical_reference: Str12 | None = None
     vehicle_types: Annotated[list[OpenEnum], Field(min_length=1)]
@@ -187,87 +153,55 @@ class Parking(OcpiModel):
 
 
 class EVSEParking(OcpiModel):
+    """New in 2.3.0: which Parking an EVSE serves."""
+
     parking_id: CiS36
     evse_position: str | None = None
 
 
-class Connector(OcpiModel):
-    id: CiS36
+class Connector(models.Connector):
+    """2.3.0: standard is an OpenEnum; adds capabilities."""
+
     standard: OpenEnum
-    format: ConnectorFormat
-    power_type: PowerType
-    max_voltage: int
-    max_amperage: int
-    max_electric_power: int | None = None
-    tariff_ids: list[CiS36] = []
-    terms_and_conditions: URL | None = None
     capabilities: list[OpenEnum] = []
-    last_updated: DateTime
 
 
-class EVSE(OcpiModel):
-    uid: CiS36
-    evse_id: CiS48 | None = None
-    status: Status
-    status_schedule: list[StatusSchedule] = []
+class EVSE(models.EVSE):
+    """2.3.0: OpenEnum capabilities and parking_restrictions, 2.3.0 Connectors and Images;
+    adds parking and accepted_service_providers. last_updated still covers the connectors."""
+
     capabilities: list[OpenEnum] = []
     connectors: Annotated[list[Connector], Field(min_length=1)]
-    floor_level: Str4 | None = None
-    coordinates: GeoLocation | None = None
-    physical_reference: Str16 | None = None
-    directions: list[DisplayText] = []
     parking_restrictions: list[OpenEnum] = []
     parking: list[EVSEParking] = []
     images: list[Image] = []
     accepted_service_providers: list[Str50] = []
-    last_updated: DateTime
-
-    @model_validator(mode="after")
-    def _includes_connectors(self) -> Self:
-        _not_older(self.last_updated, self.connectors, "a connector's")
-        return self
 
 
-class Location(OcpiModel):
-    country_code: CountryCode
-    party_id: PartyId
-    id: CiS36
-    publish: bool
+class Location(models.Location):
+    """2.3.0: OpenEnum parking_type and facilities, time_zone not checked against the tz database,
+    2.3.0 nested objects; adds parking_places and help_phone. last_updated still covers EVSEs."""
+
     publish_allowed_to: list[PublishTokenType] = []
-    name: Str255 | None = None
-    address: Str255
-    city: Str45
-    postal_code: Annotated[str, _text(10)] | None = None
-    state: Str45 | None = None
-    country: Alpha3
-    coordinates: GeoLocation
-    related_locations: list[AdditionalGeoLocation] = []
     parking_type: OpenEnum | None = None
     evses: list[EVSE] = []
     parking_places: list[Parking] = []
-    directions: list[DisplayText] = []
     operator: BusinessDetails | None = None
     suboperator: BusinessDetails | None = None
     owner: BusinessDetails | None = None
     facilities: list[OpenEnum] = []
-    time_zone: Annotated[str, _text(255)]
-    opening_times: Hours | None = None
-    charging_when_closed: bool | None = None
+    time_zone: Str255
     images: list[Image] = []
     energy_mix: EnergyMix | None = None
     help_phone: CiS25 | None = None
-    last_updated: DateTime
-
-    @model_validator(mode="after")
-    def _includes_evses(self) -> Self:
-        _not_older(self.last_updated, self.evses, "an EVSE's")
-        return self
 
 
 # ---------------------------------------------------------------------------------- prices, tariffs
 
 
 class TaxAmount(OcpiModel):
+    """New in 2.3.0: one tax in a Price."""
+
     name: str
     account_number: str | None = None
     percentage: Number | None = None
@@ -275,191 +209,97 @@ class TaxAmount(OcpiModel):
 
 
 class Price(OcpiModel):
+    """2.3.0: before_taxes and a list of taxes (2.2.1 has excl_vat/incl_vat)."""
+
     before_taxes: Number
     taxes: list[TaxAmount] = []
 
 
 class PriceLimit(OcpiModel):
+    """New in 2.3.0: a Tariff's min_price/max_price."""
+
     before_taxes: Number
     after_taxes: Number | None = None
 
 
-class Tariff(OcpiModel):
-    country_code: CountryCode
-    party_id: PartyId
-    id: CiS36
-    currency: Currency
-    type: TariffType | None = None
-    tariff_alt_text: list[DisplayText] = []
-    tariff_alt_url: URL | None = None
+class Tariff(models.Tariff):
+    """2.3.0: min_price/max_price are PriceLimits, 2.3.0 EnergyMix; adds tax_included."""
+
     min_price: PriceLimit | None = None
     max_price: PriceLimit | None = None
-    elements: Annotated[list[TariffElement], Field(min_length=1)]
     tax_included: TaxIncluded
-    start_date_time: DateTime | None = None
-    end_date_time: DateTime | None = None
     energy_mix: EnergyMix | None = None
-    last_updated: DateTime
 
 
 # ---------------------------------------------------------------------------------- sessions, cdrs
 
 
-class CdrToken(OcpiModel):
-    country_code: CountryCode
-    party_id: PartyId
-    uid: CiS36
+class CdrToken(models.CdrToken):
+    """2.3.0: type is an OpenEnum."""
+
     type: OpenEnum
-    contract_id: CiS36
 
 
-class Session(OcpiModel):
-    country_code: CountryCode
-    party_id: PartyId
-    id: CiS36
-    start_date_time: DateTime
-    end_date_time: DateTime | None = None
-    kwh: Number
+class Session(models.Session):
+    """2.3.0: 2.3.0 CdrToken and Price."""
+
     cdr_token: CdrToken
-    auth_method: AuthMethod
-    authorization_reference: CiS36 | None = None
-    location_id: CiS36
-    evse_uid: CiS36
-    connector_id: CiS36
-    meter_id: Str255 | None = None
-    currency: Currency
-    charging_periods: list[ChargingPeriod] = []
     total_cost: Price | None = None
-    status: SessionStatus
-    last_updated: DateTime
 
 
-class CdrLocation(OcpiModel):
-    id: CiS36
-    name: Str255 | None = None
+class CdrLocation(models.CdrLocation):
+    """2.3.0: address string(255), state string(45), connector_standard an OpenEnum."""
+
     address: Str255
-    city: Str45
-    postal_code: Annotated[str, _text(10)] | None = None
     state: Str45 | None = None
-    country: Alpha3
-    coordinates: GeoLocation
-    evse_uid: CiS36
-    evse_id: CiS48
-    connector_id: CiS36
     connector_standard: OpenEnum
-    connector_format: ConnectorFormat
-    connector_power_type: PowerType
 
 
-class CDR(OcpiModel):
-    country_code: CountryCode
-    party_id: PartyId
-    id: CiS39
-    start_date_time: DateTime
-    end_date_time: DateTime
-    session_id: CiS36 | None = None
+class CDR(models.CDR):
+    """2.3.0: 2.3.0 CdrToken, CdrLocation, Tariffs and Prices (the inherited credit check holds)."""
+
     cdr_token: CdrToken
-    auth_method: AuthMethod
-    authorization_reference: CiS36 | None = None
     cdr_location: CdrLocation
-    meter_id: Str255 | None = None
-    currency: Currency
     tariffs: list[Tariff] = []
-    charging_periods: Annotated[list[ChargingPeriod], Field(min_length=1)]
-    signed_data: SignedData | None = None
     total_cost: Price
     total_fixed_cost: Price | None = None
-    total_energy: Number
     total_energy_cost: Price | None = None
-    total_time: Number
     total_time_cost: Price | None = None
-    total_parking_time: Number | None = None
     total_parking_cost: Price | None = None
     total_reservation_cost: Price | None = None
-    remark: Str255 | None = None
-    invoice_reference_id: CiS39 | None = None
-    credit: bool | None = None
-    credit_reference_id: CiS39 | None = None
-    home_charging_compensation: bool | None = None
-    last_updated: DateTime
-
-    @model_validator(mode="after")
-    def _credit_names_its_original(self) -> Self:
-        if self.credit and not self.credit_reference_id:
-            raise ValueError("credit_reference_id is required when credit=true")
-        return self
 
 
 # ---------------------------------------------------------------------------------- tokens, commands
 
 
-class Token(OcpiModel):
-    country_code: CountryCode
-    party_id: PartyId
-    uid: CiS36
+class Token(models.Token):
+    """2.3.0: type is an OpenEnum."""
+
     type: OpenEnum
-    contract_id: CiS36
-    visual_number: Str64 | None = None
-    issuer: Str64
-    group_id: CiS36 | None = None
-    valid: bool
-    whitelist: WhitelistType
-    language: Language | None = None
-    default_profile_type: ProfileType | None = None
-    energy_contract: EnergyContract | None = None
-    last_updated: DateTime
 
 
-class AuthorizationInfo(OcpiModel):
-    allowed: AllowedType
+class AuthorizationInfo(models.AuthorizationInfo):
+    """2.3.0: token is a 2.3.0 Token."""
+
     token: Token
-    location: LocationReferences | None = None
-    authorization_reference: CiS36 | None = None
-    info: DisplayText | None = None
 
 
-class CancelReservation(OcpiModel):
-    response_url: URL
-    reservation_id: CiS36
+class ReserveNow(models.ReserveNow):
+    """2.3.0: token is a 2.3.0 Token."""
 
-
-class ReserveNow(OcpiModel):
-    response_url: URL
     token: Token
-    expiry_date: DateTime
-    reservation_id: CiS36
-    location_id: CiS36
-    evse_uid: CiS36 | None = None
-    authorization_reference: CiS36 | None = None
 
 
-class StartSession(OcpiModel):
-    response_url: URL
+class StartSession(models.StartSession):
+    """2.3.0: token is a 2.3.0 Token."""
+
     token: Token
-    location_id: CiS36
-    evse_uid: CiS36 | None = None
-    connector_id: CiS36 | None = None
-    authorization_reference: CiS36 | None = None
 
 
-class StopSession(OcpiModel):
-    response_url: URL
-    session_id: CiS36
-
-
-class UnlockConnector(OcpiModel):
-    response_url: URL
-    location_id: CiS36
-    evse_uid: CiS36
-    connector_id: CiS36
-
-
-COMMANDS: dict[str, type[OcpiModel]] = {
-    "CANCEL_RESERVATION": CancelReservation,
+# The 2.2.1 commands, with the two that carry a Token in their 2.3.0 form (same keys, same order).
+COMMANDS: dict[str, type[OcpiModel]] = models.COMMANDS | {
     "RESERVE_NOW": ReserveNow,
     "START_SESSION": StartSession,
-    "STOP_SESSION": StopSession,
-    "UNLOCK_CONNECTOR": UnlockConnector,
 }
 MODULE_OBJECTS: dict[str, type[OcpiModel]] = {
     "locations": Location,
