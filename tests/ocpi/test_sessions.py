@@ -14,7 +14,9 @@ import orjson
 import pytest
 from sqlmodel import col, or_, select
 
+from cpo.cdrs.v221 import CDR
 from cpo.push.tables import Delivered, PendingPush
+from cpo.sessions.v221 import Session
 from simulators.charge_point import ChargePointSimulator
 from simulators.emsp import EmspSimulator, make_token
 from tests.helpers.ocpi import PASSWORD, attempt, location, push, register_with, sent, watch_pushes
@@ -221,6 +223,11 @@ async def test_a_correction_credits_the_cdr_and_issues_a_new_one(
     fresh = (await emsp.wait_for(lambda r: (r.body or {}).get("id") == f"{session_id}-R1")).body
     assert fresh["total_cost"] == original["total_cost"] and not fresh.get("credit")
     assert len(emsp.cdrs) == 3
+    # What the eMSP holds is what the platform's own 2.2.1 models describe, credit CDR included.
+    assert [CDR.model_validate(c).id for c in emsp.cdrs.values()] == [
+        c["id"] for c in emsp.cdrs.values()
+    ]
+    assert all(Session.model_validate(s).id == s["id"] for s in emsp.sessions.values())
 
 
 async def test_the_admin_session_list_names_each_sessions_cdrs_corrections_included(
