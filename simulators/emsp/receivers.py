@@ -79,6 +79,37 @@ async def _put(call: Call, store: dict[Key, Any], model: type[OcpiModel], id_par
     return Reply(http=201 if created else 200)
 
 
+async def _patch(
+    call: Call,
+    store: dict[Key, Any],
+    model: type[OcpiModel],
+    id_param: str,
+    what: str,
+    appended: str | None = None,
+) -> Reply:
+    """A PATCH of one stored object: the body checked, merged into the object, and the result
+    checked whole. `appended`: the list field a PATCH appends to instead of replacing."""
+    if refused := _not_the_callers(call):
+        return refused
+    found = patch_problems(model, call.body, last_updated=_patch_needs_last_updated(call))
+    if not found:
+        found = _mismatches(call, call.body, id_param, "id")
+    if found:
+        return call.reject(*found)
+    key = _stored_key(store, _key(call, id_param))
+    if key not in store:
+        return _unknown(what)
+    patch = dict(call.body)
+    added = patch.pop(appended, None) if appended else None
+    updated = merge(store[key], patch, model)
+    if appended and added:
+        updated[appended] = list(updated.get(appended) or []) + added
+    if found := problems(model, updated):
+        return call.reject(*(f"after this PATCH: {message}" for message in found))
+    store[key] = updated
+    return Reply()
+
+
 async def _get(call: Call, store: dict[Key, Any], id_param: str, what: str) -> Reply:
     key = _stored_key(store, _key(call, id_param))
     return Reply(data=store[key]) if key in store else _unknown(what)
@@ -205,27 +236,14 @@ async def put_session(call: Call) -> Reply:
 
 
 async def patch_session(call: Call) -> Reply:
-    if refused := _not_the_callers(call):
-        return refused
-    Session = call.sim.models.Session  # noqa: N806
-    found = patch_problems(Session, call.body, last_updated=_patch_needs_last_updated(call))
-    if not found:
-        found = _mismatches(call, call.body, "session_id", "id")
-    if found:
-        return call.reject(*found)
-    store = call.sim.sessions
-    key = _stored_key(store, _key(call, "session_id"))
-    if key not in store:
-        return _unknown("session")
-    patch = dict(call.body)
-    periods = patch.pop("charging_periods", None)
-    updated = merge(store[key], patch, Session)
-    if periods:  # PATCHed periods are appended; PUT replaces them
-        updated["charging_periods"] = list(updated.get("charging_periods") or []) + periods
-    if found := problems(Session, updated):
-        return call.reject(*(f"after this PATCH: {message}" for message in found))
-    store[key] = updated
-    return Reply()
+    return await _patch(
+        call,
+        call.sim.sessions,
+        call.sim.models.Session,
+        "session_id",
+        "session",
+        appended="charging_periods",  # PATCHed periods are appended; PUT replaces them
+    )
 
 
 SESSION: dict[str, Handler] = {"GET": get_session, "PUT": put_session, "PATCH": patch_session}
@@ -271,23 +289,7 @@ async def put_tariff(call: Call) -> Reply:
 
 async def patch_tariff(call: Call) -> Reply:
     """2.1.1 only: 2.2 dropped PATCH from the tariffs receiver."""
-    if refused := _not_the_callers(call):
-        return refused
-    Tariff = call.sim.models.Tariff  # noqa: N806
-    found = patch_problems(Tariff, call.body, last_updated=_patch_needs_last_updated(call))
-    if not found:
-        found = _mismatches(call, call.body, "tariff_id", "id")
-    if found:
-        return call.reject(*found)
-    store = call.sim.tariffs
-    key = _stored_key(store, _key(call, "tariff_id"))
-    if key not in store:
-        return _unknown("tariff")
-    updated = merge(store[key], call.body, Tariff)
-    if found := problems(Tariff, updated):
-        return call.reject(*(f"after this PATCH: {message}" for message in found))
-    store[key] = updated
-    return Reply()
+    return await _patch(call, call.sim.tariffs, call.sim.models.Tariff, "tariff_id", "tariff")
 
 
 async def delete_tariff(call: Call) -> Reply:
