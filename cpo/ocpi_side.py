@@ -308,17 +308,13 @@ class OcpiSide:
     async def pull_tokens(self, party_id: int, full: bool = False) -> dict[str, int]:
         async with self._pulling.setdefault(party_id, asyncio.Lock()):
             party = await self.registered(party_id, (PartyState.REGISTERED,))
-            return await self._pull_tokens(party, full)
-
-    async def _pull_tokens(self, party: Party, full: bool) -> dict[str, int]:
-        party_id = party.id
-        try:
-            return await tokens_receiver.pull(self.database, self.client, party, full)
-        except OcpiCallError as e:
-            log.warning("token pull from party %s failed: %s", party_id, e.message)
-            raise OcpiError(
-                e.status_code or 3001, f"the party's tokens list failed: {e.message}"
-            ) from e
+            try:
+                return await tokens_receiver.pull(self.database, self.client, party, full)
+            except OcpiCallError as e:
+                log.warning("token pull from party %s failed: %s", party_id, e.message)
+                raise OcpiError(
+                    e.status_code or 3001, f"the party's tokens list failed: {e.message}"
+                ) from e
 
     async def _reconcile(self) -> None:
         """Every `reconcile_hours`, on one node of the cluster (the first that finds it due),

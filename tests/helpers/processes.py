@@ -4,12 +4,15 @@ their own working directory (no stray .env), no CPO_* settings but the test's, b
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from tests.helpers.databases import database_url, free_port
 
@@ -39,6 +42,32 @@ async def run(
     out, err = await asyncio.wait_for(process.communicate(), 120)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
+
+
+@contextlib.asynccontextmanager
+async def emsp_simulator_process(
+    *args: str,
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, dict[str, Any]]]:
+    """`cpo-sim emsp --port 0 --json` with `args`: the process and what it printed once
+    serving; ended with SIGTERM, as a service manager ends it (its exit status is the test's)."""
+    process = await asyncio.create_subprocess_exec(
+        str(BIN / "cpo-sim"),
+        "emsp",
+        *args,
+        "--port",
+        "0",
+        "--json",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=os.environ | {"PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        started = json.loads(await asyncio.wait_for(process.stdout.readline(), 60))
+        yield process, started
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 30)
 
 
 class CpoServe:

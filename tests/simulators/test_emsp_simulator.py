@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
-import os
-import signal
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -26,6 +23,7 @@ from simulators.emsp.models import Token
 from simulators.emsp.server import LoopbackServer
 from simulators.emsp.validation import patch_problems, problems
 from simulators.emsp.wire import envelope
+from tests.helpers.processes import emsp_simulator_process
 
 BIN = Path(sys.executable).parent
 TS = "2025-03-01T10:00:00Z"
@@ -833,24 +831,8 @@ async def test_cli_help_exits_0() -> None:
 
 
 async def test_cli_serves_prints_versions_url_and_token_a_and_stops_on_sigterm() -> None:
-    process = await asyncio.create_subprocess_exec(
-        str(BIN / "cpo-sim"),
-        "emsp",
-        "--port",
-        "0",
-        "--json",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=os.environ | {"PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert process.stdout is not None
-        line = await asyncio.wait_for(process.stdout.readline(), 60)
-        started = json.loads(line)
+    async with emsp_simulator_process() as (process, started):
         async with httpx.AsyncClient() as http:
             versions = await http.get(started["versions_url"], headers=auth(started["token_a"]))
         assert versions.json()["data"][0]["version"] == "2.2.1"
-    finally:
-        process.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(process.wait(), 30)
     assert process.returncode == 0

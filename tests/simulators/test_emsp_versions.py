@@ -3,14 +3,8 @@ that speaks the same version: registration both ways, token encoding, headers an
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import json
-import os
-import signal
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,8 +20,8 @@ from simulators.emsp.server import LoopbackServer
 from simulators.emsp.specs import spec
 from simulators.emsp.validation import problems
 from simulators.emsp.wire import envelope
+from tests.helpers.processes import emsp_simulator_process
 
-BIN = Path(sys.executable).parent
 TS = "2025-03-01T10:00:00Z"
 LATER = "2025-03-01T11:00:00Z"
 BUSINESS = {"name": "Test CPO"}
@@ -744,28 +738,11 @@ def test_an_unknown_version_is_refused() -> None:
 
 
 async def test_cli_version_flag_serves_that_version() -> None:
-    process = await asyncio.create_subprocess_exec(
-        str(BIN / "cpo-sim"),
-        "emsp",
-        "--version",
-        "2.1.1",
-        "--port",
-        "0",
-        "--json",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=os.environ | {"PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert process.stdout is not None
-        started = json.loads(await asyncio.wait_for(process.stdout.readline(), 60))
+    async with emsp_simulator_process("--version", "2.1.1") as (process, started):
         headers = {"Authorization": f"Token {started['token_a']}"}
         async with httpx.AsyncClient(headers=headers) as http:
             versions = await http.get(started["versions_url"])
             details = await http.get(versions.json()["data"][0]["url"])
-    finally:
-        process.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(process.wait(), 30)
     assert started["version"] == "2.1.1"
     assert versions.json()["data"][0]["version"] == "2.1.1"
     assert all("role" not in e for e in details.json()["data"]["endpoints"])
