@@ -46,7 +46,7 @@ class Settings(BaseSettings):
 
     # OCPI
     ocpi_versions: Annotated[list[VersionNumber], NoDecode] = Field(
-        default=[VersionNumber.V2_2_1],
+        default_factory=lambda: newest_first(IMPLEMENTED),
         description="The OCPI versions served and offered to peers, comma-separated; each"
         " party speaks the highest one both sides have",
     )

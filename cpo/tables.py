@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
+from cpo.ocpi.models import VersionNumber
 from cpo.ocpi.urls import home_origins
 from csms.models import BigId, UTCDateTime, utcnow
 
@@ -74,6 +75,12 @@ class Party(SQLModel, table=True):
 
     def endpoint(self, module: str, role: str | None = None) -> str | None:
         return endpoint_in(self.endpoints, module, role)
+
+    @property
+    def speaks(self) -> VersionNumber:
+        """The OCPI version everything to and from this party is in (negotiated; 2.2.1 until
+        it is)."""
+        return VersionNumber(self.version) if self.version else VersionNumber.V2_2_1
 
     def origins(self) -> frozenset[str]:
         """Where the party may be called: its versions URL's origin and the allowed ones."""

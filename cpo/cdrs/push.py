@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from cpo.cdrs.tables import Cdr
+from cpo.cdrs.wire import cdr_out
 from cpo.ocpi.client import OcpiClient
 from cpo.parties import peer_of
 from cpo.push.deliverer import Claimed, Deferred, Sender
@@ -55,7 +56,7 @@ def sender(
             "POST",
             receiver_url(party, "cdrs"),
             peer_of(party),
-            json=found.data,
+            json=cdr_out(found.data, party.speaks),
             functional=True,
             module="cdrs",
         )

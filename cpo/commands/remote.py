@@ -71,6 +71,7 @@ OCPP_TOKEN_TYPES = {
     "APP_USER": "Central",
     "AD_HOC_USER": "Central",
     "OTHER": "Local",
+    "EMAID": "eMAID",
 }
 # The EVSE states in which no command can work.
 OUT_OF_SERVICE = {"OUTOFORDER", "INOPERATIVE", "REMOVED", "PLANNED", "UNKNOWN"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from cpo.credentials.registration import Registration
-from cpo.credentials.v221 import Credentials
+from cpo.credentials.wire import CREDENTIALS
 from cpo.ocpi.responses import OcpiResponse
 from cpo.ocpi.router import Call, Module
 from cpo.ocpi.status import not_allowed
@@ -26,14 +26,14 @@ def module(registration: Registration) -> Module:
             raise not_allowed(
                 "already registered: PUT to update the credentials, DELETE to unregister"
             )
-        theirs = call.json(Credentials)
+        theirs = call.json(CREDENTIALS[call.in_version])
         return OcpiResponse(await registration.accept(call, theirs))
 
     @credentials.on("PUT")
     async def update(call: Call) -> Response:
         if call.party.state != PartyState.REGISTERED:
             raise not_allowed("not registered: POST your credentials first")
-        theirs = call.json(Credentials)
+        theirs = call.json(CREDENTIALS[call.in_version])
         return OcpiResponse(await registration.accept(call, theirs))
 
     @credentials.on("DELETE")

@@ -18,6 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from cpo import logs
 from cpo.credentials.v221 import Credentials
+from cpo.credentials.wire import CREDENTIALS
 from cpo.ocpi.client import OcpiCallError, OcpiClient, Peer
 from cpo.ocpi.models import VersionNumber
 from cpo.ocpi.router import Call, OcpiRouter
@@ -543,7 +544,7 @@ class Registration:
                 f"{method} credentials failed: {e.message}",
             ) from e
         try:
-            return Credentials.model_validate(result.data)
+            return CREDENTIALS[party.speaks].model_validate(result.data)
         except ValidationError as e:
             raise OcpiError(
                 Status.CLIENT_API_UNUSABLE,

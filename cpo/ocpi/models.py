@@ -96,8 +96,8 @@ class VersionNumber(enum.StrEnum):
 
 
 # The versions whose every module this code serves in that version's shapes: only these may
-# be enabled (CPO_OCPI_VERSIONS). The others come with issue 19.
-IMPLEMENTED: tuple[VersionNumber, ...] = (VersionNumber.V2_2_1,)
+# be enabled (CPO_OCPI_VERSIONS). 2.1.1 comes with issue 19.
+IMPLEMENTED: tuple[VersionNumber, ...] = (VersionNumber.V2_2_1, VersionNumber.V2_3_0)
 
 
 def newest_first(versions: Iterable[VersionNumber]) -> list[VersionNumber]:

@@ -101,7 +101,7 @@ class Module:
     handlers: dict[str, dict[str, Handler]] = field(default_factory=dict)  # path -> method -> fn
     functional: bool = True
     # The versions whose shapes this module's handlers speak (served where also enabled).
-    versions: frozenset[VersionNumber] = frozenset({VersionNumber.V2_2_1})
+    versions: frozenset[VersionNumber] = frozenset({VersionNumber.V2_2_1, VersionNumber.V2_3_0})
 
     def serves(self, version: VersionNumber) -> bool:
         return version in self.versions

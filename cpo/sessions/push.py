@@ -15,6 +15,7 @@ from cpo.push.deliverer import Claimed, Sender
 from cpo.push.targets import object_url
 from cpo.sessions.from_transactions import periods_digest
 from cpo.sessions.tables import ChargingSession
+from cpo.sessions.wire import session_out
 from cpo.tables import Party
 
 # Fields of a Session that a PATCH leaves out: its identity, and the periods it appends.
@@ -58,9 +59,10 @@ def sender(
             body = {k: v for k, v in data.items() if k not in SESSION_KEYS}
             if fresh := periods[found.pushed_periods : closed]:
                 body["charging_periods"] = fresh
+            body = session_out(body, party.speaks)
             await client.call("PATCH", url, peer, json=body, functional=True, module="sessions")
         else:
-            body = data | {"charging_periods": periods[:closed]}
+            body = session_out(data | {"charging_periods": periods[:closed]}, party.speaks)
             await client.call("PUT", url, peer, json=body, functional=True, module="sessions")
         async with database.begin() as session:
             await session.execute(

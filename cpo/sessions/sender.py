@@ -13,6 +13,7 @@ from cpo.ocpi.responses import OcpiResponse
 from cpo.ocpi.router import Call, Module, OcpiRouter
 from cpo.sessions.preferences import ChargingPreferences, Preferences, unknown_session
 from cpo.sessions.tables import ChargingSession
+from cpo.sessions.wire import session_out
 
 
 def module(
@@ -34,7 +35,7 @@ def module(
     @charging.on("GET")
     async def page(call: Call) -> Response:
         async def build(session: AsyncSession, rows: list[ChargingSession]) -> list[dict[str, Any]]:
-            return [r.data for r in rows]
+            return [session_out(r.data, call.in_version) for r in rows]
 
         # Only the caller's own, and only those an eMSP can place (at a Location).
         return await paged_response(

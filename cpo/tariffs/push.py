@@ -15,6 +15,7 @@ from cpo.push.targets import object_url
 from cpo.tables import Party
 from cpo.tariffs.store import tariff_object
 from cpo.tariffs.tables import Tariff
+from cpo.tariffs.wire import tariff_out
 
 
 def sender(client: OcpiClient, readers: async_sessionmaker[AsyncSession]) -> Sender:
@@ -36,7 +37,7 @@ def sender(client: OcpiClient, readers: async_sessionmaker[AsyncSession]) -> Sen
                 return None  # the party never had it
             await client.call("DELETE", url, peer, functional=True, module="tariffs")
         else:
-            body = tariff_object(found)
+            body = tariff_out(tariff_object(found), party.speaks)
             await client.call("PUT", url, peer, json=body, functional=True, module="tariffs")
         return found.last_updated
 

@@ -151,15 +151,6 @@ class TariffElement(Wire):
         return self
 
 
-def _min_not_above_max(low: Price | None, high: Price | None) -> None:
-    if low is None or high is None:
-        return
-    if low.excl_vat > high.excl_vat or (
-        low.incl_vat is not None and high.incl_vat is not None and low.incl_vat > high.incl_vat
-    ):
-        raise invalid("min_price is more than max_price")
-
-
 class _TariffFields(Wire):
     id: Annotated[str, cistring(36)]
     currency: Currency
@@ -173,9 +164,22 @@ class _TariffFields(Wire):
     end_date_time: DateTime | None = None
     energy_mix: EnergyMix | None = None
 
+    def _bounds_in_order(self) -> bool:
+        low, high = self.min_price, self.max_price
+        return (
+            low is None
+            or high is None
+            or not (
+                low.excl_vat > high.excl_vat
+                or (low.incl_vat is not None and high.incl_vat is not None)
+                and low.incl_vat > high.incl_vat
+            )
+        )
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        _min_not_above_max(self.min_price, self.max_price)
+        if not self._bounds_in_order():
+            raise invalid("min_price is more than max_price")
         if (
             self.start_date_time is not None
             and self.end_date_time is not None

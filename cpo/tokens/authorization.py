@@ -22,7 +22,8 @@ from cpo.parties import HOLDING, hold_registered, peer_of
 from cpo.tables import Party, PartyState
 from cpo.tokens.store import store_token
 from cpo.tokens.tables import OcpiToken
-from cpo.tokens.v221 import AllowedType, AuthorizationInfo, Token
+from cpo.tokens.v221 import AllowedType, Token
+from cpo.tokens.wire import AUTHORIZATION_IN
 from csms.authorization import (
     AuthorizationRequest,
     AuthorizationResult,
@@ -244,7 +245,7 @@ class OcpiAuthorizer:
             if e.http_status == 404 or e.status_code == 2004:
                 raise Unknown() from e
             raise
-        info = AuthorizationInfo.model_validate(result.data)
+        info = AUTHORIZATION_IN[party.speaks].model_validate(result.data)
         await self._remember(party, info.token)
         return AuthorizationResult(
             ALLOWED[info.allowed],

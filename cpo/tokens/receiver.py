@@ -24,7 +24,8 @@ from cpo.parties import NotRegistered, hold_registered, peer_of
 from cpo.tables import Party
 from cpo.tokens.store import KEYS, TOKENS, store_token, store_tokens, token_object
 from cpo.tokens.tables import OcpiToken
-from cpo.tokens.v221 import Token, TokenPatch, TokenType
+from cpo.tokens.v221 import Token, TokenPatch
+from cpo.tokens.wire import TOKEN_IN, TOKEN_TYPES
 from csms import clock
 from csms.models import Meta
 
@@ -49,9 +50,9 @@ def module(
                 http=401,
             )
         kind = call.request.query_params.get("type", "RFID")
-        if kind not in TokenType.__members__:
+        if kind not in (types := TOKEN_TYPES[call.in_version]):
             raise invalid(
-                f"type must be one of {', '.join(TokenType)}, not {kind[:20]!r}", http=400
+                f"type must be one of {', '.join(sorted(types))}, not {kind[:20]!r}", http=400
             )
         if len(uid) > 36:
             raise invalid("uid: at most 36 characters", http=400)
@@ -85,7 +86,7 @@ def module(
     @tokens.on("PUT", path)
     async def put(call: Call) -> Response:
         cc, pid, uid, kind = target(call)
-        token = call.json(Token)
+        token = call.json(TOKEN_IN[call.in_version])
         given = (
             token.country_code.upper(),
             token.party_id.upper(),
@@ -129,7 +130,7 @@ def module(
                 merged = (
                     token_object(row) | body | {"last_updated": timestamp(changes.last_updated)}
                 )
-                token = Call.validate(Token, merged)
+                token = Call.validate(TOKEN_IN[call.in_version], merged)
                 _, row_id = await store_token(session, call.party.id, token)
         except NotRegistered as e:  # unregistered while this request ran
             raise unauthorized(str(e)) from e
@@ -166,7 +167,7 @@ async def pull(
         tokens: list[Token] = []
         for raw in page:
             try:
-                token = Token.model_validate(raw)
+                token = TOKEN_IN[party.speaks].model_validate(raw)
             except ValidationError:
                 skipped += 1
                 continue

@@ -35,7 +35,9 @@ async def test_token_a_reads_versions_and_details_and_ids_are_echoed(platform: P
         assert response.headers["x-request-id"] == "req-1"
         assert response.headers["x-correlation-id"] == "corr-1"
         assert "ocpi-from-party-id" not in response.headers  # not on configuration modules
-        assert versions == [{"version": "2.2.1", "url": f"{platform.url}/ocpi/2.2.1/details"}]
+        assert versions == [
+            {"version": v, "url": f"{platform.url}/ocpi/{v}/details"} for v in ("2.3.0", "2.2.1")
+        ]
 
         response = await emsp.get("/ocpi/2.2.1/details")
         details = envelope(response, 200, 1000)
