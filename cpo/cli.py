@@ -227,7 +227,8 @@ def cmd_command(args: argparse.Namespace, settings: Settings) -> int:
 
 def _party_line(p: dict[str, Any]) -> str:
     roles = ", ".join(f"{r['country_code']}/{r['party_id']} {r['role']}" for r in p["roles"])
-    line = f"#{p['id']:<4} {p['state']:<12} {p['name'] or '-':<24} {roles or '-'}"
+    version = p.get("version") or "-"
+    line = f"#{p['id']:<4} {p['state']:<12} {version:<6} {p['name'] or '-':<24} {roles or '-'}"
     if p.get("pending_versions_url"):
         line += f"\n      asks to move to {p['pending_versions_url']}: cpo party approve {p['id']}"
     return line

@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from cpo import locks
 from cpo.ocpi.client import Peer
 from cpo.ocpi.headers import PartyRef
+from cpo.ocpi.models import VersionNumber
 from cpo.ocpi.tokens import Encoding, new_token, presented, token_hash
 from cpo.operator_input import Conflict
 from cpo.tables import Party, PartyState
@@ -96,7 +97,8 @@ class Parties:
         # A raw token is a peer quirk we accept when the party is set up for it, and learn
         # while it registers (its first call tells us how it sends tokens).
         learning = party.state in (PartyState.INVITED, PartyState.REGISTERING)
-        if encoding == "raw" and party.token_encoding != "raw" and not learning:
+        expected = party.token_encoding == "raw" or party.speaks == VersionNumber.V2_1_1
+        if encoding == "raw" and not expected and not learning:
             return None
         return Caller(party, token, encoding)
 
@@ -215,8 +217,9 @@ def party_view(party: Party) -> dict[str, Any]:
 
 
 def peer_of(party: Party, token: str | None = None) -> Peer:
-    """How to call a party: its outgoing token (or `token`), its encoding, its (first) role."""
-    role = party.roles[0] if party.roles else None
+    """How to call a party: its outgoing token (or `token`), its encoding, its (first) role
+    (for the routing headers, where its version has them)."""
+    role = party.roles[0] if party.roles and party.speaks.routed else None
     return Peer(
         token=token or party.outgoing_token or "",
         origins=party.origins(),

@@ -23,8 +23,8 @@ from cpo.body_limit import BodyTooLarge
 from cpo.cdrs.report import BadFilter, CdrPage, CdrReport, CdrSummary, encoded
 from cpo.locations.store import location_object
 from cpo.locations.tables import Location
-from cpo.locations.v221 import Location as OcpiLocation
-from cpo.locations.v221 import LocationIn
+from cpo.locations.v230 import Location as OcpiLocation
+from cpo.locations.v230 import LocationIn
 from cpo.ocpi.status import OcpiError
 from cpo.ocpi_side import InvitationIn, OcpiSide, OriginsIn, RegistrationIn
 from cpo.operator_input import Conflict, Invalid, NotFound

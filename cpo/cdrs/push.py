@@ -3,6 +3,7 @@ once accepted."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from sqlalchemy import update
@@ -12,11 +13,14 @@ from sqlmodel import col, select
 from cpo.cdrs.tables import Cdr
 from cpo.cdrs.wire import cdr_out
 from cpo.ocpi.client import OcpiClient
+from cpo.ocpi.models_v211 import NotIn211
 from cpo.parties import peer_of
 from cpo.push.deliverer import Claimed, Deferred, Sender
 from cpo.push.tables import PendingPush
 from cpo.push.targets import receiver_url
 from cpo.tables import Party
+
+log = logging.getLogger("cpo.cdrs.push")
 
 
 def sender(
@@ -50,13 +54,19 @@ def sender(
                     )
                 )
             ).first()
-        if waiting is not None:
-            raise Deferred()
+            if waiting is not None:
+                raise Deferred()
+            try:
+                body = await cdr_out(session, found.data, party.speaks)
+            except NotIn211 as e:
+                # Settled outside OCPI (ADR 024): the log says which CDR was held back.
+                log.warning("CDR %s is not sent to party %s: %s", found.ocpi_id, party.id, e)
+                return found.last_updated
         result = await client.call(
             "POST",
             receiver_url(party, "cdrs"),
             peer_of(party),
-            json=cdr_out(found.data, party.speaks),
+            json=body,
             functional=True,
             module="cdrs",
         )

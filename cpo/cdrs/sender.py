@@ -9,7 +9,7 @@ from sqlmodel import col, select
 from starlette.responses import Response
 
 from cpo.cdrs.tables import Cdr
-from cpo.cdrs.wire import cdr_out
+from cpo.cdrs.wire import cdrs_out
 from cpo.ocpi.pagination import paged_response
 from cpo.ocpi.router import Call, Module, OcpiRouter
 
@@ -22,7 +22,7 @@ def module(
     @cdrs.on("GET")
     async def page(call: Call) -> Response:
         async def build(session: AsyncSession, rows: list[Cdr]) -> list[dict[str, Any]]:
-            return [cdr_out(r.data, call.in_version) for r in rows]
+            return await cdrs_out(session, [r.data for r in rows], call.in_version)
 
         return await paged_response(
             call.request,

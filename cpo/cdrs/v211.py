@@ -21,17 +21,10 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from cpo.locations.v211 import (
-    DateTime,
-    Location,
-    NotIn211,
-    ascii_text,
-    location_out,
-    narrowed,
-    string,
-)
+from cpo.locations.v211 import Location, location_out, narrowed
 from cpo.locations.v221 import Status
 from cpo.ocpi.models import Wire
+from cpo.ocpi.models_v211 import DateTime, NotIn211, ascii_text, string
 from cpo.tariffs.v211 import Tariff, tariff_out
 from cpo.tariffs.v221 import Currency
 
@@ -43,6 +36,7 @@ __all__ = [
     "ChargingPeriod",
     "auth_method_out",
     "cdr_out",
+    "location_of",
     "charging_periods_out",
 ]
 
@@ -109,12 +103,10 @@ def charging_periods_out(stored: list[dict[str, Any]] | None) -> list[dict[str, 
     return out
 
 
-def _location_from_cdr(cdr: dict[str, Any]) -> dict[str, Any]:
-    """The 2.1.1 Location built from a 2.2.1 CdrLocation. It lacks what 2.1.1 requires, so:
-    type UNKNOWN, EVSE status UNKNOWN, voltage and amperage 0 (not known), postal_code empty
-    when not given, and the CDR's last_updated for the Location, EVSE and connector."""
-    place = cdr["cdr_location"]
-    stamp = cdr["last_updated"]
+def location_of(place: dict[str, Any], stamp: str) -> dict[str, Any]:
+    """A stored (2.2.1) Location made of a CdrLocation, for when the Location itself is gone.
+    It lacks what 2.1.1 requires, so: type UNKNOWN, EVSE status UNKNOWN, voltage and amperage
+    0 (not known), postal_code empty when not given, and `stamp` as every last_updated."""
     connector = {
         "id": place["connector_id"],
         "standard": place["connector_standard"],
@@ -132,13 +124,12 @@ def _location_from_cdr(cdr: dict[str, Any]) -> dict[str, Any]:
         "last_updated": stamp,
     }
     stored = {k: place[k] for k in ("id", "name", "address", "city", "postal_code") if k in place}
-    stored |= {
+    return stored | {
         "country": place["country"],
         "coordinates": place["coordinates"],
         "evses": [evse],
         "last_updated": stamp,
     }
-    return location_out(stored)
 
 
 def _location(cdr: dict[str, Any], location: dict[str, Any] | None) -> dict[str, Any]:
@@ -149,7 +140,7 @@ def _location(cdr: dict[str, Any], location: dict[str, Any] | None) -> dict[str,
             out = location_out(at)
             if out.get("evses"):
                 return out
-    return _location_from_cdr(cdr)
+    return location_out(location_of(place, cdr["last_updated"]))
 
 
 def cdr_out(stored: dict[str, Any], location: dict[str, Any] | None) -> dict[str, Any]:

@@ -11,17 +11,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from cpo.cdrs import v221
+from cpo.cdrs.objects import COSTS
 from cpo.ocpi.models import Wire, string
 from cpo.tariffs import v230 as tariffs_v230
-
-COSTS = (
-    "total_cost",
-    "total_fixed_cost",
-    "total_energy_cost",
-    "total_time_cost",
-    "total_parking_cost",
-    "total_reservation_cost",
-)
 
 
 class TaxAmount(Wire):

@@ -6,9 +6,11 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cpo.commands import v211
 from cpo.commands.remote import result_body
 from cpo.commands.tables import OcpiCommand
 from cpo.ocpi.client import OcpiClient
+from cpo.ocpi.models import VersionNumber
 from cpo.parties import peer_of
 from cpo.push.deliverer import Claimed, Sender
 from cpo.tables import Party
@@ -25,11 +27,12 @@ def sender(client: OcpiClient, readers: async_sessionmaker[AsyncSession]) -> Sen
         if found is None or found.result is None:
             return None
         if not held:
+            body = result_body(found)
             await client.call(
                 "POST",
                 found.response_url,
                 peer_of(party),
-                json=result_body(found),
+                json=v211.result_out(body) if party.speaks == VersionNumber.V2_1_1 else body,
                 functional=True,
                 module="commands",
             )

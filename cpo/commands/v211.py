@@ -17,8 +17,8 @@ from pydantic import StrictInt
 
 from cpo.commands.v221 import REQUESTS as REQUESTS_221
 from cpo.commands.v221 import CommandType as CommandType221
-from cpo.locations.v211 import DateTime, string
 from cpo.ocpi.models import URL, Wire
+from cpo.ocpi.models_v211 import DateTime, string
 from cpo.tokens.v211 import Token, token_in
 
 __all__ = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from cpo.credentials.registration import Registration
-from cpo.credentials.wire import CREDENTIALS
+from cpo.credentials.wire import CREDENTIALS, credentials_in, credentials_out
 from cpo.ocpi.responses import OcpiResponse
 from cpo.ocpi.router import Call, Module
 from cpo.ocpi.status import not_allowed
@@ -18,7 +18,8 @@ def module(registration: Registration) -> Module:
 
     @credentials.on("GET")
     async def read(call: Call) -> Response:
-        return OcpiResponse(registration.own_credentials(call.caller.token))
+        ours = registration.own_credentials(call.caller.token)
+        return OcpiResponse(credentials_out(ours, call.in_version))
 
     @credentials.on("POST")
     async def register(call: Call) -> Response:
@@ -26,15 +27,17 @@ def module(registration: Registration) -> Module:
             raise not_allowed(
                 "already registered: PUT to update the credentials, DELETE to unregister"
             )
-        theirs = call.json(CREDENTIALS[call.in_version])
-        return OcpiResponse(await registration.accept(call, theirs))
+        theirs = credentials_in(call.json(CREDENTIALS[call.in_version]))
+        ours = await registration.accept(call, theirs)
+        return OcpiResponse(credentials_out(ours, call.in_version))
 
     @credentials.on("PUT")
     async def update(call: Call) -> Response:
         if call.party.state != PartyState.REGISTERED:
             raise not_allowed("not registered: POST your credentials first")
-        theirs = call.json(CREDENTIALS[call.in_version])
-        return OcpiResponse(await registration.accept(call, theirs))
+        theirs = credentials_in(call.json(CREDENTIALS[call.in_version]))
+        ours = await registration.accept(call, theirs)
+        return OcpiResponse(credentials_out(ours, call.in_version))
 
     @credentials.on("DELETE")
     async def unregister(call: Call) -> Response:

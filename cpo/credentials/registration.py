@@ -18,8 +18,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from cpo import logs
 from cpo.credentials.v221 import Credentials
-from cpo.credentials.wire import CREDENTIALS
-from cpo.ocpi.client import OcpiCallError, OcpiClient, Peer
+from cpo.credentials.wire import CREDENTIALS, credentials_in, credentials_out
+from cpo.ocpi.client import OcpiCallError, OcpiClient, OcpiResult, Peer
 from cpo.ocpi.models import VersionNumber
 from cpo.ocpi.router import Call, OcpiRouter
 from cpo.ocpi.status import OcpiError, Status, invalid, not_allowed
@@ -30,6 +30,7 @@ from cpo.push import outbox
 from cpo.tables import Party, PartyState
 from cpo.tokens.local_lists import OFFLINE_OK, note_revocation
 from cpo.tokens.store import Dropped, drop_owned
+from cpo.versions import v211
 from cpo.versions.v221 import Version, VersionDetails
 from csms import clock
 
@@ -105,29 +106,29 @@ class Registration:
 
         Its details and every endpoint must be on the versions URL's origin or on one the
         operator `allowed` for the party. A 401 with one token encoding is tried once with
-        the other: many peers want raw tokens.
+        the other: many peers want raw tokens, and 2.1.1 peers are asked raw first (2.1.1
+        sends tokens as they are).
         """
         try:
             origins = frozenset({origin(versions_url), *allowed})
         except BadUrl as e:
             raise OcpiError(Status.CLIENT_API_UNUSABLE, f"versions URL: {e}") from None
-        try:
-            result = await self.client.call(
-                "GET", versions_url, Peer(token, origins, encoding, party_id), module="versions"
-            )
-        except OcpiCallError as e:
-            if e.http_status != 401:
-                raise self._unusable(e) from e
-            encoding = _other(encoding)
+
+        async def get(url: str, module: str, encoding: Encoding) -> tuple[OcpiResult, Encoding]:
+            """The answer, and the encoding that got it: the other one after a 401."""
             try:
-                result = await self.client.call(
-                    "GET",
-                    versions_url,
-                    Peer(token, origins, encoding, party_id),
-                    module="versions",
-                )
-            except OcpiCallError as e2:
-                raise self._unusable(e2) from e2
+                peer = Peer(token, origins, encoding, party_id)
+                return await self.client.call("GET", url, peer, module=module), encoding
+            except OcpiCallError as e:
+                if e.http_status != 401:
+                    raise self._unusable(e) from e
+            try:
+                peer = Peer(token, origins, _other(encoding), party_id)
+                return await self.client.call("GET", url, peer, module=module), _other(encoding)
+            except OcpiCallError as e:
+                raise self._unusable(e) from e
+
+        result, encoding = await get(versions_url, "versions", encoding)
         try:
             versions = _versions.validate_python(result.data)
         except ValidationError as e:
@@ -150,13 +151,11 @@ class Registration:
                 Status.CLIENT_API_UNUSABLE,
                 f"{versions_url} puts its {chosen} details at {match.url}, {_off(origins)}",
             )
+        if chosen == VersionNumber.V2_1_1:
+            encoding = "raw"
+        result, encoding = await get(match.url, "details", encoding)
         try:
-            result = await self.client.call(
-                "GET", match.url, Peer(token, origins, encoding, party_id), module="details"
-            )
             details = VersionDetails.model_validate(result.data)
-        except OcpiCallError as e:
-            raise self._unusable(e) from e
         except ValidationError as e:
             raise OcpiError(
                 Status.CLIENT_API_UNUSABLE,
@@ -168,6 +167,8 @@ class Registration:
                 f"{match.url} describes version {details.version}, not {chosen}",
             )
         endpoints = [e.wire() for e in details.endpoints]
+        if chosen == VersionNumber.V2_1_1:
+            endpoints = v211.endpoints_in(endpoints)
         astray = [e for e in endpoints if not same_origin(str(e["url"]), origins)]
         if astray:
             named = ", ".join(f"{e['identifier']} {e['role']} at {e['url']}" for e in astray[:5])
@@ -535,7 +536,7 @@ class Registration:
                 method,
                 url,
                 peer_of(party, token),
-                json=self.own_credentials(ours),
+                json=credentials_out(self.own_credentials(ours), party.speaks),
                 module="credentials",
             )
         except OcpiCallError as e:
@@ -544,7 +545,7 @@ class Registration:
                 f"{method} credentials failed: {e.message}",
             ) from e
         try:
-            return CREDENTIALS[party.speaks].model_validate(result.data)
+            return credentials_in(CREDENTIALS[party.speaks].model_validate(result.data))
         except ValidationError as e:
             raise OcpiError(
                 Status.CLIENT_API_UNUSABLE,

@@ -7,27 +7,18 @@ exchanged on says it)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-from pydantic import AfterValidator, StringConstraints
+from typing import Any
 
 from cpo.credentials.v221 import Credentials as Credentials221
-from cpo.locations.v211 import BusinessDetails, business_details_out
+from cpo.credentials.v221 import CredentialsToken
 from cpo.ocpi.models import URL, CountryCode, PartyId, Role, Wire
+from cpo.ocpi.models_v211 import BusinessDetails, business_details_out
 
 __all__ = ["Credentials", "credentials_in", "credentials_out"]
 
 
-def _token(value: str) -> str:
-    # string(64) is printable ASCII; a space is refused too, as the token follows "Token " in
-    # the Authorization header (and 2.2.1, where it is stored, refuses it).
-    if not all("\x21" <= ch <= "\x7e" for ch in value):
-        raise ValueError("must be printable ASCII without spaces")
-    return value
-
-
 class Credentials(Wire):
-    token: Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_token)]
+    token: CredentialsToken  # 2.1.1's string(64), without spaces as in 2.2.1 (where it is kept)
     url: URL
     business_details: BusinessDetails
     party_id: PartyId

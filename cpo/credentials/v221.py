@@ -22,8 +22,14 @@ def _token(value: str) -> str:
     return value
 
 
+# string(64), and printable ASCII without spaces: it follows "Token " in Authorization headers.
+CredentialsToken = Annotated[
+    str, StringConstraints(min_length=1, max_length=64), AfterValidator(_token)
+]
+
+
 class Credentials(Wire):
-    token: Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_token)]
+    token: CredentialsToken
     url: URL
     roles: Annotated[list[CredentialsRole], Field(min_length=1)]
 

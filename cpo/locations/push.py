@@ -1,5 +1,5 @@
 """Locations to a party's receiver: a PATCH per changed EVSE status when it holds the Location,
-else the whole Location in a PUT."""
+else the whole Location in a PUT, in the party's version (a status PATCH is the same in all)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from sqlmodel import col, select
 
 from cpo.locations.store import EVSES, LOCATION_ROWS, location_object
 from cpo.locations.tables import Location, LocationEvse
+from cpo.locations.wire import location_out
 from cpo.ocpi.client import OcpiClient
+from cpo.ocpi.models_v211 import NotIn211
 from cpo.ocpi.responses import timestamp
 from cpo.parties import peer_of
 from cpo.push.deliverer import Claimed, Sender, Sent
@@ -99,7 +101,11 @@ def sender(client: OcpiClient, readers: async_sessionmaker[AsyncSession]) -> Sen
             return Sent(found.last_updated, evses_held)
         if whole is None:
             return None  # gone meanwhile
-        await client.call("PUT", url, peer, json=whole[0], functional=True, module="locations")
+        try:
+            body = location_out(whole[0], party.speaks)
+        except NotIn211:
+            return None  # not published, and 2.1.1 cannot say so: it is not sent
+        await client.call("PUT", url, peer, json=body, functional=True, module="locations")
         # The whole Location holds each EVSE as it was at least when its rows were read.
         held_now = {
             uid: timestamp(evse.evse_updated) for uid, evse in by_uid.items() if evse.evse_updated

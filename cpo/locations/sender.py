@@ -10,6 +10,8 @@ from starlette.responses import Response
 
 from cpo.locations.store import Locations, location_object
 from cpo.locations.tables import Location
+from cpo.locations.wire import location_out, locations_out
+from cpo.ocpi.models_v211 import NotIn211
 from cpo.ocpi.pagination import paged_response
 from cpo.ocpi.responses import OcpiResponse
 from cpo.ocpi.router import Call, Module, OcpiRouter
@@ -23,7 +25,8 @@ def module(router: OcpiRouter, locations: Locations, max_limit: int) -> Module:
     async def page(call: Call) -> Response:
         async def build(session: AsyncSession, rows: list[Location]) -> list[dict[str, Any]]:
             evses = await locations.evses_of(session, [r.id for r in rows if r.id is not None])
-            return [location_object(r, evses[r.id]) for r in rows if r.id is not None]
+            stored = [location_object(r, evses[r.id]) for r in rows if r.id is not None]
+            return locations_out(stored, call.in_version)
 
         return await paged_response(
             call.request,
@@ -37,11 +40,15 @@ def module(router: OcpiRouter, locations: Locations, max_limit: int) -> Module:
         )
 
     async def find(call: Call) -> dict:  # type: ignore[type-arg]
+        """The Location in the caller's version: its EVSEs and Connectors are taken from it."""
         location_id = call.request.path_params["location_id"]
         found = await locations.location(location_id)
-        if found is None:
-            raise not_found(f"no location {location_id!r}", Status.UNKNOWN_LOCATION)
-        return found
+        try:
+            if found is not None:
+                return location_out(found, call.in_version)
+        except NotIn211:
+            pass  # not published: unknown to a 2.1.1 party
+        raise not_found(f"no location {location_id!r}", Status.UNKNOWN_LOCATION)
 
     @sender.on("GET", "/{location_id}")
     async def one(call: Call) -> Response:

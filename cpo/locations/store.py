@@ -19,7 +19,8 @@ from sqlmodel import col, select
 from cpo import locks
 from cpo.locations.evse_status import ConnectorState, evse_status
 from cpo.locations.tables import Location, LocationEvse
-from cpo.locations.v221 import OPERATOR_STATUSES, LocationIn
+from cpo.locations.v221 import OPERATOR_STATUSES
+from cpo.locations.v230 import LocationIn
 from cpo.locks import Lock
 from cpo.ocpi.headers import PartyRef
 from cpo.ocpi.responses import timestamp
@@ -111,6 +112,9 @@ def evse_object(evse: LocationEvse) -> dict[str, Any]:
 
 
 def location_object(location: Location, evses: list[LocationEvse]) -> dict[str, Any]:
+    """The Location as an eMSP holds it: its last_updated is its own or its newest EVSE's,
+    whichever is later (the spec: "this Location or one of its EVSEs or Connectors")."""
+    newest = max([location.last_updated, *(e.last_updated for e in evses)])
     return (
         {
             "country_code": location.country_code,
@@ -121,9 +125,18 @@ def location_object(location: Location, evses: list[LocationEvse]) -> dict[str, 
         | location.data
         | {
             "evses": [evse_object(e) for e in evses],
-            "last_updated": timestamp(location.last_updated),
+            "last_updated": timestamp(newest),
         }
     )
+
+
+async def location_at(session: AsyncSession, ocpi_id: str) -> dict[str, Any] | None:
+    """The Location as stored (2.2.1's shape, EVSEs and all), or None."""
+    found = await Locations._location_row(session, ocpi_id)
+    if found is None:
+        return None
+    assert found.id is not None
+    return location_object(found, (await Locations.evses_of(session, [found.id]))[found.id])
 
 
 class Locations:
@@ -153,11 +166,7 @@ class Locations:
 
     async def location(self, ocpi_id: str) -> dict[str, Any] | None:
         async with self.database() as session:
-            found = await self._location_row(session, ocpi_id)
-            if found is None:
-                return None
-            assert found.id is not None
-            return location_object(found, (await self.evses_of(session, [found.id]))[found.id])
+            return await location_at(session, ocpi_id)
 
     @staticmethod
     async def _location_row(session: AsyncSession, ocpi_id: str) -> Location | None:
@@ -367,9 +376,22 @@ class Locations:
                     row.status = status_of(evse.station_id, evse.ocpp_evse_id)
                 row.last_updated = now
                 changed = True
-        # OCPI never deletes an EVSE: one the operator leaves out is retired as REMOVED.
+        # OCPI never deletes an EVSE: one the operator leaves out is retired as REMOVED. It
+        # keeps only the parking links to places the Location still has (an EVSEParking must
+        # name one of its Location's parking_places).
+        parking_ids = {p.id.upper() for p in item.parking_places or []}
         for uid, row in current.items():
-            if uid not in given and row.admin_status != "REMOVED":
+            if uid in given:
+                continue
+            links = row.data.get("parking", [])
+            kept = [link for link in links if link["parking_id"].upper() in parking_ids]
+            if kept != links:
+                row.data = {k: v for k, v in row.data.items() if k != "parking"} | (
+                    {"parking": kept} if kept else {}
+                )
+                row.last_updated = now
+                changed = True
+            if row.admin_status != "REMOVED":
                 row.admin_status, row.last_updated = "REMOVED", now
                 changed = True
         if changed:

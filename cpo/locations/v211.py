@@ -18,16 +18,12 @@ from __future__ import annotations
 
 import enum
 import re
-import unicodedata
-from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
-    BeforeValidator,
     Field,
-    PlainSerializer,
     StringConstraints,
     model_validator,
 )
@@ -39,16 +35,23 @@ from cpo.locations.v221 import (
     ParkingRestriction,
     Status,
 )
-from cpo.ocpi.models import URL, HourMinute, Image, Wire, invalid, parse_datetime
+from cpo.ocpi.models import URL, HourMinute, Image, Wire, invalid
+from cpo.ocpi.models_v211 import (
+    BusinessDetails,
+    DateTime,
+    DisplayText,
+    NotIn211,
+    ascii_text,
+    business_details_out,
+    display_texts_out,
+    string,
+)
 
 __all__ = [
     "AdditionalGeoLocation",
-    "BusinessDetails",
     "Capability",
     "Connector",
     "ConnectorType",
-    "DateTime",
-    "DisplayText",
     "EVSE",
     "EnergyMix",
     "EnergySource",
@@ -59,75 +62,16 @@ __all__ = [
     "Hours",
     "Location",
     "LocationType",
-    "NotIn211",
     "PowerType",
     "RegularHours",
     "StatusSchedule",
-    "ascii_text",
-    "business_details_out",
     "connector_out",
-    "display_texts_out",
     "energy_mix_out",
     "evse_out",
     "geo_location_out",
     "location_out",
     "narrowed",
-    "string",
 ]
-
-
-class NotIn211(ValueError):
-    """A stored 2.2.1 object that OCPI 2.1.1 cannot express at all (it is not sent)."""
-
-
-# 2.1.1 types the other modules share
-
-
-def string(n: int, min_length: int = 0) -> StringConstraints:
-    """2.1.1 string(n): printable ASCII (2.2.1 allows UTF-8), at most n characters."""
-    return StringConstraints(min_length=min_length, max_length=n, pattern=r"^[\x20-\x7e]*$")
-
-
-def _seconds(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-DateTime = Annotated[
-    datetime, BeforeValidator(parse_datetime), PlainSerializer(_seconds, return_type=str)
-]
-"""ISO 8601 in UTC, read in any form 2.2.1 reads, sent as `2015-06-29T20:39:09Z`."""
-
-
-def ascii_text(value: str, n: int) -> str:
-    """`value` as 2.1.1 string(n): accents taken off (`Lüttich` -> `Luttich`), what has no ASCII
-    form left out, cut to n characters."""
-    decomposed = unicodedata.normalize("NFKD", value)
-    kept = "".join(ch for ch in decomposed if "\x20" <= ch <= "\x7e")
-    return kept[:n].rstrip() if len(kept) > n else kept
-
-
-class DisplayText(Wire):
-    language: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$")]
-    text: Annotated[str, string(512)]
-
-
-class BusinessDetails(Wire):
-    name: Annotated[str, string(100, 1)]
-    website: URL | None = None
-    logo: Image | None = None
-
-
-def display_texts_out(texts: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
-    """2.2.1 DisplayTexts with 2.1.1 (ASCII) text; None for none."""
-    if not texts:
-        return None
-    return [{"language": t["language"], "text": ascii_text(t["text"], 512)} for t in texts]
-
-
-def business_details_out(details: dict[str, Any] | None) -> dict[str, Any] | None:
-    if details is None:
-        return None
-    return details | {"name": ascii_text(details["name"], 100)}
 
 
 # Enums that differ from 2.2.1 (Status, ConnectorFormat, ParkingRestriction, ImageCategory and

@@ -94,10 +94,15 @@ class VersionNumber(enum.StrEnum):
     def key(self) -> tuple[int, ...]:
         return tuple(int(part) for part in self.value.split("."))
 
+    @property
+    def routed(self) -> bool:
+        """Whether calls to functional modules carry OCPI-from-* and OCPI-to-* (2.2 on)."""
+        return self != VersionNumber.V2_1_1
+
 
 # The versions whose every module this code serves in that version's shapes: only these may
-# be enabled (CPO_OCPI_VERSIONS). 2.1.1 comes with issue 19.
-IMPLEMENTED: tuple[VersionNumber, ...] = (VersionNumber.V2_2_1, VersionNumber.V2_3_0)
+# be enabled (CPO_OCPI_VERSIONS).
+IMPLEMENTED: tuple[VersionNumber, ...] = tuple(VersionNumber)
 
 
 def newest_first(versions: Iterable[VersionNumber]) -> list[VersionNumber]:

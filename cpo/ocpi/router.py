@@ -101,7 +101,7 @@ class Module:
     handlers: dict[str, dict[str, Handler]] = field(default_factory=dict)  # path -> method -> fn
     functional: bool = True
     # The versions whose shapes this module's handlers speak (served where also enabled).
-    versions: frozenset[VersionNumber] = frozenset({VersionNumber.V2_2_1, VersionNumber.V2_3_0})
+    versions: frozenset[VersionNumber] = frozenset(VersionNumber)
 
     def serves(self, version: VersionNumber) -> bool:
         return version in self.versions
@@ -211,7 +211,8 @@ class OcpiRouter:
             call = Call(request, caller, request_id, correlation_id, body, version=version)
             if module.functional:
                 call.sender = self.sender(request, caller.party)
-                headers |= routing(self.own, call.sender)
+                if version is not None and version.routed:
+                    headers |= routing(self.own, call.sender)
             response = await handler(call)
         except OcpiError as e:
             response = OcpiResponse(e.data, e.status, e.message, e.http)

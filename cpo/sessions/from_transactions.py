@@ -29,11 +29,13 @@ from cpo.cdrs.v221 import AuthMethod
 from cpo.commands.tables import CommandState, OcpiCommand, Reservation, ReservationStatus
 from cpo.locations.tables import Location, LocationEvse
 from cpo.ocpi.headers import PartyRef
+from cpo.ocpi.models import VersionNumber
 from cpo.ocpi.responses import timestamp
 from cpo.push.outbox import Outbox
 from cpo.sessions.tables import ChargingSession
 from cpo.sessions.usage import Reading, SampleRow, Usage, readings, usage
 from cpo.sessions.v221 import SessionStatus
+from cpo.tables import Party
 from cpo.tariffs.engine import Priced, price
 from cpo.tariffs.store import tariff_object
 from cpo.tariffs.tables import Tariff
@@ -244,6 +246,7 @@ class ChargingSessions:
             ocpi_id=uuid.uuid4().hex,  # 32 characters: CDR ids add suffixes within 39
             transaction_id=tx.id,
             owner_id=owner_id,
+            pricing=await _pricing_rules(session, owner_id),
             data=data,
             last_updated=now,
         )
@@ -389,7 +392,8 @@ class ChargingSessions:
     def _price(self, row: ChargingSession, measured: Usage) -> Priced | None:
         tariff = TariffModel.model_validate(row.tariff or _free(self.own, self.rules.currency))
         try:
-            return price(tariff, measured.usage, row.time_zone or "UTC")
+            rules = VersionNumber(row.pricing) if row.pricing else VersionNumber.V2_2_1
+            return price(tariff, measured.usage, row.time_zone or "UTC", rules)
         except ValueError as e:
             log.error("session %s cannot be priced: %s", row.ocpi_id, e)
             return None
@@ -783,3 +787,14 @@ def _remark(tx: Transaction, flags: list[str], no_tariff: bool) -> str | None:
         notes.append("no tariff at this connector")
     notes += flags
     return "; ".join(notes)[:255] or None
+
+
+async def _pricing_rules(session: AsyncSession, owner_id: int | None) -> str | None:
+    """The version whose tariff rules price a session of this owner: 2.1.1's for a 2.1.1
+    party (ADR 024), else 2.2.1's (None)."""
+    if owner_id is None:
+        return None
+    version = (
+        await session.execute(select(Party.version).where(col(Party.id) == owner_id))
+    ).scalar()
+    return VersionNumber.V2_1_1.value if version == VersionNumber.V2_1_1 else None

@@ -9,7 +9,9 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
+from cpo.locations.store import location_at
 from cpo.ocpi.client import OcpiClient
+from cpo.ocpi.models import VersionNumber
 from cpo.parties import peer_of
 from cpo.push.deliverer import Claimed, Sender
 from cpo.push.targets import object_url
@@ -33,6 +35,7 @@ def sender(
         """PUT the first time and after any doubt; then PATCH, appending only closed periods."""
         if party.endpoint("sessions", "RECEIVER") is None:
             return None  # the party pulls sessions instead (GET /sessions)
+        version = party.speaks
         async with readers() as session:
             found = (
                 (
@@ -43,14 +46,19 @@ def sender(
                 .scalars()
                 .first()
             )
-        if found is None or found.location is None or found.owner_id != party.id:
-            return None  # only ever to its owner (the operator's own charges have none)
+            if found is None or found.location is None or found.owner_id != party.id:
+                return None  # only ever to its owner (the operator's own charges have none)
+            # 2.1.1 embeds the Location in each Session, and leaves a PATCH of its periods
+            # unsaid: it gets the whole Session every time.
+            whole_only = version == VersionNumber.V2_1_1
+            at = await location_at(session, found.location["id"]) if whole_only else None
         data, closed = found.data, found.closed_periods
         periods = data["charging_periods"]
         url = object_url(party, "sessions", data["country_code"], data["party_id"], data["id"])
         peer = peer_of(party)
         holds_ours = (
             held
+            and not whole_only
             and row.scope != "full"
             and found.pushed_periods <= closed
             and found.pushed_digest == periods_digest(periods[: found.pushed_periods])
@@ -59,10 +67,11 @@ def sender(
             body = {k: v for k, v in data.items() if k not in SESSION_KEYS}
             if fresh := periods[found.pushed_periods : closed]:
                 body["charging_periods"] = fresh
-            body = session_out(body, party.speaks)
+            body = session_out(body, version)
             await client.call("PATCH", url, peer, json=body, functional=True, module="sessions")
         else:
-            body = session_out(data | {"charging_periods": periods[:closed]}, party.speaks)
+            whole = data | {"charging_periods": periods[:closed]}
+            body = session_out(whole, version, at, found.location)
             await client.call("PUT", url, peer, json=body, functional=True, module="sessions")
         async with database.begin() as session:
             await session.execute(

@@ -8,6 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 from starlette.responses import Response
 
+from cpo.locations.store import location_at
+from cpo.ocpi.models import VersionNumber
 from cpo.ocpi.pagination import paged_response
 from cpo.ocpi.responses import OcpiResponse
 from cpo.ocpi.router import Call, Module, OcpiRouter
@@ -35,7 +37,16 @@ def module(
     @charging.on("GET")
     async def page(call: Call) -> Response:
         async def build(session: AsyncSession, rows: list[ChargingSession]) -> list[dict[str, Any]]:
-            return [session_out(r.data, call.in_version) for r in rows]
+            version = call.in_version
+            if version != VersionNumber.V2_1_1:
+                return [session_out(r.data, version) for r in rows]
+            # 2.1.1 embeds each session's Location: each read once per page.
+            places = {str(r.location["id"]) for r in rows if r.location}
+            at = {place: await location_at(session, place) for place in places}
+            return [
+                session_out(r.data, version, at.get(str((r.location or {}).get("id"))), r.location)
+                for r in rows
+            ]
 
         # Only the caller's own, and only those an eMSP can place (at a Location).
         return await paged_response(

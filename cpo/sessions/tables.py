@@ -33,6 +33,8 @@ class ChargingSession(SQLModel, table=True):
     tariff: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     location: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     time_zone: str | None = Field(default=None, max_length=64)
+    # The OCPI version whose tariff rules price it (its owner's when it started); None: 2.2.1.
+    pricing: str | None = Field(default=None, max_length=8)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     closed_periods: int = 0
     pushed_periods: int = 0

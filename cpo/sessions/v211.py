@@ -12,8 +12,9 @@ import enum
 from typing import Annotated, Any
 
 from cpo.cdrs.v211 import AuthMethod, ChargingPeriod, auth_method_out, charging_periods_out
-from cpo.locations.v211 import DateTime, Location, ascii_text, location_out, narrowed, string
+from cpo.locations.v211 import Location, location_out, narrowed
 from cpo.ocpi.models import Wire
+from cpo.ocpi.models_v211 import DateTime, ascii_text, string
 from cpo.tariffs.v221 import Currency
 
 __all__ = ["Session", "SessionStatus", "session_out"]

@@ -1,4 +1,8 @@
-"""Prices a charging session under an OCPI 2.2.1 Tariff: a pure function, no I/O (ADR 006)."""
+"""Prices a charging session under an OCPI 2.2.1 Tariff: a pure function, no I/O (ADR 006).
+
+By 2.2.1's rules unless told 2.1.1's (ADR 024): where they differ, 2.1.1 picks one element for
+all dimensions at a time, rounds each component's volume to its own step_size, and knows no
+price bounds and no elements restricted by current or for reservations."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from itertools import pairwise
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from cpo.ocpi.models import Price
+from cpo.ocpi.models import Price, VersionNumber
 from cpo.ocpi.responses import timestamp
 from cpo.tariffs.v221 import DayOfWeek, Tariff, TariffDimensionType, TariffRestrictions
 
@@ -107,14 +111,22 @@ class Priced:
         return fields
 
 
-def price(tariff: Tariff, usage: SessionUsage, time_zone: str) -> Priced:
+def price(
+    tariff: Tariff,
+    usage: SessionUsage,
+    time_zone: str,
+    rules: VersionNumber = VersionNumber.V2_2_1,
+) -> Priced:
     """Price `usage` under `tariff`, whose times of day and dates are local to `time_zone`
-    (the Location's). Raises ValueError for usage that cannot be priced."""
+    (the Location's), by the tariff rules of OCPI version `rules`. Raises ValueError for usage
+    that cannot be priced."""
     _check(usage)
     zone = ZoneInfo(time_zone)
     meter = _Meter(usage)
     end = _offset(usage.start, usage.end)
-    pricer = _Pricer(tariff, usage, zone, meter)
+    if rules == VersionNumber.V2_1_1:
+        tariff = _as_211(tariff)
+    pricer = _Pricer(tariff, usage, zone, meter, by_element=rules == VersionNumber.V2_1_1)
 
     if usage.reservation is not None:
         origin = _offset(usage.start, usage.reserved_at) if usage.reserved_at else 0
@@ -125,6 +137,22 @@ def price(tariff: Tariff, usage: SessionUsage, time_zone: str) -> Priced:
     for a, b in pairwise(pricer.cuts(0, end, 0)):
         pricer.period(a, b, 0, reserving=False)
     return pricer.result(end)
+
+
+def _as_211(tariff: Tariff) -> Tariff:
+    """The tariff as a 2.1.1 eMSP holds it: no price bounds, no element restricted by current
+    or for reservations (cpo.tariffs.v211)."""
+    kept = [
+        e
+        for e in tariff.elements
+        if e.restrictions is None
+        or (
+            e.restrictions.min_current is None
+            and e.restrictions.max_current is None
+            and e.restrictions.reservation is None
+        )
+    ]
+    return tariff.model_copy(update={"elements": kept, "min_price": None, "max_price": None})
 
 
 def _check(usage: SessionUsage) -> None:
@@ -232,8 +260,18 @@ Match = tuple[int, int]  # (element index, price component index)
 
 
 class _Pricer:
-    def __init__(self, tariff: Tariff, usage: SessionUsage, zone: ZoneInfo, meter: _Meter):
+    def __init__(
+        self,
+        tariff: Tariff,
+        usage: SessionUsage,
+        zone: ZoneInfo,
+        meter: _Meter,
+        by_element: bool = False,
+    ):
         self.tariff, self.usage, self.zone, self.meter = tariff, usage, zone, meter
+        # 2.1.1: the first element whose restrictions hold prices every dimension (or leaves it
+        # free); 2.2.1: each dimension is priced by the first element that prices it and holds.
+        self.by_element = by_element
         self.base_wh = meter.energy(0)
         # volume per (bucket, element, component): Wh, microseconds, or a count for FLAT
         self.volumes: dict[tuple[str, int, int], Fraction] = {}
@@ -309,7 +347,21 @@ class _Pricer:
         )
 
     def match(self, component_type: TariffDimensionType, m: _Moment) -> Match | None:
-        """The first element that has a component of this type and whose restrictions hold."""
+        """The first element that has a component of this type and whose restrictions hold
+        (2.2.1); or the component of this type of the first element that holds (2.1.1)."""
+        if self.by_element:
+            for ei, element in enumerate(self.tariff.elements):
+                if _holds(element.restrictions, m, self.usage.reservation):
+                    ci = next(
+                        (
+                            i
+                            for i, c in enumerate(element.price_components)
+                            if c.type == component_type
+                        ),
+                        None,
+                    )
+                    return None if ci is None else (ei, ci)
+            return None
         for ei, element in enumerate(self.tariff.elements):
             ci = next(
                 (i for i, c in enumerate(element.price_components) if c.type == component_type),
@@ -375,6 +427,15 @@ class _Pricer:
             self.periods.append(_Period(a, b, key, dimensions, powers, currents))
 
     def _round_up_to_steps(self) -> None:
+        if self.by_element:
+            # 2.1.1: each component bills its own volume in blocks of its step_size.
+            for (bucket, ei, ci), volume in self.volumes.items():
+                if bucket in _PER_STEP:
+                    component = self.tariff.elements[ei].price_components[ci]
+                    step = component.step_size * _PER_STEP[bucket]
+                    if step > 0:
+                        self.volumes[bucket, ei, ci] = Fraction(math.ceil(volume / step) * step)
+            return
         # One rounding per session and family, by the last component that billed it, on the
         # total billed in that component's dimension (ADR 006).
         for family in (_ENERGY, "TIME_LIKE", _RES_TIME):

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import select
 
 from cpo.ocpi.client import OcpiClient
+from cpo.ocpi.models_v211 import NotIn211
 from cpo.parties import peer_of
 from cpo.push.deliverer import Claimed, Sender
 from cpo.push.targets import object_url
@@ -32,12 +33,15 @@ def sender(client: OcpiClient, readers: async_sessionmaker[AsyncSession]) -> Sen
             return None
         url = object_url(party, "tariffs", found.country_code, found.party_id, found.ocpi_id)
         peer = peer_of(party)
-        if found.deleted:
+        try:
+            body = None if found.deleted else tariff_out(tariff_object(found), party.speaks)
+        except NotIn211:
+            body = None  # the party's version cannot express it: as good as deleted for it
+        if body is None:
             if not held:
                 return None  # the party never had it
             await client.call("DELETE", url, peer, functional=True, module="tariffs")
         else:
-            body = tariff_out(tariff_object(found), party.speaks)
             await client.call("PUT", url, peer, json=body, functional=True, module="tariffs")
         return found.last_updated
 

@@ -12,7 +12,7 @@ from cpo.ocpi.pagination import paged_response
 from cpo.ocpi.router import Call, Module, OcpiRouter
 from cpo.tariffs.store import Tariffs, tariff_object
 from cpo.tariffs.tables import Tariff
-from cpo.tariffs.wire import tariff_out
+from cpo.tariffs.wire import tariffs_out
 
 
 def module(router: OcpiRouter, tariffs: Tariffs, max_limit: int) -> Module:
@@ -21,7 +21,7 @@ def module(router: OcpiRouter, tariffs: Tariffs, max_limit: int) -> Module:
     @sender.on("GET")
     async def page(call: Call) -> Response:
         async def build(session: AsyncSession, rows: list[Tariff]) -> list[dict[str, Any]]:
-            return [tariff_out(tariff_object(t), call.in_version) for t in rows]
+            return tariffs_out([tariff_object(t) for t in rows], call.in_version)
 
         return await paged_response(
             call.request,

@@ -11,16 +11,9 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from cpo.locations.v211 import (
-    DateTime,
-    DisplayText,
-    EnergyMix,
-    NotIn211,
-    display_texts_out,
-    energy_mix_out,
-    string,
-)
+from cpo.locations.v211 import EnergyMix, energy_mix_out
 from cpo.ocpi.models import URL, HourMinute, Wire
+from cpo.ocpi.models_v211 import DateTime, DisplayText, NotIn211, display_texts_out, string
 from cpo.tariffs.v221 import CalendarDate, Currency, DayOfWeek, TariffDimensionType
 
 __all__ = ["PriceComponent", "Tariff", "TariffElement", "TariffRestrictions", "tariff_out"]

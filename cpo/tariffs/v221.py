@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import re
 from datetime import date
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
@@ -151,6 +151,14 @@ class TariffElement(Wire):
         return self
 
 
+def in_order(low: Any, high: Any, *amounts: str) -> bool:
+    """Whether a min_price is at most its max_price in each of `amounts` both state."""
+    if low is None or high is None:
+        return True
+    pairs = ((getattr(low, a), getattr(high, a)) for a in amounts)
+    return all(lo <= hi for lo, hi in pairs if lo is not None and hi is not None)
+
+
 class _TariffFields(Wire):
     id: Annotated[str, cistring(36)]
     currency: Currency
@@ -165,16 +173,7 @@ class _TariffFields(Wire):
     energy_mix: EnergyMix | None = None
 
     def _bounds_in_order(self) -> bool:
-        low, high = self.min_price, self.max_price
-        return (
-            low is None
-            or high is None
-            or not (
-                low.excl_vat > high.excl_vat
-                or (low.incl_vat is not None and high.incl_vat is not None)
-                and low.incl_vat > high.incl_vat
-            )
-        )
+        return in_order(self.min_price, self.max_price, "excl_vat", "incl_vat")
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

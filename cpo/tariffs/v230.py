@@ -35,16 +35,7 @@ class Tariff(v221.Tariff):
     max_price: PriceLimit | None = None  # type: ignore[assignment]
 
     def _bounds_in_order(self) -> bool:
-        low, high = self.min_price, self.max_price
-        return (
-            low is None
-            or high is None
-            or not (
-                low.before_taxes > high.before_taxes
-                or (low.after_taxes is not None and high.after_taxes is not None)
-                and low.after_taxes > high.after_taxes
-            )
-        )
+        return v221.in_order(self.min_price, self.max_price, "before_taxes", "after_taxes")
 
 
 def price_limit(price: dict[str, Any]) -> dict[str, Any]:

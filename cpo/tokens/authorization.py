@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,13 +18,17 @@ from sqlmodel import col, or_, select
 
 from cpo.locations.tables import Location, LocationEvse
 from cpo.ocpi.client import OcpiCallError, OcpiClient
+from cpo.ocpi.models import VersionNumber
+from cpo.ocpi.responses import timestamp
 from cpo.ocpi.urls import BadSegment, join, segment
 from cpo.parties import HOLDING, hold_registered, peer_of
 from cpo.tables import Party, PartyState
-from cpo.tokens.store import store_token
+from cpo.tokens import v211
+from cpo.tokens.store import store_token, token_object
 from cpo.tokens.tables import OcpiToken
 from cpo.tokens.v221 import AllowedType, Token
-from cpo.tokens.wire import AUTHORIZATION_IN
+from cpo.tokens.wire import authorization_in, own_role
+from csms import clock
 from csms.authorization import (
     AuthorizationRequest,
     AuthorizationResult,
@@ -148,7 +153,8 @@ class OcpiAuthorizer:
             )
         try:
             return await asyncio.wait_for(
-                self._ask(owner, token.uid, token.type, location), self.budget
+                self._ask(owner, token.uid, token.type, location, token_object(token)),
+                self.budget,
             )
         except (Unknown, OcpiCallError, TimeoutError, ValidationError) as e:
             if isinstance(e, Unknown):
@@ -222,8 +228,15 @@ class OcpiAuthorizer:
                 await store_token(session, party.id, token)
 
     async def _ask(
-        self, party: Party, uid: str, kind: str, location: dict[str, object] | None
+        self,
+        party: Party,
+        uid: str,
+        kind: str,
+        location: dict[str, object] | None,
+        asked: dict[str, Any] | None = None,
     ) -> AuthorizationResult:
+        """Asks the token's owner (or a party that may own it): `asked` is the token as stored,
+        when it is; a 2.1.1 answer does not repeat it."""
         base = party.endpoint("tokens", "SENDER")
         if base is None:
             raise Unknown()
@@ -231,13 +244,19 @@ class OcpiAuthorizer:
             url = join(base, segment(uid, UID_MAX, "uid"), "authorize")
         except BadSegment as e:
             raise Unknown() from e
+        version = party.speaks
+        if version == VersionNumber.V2_1_1:
+            # 2.1.1 names no type in the URL, and its LocationReferences its own way.
+            params, body = {}, v211.location_references_out(location) if location else None
+        else:
+            params, body = {"type": kind}, location
         try:
             result = await self.client.call(
                 "POST",
                 url,
                 peer_of(party),
-                params={"type": kind},
-                json=location,
+                params=params,
+                json=body,
                 functional=True,
                 module="tokens",
             )
@@ -245,10 +264,27 @@ class OcpiAuthorizer:
             if e.http_status == 404 or e.status_code == 2004:
                 raise Unknown() from e
             raise
-        info = AUTHORIZATION_IN[party.speaks].model_validate(result.data)
+        info = authorization_in(result.data, version, asked or _unknown(party, uid, kind))
         await self._remember(party, info.token)
         return AuthorizationResult(
             ALLOWED[info.allowed],
             group_id=info.token.group_id,
             reference=info.authorization_reference,
         )
+
+
+def _unknown(party: Party, uid: str, kind: str) -> dict[str, Any]:
+    """A token nobody pushed, as far as the platform knows it when a 2.1.1 eMSP claims it (its
+    answer does not carry the token): asked about again at every use."""
+    country_code, party_id = own_role(party)
+    return {
+        "country_code": country_code,
+        "party_id": party_id,
+        "uid": uid,
+        "type": kind,
+        "contract_id": uid,
+        "issuer": party.name or f"{country_code}-{party_id}",
+        "valid": True,
+        "whitelist": "NEVER",
+        "last_updated": timestamp(clock.now()),
+    }

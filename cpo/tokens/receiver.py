@@ -8,15 +8,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import Table, update
 from sqlalchemy import select as select_columns
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import select
+from sqlmodel import col, select
 from starlette.responses import Response
 
 from cpo import upsert
 from cpo.ocpi.client import OcpiClient
+from cpo.ocpi.models import VersionNumber
 from cpo.ocpi.responses import OcpiResponse, timestamp
 from cpo.ocpi.router import Call, Module
 from cpo.ocpi.status import OcpiError, Status, invalid, not_found, unauthorized
@@ -25,7 +25,7 @@ from cpo.tables import Party
 from cpo.tokens.store import KEYS, TOKENS, store_token, store_tokens, token_object
 from cpo.tokens.tables import OcpiToken
 from cpo.tokens.v221 import Token, TokenPatch
-from cpo.tokens.wire import TOKEN_IN, TOKEN_TYPES
+from cpo.tokens.wire import TOKEN_TYPES, own_role, token_in, token_out
 from csms import clock
 from csms.models import Meta
 
@@ -40,7 +40,9 @@ def module(
     tokens = Module("tokens", "RECEIVER")
     path = "/{country_code}/{party_id}/{uid}"
 
-    def target(call: Call) -> tuple[str, str, str, str]:
+    def target(call: Call) -> tuple[str, str, str, str | None]:
+        """The token the URL names: (COUNTRY, PARTY, uid, type); no type in 2.1.1, whose URL
+        names none (a uid is then one token, whatever its type)."""
         p = call.request.path_params
         cc, pid, uid = p["country_code"], p["party_id"], p["uid"]
         if not call.party.has_role(cc, pid):
@@ -49,30 +51,36 @@ def module(
                 f"{cc}/{pid} is not one of your roles: you may only touch your own tokens",
                 http=401,
             )
+        if len(uid) > 36:
+            raise invalid("uid: at most 36 characters", http=400)
+        if call.in_version == VersionNumber.V2_1_1:
+            return cc.upper(), pid.upper(), uid, None
         kind = call.request.query_params.get("type", "RFID")
         if kind not in (types := TOKEN_TYPES[call.in_version]):
             raise invalid(
                 f"type must be one of {', '.join(sorted(types))}, not {kind[:20]!r}", http=400
             )
-        if len(uid) > 36:
-            raise invalid("uid: at most 36 characters", http=400)
         return cc.upper(), pid.upper(), uid, kind
 
     async def find(
-        session: AsyncSession, cc: str, pid: str, uid: str, kind: str, lock: bool = False
+        session: AsyncSession, cc: str, pid: str, uid: str, kind: str | None, lock: bool = False
     ) -> OcpiToken | None:
         stmt = select(OcpiToken).where(
             OcpiToken.country_code == cc,
             OcpiToken.party_id == pid,
             OcpiToken.uid_key == uid.upper(),
-            OcpiToken.type == kind,
         )
+        if kind is not None:
+            stmt = stmt.where(OcpiToken.type == kind)
+        else:
+            stmt = stmt.order_by(col(OcpiToken.id)).limit(1)
         if lock:  # a PATCH merges into what it read: no other write in between
             stmt = stmt.with_for_update()
         return (await session.execute(stmt)).scalars().first()
 
-    def unknown(uid: str, kind: str) -> OcpiError:
-        return not_found(f"no token {uid!r} of type {kind}", Status.UNKNOWN_TOKEN)
+    def unknown(uid: str, kind: str | None) -> OcpiError:
+        of_type = f" of type {kind}" if kind else ""
+        return not_found(f"no token {uid!r}{of_type}", Status.UNKNOWN_TOKEN)
 
     @tokens.on("GET", path)
     async def read(call: Call) -> Response:
@@ -81,21 +89,22 @@ def module(
             row = await find(session, cc, pid, uid, kind)
         if row is None:
             raise unknown(uid, kind)
-        return OcpiResponse(token_object(row))
+        return OcpiResponse(token_out(token_object(row), call.in_version))
 
     @tokens.on("PUT", path)
     async def put(call: Call) -> Response:
         cc, pid, uid, kind = target(call)
-        token = call.json(TOKEN_IN[call.in_version])
+        token = token_in(call.json_value(), call.in_version, cc, pid)
         given = (
             token.country_code.upper(),
             token.party_id.upper(),
             token.uid.upper(),
             token.type.value,
         )
-        if given != (cc, pid, uid.upper(), kind):
+        if given != (cc, pid, uid.upper(), kind or token.type.value):
             raise invalid(
-                f"the token names {'/'.join(given)}, the URL {cc}/{pid}/{uid.upper()}?type={kind}"
+                f"the token names {'/'.join(given)}, the URL {cc}/{pid}/{uid.upper()}"
+                + (f"?type={kind}" if kind else "")
             )
         assert call.party.id is not None
         try:
@@ -109,15 +118,12 @@ def module(
     @tokens.on("PATCH", path)
     async def patch(call: Call) -> Response:
         cc, pid, uid, kind = target(call)
-        changes = call.json(TokenPatch)  # last_updated is required
+        version = call.in_version
         body: dict[str, Any] = call.json_value()
-        for key in KEYS:
-            if (
-                key in body
-                and str(body[key]).upper()
-                != {"country_code": cc, "party_id": pid, "uid": uid.upper(), "type": kind}[key]
-            ):
-                raise invalid(f"{key} cannot be changed by a PATCH")
+        if version != VersionNumber.V2_1_1:
+            call.json(TokenPatch)  # last_updated is required from 2.2 on
+        elif not isinstance(body, dict):
+            raise invalid("a PATCH body is an object of the fields that change")
         assert call.party.id is not None
         try:
             async with database.begin() as session:
@@ -127,10 +133,13 @@ def module(
                 row = await find(session, cc, pid, uid, kind, lock=True)
                 if row is None:
                     raise unknown(uid, kind)
-                merged = (
-                    token_object(row) | body | {"last_updated": timestamp(changes.last_updated)}
-                )
-                token = Call.validate(TOKEN_IN[call.in_version], merged)
+                held = token_out(token_object(row), version)
+                for key in KEYS:
+                    if key in body and str(body[key]).upper() != str(held.get(key, "")).upper():
+                        raise invalid(f"{key} cannot be changed by a PATCH")
+                merged = held | body
+                merged.setdefault("last_updated", timestamp(clock.now()))  # 2.1.1 may leave it out
+                token = token_in(merged, version, cc, pid)
                 _, row_id = await store_token(session, call.party.id, token)
         except NotRegistered as e:  # unregistered while this request ran
             raise unauthorized(str(e)) from e
@@ -167,8 +176,8 @@ async def pull(
         tokens: list[Token] = []
         for raw in page:
             try:
-                token = TOKEN_IN[party.speaks].model_validate(raw)
-            except ValidationError:
+                token = token_in(raw, party.speaks, *own_role(party))
+            except OcpiError:
                 skipped += 1
                 continue
             if not party.has_role(token.country_code, token.party_id):

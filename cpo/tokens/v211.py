@@ -13,8 +13,8 @@ from __future__ import annotations
 import enum
 from typing import Annotated, Any
 
-from cpo.locations.v211 import DateTime, DisplayText, ascii_text, string
 from cpo.ocpi.models import Wire
+from cpo.ocpi.models_v211 import DateTime, DisplayText, ascii_text, string
 from cpo.tokens.v221 import AllowedType, WhitelistType
 from cpo.tokens.v221 import AuthorizationInfo as AuthorizationInfo221
 from cpo.tokens.v221 import Token as Token221

@@ -4,7 +4,8 @@ calls and simulated chargers the tests drive it with."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +159,25 @@ async def command(
     async with platform.admin() as admin:
         response = await admin.post(f"/stations/{station_id}/commands/{name}", json=body)
     return response.status_code, response.json()
+
+
+@contextlib.asynccontextmanager
+async def one_site(
+    tmp_path: Path, tariff: Any, location: Any, station: str, password: str, **settings: Any
+) -> AsyncIterator[Platform]:
+    """A platform quick to push, update sessions and give up on chargers, holding `tariff`,
+    `location` and the charger `station` that serves it."""
+    settings = {
+        "push_retry_max": 0.2,
+        "session_update_seconds": 0.2,
+        "ocpp_response_timeout": 1.0,
+        "status_trigger_delay": 60,  # no triggered status racing the ones under test
+    } | settings
+    platform = await Platform(tmp_path, **settings).start()
+    try:
+        await post(platform, "/tariffs", tariff)
+        await post(platform, "/locations", location)
+        await platform.add_station(station, password)
+        yield platform
+    finally:
+        await platform.stop()

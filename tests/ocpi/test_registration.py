@@ -287,6 +287,7 @@ async def test_cli_invites_and_registers_in_both_directions(
     code, out, err = await run(str(BIN / "cpo"), "party", "list", env=env)
     assert code == 0, err
     assert "CLI" in out and "CLJ" in out and out.count("REGISTERED") == 2
+    assert out.count(" 2.2.1 ") == 2  # the version each party speaks
 
 
 def test_tokens_we_make_never_read_as_a_command_line_option() -> None:

@@ -1,4 +1,5 @@
-"""The tariff engine: worked OCPI 2.2.1 examples and properties (ADR 006)."""
+"""The tariff engine: worked OCPI 2.2.1 examples and properties (ADR 006), and where OCPI
+2.1.1's rules price otherwise (ADR 024)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cpo.ocpi.models import VersionNumber
 from cpo.tariffs.engine import Priced, Sample, SessionUsage, price
 from cpo.tariffs.v221 import Tariff
 
 AMS = "Europe/Amsterdam"
+V211 = VersionNumber.V2_1_1
 T0 = datetime(2024, 1, 10, 12, 0, tzinfo=UTC)  # a Wednesday in winter: Amsterdam is UTC+1
 
 
@@ -282,6 +285,48 @@ def test_an_element_can_apply_to_one_dimension_and_not_another() -> None:
     priced = price(t, usage((0, 0), (60, 10_000), end_min=120), AMS)  # 13:00-15:00 local
     assert priced.total_energy_cost == {"excl_vat": 2.5}
     assert priced.total_parking_cost == {"excl_vat": 3.0}
+
+
+def test_by_2_1_1_rules_the_first_element_that_holds_prices_every_dimension() -> None:
+    # The same tariff as above: in daytime the first element holds, and it prices no ENERGY.
+    t = tariff(
+        {
+            "price_components": [component("PARKING_TIME", 3.0)],
+            "restrictions": {"start_time": "09:00", "end_time": "17:00"},
+        },
+        {"price_components": [component("ENERGY", 0.25), component("PARKING_TIME", 1.0)]},
+    )
+    priced = price(t, usage((0, 0), (60, 10_000), end_min=120), AMS, V211)
+    assert priced.total_energy_cost is None  # free under 2.1.1, 2.50 under 2.2.1
+    assert priced.total_parking_cost == {"excl_vat": 3.0}
+    assert priced.total_cost == {"excl_vat": 3.0}
+
+
+def test_by_2_1_1_rules_each_component_rounds_to_its_own_step() -> None:
+    # 2.2.1 rounds the session's TIME once, by the last component; 2.1.1 each component.
+    t = tariff(
+        {
+            "price_components": [component("TIME", 6.0, step=600)],
+            "restrictions": {"max_duration": 300},
+        },
+        {"price_components": [component("TIME", 6.0, step=600)]},
+    )
+    reading = usage((0, 0), (7, 1000))  # 5 min in the first element, 2 in the second
+    assert price(t, reading, AMS).total_time_cost == {"excl_vat": 1.0}  # 7 min -> 10
+    assert price(t, reading, AMS, V211).total_time_cost == {"excl_vat": 2.0}  # 10 + 10
+
+
+def test_by_2_1_1_rules_there_are_no_price_bounds_nor_current_or_reservation_elements() -> None:
+    t = tariff(
+        {"price_components": [component("ENERGY", 9.0)], "restrictions": {"min_current": 1}},
+        {"price_components": [component("ENERGY", 0.25)]},
+        min_price={"excl_vat": 10.0},
+        max_price={"excl_vat": 20.0},
+    )
+    readings = [Sample(T0, 0, current_a=16), Sample(T0 + timedelta(hours=1), 10_000, None, 16)]
+    charged = SessionUsage(T0, T0 + timedelta(hours=1), readings)
+    assert price(t, charged, AMS).total_cost == {"excl_vat": 20.0}  # 90.00, capped
+    assert price(t, charged, AMS, V211).total_cost == {"excl_vat": 2.5}  # 0.25 x 10, no bounds
 
 
 def test_power_restrictions_are_in_kw_and_use_the_reported_power() -> None:

@@ -36,7 +36,8 @@ async def test_token_a_reads_versions_and_details_and_ids_are_echoed(platform: P
         assert response.headers["x-correlation-id"] == "corr-1"
         assert "ocpi-from-party-id" not in response.headers  # not on configuration modules
         assert versions == [
-            {"version": v, "url": f"{platform.url}/ocpi/{v}/details"} for v in ("2.3.0", "2.2.1")
+            {"version": v, "url": f"{platform.url}/ocpi/{v}/details"}
+            for v in ("2.3.0", "2.2.1", "2.1.1")
         ]
 
         response = await emsp.get("/ocpi/2.2.1/details")
@@ -63,7 +64,7 @@ async def test_unknown_versions_modules_and_methods_answer_in_ocpi_terms(
 ) -> None:
     _, token_a = await invite(platform)
     async with peer(platform, token_a) as emsp:
-        envelope(await emsp.get("/ocpi/2.1.1/details"), 404, 3002)
+        envelope(await emsp.get("/ocpi/2.0/details"), 404, 3002)
         envelope(await emsp.get("/ocpi/9.9/locations"), 404, 3002)
         envelope(await emsp.get("/ocpi/2.2.1/nosuchmodule"), 404, 2000)
         envelope(await emsp.get("/ocpi/nowhere"), 404, 2000)

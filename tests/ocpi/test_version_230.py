@@ -15,7 +15,7 @@ import pytest
 from simulators.charge_point import ChargePointSimulator
 from simulators.emsp import EmspSimulator, make_token
 from tests.helpers.ocpi import PASSWORD, location, push, register_with, sent
-from tests.helpers.platform import Platform, post
+from tests.helpers.platform import Platform, one_site
 
 EMAID = "NLEMSC000000042"  # an ISO 15118 contract id, short enough for a 1.6 idTag
 # 0.40/kWh plus 21 % VAT, at least 0.50 and at most 20.00 before taxes.
@@ -38,20 +38,8 @@ def site() -> dict[str, Any]:
 
 @pytest.fixture
 async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
-    p = await Platform(
-        tmp_path,
-        push_retry_max=0.2,
-        session_update_seconds=0.2,
-        ocpp_response_timeout=1.0,
-        status_trigger_delay=60,
-    ).start()
-    try:
-        await post(p, "/tariffs", TARIFF)
-        await post(p, "/locations", site())
-        await p.add_station("CP-V230", PASSWORD)
+    async with one_site(tmp_path, TARIFF, site(), "CP-V230", PASSWORD) as p:
         yield p
-    finally:
-        await p.stop()
 
 
 @pytest.fixture

@@ -35,13 +35,12 @@ from cpo.locations.v211 import (
     GeoLocation,
     Hours,
     Location,
-    NotIn211,
-    ascii_text,
     connector_out,
     evse_out,
     location_out,
 )
 from cpo.locations.v221 import Location as Location221
+from cpo.ocpi.models_v211 import NotIn211, ascii_text
 from cpo.sessions.v211 import Session, session_out
 from cpo.sessions.v221 import Session as Session221
 from cpo.tariffs.v211 import Tariff, tariff_out

@@ -207,7 +207,9 @@ async def test_invite_names_the_port_the_server_is_on(platform: Platform) -> Non
     assert invitation["versions_url"] == f"{platform.url}/ocpi/versions"
     async with peer(platform, invitation["token"]) as emsp:
         versions = envelope(await emsp.get(invitation["versions_url"]), 200, 1000)
-    assert [v["url"] for v in versions] == [f"{platform.url}/ocpi/2.2.1/details"]
+    assert [v["url"] for v in versions] == [
+        f"{platform.url}/ocpi/{v}/details" for v in ("2.3.0", "2.2.1", "2.1.1")
+    ]
 
 
 async def test_invite_never_hands_out_the_wildcard_address(tmp_path: Path) -> None:
