@@ -78,8 +78,11 @@ class Parties:
         self.database = database
         self.reads = reads or database
 
-    async def authenticate(self, header: str | None) -> Caller | None:
-        """The party whose incoming token the header carries (Base64, or raw where allowed)."""
+    async def authenticate(
+        self, header: str | None, version: VersionNumber | None = None
+    ) -> Caller | None:
+        """The party whose incoming token the header carries (Base64, or raw where allowed:
+        for a party set up for raw tokens, and in OCPI 2.1.1, the party's or the one called)."""
         candidates = presented(header)
         if not candidates:
             return None
@@ -97,7 +100,7 @@ class Parties:
         # A raw token is a peer quirk we accept when the party is set up for it, and learn
         # while it registers (its first call tells us how it sends tokens).
         learning = party.state in (PartyState.INVITED, PartyState.REGISTERING)
-        expected = party.token_encoding == "raw" or party.speaks == VersionNumber.V2_1_1
+        expected = party.token_encoding == "raw" or VersionNumber.V2_1_1 in (party.speaks, version)
         if encoding == "raw" and not expected and not learning:
             return None
         return Caller(party, token, encoding)

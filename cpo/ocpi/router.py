@@ -199,7 +199,7 @@ class OcpiRouter:
         headers = {REQUEST_ID: request_id, CORRELATION_ID: correlation_id}
         try:
             # Credentials before the body: a stranger's body is never read.
-            caller = await self.parties.authenticate(request.headers.get("authorization"))
+            caller = await self.parties.authenticate(request.headers.get("authorization"), version)
             self.admit(caller, module)
             assert caller is not None
             logs.about_party(caller.party.id)

@@ -15,8 +15,17 @@ from cpo.ocpi.responses import OcpiResponse
 from cpo.ocpi.router import Call, Module, OcpiRouter
 from cpo.parties import Parties
 from cpo.settings import Settings
-from tests.helpers.ocpi import envelope, invite, peer
+from tests.helpers.ocpi import (
+    credentials,
+    envelope,
+    invite,
+    ocpi_body,
+    party,
+    peer,
+    static_emsp,
+)
 from tests.helpers.platform import Platform
+from tests.helpers.servers import StaticPeer
 
 V211, V221, V230 = VersionNumber.V2_1_1, VersionNumber.V2_2_1, VersionNumber.V2_3_0
 
@@ -128,3 +137,53 @@ async def test_the_versions_list_names_each_served_version_and_its_details(
             details = envelope(await emsp.get(listed["url"]), 200, 1000)
             assert details["version"] == listed["version"]
             assert {e["identifier"] for e in details["endpoints"]} >= {"credentials", "locations"}
+
+
+async def test_a_credentials_update_at_another_versions_url_switches_the_party_to_it(
+    platform: Platform,
+) -> None:
+    """Up from 2.2.1 to 2.3.0, then down to 2.1.1: each PUT answered in its version's shape."""
+    party_id, token_a = await invite(platform)
+    listed = [{"identifier": "credentials", "url": "{url}/credentials"}]
+    async with StaticPeer({}) as emsp:
+        emsp.answers |= static_emsp({}) | {
+            "/versions": (
+                200,
+                ocpi_body(
+                    [
+                        {"version": v, "url": "{url}/details" + v.replace(".", "")}
+                        for v in ("2.3.0", "2.2.1", "2.1.1")
+                    ]
+                ),
+            ),
+            "/details230": (200, ocpi_body({"version": "2.3.0", "endpoints": listed})),
+            "/details221": (200, ocpi_body({"version": "2.2.1", "endpoints": listed})),
+            "/details211": (200, ocpi_body({"version": "2.1.1", "endpoints": listed})),
+        }
+        ours = credentials("emsp-token-1", f"{emsp.url}/versions")
+        async with peer(platform, token_a) as client:
+            answer = await client.post("/ocpi/2.2.1/credentials", json=ours)
+        token_c = envelope(answer, 200, 1000)["token"]
+        assert (await party(platform, party_id))["version"] == "2.2.1"
+
+        async with peer(platform, token_c) as client:
+            answer = await client.put(
+                "/ocpi/2.3.0/credentials", json=ours | {"token": "emsp-token-2"}
+            )
+        token_c = envelope(answer, 200, 1000)["token"]
+        assert (await party(platform, party_id))["version"] == "2.3.0"
+        assert "/details230" in [path for _, path, _ in emsp.requests]
+
+        flat = {
+            "token": "emsp-token-3",
+            "url": f"{emsp.url}/versions",
+            "business_details": {"name": "Test eMSP"},
+            "party_id": "EMS",
+            "country_code": "NL",
+        }
+        async with peer(platform, token_c, raw=True) as client:  # 2.1.1 sends tokens raw
+            answer = await client.put("/ocpi/2.1.1/credentials", json=flat)
+        mine = envelope(answer, 200, 1000)
+        assert set(mine) == {"token", "url", "business_details", "party_id", "country_code"}
+    view = await party(platform, party_id)
+    assert view["version"] == "2.1.1" and view["token_encoding"] == "raw"
