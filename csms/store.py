@@ -368,13 +368,18 @@ class Store:
                     )
                 )
 
-    async def availability(self, station_id: str, evse_id: int, operative: bool) -> None:
-        """Remember an accepted ChangeAvailability (it survives the charger's reboots)."""
+    async def availability(
+        self, station_id: str, evse_id: int, operative: bool, connector_id: int | None = None
+    ) -> None:
+        """Remember an accepted ChangeAvailability (it survives the charger's reboots): of the
+        whole charger (EVSE 0), an EVSE, or one connector of it."""
         value = "Operative" if operative else "Inoperative"
         async with self._tx() as session:
             stmt = update(Connector).where(col(Connector.station_id) == station_id)
             if evse_id:
                 stmt = stmt.where(col(Connector.evse_id) == evse_id)
+            if evse_id and connector_id:
+                stmt = stmt.where(col(Connector.connector_id) == connector_id)
             await session.execute(stmt.values(availability=value, updated_at=clock.now()))
             await record(
                 session,

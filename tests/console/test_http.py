@@ -322,6 +322,31 @@ async def test_a_command_with_bad_arguments_is_not_sent_and_says_why(platform: P
     await sim.close()
 
 
+async def test_the_station_page_clears_the_cache_and_asks_for_transaction_status(
+    platform: Platform,
+) -> None:
+    await add_user(platform, "olga", "operator")
+    sim = await online(platform, "CP-CACHE", "2.0.1")
+    async with client(platform) as http:
+        token = await logged_in(http, "olga")
+        page = await http.get("/console/stations/CP-CACHE")
+        for name in ("clear_cache", "get_transaction_status"):
+            assert f"/commands/{name}" in page.text
+        base = "/console/stations/CP-CACHE/commands"
+        cleared = await http.post(f"{base}/clear_cache", data={"csrf_token": token})
+        assert cleared.status_code == 200 and "Accepted" in cleared.text
+        asked = await http.post(f"{base}/get_transaction_status", data={"csrf_token": token})
+        assert asked.status_code == 200 and "messages_in_queue" in asked.text
+        one = {"csrf_token": token, "evse_id": "1", "connector_id": "1", "operative": "false"}
+        assert (await http.post(f"{base}/change_availability", data=one)).status_code == 200
+    calls = dict(sim.received_calls)
+    assert "ClearCache" in calls and calls["ChangeAvailability"]["evse"] == {
+        "id": 1,
+        "connectorId": 1,
+    }
+    await sim.close()
+
+
 async def test_the_live_stream_tells_a_change_made_on_another_node(tmp_path: Path) -> None:
     """Two nodes on one database: a page open on one is told of a charger on the other."""
     first = await Platform(tmp_path).start()

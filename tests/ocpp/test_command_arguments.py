@@ -57,9 +57,17 @@ V16 = [
     ("set_configuration", {"key": "K" * 51, "value": "1"}),
     ("set_configuration", {"key": "HeartbeatInterval", "value": "1" * 501}),
     ("get_configuration", {"keys": ["K" * 51]}),
+    ("get_transaction_status", {}),  # 2.0.1 only
+    ("change_availability", {"evse_id": 1, "connector_id": 1, "operative": False}),
+    (
+        "reserve",  # 1.6 reserves a connector, not any connector of a type
+        {"reservation_id": 1, "expires_at": EXPIRES, "id_token": "T", "connector_type": "cType2"},
+    ),
 ]
 V201 = [
     ("set_configuration", {"key": "OCPPCommCtrlr." + "V" * 51, "value": "1"}),
+    ("change_availability", {"connector_id": 1, "operative": False}),  # a connector of no EVSE
+    ("get_transaction_status", {"transaction_id": 999_999}),  # no such transaction here
 ]
 
 

@@ -93,6 +93,43 @@ async def test_every_command_reaches_the_charger_and_its_answer_comes_back(
 
 
 @pytest.mark.parametrize("version", VERSIONS)
+async def test_the_authorization_cache_is_cleared_on_both_versions(
+    fast_platform: Platform, version: str
+) -> None:
+    sim = await online(fast_platform, f"CP-CC-{version}", version)
+    status, result = await command(fast_platform, sim.id, "clear_cache", {})
+    assert (status, result["status"]) == (200, "Accepted")
+    assert ("ClearCache", {}) in sim.received_calls
+    await sim.close()
+
+
+async def test_a_2_0_1_charger_takes_connector_level_and_typed_commands(
+    fast_platform: Platform,
+) -> None:
+    sim = await online(fast_platform, "CP-CONN", "2.0.1")
+    body = {"evse_id": 1, "connector_id": 1, "operative": False}
+    status, result = await command(fast_platform, sim.id, "change_availability", body)
+    assert (status, result["status"]) == (200, "Accepted")
+    expiry = "2030-01-01T00:00:00Z"
+    reserve = {
+        "reservation_id": 9,
+        "expires_at": expiry,
+        "id_token": "T",
+        "connector_type": "cType2",
+    }
+    status, result = await command(fast_platform, sim.id, "reserve", reserve)
+    assert status == 200, result
+    sent = dict(sim.received_calls)
+    assert sent["ChangeAvailability"]["evse"] == {"id": 1, "connectorId": 1}
+    assert sent["ReserveNow"]["connectorType"] == "cType2" and "evseId" not in sent["ReserveNow"]
+    # Whether the charger still holds messages of a transaction, or of any.
+    status, result = await command(fast_platform, sim.id, "get_transaction_status", {})
+    assert (status, result["data"]["messages_in_queue"]) == (200, False)
+    assert dict(sim.received_calls)["GetTransactionStatus"] == {}  # of any transaction
+    await sim.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
 async def test_offline_timeout_and_call_error_are_distinct_outcomes(
     fast_platform: Platform, version: str
 ) -> None:

@@ -1,18 +1,25 @@
-"""The version-neutral command port: what the platform can ask of a charger, and typed outcomes."""
+"""The command port itself: what a command is, what it comes back as, and the runner that
+carries it to the charger's connection (here or through the relay) in the charger's version.
+
+Each command family (a module beside this one) says how each of its commands reads in each OCPP
+version with `@implements(CommandClass, "1.6")`; the runner looks the pair up. A version a
+command has no implementation for answers INVALID, naming the version."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict
 from sqlmodel import col, select
 
 from csms.models import Connector, TransactionStatus
@@ -24,7 +31,7 @@ if TYPE_CHECKING:
     from csms.relay import CommandRelay
     from csms.store import Store
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("csms.commands")
 
 # OCPP integers are 32-bit at the chargers; the platform's own ids (transactions) are 64-bit.
 INT32_MAX = 2**31 - 1
@@ -34,157 +41,16 @@ LIMIT_MAX_W = 10_000_000.0  # 10 MW: far beyond any charger, well within a charg
 TokenType = Literal[
     "Central", "eMAID", "ISO14443", "ISO15693", "KeyCode", "Local", "MacAddress", "NoAuthorization"
 ]
+Version = Literal["1.6", "2.0.1"]
+
+ID_TAG_MAX = 20  # an OCPP 1.6 idTag
+# 2.0.1 requestId / remoteStartId the platform picks for requests that need one.
+request_ids = itertools.count(1)
 
 
 class Command(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: ClassVar[str]
-
-
-class RemoteStart(Command):
-    name = "remote_start"
-    id_token: str = Field(min_length=1, max_length=36)
-    token_type: TokenType = "ISO14443"
-    evse_id: int | None = Field(default=None, ge=1, le=INT32_MAX)
-    remote_start_id: int | None = Field(default=None, ge=0, le=INT32_MAX)
-    group_id: str | None = Field(default=None, max_length=36)
-
-
-class RemoteStop(Command):
-    """Names the transaction by the platform's id or by the charger's own (one of them)."""
-
-    name = "remote_stop"
-    transaction_id: int | None = Field(
-        default=None, ge=1, le=ID_MAX, description="The platform's transaction id"
-    )
-    ocpp_transaction_id: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=36,
-        description="The charger's id of the transaction (1.6: a number)",
-    )
-
-    @model_validator(mode="after")
-    def _one_id(self) -> RemoteStop:
-        if (self.transaction_id is None) == (self.ocpp_transaction_id is None):
-            raise ValueError("name the transaction by transaction_id or ocpp_transaction_id")
-        return self
-
-
-class Unlock(Command):
-    name = "unlock"
-    evse_id: int = Field(ge=1, le=INT32_MAX)
-    connector_id: int = Field(default=1, ge=1, le=INT32_MAX)
-
-
-class Reserve(Command):
-    name = "reserve"
-    reservation_id: int = Field(ge=0, le=INT32_MAX)
-    expires_at: datetime
-    id_token: str = Field(min_length=1, max_length=36)
-    token_type: TokenType = "ISO14443"
-    evse_id: int | None = Field(default=None, ge=0, le=INT32_MAX)
-    group_id: str | None = Field(default=None, max_length=36)
-
-
-class CancelReservation(Command):
-    name = "cancel_reservation"
-    reservation_id: int = Field(ge=0, le=INT32_MAX)
-
-
-class Reset(Command):
-    name = "reset"
-    # Immediate = 1.6 Hard, OnIdle = 1.6 Soft; either spelling is taken.
-    type: Literal["Immediate", "OnIdle", "Hard", "Soft"] = "OnIdle"
-    evse_id: int | None = Field(default=None, ge=1, le=INT32_MAX)
-
-
-class ChangeAvailability(Command):
-    name = "change_availability"
-    evse_id: int = Field(default=0, ge=0, le=INT32_MAX, description="0 = the whole charger")
-    operative: bool
-
-
-class TriggerMessage(Command):
-    name = "trigger_message"
-    message: str = Field(
-        min_length=1, max_length=64, examples=["StatusNotification", "Heartbeat", "MeterValues"]
-    )
-    evse_id: int | None = Field(default=None, ge=0, le=INT32_MAX)
-
-
-class GetConfiguration(Command):
-    name = "get_configuration"
-    keys: list[Annotated[str, Field(min_length=1, max_length=101)]] = Field(
-        default_factory=list, max_length=100, description="1.6 keys or 2.0.1 Component.Variable"
-    )
-
-
-class SetConfiguration(Command):
-    name = "set_configuration"
-    key: str = Field(min_length=1, max_length=101)
-    value: str = Field(max_length=1000)
-
-
-class LocalListEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    id_token: str = Field(min_length=1, max_length=36)
-    token_type: TokenType = "ISO14443"
-    status: Literal["Accepted", "Blocked", "Expired", "Invalid"] | None = Field(
-        default=None, description="None removes the token (Differential only)"
-    )
-    expires_at: datetime | None = None
-    group_id: str | None = Field(default=None, max_length=36)
-
-
-class SendLocalList(Command):
-    name = "send_local_list"
-    version: int = Field(ge=1, le=INT32_MAX)
-    update_type: Literal["Full", "Differential"] = "Full"
-    entries: list[LocalListEntry] = Field(default_factory=list)
-
-
-class GetLocalListVersion(Command):
-    name = "get_local_list_version"
-
-
-class SetChargingLimit(Command):
-    """Cap one transaction's power: a TxProfile of one period at stack level 0."""
-
-    name = "set_charging_limit"
-    evse_id: int = Field(ge=1, le=INT32_MAX)
-    transaction_id: int = Field(ge=1, le=ID_MAX, description="The platform's transaction id")
-    limit_w: float = Field(gt=0, le=LIMIT_MAX_W, allow_inf_nan=False)
-    until: datetime | None = Field(default=None, description="End of the limit; None = open-ended")
-    # A profile with the same id (2.0.1), or the same purpose and stack level (1.6), replaces
-    # the one the charger holds, so a new limit on the same transaction overrides the last.
-    profile_id: int = Field(default=1, ge=0, le=INT32_MAX)
-
-
-class ClearChargingLimit(Command):
-    name = "clear_charging_limit"
-    evse_id: int = Field(ge=1, le=INT32_MAX)
-
-
-COMMANDS: dict[str, type[Command]] = {
-    c.name: c
-    for c in (
-        RemoteStart,
-        RemoteStop,
-        Unlock,
-        Reserve,
-        CancelReservation,
-        Reset,
-        ChangeAvailability,
-        TriggerMessage,
-        GetConfiguration,
-        SetConfiguration,
-        SendLocalList,
-        GetLocalListVersion,
-        SetChargingLimit,
-        ClearChargingLimit,
-    )
-}
 
 
 class Outcome(StrEnum):
@@ -214,6 +80,27 @@ class CommandResult:
 
 class CommandInputError(ValueError):
     """The command names something this charger does not have (a transaction, a key)."""
+
+
+C = TypeVar("C", bound=Command)
+Implementation = Callable[
+    ["StationConnection", "Store", Any, "float | None"], Awaitable[CommandResult]
+]
+IMPLEMENTATIONS: dict[tuple[type[Command], str], Implementation] = {}
+
+
+def implements(
+    command: type[C], version: Version
+) -> Callable[
+    [Callable[[StationConnection, Store, C, float | None], Awaitable[CommandResult]]], Any
+]:
+    """Registers how `command` reads in OCPP `version`."""
+
+    def register(fn: Any) -> Any:
+        IMPLEMENTATIONS[command, version] = fn
+        return fn
+
+    return register
 
 
 class Commands:
@@ -268,13 +155,15 @@ class Commands:
         conn = self._registry.get(station_id)
         if conn is None or conn.closed.is_set():
             return CommandResult(Outcome.OFFLINE, error_description="the charger is not connected")
-        from csms.v16 import commands as v16
-        from csms.v201 import commands as v201
-
-        implementation = v16 if conn.ocpp_version == "1.6" else v201
+        implementation = IMPLEMENTATIONS.get((type(command), conn.ocpp_version))
+        if implementation is None:
+            return CommandResult(
+                Outcome.INVALID,
+                error_description=f"{command.name} does not exist in OCPP {conn.ocpp_version}",
+            )
         try:
             await self._has_the_evse(station_id, command)
-            result: CommandResult = await implementation.run(conn, self._store, command, timeout)
+            result = await implementation(conn, self._store, command, timeout)
         except CommandInputError as e:
             return CommandResult(Outcome.INVALID, error_description=str(e))
         except TimeoutError as e:
@@ -288,9 +177,10 @@ class Commands:
         except UnknownCallErrorCodeError as e:
             # Codes the library does not know (RpcFrameworkError, MessageTypeNotSupported, ...).
             return CommandResult(Outcome.CALL_ERROR, error_code="Unknown", error_description=str(e))
-        if isinstance(command, RemoteStart) and result.accepted:
+        granted = getattr(command, "granted_token", None)
+        if granted is not None and result.accepted:
             # The platform decided this start; the charger may still ask (AuthorizeRemoteTxRequests).
-            await self._grants.grant(station_id, command.id_token)
+            await self._grants.grant(station_id, granted)
         return result
 
     async def _has_the_evse(self, station_id: str, command: Command) -> None:
@@ -319,6 +209,21 @@ class Commands:
             )
 
 
+# -- what the families share -------------------------------------------------------------------
+
+
+def id_tag(token: str) -> str:
+    """A token as an OCPP 1.6 idTag."""
+    if len(token) > ID_TAG_MAX:
+        raise CommandInputError(f"an OCPP 1.6 idTag has at most {ID_TAG_MAX} characters")
+    return token
+
+
+def id_token(token: str, kind: str) -> dict[str, str]:
+    """A token as an OCPP 2.0.1 IdTokenType."""
+    return {"id_token": token, "type": kind}
+
+
 async def running_transaction(
     store: Store, station_id: str, transaction_id: int, evse_id: int | None = None
 ) -> str:
@@ -330,19 +235,6 @@ async def running_transaction(
         raise CommandInputError(f"transaction {transaction_id} has no id at the charger yet")
     if evse_id is not None and tx.evse_id is not None and tx.evse_id != evse_id:
         raise CommandInputError(f"transaction {transaction_id} runs on EVSE {tx.evse_id}")
-    return tx.ocpp_transaction_id
-
-
-async def transaction_to_stop(store: Store, station_id: str, command: RemoteStop) -> str:
-    """The charger's id of the transaction a RemoteStop names. A charger's id the platform
-    does not know goes to the charger as given: it may hold a transaction whose start never
-    reached us, and it answers for itself."""
-    if command.ocpp_transaction_id is not None:
-        return command.ocpp_transaction_id
-    assert command.transaction_id is not None
-    tx = await store.transaction(command.transaction_id)
-    if tx is None or tx.station_id != station_id or tx.ocpp_transaction_id is None:
-        raise CommandInputError(f"no transaction {command.transaction_id} on {station_id}")
     return tx.ocpp_transaction_id
 
 

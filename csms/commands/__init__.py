@@ -1,0 +1,58 @@
+"""The version-neutral command port: what the platform can ask of a charger, one module per
+command family (each saying how its commands read in OCPP 1.6 and 2.0.1), and typed outcomes.
+
+`port.py` holds the port and its runner; `COMMANDS` (by name) is what the admin API, the CLI,
+the console and the relay between nodes offer and rebuild."""
+
+from __future__ import annotations
+
+from csms.commands.configuration import GetConfiguration, SetConfiguration
+from csms.commands.control import ChangeAvailability, Reset, TriggerMessage, Unlock
+from csms.commands.local_list import ClearCache, GetLocalListVersion, LocalListEntry, SendLocalList
+from csms.commands.port import (
+    IMPLEMENTATIONS,
+    INT32_MAX,
+    Command,
+    CommandInputError,
+    CommandResult,
+    Commands,
+    Outcome,
+    TokenType,
+    running_transaction,
+    schedule_seconds,
+)
+from csms.commands.reservations import CancelReservation, Reserve
+from csms.commands.smart_charging import ClearChargingLimit, SetChargingLimit
+from csms.commands.transactions import GetTransactionStatus, RemoteStart, RemoteStop
+
+COMMANDS: dict[str, type[Command]] = {command.name: command for command, _ in IMPLEMENTATIONS}
+
+__all__ = [
+    "COMMANDS",
+    "INT32_MAX",
+    "CancelReservation",
+    "ChangeAvailability",
+    "ClearCache",
+    "ClearChargingLimit",
+    "Command",
+    "CommandInputError",
+    "CommandResult",
+    "Commands",
+    "GetConfiguration",
+    "GetLocalListVersion",
+    "GetTransactionStatus",
+    "LocalListEntry",
+    "Outcome",
+    "RemoteStart",
+    "RemoteStop",
+    "Reserve",
+    "Reset",
+    "SendLocalList",
+    "SetChargingLimit",
+    "SetConfiguration",
+    "TokenType",
+    "TriggerMessage",
+    "Unlock",
+    "running_transaction",
+    "schedule_seconds",
+]
