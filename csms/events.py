@@ -35,6 +35,7 @@ class EventType(StrEnum):
     EVENT_NOTIFIED = "EventNotified"
     RESERVATION_STATUS = "ReservationStatusChanged"
     AVAILABILITY_CHANGED = "AvailabilityChanged"
+    PASSWORD_CHANGED = "PasswordChanged"
 
 
 EVENTS_KEY = "csms.events"

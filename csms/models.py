@@ -54,6 +54,9 @@ class Station(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=48)
     password_hash: str | None = None
+    # A new password the charger was asked to take (csms.commands.security): both count until
+    # the charger logs in with the new one, so a lost answer never locks it out.
+    pending_password_hash: str | None = None
     ocpp_version: str | None = Field(default=None, max_length=16)
     vendor: str | None = None
     model: str | None = None

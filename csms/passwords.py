@@ -47,6 +47,7 @@ class Outcome(Enum):
 class Verdict:
     outcome: Outcome
     retry_after: float = 0.0  # seconds, for BACKOFF
+    matched: str | None = None  # for OK: the hash the password matched
 
 
 @dataclass(slots=True)
@@ -116,13 +117,16 @@ class PasswordChecks:
         self._right: OrderedDict[str, bytes] = OrderedDict()
 
     async def check(
-        self, station_id: str, address: str, password_hash: str, password: str
+        self, station_id: str, address: str, password_hash: str | list[str], password: str
     ) -> Verdict:
-        key = hashlib.sha256(f"{password_hash}\0{password}".encode()).digest()
-        if self._right.get(station_id) == key:
+        """OK when `password` matches the hash, or one of them (a current and a new one while
+        a rotation waits), naming which."""
+        hashes = [password_hash] if isinstance(password_hash, str) else password_hash
+        keys = {hashlib.sha256(f"{h}\0{password}".encode()).digest(): h for h in hashes}
+        if (hit := keys.get(self._right.get(station_id, b""))) is not None:
             self._right.move_to_end(station_id)
             metrics.password_checks("cached").inc()
-            return Verdict(Outcome.OK)
+            return Verdict(Outcome.OK, matched=hit)
         if held := self.addresses.held(address):
             return self._backoff(held)
         if delay := self.stations.held(station_id):
@@ -131,21 +135,24 @@ class PasswordChecks:
             # Failures of the same address may have come in while this one waited its turn.
             if held := self.addresses.held(address):
                 return self._backoff(held)
-            right = await asyncio.get_running_loop().run_in_executor(
-                self._threads, _verify, password_hash, password
-            )
-        if not right:
+            loop = asyncio.get_running_loop()
+            right = None
+            for candidate in hashes:
+                if await loop.run_in_executor(self._threads, _verify, candidate, password):
+                    right = candidate
+                    break
+        if right is None:
             metrics.password_checks("failed").inc()
             self.addresses.fail(address)
             self.stations.fail(station_id)
             return Verdict(Outcome.WRONG)
         metrics.password_checks("ok").inc()
         self.stations.forget(station_id)
-        self._right[station_id] = key
+        self._right[station_id] = next(k for k, h in keys.items() if h == right)
         self._right.move_to_end(station_id)
         if len(self._right) > KEYS_MAX:
             self._right.popitem(last=False)
-        return Verdict(Outcome.OK)
+        return Verdict(Outcome.OK, matched=right)
 
     @staticmethod
     def _backoff(held: float) -> Verdict:

@@ -73,6 +73,7 @@ class Login:
     """What the OCPP endpoint needs of a known charger before it accepts its socket."""
 
     password_hash: str | None
+    pending_password_hash: str | None = None  # a new password it was asked to take
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +116,10 @@ class Lookups:
 
     async def apply(self, session: AsyncSession, items: list[str]) -> list[Login | None]:
         conn = await session.connection()
-        rows = await conn.execute(select(_S.id, _S.password_hash).where(_S.id.in_(set(items))))
-        found = {row.id: Login(row.password_hash) for row in rows}
+        rows = await conn.execute(
+            select(_S.id, _S.password_hash, _S.pending_password_hash).where(_S.id.in_(set(items)))
+        )
+        found = {row.id: Login(row.password_hash, row.pending_password_hash) for row in rows}
         return [found.get(station_id) for station_id in items]
 
 

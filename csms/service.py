@@ -230,14 +230,23 @@ class Csms:
         login = await self.store.login(station_id)
         if login is None and not self.config.auto_register:
             return await self._deny(websocket, 404, "unknown charge point", "unknown")
+        password = basic_password(websocket, station_id)
+        address = websocket.client.host if websocket.client else ""
+        pending = login.pending_password_hash if login is not None else None
+        if login is not None and login.password_hash is None and pending and password is not None:
+            # No password needed yet, but one it was asked to take: once it uses it, it counts.
+            first = await self.passwords.check(station_id, address, [pending], password)
+            if first.outcome is Outcome.OK:
+                await self.store.password_taken(station_id, pending)
         if login is not None and login.password_hash is not None:
-            password = basic_password(websocket, station_id)
-            address = websocket.client.host if websocket.client else ""
+            hashes = [login.password_hash, *filter(None, [login.pending_password_hash])]
             verdict = (
-                await self.passwords.check(station_id, address, login.password_hash, password)
+                await self.passwords.check(station_id, address, hashes, password)
                 if password is not None
                 else None
             )
+            if pending is not None and verdict is not None and verdict.matched == pending:
+                await self.store.password_taken(station_id, pending)
             if verdict is not None and verdict.outcome is Outcome.BACKOFF:
                 retry_after = str(math.ceil(verdict.retry_after))
                 return await self._deny(

@@ -346,6 +346,8 @@ class ChargePoint16(Adapter, ChargePoint):
             sim.configuration[name] = value
             if name == "HeartbeatInterval":
                 sim.heartbeat_interval = int(value)
+            if name == "AuthorizationKey":
+                sim.password = value  # the Basic auth password of its next connection
         return call_result.ChangeConfiguration(status=status)
 
 

@@ -471,6 +471,8 @@ class ChargePoint201(Adapter, ChargePoint):
                 sim.variables[key] = value
                 if key == ("OCPPCommCtrlr", "HeartbeatInterval"):
                     sim.heartbeat_interval = int(value)
+                if key == ("SecurityCtrlr", "BasicAuthPassword"):
+                    sim.password = value  # the Basic auth password of its next connection
             result = {"component": item["component"], "variable": item["variable"]}
             if "attribute_type" in item:
                 result["attribute_type"] = kind

@@ -22,6 +22,7 @@ from csms.commands.port import (
     schedule_seconds,
 )
 from csms.commands.reservations import CancelReservation, Reserve
+from csms.commands.security import SetPassword
 from csms.commands.smart_charging import ClearChargingLimit, SetChargingLimit
 from csms.commands.transactions import GetTransactionStatus, RemoteStart, RemoteStop
 
@@ -50,6 +51,7 @@ __all__ = [
     "SendLocalList",
     "SetChargingLimit",
     "SetConfiguration",
+    "SetPassword",
     "TokenType",
     "TriggerMessage",
     "Unlock",

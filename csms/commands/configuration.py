@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from csms.commands.port import (
     Command,
@@ -17,6 +17,7 @@ from csms.commands.port import (
     implements,
     request_ids,
 )
+from csms.commands.security import PASSWORD_KEYS
 
 if TYPE_CHECKING:
     from csms.connection import StationConnection
@@ -51,6 +52,15 @@ class SetConfiguration(Command):
     name = "set_configuration"
     key: str = Field(min_length=1, max_length=101)
     value: str = Field(max_length=1000)
+
+    @field_validator("key")
+    @classmethod
+    def _not_the_password(cls, key: str) -> str:
+        if key.lower() in PASSWORD_KEYS:
+            raise ValueError(
+                "the charger's password changes through set_password, which keeps it able to log in"
+            )
+        return key
 
 
 def _key(key: str) -> str:

@@ -322,7 +322,7 @@ async def test_a_command_with_bad_arguments_is_not_sent_and_says_why(platform: P
     await sim.close()
 
 
-async def test_the_station_page_clears_the_cache_and_asks_for_transaction_status(
+async def test_the_station_page_clears_the_cache_asks_for_status_and_changes_the_password(
     platform: Platform,
 ) -> None:
     await add_user(platform, "olga", "operator")
@@ -330,7 +330,7 @@ async def test_the_station_page_clears_the_cache_and_asks_for_transaction_status
     async with client(platform) as http:
         token = await logged_in(http, "olga")
         page = await http.get("/console/stations/CP-CACHE")
-        for name in ("clear_cache", "get_transaction_status"):
+        for name in ("clear_cache", "get_transaction_status", "set_password"):
             assert f"/commands/{name}" in page.text
         base = "/console/stations/CP-CACHE/commands"
         cleared = await http.post(f"{base}/clear_cache", data={"csrf_token": token})
@@ -339,6 +339,8 @@ async def test_the_station_page_clears_the_cache_and_asks_for_transaction_status
         assert asked.status_code == 200 and "messages_in_queue" in asked.text
         one = {"csrf_token": token, "evse_id": "1", "connector_id": "1", "operative": "false"}
         assert (await http.post(f"{base}/change_availability", data=one)).status_code == 200
+        changed = await http.post(f"{base}/set_password", data={"csrf_token": token})
+        assert changed.status_code == 200 and sim.password in changed.text  # said once
     calls = dict(sim.received_calls)
     assert "ClearCache" in calls and calls["ChangeAvailability"]["evse"] == {
         "id": 1,
