@@ -156,6 +156,29 @@ def cmd_station_show(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_station_model(args: argparse.Namespace, settings: Settings) -> int:
+    params = {k: v for k, v in (("component", args.component), ("variable", args.variable)) if v}
+    rows = _admin(settings).call(
+        "GET", f"/stations/{_segment(args.id)}/device-model", params=params
+    )
+    lines = []
+    for r in rows:
+        where = r["component"] + (f"[{r['component_instance']}]" if r["component_instance"] else "")
+        if r["evse_id"]:
+            where += f" EVSE {r['evse_id']}" + (
+                f" connector {r['connector_id']}" if r["connector_id"] else ""
+            )
+        name = r["variable"] + (f"[{r['variable_instance']}]" if r["variable_instance"] else "")
+        values = ", ".join(
+            f"{a.get('type') or 'Actual'}={a.get('value', '-')}" for a in r["attributes"]
+        )
+        lines.append(f"{where:<40} {name:<32} {values}")
+    _print(
+        args, rows, "\n".join(lines) or "no device model reported (cpo command ID get_base_report)"
+    )
+    return 0
+
+
 def cmd_station_remove(args: argparse.Namespace, settings: Settings) -> int:
     _admin(settings).call("DELETE", f"/stations/{_segment(args.id)}")
     _print(args, {"id": args.id, "removed": True}, f"station {args.id} removed")
@@ -575,6 +598,12 @@ def parser() -> argparse.ArgumentParser:
     )
     command(station, "list", cmd_station_list, "list chargers")
     command(station, "show", cmd_station_show, "a charger with its connectors").add_argument("id")
+    model = command(
+        station, "model", cmd_station_model, "a 2.0.1 charger's device model as it reported it"
+    )
+    model.add_argument("id")
+    model.add_argument("--component", help="only this component (case-blind, %% wildcards)")
+    model.add_argument("--variable", help="only this variable (case-blind, %% wildcards)")
     command(
         station, "remove", cmd_station_remove, "remove a charger that has no transactions"
     ).add_argument("id")

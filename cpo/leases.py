@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from cpo import upsert
 from cpo.tables import Lease
+from csms import upsert
 
 log = logging.getLogger("cpo.leases")
 

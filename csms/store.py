@@ -13,9 +13,10 @@ from sqlalchemy import select as core_select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
-from csms import clock, metrics
+from csms import clock, device_model, metrics
 from csms.authorization import AuthorizationResult
 from csms.budget import MinuteBudget, cut_fields, cut_text, json_size
+from csms.device_model import DeviceVariable
 from csms.events import (
     EVENTS_KEY,
     Announcement,
@@ -254,6 +255,36 @@ class Store:
         data = self._within_budget(station_id, data)
         async with self._tx() as session:
             await record(session, station_id, kind, **data)
+
+    # -- the device model (2.0.1, csms.device_model) -------------------------------------------
+
+    async def report(
+        self, station_id: str, report_data: list[dict[str, Any]], **about: Any
+    ) -> None:
+        """A NotifyReport: its variables into the device model, and the event that it came."""
+        data = self._within_budget(station_id, about | {"report_data": report_data})
+        async with self._tx() as session:
+            await device_model.reported(session, station_id, report_data)
+            await record(session, station_id, EventType.REPORT_RECEIVED, **data)
+
+    async def variables_answered(self, station_id: str, results: list[dict[str, Any]]) -> None:
+        """The values a GetVariables or SetVariables answer says the charger now holds."""
+        async with self._tx(events=False) as session:
+            await device_model.answered(session, station_id, results)
+
+    async def device_limit(self, station_id: str, variable: str, instance: str) -> int | None:
+        async with self.reads() as session:
+            return await device_model.limit(session, station_id, variable, instance)
+
+    async def device_variables(
+        self,
+        station_id: str,
+        component: str | None = None,
+        variable: str | None = None,
+        limit: int = 1000,
+    ) -> list[DeviceVariable]:
+        async with self.reads() as session:
+            return await device_model.variables_of(session, station_id, component, variable, limit)
 
     def _within_budget(self, station_id: str, data: dict[str, Any]) -> dict[str, Any]:
         """An event's data, its largest parts cut past the charger's budget."""

@@ -6,7 +6,7 @@ import dataclasses
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from ocpp.exceptions import NotSupportedError
+from ocpp.exceptions import NotSupportedError, OccurenceConstraintViolationError
 from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
@@ -221,11 +221,15 @@ class ChargePoint201(Adapter, ChargePoint):
             }
         return value
 
-    async def report(self, request_id: int) -> None:
+    async def report(self, request_id: int, wanted: set[Key] | None = None) -> None:
+        """NotifyReport of every variable, or of those `wanted` ((component, None) for all of a
+        component's)."""
         variables = self.sim.variables
         data = []
         for (component, variable), value in variables.items():
             key = (component, variable)
+            if wanted is not None and key not in wanted and (component, None) not in wanted:
+                continue
             attribute: dict[str, Any] = {"type": "Actual"}
             if key in WRITE_ONLY:
                 attribute["mutability"] = "WriteOnly"
@@ -426,10 +430,47 @@ class ChargePoint201(Adapter, ChargePoint):
         status = self._decide_trigger(call_unique_id, requested_message, evses)
         return call_result.TriggerMessage(status=status)
 
+    def _within_items_per_message(self, items: list[dict[str, Any]]) -> None:
+        """A real charger refuses a request with more items than its ItemsPerMessage says."""
+        most = self.sim.variables.get(("DeviceDataCtrlr", "ItemsPerMessage"))
+        if most is not None and len(items) > int(most):
+            raise OccurenceConstraintViolationError(
+                description=f"{len(items)} items, ItemsPerMessage is {most}"
+            )
+
+    @on(Action.get_report)
+    def on_get_report(
+        self,
+        request_id: int,
+        call_unique_id: str,
+        component_variable: list[dict[str, Any]] | None = None,
+        **_: Any,
+    ) -> call_result.GetReport:
+        wanted: set[Key] | None = None
+        if component_variable:
+            wanted = {
+                (item["component"]["name"], (item.get("variable") or {}).get("name"))
+                for item in component_variable
+            }
+            matching = [
+                key for key in self.sim.variables if key in wanted or (key[0], None) in wanted
+            ]
+            if not matching:
+                return call_result.GetReport(status="EmptyResultSet")
+        status = self._decide(call_unique_id, "GetReport", "Accepted", (request_id, wanted))
+        return call_result.GetReport(status=status)
+
+    @after(Action.get_report)
+    def after_get_report(self, call_unique_id: str, **_: Any) -> None:
+        status, data = self._decision(call_unique_id)
+        if status == "Accepted":
+            self.sim._spawn(self.report(*data))
+
     @on(Action.get_variables)
     def on_get_variables(
         self, get_variable_data: list[dict[str, Any]], **_: Any
     ) -> call_result.GetVariables:
+        self._within_items_per_message(get_variable_data)
         variables = self.sim.variables
         results = []
         for item in get_variable_data:
@@ -453,6 +494,7 @@ class ChargePoint201(Adapter, ChargePoint):
     def on_set_variables(
         self, set_variable_data: list[dict[str, Any]], **_: Any
     ) -> call_result.SetVariables:
+        self._within_items_per_message(set_variable_data)
         sim = self.sim
         results = []
         for item in set_variable_data:

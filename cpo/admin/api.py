@@ -171,6 +171,13 @@ class Admin:
         rows = await self.csms.message_log.query(station_id, q.limit, q.before)
         return ok([r.model_dump(mode="json") for r in rows])
 
+    async def device_model(self, request: Request) -> Response:
+        station_id = request.path_params["station_id"]
+        await self.stations.get(station_id)
+        q: v.DeviceModelQuery = request.state.query
+        rows = await self.csms.store.device_variables(station_id, q.component, q.variable, q.limit)
+        return ok([r.model_dump(mode="json", exclude={"id", "station_id"}) for r in rows])
+
     async def transactions(self, request: Request) -> Response:
         station_id = request.path_params.get("station_id")
         if station_id:
@@ -558,6 +565,14 @@ class Admin:
                 "The station's OCPP frames, newest first",
                 list[v.MessageView],
                 query=v.Before,
+            ),
+            Op(
+                "GET",
+                "/stations/{station_id}/device-model",
+                self.device_model,
+                "A 2.0.1 station's device model as it reported it (get_base_report fills it)",
+                list[v.DeviceVariableView],
+                query=v.DeviceModelQuery,
             ),
             Op(
                 "GET",

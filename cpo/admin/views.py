@@ -193,6 +193,29 @@ class MessageView(BaseModel):
     payload: str = Field(description="The frame as it was on the wire (cut when very long)")
 
 
+class DeviceModelQuery(Limit):
+    component: str | None = Field(
+        default=None, max_length=50, description="Only this component (case-blind; % wildcards)"
+    )
+    variable: str | None = Field(
+        default=None, max_length=50, description="Only this variable (case-blind; % wildcards)"
+    )
+
+
+class DeviceVariableView(BaseModel):
+    """One variable of a 2.0.1 charger's device model, as the charger last reported it."""
+
+    component: str
+    component_instance: str
+    evse_id: int = Field(description="0: the charger itself")
+    connector_id: int = Field(description="0: the EVSE itself")
+    variable: str
+    variable_instance: str
+    attributes: list[dict[str, Any]] = Field(description="type, value, mutability, ...")
+    characteristics: dict[str, Any] | None = Field(description="unit, data_type, limits, ...")
+    updated_at: datetime
+
+
 class CommandOutcome(BaseModel):
     outcome: Literal["answered"]
     status: str | None = Field(description="What the charger answered (Accepted, Rejected, ...)")

@@ -20,6 +20,7 @@ from cpo.console.logins import Login
 from cpo.console.paging import SEARCH_MAX, like
 from cpo.locations.tables import Location, LocationEvse
 from cpo.operator_input import NotFound
+from csms import device_model
 from csms.commands import COMMANDS, CommandResult, Outcome
 from csms.models import Connector, Station, Transaction, TransactionStatus
 from csms.service import IDENTITY_MAX
@@ -40,6 +41,9 @@ OFFERED = (
     "change_availability",
     "get_configuration",
 )
+
+# Variables of a 2.0.1 charger's device model its page shows (the admin API and CLI have all).
+DEVICE_MODEL_SHOWN = 300
 
 
 @dataclass(frozen=True)
@@ -183,7 +187,8 @@ async def _station(console: Console, station_id: str) -> dict[str, Any]:
                 )
             ).scalars()
         )
-    return {"station": station, "connectors": connectors, "active": active}
+        model = await device_model.variables_of(session, station_id, limit=DEVICE_MODEL_SHOWN)
+    return {"station": station, "connectors": connectors, "active": active, "model": model}
 
 
 async def station_page(console: Console, request: Request, login: Login) -> Response:

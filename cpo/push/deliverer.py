@@ -35,12 +35,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from cpo import logs, upsert
+from cpo import logs
 from cpo.ocpi.client import OcpiCallError
 from cpo.push.outbox import OUTBOX, PARTIES, Outbox
 from cpo.push.tables import Delivered
 from cpo.tables import Party, PartyState
-from csms import clock
+from csms import clock, upsert
 from csms.tasks import pause
 
 log = logging.getLogger("cpo.push")

@@ -15,11 +15,10 @@ from sqlalchemy import Row, Table, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from cpo import upsert
 from cpo.metrics import Backlog
 from cpo.push.tables import Delivered, PendingPush
 from cpo.tables import Party, PartyState, endpoint_in
-from csms import clock
+from csms import clock, upsert
 
 IN_LIST_MAX = 500  # object ids looked up in one statement
 MARK_PASSES = 8  # a row that keeps appearing under a mark more often than this is a bug

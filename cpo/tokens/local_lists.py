@@ -19,10 +19,10 @@ from sqlalchemy import Integer, String, Table, cast
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
-from cpo import upsert
 from cpo.push.outbox import IN_LIST_MAX
 from cpo.tokens.store import Dropped
 from cpo.tokens.tables import OcpiToken
+from csms import upsert
 from csms.commands import CommandResult, LocalListEntry, Outcome, SendLocalList
 from csms.models import LocalToken, Meta
 from csms.service import Csms

@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 from starlette.responses import Response
 
-from cpo import upsert
 from cpo.ocpi.client import OcpiClient
 from cpo.ocpi.models import VersionNumber
 from cpo.ocpi.responses import OcpiResponse, timestamp
@@ -26,7 +25,7 @@ from cpo.tokens.store import KEYS, TOKENS, store_token, store_tokens, token_obje
 from cpo.tokens.tables import OcpiToken
 from cpo.tokens.v221 import Token, TokenPatch
 from cpo.tokens.wire import TOKEN_TYPES, own_role, token_in, token_out
-from csms import clock
+from csms import clock, upsert
 from csms.models import Meta
 
 META: Table = Meta.__table__  # type: ignore[attr-defined]

@@ -15,12 +15,11 @@ from typing import Any
 from sqlalchemy import Table, delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cpo import upsert
 from cpo.ocpi.responses import timestamp
 from cpo.parties import NotRegistered, hold_registered
 from cpo.tokens.tables import OcpiToken
 from cpo.tokens.v221 import Token
-from csms import clock
+from csms import clock, upsert
 
 IDTAG_MAX = 20  # OCPP 1.6 idTag
 TOKENS: Table = OcpiToken.__table__  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from csms.commands.configuration import GetConfiguration, SetConfiguration
 from csms.commands.control import ChangeAvailability, Reset, TriggerMessage, Unlock
+from csms.commands.device_model import GetBaseReport, GetReport, GetVariables, SetVariables
 from csms.commands.local_list import ClearCache, GetLocalListVersion, LocalListEntry, SendLocalList
 from csms.commands.port import (
     IMPLEMENTATIONS,
@@ -39,9 +40,12 @@ __all__ = [
     "CommandInputError",
     "CommandResult",
     "Commands",
+    "GetBaseReport",
     "GetConfiguration",
     "GetLocalListVersion",
+    "GetReport",
     "GetTransactionStatus",
+    "GetVariables",
     "LocalListEntry",
     "Outcome",
     "RemoteStart",
@@ -52,6 +56,7 @@ __all__ = [
     "SetChargingLimit",
     "SetConfiguration",
     "SetPassword",
+    "SetVariables",
     "TokenType",
     "TriggerMessage",
     "Unlock",

@@ -144,14 +144,13 @@ class ChargePoint201(StationHandlers, ChargePoint):
                 await self.store.discover(
                     self.conn.station_id, evse["id"], evse.get("connector_id", 1)
                 )
-        await self.store.event(
+        await self.store.report(
             self.conn.station_id,
-            EventType.REPORT_RECEIVED,
+            report_data or [],
             request_id=request_id,
             generated_at=generated_at,
             seq_no=seq_no,
             tbc=tbc,
-            report_data=report_data or [],
         )
         return result.NotifyReport()
 
