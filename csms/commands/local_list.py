@@ -21,6 +21,7 @@ from csms.commands.port import (
     id_tag,
     id_token,
     implements,
+    sends,
 )
 
 if TYPE_CHECKING:
@@ -102,29 +103,7 @@ async def send_201(
     return answered(await conn.call(request, timeout))
 
 
-@implements(GetLocalListVersion, "1.6")
-async def version_16(
-    conn: StationConnection, store: Store, command: GetLocalListVersion, timeout: float | None
-) -> CommandResult:
-    return answered(await conn.call(call16.GetLocalListVersion(), timeout), status="Accepted")
-
-
-@implements(GetLocalListVersion, "2.0.1")
-async def version_201(
-    conn: StationConnection, store: Store, command: GetLocalListVersion, timeout: float | None
-) -> CommandResult:
-    return answered(await conn.call(call201.GetLocalListVersion(), timeout), status="Accepted")
-
-
-@implements(ClearCache, "1.6")
-async def clear_cache_16(
-    conn: StationConnection, store: Store, command: ClearCache, timeout: float | None
-) -> CommandResult:
-    return answered(await conn.call(call16.ClearCache(), timeout))
-
-
-@implements(ClearCache, "2.0.1")
-async def clear_cache_201(
-    conn: StationConnection, store: Store, command: ClearCache, timeout: float | None
-) -> CommandResult:
-    return answered(await conn.call(call201.ClearCache(), timeout))
+sends(GetLocalListVersion, "1.6", lambda _: call16.GetLocalListVersion(), status="Accepted")
+sends(GetLocalListVersion, "2.0.1", lambda _: call201.GetLocalListVersion(), status="Accepted")
+sends(ClearCache, "1.6", lambda _: call16.ClearCache())
+sends(ClearCache, "2.0.1", lambda _: call201.ClearCache())

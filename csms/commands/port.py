@@ -103,6 +103,20 @@ def implements(
     return register
 
 
+def sends(
+    command: type[C], version: Version, request: Callable[[C], Any], status: str | None = None
+) -> None:
+    """Registers a command that is one CALL, `request(command)`, answered as it comes (its
+    status `status` where the answer has none)."""
+
+    async def run(
+        conn: StationConnection, store: Store, given: C, timeout: float | None
+    ) -> CommandResult:
+        return answered(await conn.call(request(given), timeout), status=status)
+
+    IMPLEMENTATIONS[command, version] = run
+
+
 class Commands:
     """Runs commands on whatever connection the registry holds for the charger: on this node,
     or through the relay on the node that holds it."""

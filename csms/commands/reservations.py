@@ -22,6 +22,7 @@ from csms.commands.port import (
     id_tag,
     id_token,
     implements,
+    sends,
 )
 
 if TYPE_CHECKING:
@@ -86,17 +87,7 @@ async def reserve_201(
     return answered(await conn.call(request, timeout))
 
 
-@implements(CancelReservation, "1.6")
-async def cancel_16(
-    conn: StationConnection, store: Store, command: CancelReservation, timeout: float | None
-) -> CommandResult:
-    request = call16.CancelReservation(reservation_id=command.reservation_id)
-    return answered(await conn.call(request, timeout))
-
-
-@implements(CancelReservation, "2.0.1")
-async def cancel_201(
-    conn: StationConnection, store: Store, command: CancelReservation, timeout: float | None
-) -> CommandResult:
-    request = call201.CancelReservation(reservation_id=command.reservation_id)
-    return answered(await conn.call(request, timeout))
+sends(CancelReservation, "1.6", lambda c: call16.CancelReservation(reservation_id=c.reservation_id))
+sends(
+    CancelReservation, "2.0.1", lambda c: call201.CancelReservation(reservation_id=c.reservation_id)
+)

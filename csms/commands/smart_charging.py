@@ -21,6 +21,7 @@ from csms.commands.port import (
     implements,
     running_transaction,
     schedule_seconds,
+    sends,
 )
 
 if TYPE_CHECKING:
@@ -100,20 +101,17 @@ async def set_201(
     return answered(await conn.call(request, timeout))
 
 
-@implements(ClearChargingLimit, "1.6")
-async def clear_16(
-    conn: StationConnection, store: Store, command: ClearChargingLimit, timeout: float | None
-) -> CommandResult:
-    request = call16.ClearChargingProfile(
-        connector_id=command.evse_id, charging_profile_purpose="TxProfile"
-    )
-    return answered(await conn.call(request, timeout))
-
-
-@implements(ClearChargingLimit, "2.0.1")
-async def clear_201(
-    conn: StationConnection, store: Store, command: ClearChargingLimit, timeout: float | None
-) -> CommandResult:
-    criteria = {"evse_id": command.evse_id, "charging_profile_purpose": "TxProfile"}
-    request = call201.ClearChargingProfile(charging_profile_criteria=criteria)
-    return answered(await conn.call(request, timeout))
+sends(
+    ClearChargingLimit,
+    "1.6",
+    lambda c: call16.ClearChargingProfile(
+        connector_id=c.evse_id, charging_profile_purpose="TxProfile"
+    ),
+)
+sends(
+    ClearChargingLimit,
+    "2.0.1",
+    lambda c: call201.ClearChargingProfile(
+        charging_profile_criteria={"evse_id": c.evse_id, "charging_profile_purpose": "TxProfile"}
+    ),
+)
