@@ -36,6 +36,7 @@ class EventType(StrEnum):
     RESERVATION_STATUS = "ReservationStatusChanged"
     AVAILABILITY_CHANGED = "AvailabilityChanged"
     PASSWORD_CHANGED = "PasswordChanged"
+    DISPLAY_MESSAGES = "DisplayMessagesReported"
 
 
 EVENTS_KEY = "csms.events"

@@ -74,6 +74,10 @@ class ChargePointSimulator(Connection):
         # A charger without smart charging answers NotSupported.
         self.charging_limits: dict[int, dict[str, Any]] = {}
         self.smart_charging_supported = True
+        # 2.0.1 display messages by id (MessageInfo as set), and the running cost of each
+        # transaction as CostUpdated last said it.
+        self.display_messages: dict[int, dict[str, Any]] = {}
+        self.costs: dict[str, float] = {}
         self.configuration: dict[str, str] = (
             v16.default_configuration(self) if ocpp == "1.6" else {}
         )

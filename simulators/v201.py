@@ -535,6 +535,59 @@ class ChargePoint201(Adapter, ChargePoint):
         if status == "Accepted":
             self.sim._spawn(self.report(request_id))
 
+    @on(Action.set_display_message)
+    def on_set_display_message(
+        self, message: dict[str, Any], **_: Any
+    ) -> call_result.SetDisplayMessage:
+        status = self.sim._answer("SetDisplayMessage", "Accepted")
+        if status == "Accepted":
+            self.sim.display_messages[message["id"]] = message
+        return call_result.SetDisplayMessage(status=status)
+
+    @on(Action.get_display_messages)
+    def on_get_display_messages(
+        self,
+        request_id: int,
+        call_unique_id: str,
+        id: list[int] | None = None,
+        priority: str | None = None,
+        state: str | None = None,
+        **_: Any,
+    ) -> call_result.GetDisplayMessages:
+        found = [
+            m
+            for i, m in self.sim.display_messages.items()
+            if (not id or i in id)
+            and priority in (None, m.get("priority"))
+            and state in (None, m.get("state"))
+        ]
+        status = self._decide(
+            call_unique_id, "GetDisplayMessages", "Accepted" if found else "Unknown",
+            (request_id, found),
+        )  # fmt: skip
+        return call_result.GetDisplayMessages(status=status)
+
+    @after(Action.get_display_messages)
+    def after_get_display_messages(self, call_unique_id: str, **_: Any) -> None:
+        status, data = self._decision(call_unique_id)
+        if status == "Accepted":
+            request_id, found = data
+            notify = call.NotifyDisplayMessages(request_id=request_id, message_info=found)
+            self.sim._spawn(self.sim._request(notify))
+
+    @on(Action.clear_display_message)
+    def on_clear_display_message(self, id: int, **_: Any) -> call_result.ClearDisplayMessage:
+        known = self.sim.display_messages.pop(id, None) is not None
+        status = self.sim._answer("ClearDisplayMessage", "Accepted" if known else "Unknown")
+        return call_result.ClearDisplayMessage(status=status)
+
+    @on(Action.cost_updated)
+    def on_cost_updated(
+        self, total_cost: float, transaction_id: str, **_: Any
+    ) -> call_result.CostUpdated:
+        self.sim.costs[transaction_id] = total_cost
+        return call_result.CostUpdated()
+
     @on(Action.get_transaction_status)
     def on_get_transaction_status(
         self, transaction_id: str | None = None, **_: Any

@@ -9,6 +9,12 @@ from __future__ import annotations
 from csms.commands.configuration import GetConfiguration, SetConfiguration
 from csms.commands.control import ChangeAvailability, Reset, TriggerMessage, Unlock
 from csms.commands.device_model import GetBaseReport, GetReport, GetVariables, SetVariables
+from csms.commands.display import (
+    ClearDisplayMessage,
+    CostUpdated,
+    GetDisplayMessages,
+    SetDisplayMessage,
+)
 from csms.commands.local_list import ClearCache, GetLocalListVersion, LocalListEntry, SendLocalList
 from csms.commands.port import (
     IMPLEMENTATIONS,
@@ -36,12 +42,15 @@ __all__ = [
     "ChangeAvailability",
     "ClearCache",
     "ClearChargingLimit",
+    "ClearDisplayMessage",
     "Command",
     "CommandInputError",
     "CommandResult",
     "Commands",
+    "CostUpdated",
     "GetBaseReport",
     "GetConfiguration",
+    "GetDisplayMessages",
     "GetLocalListVersion",
     "GetReport",
     "GetTransactionStatus",
@@ -55,6 +64,7 @@ __all__ = [
     "SendLocalList",
     "SetChargingLimit",
     "SetConfiguration",
+    "SetDisplayMessage",
     "SetPassword",
     "SetVariables",
     "TokenType",

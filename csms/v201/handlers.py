@@ -90,6 +90,25 @@ class ChargePoint201(StationHandlers, ChargePoint):
         self.conn.status_seen = True
         return result.StatusNotification()
 
+    @on(Action.notify_display_messages)
+    async def on_notify_display_messages(
+        self,
+        request_id: int,
+        message_info: list[dict[str, Any]] | None = None,
+        tbc: bool = False,
+        **kw: Any,
+    ) -> Any:
+        """The messages a GetDisplayMessages asked for, kept as an event (the operator reads
+        them in the station's events)."""
+        await self.store.event(
+            self.conn.station_id,
+            EventType.DISPLAY_MESSAGES,
+            request_id=request_id,
+            tbc=tbc,
+            messages=message_info or [],
+        )
+        return result.NotifyDisplayMessages()
+
     @on(Action.notify_event)
     async def on_notify_event(
         self,

@@ -330,7 +330,14 @@ async def test_the_station_page_clears_the_cache_asks_for_status_and_changes_the
     async with client(platform) as http:
         token = await logged_in(http, "olga")
         page = await http.get("/console/stations/CP-CACHE")
-        for name in ("clear_cache", "get_transaction_status", "set_password"):
+        for name in (
+            "clear_cache",
+            "get_transaction_status",
+            "set_password",
+            "get_base_report",
+            "set_display_message",
+            "clear_display_message",
+        ):
             assert f"/commands/{name}" in page.text
         base = "/console/stations/CP-CACHE/commands"
         cleared = await http.post(f"{base}/clear_cache", data={"csrf_token": token})
@@ -339,6 +346,9 @@ async def test_the_station_page_clears_the_cache_asks_for_status_and_changes_the
         assert asked.status_code == 200 and "messages_in_queue" in asked.text
         one = {"csrf_token": token, "evse_id": "1", "connector_id": "1", "operative": "false"}
         assert (await http.post(f"{base}/change_availability", data=one)).status_code == 200
+        shown = {"csrf_token": token, "id": "3", "content": "Welcome", "priority": "InFront"}
+        assert (await http.post(f"{base}/set_display_message", data=shown)).status_code == 200
+        assert sim.display_messages[3]["message"]["content"] == "Welcome"
         changed = await http.post(f"{base}/set_password", data={"csrf_token": token})
         assert changed.status_code == 200 and sim.password in changed.text  # said once
     calls = dict(sim.received_calls)
