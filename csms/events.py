@@ -37,6 +37,8 @@ class EventType(StrEnum):
     AVAILABILITY_CHANGED = "AvailabilityChanged"
     PASSWORD_CHANGED = "PasswordChanged"
     DISPLAY_MESSAGES = "DisplayMessagesReported"
+    MONITORING_REPORT = "MonitoringReported"
+    CUSTOMER_INFORMATION = "CustomerInformationReported"
 
 
 EVENTS_KEY = "csms.events"

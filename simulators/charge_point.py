@@ -78,6 +78,12 @@ class ChargePointSimulator(Connection):
         # transaction as CostUpdated last said it.
         self.display_messages: dict[int, dict[str, Any]] = {}
         self.costs: dict[str, float] = {}
+        # 2.0.1 variable monitors by id, the monitoring base and level, network profiles by
+        # slot, and what it holds of customers (identifier or token -> what it would report).
+        self.monitors: dict[int, dict[str, Any]] = {}
+        self.monitoring: dict[str, Any] = {"base": "All", "level": 9}
+        self.network_profiles: dict[int, dict[str, Any]] = {}
+        self.customers: dict[str, str] = {}
         self.configuration: dict[str, str] = (
             v16.default_configuration(self) if ocpp == "1.6" else {}
         )

@@ -581,6 +581,131 @@ class ChargePoint201(Adapter, ChargePoint):
         status = self.sim._answer("ClearDisplayMessage", "Accepted" if known else "Unknown")
         return call_result.ClearDisplayMessage(status=status)
 
+    @on(Action.set_variable_monitoring)
+    def on_set_variable_monitoring(
+        self, set_monitoring_data: list[dict[str, Any]], **_: Any
+    ) -> call_result.SetVariableMonitoring:
+        self._within_items_per_message(set_monitoring_data)
+        sim, results = self.sim, []
+        for item in set_monitoring_data:
+            key = (item["component"]["name"], item["variable"]["name"])
+            status = _lookup(sim.variables, key)
+            result: dict[str, Any] = {
+                "type": item["type"],
+                "severity": item["severity"],
+                "component": item["component"],
+                "variable": item["variable"],
+            }
+            if status == "Accepted":
+                monitor_id = item.get("id", max(sim.monitors, default=0) + 1)
+                sim.monitors[monitor_id] = item | {"id": monitor_id}
+                result["id"] = monitor_id
+            result["status"] = status
+            results.append(result)
+        return call_result.SetVariableMonitoring(set_monitoring_result=results)
+
+    @on(Action.clear_variable_monitoring)
+    def on_clear_variable_monitoring(
+        self, id: list[int], **_: Any
+    ) -> call_result.ClearVariableMonitoring:
+        results = [
+            {"id": i, "status": "Accepted" if self.sim.monitors.pop(i, None) else "NotFound"}
+            for i in id
+        ]
+        return call_result.ClearVariableMonitoring(clear_monitoring_result=results)
+
+    @on(Action.set_monitoring_base)
+    def on_set_monitoring_base(
+        self, monitoring_base: str, **_: Any
+    ) -> call_result.SetMonitoringBase:
+        self.sim.monitoring["base"] = monitoring_base
+        return call_result.SetMonitoringBase(
+            status=self.sim._answer("SetMonitoringBase", "Accepted")
+        )
+
+    @on(Action.set_monitoring_level)
+    def on_set_monitoring_level(self, severity: int, **_: Any) -> call_result.SetMonitoringLevel:
+        self.sim.monitoring["level"] = severity
+        status = self.sim._answer("SetMonitoringLevel", "Accepted")
+        return call_result.SetMonitoringLevel(status=status)
+
+    @on(Action.get_monitoring_report)
+    def on_get_monitoring_report(
+        self, request_id: int, call_unique_id: str, **_: Any
+    ) -> call_result.GetMonitoringReport:
+        found = list(self.sim.monitors.values())
+        default = "Accepted" if found else "EmptyResultSet"
+        status = self._decide(call_unique_id, "GetMonitoringReport", default, (request_id, found))
+        return call_result.GetMonitoringReport(status=status)
+
+    @after(Action.get_monitoring_report)
+    def after_get_monitoring_report(self, call_unique_id: str, **_: Any) -> None:
+        status, data = self._decision(call_unique_id)
+        if status != "Accepted":
+            return
+        request_id, found = data
+        monitors = [
+            {
+                "component": m["component"],
+                "variable": m["variable"],
+                "variable_monitoring": [
+                    {
+                        "id": m["id"],
+                        "transaction": bool(m.get("transaction", False)),
+                        "value": m["value"],
+                        "type": m["type"],
+                        "severity": m["severity"],
+                    }
+                ],
+            }
+            for m in found
+        ]
+        notify = call.NotifyMonitoringReport(
+            request_id=request_id, seq_no=0, generated_at=iso(utc_now()), monitor=monitors
+        )
+        self.sim._spawn(self.sim._request(notify))
+
+    @on(Action.customer_information)
+    def on_customer_information(
+        self,
+        request_id: int,
+        report: bool,
+        clear: bool,
+        call_unique_id: str,
+        id_token: dict[str, Any] | None = None,
+        customer_identifier: str | None = None,
+        **_: Any,
+    ) -> call_result.CustomerInformation:
+        who = customer_identifier or (id_token or {}).get("id_token", "")
+        status = self._decide(
+            call_unique_id, "CustomerInformation", "Accepted", (request_id, who, report, clear)
+        )
+        return call_result.CustomerInformation(status=status)
+
+    @after(Action.customer_information)
+    def after_customer_information(self, call_unique_id: str, **_: Any) -> None:
+        status, data = self._decision(call_unique_id)
+        if status != "Accepted":
+            return
+        request_id, who, report, clear = data
+        held = self.sim.customers.get(who, "")
+        if clear:
+            self.sim.customers.pop(who, None)
+        if report:
+            notify = call.NotifyCustomerInformation(
+                data=held or "no data", seq_no=0, generated_at=iso(utc_now()), request_id=request_id
+            )
+            self.sim._spawn(self.sim._request(notify))
+
+    @on(Action.set_network_profile)
+    def on_set_network_profile(
+        self, configuration_slot: int, connection_data: dict[str, Any], **_: Any
+    ) -> call_result.SetNetworkProfile:
+        status = self.sim._answer("SetNetworkProfile", "Accepted")
+        if status == "Accepted":
+            self.sim.network_profiles[configuration_slot] = connection_data
+        return call_result.SetNetworkProfile(status=status)
+
     @on(Action.cost_updated)
     def on_cost_updated(
         self, total_cost: float, transaction_id: str, **_: Any

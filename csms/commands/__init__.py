@@ -16,6 +16,14 @@ from csms.commands.display import (
     SetDisplayMessage,
 )
 from csms.commands.local_list import ClearCache, GetLocalListVersion, LocalListEntry, SendLocalList
+from csms.commands.monitoring import (
+    ClearVariableMonitoring,
+    CustomerInformation,
+    GetMonitoringReport,
+    SetMonitoringBase,
+    SetMonitoringLevel,
+    SetVariableMonitoring,
+)
 from csms.commands.port import (
     IMPLEMENTATIONS,
     INT32_MAX,
@@ -29,7 +37,7 @@ from csms.commands.port import (
     schedule_seconds,
 )
 from csms.commands.reservations import CancelReservation, Reserve
-from csms.commands.security import SetPassword
+from csms.commands.security import SetNetworkProfile, SetPassword
 from csms.commands.smart_charging import ClearChargingLimit, SetChargingLimit
 from csms.commands.transactions import GetTransactionStatus, RemoteStart, RemoteStop
 
@@ -37,24 +45,27 @@ COMMANDS: dict[str, type[Command]] = {command.name: command for command, _ in IM
 
 __all__ = [
     "COMMANDS",
-    "INT32_MAX",
     "CancelReservation",
     "ChangeAvailability",
     "ClearCache",
     "ClearChargingLimit",
     "ClearDisplayMessage",
+    "ClearVariableMonitoring",
     "Command",
     "CommandInputError",
     "CommandResult",
     "Commands",
     "CostUpdated",
+    "CustomerInformation",
     "GetBaseReport",
     "GetConfiguration",
     "GetDisplayMessages",
     "GetLocalListVersion",
+    "GetMonitoringReport",
     "GetReport",
     "GetTransactionStatus",
     "GetVariables",
+    "INT32_MAX",
     "LocalListEntry",
     "Outcome",
     "RemoteStart",
@@ -65,7 +76,11 @@ __all__ = [
     "SetChargingLimit",
     "SetConfiguration",
     "SetDisplayMessage",
+    "SetMonitoringBase",
+    "SetMonitoringLevel",
+    "SetNetworkProfile",
     "SetPassword",
+    "SetVariableMonitoring",
     "SetVariables",
     "TokenType",
     "TriggerMessage",

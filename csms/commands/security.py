@@ -1,5 +1,6 @@
-"""A charger's Basic auth password (security profiles 1 and 2), changed without ever locking the
-charger out: SetPassword.
+"""How a charger connects: its Basic auth password (security profiles 1 and 2), changed without
+ever locking the charger out (SetPassword), and a 2.0.1 charger's network profiles
+(SetNetworkProfile: the CSMS URL and security profile of a configuration slot).
 
 The new password's hash is kept beside the current one before the charger is asked, and both
 count until the charger logs in with the new one (csms.service), which then becomes the only
@@ -11,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from ocpp.exceptions import OCPPError
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 from pydantic import Field
 
-from csms.commands.port import Command, CommandResult, answered, implements
+from csms.commands.port import INT32_MAX, Command, CommandResult, answered, implements, sends
 from csms.passwords import hash_password
 
 if TYPE_CHECKING:
@@ -92,3 +93,36 @@ async def set_password_201(
         return answered(reply, status=str(results[0].get("attribute_status")))
 
     return await _rotate(conn, store, command, ask)
+
+
+class SetNetworkProfile(Command):
+    """A 2.0.1 network connection profile in a configuration slot; the charger uses it once
+    OCPPCommCtrlr.NetworkConfigurationPriority names the slot (set_variables)."""
+
+    name = "set_network_profile"
+    slot: int = Field(ge=0, le=INT32_MAX, description="The configuration slot")
+    csms_url: str = Field(
+        min_length=8, max_length=512, pattern=r"^wss?://", description="ws:// or wss://"
+    )
+    security_profile: int = Field(ge=0, le=3)
+    interface: Literal[
+        "Wired0", "Wired1", "Wired2", "Wired3", "Wireless0", "Wireless1", "Wireless2", "Wireless3"
+    ] = "Wired0"
+    message_timeout: int = Field(default=30, ge=1, le=3600, description="Seconds")
+
+
+sends(
+    SetNetworkProfile,
+    "2.0.1",
+    lambda c: call201.SetNetworkProfile(
+        configuration_slot=c.slot,
+        connection_data={
+            "ocpp_version": "OCPP20",
+            "ocpp_transport": "JSON",
+            "ocpp_csms_url": c.csms_url,
+            "message_timeout": c.message_timeout,
+            "security_profile": c.security_profile,
+            "ocpp_interface": c.interface,
+        },
+    ),
+)

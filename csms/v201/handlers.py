@@ -109,6 +109,50 @@ class ChargePoint201(StationHandlers, ChargePoint):
         )
         return result.NotifyDisplayMessages()
 
+    @on(Action.notify_monitoring_report)
+    async def on_notify_monitoring_report(
+        self,
+        request_id: int,
+        seq_no: int,
+        generated_at: str,
+        monitor: list[dict[str, Any]] | None = None,
+        tbc: bool = False,
+        **kw: Any,
+    ) -> Any:
+        """The monitors a GetMonitoringReport asked for, kept as an event."""
+        await self.store.event(
+            self.conn.station_id,
+            EventType.MONITORING_REPORT,
+            request_id=request_id,
+            seq_no=seq_no,
+            generated_at=generated_at,
+            tbc=tbc,
+            monitors=monitor or [],
+        )
+        return result.NotifyMonitoringReport()
+
+    @on(Action.notify_customer_information)
+    async def on_notify_customer_information(
+        self,
+        data: str,
+        seq_no: int,
+        generated_at: str,
+        request_id: int,
+        tbc: bool = False,
+        **kw: Any,
+    ) -> Any:
+        """What the charger holds of a customer (a CustomerInformation report), kept as an event."""
+        await self.store.event(
+            self.conn.station_id,
+            EventType.CUSTOMER_INFORMATION,
+            request_id=request_id,
+            seq_no=seq_no,
+            generated_at=generated_at,
+            tbc=tbc,
+            data=data,
+        )
+        return result.NotifyCustomerInformation()
+
     @on(Action.notify_event)
     async def on_notify_event(
         self,
