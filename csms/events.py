@@ -39,6 +39,9 @@ class EventType(StrEnum):
     DISPLAY_MESSAGES = "DisplayMessagesReported"
     MONITORING_REPORT = "MonitoringReported"
     CUSTOMER_INFORMATION = "CustomerInformationReported"
+    CHARGING_PROFILES = "ChargingProfilesReported"
+    CHARGING_LIMIT = "ChargingLimitChanged"
+    EV_CHARGING_NEEDS = "EVChargingNeedsReported"
 
 
 EVENTS_KEY = "csms.events"

@@ -13,9 +13,10 @@ from sqlalchemy import select as core_select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
-from csms import clock, device_model, metrics
+from csms import charging_profiles, clock, device_model, metrics
 from csms.authorization import AuthorizationResult
 from csms.budget import MinuteBudget, cut_fields, cut_text, json_size
+from csms.charging_profiles import HeldProfile
 from csms.device_model import DeviceVariable
 from csms.events import (
     EVENTS_KEY,
@@ -285,6 +286,20 @@ class Store:
     ) -> list[DeviceVariable]:
         async with self.reads() as session:
             return await device_model.variables_of(session, station_id, component, variable, limit)
+
+    # -- charging profiles a charger should hold (csms.charging_profiles) ---------------------
+
+    async def profile_held(self, station_id: str, evse_id: int, profile: dict[str, Any]) -> None:
+        async with self._tx(events=False) as session:
+            await charging_profiles.held(session, station_id, evse_id, profile)
+
+    async def profiles_cleared(self, station_id: str, **criteria: Any) -> None:
+        async with self._tx(events=False) as session:
+            await charging_profiles.cleared(session, station_id, **criteria)
+
+    async def profiles(self, station_id: str) -> list[HeldProfile]:
+        async with self.reads() as session:
+            return await charging_profiles.of(session, station_id)
 
     def _within_budget(self, station_id: str, data: dict[str, Any]) -> dict[str, Any]:
         """An event's data, its largest parts cut past the charger's budget."""

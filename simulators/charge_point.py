@@ -73,6 +73,8 @@ class ChargePointSimulator(Connection):
         # The TxProfile limit in force per EVSE: limit_w, until (None: open-ended), profile_id.
         # A charger without smart charging answers NotSupported.
         self.charging_limits: dict[int, dict[str, Any]] = {}
+        # Every charging profile it holds, by (EVSE, profile id), as it was set.
+        self.profiles: dict[tuple[int, int], dict[str, Any]] = {}
         self.smart_charging_supported = True
         # 2.0.1 display messages by id (MessageInfo as set), and the running cost of each
         # transaction as CostUpdated last said it.
@@ -303,6 +305,37 @@ class ChargePointSimulator(Connection):
 
     # ------------------------------------------------------------------ charger behaviour
 
+    def _set_profile(
+        self,
+        evse_id: int,
+        purpose: str,
+        transaction_id: str | None,
+        profile_id: int,
+        schedule: dict[str, Any],
+        profile: dict[str, Any],
+    ) -> str:
+        """SetChargingProfile: held per (EVSE, id) as given; a TxProfile also caps the power of
+        the transaction open on the EVSE (_set_limit). A profile of another purpose for an EVSE
+        the charger does not have is refused."""
+        if purpose == "TxProfile":
+            status = self._set_limit(evse_id, purpose, transaction_id, profile_id, schedule)
+        elif evse_id and evse_id not in self.evse_ids:
+            status = self._answer("SetChargingProfile", "Rejected")
+        else:
+            status = self._answer("SetChargingProfile", "Accepted")
+        if status == "Accepted":
+            self.profiles = {k: p for k, p in self.profiles.items() if k[1] != profile_id}
+            self.profiles[evse_id, profile_id] = profile
+        return status
+
+    def _composite(self, evse_id: int) -> float | None:
+        """The lowest first-period limit (W) of the profiles that bound the EVSE now: the
+        charger-wide ones, and the EVSE's own."""
+        limits = [
+            _watts(_schedule_of(p)) for (e, _), p in self.profiles.items() if e in (0, evse_id)
+        ]
+        return min(limits) if limits else None
+
     def _set_limit(
         self,
         evse_id: int,
@@ -313,8 +346,8 @@ class ChargePointSimulator(Connection):
     ) -> str:
         """SetChargingProfile: a TxProfile for the transaction open on the EVSE caps its power.
 
-        Only TxProfiles are modelled, and of a schedule only its first period, from the moment
-        it arrives.
+        Only TxProfiles cap, and of a schedule only its first period, from the moment it
+        arrives.
         """
         tx = self.transactions.get(evse_id)
         fits = (
@@ -350,10 +383,20 @@ class ChargePointSimulator(Connection):
             and evse_id in (None, e)
             and profile_id in (None, limit["profile_id"])
         ]
-        status = self._answer("ClearChargingProfile", "Accepted" if matching else "Unknown")
+        held = [
+            k
+            for k, p in self.profiles.items()
+            if evse_id in (None, k[0])
+            and profile_id in (None, k[1])
+            and purpose in (None, p.get("charging_profile_purpose"))
+        ]
+        found = "Accepted" if matching or held else "Unknown"
+        status = self._answer("ClearChargingProfile", found)
         if status == "Accepted":
             for e in matching:
                 del self.charging_limits[e]
+            for k in held:
+                del self.profiles[k]
         return status
 
     def _local_list(
@@ -514,3 +557,17 @@ class ChargePointSimulator(Connection):
         for evse_id in self.evse_ids:
             status = "Charging" if evse_id in self.transactions else self._idle_status(evse_id)
             await self.status(evse_id, status)
+
+
+def _schedule_of(profile: dict[str, Any]) -> dict[str, Any]:
+    """A profile's (first) schedule, in 1.6's shape (one) or 2.0.1's (a list)."""
+    schedule = profile["charging_schedule"]
+    return schedule[0] if isinstance(schedule, list) else schedule  # type: ignore[no-any-return]
+
+
+def _watts(schedule: dict[str, Any]) -> float:
+    period = schedule["charging_schedule_period"][0]
+    limit = float(period["limit"])
+    if schedule.get("charging_rate_unit") == "A":
+        limit *= VOLTAGE_V * (period.get("number_phases") or 3)
+    return limit

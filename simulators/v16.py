@@ -251,14 +251,35 @@ class ChargePoint16(Adapter, ChargePoint):
         if not sim.smart_charging_supported:
             raise NotSupportedError(description="this charge point does no smart charging")
         tx_id = profile.get("transaction_id")
-        status = sim._set_limit(
+        status = sim._set_profile(
             connector_id,
             profile["charging_profile_purpose"],
             None if tx_id is None else str(tx_id),
             profile["charging_profile_id"],
             profile["charging_schedule"],
+            profile,
         )
         return call_result.SetChargingProfile(status=status)
+
+    @on(Action.get_composite_schedule)
+    def on_get_composite_schedule(
+        self, connector_id: int, duration: int, **_: Any
+    ) -> call_result.GetCompositeSchedule:
+        limit = self.sim._composite(connector_id)
+        if limit is None:
+            return call_result.GetCompositeSchedule(status="Rejected")
+        schedule = {
+            "charging_rate_unit": "W",
+            "duration": duration,
+            "start_schedule": iso(utc_now()),
+            "charging_schedule_period": [{"start_period": 0, "limit": limit}],
+        }
+        return call_result.GetCompositeSchedule(
+            status="Accepted",
+            connector_id=connector_id,
+            schedule_start=iso(utc_now()),
+            charging_schedule=schedule,
+        )
 
     @on(Action.clear_charging_profile)
     def on_clear_charging_profile(

@@ -333,14 +333,58 @@ class ChargePoint201(Adapter, ChargePoint):
         if not sim.smart_charging_supported:
             # A station without the SmartCharging functional block knows no such message.
             raise NotSupportedError(description="this station does no smart charging")
-        status = sim._set_limit(
+        status = sim._set_profile(
             evse_id,
             profile["charging_profile_purpose"],
             profile.get("transaction_id"),
             profile["id"],
             profile["charging_schedule"][0],
+            profile,
         )
         return call_result.SetChargingProfile(status=status)
+
+    @on(Action.get_composite_schedule)
+    def on_get_composite_schedule(
+        self, duration: int, evse_id: int, **_: Any
+    ) -> call_result.GetCompositeSchedule:
+        limit = self.sim._composite(evse_id)
+        if limit is None:
+            return call_result.GetCompositeSchedule(status="Rejected")
+        schedule = {
+            "evse_id": evse_id,
+            "duration": duration,
+            "schedule_start": iso(utc_now()),
+            "charging_rate_unit": "W",
+            "charging_schedule_period": [{"start_period": 0, "limit": limit}],
+        }
+        return call_result.GetCompositeSchedule(status="Accepted", schedule=schedule)
+
+    @on(Action.get_charging_profiles)
+    def on_get_charging_profiles(
+        self, request_id: int, call_unique_id: str, evse_id: int | None = None, **_: Any
+    ) -> call_result.GetChargingProfiles:
+        found = [(e, p) for (e, _), p in self.sim.profiles.items() if evse_id in (None, e)]
+        status = self._decide(
+            call_unique_id, "GetChargingProfiles", "Accepted" if found else "NoProfiles",
+            (request_id, found),
+        )  # fmt: skip
+        return call_result.GetChargingProfiles(status=status)
+
+    @after(Action.get_charging_profiles)
+    def after_get_charging_profiles(self, call_unique_id: str, **_: Any) -> None:
+        status, data = self._decision(call_unique_id)
+        if status != "Accepted":
+            return
+        request_id, found = data
+        for n, (evse, profile) in enumerate(found):
+            report = call.ReportChargingProfiles(
+                request_id=request_id,
+                charging_limit_source="CSO",
+                evse_id=evse,
+                charging_profile=[profile],
+                tbc=n < len(found) - 1,
+            )
+            self.sim._spawn(self.sim._request(report))
 
     @on(Action.clear_charging_profile)
     def on_clear_charging_profile(

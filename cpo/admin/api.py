@@ -178,6 +178,12 @@ class Admin:
         rows = await self.csms.store.device_variables(station_id, q.component, q.variable, q.limit)
         return ok([r.model_dump(mode="json", exclude={"id", "station_id"}) for r in rows])
 
+    async def charging_profiles(self, request: Request) -> Response:
+        station_id = request.path_params["station_id"]
+        await self.stations.get(station_id)
+        rows = await self.csms.store.profiles(station_id)
+        return ok([r.model_dump(mode="json", exclude={"id", "station_id"}) for r in rows])
+
     async def transactions(self, request: Request) -> Response:
         station_id = request.path_params.get("station_id")
         if station_id:
@@ -573,6 +579,13 @@ class Admin:
                 "A 2.0.1 station's device model as it reported it (get_base_report fills it)",
                 list[v.DeviceVariableView],
                 query=v.DeviceModelQuery,
+            ),
+            Op(
+                "GET",
+                "/stations/{station_id}/charging-profiles",
+                self.charging_profiles,
+                "The charging profiles the station should hold (those it accepted, less cleared)",
+                list[v.HeldProfileView],
             ),
             Op(
                 "GET",

@@ -216,6 +216,15 @@ class DeviceVariableView(BaseModel):
     updated_at: datetime
 
 
+class HeldProfileView(BaseModel):
+    evse_id: int = Field(description="0: the whole charger")
+    profile_id: int
+    purpose: Literal["StationMax", "TxDefault", "Tx"]
+    stack_level: int
+    profile: dict[str, Any] = Field(description="As set_charging_profile took it")
+    set_at: datetime
+
+
 class CommandOutcome(BaseModel):
     outcome: Literal["answered"]
     status: str | None = Field(description="What the charger answered (Accepted, Rejected, ...)")

@@ -15,6 +15,7 @@ import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
@@ -265,11 +266,22 @@ def schedule_seconds(until: datetime | None, start: datetime) -> int | None:
 
 
 def answered(reply: Any, status: str | None = None) -> CommandResult:
-    """A CommandResult from the library's call_result dataclass."""
-    data = {k: v for k, v in vars(reply).items() if v is not None}
+    """A CommandResult from the library's call_result dataclass, its data plain JSON (the
+    library reads a charger's decimals as Decimal)."""
+    data = {k: _plain(v) for k, v in vars(reply).items() if v is not None}
     return CommandResult(
         Outcome.ANSWERED, status=status if status is not None else _status(data), data=data
     )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _status(data: dict[str, Any]) -> str | None:

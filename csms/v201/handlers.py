@@ -109,6 +109,89 @@ class ChargePoint201(StationHandlers, ChargePoint):
         )
         return result.NotifyDisplayMessages()
 
+    # -- smart charging (block K): what the charger holds and what limits it from elsewhere --
+
+    @on(Action.report_charging_profiles)
+    async def on_report_charging_profiles(
+        self,
+        request_id: int,
+        charging_limit_source: str,
+        charging_profile: list[dict[str, Any]],
+        evse_id: int,
+        tbc: bool = False,
+        **kw: Any,
+    ) -> Any:
+        """What a GetChargingProfiles asked for, kept as an event."""
+        await self.store.event(
+            self.conn.station_id,
+            EventType.CHARGING_PROFILES,
+            request_id=request_id,
+            source=charging_limit_source,
+            evse_id=evse_id,
+            tbc=tbc,
+            profiles=charging_profile,
+        )
+        return result.ReportChargingProfiles()
+
+    @on(Action.notify_charging_limit)
+    async def on_notify_charging_limit(
+        self,
+        charging_limit: dict[str, Any],
+        evse_id: int | None = None,
+        charging_schedule: list[dict[str, Any]] | None = None,
+        **kw: Any,
+    ) -> Any:
+        """A limit set by someone else than the platform (an energy manager, the grid)."""
+        await self.store.event(
+            self.conn.station_id,
+            EventType.CHARGING_LIMIT,
+            evse_id=evse_id,
+            limit=charging_limit,
+            schedules=charging_schedule or [],
+            cleared=False,
+        )
+        return result.NotifyChargingLimit()
+
+    @on(Action.cleared_charging_limit)
+    async def on_cleared_charging_limit(
+        self, charging_limit_source: str, evse_id: int | None = None, **kw: Any
+    ) -> Any:
+        await self.store.event(
+            self.conn.station_id,
+            EventType.CHARGING_LIMIT,
+            evse_id=evse_id,
+            limit={"charging_limit_source": charging_limit_source},
+            cleared=True,
+        )
+        return result.ClearedChargingLimit()
+
+    @on(Action.notify_ev_charging_needs)
+    async def on_notify_ev_charging_needs(
+        self,
+        charging_needs: dict[str, Any],
+        evse_id: int,
+        max_schedule_tuples: int | None = None,
+        **kw: Any,
+    ) -> Any:
+        """What an ISO 15118 car says it needs; the platform proposes no schedule of its own."""
+        await self.store.event(
+            self.conn.station_id, EventType.EV_CHARGING_NEEDS, evse_id=evse_id, needs=charging_needs
+        )
+        return result.NotifyEVChargingNeeds(status="Rejected")
+
+    @on(Action.notify_ev_charging_schedule)
+    async def on_notify_ev_charging_schedule(
+        self, time_base: str, charging_schedule: dict[str, Any], evse_id: int, **kw: Any
+    ) -> Any:
+        await self.store.event(
+            self.conn.station_id,
+            EventType.EV_CHARGING_NEEDS,
+            evse_id=evse_id,
+            time_base=time_base,
+            schedule=charging_schedule,
+        )
+        return result.NotifyEVChargingSchedule(status="Accepted")
+
     @on(Action.notify_monitoring_report)
     async def on_notify_monitoring_report(
         self,
