@@ -22,6 +22,7 @@ from cpo.admin.api import Admin, Problem
 from cpo.admin.token import AdminToken, first_token
 from cpo.body_limit import BodyLimit, BodyTooLarge
 from cpo.console.routes import Console
+from cpo.firmware.campaigns import Campaigns
 from cpo.ocpi.responses import OcpiResponse
 from cpo.ocpi.status import Status
 from cpo.ocpi_side import OcpiSide
@@ -100,12 +101,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 log.info("push: %d rows node %s was sending go again", freed, node)
 
     csms.nodes_gone.append(free_rows_of)
+    firmware = Campaigns(database, csms.commands, csms.store.feed)
     admin = Admin(
         csms,
         stations,
         OperatorTokens(database),
         ocpi_side,
         AdminToken(readers or database, settings.admin_token),
+        firmware,
     )
     console = Console(settings, database, readers, csms, stations, ocpi_side)
 
@@ -119,6 +122,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if cluster is not None:
             await cluster.start()
         await csms.start()
+        firmware.start()
         # One node: no deliverer runs yet, so any row still leased was being sent when the
         # previous process died. Several nodes: the live nodes' deliverers keep theirs (their
         # names begin with their node's, ADR 018).
@@ -139,6 +143,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if wakes is not None:
                 await wakes.stop()
             await ocpi_side.stop()
+            await firmware.stop()
             await csms.stop()
             if worker is not None:
                 await worker.stop()
@@ -243,6 +248,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.admin = admin
     app.state.ocpi_side = ocpi_side
     app.state.console = console
+    app.state.firmware = firmware
     app.state.push_worker = worker
     app.state.drain = drain
     # The server calls it as it begins to stop: it waits for every open response, and a

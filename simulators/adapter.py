@@ -44,6 +44,9 @@ class Adapter(ChargePoint):
     async def status(self, evse_id: int, status: str, error_code: str) -> None:
         raise NotImplementedError
 
+    async def firmware_status(self, status: str, request_id: int | None, signed: bool) -> None:
+        raise NotImplementedError
+
     async def authorize(self, id_tag: str, token_type: str) -> str:
         raise NotImplementedError
 

@@ -86,6 +86,9 @@ class ChargePointSimulator(Connection):
         self.monitoring: dict[str, Any] = {"base": "All", "level": 9}
         self.network_profiles: dict[int, dict[str, Any]] = {}
         self.customers: dict[str, str] = {}
+        # What the next firmware updates go wrong with, one each ("DownloadFailed",
+        # "InstallationFailed", "InvalidSignature"); an empty list: they all install.
+        self.firmware_failures: list[str] = []
         self.configuration: dict[str, str] = (
             v16.default_configuration(self) if ocpp == "1.6" else {}
         )
@@ -531,6 +534,33 @@ class ChargePointSimulator(Connection):
             for evse_id in evse_ids:
                 if evse_id in self.transactions:
                     await self._meter(evse_id, 0.0, "Trigger")
+
+    async def _update_firmware(self, location: str, request_id: int | None, signed: bool) -> None:
+        """What a charger does after it accepted an UpdateFirmware: download, [verify,]
+        install, reboot into the new image (named after the file at `location`) and say so."""
+        failure = self.firmware_failures.pop(0) if self.firmware_failures else None
+
+        async def say(status: str) -> None:
+            _, cp, _ = self._live()
+            await cp.firmware_status(status, request_id, signed)
+
+        await say("Downloading")
+        if failure == "DownloadFailed":
+            await say(failure)
+            return
+        await say("Downloaded")
+        if signed:
+            if failure == "InvalidSignature":
+                await say(failure)
+                return
+            await say("SignatureVerified")
+        await say("Installing")
+        if failure is not None:
+            await say("InstallationFailed")
+            return
+        self.firmware = location.rstrip("/").rsplit("/", 1)[-1][:50] or self.firmware
+        await self._reboot(None, "FirmwareUpdate")
+        await say("Installed")
 
     async def _reboot(self, stop_reason: str | None, boot_reason: str) -> str:
         """Drop the socket, come back and boot; with a stop_reason (a Reset), end transactions first."""

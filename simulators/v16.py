@@ -91,6 +91,14 @@ class ChargePoint16(Adapter, ChargePoint):
             sim.configuration["HeartbeatInterval"] = str(result.interval)
         return str(result.status)
 
+    async def firmware_status(self, status: str, request_id: int | None, signed: bool) -> None:
+        if signed:
+            await self.sim._request(
+                call.SignedFirmwareStatusNotification(status=status, request_id=request_id)
+            )
+        else:
+            await self.sim._request(call.FirmwareStatusNotification(status=status))
+
     async def status(self, evse_id: int, status: str, error_code: str) -> None:
         await self.sim._request(
             call.StatusNotification(
@@ -293,6 +301,33 @@ class ChargePoint16(Adapter, ChargePoint):
             raise NotSupportedError(description="this charge point does no smart charging")
         status = self.sim._clear_limits(connector_id, id, charging_profile_purpose)
         return call_result.ClearChargingProfile(status=status)
+
+    @on(Action.update_firmware)
+    def on_update_firmware(
+        self, location: str, call_unique_id: str, **_: Any
+    ) -> call_result.UpdateFirmware:
+        # A 1.6 charger answers with an empty object: it cannot refuse.
+        self._decide(call_unique_id, "UpdateFirmware", "Accepted", (location, None))
+        return call_result.UpdateFirmware()
+
+    @after(Action.update_firmware)
+    def after_update_firmware(self, call_unique_id: str, **_: Any) -> None:
+        _, (location, request_id) = self._decision(call_unique_id)
+        self.sim._spawn(self.sim._update_firmware(location, request_id, signed=False))
+
+    @on(Action.signed_update_firmware)
+    def on_signed_update_firmware(
+        self, request_id: int, firmware: dict[str, Any], call_unique_id: str, **_: Any
+    ) -> call_result.SignedUpdateFirmware:
+        data = (firmware["location"], request_id)
+        status = self._decide(call_unique_id, "SignedUpdateFirmware", "Accepted", data)
+        return call_result.SignedUpdateFirmware(status=status)
+
+    @after(Action.signed_update_firmware)
+    def after_signed_update_firmware(self, call_unique_id: str, **_: Any) -> None:
+        status, (location, request_id) = self._decision(call_unique_id)
+        if status == "Accepted":
+            self.sim._spawn(self.sim._update_firmware(location, request_id, signed=True))
 
     @on(Action.reset)
     def on_reset(self, type: str, call_unique_id: str, **_: Any) -> call_result.Reset:

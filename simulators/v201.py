@@ -104,6 +104,11 @@ class ChargePoint201(Adapter, ChargePoint):
             sim.variables[("OCPPCommCtrlr", "HeartbeatInterval")] = str(result.interval)
         return str(result.status)
 
+    async def firmware_status(self, status: str, request_id: int | None, signed: bool) -> None:
+        await self.sim._request(
+            call.FirmwareStatusNotification(status=status, request_id=request_id)
+        )
+
     async def status(self, evse_id: int, status: str, error_code: str) -> None:
         # 2.0.1 has no error code here; faults travel as NotifyEvent, which we do not model.
         await self.sim._request(
@@ -404,6 +409,21 @@ class ChargePoint201(Adapter, ChargePoint):
     @on(Action.get_local_list_version)
     def on_get_local_list_version(self, **_: Any) -> call_result.GetLocalListVersion:
         return call_result.GetLocalListVersion(version_number=self.sim.local_list_version)
+
+    @on(Action.update_firmware)
+    def on_update_firmware(
+        self, request_id: int, firmware: dict[str, Any], call_unique_id: str, **_: Any
+    ) -> call_result.UpdateFirmware:
+        signed = "signature" in firmware
+        data = (firmware["location"], request_id, signed)
+        status = self._decide(call_unique_id, "UpdateFirmware", "Accepted", data)
+        return call_result.UpdateFirmware(status=status)
+
+    @after(Action.update_firmware)
+    def after_update_firmware(self, call_unique_id: str, **_: Any) -> None:
+        status, (location, request_id, signed) = self._decision(call_unique_id)
+        if status == "Accepted":
+            self.sim._spawn(self.sim._update_firmware(location, request_id, signed))
 
     @on(Action.reset)
     def on_reset(

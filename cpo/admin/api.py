@@ -21,6 +21,7 @@ from cpo.admin.openapi import ID_MAX, Endpoint, Operation, document
 from cpo.admin.token import AdminToken
 from cpo.body_limit import BodyTooLarge
 from cpo.cdrs.report import BadFilter, CdrPage, CdrReport, CdrSummary, encoded
+from cpo.firmware.campaigns import CampaignIn, Campaigns
 from cpo.locations.store import location_object
 from cpo.locations.tables import Location
 from cpo.locations.v230 import Location as OcpiLocation
@@ -122,6 +123,7 @@ class Admin:
     operator_tokens: OperatorTokens
     ocpi_side: OcpiSide
     token: AdminToken
+    firmware: Campaigns
     report: CdrReport = field(init=False)
 
     def __post_init__(self) -> None:
@@ -129,6 +131,18 @@ class Admin:
 
     def _connected(self, station_id: str) -> bool:
         return self.csms.registry.get(station_id) is not None
+
+    # -- firmware campaigns ---------------------------------------------------------------------
+
+    async def create_campaign(self, request: Request) -> Response:
+        campaign_id = await self.firmware.create(await body(request, CampaignIn))
+        return ok(await self.firmware.get(campaign_id), 201)
+
+    async def list_campaigns(self, request: Request) -> Response:
+        return ok(await self.firmware.all())
+
+    async def get_campaign(self, request: Request) -> Response:
+        return ok(await self.firmware.get(request.path_params["campaign_id"]))
 
     # -- stations -------------------------------------------------------------------------------
 
@@ -533,6 +547,29 @@ class Admin:
         Op = Operation  # a table reads better with a short name
         return [
             Op("GET", "/stations", self.list_stations, "List stations", list[v.StationView]),
+            Op(
+                "POST",
+                "/firmware/campaigns",
+                self.create_campaign,
+                "Send a firmware image to chargers (a campaign), and start it",
+                v.CampaignDetail,
+                201,
+                CampaignIn,
+            ),
+            Op(
+                "GET",
+                "/firmware/campaigns",
+                self.list_campaigns,
+                "Firmware campaigns, with how many chargers are in each state",
+                list[v.CampaignView],
+            ),
+            Op(
+                "GET",
+                "/firmware/campaigns/{campaign_id:int}",
+                self.get_campaign,
+                "A firmware campaign: each charger's progress and history",
+                v.CampaignDetail,
+            ),
             Op(
                 "POST",
                 "/stations",

@@ -27,6 +27,7 @@ PATH_PARAMETERS = {
     "tariff_id": "The Tariff's OCPI id",
     "session_id": "The OCPI Session id",
     "party_id": "The party's id on this platform",
+    "campaign_id": "The firmware campaign's id",
     "name": "The command",
 }
 ANSWERS = {200: "OK", 201: "Created", 204: "Done; no content"}

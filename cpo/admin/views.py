@@ -392,3 +392,43 @@ class OcpiRequestView(BaseModel):
     request_body: str | None
     response_body: str | None
     error: str | None
+
+
+# -- firmware campaigns -----------------------------------------------------------------------
+
+
+class CampaignStep(BaseModel):
+    at: datetime
+    attempt: int
+    status: str = Field(
+        description="Sent, the answer (Accepted, Rejected, Offline, ...) or a status the charger reported"
+    )
+    detail: str | None = None
+
+
+class CampaignCharger(BaseModel):
+    station_id: str
+    state: Literal[
+        "pending", "sending", "accepted", "updating", "offline", "retry", "installed", "failed"
+    ]
+    attempts: int
+    firmware_status: str | None
+    firmware_version: str | None = Field(description="What the charger said at its last boot")
+    request_id: int | None
+    next_attempt_at: datetime | None
+    updated_at: datetime
+    history: list[CampaignStep]
+
+
+class CampaignView(BaseModel):
+    id: int
+    created_at: datetime
+    location: str
+    signed: bool
+    attempts: int
+    attempt_interval: int
+    states: dict[str, int] = Field(description="How many chargers are in each state")
+
+
+class CampaignDetail(CampaignView):
+    chargers: list[CampaignCharger]

@@ -10,6 +10,7 @@ from sqlmodel import SQLModel
 import cpo.cdrs.tables  # noqa: F401
 import cpo.commands.tables  # noqa: F401
 import cpo.console.accounts  # noqa: F401  (registers the tables on SQLModel.metadata)
+import cpo.firmware.tables  # noqa: F401
 import cpo.locations.tables  # noqa: F401
 import cpo.push.tables  # noqa: F401
 import cpo.sessions.tables  # noqa: F401

@@ -15,6 +15,7 @@ from csms.commands.display import (
     GetDisplayMessages,
     SetDisplayMessage,
 )
+from csms.commands.firmware import UpdateFirmware
 from csms.commands.local_list import ClearCache, GetLocalListVersion, LocalListEntry, SendLocalList
 from csms.commands.monitoring import (
     ClearVariableMonitoring,
@@ -85,6 +86,7 @@ __all__ = [
     "TokenType",
     "TriggerMessage",
     "Unlock",
+    "UpdateFirmware",
     "running_transaction",
     "schedule_seconds",
 ]

@@ -129,6 +129,8 @@ async def test_the_document_declares_every_route_and_real_answers_fit_it(
             "/stations/{station_id}",
             "/stations/{station_id}/messages",
             "/stations/{station_id}/transactions",
+            "/stations/{station_id}/device-model",
+            "/stations/{station_id}/charging-profiles",
             "/transactions/{transaction_id}",
             "/events",
             "/tokens",
@@ -166,6 +168,12 @@ async def test_the_document_declares_every_route_and_real_answers_fit_it(
         stop = {"transaction_id": 424242}  # no such transaction: the charger is not asked
         await check("POST", command, 422, json=stop, ids=ids | {"name": "remote_stop"})
         await check("POST", "/stations/{station_id}/local-list", 200, ids=ids)
+        image = {"location": "https://firmware.example/cp-1.2.bin", "stations": ["CP-DOC"]}
+        campaign = await check("POST", "/firmware/campaigns", 201, json=image)
+        await check("GET", "/firmware/campaigns", 200)
+        await check(
+            "GET", "/firmware/campaigns/{campaign_id}", 200, ids={"campaign_id": campaign["id"]}
+        )
         await sim.close()
         pull = {"full": "true"}
         await check("POST", "/parties/{party_id}/tokens/pull", 200, params=pull, ids=ids)

@@ -1,7 +1,7 @@
 """a 2.0.1 charger's device model as it reported it: one row per variable of each component
 
 Revision ID: 0019
-Revises: 0016
+Revises: 0018
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 from csms.models import BigId, UTCDateTime
 
 revision: str = "0019"
-down_revision: str | None = "0016"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

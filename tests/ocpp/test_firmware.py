@@ -1,0 +1,214 @@
+"""Firmware updates: UpdateFirmware on 1.6 (plain and SignedUpdateFirmware) and 2.0.1, and
+campaigns over many chargers that follow each to Installed, retry failures and reach chargers
+that come online later."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simulators.charge_point import ChargePointSimulator
+from tests.helpers.platform import VERSIONS, Platform, command, online, post
+
+IMAGE = "https://firmware.example.com/sim-2.0.0.bin"
+CERTIFICATE = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+PASSWORD = "charger-secret-1"  # what tests.helpers.platform.online gives the charger
+
+
+@pytest.fixture
+async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
+    p = await Platform(tmp_path, ocpp_response_timeout=2.0).start()
+    try:
+        yield p
+    finally:
+        await p.stop()
+
+
+async def campaign(platform: Platform, campaign_id: int) -> dict[str, Any]:
+    async with platform.admin() as admin:
+        response = await admin.get(f"/firmware/campaigns/{campaign_id}")
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def reported(platform: Platform, waiter: Any, station_id: str, status: str) -> None:
+    """Until `station_id` reported `status`, and the campaigns have read it."""
+    await waiter.wait(
+        "FirmwareStatusChanged",
+        lambda e: e.station_id == station_id and e.data.get("status") == status,
+    )
+    await platform.state.firmware.step()
+
+
+def charger(view: dict[str, Any], station_id: str) -> dict[str, Any]:
+    return next(c for c in view["chargers"] if c["station_id"] == station_id)
+
+
+def statuses(row: dict[str, Any]) -> list[str]:
+    return [step["status"] for step in row["history"]]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_update_firmware_command_runs_the_update(platform: Platform, version: str) -> None:
+    sim = await online(platform, "FW1", version)
+    events = platform.events()
+    code, answer = await command(platform, "FW1", "update_firmware", {"location": IMAGE})
+    assert code == 200, answer
+    assert answer["status"] == "Accepted"
+    await events.wait("FirmwareStatusChanged", lambda e: e.data.get("status") == "Installed")
+    action, payload = next(c for c in sim.received_calls if c[0] == "UpdateFirmware")
+    location = payload["location"] if version == "1.6" else payload["firmware"]["location"]
+    assert location == IMAGE
+    assert sim.firmware == "sim-2.0.0.bin"
+    await sim.close()
+
+
+async def test_signed_update_on_16_is_signed_update_firmware(platform: Platform) -> None:
+    sim = await online(platform, "FW1", "1.6")
+    events = platform.events()
+    body = {"location": IMAGE, "signing_certificate": CERTIFICATE, "signature": "c2ln"}
+    code, answer = await command(platform, "FW1", "update_firmware", body)
+    assert code == 200 and answer["status"] == "Accepted", answer
+    event = await events.wait(
+        "FirmwareStatusChanged", lambda e: e.data.get("status") == "SignatureVerified"
+    )
+    assert event.data["request_id"] == answer["data"]["request_id"]
+    assert [c[0] for c in sim.received_calls].count("SignedUpdateFirmware") == 1
+    await sim.close()
+
+
+async def test_campaign_installs_on_both_versions_in_order(platform: Platform) -> None:
+    sims = {
+        "FW16": await online(platform, "FW16", "1.6"),
+        "FW201": await online(platform, "FW201", "2.0.1"),
+    }
+    events = platform.events()
+    created = await post(
+        platform, "/firmware/campaigns", {"location": IMAGE, "stations": list(sims)}, 201
+    )
+    for station_id in sims:
+        await reported(platform, events, station_id, "Installed")
+    view = await campaign(platform, created["id"])
+    for station_id in sims:
+        row = charger(view, station_id)
+        assert row["state"] == "installed"
+        assert statuses(row) == [
+            "Sent", "Accepted", "Downloading", "Downloaded", "Installing", "Installed",
+        ]  # fmt: skip
+        assert row["firmware_version"] == "sim-2.0.0.bin"
+        times = [step["at"] for step in row["history"][2:]]  # the charger's, as it sent them
+        assert times == sorted(times)
+    assert view["states"] == {"installed": 2}
+    async with platform.admin() as admin:
+        listed = (await admin.get("/firmware/campaigns")).json()
+    assert [c["id"] for c in listed] == [created["id"]]
+    for sim in sims.values():
+        await sim.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_failed_download_is_retried_and_recorded(platform: Platform, version: str) -> None:
+    sim = await online(platform, "FW1", version)
+    sim.firmware_failures = ["DownloadFailed"]
+    events = platform.events()
+    body = {"location": IMAGE, "stations": ["FW1"], "attempts": 2, "attempt_interval": 0}
+    created = await post(platform, "/firmware/campaigns", body, 201)
+    await reported(platform, events, "FW1", "DownloadFailed")
+    await reported(platform, events, "FW1", "Installed")
+    row = charger(await campaign(platform, created["id"]), "FW1")
+    assert row["state"] == "installed" and row["attempts"] == 2
+    assert statuses(row) == [
+        "Sent", "Accepted", "Downloading", "DownloadFailed",
+        "Sent", "Accepted", "Downloading", "Downloaded", "Installing", "Installed",
+    ]  # fmt: skip
+    await sim.close()
+
+
+async def test_failure_on_the_last_attempt_fails_the_charger(platform: Platform) -> None:
+    sim = await online(platform, "FW1", "2.0.1")
+    sim.firmware_failures = ["InstallationFailed"]
+    events = platform.events()
+    body = {"location": IMAGE, "stations": ["FW1"], "attempts": 1}
+    created = await post(platform, "/firmware/campaigns", body, 201)
+    await reported(platform, events, "FW1", "InstallationFailed")
+    row = charger(await campaign(platform, created["id"]), "FW1")
+    assert row["state"] == "failed"
+    assert statuses(row)[-1] == "InstallationFailed"
+    await sim.close()
+
+
+async def test_refused_update_is_recorded_and_retried(platform: Platform) -> None:
+    sim = await online(platform, "FW1", "2.0.1")
+    sim.answers["UpdateFirmware"] = "Rejected"
+    body = {"location": IMAGE, "stations": ["FW1"], "attempts": 2, "attempt_interval": 3600}
+    created = await post(platform, "/firmware/campaigns", body, 201)
+    # A refusal brings no notification to wait for: wait for the send itself.
+    firmware = platform.state.firmware
+    while not any(c[0] == "UpdateFirmware" for c in sim.received_calls) or firmware._tasks:
+        await firmware.step()
+        await asyncio.gather(*firmware._tasks)
+    row = charger(await campaign(platform, created["id"]), "FW1")
+    assert row["state"] == "retry" and row["next_attempt_at"]
+    assert statuses(row) == ["Sent", "Rejected"]
+    await sim.close()
+
+
+async def test_offline_charger_gets_the_update_when_it_connects(platform: Platform) -> None:
+    await platform.add_station("FW1", password=PASSWORD)
+    body = {"location": IMAGE, "stations": ["FW1"], "attempt_interval": 3600}
+    created = await post(platform, "/firmware/campaigns", body, 201)
+    events = platform.events()
+    sim = ChargePointSimulator(id="FW1", url=platform.ws_url, ocpp="2.0.1", password=PASSWORD)
+    await sim.connect()
+    assert await sim.boot() == "Accepted"
+    await reported(platform, events, "FW1", "Installed")
+    row = charger(await campaign(platform, created["id"]), "FW1")
+    assert row["state"] == "installed"
+    assert statuses(row)[-1] == "Installed"
+    await sim.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"location": IMAGE, "stations": []}, 422),
+        ({"location": IMAGE, "stations": ["NOPE"]}, 404),
+        ({"location": "not a url", "stations": ["FW1"]}, 422),
+        ({"location": "file:///etc/passwd", "stations": ["FW1"]}, 422),
+        ({"location": IMAGE, "stations": ["FW1"], "retries": -1}, 422),
+        ({"location": IMAGE, "stations": ["FW1"], "signature": "c2ln"}, 422),
+        ({"location": IMAGE, "stations": ["FW1"], "attempts": 0}, 422),
+    ],
+)
+async def test_bad_campaign_is_refused(
+    platform: Platform, body: dict[str, Any], status: int
+) -> None:
+    await platform.add_station("FW1")
+    async with platform.admin() as admin:
+        response = await admin.post("/firmware/campaigns", json=body)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_charger_is_in_one_active_campaign_at_most(platform: Platform) -> None:
+    await platform.add_station("FW1")
+    await post(platform, "/firmware/campaigns", {"location": IMAGE, "stations": ["FW1"]}, 201)
+    async with platform.admin() as admin:
+        response = await admin.post(
+            "/firmware/campaigns", json={"location": IMAGE, "stations": ["FW1"]}
+        )
+        assert response.status_code == 409, response.text
+        assert (await admin.get("/firmware/campaigns/999")).status_code == 404
+
+
+async def test_bad_update_firmware_command_is_refused(platform: Platform) -> None:
+    sim = await online(platform, "FW1", "1.6")
+    code, _ = await command(platform, "FW1", "update_firmware", {"location": "nowhere"})
+    assert code == 422
+    code, _ = await command(platform, "FW1", "update_firmware", {"location": IMAGE, "retries": -1})
+    assert code == 422
+    await sim.close()
