@@ -179,6 +179,37 @@ def cmd_station_model(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _campaign_line(c: dict[str, Any]) -> str:
+    counts = ", ".join(f"{n} {state}" for state, n in sorted((c.get("states") or {}).items()))
+    return f"#{c['id']:<4} {c['location']}  {counts or '-'}"
+
+
+def cmd_firmware_start(args: argparse.Namespace, settings: Settings) -> int:
+    body: dict[str, Any] = {"location": args.location, "stations": args.stations}
+    if args.attempts is not None:
+        body["attempts"] = args.attempts
+    campaign = _admin(settings).call("POST", "/firmware/campaigns", json=body)
+    _print(args, campaign, f"campaign #{campaign['id']} started on {len(args.stations)} chargers")
+    return 0
+
+
+def cmd_firmware_list(args: argparse.Namespace, settings: Settings) -> int:
+    campaigns = _admin(settings).call("GET", "/firmware/campaigns")
+    _print(args, campaigns, "\n".join(_campaign_line(c) for c in campaigns) or "no campaigns")
+    return 0
+
+
+def cmd_firmware_show(args: argparse.Namespace, settings: Settings) -> int:
+    c = _admin(settings).call("GET", f"/firmware/campaigns/{_segment(str(args.id))}")
+    lines = [f"#{c['id']} {c['location']}"] + [
+        f"  {ch['station_id']:<24} {ch['state']:<10} attempts {ch['attempts']}"
+        f"  {ch.get('firmware_status') or '-'}"
+        for ch in c["chargers"]
+    ]
+    _print(args, c, "\n".join(lines))
+    return 0
+
+
 def cmd_station_remove(args: argparse.Namespace, settings: Settings) -> int:
     _admin(settings).call("DELETE", f"/stations/{_segment(args.id)}")
     _print(args, {"id": args.id, "removed": True}, f"station {args.id} removed")
@@ -607,6 +638,16 @@ def parser() -> argparse.ArgumentParser:
     command(
         station, "remove", cmd_station_remove, "remove a charger that has no transactions"
     ).add_argument("id")
+
+    firmware = group(sub, "firmware", "firmware update campaigns")
+    start = command(firmware, "start", cmd_firmware_start, "update chargers to an image")
+    start.add_argument("location", help="the image's URL")
+    start.add_argument("stations", nargs="+", help="the chargers")
+    start.add_argument("--attempts", type=int, help="most sends per charger (default 3)")
+    command(firmware, "list", cmd_firmware_list, "campaigns and how far each got")
+    command(firmware, "show", cmd_firmware_show, "a campaign, charger by charger").add_argument(
+        "id", type=int
+    )
 
     token = group(sub, "token", "locally authorized id tokens")
     tadd = command(token, "add", cmd_token_add, "authorize an id token")

@@ -337,6 +337,9 @@ async def test_the_station_page_clears_the_cache_asks_for_status_and_changes_the
             "get_base_report",
             "set_display_message",
             "clear_display_message",
+            "update_firmware",
+            "get_composite_schedule",
+            "clear_charging_profile",
         ):
             assert f"/commands/{name}" in page.text
         base = "/console/stations/CP-CACHE/commands"

@@ -13,6 +13,7 @@ import pytest
 
 from simulators.charge_point import ChargePointSimulator
 from tests.helpers.platform import VERSIONS, Platform, command, online, post
+from tests.helpers.processes import BIN, run
 
 IMAGE = "https://firmware.example.com/sim-2.0.0.bin"
 CERTIFICATE = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
@@ -211,4 +212,19 @@ async def test_bad_update_firmware_command_is_refused(platform: Platform) -> Non
     assert code == 422
     code, _ = await command(platform, "FW1", "update_firmware", {"location": IMAGE, "retries": -1})
     assert code == 422
+    await sim.close()
+
+
+async def test_the_cli_starts_lists_and_shows_a_campaign(platform: Platform) -> None:
+    sim = await online(platform, "CP-FW-CLI", "2.0.1")
+    waiter = platform.events()
+    env = platform.cli_env()
+    image = "https://firmware.example/cp-2.0.bin"
+    code, out, err = await run(str(BIN / "cpo"), "firmware", "start", image, sim.id, env=env)
+    assert code == 0 and "started on 1 chargers" in out, err
+    await reported(platform, waiter, sim.id, "Installed")
+    code, out, err = await run(str(BIN / "cpo"), "firmware", "list", env=env)
+    assert code == 0 and image in out and "installed" in out, out + err
+    code, out, err = await run(str(BIN / "cpo"), "firmware", "show", "1", env=env)
+    assert code == 0 and sim.id in out and "Installed" in out, out + err
     await sim.close()
