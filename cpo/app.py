@@ -33,6 +33,7 @@ from cpo.schema import migrate
 from cpo.settings import Settings
 from cpo.stations import Stations
 from cpo.tokens.operator import OperatorTokens
+from cpo.uploads import Uploads
 from cpo.wakes import NodeWakes
 from csms.cluster import Cluster
 from csms.config import CsmsConfig
@@ -58,6 +59,8 @@ def csms_config(settings: Settings) -> CsmsConfig:
         status_trigger_delay=settings.status_trigger_delay,
         stale_transaction_minutes=settings.stale_transaction_minutes,
         reconnect_grace=settings.reconnect_grace_seconds,
+        upload_url=settings.base_url + "/uploads",
+        upload_slot_seconds=settings.upload_slot_hours * 3600,
         # The eMSP's budget, and a second for our own work around it.
         authorization_budget=settings.authorize_timeout + 1.0,
     )
@@ -111,6 +114,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         firmware,
     )
     console = Console(settings, database, readers, csms, stations, ocpi_side)
+    uploads = Uploads(csms.store)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -233,10 +237,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Mount("/ocpi", routes=ocpi_side.router.routes()),
             Mount("/admin/api", routes=admin.routes()),
             Mount("/console", routes=console.routes()),
+            Route("/uploads/{upload_id:int}/{secret}", uploads.receive, methods=["PUT", "POST"]),
+            Route(
+                "/uploads/{upload_id:int}/{secret}/{name}", uploads.receive, methods=["PUT", "POST"]
+            ),
             Route("/", to_console),
         ],
         lifespan=lifespan,
-        middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)],
+        middleware=[
+            Middleware(
+                BodyLimit,
+                max_bytes=settings.max_body_bytes,
+                wider={"/uploads/": settings.upload_max_bytes},
+            )
+        ],
         exception_handlers={
             HTTPException: http_error,
             BodyTooLarge: too_large,

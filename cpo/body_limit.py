@@ -1,4 +1,5 @@
-"""Request bodies over CPO_MAX_BODY_BYTES are refused, counted while they stream, never read whole first."""
+"""Request bodies over CPO_MAX_BODY_BYTES (or a wider limit of their path, such as the uploads')
+are refused, counted while they stream, never read whole first."""
 
 from __future__ import annotations
 
@@ -23,16 +24,22 @@ class BodyLimit:
     the body is not read either (HTTP/1.1 would otherwise drain it to find the next request).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, wider: dict[str, int] | None = None) -> None:
+        """`wider`: path prefixes whose bodies have a limit of their own (files chargers upload)."""
         self.app = app
         self.max_bytes = max_bytes
+        self.wider = wider or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         announced, chunked = _body_headers(scope)
-        limit = self.max_bytes
+        path: str = scope["path"]
+        limit = next(
+            (bound for prefix, bound in self.wider.items() if path.startswith(prefix)),
+            self.max_bytes,
+        )
         taken = 0
         unread = chunked or bool(announced)
 

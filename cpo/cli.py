@@ -523,28 +523,65 @@ def cmd_cdr_summary(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_cdr_export(args: argparse.Namespace, settings: Settings) -> int:
-    admin = _admin(settings)
-    params = _cdr_filter(args) | {"format": "csv"}
-    if args.file == "-":
-        admin.download("/cdrs", params, sys.stdout.buffer)
+def _download(admin: AdminClient, path: str, params: dict[str, Any], file: str) -> int | None:
+    """The answer of `path` written to `file` (-: standard output); the bytes written to a file."""
+    if file == "-":
+        admin.download(path, params, sys.stdout.buffer)
         sys.stdout.flush()
-        return 0
-    target = Path(args.file)
+        return None
+    target = Path(file)
     partial = target.with_name(target.name + ".part")
     try:
         with partial.open("wb") as out:
-            written = admin.download("/cdrs", params, out)
-        partial.replace(target)  # a failed export leaves no half a file under the name
+            written = admin.download(path, params, out)
+        partial.replace(target)  # a failed download leaves no half a file under the name
     except OSError as e:
-        raise AdminError(f"cannot write {args.file}: {e}") from None
+        raise AdminError(f"cannot write {file}: {e}") from None
     finally:
         partial.unlink(missing_ok=True)
-    _print(
-        args,
-        {"file": str(target), "bytes": written},
-        f"CDRs written to {target} ({written} bytes)",
+    return written
+
+
+def cmd_cdr_export(args: argparse.Namespace, settings: Settings) -> int:
+    params = _cdr_filter(args) | {"format": "csv"}
+    written = _download(_admin(settings), "/cdrs", params, args.file)
+    if written is not None:
+        _print(
+            args,
+            {"file": args.file, "bytes": written},
+            f"CDRs written to {args.file} ({written} bytes)",
+        )
+    return 0
+
+
+# -- files chargers uploaded (get_diagnostics, get_log) -----------------------------------------
+
+
+def cmd_upload_list(args: argparse.Namespace, settings: Settings) -> int:
+    rows = _admin(settings).call(
+        "GET", f"/stations/{_segment(args.station)}/uploads", params={"limit": args.limit}
     )
+    human = "\n".join(
+        f"#{u['id']:<6} {u['kind']:<14} {u['status']:<14} requested {u['requested_at']}"
+        + (
+            f"  {u['size']} bytes {u.get('file_name') or ''}".rstrip()
+            if u.get("received_at")
+            else "  not received"
+        )
+        for u in rows
+    )
+    _print(args, rows, human or "no uploads")
+    return 0
+
+
+def cmd_upload_get(args: argparse.Namespace, settings: Settings) -> int:
+    written = _download(_admin(settings), f"/uploads/{args.id}", {}, args.file)
+    if written is not None:
+        _print(
+            args,
+            {"id": args.id, "file": args.file, "bytes": written},
+            f"upload {args.id} written to {args.file} ({written} bytes)",
+        )
     return 0
 
 
@@ -572,6 +609,19 @@ def _id(text: str) -> int:
     if not 1 <= value < 1 << 63:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a party id (a number, as in `cpo party list`)"
+        )
+    return value
+
+
+def _upload_id(text: str) -> int:
+    """An upload id: a positive 64-bit integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value < 1 << 63:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an upload id (a number, as in `cpo upload list`)"
         )
     return value
 
@@ -753,6 +803,13 @@ def parser() -> argparse.ArgumentParser:
             c.add_argument("--offset", type=int, default=0, help="how many newest to skip")
         if name == "export":
             c.add_argument("file", help="where to write the CSV (-: standard output)")
+    upload = group(sub, "upload", "files chargers uploaded (get_diagnostics, get_log)")
+    ulist = command(upload, "list", cmd_upload_list, "the files a charger was asked for")
+    ulist.add_argument("station")
+    ulist.add_argument("--limit", type=int, default=20, help="how many (1-1000; default 20)")
+    uget = command(upload, "get", cmd_upload_get, "write a file a charger uploaded")
+    uget.add_argument("id", type=_upload_id)
+    uget.add_argument("file", help="where to write it (-: standard output)")
     add_user_commands(sub)
     return p
 

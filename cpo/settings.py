@@ -64,6 +64,17 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest body taken on /ocpi and /admin, and read from a peer (a page aside)",
     )
+    upload_max_bytes: int = Field(
+        default=20 << 20,
+        ge=1024,
+        description="Largest file a charger may upload when asked (GetDiagnostics, GetLog)",
+    )
+    upload_slot_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 30,
+        description="How long a charger asked for a file may take to upload it",
+    )
     ocpi_max_page_bytes: int = Field(
         default=16 << 20, ge=1024, description="Largest page of a list read from a peer"
     )

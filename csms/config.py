@@ -25,3 +25,7 @@ class CsmsConfig:
     stale_transaction_minutes: float = 120.0
     # After a start, how long chargers the database says are online get to reconnect.
     reconnect_grace: float = 45.0
+    # Where chargers upload the files they are asked for (GetDiagnostics, GetLog): the
+    # platform's public address + /uploads, and how long such a slot stays open.
+    upload_url: str = "http://127.0.0.1:8000/uploads"
+    upload_slot_seconds: float = 24 * 3600.0

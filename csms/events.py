@@ -42,6 +42,7 @@ class EventType(StrEnum):
     CHARGING_PROFILES = "ChargingProfilesReported"
     CHARGING_LIMIT = "ChargingLimitChanged"
     EV_CHARGING_NEEDS = "EVChargingNeedsReported"
+    UPLOAD_RECEIVED = "UploadReceived"
 
 
 EVENTS_KEY = "csms.events"

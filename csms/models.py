@@ -1,4 +1,5 @@
-"""The CSMS's tables: stations, connectors, transactions, meter samples, the event log and the frame log."""
+"""The CSMS's tables: stations, connectors, transactions, meter samples, the event log, the frame
+log and the files chargers upload."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -246,3 +248,31 @@ class Meta(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     value: str
+
+
+class Upload(SQLModel, table=True):
+    """A file a charger was asked for (GetDiagnostics, GetLog) and the slot it uploads it to:
+    the slot's secret is kept hashed and spent by the first upload (csms.uploads)."""
+
+    __tablename__ = "uploads"
+    __table_args__ = (Index("ix_uploads_station", "station_id", "id"),)
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True)
+    )
+    station_id: str = Field(max_length=48)
+    kind: str = Field(
+        max_length=32
+    )  # Diagnostics (1.6 GetDiagnostics) | DiagnosticsLog | SecurityLog
+    requested_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
+    )
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    secret_hash: str | None = Field(default=None, max_length=64)  # None: spent or withdrawn
+    # As the charger last said it (its answer, then its status notifications).
+    status: str = Field(default="Requested", max_length=32)
+    file_name: str | None = Field(default=None, max_length=255)
+    content_type: str | None = Field(default=None, max_length=255)
+    size: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    received_at: datetime | None = ts()
+    content: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))

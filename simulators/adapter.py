@@ -193,3 +193,27 @@ class Adapter(ChargePoint):
     def on_data_transfer(self, vendor_id: str, **_: Any) -> Any:
         status = self.sim._answer("DataTransfer", "UnknownVendorId")
         return self._call_result.DataTransfer(status=status)
+
+    @on("GetLog")
+    def on_get_log(
+        self, log: dict[str, Any], log_type: str, request_id: int, call_unique_id: str, **_: Any
+    ) -> Any:
+        where = (log["remote_location"], request_id)
+        status = self._decide(call_unique_id, "GetLog", "Accepted", where)
+        name = f"{self.sim.id}-{log_type}.log" if status == "Accepted" else None
+        return self._call_result.GetLog(status=status, filename=name)
+
+    @after("GetLog")
+    def after_get_log(self, call_unique_id: str, log_type: str, **_: Any) -> None:
+        status, data = self._decision(call_unique_id)
+        if status != "Accepted":
+            return
+        location, request_id = data
+
+        async def notify(upload_status: str) -> None:
+            await self.sim._request(
+                self._call.LogStatusNotification(status=upload_status, request_id=request_id)
+            )
+
+        name = f"{self.sim.id}-{log_type}.log"
+        self.sim._spawn(self.sim._upload(location, name, notify, failed="UploadFailure"))

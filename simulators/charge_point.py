@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 from websockets.asyncio.client import ClientConnection
 
 from simulators import v16, v201
@@ -95,6 +97,13 @@ class ChargePointSimulator(Connection):
         self.variables: dict[tuple[str, str], str] = (
             v201.default_variables(self) if ocpp == "2.0.1" else {}
         )
+
+        # What the charger uploads when asked for diagnostics or a log (GetDiagnostics,
+        # GetLog), how (PUT: the bytes as the body; POST: multipart/form-data with one file;
+        # None: it accepts, then never uploads), and the HTTP status each upload got.
+        self.log_content = b"CPOSim log\n" + b"0123456789abcdef" * 64
+        self.upload_method: str | None = "PUT"
+        self.upload_results: list[int] = []
 
         self._register: dict[int, float] = {}
         self._soc: dict[int, float] = {}
@@ -561,6 +570,33 @@ class ChargePointSimulator(Connection):
         self.firmware = location.rstrip("/").rsplit("/", 1)[-1][:50] or self.firmware
         await self._reboot(None, "FirmwareUpdate")
         await say("Installed")
+
+    async def _upload(
+        self,
+        location: str,
+        file_name: str,
+        notify: Callable[[str], Awaitable[None]],
+        failed: str,
+    ) -> None:
+        """Upload the log to `location` by HTTP, telling the CSMS as a charger does: Uploading,
+        then Uploaded or `failed` (UploadFailed in 1.6 diagnostics, UploadFailure for logs)."""
+        if self.upload_method is None:
+            return
+        await notify("Uploading")
+        try:
+            async with httpx.AsyncClient(timeout=self.response_timeout) as client:
+                if self.upload_method == "POST":
+                    files = {"file": (file_name, self.log_content, "text/plain")}
+                    response = await client.post(location, files=files)
+                else:
+                    headers = {"Content-Type": "text/plain"}
+                    response = await client.put(location, content=self.log_content, headers=headers)
+            self.upload_results.append(response.status_code)
+            done = response.is_success
+        except httpx.HTTPError:
+            self.upload_results.append(0)
+            done = False
+        await notify("Uploaded" if done else failed)
 
     async def _reboot(self, stop_reason: str | None, boot_reason: str) -> str:
         """Drop the socket, come back and boot; with a stop_reason (a Reset), end transactions first."""

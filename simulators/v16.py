@@ -369,6 +369,27 @@ class ChargePoint16(Adapter, ChargePoint):
         status = self._decide_trigger(call_unique_id, requested_message, evses)
         return call_result.TriggerMessage(status=status)
 
+    @on(Action.get_diagnostics)
+    def on_get_diagnostics(
+        self, location: str, call_unique_id: str, **_: Any
+    ) -> call_result.GetDiagnostics:
+        # "NoFile": a charger with no diagnostics to send answers without a file name.
+        status = self._decide(call_unique_id, "GetDiagnostics", "Accepted", location)
+        name = f"{self.sim.id}-diagnostics.log" if status == "Accepted" else None
+        return call_result.GetDiagnostics(file_name=name)
+
+    @after(Action.get_diagnostics)
+    def after_get_diagnostics(self, call_unique_id: str, **_: Any) -> None:
+        status, location = self._decision(call_unique_id)
+        if status != "Accepted":
+            return
+
+        async def notify(upload_status: str) -> None:
+            await self.sim._request(call.DiagnosticsStatusNotification(status=upload_status))
+
+        name = f"{self.sim.id}-diagnostics.log"
+        self.sim._spawn(self.sim._upload(location, name, notify, failed="UploadFailed"))
+
     @on(Action.get_configuration)
     def on_get_configuration(
         self, key: list[str] | None = None, **_: Any

@@ -3,8 +3,10 @@ sessions, CDRs, parties, logs; bearer token; problem+json errors; its OpenAPI do
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -38,6 +40,7 @@ from cpo.tariffs.v221 import Tariff as OcpiTariff
 from cpo.tariffs.v221 import TariffIn
 from cpo.tokens.operator import OperatorTokens, TokenIn
 from cpo.tokens.tables import OcpiToken
+from csms import uploads
 from csms.commands import COMMANDS, Outcome
 from csms.models import Event, MeterSample
 from csms.service import Csms
@@ -66,6 +69,15 @@ class Problem(Exception):
             media_type="application/problem+json",
             headers=headers,
         )
+
+
+def attachment(file_name: str) -> str:
+    """A Content-Disposition that downloads under the charger's name for the file, made safe:
+    a plain ASCII fallback, and the name itself in RFC 5987 form."""
+    plain = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\/' else "_" for c in file_name
+    )
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(file_name, safe='')}"
 
 
 def ok(data: Any, status: int = 200) -> Response:
@@ -197,6 +209,24 @@ class Admin:
         await self.stations.get(station_id)
         rows = await self.csms.store.profiles(station_id)
         return ok([r.model_dump(mode="json", exclude={"id", "station_id"}) for r in rows])
+
+    async def uploads(self, request: Request) -> Response:
+        station_id = request.path_params["station_id"]
+        await self.stations.get(station_id)
+        q: v.Limit = request.state.query
+        rows = await uploads.of_station(self.csms.store.database, station_id, q.limit)
+        return ok([dataclasses.asdict(row) for row in rows])
+
+    async def download(self, request: Request) -> Response:
+        found = await uploads.file(self.csms.store.database, request.path_params["upload_id"])
+        if found is None:
+            raise Problem(404, "no such upload, or nothing received yet")
+        info, content = found
+        return Response(
+            content,
+            media_type=info.content_type or "application/octet-stream",
+            headers={"Content-Disposition": attachment(info.file_name or f"upload-{info.id}")},
+        )
 
     async def transactions(self, request: Request) -> Response:
         station_id = request.path_params.get("station_id")
@@ -623,6 +653,20 @@ class Admin:
                 self.charging_profiles,
                 "The charging profiles the station should hold (those it accepted, less cleared)",
                 list[v.HeldProfileView],
+            ),
+            Op(
+                "GET",
+                "/stations/{station_id}/uploads",
+                self.uploads,
+                "Files the station was asked for (get_diagnostics, get_log), newest first",
+                list[v.UploadView],
+                query=v.Limit,
+            ),
+            Op(
+                "GET",
+                "/uploads/{upload_id:int}",
+                self.download,
+                "A file a station uploaded, as an attachment",
             ),
             Op(
                 "GET",

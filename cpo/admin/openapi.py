@@ -29,10 +29,13 @@ PATH_PARAMETERS = {
     "party_id": "The party's id on this platform",
     "campaign_id": "The firmware campaign's id",
     "name": "The command",
+    "upload_id": "The upload's id (in the answer of get_diagnostics / get_log)",
 }
 ANSWERS = {200: "OK", 201: "Created", 204: "Done; no content"}
 # The CDR list answers CSV too (format=csv, or Accept: text/csv).
 ALSO_CSV = {"/cdrs"}
+# Answers that are a file as it came, not JSON.
+FILES = {"/uploads/{upload_id:int}"}
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,10 @@ def document(table: list[Operation]) -> dict[str, Any]:
                     "schema": {"type": "string", "description": "A header row, one CDR a line"}
                 }
             answer["content"] = content
+        elif op.path in FILES:
+            answer["content"] = {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            }
         operation: dict[str, Any] = {
             "summary": op.summary,
             "operationId": _operation_id(op),

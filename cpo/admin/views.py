@@ -225,6 +225,24 @@ class HeldProfileView(BaseModel):
     set_at: datetime
 
 
+class UploadView(BaseModel):
+    """A file a charger was asked for (get_diagnostics, get_log) and what became of it."""
+
+    id: int
+    station_id: str
+    kind: str = Field(description="Diagnostics (1.6 GetDiagnostics), DiagnosticsLog or SecurityLog")
+    requested_at: datetime
+    expires_at: datetime = Field(description="The charger's upload is refused after this")
+    status: str = Field(
+        description="Requested, then the charger's answer and its status notifications"
+        " (Uploading, Uploaded, UploadFailed, ...)"
+    )
+    file_name: str | None
+    content_type: str | None
+    size: int | None = Field(description="Bytes received; none until the file came")
+    received_at: datetime | None
+
+
 class CommandOutcome(BaseModel):
     outcome: Literal["answered"]
     status: str | None = Field(description="What the charger answered (Accepted, Rejected, ...)")

@@ -328,6 +328,11 @@ class Console:
             Route("/stations", self.page(stations.stations_page), methods=["GET"]),
             Route("/stations/{station_id}", self.page(stations.station_page), methods=["GET"]),
             Route(
+                "/stations/{station_id}/uploads/{upload_id:int}",
+                self.page(stations.upload_file),
+                methods=["GET"],
+            ),
+            Route(
                 "/stations/{station_id}/commands/{name}",
                 self.action(stations.command),
                 methods=["POST"],

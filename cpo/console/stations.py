@@ -1,6 +1,6 @@
 """The Stations pages: every charger with its state, filtered and searched; one charger with its
-connectors, its transaction under way, its last OCPP frames and the commands an operator sends
-it through the command port."""
+connectors, its transaction under way, its last OCPP frames, the files it uploaded and the
+commands an operator sends it through the command port."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ from sqlmodel import col, or_, select
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cpo.admin.api import attachment
 from cpo.console.forms import command_fields, plain, problems
 from cpo.console.logins import Login
 from cpo.console.paging import SEARCH_MAX, like
 from cpo.locations.tables import Location, LocationEvse
 from cpo.operator_input import NotFound
-from csms import device_model
+from csms import device_model, uploads
 from csms.commands import COMMANDS, CommandResult, Outcome
 from csms.models import Connector, Station, Transaction, TransactionStatus
 from csms.service import IDENTITY_MAX
@@ -40,7 +41,10 @@ OFFERED = (
     "remote_stop",
     "change_availability",
     "get_configuration",
+    "get_diagnostics",
+    "get_log",
 )
+UPLOADS_SHOWN = 10
 
 # Variables of a 2.0.1 charger's device model its page shows (the admin API and CLI have all).
 DEVICE_MODEL_SHOWN = 300
@@ -188,7 +192,14 @@ async def _station(console: Console, station_id: str) -> dict[str, Any]:
             ).scalars()
         )
         model = await device_model.variables_of(session, station_id, limit=DEVICE_MODEL_SHOWN)
-    return {"station": station, "connectors": connectors, "active": active, "model": model}
+    files = await uploads.of_station(console.csms.store.database, station_id, UPLOADS_SHOWN)
+    return {
+        "station": station,
+        "connectors": connectors,
+        "active": active,
+        "model": model,
+        "uploads": files,
+    }
 
 
 async def station_page(console: Console, request: Request, login: Login) -> Response:
@@ -213,6 +224,19 @@ async def station_page(console: Console, request: Request, login: Login) -> Resp
         messages=await _messages(console, station_id),
         outcome=None,
         **data,
+    )
+
+
+async def upload_file(console: Console, request: Request, login: Login) -> Response:
+    """A file the station uploaded, as an attachment."""
+    found = await uploads.file(console.csms.store.database, request.path_params["upload_id"])
+    if found is None or found[0].station_id != request.path_params["station_id"]:
+        return console.error(request, login, 404, "There is no such file.")
+    info, content = found
+    return Response(
+        content,
+        media_type=info.content_type or "application/octet-stream",
+        headers={"Content-Disposition": attachment(info.file_name or f"upload-{info.id}")},
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from csms.commands.configuration import GetConfiguration, SetConfiguration
 from csms.commands.control import ChangeAvailability, Reset, TriggerMessage, Unlock
 from csms.commands.device_model import GetBaseReport, GetReport, GetVariables, SetVariables
+from csms.commands.diagnostics import GetDiagnostics, GetLog
 from csms.commands.display import (
     ClearDisplayMessage,
     CostUpdated,
@@ -61,6 +62,8 @@ __all__ = [
     "GetBaseReport",
     "GetConfiguration",
     "GetDisplayMessages",
+    "GetDiagnostics",
+    "GetLog",
     "GetLocalListVersion",
     "GetMonitoringReport",
     "GetReport",

@@ -179,11 +179,8 @@ class ChargePoint16(StationHandlers, ChargePoint):
 
     @on(Action.diagnostics_status_notification)
     async def on_diagnostics_status_notification(self, status: str, **kw: Any) -> Any:
-        await self.store.station_fields(
-            self.conn.station_id,
-            EventType.DIAGNOSTICS_STATUS,
-            {"diagnostics_status": status},
-            status=status,
+        await self.store.upload_status(
+            self.conn.station_id, EventType.DIAGNOSTICS_STATUS, status, None
         )
         return result.DiagnosticsStatusNotification()
 
@@ -227,8 +224,8 @@ class ChargePoint16(StationHandlers, ChargePoint):
     async def on_log_status_notification(
         self, status: str, request_id: int | None = None, **kw: Any
     ) -> Any:
-        await self.store.event(
-            self.conn.station_id, EventType.LOG_STATUS, status=status, request_id=request_id
+        await self.store.upload_status(
+            self.conn.station_id, EventType.LOG_STATUS, status, request_id
         )
         return result.LogStatusNotification()
 

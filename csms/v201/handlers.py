@@ -394,8 +394,8 @@ class ChargePoint201(StationHandlers, ChargePoint):
     async def on_log_status_notification(
         self, status: str, request_id: int | None = None, **kw: Any
     ) -> Any:
-        await self.store.event(
-            self.conn.station_id, EventType.LOG_STATUS, status=status, request_id=request_id
+        await self.store.upload_status(
+            self.conn.station_id, EventType.LOG_STATUS, status, request_id
         )
         return result.LogStatusNotification()
 

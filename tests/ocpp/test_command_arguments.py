@@ -47,6 +47,9 @@ EITHER = [
     ("clear_charging_limit", {"evse_id": 4}),
     ("send_local_list", {"version": BIG, "entries": []}),
     ("get_configuration", {"keys": ["K" * 102]}),
+    ("get_log", {"log_type": "AuditLog"}),
+    ("get_log", {"retries": -1}),
+    ("get_log", {"oldest": "2026-02-01T00:00:00Z", "latest": "2026-01-01T00:00:00Z"}),
 ]
 # ... and what only a 1.6 charger cannot take.
 V16 = [
@@ -58,6 +61,8 @@ V16 = [
     ("set_configuration", {"key": "HeartbeatInterval", "value": "1" * 501}),
     ("get_configuration", {"keys": ["K" * 51]}),
     ("get_transaction_status", {}),  # 2.0.1 only
+    ("get_diagnostics", {"retry_interval": -1}),
+    ("get_diagnostics", {"start_time": "2026-02-01T00:00:00Z", "stop_time": "2026-01-01T00:00Z"}),
     ("change_availability", {"evse_id": 1, "connector_id": 1, "operative": False}),
     (
         "reserve",  # 1.6 reserves a connector, not any connector of a type
@@ -68,6 +73,7 @@ V201 = [
     ("set_configuration", {"key": "OCPPCommCtrlr." + "V" * 51, "value": "1"}),
     ("change_availability", {"connector_id": 1, "operative": False}),  # a connector of no EVSE
     ("get_transaction_status", {"transaction_id": 999_999}),  # no such transaction here
+    ("get_diagnostics", {}),  # 1.6 only: 2.0.1 has GetLog
 ]
 
 
