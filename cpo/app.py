@@ -61,6 +61,7 @@ def csms_config(settings: Settings) -> CsmsConfig:
         reconnect_grace=settings.reconnect_grace_seconds,
         upload_url=settings.base_url + "/uploads",
         upload_slot_seconds=settings.upload_slot_hours * 3600,
+        upload_retention_days=settings.upload_retention_days,
         # The eMSP's budget, and a second for our own work around it.
         authorization_budget=settings.authorize_timeout + 1.0,
     )

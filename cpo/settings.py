@@ -75,6 +75,9 @@ class Settings(BaseSettings):
         le=24 * 30,
         description="How long a charger asked for a file may take to upload it",
     )
+    upload_retention_days: float = Field(
+        default=90.0, gt=0, description="How long files chargers uploaded are kept"
+    )
     ocpi_max_page_bytes: int = Field(
         default=16 << 20, ge=1024, description="Largest page of a list read from a peer"
     )

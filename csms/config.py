@@ -29,3 +29,5 @@ class CsmsConfig:
     # platform's public address + /uploads, and how long such a slot stays open.
     upload_url: str = "http://127.0.0.1:8000/uploads"
     upload_slot_seconds: float = 24 * 3600.0
+    # Uploaded files (and slots never used) are removed this long after they were asked for.
+    upload_retention_days: float = 90.0

@@ -132,7 +132,8 @@ class Csms:
         self.passwords.close()
 
     async def _housekeeping(self) -> None:
-        """Batched last-seen writes, and now and then the sweep of transactions left stale."""
+        """Batched last-seen writes, and now and then the sweep of transactions left stale and
+        of uploaded files past their retention."""
         swept = time.monotonic()
         while not self._stopping.is_set():
             await pause(self._stopping, self.config.seen_flush_interval)
@@ -151,6 +152,12 @@ class Csms:
                     log.info("ended %d stale transaction(s) left open by reboots", closed)
             except Exception:
                 log.exception("stale transaction sweep failed")
+            try:
+                kept = timedelta(days=self.config.upload_retention_days)
+                if forgotten := await self.store.forget_uploads(kept):
+                    log.info("removed %d upload(s) past their retention", forgotten)
+            except Exception:
+                log.exception("upload retention sweep failed")
 
     async def _restore_presence(self, started: datetime) -> None:
         """A crash leaves the chargers it held online in the database, with no socket and no

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy import bindparam, delete, func, insert, update
 from sqlalchemy import select as core_select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
@@ -576,6 +576,14 @@ class Store:
                 file_name=file_name,
             )
             return True
+
+    async def forget_uploads(self, older_than: timedelta) -> int:
+        """Removes the uploads (files and slots) requested before older_than ago; how many."""
+        async with self._tx(events=False) as session:
+            result = await session.execute(
+                delete(Upload).where(col(Upload.requested_at) < clock.now() - older_than)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
 
     async def availability(
         self, station_id: str, evse_id: int, operative: bool, connector_id: int | None = None

@@ -5,6 +5,7 @@ uploads there by HTTP, reports its progress, and the operator lists and download
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +149,10 @@ async def test_an_upload_slot_takes_one_file_within_bounds_from_its_secret_holde
         ).status_code == 404
         assert (await client.put(location, content=b"x" * (LIMIT + 1))).status_code == 413
         assert (await client.put(location, content=chunks())).status_code == 413
+        big = {"file": ("big.log", b"x" * (LIMIT + 1), "text/plain")}
+        assert (await client.post(location, files=big)).status_code == 413
+        two = {"a": ("a.log", b"a"), "b": ("b.log", b"b")}
+        assert (await client.post(location, files=two)).status_code == 400
         [row] = await uploads_of(platform, sim.id)
         assert (row["size"], row["received_at"]) == (None, None)
         assert (await download(platform, upload_id)).status_code == 404
@@ -244,4 +249,19 @@ async def test_the_console_asks_for_a_log_and_offers_the_file(platform: Platform
         assert (
             await http.get(f"/console/stations/CP-OTHER/uploads/{received.data['upload_id']}")
         ).status_code == 404
+    await sim.close()
+
+
+async def test_files_past_their_retention_are_removed(platform: Platform) -> None:
+    events = platform.events()
+    sim = await online(platform, "CP-OLD-LOG", "2.0.1")
+    status, result = await command(platform, sim.id, "get_log", {})
+    assert status == 200, result
+    upload_id = result["data"]["upload_id"]
+    await events.wait("UploadReceived", lambda e: e.data["upload_id"] == upload_id)
+    store = platform.csms.store
+    assert await store.forget_uploads(timedelta(days=1)) == 0
+    assert await store.forget_uploads(timedelta(0)) == 1
+    assert await uploads_of(platform, sim.id) == []
+    assert (await download(platform, upload_id)).status_code == 404
     await sim.close()
