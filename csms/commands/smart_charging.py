@@ -158,8 +158,6 @@ class ChargingProfile(BaseModel):
             raise ValueError("a Recurring profile, and only one, names its recurrency")
         if self.kind == "Relative" and self.starts_at is not None:
             raise ValueError("a Relative profile starts when charging does: no starts_at")
-        if (self.purpose == "Tx") != (self.transaction_id is not None) and self.purpose == "Tx":
-            raise ValueError("a Tx profile names its transaction_id")
         if self.purpose != "Tx" and self.transaction_id is not None:
             raise ValueError("only a Tx profile names a transaction")
         if self.valid_from and self.valid_to and self.valid_from >= self.valid_to:
@@ -185,6 +183,12 @@ class SetChargingProfile(Command):
     name = "set_charging_profile"
     evse_id: int = Field(ge=0, le=INT32_MAX, description="0: the whole charger (StationMax)")
     profile: ChargingProfile
+
+    @model_validator(mode="after")
+    def _tx_names_its_transaction(self) -> SetChargingProfile:
+        if self.profile.purpose == "Tx" and self.profile.transaction_id is None:
+            raise ValueError("a Tx profile names its transaction_id")
+        return self
 
 
 class ClearChargingProfile(Command):
@@ -215,7 +219,7 @@ class GetCompositeSchedule(Command):
     unit: Literal["W", "A"] | None = None
 
 
-async def _schedule_of(
+async def schedule_of(
     store: Store, station_id: str, profile: ChargingProfile, version: str
 ) -> tuple[dict[str, Any], str | None]:
     """The profile's schedule in `version`'s words, and the charger's id of its transaction."""
@@ -244,7 +248,7 @@ async def _schedule_of(
     return schedule, tx_id
 
 
-def _profile_fields(profile: ChargingProfile, version: str) -> dict[str, Any]:
+def profile_fields(profile: ChargingProfile, version: str) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "stack_level": profile.stack_level,
         "charging_profile_purpose": PURPOSES[version][profile.purpose],
@@ -276,10 +280,10 @@ async def set_profile_16(
     profile = command.profile
     if profile.purpose == "StationMax" and command.evse_id != 0:
         raise CommandInputError("a ChargePointMaxProfile is set on connector 0")
-    schedule, tx_id = await _schedule_of(store, conn.station_id, profile, "1.6")
+    schedule, tx_id = await schedule_of(store, conn.station_id, profile, "1.6")
     if tx_id is not None and not (tx_id.isdigit() and int(tx_id) <= INT32_MAX):
         raise CommandInputError(f"an OCPP 1.6 transaction id is a number, not {tx_id!r}")
-    body = _profile_fields(profile, "1.6") | {
+    body = profile_fields(profile, "1.6") | {
         "charging_profile_id": profile.id,
         "charging_schedule": schedule,
     }
@@ -296,8 +300,8 @@ async def set_profile_201(
     profile = command.profile
     if profile.purpose == "StationMax" and command.evse_id != 0:
         raise CommandInputError("a ChargingStationMaxProfile is set on EVSE 0")
-    schedule, tx_id = await _schedule_of(store, conn.station_id, profile, "2.0.1")
-    body = _profile_fields(profile, "2.0.1") | {
+    schedule, tx_id = await schedule_of(store, conn.station_id, profile, "2.0.1")
+    body = profile_fields(profile, "2.0.1") | {
         "id": profile.id,
         "charging_schedule": [{"id": profile.id} | schedule],
     }

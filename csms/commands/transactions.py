@@ -23,6 +23,7 @@ from csms.commands.port import (
     implements,
     request_ids,
 )
+from csms.commands.smart_charging import ChargingProfile, profile_fields, schedule_of
 
 if TYPE_CHECKING:
     from csms.connection import StationConnection
@@ -36,6 +37,19 @@ class RemoteStart(Command):
     evse_id: int | None = Field(default=None, ge=1, le=INT32_MAX)
     remote_start_id: int | None = Field(default=None, ge=0, le=INT32_MAX)
     group_id: str | None = Field(default=None, max_length=36)
+    charging_profile: ChargingProfile | None = Field(
+        default=None, description="A Tx profile for the transaction it starts (no transaction_id)"
+    )
+
+    @model_validator(mode="after")
+    def _profile_for_this_start(self) -> RemoteStart:
+        profile = self.charging_profile
+        if profile is not None and (profile.purpose != "Tx" or profile.transaction_id is not None):
+            raise ValueError(
+                "a remote start carries a Tx profile for the transaction it starts:"
+                " purpose Tx, no transaction_id"
+            )
+        return self
 
     @property
     def granted_token(self) -> str:
@@ -91,8 +105,15 @@ async def remote_start_16(
     conn: StationConnection, store: Store, command: RemoteStart, timeout: float | None
 ) -> CommandResult:
     # Always name the connector: some chargers reject a start without one (digest quirk 13).
+    profile = None
+    if command.charging_profile is not None:
+        schedule, _ = await schedule_of(store, conn.station_id, command.charging_profile, "1.6")
+        profile = profile_fields(command.charging_profile, "1.6") | {
+            "charging_profile_id": command.charging_profile.id,
+            "charging_schedule": schedule,
+        }
     request = call16.RemoteStartTransaction(
-        id_tag=id_tag(command.id_token), connector_id=command.evse_id or 1
+        id_tag=id_tag(command.id_token), connector_id=command.evse_id or 1, charging_profile=profile
     )
     return answered(await conn.call(request, timeout))
 
@@ -101,7 +122,15 @@ async def remote_start_16(
 async def remote_start_201(
     conn: StationConnection, store: Store, command: RemoteStart, timeout: float | None
 ) -> CommandResult:
+    profile = None
+    if command.charging_profile is not None:
+        schedule, _ = await schedule_of(store, conn.station_id, command.charging_profile, "2.0.1")
+        profile = profile_fields(command.charging_profile, "2.0.1") | {
+            "id": command.charging_profile.id,
+            "charging_schedule": [{"id": command.charging_profile.id} | schedule],
+        }
     request = call201.RequestStartTransaction(
+        charging_profile=profile,
         id_token=id_token(command.id_token, command.token_type),
         remote_start_id=command.remote_start_id
         if command.remote_start_id is not None

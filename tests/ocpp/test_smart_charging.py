@@ -154,3 +154,25 @@ async def test_bad_profiles_are_refused_before_the_charger_is_asked(
     assert status == 422 and words in str(result), result
     assert sim.received_calls[before:] == []
     await sim.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_tc_k_05_a_remote_start_carries_a_profile_for_its_transaction(
+    platform: Platform, version: str
+) -> None:
+    sim = await online(platform, f"CP-SC-RS-{version}", version)
+    capped = {"id": 20, "purpose": "Tx", "periods": [{"start_period": 0, "limit": 6000}]}
+    body = {"id_token": "RS-CAPPED", "evse_id": 1, "charging_profile": capped}
+    status, result = await command(platform, sim.id, "remote_start", body)
+    assert (status, result["status"]) == (200, "Accepted"), result
+    action = "RemoteStartTransaction" if version == "1.6" else "RequestStartTransaction"
+    (sent,) = [p for a, p in sim.received_calls if a == action]
+    profile = sent["chargingProfile"]
+    assert profile["chargingProfilePurpose"] == "TxProfile" and "transactionId" not in profile
+    schedule = profile["chargingSchedule"]
+    period = (schedule[0] if isinstance(schedule, list) else schedule)["chargingSchedulePeriod"]
+    assert period == [{"startPeriod": 0, "limit": 6000.0}]
+    wrong = body | {"charging_profile": STATION_MAX}
+    status, result = await command(platform, sim.id, "remote_start", wrong)
+    assert status == 422 and "carries a Tx profile" in str(result)
+    await sim.close()
