@@ -433,29 +433,28 @@ class Store:
                 .values(pending_password_hash=password_hash)
             )
 
+    @staticmethod
+    def _offered(station_id: str, password_hash: str) -> Any:
+        """The station, while `password_hash` is still the new password it was offered."""
+        return update(Station).where(
+            col(Station.id) == station_id, col(Station.pending_password_hash) == password_hash
+        )
+
     async def password_refused(self, station_id: str, password_hash: str) -> None:
         """The charger did not take it: only the current password counts again (unless another
         rotation offered a newer one meanwhile)."""
         async with self._tx() as session:
             await session.execute(
-                update(Station)
-                .where(
-                    col(Station.id) == station_id,
-                    col(Station.pending_password_hash) == password_hash,
-                )
-                .values(pending_password_hash=None)
+                self._offered(station_id, password_hash).values(pending_password_hash=None)
             )
 
     async def password_taken(self, station_id: str, password_hash: str) -> None:
         """The charger logged in with the new password: it is the only one now."""
         async with self._tx() as session:
             await session.execute(
-                update(Station)
-                .where(
-                    col(Station.id) == station_id,
-                    col(Station.pending_password_hash) == password_hash,
+                self._offered(station_id, password_hash).values(
+                    password_hash=password_hash, pending_password_hash=None
                 )
-                .values(password_hash=password_hash, pending_password_hash=None)
             )
             await record(session, station_id, EventType.PASSWORD_CHANGED)
 

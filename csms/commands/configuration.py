@@ -17,7 +17,7 @@ from csms.commands.port import (
     implements,
     request_ids,
 )
-from csms.commands.security import PASSWORD_KEYS
+from csms.commands.security import not_the_password
 
 if TYPE_CHECKING:
     from csms.connection import StationConnection
@@ -56,10 +56,7 @@ class SetConfiguration(Command):
     @field_validator("key")
     @classmethod
     def _not_the_password(cls, key: str) -> str:
-        if key.lower() in PASSWORD_KEYS:
-            raise ValueError(
-                "the charger's password changes through set_password, which keeps it able to log in"
-            )
+        not_the_password(key)
         return key
 
 

@@ -21,6 +21,7 @@ from csms.commands.port import (
     implements,
     request_ids,
 )
+from csms.commands.security import not_the_password
 from csms.device_model import NAME_MAX
 
 if TYPE_CHECKING:
@@ -200,10 +201,10 @@ async def set_201(
     items = []
     for ref in command.variables:
         item = ref.wire() | {"attribute_value": ref.value}
-        if f"{ref.component}.{ref.variable}".lower() == "securityctrlr.basicauthpassword":
-            raise CommandInputError(
-                "the charger's password changes through set_password, which keeps it able to log in"
-            )
+        try:
+            not_the_password(f"{ref.component}.{ref.variable}")
+        except ValueError as e:
+            raise CommandInputError(str(e)) from None
         items.append(item)
     return await _in_batches(conn, store, "SetVariables", items, send, timeout)
 

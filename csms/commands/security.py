@@ -28,6 +28,17 @@ if TYPE_CHECKING:
 
 # The configuration keys that hold the password: set only through SetPassword.
 PASSWORD_KEYS = {"authorizationkey", "securityctrlr.basicauthpassword"}
+
+
+def not_the_password(key: str) -> None:
+    """For the commands that set variables: a key that holds the charger's
+    password may only change through SetPassword (ValueError otherwise)."""
+    if key.lower() in PASSWORD_KEYS:
+        raise ValueError(
+            "the charger's password changes through set_password, which keeps it able to log in"
+        )
+
+
 TAKEN = ("Accepted", "RebootRequired")
 
 
