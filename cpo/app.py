@@ -105,7 +105,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 log.info("push: %d rows node %s was sending go again", freed, node)
 
     csms.nodes_gone.append(free_rows_of)
-    firmware = Campaigns(database, csms.commands, csms.store.feed)
+    firmware = Campaigns(
+        database, csms.commands, csms.store.feed, silence=settings.firmware_silence
+    )
     admin = Admin(
         csms,
         stations,

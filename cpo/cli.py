@@ -210,6 +210,16 @@ def cmd_firmware_show(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_firmware_cancel(args: argparse.Namespace, settings: Settings) -> int:
+    c = _admin(settings).call("POST", f"/firmware/campaigns/{_segment(str(args.id))}/cancel")
+    _print(
+        args,
+        c,
+        f"campaign #{c['id']} cancelled: {c['states'].get('cancelled', 0)} chargers left it",
+    )
+    return 0
+
+
 def cmd_station_remove(args: argparse.Namespace, settings: Settings) -> int:
     _admin(settings).call("DELETE", f"/stations/{_segment(args.id)}")
     _print(args, {"id": args.id, "removed": True}, f"station {args.id} removed")
@@ -696,6 +706,9 @@ def parser() -> argparse.ArgumentParser:
     start.add_argument("--attempts", type=int, help="most sends per charger (default 3)")
     command(firmware, "list", cmd_firmware_list, "campaigns and how far each got")
     command(firmware, "show", cmd_firmware_show, "a campaign, charger by charger").add_argument(
+        "id", type=int
+    )
+    command(firmware, "cancel", cmd_firmware_cancel, "end a campaign early").add_argument(
         "id", type=int
     )
 

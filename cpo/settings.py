@@ -78,6 +78,13 @@ class Settings(BaseSettings):
     upload_retention_days: float = Field(
         default=90.0, gt=0, description="How long files chargers uploaded are kept"
     )
+    firmware_silence: float = Field(
+        default=7200.0,
+        gt=0,
+        le=30 * 86400,
+        description="Seconds a charger that took a campaign's update may stay silent before the"
+        " attempt counts as failed",
+    )
     ocpi_max_page_bytes: int = Field(
         default=16 << 20, ge=1024, description="Largest page of a list read from a peer"
     )

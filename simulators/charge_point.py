@@ -89,7 +89,8 @@ class ChargePointSimulator(Connection):
         self.network_profiles: dict[int, dict[str, Any]] = {}
         self.customers: dict[str, str] = {}
         # What the next firmware updates go wrong with, one each ("DownloadFailed",
-        # "InstallationFailed", "InvalidSignature"); an empty list: they all install.
+        # "InstallationFailed", "InvalidSignature", or "Silent": it starts downloading and
+        # then never says another word); an empty list: they all install.
         self.firmware_failures: list[str] = []
         self.configuration: dict[str, str] = (
             v16.default_configuration(self) if ocpp == "1.6" else {}
@@ -554,6 +555,8 @@ class ChargePointSimulator(Connection):
             await cp.firmware_status(status, request_id, signed)
 
         await say("Downloading")
+        if failure == "Silent":
+            return
         if failure == "DownloadFailed":
             await say(failure)
             return

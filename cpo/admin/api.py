@@ -156,6 +156,11 @@ class Admin:
     async def get_campaign(self, request: Request) -> Response:
         return ok(await self.firmware.get(request.path_params["campaign_id"]))
 
+    async def cancel_campaign(self, request: Request) -> Response:
+        campaign_id = request.path_params["campaign_id"]
+        await self.firmware.cancel(campaign_id)
+        return ok(await self.firmware.get(campaign_id))
+
     # -- stations -------------------------------------------------------------------------------
 
     async def list_stations(self, request: Request) -> Response:
@@ -598,6 +603,13 @@ class Admin:
                 "/firmware/campaigns/{campaign_id:int}",
                 self.get_campaign,
                 "A firmware campaign: each charger's progress and history",
+                v.CampaignDetail,
+            ),
+            Op(
+                "POST",
+                "/firmware/campaigns/{campaign_id:int}/cancel",
+                self.cancel_campaign,
+                "Cancel a firmware campaign: the chargers not yet done leave it",
                 v.CampaignDetail,
             ),
             Op(

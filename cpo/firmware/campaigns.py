@@ -15,7 +15,13 @@ Each step:
    index keeps it one). Installed ends the charger's part; a failure sends it again after the
    campaign's attempt interval, or ends it as failed after its last attempt;
 2. sends the update to the chargers due it (new ones, retries whose time came, chargers that were
-   offline and are back), at most `concurrency` at a time on this node."""
+   offline and are back), at most `concurrency` at a time on this node;
+3. counts a charger that took the update and then said nothing for `silence` seconds (after the
+   retrieve date, if one was given) as a failed attempt: a charger that rebooted into its old
+   image, or lost the request, would otherwise stay "updating" for ever.
+
+The operator may cancel a campaign: chargers not yet done leave it at once (a charger already
+installing goes on; the campaign no longer follows it)."""
 
 from __future__ import annotations
 
@@ -26,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import and_, case, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
@@ -47,6 +53,7 @@ log = logging.getLogger("cpo.firmware")
 
 CURSOR = "cpo.firmware.cursor"
 PLATFORM = "platform"  # a history line the platform wrote (the send, the answer)
+ENDED_BY_PLATFORM = ("NoReport", "Cancelled")  # lines that close an attempt the charger began
 STATIONS_MAX = 10_000
 BATCH = 500  # events read per step
 WAKE_ON = {EventType.FIRMWARE_STATUS, EventType.STATION_CONNECTED, EventType.STATION_BOOTED}
@@ -74,12 +81,14 @@ class Campaigns:
         concurrency: int = 10,
         poll: float = 1.0,
         stale: float = 120.0,
+        silence: float = 7200.0,
     ) -> None:
         self.database = database
         self.commands = commands
         self.feed = feed
         self.poll = poll
         self.stale = stale  # seconds a "sending" row may stay so before its node is deemed dead
+        self.silence = silence  # seconds a charger that took the update may say nothing
         self._slots = asyncio.Semaphore(concurrency)
         self._concurrency = concurrency
         self._sending: set[int] = set()
@@ -122,6 +131,30 @@ class Campaigns:
         self._kick()
         return campaign_id
 
+    async def cancel(self, campaign_id: int) -> int:
+        """End a campaign: every charger still in it leaves it, whatever node is sending to it
+        (the send's answer is then not recorded: its guarded update matches nothing). Returns
+        how many chargers left it."""
+        async with self.database.begin() as session:
+            if await session.get(FirmwareCampaign, campaign_id) is None:
+                raise NotFound(f"no such campaign: {campaign_id}")
+            left = (
+                await session.execute(
+                    update(FirmwareTarget)
+                    .where(
+                        col(FirmwareTarget.campaign_id) == campaign_id,
+                        col(FirmwareTarget.active),
+                    )
+                    .values(state=TargetState.CANCELLED, active=False, updated_at=utcnow())
+                    .returning(col(FirmwareTarget.id), col(FirmwareTarget.attempts))
+                )
+            ).all()
+            session.add_all(
+                FirmwareStep(target_id=i, attempt=n, source=PLATFORM, status="Cancelled")
+                for i, n in left
+            )
+        return len(left)
+
     async def all(self) -> list[dict[str, Any]]:
         async with self.database() as session:
             campaigns = (
@@ -158,7 +191,12 @@ class Campaigns:
                     .where(col(FirmwareStep.target_id).in_([t.id for t, _ in rows]))
                     .order_by(
                         col(FirmwareStep.attempt),
-                        col(FirmwareStep.source) != PLATFORM,
+                        # the send and its answer, what the charger said, how the platform ended it
+                        case(
+                            (col(FirmwareStep.status).in_(ENDED_BY_PLATFORM), 2),
+                            (col(FirmwareStep.source) != PLATFORM, 1),
+                            else_=0,
+                        ),
                         col(FirmwareStep.id),
                     )
                 )
@@ -232,6 +270,7 @@ class Campaigns:
     async def step(self) -> None:
         while await self._follow() >= BATCH:
             pass
+        await self._expire_silent()
         await self._send_due()
 
     # -- following the chargers' notifications -----------------------------------------------
@@ -314,6 +353,51 @@ class Campaigns:
             )
             .values(**values)
         )
+
+    async def _expire_silent(self) -> None:
+        now = utcnow()
+        quiet_since = now - timedelta(seconds=self.silence)
+        async with self.database.begin() as session:
+            rows = (
+                await session.execute(
+                    select(FirmwareTarget, FirmwareCampaign)
+                    .join(
+                        FirmwareCampaign,
+                        col(FirmwareCampaign.id) == col(FirmwareTarget.campaign_id),
+                    )
+                    .where(
+                        col(FirmwareTarget.active),
+                        col(FirmwareTarget.state).in_((TargetState.ACCEPTED, TargetState.UPDATING)),
+                        col(FirmwareTarget.updated_at) < quiet_since,
+                    )
+                    .limit(BATCH)
+                )
+            ).all()
+            for target, campaign in rows:
+                if campaign.retrieve_date and campaign.retrieve_date > quiet_since:
+                    continue  # told to fetch it later: its silence counts from then
+                # Guarded: a notification read meanwhile (here or on another node) wins.
+                expired = await session.execute(
+                    update(FirmwareTarget)
+                    .where(
+                        col(FirmwareTarget.id) == target.id,
+                        col(FirmwareTarget.attempts) == target.attempts,
+                        col(FirmwareTarget.state) == target.state,
+                        col(FirmwareTarget.updated_at) == target.updated_at,
+                    )
+                    .values(updated_at=now, **_again(campaign, target.attempts, TargetState.RETRY))
+                )
+                if expired.rowcount == 1:  # type: ignore[attr-defined]
+                    assert target.id is not None
+                    session.add(
+                        FirmwareStep(
+                            target_id=target.id,
+                            attempt=target.attempts,
+                            source=PLATFORM,
+                            status="NoReport",
+                            detail=f"no status from the charger for {self.silence:g} s",
+                        )
+                    )
 
     # -- sending ---------------------------------------------------------------------------------
 

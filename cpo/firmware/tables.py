@@ -21,9 +21,10 @@ class TargetState(StrEnum):
     RETRY = "retry"  # refused or failed: sent again at next_attempt_at
     INSTALLED = "installed"
     FAILED = "failed"  # failed on its last attempt
+    CANCELLED = "cancelled"  # the operator cancelled the campaign before it ended here
 
 
-FINAL = frozenset({TargetState.INSTALLED, TargetState.FAILED})
+FINAL = frozenset({TargetState.INSTALLED, TargetState.FAILED, TargetState.CANCELLED})
 
 
 class FirmwareCampaign(SQLModel, table=True):

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from simulators.charge_point import ChargePointSimulator
+from tests.helpers.cluster import until
 from tests.helpers.platform import VERSIONS, Platform, command, online, post
 from tests.helpers.processes import BIN, run
 
@@ -140,6 +141,60 @@ async def test_failure_on_the_last_attempt_fails_the_charger(platform: Platform)
     assert row["state"] == "failed"
     assert statuses(row)[-1] == "InstallationFailed"
     await sim.close()
+
+
+async def test_a_charger_silent_after_it_took_the_update_is_tried_again(tmp_path: Path) -> None:
+    p = await Platform(tmp_path, ocpp_response_timeout=2.0, firmware_silence=0.5).start()
+    try:
+        sim = await online(p, "FW1", "2.0.1")
+        sim.firmware_failures = ["Silent"]
+        events = p.events()
+        body = {"location": IMAGE, "stations": ["FW1"], "attempts": 2, "attempt_interval": 3600}
+        created = await post(p, "/firmware/campaigns", body, 201)
+        await reported(p, events, "FW1", "Downloading")
+
+        async def given_up() -> dict[str, Any] | None:
+            row = charger(await campaign(p, created["id"]), "FW1")
+            return row if row["state"] != "updating" else None
+
+        # Nothing announces a silence: the campaigns' own loop finds it.
+        row = await until(given_up, what="the silent charger's attempt to end")
+        assert row["state"] == "retry" and row["next_attempt_at"]
+        assert statuses(row) == ["Sent", "Accepted", "Downloading", "NoReport"]
+        assert "no status" in row["history"][-1]["detail"]
+        await sim.close()
+    finally:
+        await p.stop()
+
+
+async def test_a_cancelled_campaign_lets_its_chargers_go(platform: Platform) -> None:
+    sims = [await online(platform, f"FW{i}", "2.0.1") for i in (1, 2)]
+    sims[0].firmware_failures = ["Silent"]
+    sims[1].answers["UpdateFirmware"] = "Rejected"
+    events = platform.events()
+    body = {"location": IMAGE, "stations": ["FW1", "FW2"], "attempts": 3, "attempt_interval": 3600}
+    created = await post(platform, "/firmware/campaigns", body, 201)
+    await reported(platform, events, "FW1", "Downloading")
+    firmware = platform.state.firmware
+    while charger(await campaign(platform, created["id"]), "FW2")["state"] != "retry":
+        await firmware.step()
+        await asyncio.gather(*firmware._tasks)
+    env = platform.cli_env()
+    code, out, err = await run(str(BIN / "cpo"), "firmware", "cancel", str(created["id"]), env=env)
+    assert code == 0 and "2 chargers left it" in out, out + err
+    view = await campaign(platform, created["id"])
+    assert view["states"] == {"cancelled": 2}
+    assert all(statuses(row)[-1] == "Cancelled" for row in view["chargers"])
+    # Free for another campaign at once; cancelling twice, or what does not exist, says so.
+    again = await post(platform, "/firmware/campaigns", body | {"stations": ["FW1"]}, 201)
+    assert again["id"] != created["id"]
+    async with platform.admin() as admin:
+        twice = await admin.post(f"/firmware/campaigns/{created['id']}/cancel")
+        missing = await admin.post("/firmware/campaigns/999999/cancel")
+    assert twice.status_code == 200 and twice.json()["states"] == {"cancelled": 2}
+    assert missing.status_code == 404 and missing.json()["title"]
+    for sim in sims:
+        await sim.close()
 
 
 async def test_refused_update_is_recorded_and_retried(platform: Platform) -> None:
