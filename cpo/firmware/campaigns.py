@@ -152,6 +152,7 @@ class Campaigns:
             session.add_all(
                 FirmwareStep(target_id=i, attempt=n, source=PLATFORM, status="Cancelled")
                 for i, n in left
+                if i is not None
             )
         return len(left)
 
