@@ -39,6 +39,7 @@ from csms.cluster import Cluster
 from csms.config import CsmsConfig
 from csms.db import make_database, make_engine, make_reader
 from csms.events import EventFeed
+from csms.passwords import configure_hashing
 from csms.relay import REPLY_MARGIN
 from csms.service import Csms
 
@@ -69,6 +70,7 @@ def csms_config(settings: Settings) -> CsmsConfig:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
+    configure_hashing(settings.password_hash_memory_kib, settings.password_hash_time_cost)
     engine = make_engine(settings.database_url)
     database = make_database(engine)
     reader = make_reader(engine)

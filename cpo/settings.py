@@ -78,6 +78,15 @@ class Settings(BaseSettings):
     upload_retention_days: float = Field(
         default=90.0, gt=0, description="How long files chargers uploaded are kept"
     )
+    password_hash_memory_kib: int = Field(
+        default=65536,
+        ge=19 * 1024,
+        le=4 << 20,
+        description="argon2id memory (KiB) of each password hash: chargers' and console users'",
+    )
+    password_hash_time_cost: int = Field(
+        default=3, ge=2, le=20, description="argon2id passes of each password hash"
+    )
     firmware_silence: float = Field(
         default=7200.0,
         gt=0,

@@ -17,7 +17,40 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from csms import metrics
 
+# RFC 9106's second recommended option (argon2id, 3 passes, 64 MiB), argon2-cffi's default;
+# `configure_hashing` sets another cost (the operator's CPO_PASSWORD_HASH_* settings).
 _hasher = PasswordHasher()
+_nobody: str | None = None
+
+# The least cost allowed: OWASP's minimum for argon2id (19 MiB, 2 passes).
+MEMORY_KIB_MIN = 19 * 1024
+TIME_COST_MIN = 2
+
+
+def configure_hashing(memory_kib: int, time_cost: int) -> None:
+    """The argon2id cost of new hashes (a hash keeps its own: older ones still verify)."""
+    global _hasher, _nobody
+    if memory_kib < MEMORY_KIB_MIN or time_cost < TIME_COST_MIN:
+        raise ValueError(f"argon2 below {MEMORY_KIB_MIN} KiB or {TIME_COST_MIN} passes")
+    if (_hasher.memory_cost, _hasher.time_cost) != (memory_kib, time_cost):
+        _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+        _nobody = None
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Whether `password` is the one hashed. None (no such account) is checked all the same,
+    against a hash of no one's password made at the current cost, so that the time taken does
+    not tell which accounts exist."""
+    global _nobody
+    checked = password_hash
+    if checked is None:
+        checked = _nobody = _nobody or _hasher.hash("no one has this password")
+    try:
+        matched = bool(_hasher.verify(checked, password))
+    except (VerificationError, InvalidHashError):
+        return False
+    return matched and password_hash is not None
+
 
 FREE_FAILURES = 5  # failures of an address or a station before its back-off starts
 ADDRESS_BACKOFF_MAX = 300.0  # seconds: the longest an address is refused
@@ -138,7 +171,7 @@ class PasswordChecks:
             loop = asyncio.get_running_loop()
             right = None
             for candidate in hashes:
-                if await loop.run_in_executor(self._threads, _verify, candidate, password):
+                if await loop.run_in_executor(self._threads, verify_password, candidate, password):
                     right = candidate
                     break
         if right is None:
@@ -161,10 +194,3 @@ class PasswordChecks:
 
     def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)
-
-
-def _verify(password_hash: str, password: str) -> bool:
-    try:
-        return bool(_hasher.verify(password_hash, password))
-    except (VerificationError, InvalidHashError):
-        return False

@@ -9,8 +9,6 @@ import weakref
 from datetime import datetime
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import BigInteger, Column, ForeignKey, Text, delete, func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,13 +17,10 @@ from sqlmodel import Field, SQLModel, col, select
 from cpo.console.roles import NAME_MAX, PASSWORD_MAX, PASSWORD_MIN, Role
 from cpo.operator_input import Conflict, NotFound
 from csms.models import BigId, UTCDateTime, utcnow
+from csms.passwords import hash_password, verify_password
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._@-]*")
 
-_hasher = PasswordHasher()
-# A hash of no one's password: an unknown name costs the same argon2 check as a wrong
-# password, so the time taken does not tell which names exist.
-_NOBODY = _hasher.hash("no user has this password")
 # argon2 takes about a tenth of a second and 64 MiB: one check at a time per event loop, so
 # that a flood of logins queues instead of taking every core and the memory with it.
 _turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
@@ -123,21 +118,13 @@ def user_view(user: ConsoleUser) -> dict[str, Any]:
 
 async def _hash(password: str) -> str:
     async with _turn():
-        return await asyncio.to_thread(_hasher.hash, password)
+        return await asyncio.to_thread(hash_password, password)
 
 
 async def password_matches(password_hash: str | None, password: str) -> bool:
     """Whether `password` is the one hashed (None: no such user, checked all the same)."""
-
-    def verify() -> bool:
-        try:
-            return bool(_hasher.verify(password_hash or _NOBODY, password))
-        except (VerificationError, InvalidHashError):
-            return False
-
     async with _turn():
-        right = await asyncio.to_thread(verify)
-    return right and password_hash is not None
+        return await asyncio.to_thread(verify_password, password_hash, password)
 
 
 async def add_user(

@@ -22,6 +22,9 @@ def _on_database(settings: Settings, work: Callable[[Any], Any]) -> Any:
     `cpo` command builds its parser from this module first, for every command."""
     from cpo.schema import migrate
     from csms.db import make_database, make_engine
+    from csms.passwords import configure_hashing
+
+    configure_hashing(settings.password_hash_memory_kib, settings.password_hash_time_cost)
 
     async def main() -> Any:
         await migrate(settings.database_url)

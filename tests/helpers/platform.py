@@ -4,7 +4,10 @@ calls and simulated chargers the tests drive it with."""
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,7 @@ from typing import Any
 import httpx
 import uvicorn
 
+from cpo.schema import migrate
 from cpo.server import uvicorn_config
 from cpo.settings import Settings
 from csms.models import Event
@@ -37,6 +41,10 @@ class Platform:
             push_worker=False,
             # The eMSPs of the tests listen on loopback.
             ocpi_allow_private_peers=True,
+            # argon2id at the least cost the settings allow: the suite hashes and checks
+            # hundreds of passwords (tests/operator/test_password_hashing.py holds the default).
+            password_hash_memory_kib=19 * 1024,
+            password_hash_time_cost=2,
         )
         self.settings = Settings(_env_file=None, **(defaults | settings))  # type: ignore[call-arg]
         self._served: Served = Served(lambda port: uvicorn_config(self.settings))
@@ -68,6 +76,8 @@ class Platform:
         return self.state.csms  # type: ignore[no-any-return]
 
     async def start(self) -> Platform:
+        await _premigrated(self.settings.database_url)
+
         def config(port: int) -> uvicorn.Config:
             # The settings (and so the URLs the platform hands out) know the port only now.
             self.settings = self.settings.model_copy(update={"port": port})
@@ -101,6 +111,30 @@ class Platform:
 
     def events(self) -> EventWaiter:
         return EventWaiter(self.csms)
+
+
+_template: Path | None = None
+
+
+async def _premigrated(url: str) -> None:
+    """A new SQLite file starts as a copy of one migrated once per test process: the platform
+    then finds its schema current (what a restart finds) instead of running every migration in
+    every test. tests/operator/test_serve.py and the migration tests start from nothing."""
+    global _template
+    prefix = "sqlite+aiosqlite:///"
+    if not url.startswith(prefix) or _exists(url.removeprefix(prefix)):
+        return
+    if _template is None:
+        directory = tempfile.mkdtemp(prefix="cpo-schema-")
+        atexit.register(shutil.rmtree, directory, True)
+        made = Path(directory) / "template.db"
+        await migrate(prefix + str(made))
+        _template = made
+    shutil.copyfile(_template, url.removeprefix(prefix))
+
+
+def _exists(path: str) -> bool:
+    return Path(path).exists()
 
 
 class EventWaiter:
