@@ -27,6 +27,7 @@ class EventType(StrEnum):
     TRANSACTION_ENDED = "TransactionEnded"
     METER_VALUES_SAMPLED = "MeterValuesSampled"
     FIRMWARE_STATUS = "FirmwareStatusChanged"
+    FIRMWARE_PUBLISH_STATUS = "FirmwarePublishStatusChanged"
     DIAGNOSTICS_STATUS = "DiagnosticsStatusChanged"
     LOG_STATUS = "LogStatusChanged"
     SECURITY_EVENT = "SecurityEventReported"

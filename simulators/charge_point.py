@@ -92,6 +92,8 @@ class ChargePointSimulator(Connection):
         # "InstallationFailed", "InvalidSignature", or "Silent": it starts downloading and
         # then never says another word); an empty list: they all install.
         self.firmware_failures: list[str] = []
+        # 2.0.1, as a local controller: the images it serves, by MD5, at the URLs it said.
+        self.published: dict[str, list[str]] = {}
         self.configuration: dict[str, str] = (
             v16.default_configuration(self) if ocpp == "1.6" else {}
         )

@@ -425,6 +425,41 @@ class ChargePoint201(Adapter, ChargePoint):
         if status == "Accepted":
             self.sim._spawn(self.sim._update_firmware(location, request_id, signed))
 
+    @on(Action.publish_firmware)
+    def on_publish_firmware(
+        self, location: str, checksum: str, request_id: int, call_unique_id: str, **_: Any
+    ) -> call_result.PublishFirmware:
+        status = self._decide(
+            call_unique_id, "PublishFirmware", "Accepted", (location, checksum, request_id)
+        )
+        return call_result.PublishFirmware(status=status)
+
+    @after(Action.publish_firmware)
+    def after_publish_firmware(self, call_unique_id: str, **_: Any) -> None:
+        status, (location, checksum, request_id) = self._decision(call_unique_id)
+        if status == "Accepted":
+            self.sim._spawn(self._publish(location, checksum, request_id))
+
+    async def _publish(self, location: str, checksum: str, request_id: int) -> None:
+        """A local controller: fetch, check the MD5, serve (at URLs of its own)."""
+        for status in ("Downloading", "Downloaded", "ChecksumVerified"):
+            await self.sim._request(
+                call.PublishFirmwareStatusNotification(status=status, request_id=request_id)
+            )
+        name = location.rstrip("/").rsplit("/", 1)[-1] or "image"
+        served = [f"http://lc.local/firmware/{name}", f"ftp://lc.local/firmware/{name}"]
+        self.sim.published[checksum] = served
+        await self.sim._request(
+            call.PublishFirmwareStatusNotification(
+                status="Published", location=served, request_id=request_id
+            )
+        )
+
+    @on(Action.unpublish_firmware)
+    def on_unpublish_firmware(self, checksum: str, **_: Any) -> call_result.UnpublishFirmware:
+        known = self.sim.published.pop(checksum, None) is not None
+        return call_result.UnpublishFirmware(status="Unpublished" if known else "NoFirmware")
+
     @on(Action.reset)
     def on_reset(
         self, type: str, call_unique_id: str, evse_id: int | None = None, **_: Any

@@ -16,7 +16,7 @@ from csms.commands.display import (
     GetDisplayMessages,
     SetDisplayMessage,
 )
-from csms.commands.firmware import UpdateFirmware
+from csms.commands.firmware import PublishFirmware, UnpublishFirmware, UpdateFirmware
 from csms.commands.local_list import ClearCache, GetLocalListVersion, LocalListEntry, SendLocalList
 from csms.commands.monitoring import (
     ClearVariableMonitoring,
@@ -72,11 +72,13 @@ __all__ = [
     "INT32_MAX",
     "LocalListEntry",
     "Outcome",
+    "PublishFirmware",
     "RemoteStart",
     "RemoteStop",
     "Reserve",
     "Reset",
     "SendLocalList",
+    "UnpublishFirmware",
     "SetChargingLimit",
     "SetConfiguration",
     "SetDisplayMessage",

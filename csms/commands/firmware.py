@@ -3,7 +3,12 @@ security whitepaper when a signing certificate and signature are given) and in 2
 
 The charger answers, then reports its progress in (Signed)FirmwareStatusNotification, which the
 handlers record as FirmwareStatusChanged events; the signed 1.6 form and 2.0.1 carry the
-request id the platform picked here, the plain 1.6 form carries none."""
+request id the platform picked here, the plain 1.6 form carries none.
+
+A 2.0.1 local controller can also serve an image to the chargers behind it (L03, L04):
+PublishFirmware fetches it and checks its MD5, PublishFirmwareStatusNotification (recorded as
+FirmwarePublishStatusChanged) says how far it got and, once Published, the URLs it serves it
+at; UnpublishFirmware stops serving it. 1.6 has neither."""
 
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from csms.commands.port import (
     answered,
     implements,
     request_ids,
+    sends,
 )
 
 if TYPE_CHECKING:
@@ -158,3 +164,55 @@ async def update_firmware_201(
     result = answered(await conn.call(request, timeout))
     result.data["request_id"] = request_id
     return result
+
+
+class PublishFirmware(Command, FirmwareImage):
+    """2.0.1: a local controller fetches an image and serves it to the chargers behind it."""
+
+    name = "publish_firmware"
+    checksum: str = Field(
+        pattern=r"^[0-9a-fA-F]{32}$", description="MD5 of the image, 32 hex digits"
+    )
+    request_id: int | None = Field(
+        default=None, ge=0, le=INT32_MAX, description="none: the platform picks one"
+    )
+
+    @model_validator(mode="after")
+    def _unsigned(self) -> Self:
+        if self.signed or self.retrieve_date is not None:
+            raise ValueError("a published image has a checksum, not a signature or a date")
+        return self
+
+
+class UnpublishFirmware(Command):
+    """2.0.1: a local controller stops serving the image with this MD5."""
+
+    name = "unpublish_firmware"
+    checksum: str = Field(
+        pattern=r"^[0-9a-fA-F]{32}$", description="MD5 of the image, 32 hex digits"
+    )
+
+
+@implements(PublishFirmware, "2.0.1")
+async def publish_firmware_201(
+    conn: StationConnection, store: Store, command: PublishFirmware, timeout: float | None
+) -> CommandResult:
+    if command.request_id is None:
+        command.request_id = next(request_ids) % INT32_MAX
+    request = call201.PublishFirmware(
+        location=command.location,
+        checksum=command.checksum.lower(),
+        request_id=command.request_id,
+        retries=command.retries,
+        retry_interval=command.retry_interval,
+    )
+    result = answered(await conn.call(request, timeout))
+    result.data["request_id"] = command.request_id
+    return result
+
+
+sends(
+    UnpublishFirmware,
+    "2.0.1",
+    lambda c: call201.UnpublishFirmware(checksum=c.checksum.lower()),
+)

@@ -390,6 +390,23 @@ class ChargePoint201(StationHandlers, ChargePoint):
         )
         return result.FirmwareStatusNotification()
 
+    @on(Action.publish_firmware_status_notification)
+    async def on_publish_firmware_status_notification(
+        self,
+        status: str,
+        location: list[str] | None = None,
+        request_id: int | None = None,
+        **kw: Any,
+    ) -> Any:
+        await self.store.event(
+            self.conn.station_id,
+            EventType.FIRMWARE_PUBLISH_STATUS,
+            status=status,
+            locations=location or [],
+            request_id=request_id,
+        )
+        return result.PublishFirmwareStatusNotification()
+
     @on(Action.log_status_notification)
     async def on_log_status_notification(
         self, status: str, request_id: int | None = None, **kw: Any

@@ -338,6 +338,8 @@ async def test_the_station_page_clears_the_cache_asks_for_status_and_changes_the
             "set_display_message",
             "clear_display_message",
             "update_firmware",
+            "publish_firmware",
+            "unpublish_firmware",
             "get_composite_schedule",
             "clear_charging_profile",
         ):

@@ -143,6 +143,51 @@ async def test_failure_on_the_last_attempt_fails_the_charger(platform: Platform)
     await sim.close()
 
 
+async def test_tc_l_03_publish_firmware_on_a_local_controller(platform: Platform) -> None:
+    sim = await online(platform, "LC1", "2.0.1")
+    events = platform.events()
+    checksum = "9E107D9D372BB6826BD81D3542A419D6"
+    body = {"location": IMAGE, "checksum": checksum}
+    code, answer = await command(platform, "LC1", "publish_firmware", body)
+    assert code == 200 and answer["status"] == "Accepted", answer
+    published = await events.wait(
+        "FirmwarePublishStatusChanged", lambda e: e.data.get("status") == "Published"
+    )
+    assert published.data["request_id"] == answer["data"]["request_id"]
+    assert published.data["locations"] == sim.published[checksum.lower()]
+    action, payload = next(c for c in sim.received_calls if c[0] == "PublishFirmware")
+    assert (payload["location"], payload["checksum"]) == (IMAGE, checksum.lower())
+    # L04: unpublished once; then the controller serves nothing with that checksum.
+    for expected in ("Unpublished", "NoFirmware"):
+        code, answer = await command(platform, "LC1", "unpublish_firmware", {"checksum": checksum})
+        assert (code, answer["status"]) == (200, expected), answer
+    await sim.close()
+
+
+@pytest.mark.parametrize(
+    ("version", "name", "body"),
+    [
+        ("2.0.1", "publish_firmware", {"location": IMAGE, "checksum": "not-an-md5"}),
+        ("2.0.1", "publish_firmware", {"location": "file:///etc/passwd", "checksum": "0" * 32}),
+        (
+            "2.0.1",
+            "publish_firmware",
+            {"location": IMAGE, "checksum": "0" * 32, "signature": "c2ln"},
+        ),
+        ("2.0.1", "unpublish_firmware", {"checksum": "0" * 33}),
+        ("1.6", "publish_firmware", {"location": IMAGE, "checksum": "0" * 32}),
+    ],
+)
+async def test_bad_publish_firmware_is_refused(
+    platform: Platform, version: str, name: str, body: dict[str, Any]
+) -> None:
+    sim = await online(platform, "LC1", version)
+    code, problem = await command(platform, "LC1", name, body)
+    assert code == 422 and problem["detail"], problem
+    assert not any(c[0] in ("PublishFirmware", "UnpublishFirmware") for c in sim.received_calls)
+    await sim.close()
+
+
 async def test_a_charger_silent_after_it_took_the_update_is_tried_again(tmp_path: Path) -> None:
     p = await Platform(tmp_path, ocpp_response_timeout=2.0, firmware_silence=0.5).start()
     try:
