@@ -7,6 +7,8 @@ import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
@@ -35,6 +37,8 @@ from cpo.stations import Stations
 from cpo.tokens.operator import OperatorTokens
 from cpo.uploads import Uploads
 from cpo.wakes import NodeWakes
+from csms import metrics as csms_metrics
+from csms.certificates import OwnAuthority, records
 from csms.cluster import Cluster
 from csms.config import CsmsConfig
 from csms.db import make_database, make_engine, make_reader
@@ -65,6 +69,13 @@ def csms_config(settings: Settings) -> CsmsConfig:
         upload_retention_days=settings.upload_retention_days,
         # The eMSP's budget, and a second for our own work around it.
         authorization_budget=settings.authorize_timeout + 1.0,
+        signer=OwnAuthority(
+            Path(settings.ca_cert),
+            Path(settings.ca_key),
+            days=settings.certificate_days,
+            name=settings.business_name,
+        ),
+        certificate_organization=settings.certificate_organization,
     )
 
 
@@ -209,6 +220,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 backlog = await outbox.backlog(session)
         except Exception as e:  # the rest is worth showing while the database is away
             log.warning("metrics: cannot read the outbox backlog: %s", e)
+        try:
+            async with database() as session:
+                within = timedelta(days=settings.certificate_warn_days)
+                expiring = await records.expiring_count(session, within)
+            csms_metrics.CERTIFICATES_EXPIRING.set(expiring)
+        except Exception as e:
+            log.warning("metrics: cannot count the expiring certificates: %s", e)
         body = metrics.exposition(worker.metrics_dir if worker else None, backlog)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 

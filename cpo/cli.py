@@ -30,6 +30,15 @@ except KeyboardInterrupt:
     raise SystemExit(130) from None
 
 
+INSTALLED_TYPES = [
+    "CSMSRootCertificate",
+    "ManufacturerRootCertificate",
+    "V2GRootCertificate",
+    "MORootCertificate",
+    "V2GCertificateChain",
+]
+
+
 def _admin(settings: Settings) -> AdminClient:
     if not settings.admin_url and settings.port == 0:
         raise AdminError("CPO_PORT is 0 (any free port): set CPO_ADMIN_URL to the server's URL")
@@ -283,6 +292,70 @@ def cmd_command(args: argparse.Namespace, settings: Settings) -> int:
     if extra:
         human += "\n" + json.dumps(extra, indent=2)
     _print(args, result, human)
+    return 0
+
+
+# -- certificates -------------------------------------------------------------------------------
+
+
+def _run(settings: Settings, station: str, name: str, body: dict[str, Any]) -> Any:
+    path = f"/stations/{_segment(station)}/commands/{_segment(name)}"
+    return _admin(settings).call("POST", path, json=body)
+
+
+def cmd_certificate_list(args: argparse.Namespace, settings: Settings) -> int:
+    params: dict[str, Any] = {}
+    if args.expiring_within_days is not None:
+        params["expiring_within_days"] = args.expiring_within_days
+    if args.station:
+        params["station_id"] = args.station
+    rows = _admin(settings).call("GET", "/certificates", params=params)
+    human = "\n".join(
+        f"{c['station_id']:<24} {c['not_after']}  {c['kind']:<26} {c['serial']}" for c in rows
+    )
+    _print(args, rows, human or "no certificates")
+    return 0
+
+
+def cmd_certificate_installed(args: argparse.Namespace, settings: Settings) -> int:
+    body = {"certificate_types": args.type} if args.type else {}
+    result = _run(settings, args.station, "get_installed_certificate_ids", body)
+    lines = [
+        f"{c['certificate_type']:<28} {h['hash_algorithm']} serial {h['serial_number']}"
+        f" issuer {h['issuer_name_hash']} key {h['issuer_key_hash']}"
+        for c in (result.get("data") or {}).get("certificates", [])
+        for h in [c["certificate_hash_data"]]
+    ]
+    _print(args, result, "\n".join(lines) or f"{args.station}: {result.get('status')}")
+    return 0
+
+
+def cmd_certificate_install(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        pem = Path(args.file).read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise AdminError(f"cannot read {args.file}: {e}") from None
+    body = {"certificate_type": args.type, "certificate": pem}
+    result = _run(settings, args.station, "install_certificate", body)
+    _print(args, result, f"install_certificate on {args.station}: {result.get('status')}")
+    return 0
+
+
+def cmd_certificate_delete(args: argparse.Namespace, settings: Settings) -> int:
+    body = {
+        "hash_algorithm": args.hash_algorithm,
+        "issuer_name_hash": args.issuer_name_hash,
+        "issuer_key_hash": args.issuer_key_hash,
+        "serial_number": args.serial_number,
+    }
+    result = _run(settings, args.station, "delete_certificate", body)
+    _print(args, result, f"delete_certificate on {args.station}: {result.get('status')}")
+    return 0
+
+
+def cmd_certificate_renew(args: argparse.Namespace, settings: Settings) -> int:
+    result = _run(settings, args.station, "renew_certificate", {"certificate_type": args.type})
+    _print(args, result, f"renew_certificate on {args.station}: {result.get('status')}")
     return 0
 
 
@@ -738,6 +811,42 @@ def parser() -> argparse.ArgumentParser:
         nargs="*",
         metavar="ARG",
         help="key=value, key:=JSON (lists, objects, null), or one JSON object",
+    )
+
+    certificate = group(sub, "certificate", "chargers' certificates")
+    clist = command(
+        certificate, "list", cmd_certificate_list, "certificates issued to chargers, by expiry"
+    )
+    clist.add_argument("--expiring-within-days", type=int, help="only those expiring this soon")
+    clist.add_argument("--station", help="one charger's")
+    cinstalled = command(
+        certificate, "installed", cmd_certificate_installed, "ask a charger what it holds"
+    )
+    cinstalled.add_argument("station")
+    cinstalled.add_argument(
+        "--type", action="append", choices=INSTALLED_TYPES, help="only this type (repeatable)"
+    )
+    cinstall = command(certificate, "install", cmd_certificate_install, "install a root (PEM)")
+    cinstall.add_argument("station")
+    cinstall.add_argument("type", choices=INSTALLED_TYPES[:4])
+    cinstall.add_argument("file", help="the certificate, PEM")
+    cdelete = command(
+        certificate, "delete", cmd_certificate_delete, "delete a certificate from a charger"
+    )
+    cdelete.add_argument("station")
+    cdelete.add_argument(
+        "--hash-algorithm", default="SHA256", choices=["SHA256", "SHA384", "SHA512"]
+    )
+    for name in ("--issuer-name-hash", "--issuer-key-hash", "--serial-number"):
+        cdelete.add_argument(name, required=True, help="as `cpo certificate installed` shows it")
+    crenew = command(
+        certificate, "renew", cmd_certificate_renew, "have a charger ask for a new certificate"
+    )
+    crenew.add_argument("station")
+    crenew.add_argument(
+        "--type",
+        default="ChargingStationCertificate",
+        choices=["ChargingStationCertificate", "V2GCertificate"],
     )
 
     party = group(sub, "party", "OCPI peers (eMSPs)")

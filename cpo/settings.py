@@ -261,6 +261,28 @@ class Settings(BaseSettings):
         description="A console login ends this many hours after it began, however active",
     )
 
+    # The CPO's certificate authority, which signs the certificates chargers ask for
+    # (SignCertificate); made on first use. Keep the key out of version control; several
+    # nodes share the same two files.
+    ca_cert: str = Field(default="./ca/cpo-ca.pem", description="The CA's certificate (PEM)")
+    ca_key: str = Field(default="./ca/cpo-ca.key", description="The CA's private key (PEM)")
+    certificate_days: int = Field(
+        default=365, ge=1, le=3650, description="How long a certificate issued to a charger lasts"
+    )
+    certificate_organization: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="The O a charger's certificate request must name (its CPO's); unset: any",
+    )
+    certificate_warn_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="Issued certificates this close to expiry count in"
+        " cpo_ocpp_certificates_expiring",
+    )
+
     # TLS (security profile 2 terminated by uvicorn)
     tls_cert: str | None = None
     tls_key: str | None = None

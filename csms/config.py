@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from csms.certificates import CertificateSigner
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,3 +35,7 @@ class CsmsConfig:
     upload_slot_seconds: float = 24 * 3600.0
     # Uploaded files (and slots never used) are removed this long after they were asked for.
     upload_retention_days: float = 90.0
+    # Who signs the certificates chargers ask for (SignCertificate); None: every CSR is
+    # Rejected. The O a CSR must name, when set (security profile 3: the CPO's name).
+    signer: CertificateSigner | None = None
+    certificate_organization: str | None = None

@@ -44,6 +44,11 @@ class EventType(StrEnum):
     CHARGING_LIMIT = "ChargingLimitChanged"
     EV_CHARGING_NEEDS = "EVChargingNeedsReported"
     UPLOAD_RECEIVED = "UploadReceived"
+    CERTIFICATE_ISSUED = "CertificateIssued"
+    CERTIFICATE_REFUSED = "CertificateRefused"
+    CERTIFICATE_DELIVERED = "CertificateDelivered"
+    CERTIFICATES_REPORTED = "CertificatesReported"
+    CERTIFICATE_DELETED = "CertificateDeleted"
 
 
 EVENTS_KEY = "csms.events"

@@ -40,6 +40,13 @@ PASSWORD_CHECKS = Counter(
     ["result"],
 )
 
+CERTIFICATES_EXPIRING = Gauge(
+    "cpo_ocpp_certificates_expiring",
+    "Chargers' certificates the platform issued (each charger's newest) that are still valid"
+    " and expire within CPO_CERTIFICATE_WARN_DAYS",
+    multiprocess_mode="max",
+)
+
 
 # The children of the per-message metrics, looked up once per label set: `labels()` takes a lock
 # and builds a key on every call, and every OCPP message counts twice.

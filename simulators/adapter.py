@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from ocpp.charge_point import ChargePoint
 from ocpp.routing import after, on
 
+from simulators import certificates
 from simulators.common import Reading, SimTransaction, iso
 
 if TYPE_CHECKING:
@@ -48,6 +49,9 @@ class Adapter(ChargePoint):
         raise NotImplementedError
 
     async def authorize(self, id_tag: str, token_type: str) -> str:
+        raise NotImplementedError
+
+    async def sign_certificate(self, csr: str, kind: str | None) -> str:
         raise NotImplementedError
 
     async def start(
@@ -217,3 +221,41 @@ class Adapter(ChargePoint):
 
         name = f"{self.sim.id}-{log_type}.log"
         self.sim._spawn(self.sim._upload(location, name, notify, failed="UploadFailure"))
+
+    # Certificates (simulators.certificates): the roots it holds by its version's type names.
+
+    @on("CertificateSigned")
+    def on_certificate_signed(self, certificate_chain: str, **_: Any) -> Any:
+        held = self.sim.certificates
+        why = certificates.check_signed(certificate_chain, held.key, self.sim._trusted_roots())
+        default = "Rejected" if why else "Accepted"
+        status = self.sim._answer("CertificateSigned", default)
+        if status == "Accepted":
+            held.chain = certificate_chain
+        else:
+            held.refused.append(why or "told to")
+        self.sim.certificate_answered.set()
+        return self._call_result.CertificateSigned(status=status)
+
+    @on("InstallCertificate")
+    def on_install_certificate(self, certificate_type: str, certificate: str, **_: Any) -> Any:
+        default = "Accepted" if certificates.readable(certificate) else "Rejected"
+        status = self.sim._answer("InstallCertificate", default)
+        if status == "Accepted":
+            self.sim.certificates.roots.setdefault(certificate_type, []).append(certificate)
+        return self._call_result.InstallCertificate(status=status)
+
+    @on("DeleteCertificate")
+    def on_delete_certificate(self, certificate_hash_data: dict[str, str], **_: Any) -> Any:
+        roots = self.sim.certificates.roots
+        found = [
+            (kind, pem)
+            for kind, pems in roots.items()
+            for pem in pems
+            if certificates.same(certificates.hash_data(pem), certificate_hash_data)
+        ]
+        status = self.sim._answer("DeleteCertificate", "Accepted" if found else "NotFound")
+        if status == "Accepted":
+            for kind, pem in found:
+                roots[kind].remove(pem)
+        return self._call_result.DeleteCertificate(status=status)

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import ClientConnection
 
-from simulators import v16, v201
+from simulators import certificates, v16, v201
 from simulators.adapter import Adapter
 from simulators.common import (
     BATTERY_WH,
@@ -52,6 +52,7 @@ class ChargePointSimulator(Connection):
         power_w: float = 11000.0,
         response_timeout: float = 10.0,
         signed: bool = False,
+        csms_ca: str | None = None,
     ) -> None:
         super().__init__(id, url, ocpp, password, response_timeout)
         self.evse_ids = list(range(1, evses + 1))
@@ -94,6 +95,15 @@ class ChargePointSimulator(Connection):
         self.firmware_failures: list[str] = []
         # 2.0.1, as a local controller: the images it serves, by MD5, at the URLs it said.
         self.published: dict[str, list[str]] = {}
+        # Its certificates: the roots it holds (InstallCertificate), its own certificate and
+        # the key made for it (SignCertificate, CertificateSigned), checked against the CSMS
+        # root it holds or `csms_ca` (PEM). The CSR names `csr_common_name` (its id) and
+        # `csr_organization`; `certificate_answered` is set at each CertificateSigned.
+        self.certificates = certificates.Held()
+        self.csms_ca = csms_ca
+        self.csr_common_name = id
+        self.csr_organization: str | None = None
+        self.certificate_answered = asyncio.Event()
         self.configuration: dict[str, str] = (
             v16.default_configuration(self) if ocpp == "1.6" else {}
         )
@@ -143,6 +153,22 @@ class ChargePointSimulator(Connection):
     async def authorize(self, id_tag: str) -> str:
         _, cp, _ = self._live()
         return await cp.authorize(id_tag, "ISO14443")
+
+    async def sign_certificate(self, kind: str | None = None, csr: str | None = None) -> str:
+        """A new key, and SignCertificate of a CSR for it (or of `csr` as given); the status."""
+        _, cp, _ = self._live()
+        self.certificates.key = certificates.new_key()
+        self.certificate_answered.clear()
+        if csr is None:
+            csr = certificates.csr(
+                self.certificates.key, self.csr_common_name, self.csr_organization
+            )
+        return await cp.sign_certificate(csr, kind)
+
+    def _trusted_roots(self) -> list[str]:
+        roots = self.certificates.roots
+        held = roots.get("CSMSRootCertificate", []) + roots.get("CentralSystemRootCertificate", [])
+        return held + ([self.csms_ca] if self.csms_ca else [])
 
     async def start_transaction(
         self,
@@ -542,6 +568,12 @@ class ChargePointSimulator(Connection):
             # 2.0.1 answers a MeterValues trigger with MeterValues, never a TransactionEvent.
             for evse_id in evse_ids:
                 await self._meter(evse_id, 0.0, "Trigger", tx_event=self.ocpp == "1.6")
+        elif message in ("SignChargingStationCertificate", "SignChargePointCertificate"):
+            await self.sign_certificate(
+                "ChargingStationCertificate" if self.ocpp != "1.6" else None
+            )
+        elif message == "SignV2GCertificate":
+            await self.sign_certificate("V2GCertificate")
         elif message == "TransactionEvent":
             for evse_id in evse_ids:
                 if evse_id in self.transactions:

@@ -10,6 +10,7 @@ from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
+from simulators import certificates
 from simulators.adapter import MEASURANDS, Adapter
 from simulators.common import Reading, SimTransaction, iso, ocmf, utc_now
 
@@ -34,7 +35,15 @@ INTEGER_KEYS = {
     "ClockAlignedDataInterval", "TransactionMessageAttempts",
     "TransactionMessageRetryInterval", "WebSocketPingInterval", "ResetRetries",
 }  # fmt: skip
-TRIGGERABLE = frozenset({"BootNotification", "Heartbeat", "StatusNotification", "MeterValues"})
+TRIGGERABLE = frozenset(
+    {
+        "BootNotification",
+        "Heartbeat",
+        "StatusNotification",
+        "MeterValues",
+        "SignChargePointCertificate",
+    }
+)
 
 
 def default_configuration(sim: ChargePointSimulator) -> dict[str, str]:
@@ -98,6 +107,9 @@ class ChargePoint16(Adapter, ChargePoint):
             )
         else:
             await self.sim._request(call.FirmwareStatusNotification(status=status))
+
+    async def sign_certificate(self, csr: str, kind: str | None) -> str:
+        return str((await self.sim._request(call.SignCertificate(csr=csr))).status)
 
     async def status(self, evse_id: int, status: str, error_code: str) -> None:
         await self.sim._request(
@@ -368,6 +380,31 @@ class ChargePoint16(Adapter, ChargePoint):
         evses = [connector_id] if connector_id else self.sim.evse_ids
         status = self._decide_trigger(call_unique_id, requested_message, evses)
         return call_result.TriggerMessage(status=status)
+
+    @on(Action.extended_trigger_message)
+    def on_extended_trigger_message(
+        self, requested_message: str, call_unique_id: str, connector_id: int | None = None, **_: Any
+    ) -> call_result.ExtendedTriggerMessage:
+        evses = [connector_id] if connector_id else self.sim.evse_ids
+        status = self._decide_trigger(call_unique_id, requested_message, evses)
+        return call_result.ExtendedTriggerMessage(status=status)
+
+    @after(Action.extended_trigger_message)
+    def after_extended_trigger_message(self, call_unique_id: str, **_: Any) -> None:
+        self.after_trigger_message(call_unique_id)
+
+    @on(Action.get_installed_certificate_ids)
+    def on_get_installed_certificate_ids(
+        self, certificate_type: str, **_: Any
+    ) -> call_result.GetInstalledCertificateIds:
+        pems = self.sim.certificates.roots.get(certificate_type, [])
+        status = self.sim._answer("GetInstalledCertificateIds", "Accepted" if pems else "NotFound")
+        return call_result.GetInstalledCertificateIds(
+            status=status,
+            certificate_hash_data=[certificates.hash_data(p) for p in pems]
+            if status == "Accepted"
+            else None,
+        )
 
     @on(Action.get_diagnostics)
     def on_get_diagnostics(

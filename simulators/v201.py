@@ -11,6 +11,7 @@ from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import Action
 
+from simulators import certificates
 from simulators.adapter import MEASURANDS, Adapter
 from simulators.common import (
     SIGNING_METHOD,
@@ -53,7 +54,15 @@ TRIGGERS = {
 READ_ONLY: set[Key] = {("SecurityCtrlr", "SecurityProfile"), ("SecurityCtrlr", "Identity")}
 WRITE_ONLY: set[Key] = {("SecurityCtrlr", "BasicAuthPassword")}
 TRIGGERABLE = frozenset(
-    {"BootNotification", "Heartbeat", "StatusNotification", "MeterValues", "TransactionEvent"}
+    {
+        "BootNotification",
+        "Heartbeat",
+        "StatusNotification",
+        "MeterValues",
+        "TransactionEvent",
+        "SignChargingStationCertificate",
+        "SignV2GCertificate",
+    }
 )
 
 
@@ -119,6 +128,10 @@ class ChargePoint201(Adapter, ChargePoint):
                 connector_id=1,
             )
         )
+
+    async def sign_certificate(self, csr: str, kind: str | None) -> str:
+        result = await self.sim._request(call.SignCertificate(csr=csr, certificate_type=kind))
+        return str(result.status)
 
     async def authorize(self, id_tag: str, token_type: str) -> str:
         result = await self.sim._request(
@@ -516,6 +529,22 @@ class ChargePoint201(Adapter, ChargePoint):
         evse = evse_id or self.sim._free_evse(tag)
         status = self._reserve(call_unique_id, id, evse, tag, expiry_date_time)
         return call_result.ReserveNow(status=status)
+
+    @on(Action.get_installed_certificate_ids)
+    def on_get_installed_certificate_ids(
+        self, certificate_type: list[str] | None = None, **_: Any
+    ) -> call_result.GetInstalledCertificateIds:
+        roots = self.sim.certificates.roots
+        chain = [
+            {"certificate_type": kind, "certificate_hash_data": certificates.hash_data(pem)}
+            for kind, pems in roots.items()
+            if certificate_type is None or kind in certificate_type
+            for pem in pems
+        ]
+        status = self.sim._answer("GetInstalledCertificateIds", "Accepted" if chain else "NotFound")
+        return call_result.GetInstalledCertificateIds(
+            status=status, certificate_hash_data_chain=chain or None
+        )
 
     @on(Action.trigger_message)
     def on_trigger_message(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -41,6 +42,7 @@ from cpo.tariffs.v221 import TariffIn
 from cpo.tokens.operator import OperatorTokens, TokenIn
 from cpo.tokens.tables import OcpiToken
 from csms import uploads
+from csms.certificates import records
 from csms.commands import COMMANDS, Outcome
 from csms.models import Event, MeterSample
 from csms.service import Csms
@@ -214,6 +216,34 @@ class Admin:
         await self.stations.get(station_id)
         rows = await self.csms.store.profiles(station_id)
         return ok([r.model_dump(mode="json", exclude={"id", "station_id"}) for r in rows])
+
+    async def certificates(self, request: Request) -> Response:
+        q: v.CertificatesQuery = request.state.query
+        within = None if q.expiring_within_days is None else timedelta(days=q.expiring_within_days)
+        async with self.stations.database() as session:
+            rows = await records.issued_list(session, q.station_id, within, q.limit)
+        return ok([r.model_dump(mode="json", exclude={"id", "pem"}) for r in rows])
+
+    async def authority(self, request: Request) -> Response:
+        signer = self.csms.config.signer
+        if signer is None:
+            raise Problem(404, "this platform signs no certificates")
+        return Response(await signer.root(), media_type="application/x-pem-file")
+
+    async def station_certificates(self, request: Request) -> Response:
+        station_id = request.path_params["station_id"]
+        await self.stations.get(station_id)
+        async with self.stations.database() as session:
+            issued = await records.issued_list(session, station_id)
+            installed = await records.installed_list(session, station_id)
+        return ok(
+            {
+                "issued": [r.model_dump(mode="json", exclude={"id"}) for r in issued],
+                "installed": [
+                    r.model_dump(mode="json", exclude={"id", "station_id"}) for r in installed
+                ],
+            }
+        )
 
     async def uploads(self, request: Request) -> Response:
         station_id = request.path_params["station_id"]
@@ -665,6 +695,28 @@ class Admin:
                 self.charging_profiles,
                 "The charging profiles the station should hold (those it accepted, less cleared)",
                 list[v.HeldProfileView],
+            ),
+            Op(
+                "GET",
+                "/certificates",
+                self.certificates,
+                "Certificates the platform issued to chargers, soonest to expire first",
+                list[v.IssuedCertificateView],
+                query=v.CertificatesQuery,
+            ),
+            Op(
+                "GET",
+                "/certificates/authority",
+                self.authority,
+                "The platform CA's certificate (PEM): the CSMS root chargers install to take"
+                " the certificates it signs",
+            ),
+            Op(
+                "GET",
+                "/stations/{station_id}/certificates",
+                self.station_certificates,
+                "The certificates issued to the station, and those it said it holds",
+                v.StationCertificates,
             ),
             Op(
                 "GET",

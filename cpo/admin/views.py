@@ -225,6 +225,45 @@ class HeldProfileView(BaseModel):
     set_at: datetime
 
 
+class CertificatesQuery(Limit):
+    expiring_within_days: int | None = Field(
+        default=None,
+        ge=0,
+        le=3650,
+        description="Only each charger's newest certificate, still valid and expiring within"
+        " this many days",
+    )
+    station_id: str | None = Field(default=None, max_length=48, description="One charger's")
+
+
+class IssuedCertificateView(BaseModel):
+    """A certificate the platform's CA signed for a charger (SignCertificate)."""
+
+    station_id: str
+    kind: Literal["ChargingStationCertificate", "V2GCertificate"]
+    serial: str = Field(description="Hexadecimal")
+    not_after: datetime
+    fingerprint: str = Field(description="SHA-256 of the DER, hexadecimal")
+    created_at: datetime
+    pem: str | None = Field(default=None, description="Given for one charger's certificates")
+
+
+class InstalledCertificateView(BaseModel):
+    """A certificate the charger said it holds (get_installed_certificate_ids)."""
+
+    certificate_type: str
+    hash_algorithm: str
+    issuer_name_hash: str
+    issuer_key_hash: str
+    serial_number: str
+    reported_at: datetime
+
+
+class StationCertificates(BaseModel):
+    issued: list[IssuedCertificateView]
+    installed: list[InstalledCertificateView]
+
+
 class UploadView(BaseModel):
     """A file a charger was asked for (get_diagnostics, get_log) and what became of it."""
 

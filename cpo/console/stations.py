@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -21,7 +22,8 @@ from cpo.console.logins import Login
 from cpo.console.paging import SEARCH_MAX, like
 from cpo.locations.tables import Location, LocationEvse
 from cpo.operator_input import NotFound
-from csms import device_model, uploads
+from csms import clock, device_model, uploads
+from csms.certificates import records
 from csms.commands import COMMANDS, CommandResult, Outcome
 from csms.models import Connector, Station, Transaction, TransactionStatus
 from csms.service import IDENTITY_MAX
@@ -45,6 +47,7 @@ OFFERED = (
     "get_log",
 )
 UPLOADS_SHOWN = 10
+CERTIFICATES_SHOWN = 20
 
 # Variables of a 2.0.1 charger's device model its page shows (the admin API and CLI have all).
 DEVICE_MODEL_SHOWN = 300
@@ -192,6 +195,8 @@ async def _station(console: Console, station_id: str) -> dict[str, Any]:
             ).scalars()
         )
         model = await device_model.variables_of(session, station_id, limit=DEVICE_MODEL_SHOWN)
+        issued = await records.issued_list(session, station_id, limit=CERTIFICATES_SHOWN)
+        installed = await records.installed_list(session, station_id)
     files = await uploads.of_station(console.csms.store.database, station_id, UPLOADS_SHOWN)
     return {
         "station": station,
@@ -199,6 +204,9 @@ async def _station(console: Console, station_id: str) -> dict[str, Any]:
         "active": active,
         "model": model,
         "uploads": files,
+        "issued_certificates": issued[::-1],  # the longest valid first
+        "installed_certificates": installed,
+        "expiring_before": clock.now() + timedelta(days=console.settings.certificate_warn_days),
     }
 
 

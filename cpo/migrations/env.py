@@ -17,6 +17,7 @@ import cpo.sessions.tables  # noqa: F401
 import cpo.tables  # noqa: F401
 import cpo.tariffs.tables  # noqa: F401
 import cpo.tokens.tables  # noqa: F401
+import csms.certificates.records  # noqa: F401
 import csms.charging_profiles  # noqa: F401
 import csms.device_model  # noqa: F401
 import csms.models  # noqa: F401

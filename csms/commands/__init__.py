@@ -6,6 +6,12 @@ the console and the relay between nodes offer and rebuild."""
 
 from __future__ import annotations
 
+from csms.commands.certificates import (
+    DeleteCertificate,
+    GetInstalledCertificateIds,
+    InstallCertificate,
+    RenewCertificate,
+)
 from csms.commands.configuration import GetConfiguration, SetConfiguration
 from csms.commands.control import ChangeAvailability, Reset, TriggerMessage, Unlock
 from csms.commands.device_model import GetBaseReport, GetReport, GetVariables, SetVariables
@@ -46,6 +52,10 @@ from csms.commands.transactions import GetTransactionStatus, RemoteStart, Remote
 COMMANDS: dict[str, type[Command]] = {command.name: command for command, _ in IMPLEMENTATIONS}
 
 __all__ = [
+    "RenewCertificate",
+    "InstallCertificate",
+    "GetInstalledCertificateIds",
+    "DeleteCertificate",
     "COMMANDS",
     "CancelReservation",
     "ChangeAvailability",

@@ -13,6 +13,7 @@ from ocpp.v16.enums import Action
 
 from csms import clock
 from csms.authorization import AuthorizationResult
+from csms.certificates import signing
 from csms.events import EventType
 from csms.handlers import StationHandlers, on
 from csms.store import BootInfo, StatusReport, TransactionFacts
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 
 class ChargePoint16(StationHandlers, ChargePoint):
+    accepted_csr: str | None = None  # the CSR answered Accepted, to sign once answered
+
     # -- provisioning ---------------------------------------------------------------------
 
     @on(Action.boot_notification)
@@ -160,6 +163,21 @@ class ChargePoint16(StationHandlers, ChargePoint):
                 self.conn.station_id, connector_id, transaction_id, samples
             )
         return result.MeterValues()
+
+    # -- certificates (csms.certificates) -------------------------------------------------------
+
+    @on(Action.sign_certificate)
+    async def on_sign_certificate(self, csr: str, **kw: Any) -> Any:
+        status = await signing.judge(self.conn, self.store, csr, None)
+        # For the hook after the answer (a charger's CALLs are handled one at a time).
+        self.accepted_csr = csr if status == "Accepted" else None
+        return result.SignCertificate(status=status)
+
+    @after(Action.sign_certificate)
+    def after_sign_certificate(self, csr: str, **kw: Any) -> None:
+        if self.accepted_csr == csr:
+            self.accepted_csr = None
+            signing.follow(self.conn, self.store, csr, None)
 
     # -- notifications ------------------------------------------------------------------------
 

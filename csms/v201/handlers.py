@@ -12,6 +12,7 @@ from ocpp.v201 import call_result as result
 from ocpp.v201.enums import Action
 
 from csms import clock
+from csms.certificates import signing
 from csms.events import EventType
 from csms.handlers import StationHandlers, on
 from csms.store import BootInfo, StatusReport, TransactionFacts
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 
 class ChargePoint201(StationHandlers, ChargePoint):
+    accepted_csr: str | None = None  # the CSR answered Accepted, to sign once answered
+
     # -- provisioning ---------------------------------------------------------------------
 
     @on(Action.boot_notification)
@@ -361,6 +364,25 @@ class ChargePoint201(StationHandlers, ChargePoint):
         if samples:
             await self.store.meter_values(self.conn.station_id, evse_id, None, samples)
         return result.MeterValues()
+
+    # -- certificates (csms.certificates) -------------------------------------------------------
+
+    @on(Action.sign_certificate)
+    async def on_sign_certificate(
+        self, csr: str, certificate_type: str | None = None, **kw: Any
+    ) -> Any:
+        status = await signing.judge(self.conn, self.store, csr, certificate_type)
+        # For the hook after the answer (a charger's CALLs are handled one at a time).
+        self.accepted_csr = csr if status == "Accepted" else None
+        return result.SignCertificate(status=status)
+
+    @after(Action.sign_certificate)
+    def after_sign_certificate(
+        self, csr: str, certificate_type: str | None = None, **kw: Any
+    ) -> None:
+        if self.accepted_csr == csr:
+            self.accepted_csr = None
+            signing.follow(self.conn, self.store, csr, certificate_type)
 
     # -- notifications ------------------------------------------------------------------------
 

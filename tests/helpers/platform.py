@@ -45,6 +45,9 @@ class Platform:
             # hundreds of passwords (tests/operator/test_password_hashing.py holds the default).
             password_hash_memory_kib=19 * 1024,
             password_hash_time_cost=2,
+            # The certificate authority is the test's own.
+            ca_cert=str(directory / "ca" / "cpo-ca.pem"),
+            ca_key=str(directory / "ca" / "cpo-ca.key"),
         )
         self.settings = Settings(_env_file=None, **(defaults | settings))  # type: ignore[call-arg]
         self._served: Served = Served(lambda port: uvicorn_config(self.settings))
