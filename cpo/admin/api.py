@@ -228,7 +228,7 @@ class Admin:
         signer = self.csms.config.signer
         if signer is None:
             raise Problem(404, "this platform signs no certificates")
-        return Response(await signer.root(), media_type="application/x-pem-file")
+        return ok({"certificate": await signer.root()})
 
     async def station_certificates(self, request: Request) -> Response:
         station_id = request.path_params["station_id"]
@@ -710,6 +710,7 @@ class Admin:
                 self.authority,
                 "The platform CA's certificate (PEM): the CSMS root chargers install to take"
                 " the certificates it signs",
+                v.AuthorityView,
             ),
             Op(
                 "GET",

@@ -259,6 +259,10 @@ class InstalledCertificateView(BaseModel):
     reported_at: datetime
 
 
+class AuthorityView(BaseModel):
+    certificate: str = Field(description="PEM; install it as the CSMSRootCertificate")
+
+
 class StationCertificates(BaseModel):
     issued: list[IssuedCertificateView]
     installed: list[InstalledCertificateView]

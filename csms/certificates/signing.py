@@ -12,7 +12,12 @@ from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
 from csms.certificates import records
-from csms.certificates.authority import CertificateKind, CsrRefused, read_csr
+from csms.certificates.authority import (
+    CertificateKind,
+    CertificateSigner,
+    CsrRefused,
+    read_csr,
+)
 
 if TYPE_CHECKING:
     from csms.connection import StationConnection
@@ -37,11 +42,22 @@ async def judge(conn: StationConnection, store: Store, csr: str, given: str | No
         if signer is None or not signer.signs(kind):
             raise CsrRefused(f"this platform signs no {kind}")
         read_csr(csr, conn.station_id, kind, conn.config.certificate_organization)
+        await _ready(signer)
     except CsrRefused as e:
         log.info("%s: certificate signing request refused: %s", conn.station_id, e)
         await records.refused(store, conn.station_id, kind, str(e))
         return "Rejected"
     return "Accepted"
+
+
+async def _ready(signer: CertificateSigner) -> None:
+    """CsrRefused when the signer cannot sign now (its CA files unreadable, say): the charger
+    is told Rejected rather than Accepted and then nothing."""
+    try:
+        await signer.root()
+    except (OSError, ValueError) as e:
+        log.error("the certificate authority is not available: %s", e)
+        raise CsrRefused("the certificate authority is not available") from e
 
 
 def follow(conn: StationConnection, store: Store, csr: str, given: str | None) -> None:

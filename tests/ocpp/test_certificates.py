@@ -54,14 +54,14 @@ async def get(platform: Platform, path: str, **params: Any) -> Any:
     async with platform.admin() as admin:
         response = await admin.get(path, params=params)
     assert response.status_code == 200, response.text
-    return response.json() if "json" in response.headers["content-type"] else response.text
+    return response.json()
 
 
 async def trusting(platform: Platform, station_id: str, version: str) -> ChargePointSimulator:
     """A charger online that holds the platform's CA as its CSMS root, installed by the
     operator as OCPP has it."""
     sim = await online(platform, station_id, version)
-    root = await get(platform, "/certificates/authority")
+    root = (await get(platform, "/certificates/authority"))["certificate"]
     body = {"certificate_type": "CSMSRootCertificate", "certificate": root}
     status, result = await command(platform, sim.id, "install_certificate", body)
     assert (status, result["status"]) == (200, "Accepted"), result
@@ -207,9 +207,22 @@ async def test_the_organization_must_be_the_configured_one(tmp_path: Path) -> No
         sim = await online(platform, "CP-ORG", "2.0.1")
         assert "O is not 'ACME Charging'" in await _refused(platform, sim)
         sim.csr_organization = "ACME Charging"
-        sim.csms_ca = await get(platform, "/certificates/authority")
+        sim.csms_ca = (await get(platform, "/certificates/authority"))["certificate"]
         told = await _signed(platform, sim)
         assert told.data["status"] == "Accepted"
+        await sim.close()
+    finally:
+        await platform.stop()
+
+
+async def test_a_ca_that_cannot_be_made_rejects_rather_than_promises(tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    ca = {"ca_cert": str(blocked / "ca.pem"), "ca_key": str(blocked / "ca.key")}
+    platform = await Platform(tmp_path, **ca).start()
+    try:
+        sim = await online(platform, "CP-NOCA", "2.0.1")
+        assert "not available" in await _refused(platform, sim)
         await sim.close()
     finally:
         await platform.stop()
@@ -381,7 +394,7 @@ async def test_certificates_about_to_expire_are_listed_counted_and_shown(tmp_pat
     platform = await Platform(tmp_path, certificate_days=20, certificate_warn_days=30).start()
     try:
         sim = await online(platform, "CP-EXPIRES", "2.0.1")
-        sim.csms_ca = await get(platform, "/certificates/authority")
+        sim.csms_ca = (await get(platform, "/certificates/authority"))["certificate"]
         assert (await _signed(platform, sim)).data["status"] == "Accepted"
         serial = format(leaf(sim).serial_number, "x")
 
@@ -420,7 +433,7 @@ async def test_certificates_about_to_expire_are_listed_counted_and_shown(tmp_pat
 async def test_the_cli_installs_renews_and_deletes(platform: Platform, tmp_path: Path) -> None:
     sim = await online(platform, "CP-CERT-CLI", "1.6")
     root = tmp_path / "root.pem"
-    root.write_text(await get(platform, "/certificates/authority"))
+    root.write_text((await get(platform, "/certificates/authority"))["certificate"])
 
     async def cpo(*args: str) -> Any:
         code, out, err = await run(
@@ -489,7 +502,7 @@ async def test_the_console_offers_each_certificate_command(platform: Platform) -
         ):
             assert f"/commands/{name}" in page
         form = {"csrf_token": token, "certificate_type": "CSMSRootCertificate"}
-        form["certificate"] = await get(platform, "/certificates/authority")
+        form["certificate"] = (await get(platform, "/certificates/authority"))["certificate"]
         asked = await http.post(f"{page_url}/commands/install_certificate", data=form)
         assert asked.status_code == 200 and "Accepted" in asked.text
         form = {"csrf_token": token, "certificate_types": ""}
