@@ -32,7 +32,7 @@ class IssuedCertificate(SQLModel, table=True):
     )
     station_id: str = Field(max_length=48, index=True)
     kind: str = Field(max_length=32)  # ChargingStationCertificate | V2GCertificate
-    serial: str = Field(max_length=64, unique=True)  # hexadecimal
+    serial: str = Field(max_length=64, index=True, unique=True)  # hexadecimal
     not_after: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     fingerprint: str = Field(max_length=64)  # SHA-256 of the DER, hexadecimal
     pem: str = Field(sa_column=Column(Text, nullable=False))
