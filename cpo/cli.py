@@ -132,7 +132,11 @@ def _station_line(s: dict[str, Any]) -> str:
 
 
 def cmd_station_add(args: argparse.Namespace, settings: Settings) -> int:
-    body = {"id": args.id} | ({"password": args.password} if args.password else {})
+    body: dict[str, object] = {"id": args.id}
+    if args.password:
+        body["password"] = args.password
+    if args.security_profile:
+        body["security_profile"] = args.security_profile
     station = _admin(settings).call("POST", "/stations", json=body)
     _print(
         args,
@@ -759,6 +763,12 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("id")
     add.add_argument(
         "--password", help="HTTP Basic password the charger will use (16-40 characters)"
+    )
+    add.add_argument(
+        "--security-profile",
+        type=int,
+        choices=(1, 2, 3),
+        help="the lowest OCPP security profile it may connect with (3: a client certificate)",
     )
     command(station, "list", cmd_station_list, "list chargers")
     command(station, "show", cmd_station_show, "a charger with its connectors").add_argument("id")

@@ -17,11 +17,13 @@ from uvicorn.config import Config
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+from websockets.http11 import Request
 
 from cpo import logs
 from cpo.app import create_app
 from cpo.schema import SchemaTooNew, migrate
 from cpo.settings import Settings
+from cpo.tls import tls_extension
 from csms import garbage
 from csms.mailbox import Mailbox
 
@@ -66,7 +68,8 @@ DEFLATE = ServerPerMessageDeflateFactory(
 
 class OcppWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's websockets-sansio protocol with the compression above, a Mailbox for its
-    queue (it has one reader), and without the handshake's response once it is sent."""
+    queue (it has one reader), without the handshake's response once it is sent, and with the
+    ASGI TLS extension (the charger's client certificate, `cpo.tls`) in the scope."""
 
     def __init__(
         self,
@@ -84,6 +87,21 @@ class OcppWebSocketProtocol(WebSocketsSansIOProtocol):
         await super().send(message)
         if self.handshake_complete:
             self.response = None  # type: ignore[assignment]
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        # The scope exists once the upgrade goes on to the app, whose task has been created
+        # but not run yet (it runs at the loop's next turn): it sees the extension.
+        scope: Any = getattr(self, "scope", None)
+        if scope is not None:
+            tls = tls_extension(
+                self.transport.get_extra_info("ssl_object"),
+                self.client,
+                scope["headers"],
+                self.config.forwarded_allow_ips,
+            )
+            if tls is not None:
+                scope["extensions"]["tls"] = tls
 
 
 class Server(uvicorn.Server):
@@ -151,10 +169,21 @@ def uvicorn_config(settings: Settings, **overrides: Any) -> uvicorn.Config:
         ssl_certfile=settings.tls_cert,
         ssl_keyfile=settings.tls_key,
         ssl_ciphers=TLS_CIPHERS,
+        # Security profile 3: ask for a client certificate and let through only those
+        # CPO_TLS_CLIENT_CA issued; optional unless the operator wants profile 3 alone, so that
+        # chargers with passwords (profile 2) still connect (ADR 027).
+        ssl_ca_certs=settings.tls_client_ca,
+        ssl_cert_reqs=client_cert_reqs(settings),
     )
     options.update(overrides)
     logs.configure(settings.log_level, settings.log_format)
     return uvicorn.Config(create_app(settings), **options)
+
+
+def client_cert_reqs(settings: Settings) -> ssl.VerifyMode:
+    if not settings.tls_client_ca:
+        return ssl.CERT_NONE
+    return ssl.CERT_REQUIRED if settings.tls_client_cert_required else ssl.CERT_OPTIONAL
 
 
 class Unservable(Exception):
@@ -181,6 +210,19 @@ def check_tls(settings: Settings) -> None:
             raise Unservable(
                 f"CPO_TLS_CERT/CPO_TLS_KEY: not a certificate and its key ({e})"
             ) from None
+    if settings.tls_client_ca:
+        if not settings.tls_cert:
+            raise Unservable("CPO_TLS_CLIENT_CA is set without CPO_TLS_CERT (profile 3 is TLS)")
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_verify_locations(
+                settings.tls_client_ca
+            )
+        except (OSError, ssl.SSLError, ValueError) as e:
+            raise Unservable(
+                f"CPO_TLS_CLIENT_CA: cannot load {settings.tls_client_ca} ({e})"
+            ) from None
+    elif settings.tls_client_cert_required:
+        raise Unservable("CPO_TLS_CLIENT_CERT_REQUIRED is set without CPO_TLS_CLIENT_CA")
 
 
 def listen(host: str, port: int, backlog: int = 2048) -> list[socket.socket]:

@@ -286,6 +286,17 @@ class Settings(BaseSettings):
     # TLS (security profile 2 terminated by uvicorn)
     tls_cert: str | None = None
     tls_key: str | None = None
+    # Security profile 3 (ADR 027)
+    tls_client_ca: str | None = Field(
+        default=None,
+        description="PEM file of the CAs whose client certificates chargers may present"
+        " (security profile 3, with CPO_TLS_CERT); unset: none is asked for",
+    )
+    tls_client_cert_required: bool = Field(
+        default=False,
+        description="With CPO_TLS_CLIENT_CA: refuse at TLS every connection without a client"
+        " certificate (profile 3 only); off: chargers with passwords connect as well",
+    )
     forwarded_allow_ips: str = "127.0.0.1"
 
     log_level: str = "info"

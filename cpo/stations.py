@@ -17,6 +17,11 @@ from csms.models import Connector, Station, Transaction, Upload
 from csms.passwords import hash_password
 from csms.service import IDENTITY_MAX
 
+SECURITY_PROFILE = (
+    "The lowest OCPP security profile it may connect with: 1 a password, 2 a password over TLS,"
+    " 3 a client certificate"
+)
+
 
 class StationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -27,11 +32,15 @@ class StationIn(BaseModel):
         max_length=40,
         description="HTTP Basic password (security profiles 1 and 2): 16 to 40 characters, as OCPP asks",
     )
+    security_profile: Literal[1, 2, 3] = Field(default=1, description=SECURITY_PROFILE)
 
 
 class StationPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     password: str | None = Field(default=None, min_length=16, max_length=40)
+    security_profile: Literal[1, 2, 3] | None = Field(
+        default=None, description=SECURITY_PROFILE + "; the operator's way to lower it"
+    )
     energy_unit_override: Literal["kWh", "Wh"] | None = Field(
         default=None, description="For chargers that label kWh readings as Wh"
     )
@@ -55,7 +64,11 @@ class Stations:
         self.database = database
 
     async def add(self, data: StationIn) -> Station:
-        station = Station(id=data.id, password_hash=await _hashed(data.password))
+        station = Station(
+            id=data.id,
+            password_hash=await _hashed(data.password),
+            security_profile=data.security_profile,
+        )
         try:
             async with self.database.begin() as session:
                 session.add(station)
@@ -72,6 +85,8 @@ class Stations:
                 station.password_hash = await _hashed(data.password)
             if "energy_unit_override" in data.model_fields_set:
                 station.energy_unit_override = data.energy_unit_override
+            if data.security_profile is not None:
+                station.security_profile = data.security_profile
             return station
 
     async def all(self) -> list[Station]:

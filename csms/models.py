@@ -87,6 +87,12 @@ class Station(SQLModel, table=True):
     diagnostics_status: str | None = None
     # Per-model meter quirk: a charger that labels kWh readings as Wh (digest quirk 1).
     energy_unit_override: str | None = None
+    # The lowest OCPP security profile it may connect with (1: Basic auth, over TLS or not;
+    # 2: Basic auth over TLS; 3: a client certificate). Raised by the upgrade command once the
+    # charger took the new profile; lowered only by the operator (csms.security_profiles).
+    security_profile: int = Field(
+        default=1, sa_column=Column(Integer, nullable=False, server_default="1")
+    )
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )

@@ -187,6 +187,13 @@ class PasswordChecks:
             self._right.popitem(last=False)
         return Verdict(Outcome.OK, matched=right)
 
+    def failed(self, station_id: str, address: str) -> None:
+        """A login refused without a password to check (a client certificate of another
+        charger, csms.security_profiles): it counts toward the same back-offs."""
+        metrics.password_checks("failed").inc()
+        self.addresses.fail(address)
+        self.stations.fail(station_id)
+
     @staticmethod
     def _backoff(held: float) -> Verdict:
         metrics.password_checks("backoff").inc()

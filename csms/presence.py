@@ -74,6 +74,7 @@ class Login:
 
     password_hash: str | None
     pending_password_hash: str | None = None  # a new password it was asked to take
+    security_profile: int = 1  # the lowest it may connect with (csms.security_profiles)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +118,14 @@ class Lookups:
     async def apply(self, session: AsyncSession, items: list[str]) -> list[Login | None]:
         conn = await session.connection()
         rows = await conn.execute(
-            select(_S.id, _S.password_hash, _S.pending_password_hash).where(_S.id.in_(set(items)))
+            select(_S.id, _S.password_hash, _S.pending_password_hash, _S.security_profile).where(
+                _S.id.in_(set(items))
+            )
         )
-        found = {row.id: Login(row.password_hash, row.pending_password_hash) for row in rows}
+        found = {
+            row.id: Login(row.password_hash, row.pending_password_hash, row.security_profile)
+            for row in rows
+        }
         return [found.get(station_id) for station_id in items]
 
 

@@ -28,6 +28,13 @@ from csms.messagelog import MessageLog
 from csms.passwords import Outcome, PasswordChecks
 from csms.registry import MemoryRegistry, RedisRegistry, Registry
 from csms.relay import CommandRelay
+from csms.security_profiles import (
+    ClientCertificate,
+    Refusal,
+    UnreadableCertificate,
+    client_certificate,
+    refusal,
+)
 from csms.store import Store
 from csms.tasks import finish, pause
 from csms.v16.handlers import ChargePoint16
@@ -237,15 +244,29 @@ class Csms:
         login = await self.store.login(station_id)
         if login is None and not self.config.auto_register:
             return await self._deny(websocket, 404, "unknown charge point", "unknown")
-        password = basic_password(websocket, station_id)
         address = websocket.client.host if websocket.client else ""
+        try:
+            certificate = client_certificate(websocket.scope)
+            refused = refusal(
+                station_id,
+                login.security_profile if login is not None else 1,
+                certificate,
+                over_tls=websocket.scope.get("scheme") == "wss",
+            )
+        except UnreadableCertificate:
+            certificate = None
+            refused = Refusal(401, "the client certificate cannot be read", "certificate", True)
+        if refused is not None:
+            return await self._refuse(websocket, station_id, address, refused, certificate)
+        # A certificate that names the charger identifies it (profile 3): no password then.
+        password = basic_password(websocket, station_id) if certificate is None else None
         pending = login.pending_password_hash if login is not None else None
         if login is not None and login.password_hash is None and pending and password is not None:
             # No password needed yet, but one it was asked to take: once it uses it, it counts.
             first = await self.passwords.check(station_id, address, [pending], password)
             if first.outcome is Outcome.OK:
                 await self.store.password_taken(station_id, pending)
-        if login is not None and login.password_hash is not None:
+        if certificate is None and login is not None and login.password_hash is not None:
             hashes = [login.password_hash, *filter(None, [login.pending_password_hash])]
             verdict = (
                 await self.passwords.check(station_id, address, hashes, password)
@@ -344,6 +365,32 @@ class Csms:
                 if held:
                     with contextlib.suppress(Exception):
                         await self.store.disconnected(station_id, conn.close_reason, epoch)
+
+    async def _refuse(
+        self,
+        websocket: WebSocket,
+        station_id: str,
+        address: str,
+        refused: Refusal,
+        certificate: ClientCertificate | None,
+    ) -> None:
+        """A refusal by security profile; one that may be a guess (a certificate of another
+        charger) is a security event, counted toward the back-off as a wrong password is."""
+        if refused.guess:
+            if held := self.passwords.addresses.held(address):
+                retry_after = {"Retry-After": str(math.ceil(held))}
+                return await self._deny(
+                    websocket, 429, "too many failed logins", "backoff", retry_after
+                )
+            self.passwords.failed(station_id, address)
+            log.warning(
+                "security: %s refused from %s: %s (subject %s)",
+                station_id,
+                address,
+                refused.text,
+                certificate.subject if certificate is not None else "unreadable",
+            )
+        return await self._deny(websocket, refused.status, refused.text, refused.reason)
 
     async def _deny(
         self,

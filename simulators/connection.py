@@ -7,6 +7,7 @@ import base64
 import contextlib
 import json
 import logging
+import ssl
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Coroutine
@@ -41,6 +42,8 @@ class Connection:
         self.url = url
         self.ocpp = ocpp
         self.password = password
+        # wss://: the TLS context it connects with (with a client certificate: profile 3).
+        self.tls: ssl.SSLContext | None = None
         self.response_timeout = response_timeout
         # When the server drops us (not a Reset), come back with back-off like a field unit.
         self.reconnect = False
@@ -127,6 +130,7 @@ class Connection:
             subprotocols=[Subprotocol(f"ocpp{self.ocpp}")],
             additional_headers=headers,
             open_timeout=self.response_timeout,
+            **({"ssl": self.tls} if self.tls is not None else {}),
         )
         adapter = self._adapter(ws)
         closed = asyncio.Event()

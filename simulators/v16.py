@@ -25,7 +25,7 @@ REASONS = {
 FROM_201 = {"ImmediateReset": "HardReset", "StoppedByEV": "EVDisconnected", "Timeout": "Other"}
 READ_ONLY = {
     "NumberOfConnectors", "SupportedFeatureProfiles", "ReserveConnectorZeroSupported",
-    "GetConfigurationMaxKeys", "SecurityProfile", "ChargeProfileMaxStackLevel",
+    "GetConfigurationMaxKeys", "ChargeProfileMaxStackLevel",
     "ChargingScheduleAllowedChargingRateUnit", "ChargingScheduleMaxPeriods",
     "MaxChargingProfilesInstalled",
 }  # fmt: skip
@@ -466,6 +466,8 @@ class ChargePoint16(Adapter, ChargePoint):
 
 
 def _valid(name: str, value: str, current: str) -> bool:
+    if name == "SecurityProfile":  # 1.6 security whitepaper: only ever raised, up to 3
+        return value in ("1", "2", "3") and int(value) > int(current or 0)
     if name in INTEGER_KEYS:
         return value.isdigit()
     if current in ("true", "false"):

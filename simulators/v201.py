@@ -70,6 +70,7 @@ def default_variables(sim: ChargePointSimulator) -> dict[Key, str]:
     return {
         ("OCPPCommCtrlr", "HeartbeatInterval"): str(sim.heartbeat_interval),
         ("OCPPCommCtrlr", "MessageTimeout"): str(int(sim.response_timeout)),
+        ("OCPPCommCtrlr", "NetworkConfigurationPriority"): "0",
         ("SampledDataCtrlr", "TxUpdatedInterval"): "60",
         ("SampledDataCtrlr", "TxUpdatedMeasurands"): MEASURANDS,
         ("SampledDataCtrlr", "TxEndedMeasurands"): "Energy.Active.Import.Register",

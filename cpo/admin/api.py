@@ -662,7 +662,7 @@ class Admin:
                 "PATCH",
                 "/stations/{station_id}",
                 self.update_station,
-                "Change a station's password or meter quirk",
+                "Change a station's password, security profile or meter quirk",
                 v.StationView,
                 body=StationPatch,
             ),

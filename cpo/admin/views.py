@@ -118,6 +118,9 @@ class StationView(BaseModel):
     firmware_status: str | None
     diagnostics_status: str | None
     energy_unit_override: str | None
+    security_profile: int = Field(
+        description="The lowest OCPP security profile it may connect with"
+    )
     created_at: datetime
     password_set: bool
     connected: bool = Field(description="Holds a WebSocket on this node now")

@@ -45,7 +45,7 @@ from csms.commands.port import (
     schedule_seconds,
 )
 from csms.commands.reservations import CancelReservation, Reserve
-from csms.commands.security import SetNetworkProfile, SetPassword
+from csms.commands.security import SetNetworkProfile, SetPassword, UpgradeSecurityProfile
 from csms.commands.smart_charging import ClearChargingLimit, SetChargingLimit
 from csms.commands.transactions import GetTransactionStatus, RemoteStart, RemoteStop
 
@@ -102,6 +102,7 @@ __all__ = [
     "TriggerMessage",
     "Unlock",
     "UpdateFirmware",
+    "UpgradeSecurityProfile",
     "running_transaction",
     "schedule_seconds",
 ]
