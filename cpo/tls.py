@@ -8,6 +8,8 @@ strings, the client's own certificate first; Python's ssl hands over that one on
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import ssl
 from typing import Any
@@ -15,8 +17,9 @@ from urllib.parse import unquote
 
 from uvicorn.middleware.proxy_headers import _TrustedHosts
 
-# What a proxy that ended TLS sets to the client certificate it verified, URL-encoded PEM
-# (nginx: `proxy_set_header X-Client-Cert $ssl_client_escaped_cert;`).
+# What a proxy that ended TLS sets to the client certificate it verified: URL-encoded PEM
+# (nginx: `proxy_set_header X-Client-Cert $ssl_client_escaped_cert;`) or base64 DER (HAProxy:
+# `http-request set-header X-Client-Cert %[ssl_c_der,base64] if { ssl_c_used }`).
 CLIENT_CERT_HEADER = b"x-client-cert"
 HEADER_MAX = 16 * 1024  # a certificate is a few KiB; anything longer is not one
 
@@ -51,9 +54,18 @@ def tls_extension(
         return None  # anyone may send the header; only a trusted proxy is believed
     for name, value in headers:
         if name.lower() == CLIENT_CERT_HEADER and value:
-            pem = unquote(value[:HEADER_MAX].decode("latin-1")).strip()
-            return _extension([pem], None)
+            return _extension([_pem(value[:HEADER_MAX].decode("latin-1"))], None)
     return None
+
+
+def _pem(header: str) -> str:
+    text = unquote(header).strip()
+    if text.startswith("-----BEGIN"):
+        return text
+    try:
+        return ssl.DER_cert_to_PEM_cert(base64.b64decode(text, validate=True))
+    except (binascii.Error, ValueError):
+        return text  # neither: left for the reader to find unreadable
 
 
 def _extension(chain: list[str], tls_version: int | None) -> dict[str, Any]:

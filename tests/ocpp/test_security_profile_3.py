@@ -3,6 +3,7 @@ behind a proxy that ended TLS; the per-station profile; and its upgrade over OCP
 
 from __future__ import annotations
 
+import base64
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -192,6 +193,8 @@ async def test_behind_a_proxy_the_certificate_comes_in_its_header(
     await boots(platform, "CP-PX3", headers=forwarded(pki.pem("CP-PX3")))
     assert await refused(platform, "CP-PX3", headers=forwarded(pki.pem("CP-OTHER"))) == 403
     assert await refused(platform, "CP-PX3", headers=forwarded("garbage")) == 401
+    der = ssl.PEM_cert_to_DER_cert(pki.pem("CP-PX3"))  # HAProxy sends base64 DER
+    await boots(platform, "CP-PX3", headers=forwarded(base64.b64encode(der).decode()))
     assert await refused(platform, "CP-PX3", headers={"X-Forwarded-Proto": "https"}) == 401
 
 
