@@ -16,6 +16,8 @@ import pytest
 import trustme
 from websockets.exceptions import InvalidStatus
 
+from cpo.server import Unservable, check_tls
+from cpo.settings import Settings
 from simulators.charge_point import ChargePointSimulator
 from tests.helpers.platform import Platform, command
 from tests.helpers.wire import BOOT16, BOOT201, basic, call, open_raw
@@ -176,6 +178,30 @@ async def test_profile_3_alone_refuses_connections_without_a_certificate_at_tls(
         assert await refused(p, "CP-ONLY3", ssl=pki.client("CP-NOT-ONLY3")) == 403
     finally:
         await p.stop()
+
+
+def test_client_certificate_settings_that_cannot_work_stop_the_start(
+    tmp_path: Path, pki: Pki
+) -> None:
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    cases = [
+        ({"tls_client_ca": str(garbage)}, "CPO_TLS_CLIENT_CA: cannot load"),
+        ({"tls_client_ca": str(tmp_path / "nowhere.pem")}, "CPO_TLS_CLIENT_CA: cannot load"),
+        ({"tls_cert": None, "tls_key": None}, "CPO_TLS_CLIENT_CA is set without CPO_TLS_CERT"),
+        (
+            {"tls_client_ca": None, "tls_client_cert_required": True},
+            "CPO_TLS_CLIENT_CERT_REQUIRED is set without CPO_TLS_CLIENT_CA",
+        ),
+    ]
+    for changed, message in cases:
+        given = {"tls_cert": pki.cert, "tls_key": pki.key, "tls_client_ca": pki.client_ca} | changed
+        with pytest.raises(Unservable) as stopped:
+            check_tls(Settings(_env_file=None, **given))  # type: ignore[call-arg]
+        assert str(stopped.value).startswith(message), stopped.value
+    check_tls(
+        Settings(_env_file=None, tls_cert=pki.cert, tls_key=pki.key, tls_client_ca=pki.client_ca)
+    )  # type: ignore[call-arg]
 
 
 # -- behind a proxy that ended TLS ------------------------------------------------------------------
