@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from csms.certificates.plug_and_charge import NoPlugAndCharge, PlugAndCharge
+
 if TYPE_CHECKING:
     from csms.certificates import CertificateSigner
 
@@ -39,3 +41,5 @@ class CsmsConfig:
     # Rejected. The O a CSR must name, when set (security profile 3: the CPO's name).
     signer: CertificateSigner | None = None
     certificate_organization: str | None = None
+    # Who answers a 2.0.1 charger's Plug & Charge requests (EV contract certificates, OCSP).
+    plug_and_charge: PlugAndCharge = NoPlugAndCharge()

@@ -28,6 +28,7 @@ class EventType(StrEnum):
     METER_VALUES_SAMPLED = "MeterValuesSampled"
     FIRMWARE_STATUS = "FirmwareStatusChanged"
     FIRMWARE_PUBLISH_STATUS = "FirmwarePublishStatusChanged"
+    PLUG_AND_CHARGE = "PlugAndChargeRequested"
     DIAGNOSTICS_STATUS = "DiagnosticsStatusChanged"
     LOG_STATUS = "LogStatusChanged"
     SECURITY_EVENT = "SecurityEventReported"

@@ -13,6 +13,7 @@ from ocpp.v201.enums import Action
 
 from csms import clock
 from csms.certificates import signing
+from csms.certificates.plug_and_charge import Answer
 from csms.events import EventType
 from csms.handlers import StationHandlers, on
 from csms.store import BootInfo, StatusReport, TransactionFacts
@@ -384,6 +385,42 @@ class ChargePoint201(StationHandlers, ChargePoint):
             self.accepted_csr = None
             signing.follow(self.conn, self.store, csr, certificate_type)
 
+    @on(Action.get_15118_ev_certificate)
+    async def on_get_15118_ev_certificate(
+        self, iso15118_schema_version: str, action: str, exi_request: str, **kw: Any
+    ) -> Any:
+        pki = self.conn.config.plug_and_charge
+        answer = await pki.contract_certificate(
+            self.conn.station_id, iso15118_schema_version, action, exi_request
+        )
+        await self._plug_and_charge("Get15118EVCertificate", answer, action=action)
+        return result.Get15118EVCertificate(
+            status=answer.status,
+            exi_response=answer.data or "",
+            status_info=_reason(answer),
+        )
+
+    @on(Action.get_certificate_status)
+    async def on_get_certificate_status(self, ocsp_request_data: dict[str, str], **kw: Any) -> Any:
+        pki = self.conn.config.plug_and_charge
+        answer = await pki.certificate_status(self.conn.station_id, ocsp_request_data)
+        await self._plug_and_charge(
+            "GetCertificateStatus", answer, serial=ocsp_request_data.get("serial_number")
+        )
+        return result.GetCertificateStatus(
+            status=answer.status, ocsp_result=answer.data, status_info=_reason(answer)
+        )
+
+    async def _plug_and_charge(self, request: str, answer: Answer, **data: Any) -> None:
+        await self.store.event(
+            self.conn.station_id,
+            EventType.PLUG_AND_CHARGE,
+            request=request,
+            status=answer.status,
+            reason=answer.reason,
+            **data,
+        )
+
     # -- notifications ------------------------------------------------------------------------
 
     @on(Action.security_event_notification)
@@ -464,3 +501,11 @@ class ChargePoint201(StationHandlers, ChargePoint):
         return result.DataTransfer(status="UnknownVendorId")
 
     # -- helpers ------------------------------------------------------------------------------
+
+
+def _reason(answer: Answer) -> dict[str, str] | None:
+    """A StatusInfo saying why (its code at most 20 characters, the text 512)."""
+    if answer.reason_code is None:
+        return None
+    info = {"reason_code": answer.reason_code[:20]}
+    return info | ({"additional_info": answer.reason[:512]} if answer.reason else {})

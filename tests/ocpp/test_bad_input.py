@@ -61,7 +61,7 @@ async def test_unknown_action_is_not_implemented_and_known_unhandled_is_not_supp
 ) -> None:
     ws = await booted(platform, f"CP-ACT-{version}", version)
     assert (await call(ws, "MakeCoffee", {}))[2] == "NotImplemented"
-    known_unhandled = "Get15118EVCertificate" if version == "2.0.1" else "ClearCache"
+    known_unhandled = "ClearCache"  # a CSMS's CALL, sent the wrong way
     assert (await call(ws, known_unhandled, {}))[2] == "NotSupported"
     await ws.close()
 

@@ -238,6 +238,39 @@ async def test_an_over_long_csr_is_a_call_error(platform: Platform, version: str
     await ws.close()
 
 
+# -- Plug & Charge requests (2.0.1), with no V2G PKI behind the platform ------------------------
+
+
+async def test_plug_and_charge_requests_fail_at_once_with_the_reason(platform: Platform) -> None:
+    events = platform.events()
+    ws = await booted(platform, "CP-PNC", "2.0.1")
+    contract = await call(
+        ws,
+        "Get15118EVCertificate",
+        {"iso15118SchemaVersion": "urn:iso:15118:2:2013:MsgDef", "action": "Install",
+         "exiRequest": "gAE="},
+    )  # fmt: skip
+    assert contract[0] == 3 and contract[2]["status"] == "Failed"
+    assert contract[2]["exiResponse"] == ""
+    assert contract[2]["statusInfo"]["reasonCode"] == "NotSupported"
+    ocsp = {
+        "hashAlgorithm": "SHA256",
+        "issuerNameHash": "a" * 64,
+        "issuerKeyHash": "b" * 64,
+        "serialNumber": "01",
+        "responderURL": "http://ocsp.example.com",
+    }
+    status = await call(ws, "GetCertificateStatus", {"ocspRequestData": ocsp})
+    assert status[0] == 3 and status[2]["status"] == "Failed" and "ocspResult" not in status[2]
+    recorded = await events.wait(
+        EventType.PLUG_AND_CHARGE.value, lambda e: e.data["request"] == "GetCertificateStatus"
+    )
+    assert recorded.data["serial"] == "01" and "V2G PKI" in recorded.data["reason"]
+    bad = await call(ws, "Get15118EVCertificate", {"action": "Steal", "exiRequest": "x"})
+    assert bad[0] == 4 and bad[2] in ("ProtocolError", "FormationViolation")  # no type given
+    await ws.close()
+
+
 # -- InstallCertificate, GetInstalledCertificateIds, DeleteCertificate ------------------------------
 
 
