@@ -33,6 +33,7 @@ from cpo.push.deliverer import Deliverer
 from cpo.push.worker import PushWorker, can_share
 from cpo.schema import migrate
 from cpo.settings import Settings
+from cpo.site_power.limits import SitePower
 from cpo.stations import Stations
 from cpo.tokens.operator import OperatorTokens
 from cpo.uploads import Uploads
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     firmware = Campaigns(
         database, csms.commands, csms.store.feed, silence=settings.firmware_silence
     )
+    site_power = SitePower(database, csms.commands, csms.store.feed)
     admin = Admin(
         csms,
         stations,
@@ -128,6 +130,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ocpi_side,
         AdminToken(readers or database, settings.admin_token),
         firmware,
+        site_power,
     )
     console = Console(settings, database, readers, csms, stations, ocpi_side)
     uploads = Uploads(csms.store)
@@ -143,6 +146,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await cluster.start()
         await csms.start()
         firmware.start()
+        site_power.start()
         # One node: no deliverer runs yet, so any row still leased was being sent when the
         # previous process died. Several nodes: the live nodes' deliverers keep theirs (their
         # names begin with their node's, ADR 018).
@@ -164,6 +168,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await wakes.stop()
             await ocpi_side.stop()
             await firmware.stop()
+            await site_power.stop()
             await csms.stop()
             if worker is not None:
                 await worker.stop()

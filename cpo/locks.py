@@ -15,6 +15,7 @@ class Lock(enum.IntEnum):
     CATALOGUE = 1  # an operator's writes of Locations and Tariffs
     RESERVATION = 2  # one party's reservations, by the eMSP's reservation id
     ROLES = 3  # registrations: a role is checked free and taken in one turn
+    SITE_POWER = 4  # one Location's power shares: recomputed and sent in one turn
 
 
 async def hold(session: AsyncSession, lock: Lock, key: int = 0) -> None:

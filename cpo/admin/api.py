@@ -34,6 +34,7 @@ from cpo.ocpi_side import InvitationIn, OcpiSide, OriginsIn, RegistrationIn
 from cpo.operator_input import Conflict, Invalid, NotFound
 from cpo.parties import NotRegistered, party_view
 from cpo.push import outbox
+from cpo.site_power.limits import PowerLimitIn, SitePower
 from cpo.stations import StationIn, StationPatch, Stations, station_view
 from cpo.tariffs.store import tariff_object
 from cpo.tariffs.tables import Tariff
@@ -138,6 +139,7 @@ class Admin:
     ocpi_side: OcpiSide
     token: AdminToken
     firmware: Campaigns
+    site_power: SitePower
     report: CdrReport = field(init=False)
 
     def __post_init__(self) -> None:
@@ -493,6 +495,17 @@ class Admin:
             raise Problem(404, "no such location")
         return ok(done.view())
 
+    async def put_power_limit(self, request: Request) -> Response:
+        given = await body(request, PowerLimitIn)
+        return ok(await self.site_power.set(request.path_params["location_id"], given))
+
+    async def get_power_limit(self, request: Request) -> Response:
+        return ok(await self.site_power.get(request.path_params["location_id"]))
+
+    async def delete_power_limit(self, request: Request) -> Response:
+        await self.site_power.delete(request.path_params["location_id"])
+        return Response(status_code=204)
+
     async def unassigned(self, request: Request) -> Response:
         return ok(await self.ocpi_side.locations.unassigned())
 
@@ -842,6 +855,28 @@ class Admin:
                 self.publish_location,
                 "Hide a Location (publish false)",
                 v.Upserted,
+            ),
+            Op(
+                "PUT",
+                "/locations/{location_id}/power-limit",
+                self.put_power_limit,
+                "Set the Location's power limit (W), spread over the chargers charging there",
+                v.PowerLimitView,
+                body=PowerLimitIn,
+            ),
+            Op(
+                "GET",
+                "/locations/{location_id}/power-limit",
+                self.get_power_limit,
+                "The Location's power limit and the share each charger holds",
+                v.PowerLimitView,
+            ),
+            Op(
+                "DELETE",
+                "/locations/{location_id}/power-limit",
+                self.delete_power_limit,
+                "Lift the Location's power limit (its chargers' site profiles are cleared)",
+                status=204,
             ),
             Op(
                 "GET",

@@ -496,3 +496,15 @@ class CampaignView(BaseModel):
 
 class CampaignDetail(CampaignView):
     chargers: list[CampaignCharger]
+
+
+class ChargerShare(BaseModel):
+    station_id: str
+    limit_w: float | None = Field(description="The site limit the charger holds; None: none yet")
+
+
+class PowerLimitView(BaseModel):
+    location_id: str
+    limit_w: int
+    updated_at: str
+    chargers: list[ChargerShare]

@@ -14,6 +14,7 @@ import cpo.firmware.tables  # noqa: F401
 import cpo.locations.tables  # noqa: F401
 import cpo.push.tables  # noqa: F401
 import cpo.sessions.tables  # noqa: F401
+import cpo.site_power.tables  # noqa: F401
 import cpo.tables  # noqa: F401
 import cpo.tariffs.tables  # noqa: F401
 import cpo.tokens.tables  # noqa: F401
