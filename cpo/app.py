@@ -132,7 +132,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         firmware,
         site_power,
     )
-    console = Console(settings, database, readers, csms, stations, ocpi_side)
+    console = Console(settings, database, readers, csms, stations, ocpi_side, site_power)
     uploads = Uploads(csms.store)
 
     @contextlib.asynccontextmanager

@@ -504,6 +504,26 @@ def cmd_location_show(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_location_power_limit(args: argparse.Namespace, settings: Settings) -> int:
+    """Shows the Location's power limit; with WATTS sets it, with --remove lifts it."""
+    path = f"/locations/{_segment(args.id)}/power-limit"
+    if args.remove:
+        _admin(settings).call("DELETE", path)
+        _print(args, {"id": args.id, "removed": True}, f"location {args.id}: no power limit")
+        return 0
+    if args.watts is not None:
+        limit = _admin(settings).call("PUT", path, json={"limit_w": args.watts})
+    else:
+        limit = _admin(settings).call("GET", path)
+    lines = [f"location {limit['location_id']}: {limit['limit_w']} W"] + [
+        f"  {c['station_id']:<24} "
+        + ("nothing held yet" if c["limit_w"] is None else f"{c['limit_w']:g} W")
+        for c in limit["chargers"]
+    ]
+    _print(args, limit, "\n".join(lines))
+    return 0
+
+
 def cmd_tariff_list(args: argparse.Namespace, settings: Settings) -> int:
     rows = _admin(settings).call("GET", "/tariffs")
     human = "\n".join(
@@ -901,6 +921,16 @@ def parser() -> argparse.ArgumentParser:
     ).add_argument("file")
     command(location, "list", cmd_location_list, "list Locations with their EVSE statuses")
     command(location, "show", cmd_location_show, "one Location").add_argument("id")
+    limit = command(
+        location,
+        "power-limit",
+        cmd_location_power_limit,
+        "show, set (WATTS) or lift (--remove) the Location's power limit, shared by the"
+        " chargers charging there",
+    )
+    limit.add_argument("id")
+    limit.add_argument("watts", nargs="?", type=int, help="the new limit in W")
+    limit.add_argument("--remove", action="store_true", help="lift the limit")
 
     tariff = group(sub, "tariff", "OCPI Tariffs")
     command(

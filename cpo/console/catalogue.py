@@ -8,19 +8,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from pydantic import ValidationError
 from sqlalchemy import Table, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cpo.console.forms import BadForm
+from cpo.console.forms import BadForm, problems
 from cpo.console.logins import Login
 from cpo.console.paging import Pager, like, rows_page, search_term
 from cpo.console.uploads import FILE_FIELD, Upload
 from cpo.locations.store import Locations
 from cpo.locations.tables import Location, LocationEvse
-from cpo.operator_input import Invalid, Upserted
+from cpo.operator_input import Invalid, NotFound, Upserted
+from cpo.site_power.limits import PowerLimitIn
+from cpo.site_power.tables import SitePowerLimit
 from cpo.tariffs.tables import Tariff
 
 if TYPE_CHECKING:
@@ -62,7 +65,23 @@ async def location_rows(
         )
     locations, total = await rows_page(session, Location, where, col(Location.ocpi_id), pager)
     evses = await Locations.evses_of(session, [loc.id for loc in locations if loc.id is not None])
-    rows = [{"location": loc, "evses": evses.get(loc.id or 0, [])} for loc in locations]
+    ids = [loc.id for loc in locations if loc.id is not None]
+    limits = {
+        row.location_id: row.limit_w
+        for row in (
+            await session.execute(
+                select(SitePowerLimit).where(col(SitePowerLimit.location_id).in_(ids))
+            )
+        ).scalars()
+    }
+    rows = [
+        {
+            "location": loc,
+            "evses": evses.get(loc.id or 0, []),
+            "power_limit": limits.get(loc.id or 0),
+        }
+        for loc in locations
+    ]
     return rows, total
 
 
@@ -83,6 +102,7 @@ async def _page(
     kind: str,
     imported: dict[str, Any] | None = None,
     status: int = 200,
+    limited: dict[str, Any] | None = None,
 ) -> Response:
     term = search_term(request)
     pager = Pager.of(request, PAGE, {"q": term})
@@ -101,6 +121,7 @@ async def _page(
         term=term,
         paged=pager.counted(total),
         imported=imported,
+        outcome=limited,
         file_field=FILE_FIELD,
     )
 
@@ -166,3 +187,37 @@ async def import_tariffs(
     console: Console, request: Request, login: Login, upload: Upload | BadForm
 ) -> Response:
     return await _import(console, request, login, upload, "tariff")
+
+
+async def power_limit(
+    console: Console, request: Request, login: Login, form: dict[str, str]
+) -> Response:
+    """Sets a Location's power limit from its row of the Locations page (an empty field lifts
+    it), as `cpo location power-limit` and the admin API do."""
+    location_id = request.path_params["location_id"]
+    given = form.get("limit_w", "").strip()
+    outcome: dict[str, Any] = {"command": "power_limit", "problems": {}, "data": None}
+    status = 200
+    try:
+        if given:
+            limit = await console.site_power.set(
+                location_id, PowerLimitIn.model_validate({"limit_w": given})
+            )
+            shares = ", ".join(
+                f"{c['station_id']} {c['limit_w']:g} W"
+                for c in limit["chargers"]
+                if c["limit_w"] is not None
+            )
+            outcome |= {"ok": True, "said": f"Limited to {limit['limit_w']} W.", "detail": shares}
+        else:
+            await console.site_power.delete(location_id)
+            outcome |= {"ok": True, "said": "The limit is lifted."}
+    except ValidationError as e:
+        status = 422
+        outcome |= {"ok": False, "said": "Nothing was changed:", "problems": problems(e)}
+    except NotFound as e:
+        status = 404
+        outcome |= {"ok": False, "said": f"{str(e).capitalize()}."}
+    if request.headers.get("hx-request") == "true":
+        return console.render(request, login, "_outcome.html", status=status, outcome=outcome)
+    return await _page(console, request, login, "location", status=status, limited=outcome)

@@ -90,3 +90,50 @@ def problems(error: ValidationError) -> dict[str, str]:
         field = str(err["loc"][0]) if err["loc"] else ""
         found.setdefault(field, err["msg"])
     return found
+
+
+# The fields of the set_charging_profile form that make its profile (the rest are the command's).
+PROFILE_FIELDS = ("id", "purpose", "kind", "recurrency", "stack_level", "unit", "transaction_id")
+PERIODS_MAX = 1024  # as many as a ChargingProfile holds
+
+
+def profile_command_fields(form: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The set_charging_profile form as its command takes it: a profile with one schedule whose
+    periods are written one a line as `start_s:limit` ("0:7400", "3600:11000"); and the
+    problems of the lines that cannot be read (field name → message)."""
+    fields: dict[str, Any] = {
+        name: value.strip()
+        for name, value in form.items()
+        if name not in (CSRF_FIELD, "periods") and value.strip()
+    }
+    profile = {k: fields.pop(k) for k in PROFILE_FIELDS if k in fields}
+    periods: list[dict[str, str]] = []
+    lines = [line.strip() for line in form.get("periods", "").splitlines() if line.strip()]
+    if not lines:
+        return fields, {"periods": "Give at least one period, one a line: start_s:limit"}
+    if len(lines) > PERIODS_MAX:
+        return fields, {"periods": f"At most {PERIODS_MAX} periods"}
+    for number, line in enumerate(lines, 1):
+        start, colon, limit = line.partition(":")
+        if not colon or not start.strip() or not limit.strip():
+            return fields, {"periods": f"line {number}: write start_s:limit, as 0:7400"}
+        periods.append({"start_period": start.strip(), "limit": limit.strip()})
+    fields["profile"] = profile | {"periods": periods}
+    return fields, {}
+
+
+def profile_problems(error: ValidationError) -> dict[str, str]:
+    """As `problems`, each named by the form's field: a profile's fields by their own name,
+    a period's by the periods field and its line."""
+    found: dict[str, str] = {}
+    for err in error.errors(include_url=False, include_context=False, include_input=False):
+        loc = list(err["loc"])
+        message = err["msg"]
+        if loc[:2] == ["profile", "periods"] and len(loc) > 2 and isinstance(loc[2], int):
+            field, message = "periods", f"line {loc[2] + 1}: {loc[-1]}: {message}"
+        elif loc[:1] == ["profile"] and len(loc) > 1:
+            field = str(loc[1])
+        else:
+            field = str(loc[0]) if loc else ""
+        found.setdefault(field, message)
+    return found

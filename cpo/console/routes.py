@@ -35,6 +35,7 @@ from cpo.console.uploads import Upload, read_upload
 from cpo.console.view import SECURITY_HEADERS, STATIC, View
 from cpo.ocpi_side import OcpiSide
 from cpo.settings import Settings
+from cpo.site_power.limits import SitePower
 from cpo.stations import Stations
 from csms.service import Csms
 
@@ -66,8 +67,10 @@ class Console:
         csms: Csms,
         stations: Stations,
         ocpi_side: OcpiSide,
+        site_power: SitePower,
     ) -> None:
         self.settings = settings
+        self.site_power = site_power
         self.database = database
         # Pages only read: on SQLite, on the reading connections, never queued behind writes.
         self.reads = readers or database
@@ -350,6 +353,11 @@ class Console:
             ),
             Route("/locations", self.page(catalogue.locations_page), methods=["GET"]),
             Route("/locations/import", self.upload(catalogue.import_locations), methods=["POST"]),
+            Route(
+                "/locations/{location_id}/power-limit",
+                self.action(catalogue.power_limit),
+                methods=["POST"],
+            ),
             Route("/tariffs", self.page(catalogue.tariffs_page), methods=["GET"]),
             Route("/tariffs/import", self.upload(catalogue.import_tariffs), methods=["POST"]),
             Route("/tokens", self.page(tokens.tokens_page), methods=["GET"]),

@@ -17,14 +17,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cpo.admin.api import attachment
-from cpo.console.forms import command_fields, plain, problems
+from cpo.console.forms import (
+    command_fields,
+    plain,
+    problems,
+    profile_command_fields,
+    profile_problems,
+)
 from cpo.console.logins import Login
 from cpo.console.paging import SEARCH_MAX, like
 from cpo.locations.tables import Location, LocationEvse
 from cpo.operator_input import NotFound
 from csms import clock, device_model, uploads
 from csms.certificates import records
-from csms.commands import COMMANDS, CommandResult, Outcome
+from csms.commands import COMMANDS, Command, CommandResult, Outcome
 from csms.models import Connector, Station, Transaction, TransactionStatus
 from csms.service import IDENTITY_MAX
 
@@ -265,6 +271,25 @@ def _said(result: CommandResult) -> tuple[bool, str]:
     return False, said
 
 
+def _parsed(
+    model: type[Command], name: str, form: dict[str, str]
+) -> tuple[Command | None, dict[str, str]]:
+    """The command the form makes, or each field's problem."""
+    if name != "set_charging_profile":
+        try:
+            return model.model_validate(command_fields(model, form)), {}
+        except ValidationError as e:
+            return None, problems(e)
+    # A profile and its periods, written as lines of text.
+    fields, unread = profile_command_fields(form)
+    if unread:
+        return None, unread
+    try:
+        return model.model_validate(fields), {}
+    except ValidationError as e:
+        return None, profile_problems(e)
+
+
 async def command(
     console: Console, request: Request, login: Login, form: dict[str, str]
 ) -> Response:
@@ -281,11 +306,10 @@ async def command(
         return console.error(request, login, 404, f"There is no station {station_id}.")
     outcome: dict[str, Any]
     status = 200
-    try:
-        parsed = model.model_validate(command_fields(model, form))
-    except ValidationError as e:
+    parsed, wrong = _parsed(model, name, form)
+    if parsed is None:
         status = 422
-        outcome = {"ok": False, "said": "Nothing was sent:", "problems": problems(e), "data": None}
+        outcome = {"ok": False, "said": "Nothing was sent:", "problems": wrong, "data": None}
     else:
         result = await console.csms.commands.run(station_id, parsed)
         ok, said = _said(result)

@@ -4,6 +4,9 @@ its StationMax profile when a transaction starts or ends there and when the limi
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +17,9 @@ from cpo.site_power.allocation import allocate
 from simulators.charge_point import ChargePointSimulator
 from tests.helpers.ocpi import location
 from tests.helpers.platform import Platform, online, post
+from tests.helpers.processes import run
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # -- the allocation ------------------------------------------------------------------------------
 
@@ -160,3 +166,29 @@ async def test_a_bad_site_limit_is_refused_as_a_problem(
         assert response.status_code == status, response.text
         assert response.headers["content-type"] == "application/problem+json"
         assert (await admin.get("/locations/SITE/power-limit")).status_code == 404
+
+
+async def test_the_cli_sets_shows_and_lifts_a_site_limit(
+    platform: Platform, tmp_path: Path
+) -> None:
+    await post(platform, "/locations", location("SITE", [("S-X", "CP-CLI-SITE", 1)]))
+
+    async def cpo(*args: str) -> tuple[int, str, str]:
+        # This checkout's `cpo`, as an operator runs it against the server.
+        env = platform.cli_env() | {"PYTHONPATH": str(ROOT)}
+        return await run(sys.executable, "-m", "cpo.cli", *args, env=env, cwd=tmp_path)
+
+    code, out, err = await cpo("location", "power-limit", "SITE", "11000")
+    assert code == 0, err
+    assert out.splitlines() == [
+        "location SITE: 11000 W",
+        "  CP-CLI-SITE              nothing held yet",
+    ]
+    code, out, err = await cpo("location", "power-limit", "SITE", "--json")
+    assert code == 0 and json.loads(out)["limit_w"] == 11000, err
+    code, _, err = await cpo("location", "power-limit", "SITE", "-5")
+    assert code == 1 and "greater than or equal to 0" in err
+    code, out, err = await cpo("location", "power-limit", "SITE", "--remove")
+    assert code == 0 and "no power limit" in out, err
+    code, _, err = await cpo("location", "power-limit", "SITE")
+    assert code == 1 and "has no power limit" in err
