@@ -28,6 +28,8 @@ from cpo.firmware.campaigns import Campaigns
 from cpo.ocpi.responses import OcpiResponse
 from cpo.ocpi.status import Status
 from cpo.ocpi_side import OcpiSide
+from cpo.price_display.authorizer import PricedAuthorizer
+from cpo.price_display.costs import CostDisplay, Costs
 from cpo.push import outbox
 from cpo.push.deliverer import Deliverer
 from cpo.push.worker import PushWorker, can_share
@@ -109,7 +111,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if cluster is not None
         else None
     )
-    csms.authorizer = ocpi_side.authorizer
+    # The driver is told the price with the authorization (2.0.1), and what charging costs.
+    csms.authorizer = PricedAuthorizer(ocpi_side.authorizer, database)
+    costs = Costs(database, ocpi_side.charging)
+    csms.costs = costs
+    cost_display = CostDisplay(
+        database,
+        costs,
+        csms.commands,
+        csms.registry,
+        csms.store.feed,
+        settings.cost_update_seconds,
+        settings.california_pricing,
+    )
 
     async def free_rows_of(nodes: set[str]) -> None:
         """Several nodes: what the deliverers of a node that died were sending goes to the
@@ -147,6 +161,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await csms.start()
         firmware.start()
         site_power.start()
+        cost_display.start()
         # One node: no deliverer runs yet, so any row still leased was being sent when the
         # previous process died. Several nodes: the live nodes' deliverers keep theirs (their
         # names begin with their node's, ADR 018).
@@ -169,6 +184,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await ocpi_side.stop()
             await firmware.stop()
             await site_power.stop()
+            await cost_display.stop()
             await csms.stop()
             if worker is not None:
                 await worker.stop()
@@ -291,6 +307,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.ocpi_side = ocpi_side
     app.state.console = console
     app.state.firmware = firmware
+    app.state.cost_display = cost_display
     app.state.push_worker = worker
     app.state.drain = drain
     # The server calls it as it begins to stop: it waits for every open response, and a

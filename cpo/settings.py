@@ -149,6 +149,17 @@ class Settings(BaseSettings):
         ge=0,
         description="How long after an accepted START_SESSION its transaction may begin",
     )
+    cost_update_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="Least time between two running costs told to a charger during a"
+        " transaction (2.0.1 CostUpdated, 1.6 RunningCost); 0: with every reading",
+    )
+    california_pricing: bool = Field(
+        default=False,
+        description="Tell 1.6 chargers prices and costs as the OCA's California Pricing"
+        " DataTransfer messages (SetUserPrice, RunningCost, FinalCost)",
+    )
     max_plausible_power_kw: float = Field(
         default=1000.0, gt=0, description="A meter step faster than this is a glitch, not energy"
     )

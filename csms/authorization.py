@@ -42,6 +42,10 @@ class AuthorizationResult:
     group_id: str | None = None
     # Kept with the transaction for the Session and CDR (OCPI authorization_reference).
     reference: str | None = None
+    # What a 2.0.1 charger shows the driver (the price, EU price transparency), and in what
+    # language (ISO 639-1); 1.6 answers have no room for it.
+    personal_message: str | None = None
+    language: str | None = None
 
 
 class Authorizer(Protocol):

@@ -12,6 +12,7 @@ from ocpp.routing import create_route_map
 
 from csms import clock
 from csms.authorization import AuthorizationRequest, AuthorizationResult, Authorizer, AuthStatus
+from csms.costs import NO_COSTS, TransactionCosts
 from csms.mailbox import Mailbox
 from csms.metering import Sample, normalise
 from csms.validation import Leniency
@@ -47,6 +48,7 @@ class StationHandlers:
     authorizer: Authorizer
 
     grants: Grants
+    costs: TransactionCosts = NO_COSTS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -23,6 +23,7 @@ from csms.cluster import Cluster
 from csms.commands import Commands
 from csms.config import CsmsConfig
 from csms.connection import StationConnection
+from csms.costs import NO_COSTS, TransactionCosts
 from csms.grants import Grants, RedisGrants, RemoteStartGrants
 from csms.messagelog import MessageLog
 from csms.passwords import Outcome, PasswordChecks
@@ -78,6 +79,7 @@ class Csms:
             bytes_per_minute=config.message_log_bytes_per_minute,
         )
         self.authorizer: Authorizer = authorizer or LocalAuthorizer(database)
+        self.costs: TransactionCosts = NO_COSTS
         self.cluster = cluster
         self._shared: RedisRegistry[StationConnection] | None = None
         self.registry: Registry[StationConnection]
@@ -340,6 +342,7 @@ class Csms:
             station_id, conn, response_timeout=self.config.response_timeout
         )
         charge_point.setup(conn, self.store, self.authorizer, self.grants)
+        charge_point.costs = self.costs
         stale = self.registry.register(station_id, conn, epoch)
         if stale is not None:
             # The newest socket wins: the old one is half-open or a duplicate (or this one

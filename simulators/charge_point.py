@@ -83,6 +83,10 @@ class ChargePointSimulator(Connection):
         # transaction as CostUpdated last said it.
         self.display_messages: dict[int, dict[str, Any]] = {}
         self.costs: dict[str, float] = {}
+        # 1.6: the California Pricing messages it was sent (messageId, data), and whether it
+        # knows them at all (a charger that does not answers UnknownVendorId).
+        self.price_messages: list[tuple[str, dict[str, Any]]] = []
+        self.knows_costmsg = True
         # 2.0.1 variable monitors by id, the monitoring base and level, network profiles by
         # slot, and what it holds of customers (identifier or token -> what it would report).
         self.monitors: dict[int, dict[str, Any]] = {}

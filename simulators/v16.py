@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import TYPE_CHECKING, Any
 
 from ocpp.exceptions import NotSupportedError
@@ -30,6 +31,7 @@ READ_ONLY = {
     "MaxChargingProfilesInstalled",
 }  # fmt: skip
 WRITE_ONLY = {"AuthorizationKey"}
+COSTMSG = "org.openchargealliance.costmsg"  # the OCA's California Pricing messages
 INTEGER_KEYS = {
     "HeartbeatInterval", "ConnectionTimeOut", "MeterValueSampleInterval",
     "ClockAlignedDataInterval", "TransactionMessageAttempts",
@@ -280,6 +282,18 @@ class ChargePoint16(Adapter, ChargePoint):
             profile,
         )
         return call_result.SetChargingProfile(status=status)
+
+    @on(Action.data_transfer)
+    def on_data_transfer(
+        self, vendor_id: str, message_id: str | None = None, data: str | None = None, **_: Any
+    ) -> call_result.DataTransfer:
+        """The California Pricing messages (vendor org.openchargealliance.costmsg) shown to the
+        driver, kept as they came; any other vendor's is unknown here."""
+        sim = self.sim
+        if vendor_id != COSTMSG or not sim.knows_costmsg:
+            return call_result.DataTransfer(status="UnknownVendorId")
+        sim.price_messages.append((message_id or "", json.loads(data or "{}")))
+        return call_result.DataTransfer(status=sim._answer("DataTransfer", "Accepted"))
 
     @on(Action.get_composite_schedule)
     def on_get_composite_schedule(

@@ -304,22 +304,7 @@ class ChargingSessions:
         connector = connectors[index]
         row.location = cdr_location(location, evse, connector)
         row.time_zone = location.data.get("time_zone") or "UTC"
-        at = tx.started_at or clock.now()
-        for tariff_id in connector.get("tariff_ids") or []:
-            tariff = (
-                (
-                    await session.execute(
-                        select(Tariff).where(
-                            Tariff.ocpi_id == tariff_id, col(Tariff.deleted).is_(False)
-                        )
-                    )
-                )
-                .scalars()
-                .first()
-            )
-            if tariff is not None and _in_force(tariff.data, at):
-                row.tariff = tariff_object(tariff)
-                break
+        row.tariff = await tariff_in_force(session, connector, tx.started_at or clock.now())
         station = await session.get(Station, tx.station_id)
         if station is not None and station.meter_serial_number:
             row.data = row.data | {"meter_id": station.meter_serial_number[:255]}
@@ -388,6 +373,36 @@ class ChargingSessions:
         if row.data.get("last_updated"):
             data["last_updated"] = row.data["last_updated"]
         return data, closed, measured.flags
+
+    async def cost_now(
+        self, session: AsyncSession, tx: Transaction
+    ) -> tuple[dict[str, float], str] | None:
+        """What the transaction costs as its readings stand (its total_cost, and the currency),
+        priced as its Session is: under the tariff its connector had when it started. None where
+        no tariff applies. Reads only: a Session the projection has not placed yet is placed
+        here in memory, never stored."""
+        assert tx.id is not None
+        row = (
+            (
+                await session.execute(
+                    select(ChargingSession).where(ChargingSession.transaction_id == tx.id)
+                )
+            )
+            .scalars()
+            .first()
+        )
+        if row is None or row.location is None:
+            row = ChargingSession(
+                ocpi_id="", transaction_id=tx.id, data={}, last_updated=clock.now()
+            )
+            await self._place(session, row, tx)
+        if row.tariff is None:
+            return None
+        samples = (await _samples(session, [tx.id]))[tx.id]
+        data, _, _ = self._build(row, tx, samples, None)
+        if "total_cost" not in data:
+            return None
+        return data["total_cost"], data["currency"]
 
     def _price(self, row: ChargingSession, measured: Usage) -> Priced | None:
         tariff = TariffModel.model_validate(row.tariff or _free(self.own, self.rules.currency))
@@ -707,6 +722,28 @@ def _without_stamp(data: dict[str, Any]) -> dict[str, Any]:
 
 def periods_digest(periods: list[dict[str, Any]]) -> str:
     return hashlib.sha256(orjson.dumps(periods, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+async def tariff_in_force(
+    session: AsyncSession, connector: dict[str, Any], at: datetime
+) -> dict[str, Any] | None:
+    """The OCPI Tariff a Location's connector charges by at `at`: the first of its tariff_ids
+    that exists and is in force then."""
+    for tariff_id in connector.get("tariff_ids") or []:
+        tariff = (
+            (
+                await session.execute(
+                    select(Tariff).where(
+                        Tariff.ocpi_id == tariff_id, col(Tariff.deleted).is_(False)
+                    )
+                )
+            )
+            .scalars()
+            .first()
+        )
+        if tariff is not None and _in_force(tariff.data, at):
+            return tariff_object(tariff)
+    return None
 
 
 def _in_force(tariff: dict[str, Any], at: datetime) -> bool:

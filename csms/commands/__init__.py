@@ -20,6 +20,7 @@ from csms.commands.display import (
     ClearDisplayMessage,
     CostUpdated,
     GetDisplayMessages,
+    PriceMessage,
     SetDisplayMessage,
 )
 from csms.commands.firmware import PublishFirmware, UnpublishFirmware, UpdateFirmware
@@ -82,6 +83,7 @@ __all__ = [
     "INT32_MAX",
     "LocalListEntry",
     "Outcome",
+    "PriceMessage",
     "PublishFirmware",
     "RemoteStart",
     "RemoteStop",

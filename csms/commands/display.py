@@ -1,12 +1,16 @@
-"""What a 2.0.1 charger shows its driver (block O): SetDisplayMessage, GetDisplayMessages
-(answered by NotifyDisplayMessages, kept as events), ClearDisplayMessage; and the running cost
-of a transaction (block I, CostUpdated)."""
+"""What a charger shows its driver: 2.0.1 display messages (block O: SetDisplayMessage,
+GetDisplayMessages answered by NotifyDisplayMessages and kept as events, ClearDisplayMessage);
+the running cost of a transaction (2.0.1 block I, CostUpdated); and on 1.6, the prices and costs
+of the Open Charge Alliance's "Using OCPP 1.6 for California Pricing Requirements" (DataTransfer,
+vendorId org.openchargealliance.costmsg)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+import orjson
+from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 from pydantic import Field
 
@@ -58,6 +62,19 @@ class GetDisplayMessages(Command):
 class ClearDisplayMessage(Command):
     name = "clear_display_message"
     id: int = Field(ge=0, le=INT32_MAX)
+
+
+class PriceMessage(Command):
+    """A California Pricing message to a 1.6 charger: SetUserPrice (the price text for an
+    idTag, before it charges), RunningCost (during the transaction), FinalCost (at its end).
+    The charger answers Accepted, or UnknownVendorId / UnknownMessageId when it knows no such
+    messages."""
+
+    name = "price_message"
+    message_id: Literal["SetUserPrice", "RunningCost", "FinalCost"]
+    data: dict[str, Any] = Field(
+        description="The message's JSON object, as the OCA document has it"
+    )
 
 
 class CostUpdated(Command):
@@ -121,3 +138,15 @@ async def cost_201(
     request = call201.CostUpdated(total_cost=round(command.total_cost, 2), transaction_id=tx_id)
     # CostUpdated's answer is empty: that it came is all it says.
     return answered(await conn.call(request, timeout), status="Accepted")
+
+
+COSTMSG_VENDOR = "org.openchargealliance.costmsg"
+
+sends(
+    PriceMessage,
+    "1.6",
+    # 1.6 DataTransfer data is a string: the message's JSON, written as the document spells it.
+    lambda c: call16.DataTransfer(
+        vendor_id=COSTMSG_VENDOR, message_id=c.message_id, data=orjson.dumps(c.data).decode()
+    ),
+)

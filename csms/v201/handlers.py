@@ -354,8 +354,17 @@ class ChargePoint201(StationHandlers, ChargePoint):
                 "started" if event_type == "Started" else "stopped",
                 trigger_reason if event_type == "Started" else facts.reason or trigger_reason,
             )
-        # Transaction messages are never refused: the answer only carries the token's verdict.
-        return result.TransactionEvent(id_token_info=id_token_info(decision) if decision else None)
+        # Transaction messages are never refused: the answer carries the token's verdict, and
+        # at the end what the driver pays (block I: totalCost, only once charging has ended).
+        total = None
+        if event_type == "Ended":
+            total = await self.costs.final_cost(
+                self.conn.station_id, transaction_info["transaction_id"]
+            )
+        return result.TransactionEvent(
+            id_token_info=id_token_info(decision) if decision else None,
+            total_cost=round(total, 2) if total is not None else None,
+        )
 
     @on(Action.meter_values, lenient=METER_VALUES)
     async def on_meter_values(
