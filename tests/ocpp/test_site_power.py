@@ -4,6 +4,7 @@ its StationMax profile when a transaction starts or ends there and when the limi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -145,6 +146,31 @@ async def test_a_site_limit_is_shared_by_the_chargers_charging_there(platform: P
         assert (await admin.get("/locations/SITE/power-limit")).status_code == 404
     for sim in (a, b, c):
         await sim.close()
+
+
+async def test_limits_changed_at_once_leave_each_charger_the_share_of_the_last(
+    platform: Platform,
+) -> None:
+    """Recomputes of one Location take turns, each reading the state anew: whatever order the
+    changes land in, what the charger holds is the share of the limit that stands."""
+    sim = await online(platform, "CP-SITE-RACE", "2.0.1")
+    await post(platform, "/locations", location("RACE", [("R-1", sim.id, 1)]))
+    await sim.start_transaction(1, "DRIVER-RACE")
+    async with platform.admin() as admin:
+        answers = await asyncio.gather(
+            *(
+                admin.put("/locations/RACE/power-limit", json={"limit_w": watts})
+                for watts in (4000, 5000, 6000, 7000)
+            )
+        )
+        assert [a.status_code for a in answers] == [200] * 4
+        standing = (await admin.get("/locations/RACE/power-limit")).json()
+    assert standing["chargers"] == [{"station_id": sim.id, "limit_w": standing["limit_w"]}]
+    # The charger holds it too (its StationMax, kept as the library handed it).
+    (held,) = [p for (evse, _), p in sim.profiles.items() if evse == 0]
+    (schedule,) = held["charging_schedule"]
+    assert schedule["charging_schedule_period"][0]["limit"] == standing["limit_w"]
+    await sim.close()
 
 
 @pytest.mark.parametrize(
