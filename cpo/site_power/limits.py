@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import delete
+from sqlalchemy import Table, delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
@@ -37,7 +37,12 @@ from csms import clock, upsert
 from csms.charging_profiles import HeldProfile
 from csms.commands import Commands
 from csms.commands.port import INT32_MAX
-from csms.commands.smart_charging import ChargingProfile, ClearChargingProfile, SetChargingProfile
+from csms.commands.smart_charging import (
+    ChargingProfile,
+    ClearChargingProfile,
+    SchedulePeriod,
+    SetChargingProfile,
+)
 from csms.events import Announcement, EventFeed, EventType
 from csms.models import Event, Transaction, TransactionStatus
 
@@ -49,6 +54,7 @@ SITE_PROFILE_ID = INT32_MAX - 29
 SITE_STACK_LEVEL = 1
 LIMIT_MAX_W = 100_000_000  # 100 MW: more than any site's grid connection
 WAKE_ON = {EventType.TRANSACTION_STARTED, EventType.TRANSACTION_ENDED}
+LIMITS: Table = SitePowerLimit.__table__  # type: ignore[attr-defined]
 
 
 class PowerLimitIn(BaseModel):
@@ -73,8 +79,7 @@ class SitePower:
         location = await self._location(location_ocpi_id)
         row = {"location_id": location, "limit_w": given.limit_w, "updated_at": clock.now()}
         async with self.database.begin() as session:
-            table = SitePowerLimit.__table__  # type: ignore[attr-defined]
-            stmt = upsert.insert(session, table).values(row)
+            stmt = upsert.insert(session, LIMITS).values(row)
             await session.execute(
                 stmt.on_conflict_do_update(
                     index_elements=["location_id"],
@@ -165,7 +170,7 @@ class SitePower:
             kind="Absolute",
             unit="W",
             starts_at=clock.now(),
-            periods=[{"start_period": 0, "limit": limit_w}],  # type: ignore[list-item]
+            periods=[SchedulePeriod(start_period=0, limit=limit_w)],
         )
         result = await self.commands.run(station_id, SetChargingProfile(evse_id=0, profile=profile))
         if not result.accepted:

@@ -158,6 +158,10 @@ async def test_the_document_declares_every_route_and_real_answers_fit_it(
         await check("POST", "/sessions/{session_id}/correct", 201, ids=ids)
         await check("POST", "/locations/{location_id}/unpublish", 200, ids=ids)
         await check("POST", "/locations/{location_id}/publish", 200, ids=ids)
+        limit = {"limit_w": 22000}
+        await check("PUT", "/locations/{location_id}/power-limit", 200, json=limit, ids=ids)
+        await check("GET", "/locations/{location_id}/power-limit", 200, ids=ids)
+        await check("DELETE", "/locations/{location_id}/power-limit", 204, ids=ids)
         spare = {"station_id": "CP-SPARE"}
         await check("POST", "/stations", 201, json={"id": "CP-SPARE"})
         await check(
