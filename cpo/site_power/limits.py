@@ -72,6 +72,7 @@ class SitePower:
         self._turns: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._queue: asyncio.Queue[Event | Announcement] | None = None
         self._loop: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- the operator's limit ---------------------------------------------------------------
 
@@ -139,17 +140,21 @@ class SitePower:
                 stations = sorted({e.station_id for e in evses})
                 held = await _held(session, stations)
             if limit is None:
-                for station_id in held:
-                    await self._clear(station_id)
+                await asyncio.gather(*(self._clear(station_id) for station_id in held))
                 return {}
             maxima = {(e.station_id, e.ocpp_evse_id): _max_power_w(e) for e in evses}
             shares = allocate(limit.limit_w, {k: maxima[k] for k in maxima if k in charging})
             per_station = {s: 0 for s in stations}
             for (station_id, _), share in shares.items():
                 per_station[station_id] += share
-            for station_id, share in per_station.items():
-                if held.get(station_id) != share:  # a charger that holds its share is left be
-                    await self._send(station_id, share)
+            # One charger after another would make a large site wait for its slowest ones.
+            await asyncio.gather(
+                *(
+                    self._send(station_id, share)
+                    for station_id, share in per_station.items()
+                    if held.get(station_id) != share  # one that holds its share is left be
+                )
+            )
             return per_station
 
     @contextlib.asynccontextmanager
@@ -194,25 +199,34 @@ class SitePower:
         self._loop = asyncio.create_task(self._run(), name="site-power")
 
     async def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
+        for task in (self._loop, *self._tasks):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._queue is not None:
             self.feed.unsubscribe(self._queue)
 
     async def _run(self) -> None:
+        """Each change recomputes in a task of its own: a Location whose chargers are slow to
+        answer holds up only its own later recomputes (they queue on its lock, in order)."""
         assert self._queue is not None
         while True:
             event = await self._queue.get()
-            if event.type not in WAKE_ON or event.data.get("unmatched"):
-                continue
-            try:
-                await self._transaction_changed(event.station_id, event.data.get("evse_id"))
-            except Exception:
-                log.exception("site power: cannot recompute after %s", event.type)
+            if event.type in WAKE_ON and not event.data.get("unmatched"):
+                task = asyncio.create_task(
+                    self._transaction_changed(event.station_id, event.data.get("evse_id"))
+                )
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
     async def _transaction_changed(self, station_id: str, evse_id: int | None) -> None:
+        try:
+            await self._recompute_at(station_id, evse_id)
+        except Exception:
+            log.exception("site power: cannot recompute after a transaction on %s", station_id)
+
+    async def _recompute_at(self, station_id: str, evse_id: int | None) -> None:
         async with self.database() as session:
             found = (
                 await session.execute(
