@@ -1,7 +1,7 @@
 """a Location's power limit, spread over the chargers charging there
 
-Revision ID: 0024
-Revises: 0020
+Revision ID: 0023
+Revises: 0022
 """
 
 from collections.abc import Sequence
@@ -11,8 +11,8 @@ from alembic import op
 
 from csms.models import BigId, UTCDateTime
 
-revision: str = "0024"
-down_revision: str | None = "0020"
+revision: str = "0023"
+down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
