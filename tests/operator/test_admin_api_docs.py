@@ -184,6 +184,12 @@ async def test_the_document_declares_every_route_and_real_answers_fit_it(
         await check(
             "GET", "/firmware/campaigns/{campaign_id}", 200, ids={"campaign_id": campaign["id"]}
         )
+        await check(
+            "POST",
+            "/firmware/campaigns/{campaign_id}/cancel",
+            200,
+            ids={"campaign_id": campaign["id"]},
+        )
         await sim.close()
         pull = {"full": "true"}
         await check("POST", "/parties/{party_id}/tokens/pull", 200, params=pull, ids=ids)
