@@ -473,7 +473,15 @@ class CampaignStep(BaseModel):
 class CampaignCharger(BaseModel):
     station_id: str
     state: Literal[
-        "pending", "sending", "accepted", "updating", "offline", "retry", "installed", "failed"
+        "pending",
+        "sending",
+        "accepted",
+        "updating",
+        "offline",
+        "retry",
+        "installed",
+        "failed",
+        "cancelled",
     ]
     attempts: int
     firmware_status: str | None
