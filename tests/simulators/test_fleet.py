@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from ocpp.messages import get_validator
 
-from simulators import fleet as fleet_module
 from simulators.cli import main
 from simulators.fleet import Fleet, FleetConfig, Latencies
+from simulators.fleet import dialects as fleet_module
 from tests.helpers.platform import Platform
 
 BIN = Path(sys.executable).parent
