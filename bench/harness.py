@@ -1,7 +1,10 @@
 """Shared pieces of the benchmarks: servers under test in their own process, and an OCPP-J load.
 
-The load generator is deliberately cheap: raw `websockets` client connections, frames built by
-hand, replies parsed with orjson. Every loop here is bounded in count and in time, and every
+The load generator is deliberately cheap: raw `websockets` client connections, CALL frames built
+once per charger and given only their message id per CALL, replies parsed with orjson. Its
+chargers connect, frame and timestamp as the fleet's do (`simulators.fleet.wire`), but keep no
+per-message accounting beyond one latency in a list, so the generator costs next to nothing
+beside the server it measures. Every loop here is bounded in count and in time, and every
 process started here is stopped by its own id when its `Server` block ends.
 """
 
@@ -25,11 +28,21 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
-from websockets.typing import Subprotocol
 
 from csms import garbage
+from simulators.fleet.dialects import boot_16
+from simulators.fleet.wire import (
+    ACCEPTED,
+    CALL,
+    CALLRESULT,
+    call_frame,
+    call_template,
+    open_connection,
+    result_frame,
+)
+from simulators.fleet.wire import iso as iso  # the benchmarks' timestamps, from here as before
 from tests.helpers.databases import PostgresServer, fetch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,13 +60,6 @@ def free_port() -> int:
 def venv_bin(name: str) -> str:
     """A console script next to the running interpreter (the project's venv)."""
     return str(Path(sys.executable).parent / name)
-
-
-def iso(at: float) -> str:
-    """UTC with milliseconds, as chargers send it, of one reading of the clock (seconds and
-    milliseconds read apart could put a message a second before the one sent just before it,
-    and the platform rightly ignores a status older than the one it holds)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + f".{int(at * 1000) % 1000:03d}Z"
 
 
 BODY_MAX = 1 << 20  # bytes: the platform's CPO_MAX_BODY_BYTES by default
@@ -492,20 +498,16 @@ class _Stats:
             self.first_error = what
 
 
-def _accept(message_id: Any) -> str:
-    return orjson.dumps([3, message_id, {"status": "Accepted"}]).decode()
-
-
 async def _await_reply(ws: ClientConnection, message_id: str, stats: _Stats) -> list[Any] | None:
     """Read until the reply to `message_id`, answering the server's CALLs meanwhile."""
     for _ in range(MAX_FRAMES_PER_CALL):
-        message = orjson.loads(await ws.recv())
+        message = orjson.loads(await ws.recv(decode=False))
         kind = message[0]
-        if kind == 2:
+        if kind == CALL:
             stats.server_calls += 1
-            await ws.send(_accept(message[1]))
+            await ws.send(result_frame(message[1], ACCEPTED), text=True)
         elif message[1] == message_id:
-            if kind == 3:
+            if kind == CALLRESULT:
                 return list(message)
             stats.error(f"CALLERROR {message[2:4]}")
             return None
@@ -528,7 +530,7 @@ async def call(ws: ClientConnection, action: str, payload: dict[str, Any]) -> di
     measured loop."""
     stats = _Stats()
     message_id = f"prep-{os.urandom(4).hex()}"
-    await ws.send(orjson.dumps([2, message_id, action, payload]).decode())
+    await ws.send(call_frame(message_id, action, payload), text=True)
     async with asyncio.timeout(REPLY_TIMEOUT):
         reply = await _await_reply(ws, message_id, stats)
     if reply is None:
@@ -544,21 +546,14 @@ async def _open(
     stats: _Stats,
     subprotocol: str = "ocpp1.6",
 ) -> ClientConnection:
-    ws = await connect(
-        url,
-        subprotocols=[Subprotocol(subprotocol)],
-        compression="deflate" if deflate else None,
-        open_timeout=CONNECT_TIMEOUT,
-        ping_interval=None,
-        close_timeout=1,
+    ws = await open_connection(
+        url, subprotocol, deflate=deflate, open_timeout=CONNECT_TIMEOUT, close_timeout=1
     )
     if not boot:
         return ws
     boot_id = f"boot-{number}"
     try:
-        await ws.send(
-            f'[2,"{boot_id}","BootNotification",{{"chargePointVendor":"B","chargePointModel":"M"}}]'
-        )
+        await ws.send(call_frame(boot_id, *boot_16("B", "M")), text=True)
         async with asyncio.timeout(REPLY_TIMEOUT):
             reply = await _await_reply(ws, boot_id, stats)
         # (The echo server answers {}: no status is fine, a refusal is not.)
@@ -678,8 +673,7 @@ async def run_load(
         if not conns:
             raise ServerFailed(f"{name}: no charger could connect ({stats.first_error})")
         connect_errors = stats.errors
-        fixed = f'[2,"%s","{action}",{payload}]'
-        frames: list[Frame] = [lambda message_id: fixed % message_id] * len(conns)
+        frames: list[Frame] = [call_template(action, payload)] * len(conns)
         if prepare is not None:
             for first in range(0, len(conns), batch):
                 made = await asyncio.gather(
@@ -836,22 +830,16 @@ async def boot_charger(url: str, number: int, *, deflate: bool, timeout: float) 
     boot_id = f"boot-{number}"
     try:
         async with asyncio.timeout(timeout):
-            ws = await connect(
-                url,
-                subprotocols=[Subprotocol("ocpp1.6")],
-                compression="deflate" if deflate else None,
-                open_timeout=None,  # bounded by the timeout above
-                ping_interval=None,  # the server pings; a charger answers (websockets does)
-                close_timeout=1,
+            # No timeout of its own: bounded by the one above. No pings of its own either: the
+            # server pings, and a charger answers (websockets does).
+            ws = await open_connection(
+                url, "ocpp1.6", deflate=deflate, open_timeout=None, close_timeout=1
             )
-            await ws.send(
-                f'[2,"{boot_id}","BootNotification",'
-                '{"chargePointVendor":"Bench","chargePointModel":"Idle"}]'
-            )
+            await ws.send(call_frame(boot_id, *boot_16("Bench", "Idle")), text=True)
             while True:  # the server may CALL first (TriggerMessage ...): answer and read on
-                message = orjson.loads(await ws.recv())
-                if message[0] == 2:
-                    await ws.send(_accept(message[1]))
+                message = orjson.loads(await ws.recv(decode=False))
+                if message[0] == CALL:
+                    await ws.send(result_frame(message[1], ACCEPTED), text=True)
                 elif message[1] == boot_id:
                     break
     except TimeoutError:
@@ -860,7 +848,7 @@ async def boot_charger(url: str, number: int, *, deflate: bool, timeout: float) 
         return _failed(ws, "http", f"HTTP {e.response.status_code} on the upgrade")
     except (OSError, InvalidHandshake, ConnectionClosed) as e:
         return _failed(ws, "connect", f"{type(e).__name__}: {e}")
-    if message[0] != 3:
+    if message[0] != CALLRESULT:
         return _failed(ws, "callerror", f"CALLERROR {message[2:4]}")
     # (The echo server answers {}: no status is fine, a refusal is not.)
     if (status := message[2].get("status", "Accepted")) != "Accepted":

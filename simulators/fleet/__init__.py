@@ -13,7 +13,8 @@ once: the rate the generator itself can drive, beside which a platform's figure 
 The package, one concern per module:
 
 - `config`: what a run does (`FleetConfig`), its bounds, its chargers' ids and tokens;
-- `wire`: the message types of OCPP-J frames;
+- `wire`: OCPP-J frames, timestamps and opening a charger's connection (shared with
+  `bench/harness.py`);
 - `dialects`: each OCPP version's messages and its answers to the CSMS's CALLs;
 - `draws`: each charger's reproducible random stream;
 - `charger`: one charger's life, schedule, sessions and calls;

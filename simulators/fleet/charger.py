@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import math
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from simulators.fleet.dialects import _V201, POWER_W, Followup, _Dialect, _Session
 from simulators.fleet.draws import _Draws
 from simulators.fleet.stats import _count
-from simulators.fleet.wire import CALL, CALLERROR, CALLRESULT
+from simulators.fleet.wire import (
+    CALL,
+    CALLRESULT,
+    basic_auth,
+    call_frame,
+    charger_url,
+    error_frame,
+    open_connection,
+    result_frame,
+)
 
 if TYPE_CHECKING:
     from simulators.fleet.runner import Fleet
@@ -52,11 +59,8 @@ class _Charger:
         self.dialect = dialect
         self.id_tag = config.id_tag(number)
         self.draws = _Draws(seed * 1_000_003 + number)
-        self.uri = f"{config.url.rstrip('/')}/{quote(self.id, safe='')}"
-        self.headers: dict[str, str] = {}
-        if config.password is not None:
-            secret = base64.b64encode(f"{self.id}:{config.password}".encode()).decode()
-            self.headers["Authorization"] = f"Basic {secret}"
+        self.uri = charger_url(config.url, self.id)
+        self.headers = basic_auth(self.id, config.password)
         self.ws: ClientConnection | None = None
         self.online = self.ever_connected = False
         self.booted = False  # boot accepted and not rebooted since
@@ -106,16 +110,12 @@ class _Charger:
         stats.connect_attempts += 1
         load, reason = False, ""
         try:
-            ws = await connect(
+            ws = await open_connection(
                 self.uri,
-                subprotocols=[self.dialect.subprotocol],
-                additional_headers=self.headers,
+                self.dialect.subprotocol,
+                headers=self.headers,
                 open_timeout=config.connect_timeout,
-                ping_interval=None,
                 close_timeout=2,
-                compression=None,
-                proxy=None,
-                user_agent_header="cpo-sim fleet",
             )
         except InvalidStatus as exc:
             code = exc.response.status_code
@@ -419,7 +419,7 @@ class _Charger:
         # time at full speed), cancels us at this deadline: see Fleet.expire_replies.
         self.reply_deadline = asyncio.get_running_loop().time() + self.fleet.config.reply_timeout
         try:
-            await ws.send(orjson.dumps([CALL, message_id, action, payload]), text=True)
+            await ws.send(call_frame(message_id, action, payload), text=True)
             stats.frames_sent += 1
             while True:
                 data = await ws.recv(decode=False)
@@ -510,17 +510,11 @@ class _Charger:
         _count(stats.server_calls, action)
         result = self.dialect.answer(self, action, payload)
         if result is None:
-            reply: list[Any] = [
-                CALLERROR,
-                frame[1],
-                "NotImplemented",
-                f"{action} is not simulated",
-                {},
-            ]
+            reply = error_frame(frame[1], "NotImplemented", f"{action} is not simulated")
         else:
-            reply = [CALLRESULT, frame[1], result]
+            reply = result_frame(frame[1], result)
         assert self.ws is not None
-        await self.ws.send(orjson.dumps(reply), text=True)
+        await self.ws.send(reply, text=True)
         stats.frames_sent += 1
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from websockets.typing import Subprotocol
+
+from simulators.fleet.wire import iso_now
 
 if TYPE_CHECKING:
     from simulators.fleet.charger import _Charger
@@ -14,10 +15,6 @@ if TYPE_CHECKING:
 
 VENDOR, MODEL, FIRMWARE = "CPO-Sim", "Fleet", "1.0"
 POWER_W = 11_000.0
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(slots=True)
@@ -33,6 +30,18 @@ class _Session:
 
 Frame = tuple[str, dict[str, Any]]
 Followup = tuple[Any, ...]
+
+
+def boot_16(
+    vendor: str, model: str, serial_number: str | None = None, firmware: str | None = None
+) -> Frame:
+    """A 1.6 BootNotification; the optional fields left out when None."""
+    payload = {"chargePointVendor": vendor, "chargePointModel": model}
+    if serial_number is not None:
+        payload["chargePointSerialNumber"] = serial_number
+    if firmware is not None:
+        payload["firmwareVersion"] = firmware
+    return "BootNotification", payload
 
 
 class _Dialect:
@@ -91,19 +100,14 @@ class _V16(_Dialect):
     TRIGGERS = frozenset({"BootNotification", "Heartbeat", "StatusNotification", "MeterValues"})
 
     def boot(self, ch: _Charger, reason: str) -> Frame:
-        return "BootNotification", {
-            "chargePointVendor": VENDOR,
-            "chargePointModel": MODEL,
-            "chargePointSerialNumber": ch.id[-25:],
-            "firmwareVersion": FIRMWARE,
-        }
+        return boot_16(VENDOR, MODEL, ch.id[-25:], FIRMWARE)
 
     def status(self, ch: _Charger) -> Frame:
         return "StatusNotification", {
             "connectorId": 1,
             "errorCode": "NoError",
             "status": ch.status,
-            "timestamp": _now(),
+            "timestamp": iso_now(),
         }
 
     def authorize(self, id_tag: str) -> Frame:
@@ -117,7 +121,7 @@ class _V16(_Dialect):
             "connectorId": 1,
             "idTag": s.id_tag,
             "meterStart": int(ch.meter_wh),
-            "timestamp": _now(),
+            "timestamp": iso_now(),
         }
 
     def started(self, reply: dict[str, Any], s: _Session) -> str:
@@ -145,7 +149,7 @@ class _V16(_Dialect):
                     "unit": "W",
                 }
             )
-        return {"timestamp": _now(), "sampledValue": values}
+        return {"timestamp": iso_now(), "sampledValue": values}
 
     def meter(self, ch: _Charger, s: _Session | None, trigger: bool = False) -> Frame:
         context = "Trigger" if trigger else "Sample.Periodic"
@@ -161,7 +165,7 @@ class _V16(_Dialect):
         return "StopTransaction", {
             "transactionId": s.transaction_id,
             "meterStop": int(ch.meter_wh),
-            "timestamp": _now(),
+            "timestamp": iso_now(),
             "idTag": s.id_tag,
             "reason": self.REASONS.get(reason, reason),
             "transactionData": [self._sample(ch, "Transaction.End", power=False)],
@@ -260,7 +264,7 @@ class _V201(_Dialect):
 
     def status(self, ch: _Charger) -> Frame:
         return "StatusNotification", {
-            "timestamp": _now(),
+            "timestamp": iso_now(),
             "connectorStatus": ch.status,
             "evseId": 1,
             "connectorId": 1,
@@ -293,13 +297,13 @@ class _V201(_Dialect):
                     "unitOfMeasure": {"unit": "W"},
                 }
             )
-        return {"timestamp": _now(), "sampledValue": values}
+        return {"timestamp": iso_now(), "sampledValue": values}
 
     def _event(self, s: _Session, kind: str, trigger: str, info: dict[str, Any]) -> dict[str, Any]:
         seq_no, s.seq_no = s.seq_no, s.seq_no + 1
         return {
             "eventType": kind,
-            "timestamp": _now(),
+            "timestamp": iso_now(),
             "triggerReason": trigger,
             "seqNo": seq_no,
             "transactionInfo": {"transactionId": s.transaction_id} | info,
@@ -356,7 +360,7 @@ class _V201(_Dialect):
 
         return "NotifyReport", {
             "requestId": request_id,
-            "generatedAt": _now(),
+            "generatedAt": iso_now(),
             "seqNo": 0,
             "tbc": False,
             "reportData": [
