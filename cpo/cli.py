@@ -239,6 +239,39 @@ def cmd_station_remove(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _provisioning_path(station: str | None, key: str | None = None) -> str:
+    path = f"/stations/{_segment(station)}/provisioning" if station else "/provisioning"
+    return f"{path}/{_segment(key)}" if key else path
+
+
+def cmd_provision_show(args: argparse.Namespace, settings: Settings) -> int:
+    data = _admin(settings).call("GET", _provisioning_path(args.station))
+    if not args.station:
+        lines = [f"{k['key']:<50} {k['value']}" for k in data]
+        _print(args, data, "\n".join(lines) or "no key for every station")
+        return 0
+    answers = {r["key"]: r["status"] for r in data["results"]}
+    lines = [
+        f"boot: {data['boot_status'] or '-'}" + (f" ({data['reason']})" if data["reason"] else "")
+    ]
+    lines += [f"{k:<50} {v:<30} {answers.get(k, '-')}" for k, v in data["wanted"].items()]
+    _print(args, data, "\n".join(lines))
+    return 0
+
+
+def cmd_provision_set(args: argparse.Namespace, settings: Settings) -> int:
+    path = _provisioning_path(args.station, args.key)
+    row = _admin(settings).call("PUT", path, json={"value": args.value})
+    _print(args, row, f"{row['key']} = {row['value']} ({args.station or 'every station'})")
+    return 0
+
+
+def cmd_provision_remove(args: argparse.Namespace, settings: Settings) -> int:
+    _admin(settings).call("DELETE", _provisioning_path(args.station, args.key))
+    _print(args, {"key": args.key, "removed": True}, f"{args.key} removed")
+    return 0
+
+
 def cmd_token_add(args: argparse.Namespace, settings: Settings) -> int:
     body = {"uid": args.uid, "type": args.type, "status": args.status}
     token = _admin(settings).call("POST", "/tokens", json=body)
@@ -801,6 +834,19 @@ def parser() -> argparse.ArgumentParser:
     command(
         station, "remove", cmd_station_remove, "remove a charger that has no transactions"
     ).add_argument("id")
+
+    provision = group(
+        sub, "provision", "what chargers take before their boot is accepted (CPO_BOOT_PENDING)"
+    )
+    show = command(provision, "show", cmd_provision_show, "the keys, and a charger's answers")
+    show.add_argument("--station", help="one charger: its whole set, boot state and answers")
+    put = command(provision, "set", cmd_provision_set, "set a key (1.6 key or Component.Variable)")
+    put.add_argument("key")
+    put.add_argument("value")
+    put.add_argument("--station", help="for this charger only (default: every charger)")
+    drop = command(provision, "remove", cmd_provision_remove, "remove a key")
+    drop.add_argument("key")
+    drop.add_argument("--station", help="this charger's own key (default: every charger's)")
 
     firmware = group(sub, "firmware", "firmware update campaigns")
     start = command(firmware, "start", cmd_firmware_start, "update chargers to an image")

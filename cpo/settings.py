@@ -181,6 +181,21 @@ class Settings(BaseSettings):
         description="OCPP frames per second per charger (CALLs, stray replies, broken frames)",
     )
     rate_burst: int = Field(default=200, ge=1)
+    boot_pending: Literal["never", "new", "always"] = Field(
+        default="never",
+        description="Answer a boot Pending and provision the charger first: never, new (its first"
+        " boot, or after its provisioning set changed) or always",
+    )
+    boot_retry_interval: int = Field(
+        default=60, ge=1, le=86400, description="Seconds a Pending charger waits to boot again"
+    )
+    master_pass_group_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=36,
+        description="Group id of master pass tokens: they stop any transaction and start none;"
+        " sent to 2.0.1 chargers as AuthCtrlr.MasterPassGroupId when they are provisioned",
+    )
     status_trigger_delay: float = Field(
         default=10.0,
         ge=0,

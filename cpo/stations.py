@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from cpo.operator_input import Conflict, NotFound
+from csms import provisioning
 from csms.models import Connector, Station, Transaction, Upload
 from csms.passwords import hash_password
 from csms.service import IDENTITY_MAX
@@ -119,6 +120,7 @@ class Stations:
                 raise Conflict(f"station {station_id} has transactions; they are kept for billing")
             # The files it uploaded (diagnostics, logs) go with it.
             await session.execute(delete(Upload).where(col(Upload.station_id) == station_id))
+            await provisioning.forget(session, station_id)
             await session.delete(station)
 
     async def transactions(

@@ -43,3 +43,10 @@ class CsmsConfig:
     certificate_organization: str | None = None
     # Who answers a 2.0.1 charger's Plug & Charge requests (EV contract certificates, OCSP).
     plug_and_charge: PlugAndCharge = NoPlugAndCharge()
+    # When a boot is answered Pending to provision the charger first (csms.provisioning.BootPolicy),
+    # and the interval a Pending answer gives (when the charger may boot again).
+    boot_pending: str = "never"
+    boot_retry_interval: int = 60
+    # The group of master pass tokens (2.0.1 AuthCtrlr.MasterPassGroupId): they stop any
+    # transaction and start none.
+    master_pass_group_id: str | None = None

@@ -50,6 +50,7 @@ class EventType(StrEnum):
     CERTIFICATE_DELIVERED = "CertificateDelivered"
     CERTIFICATES_REPORTED = "CertificatesReported"
     CERTIFICATE_DELETED = "CertificateDeleted"
+    PROVISIONED = "StationProvisioned"
 
 
 EVENTS_KEY = "csms.events"

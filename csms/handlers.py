@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
@@ -11,15 +12,23 @@ from ocpp import routing
 from ocpp.routing import create_route_map
 
 from csms import clock
-from csms.authorization import AuthorizationRequest, AuthorizationResult, Authorizer, AuthStatus
+from csms.authorization import (
+    AuthorizationRequest,
+    AuthorizationResult,
+    Authorizer,
+    AuthStatus,
+    normalise_uid,
+)
 from csms.costs import NO_COSTS, TransactionCosts
 from csms.mailbox import Mailbox
 from csms.metering import Sample, normalise
+from csms.provisioning import BootStatus
 from csms.validation import Leniency
 
 if TYPE_CHECKING:
     from csms.connection import StationConnection
     from csms.grants import Grants
+    from csms.provisioning import Provisioning
     from csms.store import BootInfo, Store
 
 log = logging.getLogger(__name__)
@@ -49,6 +58,9 @@ class StationHandlers:
 
     grants: Grants
     costs: TransactionCosts = NO_COSTS
+    provisioning: Provisioning | None = None
+    # The last boot was answered Pending: the platform provisions the charger (csms.provisioning).
+    boot_pending = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -67,8 +79,10 @@ class StationHandlers:
         store: Store,
         authorizer: Authorizer,
         grants: Grants,
+        provisioning: Provisioning | None = None,
     ) -> None:
         self.conn, self.store, self.authorizer, self.grants = conn, store, authorizer, grants
+        self.provisioning = provisioning
 
     async def decide(
         self, id_token: str, token_type: str | None = None, evse_id: int | None = None
@@ -87,6 +101,48 @@ class StationHandlers:
             result = AuthorizationResult(AuthStatus.INVALID)
         await self.store.authorization(self.conn.station_id, id_token, token_type, result)
         return result
+
+    def may_start(self, decision: AuthorizationResult) -> AuthorizationResult:
+        """A token of the master pass group stops any transaction but starts none (2.0.1 C16):
+        a start with it is answered Invalid, with a cache expiry of now so that the charger's
+        authorization cache keeps nothing of the refusal (the token still stops)."""
+        group = self.conn.config.master_pass_group_id
+        if (
+            group
+            and decision.status is AuthStatus.ACCEPTED
+            and decision.group_id
+            and normalise_uid(decision.group_id) == normalise_uid(group)
+        ):
+            log.info("%s: a master pass token may not start a transaction", self.conn.station_id)
+            return dataclasses.replace(decision, status=AuthStatus.INVALID, expires_at=clock.now())
+        return decision
+
+    async def answer_boot(self, info: BootInfo) -> dict[str, Any]:
+        """Accepted, or Pending while the charger is to be provisioned first (the policy of
+        csms.provisioning); a Pending charger may send nothing but BootNotification."""
+        conn = self.conn
+        status = BootStatus.ACCEPTED
+        if self.provisioning is not None:
+            status = await self.provisioning.answer(
+                conn.station_id, conn.ocpp_version, conn.accepted
+            )
+        self.boot_pending = status is BootStatus.PENDING
+        if not self.boot_pending:
+            return await self.accept(info)
+        conn.accepted = False
+        log.info("boot answered Pending (%s %s): provisioning", info.vendor, info.model)
+        return {
+            "current_time": clock.iso(clock.now()),
+            "interval": conn.config.boot_retry_interval,
+            "status": "Pending",
+        }
+
+    def provision(self) -> bool:
+        """After a boot answered Pending: provision the charger (True), else nothing to do."""
+        if not self.boot_pending or self.provisioning is None:
+            return False
+        self.conn.spawn(self.provisioning.provision(self.conn, self.store), "provision")
+        return True
 
     async def accept(self, info: BootInfo) -> dict[str, Any]:
         """Store what a booting charger says about itself and accept it (registered chargers only get here)."""

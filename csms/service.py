@@ -27,6 +27,7 @@ from csms.costs import NO_COSTS, TransactionCosts
 from csms.grants import Grants, RedisGrants, RemoteStartGrants
 from csms.messagelog import MessageLog
 from csms.passwords import Outcome, PasswordChecks
+from csms.provisioning import BootPolicy, Provisioning
 from csms.registry import MemoryRegistry, RedisRegistry, Registry
 from csms.relay import CommandRelay
 from csms.security_profiles import (
@@ -80,6 +81,9 @@ class Csms:
         )
         self.authorizer: Authorizer = authorizer or LocalAuthorizer(database)
         self.costs: TransactionCosts = NO_COSTS
+        self.provisioning = Provisioning(
+            database, self.store.feed, BootPolicy(config.boot_pending), config.master_pass_group_id
+        )
         self.cluster = cluster
         self._shared: RedisRegistry[StationConnection] | None = None
         self.registry: Registry[StationConnection]
@@ -313,8 +317,11 @@ class Csms:
             return await self._deny(websocket, 503, "the platform is unavailable", "registry")
         await websocket.accept(subprotocol=chosen)
         presence = await self.store.connected(station_id, version, self.config.auto_register, epoch)
+        # A charger back without booting while its last boot was answered Pending is still
+        # Pending: it may send nothing but a BootNotification.
+        accepted = presence.accepted and not await self.provisioning.pending(station_id)
         await self._serve(
-            websocket, station_id, version, presence.accepted, presence.energy_unit_override, epoch
+            websocket, station_id, version, accepted, presence.energy_unit_override, epoch
         )
         return None
 
@@ -341,7 +348,7 @@ class Csms:
         charge_point = charge_point_class(
             station_id, conn, response_timeout=self.config.response_timeout
         )
-        charge_point.setup(conn, self.store, self.authorizer, self.grants)
+        charge_point.setup(conn, self.store, self.authorizer, self.grants, self.provisioning)
         charge_point.costs = self.costs
         stale = self.registry.register(station_id, conn, epoch)
         if stale is not None:

@@ -66,6 +66,9 @@ class ChargePointSimulator(Connection):
         self.reservations: dict[int, dict[str, Any]] = {}
         self.statuses: dict[int, str] = {}
         self.answers: dict[str, str] = {}
+        # The last IdTagInfo (1.6) / IdTokenInfo (2.0.1) the CSMS gave for each token, by
+        # upper-cased token: what a charger's authorization cache would hold.
+        self.id_tag_infos: dict[str, dict[str, Any]] = {}
         # False: accept remote starts but never start (no driver came, firmware that forgets).
         self.start_on_remote = True
         # The local authorization list (id -> status) and its version; a charger without one
@@ -252,6 +255,37 @@ class ChargePointSimulator(Connection):
         self.charging_limits.pop(evse_id, None)
         tx.meter_stop_wh = reading.energy_wh
         return await cp.stop(tx, reading, reason, id_tag)
+
+    async def present(self, evse_id: int, id_tag: str) -> str | None:
+        """A card held to an EVSE that charges: the charger stops the transaction if the card
+        started it, if the CSMS answers it with the group of the card that started it (1.6
+        parentIdTag, 2.0.1 groupIdToken), or (2.0.1 C16) if its group is the master pass
+        group the charger was given (AuthCtrlr.MasterPassGroupId). The stop reason, or None
+        when the transaction goes on."""
+        tx = self.transactions.get(evse_id)
+        if tx is None:
+            raise KeyError(f"{self.id}: no open transaction on EVSE {evse_id}")
+        if id_tag.lower() == tx.id_tag.lower():
+            reason = "Local"
+        else:
+            if await self.authorize(id_tag) != "Accepted":
+                return None
+            group = _group(self.id_tag_infos.get(id_tag.upper()))
+            master = self.variables.get(("AuthCtrlr", "MasterPassGroupId"))
+            if group and master and group.upper() == master.upper():
+                reason = "MasterPass"
+            elif (
+                group
+                and group.upper()
+                == (_group(self.id_tag_infos.get(tx.id_tag.upper())) or "").upper()
+            ):
+                reason = "Local"
+            else:
+                return None
+        await self.stop_transaction(evse_id, reason, id_tag)
+        await self.status(evse_id, "Finishing")
+        await self.status(evse_id, self._idle_status(evse_id))
+        return reason
 
     async def run_session(
         self,
@@ -664,6 +698,14 @@ class ChargePointSimulator(Connection):
         for evse_id in self.evse_ids:
             status = "Charging" if evse_id in self.transactions else self._idle_status(evse_id)
             await self.status(evse_id, status)
+
+
+def _group(info: dict[str, Any] | None) -> str | None:
+    """The group of a token as the CSMS answered it: 1.6 parentIdTag, 2.0.1 groupIdToken."""
+    if not info:
+        return None
+    group = info.get("parent_id_tag") or (info.get("group_id_token") or {}).get("id_token")
+    return str(group) if group else None
 
 
 def _schedule_of(profile: dict[str, Any]) -> dict[str, Any]:

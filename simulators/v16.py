@@ -97,7 +97,8 @@ class ChargePoint16(Adapter, ChargePoint):
                 firmware_version=sim.firmware,
             )
         )
-        if result.interval > 0:
+        # Pending or Rejected: the interval is when to boot again, not a heartbeat interval.
+        if result.interval > 0 and result.status == "Accepted":
             sim.heartbeat_interval = result.interval
             sim.configuration["HeartbeatInterval"] = str(result.interval)
         return str(result.status)
@@ -122,6 +123,7 @@ class ChargePoint16(Adapter, ChargePoint):
 
     async def authorize(self, id_tag: str, token_type: str) -> str:
         result = await self.sim._request(call.Authorize(id_tag=id_tag))
+        self.sim.id_tag_infos[id_tag.upper()] = result.id_tag_info
         return str(result.id_tag_info["status"])
 
     async def start(
@@ -137,6 +139,7 @@ class ChargePoint16(Adapter, ChargePoint):
             )
         )
         status = str(result.id_tag_info["status"])
+        self.sim.id_tag_infos[tx.id_tag.upper()] = result.id_tag_info
         tx = dataclasses.replace(tx, transaction_id=str(result.transaction_id), status=status)
         if self.sim.signed:
             # StartTransaction has no room for samples: signing meters send the opening reading

@@ -40,6 +40,7 @@ FROM_16 = {"HardReset": "ImmediateReset", "SoftReset": "ImmediateReset", "Unlock
 # Why a station ends a transaction, seen from its trigger side.
 TRIGGERS = {
     "Local": "StopAuthorized",
+    "MasterPass": "StopAuthorized",
     "Remote": "RemoteStop",
     "EVDisconnected": "EVCommunicationLost",
     "ImmediateReset": "ResetCommand",
@@ -80,6 +81,7 @@ def default_variables(sim: ChargePointSimulator) -> dict[Key, str]:
         ("TxCtrlr", "StopTxOnInvalidId"): "false",
         ("AuthCtrlr", "AuthorizeRemoteStart"): "false",
         ("AuthCtrlr", "LocalAuthorizeOffline"): "false",
+        ("AuthCtrlr", "MasterPassGroupId"): "",
         ("ReservationCtrlr", "Enabled"): "true",
         ("SecurityCtrlr", "SecurityProfile"): "1" if sim.password else "0",
         ("SecurityCtrlr", "Identity"): sim.id,
@@ -109,7 +111,8 @@ class ChargePoint201(Adapter, ChargePoint):
             "firmware_version": sim.firmware,
         }
         result = await sim._request(call.BootNotification(charging_station=station, reason=reason))
-        if result.interval > 0:
+        # Pending or Rejected: the interval is when to boot again, not a heartbeat interval.
+        if result.interval > 0 and result.status == "Accepted":
             sim.heartbeat_interval = result.interval
             sim.variables[("OCPPCommCtrlr", "HeartbeatInterval")] = str(result.interval)
         return str(result.status)
@@ -138,6 +141,7 @@ class ChargePoint201(Adapter, ChargePoint):
         result = await self.sim._request(
             call.Authorize(id_token={"id_token": id_tag, "type": token_type})
         )
+        self.sim.id_tag_infos[id_tag.upper()] = result.id_token_info
         return str(result.id_token_info["status"])
 
     async def start(
@@ -163,6 +167,8 @@ class ChargePoint201(Adapter, ChargePoint):
         )
         info = result.id_token_info
         status = str(info["status"]) if info else "Accepted"
+        if info:
+            self.sim.id_tag_infos[tx.id_tag.upper()] = info
         return dataclasses.replace(tx, transaction_id=tx_id, status=status, seq_no=1)
 
     async def meter(

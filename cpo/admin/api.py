@@ -46,6 +46,7 @@ from csms import uploads
 from csms.certificates import records
 from csms.commands import COMMANDS, Outcome
 from csms.models import Event, MeterSample
+from csms.provisioning import EVERY_STATION, InvalidItem, check_item
 from csms.service import Csms
 
 # How long registering with a peer waits for the first pull of its tokens before it answers.
@@ -168,9 +169,11 @@ class Admin:
     # -- stations -------------------------------------------------------------------------------
 
     async def list_stations(self, request: Request) -> Response:
+        boots = await self.csms.provisioning.states()
         return ok(
             [
-                station_view(s) | {"connected": self._connected(s.id)}
+                station_view(s)
+                | {"connected": self._connected(s.id), "boot_status": boots.get(s.id)}
                 for s in await self.stations.all()
             ]
         )
@@ -181,7 +184,11 @@ class Admin:
 
     async def get_station(self, request: Request) -> Response:
         station, connectors = await self.stations.get(request.path_params["station_id"])
-        return ok(station_view(station, connectors) | {"connected": self._connected(station.id)})
+        boot = await self.csms.provisioning.state(station.id)
+        return ok(
+            station_view(station, connectors)
+            | {"connected": self._connected(station.id), "boot_status": boot and boot.status}
+        )
 
     async def update_station(self, request: Request) -> Response:
         station = await self.stations.update(
@@ -246,6 +253,55 @@ class Admin:
                 ],
             }
         )
+
+    # -- provisioning: what a charger takes before its boot is accepted (csms.provisioning) ----
+
+    async def provisioning(self, request: Request) -> Response:
+        station_id = request.path_params["station_id"]
+        station, _ = await self.stations.get(station_id)
+        p = self.csms.provisioning
+        boot = await p.state(station_id)
+        return ok(
+            {
+                "boot_status": boot and boot.status,
+                "reason": boot and boot.reason,
+                "keys": [_key_view(k) for k in await p.keys(station_id)],
+                "wanted": await p.wanted(station_id, station.ocpp_version or ""),
+                "results": [
+                    r.model_dump(mode="json", exclude={"station_id"})
+                    for r in await p.results(station_id)
+                ],
+            }
+        )
+
+    async def every_station_provisioning(self, request: Request) -> Response:
+        return ok([_key_view(k) for k in await self.csms.provisioning.keys(EVERY_STATION)])
+
+    async def put_provisioning(self, request: Request) -> Response:
+        station_id = request.path_params.get("station_id", EVERY_STATION)
+        version = None
+        if station_id != EVERY_STATION:
+            station, _ = await self.stations.get(station_id)
+            version = station.ocpp_version
+        key = request.path_params["key"]
+        value = (await body(request, v.ProvisioningValue)).value
+        try:
+            check_item(key, value, version)
+        except InvalidItem as e:
+            raise Problem(
+                422,
+                "invalid provisioning item",
+                str(e),
+                errors=[{"loc": ["body", "value"], "msg": str(e), "type": "value_error"}],
+            ) from e
+        at = await self.csms.provisioning.put(station_id, key, value)
+        return ok({"key": key, "value": value, "updated_at": at.isoformat()})
+
+    async def delete_provisioning(self, request: Request) -> Response:
+        station_id = request.path_params.get("station_id", EVERY_STATION)
+        if not await self.csms.provisioning.remove(station_id, request.path_params["key"]):
+            raise Problem(404, "no such provisioning key")
+        return Response(status_code=204)
 
     async def uploads(self, request: Request) -> Response:
         station_id = request.path_params["station_id"]
@@ -734,6 +790,50 @@ class Admin:
             ),
             Op(
                 "GET",
+                "/stations/{station_id}/provisioning",
+                self.provisioning,
+                "What the station takes before its boot is accepted, and how it went",
+                v.StationProvisioning,
+            ),
+            Op(
+                "PUT",
+                "/stations/{station_id}/provisioning/{key}",
+                self.put_provisioning,
+                "Set a key of the station's provisioning set (sent at its next Pending boot)",
+                v.ProvisioningKeyView,
+                body=v.ProvisioningValue,
+            ),
+            Op(
+                "DELETE",
+                "/stations/{station_id}/provisioning/{key}",
+                self.delete_provisioning,
+                "Remove a key of the station's provisioning set",
+                status=204,
+            ),
+            Op(
+                "GET",
+                "/provisioning",
+                self.every_station_provisioning,
+                "The provisioning keys of every station",
+                list[v.ProvisioningKeyView],
+            ),
+            Op(
+                "PUT",
+                "/provisioning/{key}",
+                self.put_provisioning,
+                "Set a key every station takes before its boot is accepted",
+                v.ProvisioningKeyView,
+                body=v.ProvisioningValue,
+            ),
+            Op(
+                "DELETE",
+                "/provisioning/{key}",
+                self.delete_provisioning,
+                "Remove a key of every station's provisioning set",
+                status=204,
+            ),
+            Op(
+                "GET",
                 "/stations/{station_id}/uploads",
                 self.uploads,
                 "Files the station was asked for (get_diagnostics, get_log), newest first",
@@ -1075,3 +1175,7 @@ class Admin:
             )
         )
         return routes + docs.routes()
+
+
+def _key_view(key: Any) -> dict[str, Any]:
+    return {"key": key.key, "value": key.value, "updated_at": key.updated_at.isoformat()}

@@ -124,6 +124,11 @@ class StationView(BaseModel):
     created_at: datetime
     password_set: bool
     connected: bool = Field(description="Holds a WebSocket on this node now")
+    boot_status: Literal["Pending", "Accepted", "Rejected"] | None = Field(
+        default=None,
+        description="How its last boot was answered under CPO_BOOT_PENDING (none: never"
+        " booted under a policy)",
+    )
 
 
 class StationDetail(StationView):
@@ -516,3 +521,41 @@ class PowerLimitView(BaseModel):
     limit_w: int
     updated_at: str
     chargers: list[ChargerShare]
+
+
+class ProvisioningValue(BaseModel):
+    """The value a provisioning key is to be set to (1.6 ChangeConfiguration, 2.0.1
+    SetVariables); checked against what the charger's OCPP version takes."""
+
+    model_config = ConfigDict(extra="forbid")
+    value: str = Field(max_length=1000)
+
+
+class ProvisioningKeyView(BaseModel):
+    key: str = Field(description="A 1.6 configuration key or a 2.0.1 Component.Variable")
+    value: str
+    updated_at: datetime
+
+
+class ProvisioningResultView(BaseModel):
+    key: str
+    value: str
+    status: str = Field(
+        description="The charger's answer (Accepted, RebootRequired, Rejected, NotSupported,"
+        " UnknownVariable, ...) or why there was none (timeout, offline, call_error)"
+    )
+    detail: str | None
+    at: datetime
+
+
+class StationProvisioning(BaseModel):
+    """What the platform sets on a charger before it accepts its boot, and how it went."""
+
+    boot_status: Literal["Pending", "Accepted", "Rejected"] | None
+    reason: str | None = Field(description="Why it is Pending (a refused key, a changed set)")
+    keys: list[ProvisioningKeyView] = Field(description="The charger's own keys")
+    wanted: dict[str, str] = Field(
+        description="Everything it is to take: every charger's keys, its own over them, and"
+        " (2.0.1) the master pass group"
+    )
+    results: list[ProvisioningResultView] = Field(description="Its answers, the last time")

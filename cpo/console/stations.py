@@ -204,7 +204,12 @@ async def _station(console: Console, station_id: str) -> dict[str, Any]:
         issued = await records.issued_list(session, station_id, limit=CERTIFICATES_SHOWN)
         installed = await records.installed_list(session, station_id)
     files = await uploads.of_station(console.csms.store.database, station_id, UPLOADS_SHOWN)
+    provisioning = console.csms.provisioning
+    answers = {r.key: r for r in await provisioning.results(station_id)}
+    wanted = await provisioning.wanted(station_id, station.ocpp_version or "")
     return {
+        "boot": await provisioning.state(station_id),
+        "provisioning": [(key, value, answers.get(key)) for key, value in wanted.items()],
         "station": station,
         "connectors": connectors,
         "active": active,

@@ -22,6 +22,7 @@ import csms.certificates.records  # noqa: F401
 import csms.charging_profiles  # noqa: F401
 import csms.device_model  # noqa: F401
 import csms.models  # noqa: F401
+import csms.provisioning  # noqa: F401
 
 target_metadata = SQLModel.metadata
 

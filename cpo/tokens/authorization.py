@@ -9,6 +9,7 @@ percent-encoded path segment, whatever it holds.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Any
 
@@ -152,10 +153,11 @@ class OcpiAuthorizer:
                 else AuthorizationResult(AuthStatus.INVALID)
             )
         try:
-            return await asyncio.wait_for(
+            answer = await asyncio.wait_for(
                 self._ask(owner, token.uid, token.type, location, token_object(token)),
                 self.budget,
             )
+            return _uncached(answer) if token.whitelist == "NEVER" else answer
         except (Unknown, OcpiCallError, TimeoutError, ValidationError) as e:
             if isinstance(e, Unknown):
                 return AuthorizationResult(AuthStatus.INVALID)
@@ -188,7 +190,7 @@ class OcpiAuthorizer:
         try:
             for next_done in asyncio.as_completed(asks, timeout=self.budget):
                 try:
-                    return await next_done
+                    return _uncached(await next_done)  # nobody pushed it: as if NEVER
                 except (Unknown, OcpiCallError, ValidationError):
                     continue
         except TimeoutError:
@@ -271,6 +273,13 @@ class OcpiAuthorizer:
             group_id=info.token.group_id,
             reference=info.authorization_reference,
         )
+
+
+def _uncached(answer: AuthorizationResult) -> AuthorizationResult:
+    """A token the eMSP decides at every use (whitelist NEVER): its answer expires at once in
+    the charger's authorization cache (1.6 expiryDate, 2.0.1 cacheExpiryDateTime), so the
+    charger asks again next time."""
+    return dataclasses.replace(answer, expires_at=clock.now())
 
 
 def _unknown(party: Party, uid: str, kind: str) -> dict[str, Any]:

@@ -170,28 +170,12 @@ class Commands:
         conn = self._registry.get(station_id)
         if conn is None or conn.closed.is_set():
             return CommandResult(Outcome.OFFLINE, error_description="the charger is not connected")
-        implementation = IMPLEMENTATIONS.get((type(command), conn.ocpp_version))
-        if implementation is None:
-            return CommandResult(
-                Outcome.INVALID,
-                error_description=f"{command.name} does not exist in OCPP {conn.ocpp_version}",
-            )
-        try:
-            await self._has_the_evse(station_id, command)
-            result = await implementation(conn, self._store, command, timeout)
-        except CommandInputError as e:
-            return CommandResult(Outcome.INVALID, error_description=str(e))
-        except TimeoutError as e:
-            return CommandResult(Outcome.TIMEOUT, error_description=str(e))
-        except ConnectionError as e:
-            return CommandResult(Outcome.OFFLINE, error_description=str(e))
-        except OCPPError as e:
-            return CommandResult(
-                Outcome.CALL_ERROR, error_code=e.code, error_description=e.description
-            )
-        except UnknownCallErrorCodeError as e:
-            # Codes the library does not know (RpcFrameworkError, MessageTypeNotSupported, ...).
-            return CommandResult(Outcome.CALL_ERROR, error_code="Unknown", error_description=str(e))
+        if (type(command), conn.ocpp_version) in IMPLEMENTATIONS:
+            try:
+                await self._has_the_evse(station_id, command)
+            except CommandInputError as e:
+                return CommandResult(Outcome.INVALID, error_description=str(e))
+        result = await run_on(conn, self._store, command, timeout)
         granted = getattr(command, "granted_token", None)
         if granted is not None and result.accepted:
             # The platform decided this start; the charger may still ask (AuthorizeRemoteTxRequests).
@@ -222,6 +206,32 @@ class Commands:
             raise CommandInputError(
                 f"EVSE {evse_id} of {station_id} has no connector {connector_id}"
             )
+
+
+async def run_on(
+    conn: StationConnection, store: Store, command: Command, timeout: float | None = None
+) -> CommandResult:
+    """`command` on a connection in hand (the platform's own follow-ups, such as provisioning a
+    charger whose boot it answered Pending), its failures as outcomes."""
+    implementation = IMPLEMENTATIONS.get((type(command), conn.ocpp_version))
+    if implementation is None:
+        return CommandResult(
+            Outcome.INVALID,
+            error_description=f"{command.name} does not exist in OCPP {conn.ocpp_version}",
+        )
+    try:
+        return await implementation(conn, store, command, timeout)
+    except CommandInputError as e:
+        return CommandResult(Outcome.INVALID, error_description=str(e))
+    except TimeoutError as e:
+        return CommandResult(Outcome.TIMEOUT, error_description=str(e))
+    except ConnectionError as e:
+        return CommandResult(Outcome.OFFLINE, error_description=str(e))
+    except OCPPError as e:
+        return CommandResult(Outcome.CALL_ERROR, error_code=e.code, error_description=e.description)
+    except UnknownCallErrorCodeError as e:
+        # Codes the library does not know (RpcFrameworkError, MessageTypeNotSupported, ...).
+        return CommandResult(Outcome.CALL_ERROR, error_code="Unknown", error_description=str(e))
 
 
 # -- what the families share -------------------------------------------------------------------

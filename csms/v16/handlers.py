@@ -50,10 +50,12 @@ class ChargePoint16(StationHandlers, ChargePoint):
             meter_type=kw.get("meter_type"),
             meter_serial_number=kw.get("meter_serial_number"),
         )
-        return result.BootNotification(**await self.accept(info))
+        return result.BootNotification(**await self.answer_boot(info))
 
     @after(Action.boot_notification)
     def after_boot_notification(self, **kw: Any) -> None:
+        if self.provision():
+            return
         self.after_boot(call16.TriggerMessage(requested_message="StatusNotification"))
 
     @on(Action.heartbeat)
@@ -103,7 +105,7 @@ class ChargePoint16(StationHandlers, ChargePoint):
         reservation_id: int | None = None,
         **kw: Any,
     ) -> Any:
-        decision = await self.decide(id_tag, evse_id=connector_id)
+        decision = self.may_start(await self.decide(id_tag, evse_id=connector_id))
         at, suspect = self.timestamp(timestamp)
         facts = TransactionFacts(
             timestamp=at,

@@ -45,10 +45,12 @@ class ChargePoint201(StationHandlers, ChargePoint):
             imsi=modem.get("imsi"),
             reason=reason,
         )
-        return result.BootNotification(**await self.accept(info))
+        return result.BootNotification(**await self.answer_boot(info))
 
     @after(Action.boot_notification)
     def after_boot_notification(self, **kw: Any) -> None:
+        if self.provision():
+            return
         self.after_boot(call201.TriggerMessage(requested_message="StatusNotification"))
         self.conn.spawn(self.ask_about_suspects(), "transaction-status")
 
@@ -328,6 +330,8 @@ class ChargePoint201(StationHandlers, ChargePoint):
         decision = None
         if token and id_token.get("type") != "NoAuthorization":
             decision = await self.decide(token, id_token.get("type"), evse.get("id"))
+            if event_type == "Started" or trigger_reason == "Authorized":
+                decision = self.may_start(decision)  # a stop (StopAuthorized) may be anyone's
         facts = TransactionFacts(
             timestamp=at,
             clock_suspect=suspect,
