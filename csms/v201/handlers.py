@@ -332,15 +332,19 @@ class ChargePoint201(StationHandlers, ChargePoint):
             decision = await self.decide(token, id_token.get("type"), evse.get("id"))
             if event_type == "Started" or trigger_reason == "Authorized":
                 decision = self.may_start(decision)  # a stop (StopAuthorized) may be anyone's
+        # The token of a stop authorization is the stopper's (one of the starter's group, a
+        # master pass): answered, and kept as an authorization, but the transaction stays
+        # the starter's, who is billed for it.
+        stopper = trigger_reason == "StopAuthorized"
         facts = TransactionFacts(
             timestamp=at,
             clock_suspect=suspect,
             ocpp_transaction_id=transaction_info["transaction_id"],
             evse_id=evse.get("id"),
             connector_id=evse.get("connector_id"),
-            id_token=token,
-            token_type=id_token.get("type"),
-            auth=decision,
+            id_token=None if stopper else token,
+            token_type=None if stopper else id_token.get("type"),
+            auth=None if stopper else decision,
             samples=self.samples(kw.get("meter_value") or []),
             reason=transaction_info.get("stopped_reason"),
             remote_start_id=transaction_info.get("remote_start_id"),
