@@ -178,6 +178,15 @@ async def test_the_document_declares_every_route_and_real_answers_fit_it(
         stop = {"transaction_id": 424242}  # no such transaction: the charger is not asked
         await check("POST", command, 422, json=stop, ids=ids | {"name": "remote_stop"})
         await check("POST", "/stations/{station_id}/local-list", 200, ids=ids)
+        key = {"key": "HeartbeatInterval"}
+        provision = {"value": "60"}
+        await check("PUT", "/provisioning/{key}", 200, json=provision, ids=key)
+        await check("GET", "/provisioning", 200)
+        await check("DELETE", "/provisioning/{key}", 204, ids=key)
+        own = "/stations/{station_id}/provisioning/{key}"
+        await check("PUT", own, 200, json=provision, ids=ids | key)
+        await check("GET", "/stations/{station_id}/provisioning", 200, ids=ids)
+        await check("DELETE", own, 204, ids=ids | key)
         image = {"location": "https://firmware.example/cp-1.2.bin", "stations": ["CP-DOC"]}
         campaign = await check("POST", "/firmware/campaigns", 201, json=image)
         await check("GET", "/firmware/campaigns", 200)
