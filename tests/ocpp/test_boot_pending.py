@@ -4,13 +4,17 @@ BootNotification."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cpo import cli
 from simulators.charge_point import CallErrorReceived, ChargePointSimulator
+from tests.helpers.browser import add_user, client, logged_in
 from tests.helpers.platform import VERSIONS, EventWaiter, Platform
 
 PASSWORD = "charger-secret-1"
@@ -206,6 +210,49 @@ async def test_bad_provisioning_items_are_problem_documents(platform: Platform) 
             assert gone.status_code == 204
             again = await admin.delete(f"/stations/{sim.id}/provisioning/OCPPCommCtrlr.X")
             assert again.status_code == 404
+    finally:
+        events.close()
+        await sim.close()
+
+
+async def test_the_operator_manages_the_set_from_the_command_line(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in platform.cli_env().items():
+        monkeypatch.setenv(name, value)
+    await platform.add_station("CP-CLI")
+
+    async def cpo(*argv: str) -> int:
+        # The CLI is synchronous: off the loop that serves the platform it asks.
+        return await asyncio.to_thread(cli.main, list(argv))
+
+    assert await cpo("provision", "set", KEY, "15") == 0
+    assert await cpo("provision", "set", KEY, "25", "--station", "CP-CLI") == 0
+    assert await cpo("provision", "set", KEY, "x" * 501) == 1  # a 422, said on stderr
+    capsys.readouterr()
+    assert await cpo("provision", "show", "--station", "CP-CLI", "--json") == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["wanted"] == {KEY: "25"} and shown["boot_status"] is None
+    assert await cpo("provision", "remove", KEY, "--station", "CP-CLI") == 0
+    assert await cpo("provision", "show") == 0
+    assert f"{KEY:<50} 15" in capsys.readouterr().out
+
+
+async def test_the_console_shows_a_pending_charger_and_why(platform: Platform) -> None:
+    await put(platform, f"/provisioning/{KEY}", "15")
+    await add_user(platform, "vera", "viewer")
+    events = platform.events()
+    sim = await charger(platform, "CP-BCON", "1.6")
+    sim.answers["ChangeConfiguration"] = "Rejected"
+    try:
+        assert await sim.boot() == "Pending"
+        await events.wait("StationProvisioned")
+        async with client(platform) as http:
+            await logged_in(http, "vera")
+            page = await http.get("/console/stations/CP-BCON")
+        assert page.status_code == 200
+        assert "Pending" in page.text and f"refused: {KEY} (Rejected)" in page.text
+        assert "<h2>Provisioning</h2>" in page.text
     finally:
         events.close()
         await sim.close()
