@@ -61,6 +61,7 @@ class StationHandlers:
     provisioning: Provisioning | None = None
     # The last boot was answered Pending: the platform provisions the charger (csms.provisioning).
     boot_pending = False
+    _provisioning: asyncio.Task[bool] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -141,7 +142,12 @@ class StationHandlers:
         """After a boot answered Pending: provision the charger (True), else nothing to do."""
         if not self.boot_pending or self.provisioning is None:
             return False
-        self.conn.spawn(self.provisioning.provision(self.conn, self.store), "provision")
+        if self._provisioning is None or self._provisioning.done():
+            # A boot again while the set is still being sent (after the retry interval, on a
+            # slow link) does not start a second run.
+            self._provisioning = self.conn.spawn(
+                self.provisioning.provision(self.conn, self.store), "provision"
+            )
         return True
 
     async def accept(self, info: BootInfo) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
 from sqlalchemy import Column, Table, UniqueConstraint, delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import Field, SQLModel, col, select
@@ -115,25 +116,32 @@ async def forget(session: AsyncSession, station_id: str) -> None:
 class InvalidItem(ValueError):
     """A key or value that the chargers it is meant for could not take."""
 
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field  # "key" or "value"
+
 
 def check_item(key: str, value: str, version: str | None) -> None:
     """InvalidItem unless `key` = `value` can be sent to a charger of `version` (None: any)."""
     try:
         SetConfiguration(key=key, value=value)
-    except ValueError as e:  # pydantic's ValidationError is one
-        raise InvalidItem(str(e).splitlines()[-1].strip()) from e
+    except ValidationError as e:
+        error = e.errors(include_url=False)[0]
+        raise InvalidItem(str(error["loc"][0]), f"{error['loc'][0]}: {error['msg']}") from e
     versions = [version] if version else list(VALUE_MAX)
     for v in versions:
         if len(value) > VALUE_MAX[v]:
-            raise InvalidItem(f"an OCPP {v} value has at most {VALUE_MAX[v]} characters")
+            raise InvalidItem("value", f"an OCPP {v} value has at most {VALUE_MAX[v]} characters")
     if version == "1.6" and len(key) > KEY_MAX:
-        raise InvalidItem(f"an OCPP 1.6 configuration key has at most {KEY_MAX} characters")
+        raise InvalidItem("key", f"an OCPP 1.6 configuration key has at most {KEY_MAX} characters")
     if version == "2.0.1" and key not in ALIASES:
         component, dot, variable = key.partition(".")
         if not dot or not component or not variable:
-            raise InvalidItem(f"{key!r}: name a 2.0.1 variable as Component.Variable")
+            raise InvalidItem("key", f"{key!r}: name a 2.0.1 variable as Component.Variable")
         if len(component) > NAME_MAX or len(variable) > NAME_MAX:
-            raise InvalidItem(f"2.0.1 component and variable names have at most {NAME_MAX}")
+            raise InvalidItem(
+                "key", f"2.0.1 component and variable names have at most {NAME_MAX} characters"
+            )
 
 
 def fingerprint(items: dict[str, str]) -> str:

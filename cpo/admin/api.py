@@ -292,7 +292,13 @@ class Admin:
                 422,
                 "invalid provisioning item",
                 str(e),
-                errors=[{"loc": ["body", "value"], "msg": str(e), "type": "value_error"}],
+                errors=[
+                    {
+                        "loc": ["path", "key"] if e.field == "key" else ["body", "value"],
+                        "msg": str(e),
+                        "type": "value_error",
+                    }
+                ],
             ) from e
         at = await self.csms.provisioning.put(station_id, key, value)
         return ok({"key": key, "value": value, "updated_at": at.isoformat()})

@@ -340,6 +340,11 @@ class Console:
                 self.action(stations.command),
                 methods=["POST"],
             ),
+            Route(
+                "/stations/{station_id}/provisioning",
+                self.action(stations.provision),
+                methods=["POST"],
+            ),
             Route("/sessions", self.page(sessions.sessions_page), methods=["GET"]),
             Route("/cdrs", self.page(cdrs.cdrs_page), methods=["GET"]),
             Route("/cdrs.csv", self.page(cdrs.cdrs_csv), methods=["GET"]),

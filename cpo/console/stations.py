@@ -32,6 +32,7 @@ from csms import clock, device_model, uploads
 from csms.certificates import records
 from csms.commands import COMMANDS, Command, CommandResult, Outcome
 from csms.models import Connector, Station, Transaction, TransactionStatus
+from csms.provisioning import InvalidItem, check_item
 from csms.service import IDENTITY_MAX
 
 if TYPE_CHECKING:
@@ -327,6 +328,47 @@ async def command(
             "data": {k: v for k, v in result.data.items() if k != "status"} or None,
         }
     outcome["command"] = name
+    if request.headers.get("hx-request") == "true":
+        return console.render(request, login, "_outcome.html", status=status, outcome=outcome)
+    data = await _station(console, station_id)
+    return console.render(
+        request,
+        login,
+        "station.html",
+        status=status,
+        messages=await _messages(console, station_id),
+        outcome=outcome,
+        **data,
+    )
+
+
+async def provision(
+    console: Console, request: Request, login: Login, form: dict[str, str]
+) -> Response:
+    """Sets a key of the station's provisioning set from its page, judged as the admin API
+    judges it; the charger takes it at its next Pending boot (CPO_BOOT_PENDING)."""
+    station_id = request.path_params["station_id"]
+    try:
+        _known_form(station_id)
+        station, _ = await console.stations.get(station_id)
+    except NotFound:
+        return console.error(request, login, 404, f"There is no station {station_id}.")
+    key, value = form.get("key", "").strip(), form.get("value", "")
+    status = 200
+    try:
+        check_item(key, value, station.ocpp_version)
+    except InvalidItem as e:
+        status = 422
+        outcome = {"ok": False, "said": "Nothing was set:", "problems": {e.field: str(e)}}
+    else:
+        await console.csms.provisioning.put(station_id, key, value)
+        outcome = {
+            "ok": True,
+            "said": f"{key} = {value}",
+            "detail": "the charger takes it at its next Pending boot",
+            "problems": {},
+        }
+    outcome |= {"command": "provision", "data": None}
     if request.headers.get("hx-request") == "true":
         return console.render(request, login, "_outcome.html", status=status, outcome=outcome)
     data = await _station(console, station_id)

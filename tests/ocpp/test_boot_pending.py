@@ -204,6 +204,7 @@ async def test_bad_provisioning_items_are_problem_documents(platform: Platform) 
         problem = await put(platform, f"/stations/{sim.id}/provisioning/NoSuchKey", "1", 422)
         assert problem["title"] == "invalid provisioning item"
         assert "Component.Variable" in problem["detail"]
+        assert problem["errors"][0]["loc"] == ["path", "key"]
         await put(platform, f"/stations/{sim.id}/provisioning/OCPPCommCtrlr.X", "x" * 700)
         async with platform.admin() as admin:
             gone = await admin.delete(f"/stations/{sim.id}/provisioning/OCPPCommCtrlr.X")
@@ -238,9 +239,11 @@ async def test_the_operator_manages_the_set_from_the_command_line(
     assert f"{KEY:<50} 15" in capsys.readouterr().out
 
 
-async def test_the_console_shows_a_pending_charger_and_why(platform: Platform) -> None:
+async def test_the_console_shows_a_pending_charger_and_why_and_sets_keys(
+    platform: Platform,
+) -> None:
     await put(platform, f"/provisioning/{KEY}", "15")
-    await add_user(platform, "vera", "viewer")
+    await add_user(platform, "olga", "operator")
     events = platform.events()
     sim = await charger(platform, "CP-BCON", "1.6")
     sim.answers["ChangeConfiguration"] = "Rejected"
@@ -248,11 +251,19 @@ async def test_the_console_shows_a_pending_charger_and_why(platform: Platform) -
         assert await sim.boot() == "Pending"
         await events.wait("StationProvisioned")
         async with client(platform) as http:
-            await logged_in(http, "vera")
+            token = await logged_in(http, "olga")
             page = await http.get("/console/stations/CP-BCON")
-        assert page.status_code == 200
-        assert "Pending" in page.text and f"refused: {KEY} (Rejected)" in page.text
-        assert "<h2>Provisioning</h2>" in page.text
+            assert page.status_code == 200
+            assert "Pending" in page.text and f"refused: {KEY} (Rejected)" in page.text
+            assert "<h2>Provisioning</h2>" in page.text
+            form = "/console/stations/CP-BCON/provisioning"
+            too_long = {"csrf_token": token, "key": KEY, "value": "9" * 501}
+            refused = await http.post(form, data=too_long)
+            assert refused.status_code == 422 and "at most 500 characters" in refused.text
+            done = await http.post(form, data={"csrf_token": token, "key": KEY, "value": "45"})
+            assert done.status_code == 200 and f"{KEY} = 45" in done.text
+        view = await get(platform, "/stations/CP-BCON/provisioning")
+        assert view["wanted"] == {KEY: "45"}
     finally:
         events.close()
         await sim.close()
