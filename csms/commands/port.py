@@ -52,6 +52,9 @@ request_ids = itertools.count(1)
 class Command(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: ClassVar[str]
+    # Not for a charger whose boot is not accepted (Pending, csms.provisioning): OCPP lets the
+    # CSMS configure a Pending charger, not start or stop its transactions.
+    after_boot: ClassVar[bool] = False
 
 
 class Outcome(StrEnum):
@@ -218,6 +221,11 @@ async def run_on(
         return CommandResult(
             Outcome.INVALID,
             error_description=f"{command.name} does not exist in OCPP {conn.ocpp_version}",
+        )
+    if command.after_boot and not conn.accepted:
+        return CommandResult(
+            Outcome.INVALID,
+            error_description=f"{command.name}: the charger's boot is not accepted (Pending)",
         )
     try:
         return await implementation(conn, store, command, timeout)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 class RemoteStart(Command):
     name = "remote_start"
+    after_boot = True
     id_token: str = Field(min_length=1, max_length=36)
     token_type: TokenType = "ISO14443"
     evse_id: int | None = Field(default=None, ge=1, le=INT32_MAX)
@@ -61,6 +62,7 @@ class RemoteStop(Command):
     """Names the transaction by the platform's id or by the charger's own (one of them)."""
 
     name = "remote_stop"
+    after_boot = True
     transaction_id: int | None = Field(
         default=None, ge=1, le=ID_MAX, description="The platform's transaction id"
     )

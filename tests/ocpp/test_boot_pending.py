@@ -15,7 +15,7 @@ import pytest
 from cpo import cli
 from simulators.charge_point import CallErrorReceived, ChargePointSimulator
 from tests.helpers.browser import add_user, client, logged_in
-from tests.helpers.platform import VERSIONS, EventWaiter, Platform
+from tests.helpers.platform import VERSIONS, EventWaiter, Platform, command
 
 PASSWORD = "charger-secret-1"
 # Known to both versions (2.0.1: SampledDataCtrlr.TxUpdatedInterval) and not the heartbeat,
@@ -142,6 +142,14 @@ async def test_a_refused_key_keeps_the_charger_pending_and_its_messages_refused(
             with pytest.raises(CallErrorReceived) as refused:
                 await send()
             assert refused.value.code == "SecurityError"
+
+        # The platform configures a Pending charger, but starts nothing on it.
+        status, answer = await command(
+            platform, sim.id, "remote_start", {"id_token": "04A1B2C3", "evse_id": 1}
+        )
+        assert status == 422 and "Pending" in answer["detail"], answer
+        assert "RemoteStartTransaction" not in dict(sim.received_calls)
+        assert "RequestStartTransaction" not in dict(sim.received_calls)
 
         # Back without booting (a new socket replaces the old one): still Pending.
         back = ChargePointSimulator(
