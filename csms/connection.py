@@ -172,7 +172,8 @@ class StationConnection:
         self.config = config
         self.store = store
         self.message_log = message_log
-        # Whether the platform ever accepted this charger's BootNotification.
+        # Whether the platform ever accepted this charger's BootNotification, and did not
+        # answer its last one Pending (csms.provisioning).
         self.accepted = accepted
         self.energy_unit_override = energy_unit_override
         self.charge_point: ChargePoint | None = None

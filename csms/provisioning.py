@@ -257,7 +257,7 @@ class Provisioning:
             # Accepted before there was a policy, and there is nothing to send.
             status, reason = BootStatus.ACCEPTED, None
         elif state is None or state.applied is None:
-            status, reason = BootStatus.PENDING, "first boot"
+            status, reason = BootStatus.PENDING, "not provisioned yet"
         elif state.applied != now:
             status, reason = BootStatus.PENDING, "its provisioning set changed"
         else:

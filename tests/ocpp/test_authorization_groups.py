@@ -151,10 +151,14 @@ async def test_a_master_pass_token_never_starts_a_transaction(
 
 @pytest.mark.parametrize("version", VERSIONS)
 async def test_answers_carry_the_tokens_validity_for_the_cache(
-    platform: Platform, version: str
+    platform: Platform, emsp: EmspSimulator, version: str
 ) -> None:
-    """1.6 expiryDate / 2.0.1 cacheExpiryDateTime come from the token's validity; blocked and
-    expired tokens are answered as such, so the charger's cache learns it."""
+    """1.6 expiryDate / 2.0.1 cacheExpiryDateTime come from the token's validity (now, for an
+    eMSP token decided at every use); blocked and expired tokens are answered as such, so the
+    charger's cache learns it."""
+    asked_each_time = make_token("ASK-EACH-TIME", whitelist="NEVER")
+    assert await push(emsp, asked_each_time) == 201
+    emsp.tokens.append(asked_each_time)
     until = datetime.now(UTC) + timedelta(days=30)
     await post(
         platform,
@@ -171,6 +175,10 @@ async def test_answers_carry_the_tokens_validity_for_the_cache(
         info = sim.id_tag_infos["VALID-UNTIL"]
         expiry = info.get("expiry_date") or info.get("cache_expiry_date_time")
         assert abs(datetime.fromisoformat(expiry) - until) < timedelta(seconds=1)
+        assert await sim.authorize("ASK-EACH-TIME") == "Accepted"
+        info = sim.id_tag_infos["ASK-EACH-TIME"]
+        expiry = info.get("expiry_date") or info.get("cache_expiry_date_time")
+        assert datetime.fromisoformat(expiry) <= datetime.now(UTC)
         assert await sim.authorize("BLOCKED-T") == "Blocked"
         assert await sim.authorize("EXPIRED-T") == "Expired"
         assert await sim.authorize("NOBODY") == "Invalid"
