@@ -1,8 +1,8 @@
 """boot answered Pending while chargers are provisioned: the provisioning set, each charger's
 answers to it, and each charger's boot state
 
-Revision ID: 0023
-Revises: 0020
+Revision ID: 0024
+Revises: 0023
 """
 
 from collections.abc import Sequence
@@ -12,8 +12,8 @@ from alembic import op
 
 from csms.models import BigId, UTCDateTime
 
-revision: str = "0023"
-down_revision: str | None = "0020"
+revision: str = "0024"
+down_revision: str | None = "0023"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
