@@ -149,7 +149,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         firmware,
         site_power,
     )
-    console = Console(settings, database, readers, csms, stations, ocpi_side, site_power)
+    console = Console(settings, database, readers, csms, stations, ocpi_side, site_power, firmware)
     uploads = Uploads(csms.store)
 
     @contextlib.asynccontextmanager

@@ -19,6 +19,7 @@ from cpo.console import (
     accounts,
     catalogue,
     cdrs,
+    firmware,
     messages,
     parties,
     sessions,
@@ -33,6 +34,7 @@ from cpo.console.logins import Login, Logins
 from cpo.console.roles import NAME_MAX, PASSWORD_MAX, Role
 from cpo.console.uploads import Upload, read_upload
 from cpo.console.view import SECURITY_HEADERS, STATIC, View
+from cpo.firmware.campaigns import Campaigns
 from cpo.ocpi_side import OcpiSide
 from cpo.settings import Settings
 from cpo.site_power.limits import SitePower
@@ -53,6 +55,7 @@ NAV = [
     ("Tariffs", f"{PATH}/tariffs"),
     ("Tokens", f"{PATH}/tokens"),
     ("Messages", f"{PATH}/messages"),
+    ("Firmware", f"{PATH}/firmware"),
 ]
 HOME = f"{PATH}/stations"
 WRONG = "Wrong user name or password."
@@ -68,6 +71,7 @@ class Console:
         stations: Stations,
         ocpi_side: OcpiSide,
         site_power: SitePower,
+        firmware: Campaigns,
     ) -> None:
         self.settings = settings
         self.site_power = site_power
@@ -77,6 +81,7 @@ class Console:
         self.csms = csms
         self.stations = stations
         self.ocpi_side = ocpi_side
+        self.firmware = firmware
         self.report = CdrReport(self.reads)
         self.logins = Logins(
             database,
@@ -367,6 +372,16 @@ class Console:
             Route("/tariffs/import", self.upload(catalogue.import_tariffs), methods=["POST"]),
             Route("/tokens", self.page(tokens.tokens_page), methods=["GET"]),
             Route("/messages", self.page(messages.messages_page), methods=["GET"]),
+            Route("/firmware", self.page(firmware.campaigns_page), methods=["GET"]),
+            Route("/firmware", self.action(firmware.start_campaign), methods=["POST"]),
+            Route(
+                "/firmware/{campaign_id:int}", self.page(firmware.campaign_page), methods=["GET"]
+            ),
+            Route(
+                "/firmware/{campaign_id:int}/cancel",
+                self.action(firmware.cancel_campaign),
+                methods=["POST"],
+            ),
             Route("/users", self.page(users.users_page, role=Role.ADMIN), methods=["GET"]),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]

@@ -31,7 +31,17 @@ T = TypeVar("T")
 PASSWORD = "correct horse battery"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-NAV = ["Stations", "Sessions", "CDRs", "Parties", "Locations", "Tariffs", "Tokens", "Messages"]
+NAV = [
+    "Stations",
+    "Sessions",
+    "CDRs",
+    "Parties",
+    "Locations",
+    "Tariffs",
+    "Tokens",
+    "Messages",
+    "Firmware",
+]
 COMMAND_BUTTONS = ["Reset", "Unlock", "Start", "Stop", "Change availability", "Get configuration"]
 INSTALL_HINT = "apt-get install -y chromium chromium-driver (what .ci/run does)"
 
