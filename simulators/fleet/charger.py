@@ -45,7 +45,7 @@ class _Charger:
 
     __slots__ = (
         "fleet", "number", "id", "dialect", "id_tag", "draws", "uri", "headers",
-        "ws", "online", "ever_connected", "booted", "has_booted", "boot_reason", "drop", "idle",
+        "ws", "online", "ever_connected", "booted", "has_booted", "boot_reason", "drop", "stormed", "idle",
         "message_id", "status", "available", "session", "meter_wh", "heartbeat_interval",
         "heartbeat_fixed", "next_heartbeat", "next_status", "next_session",
         "next_disconnect", "followups", "task", "reply_deadline", "timed_out",
@@ -67,6 +67,7 @@ class _Charger:
         self.has_booted = False
         self.boot_reason = "PowerUp"
         self.drop: str | None = None  # why we are closing our own connection
+        self.stormed: str | None = None  # dropped by the last storm, not online since
         self.idle: asyncio.Timeout | None = None
         self.message_id = 0
         self.status = _AVAILABLE
@@ -185,6 +186,9 @@ class _Charger:
         if online != self.online:
             self.online = online
             self.fleet.online += 1 if online else -1
+            if online and self.stormed:
+                self.stormed = None
+                self.fleet.storm_back += 1
             self.fleet.changed()
 
     async def boot(self, reason: str) -> bool:
@@ -237,7 +241,7 @@ class _Charger:
             s = self.session
             if now >= self.next_disconnect:
                 self.next_disconnect = now + d.after(config.disconnect_rate / config.count)
-                self.drop = "random"
+                self.drop = self.drop or "random"  # a storm's drop may not have reached us yet
                 assert self.ws is not None
                 self.ws.transport.abort()
                 raise _Dropped()

@@ -45,6 +45,7 @@ class Fleet:
         self.connected = 0  # chargers with an open connection
         self.online = 0  # of those, with an accepted BootNotification
         self.ever_connected = 0
+        self.storm_back = 0  # chargers the last storm dropped that are online again since
         self.closing = False
         self.last_progress: Progress | None = None
         self.peak_rate = 0.0
@@ -135,11 +136,11 @@ class Fleet:
     def storm(self) -> int:
         """Drop every connection at once; each charger reconnects at once. How many dropped."""
         self.stats.storms += 1
-        dropped = 0
+        self.storm_back = dropped = 0
         for charger in self.chargers:
             ws = charger.ws
             if ws is not None and ws.transport is not None and not ws.transport.is_closing():
-                charger.drop = "storm"
+                charger.drop = charger.stormed = "storm"
                 ws.transport.abort()
                 dropped += 1
         return dropped

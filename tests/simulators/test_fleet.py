@@ -268,16 +268,19 @@ async def test_a_reconnect_storm_ends_with_every_charger_back(tmp_path: Path) ->
         await fleet.wait_until(lambda f: f.stats.reconnects >= 3, timeout=20)
         dropped = fleet.storm()
         assert dropped >= 30
+        # Every charger the storm dropped comes back (random drops go on meanwhile, so "all
+        # 40 online at one instant" is a matter of luck under load, not the property).
         await fleet.wait_until(
-            lambda f: f.stats.disconnects.get("storm", 0) == dropped and f.online == 40,
-            timeout=20,
+            lambda f: f.stats.disconnects.get("storm", 0) == dropped and f.storm_back == dropped,
+            timeout=30,
         )
     finally:
         summary = await fleet.stop()
         await platform.stop()
 
-    assert summary["storms"] == 1
-    assert summary["chargers"]["connected"] == summary["chargers"]["booted"] == 40
+    assert summary["storms"] == 1 and fleet.storm_back == dropped, (fleet.storm_back, dropped)
+    # (how many are connected at the stop itself depends on the random drops under way)
+    assert summary["chargers"]["ever_connected"] == 40
     assert summary["disconnects"]["random"] >= 3
     assert summary["connects"]["reconnects"] >= dropped + 3
     assert summary["connects"]["failed"] == 0
