@@ -298,7 +298,9 @@ def _count(points: list[tuple[datetime, float]], max_power_w: float, final: bool
     total = 0.0
     for chain in segments:
         base = values[chain[0]]
-        counted.energy += [(points[k][0], total + values[k] - base) for k in chain]
+        # The rise within the segment first: a large register less its base is exact, while
+        # adding a small total to it first would round that total away (energy going back).
+        counted.energy += [(points[k][0], total + (values[k] - base)) for k in chain]
         total += values[chain[-1]] - base
     return counted
 
