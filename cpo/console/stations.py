@@ -4,6 +4,7 @@ commands an operator sends it through the command port."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -178,6 +179,12 @@ async def stations_page(console: Console, request: Request, login: Login) -> Res
     )
 
 
+# The form for any command of the command port: its name, and its arguments as JSON, judged
+# by the command's model as the admin API judges its body (the forms above are for the usual).
+ANY_COMMAND = "any"
+ARGUMENTS = "arguments"
+
+
 def _known_form(station_id: str) -> None:
     """NotFound for an id no station can have (too long, control characters), before the
     database is asked."""
@@ -219,6 +226,7 @@ async def _station(console: Console, station_id: str) -> dict[str, Any]:
         "issued_certificates": issued[::-1],  # the longest valid first
         "installed_certificates": installed,
         "expiring_before": clock.now() + timedelta(days=console.settings.certificate_warn_days),
+        "commands": sorted(COMMANDS),
     }
 
 
@@ -281,6 +289,17 @@ def _parsed(
     model: type[Command], name: str, form: dict[str, str]
 ) -> tuple[Command | None, dict[str, str]]:
     """The command the form makes, or each field's problem."""
+    if ARGUMENTS in form:  # the form for any command: its arguments as a JSON object
+        try:
+            given = json.loads(form[ARGUMENTS] or "{}")
+        except ValueError as e:
+            return None, {ARGUMENTS: f"not JSON: {e}"}
+        if not isinstance(given, dict):
+            return None, {ARGUMENTS: 'a JSON object, like {"evse_id": 1}'}
+        try:
+            return model.model_validate(given), {}
+        except ValidationError as e:
+            return None, problems(e)
     if name != "set_charging_profile":
         try:
             return model.model_validate(command_fields(model, form)), {}
@@ -302,6 +321,8 @@ async def command(
     """Sends a command from the station page as the admin API sends one: the command port's
     model judges the fields, the command port runs it, and the page shows the outcome."""
     station_id, name = request.path_params["station_id"], request.path_params["name"]
+    if name == ANY_COMMAND:
+        name = form.get("command", "")
     model = COMMANDS.get(name)
     if model is None:
         return console.error(request, login, 404, f"There is no command {name}.")

@@ -364,6 +364,40 @@ async def test_the_station_page_clears_the_cache_asks_for_status_and_changes_the
     await sim.close()
 
 
+async def test_any_command_goes_from_its_name_and_json_arguments(platform: Platform) -> None:
+    """Every command of the command port has a console control: the usual ones their own
+    form, all of them the form that takes a name and the admin API's JSON."""
+    await add_user(platform, "omar", "operator")
+    sim = await online(platform, "CP-ANY", "2.0.1")
+    async with client(platform) as http:
+        token = await logged_in(http, "omar")
+        page = await http.get("/console/stations/CP-ANY")
+        for name in ("set_variable_monitoring", "send_local_list", "trigger_message", "reserve"):
+            assert f'<option value="{name}">' in page.text
+        any_command = "/console/stations/CP-ANY/commands/any"
+
+        async def send(command: str, arguments: str) -> httpx.Response:
+            form = {"csrf_token": token, "command": command, "arguments": arguments}
+            return await http.post(any_command, data=form)
+
+        sent = await send("set_monitoring_level", '{"severity": 4}')
+        assert sent.status_code == 200 and "Accepted" in sent.text
+        assert dict(sim.received_calls)["SetMonitoringLevel"] == {"severity": 4}
+        for arguments, problem in (
+            ("{not json", "not JSON"),
+            ("[1, 2]", "a JSON object"),
+            ('{"severity": 12}', "<b>severity</b>"),
+            ('{"severity": 4, "extra": 1}', "<b>extra</b>"),
+        ):
+            refused = await send("set_monitoring_level", arguments)
+            assert refused.status_code == 422 and problem in refused.text, refused.text
+        assert (await send("self_destruct", "{}")).status_code == 404
+        assert [a for a, _ in sim.received_calls].count("SetMonitoringLevel") == 1
+        no_token = {"command": "set_monitoring_level", "arguments": '{"severity": 1}'}
+        assert (await http.post(any_command, data=no_token)).status_code == 403
+    await sim.close()
+
+
 async def test_the_live_stream_tells_a_change_made_on_another_node(tmp_path: Path) -> None:
     """Two nodes on one database: a page open on one is told of a charger on the other."""
     first = await Platform(tmp_path).start()
