@@ -11,30 +11,10 @@ from typing import Any
 import httpx
 
 from tests.helpers.browser import Browser, add_user, client, field_error, logged_in, rows
-from tests.helpers.cluster import until
-from tests.helpers.platform import EventWaiter, Platform, online, post
+from tests.helpers.firmware import reported
+from tests.helpers.platform import Platform, online, post
 
 IMAGE = "https://firmware.example.com/sim-2.0.0.bin"
-
-
-async def reported(
-    platform: Platform, waiter: EventWaiter, campaign_id: int, station_id: str, status: str
-) -> None:
-    """Until `station_id` reported `status`, and the campaign has recorded it (a step of the
-    campaigns' own loop may hold the cursor over the event log for a moment)."""
-    await waiter.wait(
-        "FirmwareStatusChanged",
-        lambda e: e.station_id == station_id and e.data.get("status") == status,
-    )
-    firmware = platform.state.firmware
-
-    async def recorded() -> bool:
-        await firmware.step()
-        view = await firmware.get(campaign_id)
-        charger = next(c for c in view["chargers"] if c["station_id"] == station_id)
-        return any(step["status"] == status for step in charger["history"])
-
-    await until(recorded, what=f"{station_id}'s {status} in campaign {campaign_id}")
 
 
 async def start(http: httpx.AsyncClient, token: str, **fields: str) -> httpx.Response:
@@ -78,7 +58,7 @@ async def test_a_campaign_started_from_the_form_shows_its_chargers_installed(
         )
         campaign_id = started(answer)
         for sim in sims:
-            await reported(platform, events, campaign_id, sim.id, "Installed")
+            await reported(platform, events, sim.id, "Installed", campaign_id)
 
         page = await http.get(f"/console/firmware/{campaign_id}")
         assert page.status_code == 200
@@ -139,7 +119,7 @@ async def test_cancelling_a_campaign_from_its_page_lets_its_chargers_go(
     async with client(platform) as http:
         token = await logged_in(http, "ada")
         campaign_id = started(await start(http, token, location=IMAGE, stations="FW-SILENT"))
-        await reported(platform, events, campaign_id, "FW-SILENT", "Downloading")
+        await reported(platform, events, "FW-SILENT", "Downloading", campaign_id)
         page = await http.get(f"/console/firmware/{campaign_id}")
         assert rows(page.text, "station")["FW-SILENT"][1] == "updating"
         assert "Cancel campaign" in page.text

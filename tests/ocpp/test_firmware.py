@@ -13,6 +13,7 @@ import pytest
 
 from simulators.charge_point import ChargePointSimulator
 from tests.helpers.cluster import until
+from tests.helpers.firmware import reported
 from tests.helpers.platform import VERSIONS, Platform, command, online, post
 from tests.helpers.processes import BIN, run
 
@@ -35,15 +36,6 @@ async def campaign(platform: Platform, campaign_id: int) -> dict[str, Any]:
         response = await admin.get(f"/firmware/campaigns/{campaign_id}")
     assert response.status_code == 200, response.text
     return dict(response.json())
-
-
-async def reported(platform: Platform, waiter: Any, station_id: str, status: str) -> None:
-    """Until `station_id` reported `status`, and the campaigns have read it."""
-    await waiter.wait(
-        "FirmwareStatusChanged",
-        lambda e: e.station_id == station_id and e.data.get("status") == status,
-    )
-    await platform.state.firmware.step()
 
 
 def charger(view: dict[str, Any], station_id: str) -> dict[str, Any]:
