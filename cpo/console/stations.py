@@ -349,18 +349,7 @@ async def command(
             "data": {k: v for k, v in result.data.items() if k != "status"} or None,
         }
     outcome["command"] = name
-    if request.headers.get("hx-request") == "true":
-        return console.render(request, login, "_outcome.html", status=status, outcome=outcome)
-    data = await _station(console, station_id)
-    return console.render(
-        request,
-        login,
-        "station.html",
-        status=status,
-        messages=await _messages(console, station_id),
-        outcome=outcome,
-        **data,
-    )
+    return await _answered(console, request, login, station_id, status, outcome)
 
 
 async def provision(
@@ -390,6 +379,18 @@ async def provision(
             "problems": {},
         }
     outcome |= {"command": "provision", "data": None}
+    return await _answered(console, request, login, station_id, status, outcome)
+
+
+async def _answered(
+    console: Console,
+    request: Request,
+    login: Login,
+    station_id: str,
+    status: int,
+    outcome: dict[str, Any],
+) -> Response:
+    """What an action on the station page did: next to its form (htmx), or the whole page."""
     if request.headers.get("hx-request") == "true":
         return console.render(request, login, "_outcome.html", status=status, outcome=outcome)
     data = await _station(console, station_id)

@@ -37,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
+from cpo.feed_follower import FeedFollower
 from cpo.firmware.tables import (
     FirmwareCampaign,
     FirmwareStep,
@@ -72,7 +73,9 @@ class CampaignIn(FirmwareImage):
     )
 
 
-class Campaigns:
+class Campaigns(FeedFollower):
+    loop_name = "firmware-campaigns"
+
     def __init__(
         self,
         database: async_sessionmaker[AsyncSession],
@@ -83,18 +86,15 @@ class Campaigns:
         stale: float = 120.0,
         silence: float = 7200.0,
     ) -> None:
+        super().__init__(feed)
         self.database = database
         self.commands = commands
-        self.feed = feed
         self.poll = poll
         self.stale = stale  # seconds a "sending" row may stay so before its node is deemed dead
         self.silence = silence  # seconds a charger that took the update may say nothing
         self._slots = asyncio.Semaphore(concurrency)
         self._concurrency = concurrency
         self._sending: set[int] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._queue: asyncio.Queue[Event | Announcement] | None = None
-        self._loop: asyncio.Task[None] | None = None
 
     # -- the operator's side ---------------------------------------------------------------------
 
@@ -232,20 +232,6 @@ class Campaigns:
         return _campaign_view(campaign) | {"states": states, "chargers": chargers}
 
     # -- the loop --------------------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._queue = self.feed.subscribe()
-        self._loop = asyncio.create_task(self._run(), name="firmware-campaigns")
-
-    async def stop(self) -> None:
-        tasks = [t for t in (self._loop, *self._tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self._queue is not None:
-            self.feed.unsubscribe(self._queue)
 
     def _kick(self) -> None:
         if self._queue is not None:
@@ -440,9 +426,7 @@ class Campaigns:
             if target_id in self._sending:
                 continue
             self._sending.add(target_id)
-            task = asyncio.create_task(self._send(target_id), name=f"firmware-{target_id}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self.spawn(self._send(target_id), name=f"firmware-{target_id}")
 
     async def _send(self, target_id: int) -> None:
         try:

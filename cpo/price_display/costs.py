@@ -17,7 +17,6 @@ readings stored so far. The display follows the event log announcements of this 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
+from cpo.feed_follower import FeedFollower
 from cpo.price_display.text import price_text, tariff_at
 from cpo.sessions.from_transactions import ChargingSessions
 from csms import clock
@@ -85,7 +85,9 @@ class Costs:
         return cost[0] if cost is not None else None
 
 
-class CostDisplay:
+class CostDisplay(FeedFollower):
+    loop_name = "cost-display"
+
     def __init__(
         self,
         database: async_sessionmaker[AsyncSession],
@@ -96,32 +98,16 @@ class CostDisplay:
         every: float,
         california: bool,
     ) -> None:
+        super().__init__(feed)
         self.database = database
         self.costs = costs
         self.commands = commands
         self.registry = registry
-        self.feed = feed
         self.every = every
         self.california = california
         self.without_costmsg: set[str] = set()  # 1.6 chargers that know no California Pricing
         self._sent: dict[int, float] = {}  # transaction id -> when (monotonic) its cost went
         self._priced: dict[tuple[str, str], float] = {}  # (charger, idTag) -> when told
-        self._queue: asyncio.Queue[Event | Announcement] | None = None
-        self._loop: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def start(self) -> None:
-        self._queue = self.feed.subscribe()
-        self._loop = asyncio.create_task(self._run(), name="cost-display")
-
-    async def stop(self) -> None:
-        for task in (self._loop, *self._tasks):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        if self._queue is not None:
-            self.feed.unsubscribe(self._queue)
 
     async def settled(self) -> None:
         """Until every event announced so far is handled and what it sends has its answer."""
@@ -157,21 +143,16 @@ class CostDisplay:
                         k: t for k, t in self._priced.items() if now - t < PRICE_TOLD_FOR
                     }
                     self._priced[key] = now
-                    self._spawn(self._user_price(event.station_id, str(data["id_token"])))
+                    self.spawn(self._user_price(event.station_id, str(data["id_token"])))
         elif event.type in READINGS and tx_id:
             now = time.monotonic()
             if now - self._sent.get(int(tx_id), -self.every - 1) >= self.every:
                 self._sent[int(tx_id)] = now
-                self._spawn(self._running(event.station_id, int(tx_id), version))
+                self.spawn(self._running(event.station_id, int(tx_id), version))
         elif event.type == EventType.TRANSACTION_ENDED and tx_id:
             self._sent.pop(int(tx_id), None)
             if version == "1.6":
-                self._spawn(self._final(event.station_id, int(tx_id)))
-
-    def _spawn(self, work: Any) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+                self.spawn(self._final(event.station_id, int(tx_id)))
 
     async def _transaction(self, tx_id: int) -> Transaction | None:
         async with self.database() as session:

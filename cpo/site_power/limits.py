@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from cpo import locks
+from cpo.feed_follower import FeedFollower
 from cpo.locations.store import same_id
 from cpo.locations.tables import Location, LocationEvse
 from cpo.operator_input import NotFound
@@ -43,8 +44,8 @@ from csms.commands.smart_charging import (
     SchedulePeriod,
     SetChargingProfile,
 )
-from csms.events import Announcement, EventFeed, EventType
-from csms.models import Event, Transaction, TransactionStatus
+from csms.events import EventFeed, EventType
+from csms.models import Transaction, TransactionStatus
 
 log = logging.getLogger("cpo.site_power")
 
@@ -62,17 +63,16 @@ class PowerLimitIn(BaseModel):
     limit_w: int = Field(ge=0, le=LIMIT_MAX_W, description="The Location's limit in W")
 
 
-class SitePower:
+class SitePower(FeedFollower):
+    loop_name = "site-power"
+
     def __init__(
         self, database: async_sessionmaker[AsyncSession], commands: Commands, feed: EventFeed
     ) -> None:
+        super().__init__(feed)
         self.database = database
         self.commands = commands
-        self.feed = feed
         self._turns: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._queue: asyncio.Queue[Event | Announcement] | None = None
-        self._loop: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- the operator's limit ---------------------------------------------------------------
 
@@ -194,19 +194,6 @@ class SitePower:
 
     # -- the loop -----------------------------------------------------------------------------
 
-    def start(self) -> None:
-        self._queue = self.feed.subscribe()
-        self._loop = asyncio.create_task(self._run(), name="site-power")
-
-    async def stop(self) -> None:
-        for task in (self._loop, *self._tasks):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        if self._queue is not None:
-            self.feed.unsubscribe(self._queue)
-
     async def _run(self) -> None:
         """Each change recomputes in a task of its own: a Location whose chargers are slow to
         answer holds up only its own later recomputes (they queue on its lock, in order)."""
@@ -214,11 +201,7 @@ class SitePower:
         while True:
             event = await self._queue.get()
             if event.type in WAKE_ON and not event.data.get("unmatched"):
-                task = asyncio.create_task(
-                    self._transaction_changed(event.station_id, event.data.get("evse_id"))
-                )
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self.spawn(self._transaction_changed(event.station_id, event.data.get("evse_id")))
 
     async def _transaction_changed(self, station_id: str, evse_id: int | None) -> None:
         try:
