@@ -403,6 +403,8 @@ def _party_line(p: dict[str, Any]) -> str:
     roles = ", ".join(f"{r['country_code']}/{r['party_id']} {r['role']}" for r in p["roles"])
     version = p.get("version") or "-"
     line = f"#{p['id']:<4} {p['state']:<12} {version:<6} {p['name'] or '-':<24} {roles or '-'}"
+    if p.get("hub_id"):
+        line += f"  (via hub #{p['hub_id']}: {p.get('client_status') or 'status unknown'})"
     if p.get("pending_versions_url"):
         line += f"\n      asks to move to {p['pending_versions_url']}: cpo party approve {p['id']}"
     return line
@@ -454,6 +456,18 @@ def cmd_party_change(args: argparse.Namespace, settings: Settings) -> int:
     else:
         view = admin.call("POST", f"/parties/{args.id}/{args.action}")
     _print(args, view, _party_line(view))
+    return 0
+
+
+def cmd_party_clients(args: argparse.Namespace, settings: Settings) -> int:
+    """A hub's list of the parties it relays for, fetched again; then every party behind it."""
+    admin = _admin(settings)
+    pulled = admin.call("POST", f"/parties/{args.id}/clients/pull")
+    behind = [p for p in admin.call("GET", "/parties") if p.get("hub_id") == args.id]
+    human = f"{pulled['kept']} listed, {pulled['skipped']} skipped\n" + "\n".join(
+        _party_line(p) for p in behind
+    )
+    _print(args, {"pulled": pulled, "clients": behind}, human)
     return 0
 
 
@@ -946,6 +960,9 @@ def parser() -> argparse.ArgumentParser:
         ("unregister", "tell the peer and drop both tokens"),
     ]:
         command(party, action, cmd_party_change, help).add_argument("id", type=_id)
+    command(
+        party, "clients", cmd_party_clients, "fetch a hub's client list; list the parties behind it"
+    ).add_argument("id", type=_id)
     origins = command(
         party, "origins", cmd_party_origins, "set the origins a party may be called at"
     )

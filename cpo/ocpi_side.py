@@ -21,6 +21,7 @@ from cpo.commands import receiver as commands_receiver
 from cpo.commands.remote import RemoteCommands
 from cpo.credentials import endpoints as credentials_endpoints
 from cpo.credentials.registration import Registration
+from cpo.hubs import receiver as hubs_receiver
 from cpo.locations import sender as locations_sender
 from cpo.locations.store import Locations
 from cpo.ocpi.client import OcpiCallError, OcpiClient
@@ -31,7 +32,7 @@ from cpo.ocpi.status import OcpiError
 from cpo.ocpi.tokens import Encoding
 from cpo.ocpi.urls import BadUrl, origin
 from cpo.operator_input import Conflict, NotFound
-from cpo.parties import HOLDING, NotRegistered, Parties
+from cpo.parties import HOLDING, NotRegistered, Parties, clients_in
 from cpo.projection import LEASE, Projection, holder_name
 from cpo.push.deliverer import Deliverer
 from cpo.push.outbox import Outbox, retry_failed
@@ -224,6 +225,7 @@ class OcpiSide:
             live_nodes=csms.cluster.live_nodes if csms and csms.cluster else None,
         )
         self.router.add(commands_receiver.module(self.remote))
+        self.router.add(hubs_receiver.module(database, lambda ids: self.outbox.wake()))
         self.authorizer = OcpiAuthorizer(
             database, self.client, LocalAuthorizer(database), settings.authorize_timeout
         )
@@ -301,15 +303,45 @@ class OcpiSide:
             await asyncio.wait({task}, timeout=wait)
 
     async def _first_pull(self, party_id: int) -> None:
-        # Logged; the reconciliation pulls again (unless the party is gone meanwhile).
+        # Logged; the reconciliation pulls again (unless the party is gone meanwhile). A hub's
+        # list of the parties behind it comes first: their tokens are kept under them.
+        party = await self.parties.get(party_id)
+        if party is not None and party.hub_party is not None:
+            with contextlib.suppress(OcpiError, NotRegistered):
+                await self.pull_clients(party_id)
         with contextlib.suppress(OcpiError, NotRegistered):
             await self.pull_tokens(party_id, full=True)
+
+    async def pull_clients(self, party_id: int) -> dict[str, int]:
+        """A hub's list of the parties it relays for (nothing for a party that is no hub)."""
+        party = await self.registered(party_id, (PartyState.REGISTERED,))
+        if party.hub_party is None:
+            raise Conflict(f"party {party_id} is no hub: it relays for nobody")
+        try:
+            counts = await hubs_receiver.pull(self.database, self.client, party)
+        except OcpiCallError as e:
+            log.warning("client list of hub %s failed: %s", party_id, e.message)
+            raise OcpiError(
+                e.status_code or 3001, f"the hub's client list failed: {e.message}"
+            ) from e
+        self.outbox.wake()
+        return counts
 
     async def pull_tokens(self, party_id: int, full: bool = False) -> dict[str, int]:
         async with self._pulling.setdefault(party_id, asyncio.Lock()):
             party = await self.registered(party_id, (PartyState.REGISTERED,))
+            self.not_behind_hub(party, "pull its tokens")
+            owners = None
+            if party.hub_party is not None:
+                async with self.database() as session:
+                    owners = {
+                        (str(r["country_code"]).upper(), str(r["party_id"]).upper()): c.id
+                        for c in await clients_in(session, party_id)
+                        if c.id is not None and c.state in HOLDING
+                        for r in c.roles
+                    }
             try:
-                return await tokens_receiver.pull(self.database, self.client, party, full)
+                return await tokens_receiver.pull(self.database, self.client, party, full, owners)
             except OcpiCallError as e:
                 log.warning("token pull from party %s failed: %s", party_id, e.message)
                 raise OcpiError(
@@ -338,6 +370,11 @@ class OcpiSide:
         tokens are pulled again."""
         for party in await self.parties.all():
             if party.state == PartyState.REGISTERED and party.id is not None:
+                if party.hub_id is not None:
+                    continue  # behind a hub: the hub gets the broadcast, and lists its tokens
+                if party.hub_party is not None:
+                    with contextlib.suppress(Exception):
+                        await self.pull_clients(party.id)
                 with contextlib.suppress(Exception):
                     await resync(self.database, self.outbox, party.id, only_stale=True)
                 with contextlib.suppress(Exception):
@@ -406,9 +443,18 @@ class OcpiSide:
     async def resume(self, party_id: int) -> Party:
         return await self._move(party_id, PartyState.REGISTERED, (PartyState.SUSPENDED,))
 
+    @staticmethod
+    def not_behind_hub(party: Party, what: str) -> None:
+        """A party behind a hub has no registration of its own: the hub's is what is acted on."""
+        if party.hub_id is not None:
+            raise Conflict(
+                f"party {party.id} is reached through hub #{party.hub_id}: {what} on the hub"
+            )
+
     async def resync(self, party_id: int) -> int:
         """Marks every Location and Tariff for the party again: how many."""
         party = await self.registered(party_id)
+        self.not_behind_hub(party, "resync")
         assert party.id is not None
         return await resync(self.database, self.outbox, party.id)
 
@@ -422,7 +468,9 @@ class OcpiSide:
         return count
 
     async def rotate(self, party_id: int) -> Party:
-        return await self.registration.rotate(await self.registered(party_id))
+        party = await self.registered(party_id)
+        self.not_behind_hub(party, "rotate the credentials")
+        return await self.registration.rotate(party)
 
     async def unregister(self, party_id: int) -> str | None:
         """Ends a registration, or withdraws an invitation; NotRegistered for a party that is
@@ -430,6 +478,7 @@ class OcpiSide:
         party = await self.parties.get(party_id)
         if party is None or party.state == PartyState.UNREGISTERED:
             raise NotRegistered(party_id, party.state if party else None)
+        self.not_behind_hub(party, "unregister")
         return await self.registration.unregister(party)
 
     async def _move(self, party_id: int, state: PartyState, only_from: tuple[str, ...]) -> Party:

@@ -105,6 +105,11 @@ class Parties:
             return None
         return Caller(party, token, encoding)
 
+    async def client_of(self, hub_id: int, ref: PartyRef) -> Party | None:
+        """The party behind hub `hub_id` with this country code and party id."""
+        async with self.reads() as session:
+            return await client_in(session, hub_id, ref)
+
     async def get(self, party_id: int) -> Party | None:
         async with self.database() as session:
             return await session.get(Party, party_id)
@@ -138,6 +143,8 @@ class Parties:
         wanted = {role_key(r) for r in roles}
         rows = await session.execute(select(Party).where(col(Party.state).in_(list(LIVE))))
         for party in rows.scalars():
+            if party.hub_id is not None:
+                continue  # behind a hub: reached through it, it takes no role from a peer
             if party.id != other_than and wanted & {role_key(r) for r in party.roles}:
                 return party
         return None
@@ -203,6 +210,22 @@ class Parties:
             party = await session.get(Party, party_id)
             if party is not None:
                 await session.delete(party)
+
+
+async def clients_in(session: AsyncSession, hub_id: int) -> list[Party]:
+    """The parties behind a hub (cpo.hubs.clients)."""
+    rows = await session.execute(
+        select(Party).where(col(Party.hub_id) == hub_id).order_by(col(Party.id))
+    )
+    return list(rows.scalars())
+
+
+async def client_in(session: AsyncSession, hub_id: int, ref: PartyRef) -> Party | None:
+    """The party behind the hub with this country code and party id (case-blind)."""
+    for party in await clients_in(session, hub_id):
+        if party.has_role(ref.country_code, ref.party_id):
+            return party
+    return None
 
 
 def party_label(party: Party) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
+from cpo.ocpi.headers import PartyRef
 from cpo.ocpi.models import VersionNumber
 from cpo.ocpi.urls import home_origins
 from csms.models import BigId, UTCDateTime, utcnow
@@ -72,6 +73,14 @@ class Party(SQLModel, table=True):
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )
     registered_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # A roaming hub: its own country code and party id run together ("DEHUB"); None for others.
+    hub_party: str | None = Field(default=None, max_length=5)
+    # A party behind a hub (a "client"): the hub that relays for it, and what the hub last said
+    # of its connection (a ClientStatus) and when. It has no tokens or endpoints of its own: it
+    # is called through the hub's (cpo.hubs.clients.through), and calls us through the hub.
+    hub_id: int | None = Field(default=None, sa_column=Column(BigInteger, index=True))
+    client_status: str | None = Field(default=None, max_length=16)
+    client_updated: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
 
     def endpoint(self, module: str, role: str | None = None) -> str | None:
         return endpoint_in(self.endpoints, module, role)
@@ -85,6 +94,11 @@ class Party(SQLModel, table=True):
     def origins(self) -> frozenset[str]:
         """Where the party may be called: its versions URL's origin and the allowed ones."""
         return home_origins(self.versions_url, self.allowed_origins)
+
+    @property
+    def hub(self) -> PartyRef | None:
+        """A hub's own country code and party id (the broadcast's OCPI-to-*)."""
+        return PartyRef(self.hub_party[:2], self.hub_party[2:]) if self.hub_party else None
 
     def has_role(self, country_code: str, party_id: str) -> bool:
         return any(

@@ -513,6 +513,9 @@ class Admin:
         q: v.PullQuery = request.state.query
         return ok(await self.ocpi_side.pull_tokens(request.path_params["party_id"], q.full))
 
+    async def pull_clients(self, request: Request) -> Response:
+        return ok(await self.ocpi_side.pull_clients(request.path_params["party_id"]))
+
     # -- locations and tariffs ------------------------------------------------------------------
 
     async def raw_json(self, request: Request) -> Any:
@@ -1156,6 +1159,13 @@ class Admin:
                 "Fetch the party's tokens (changes since the last pull, or all)",
                 v.Pulled,
                 query=v.PullQuery,
+            ),
+            Op(
+                "POST",
+                "/parties/{party_id:int}/clients/pull",
+                self.pull_clients,
+                "Fetch a hub's list of the parties it relays for (HubClientInfo)",
+                v.ClientsPulled,
             ),
             Op(
                 "GET",

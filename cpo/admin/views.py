@@ -389,6 +389,22 @@ class PartyView(BaseModel):
     registered_at: datetime | None
     can_call_us: bool
     we_can_call: bool
+    hub_party: str | None = Field(
+        default=None, description="A roaming hub: its own country code and party id"
+    )
+    hub_id: int | None = Field(
+        default=None, description="A party behind a hub: the hub that relays for it"
+    )
+    client_status: Literal["CONNECTED", "OFFLINE", "PLANNED", "SUSPENDED"] | None = Field(
+        default=None, description="Behind a hub: its connection, as the hub last reported it"
+    )
+    client_updated: datetime | None = None
+
+
+class ClientsPulled(BaseModel):
+    kept: int = Field(description="Parties the hub listed, kept as its clients")
+    skipped: int = Field(description="Items of its list that were not valid ClientInfo")
+    connected: int = Field(description="Clients that became CONNECTED")
 
 
 class RegisteredParty(PartyView):

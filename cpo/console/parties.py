@@ -68,10 +68,11 @@ class PartyRow:
 
 def _actions(party: Party) -> list[str]:
     """What an operator may do with the party in its state."""
+    behind_hub = party.hub_id is not None  # the hub gets the broadcast: nothing to resync
     if party.state == PartyState.REGISTERED:
-        return ["retry", "resync", "suspend"]
+        return ["retry", "suspend"] if behind_hub else ["retry", "resync", "suspend"]
     if party.state == PartyState.SUSPENDED:
-        return ["retry", "resync", "resume"]
+        return ["retry", "resume"] if behind_hub else ["retry", "resync", "resume"]
     return []
 
 

@@ -19,13 +19,14 @@ from pydantic import TypeAdapter, ValidationError
 from cpo import logs
 from cpo.credentials.v221 import Credentials
 from cpo.credentials.wire import CREDENTIALS, credentials_in, credentials_out
+from cpo.hubs.clients import hub_roles, keep_roles
 from cpo.ocpi.client import OcpiCallError, OcpiClient, OcpiResult, Peer
 from cpo.ocpi.models import VersionNumber
 from cpo.ocpi.router import Call, OcpiRouter
 from cpo.ocpi.status import OcpiError, Status, invalid, not_allowed
 from cpo.ocpi.tokens import Encoding, new_token, token_hash
 from cpo.ocpi.urls import BadUrl, origin, same_origin
-from cpo.parties import Parties, RolesTaken, party_label, peer_of
+from cpo.parties import Parties, RolesTaken, clients_in, party_label, peer_of
 from cpo.push import outbox
 from cpo.tables import Party, PartyState
 from cpo.tokens.local_lists import OFFLINE_OK, note_revocation
@@ -202,19 +203,27 @@ class Registration:
         before any call to the peer; the end decides)."""
         if not creds.unique_roles():
             raise invalid("roles: each (role, country_code, party_id) may appear only once")
-        holder = await self.parties.holder_of([r.wire() for r in creds.roles], party_id)
+        holder = await self.parties.holder_of(hub_roles(creds)[0], party_id)
         if holder is not None:
             raise self._taken(creds, holder.id)
 
     async def _swap_registering(
         self, party_id: int, expected_hash: str | None, creds: Credentials, **changes: Any
     ) -> bool:
-        """Gives the party its credentials' roles if they are still free (one transaction)."""
-        roles = [r.wire() for r in creds.roles]
+        """Gives the party its credentials' roles if they are still free (one transaction).
+        A hub keeps its own role; the parties a 2.3.0 hub lists become its clients."""
+        roles, hub_party, relayed = hub_roles(creds)
         try:
-            return await self.parties.swap_registering(party_id, expected_hash, roles, **changes)
+            won = await self.parties.swap_registering(
+                party_id, expected_hash, roles, hub_party=hub_party, **changes
+            )
         except RolesTaken as e:
             raise self._taken(creds, e.holder_id) from None
+        hub = await self.parties.get(party_id) if won and relayed else None
+        if hub is not None:
+            async with self.parties.database.begin() as session:
+                await keep_roles(session, hub, relayed)
+        return won
 
     @staticmethod
     def _taken(creds: Credentials, holder_id: int | None) -> OcpiError:
@@ -372,6 +381,14 @@ class Registration:
                 return False
             dropped_tokens = await drop_owned(session, party.id)
             dropped_rows = await outbox.drop(session, party.id)
+            # A hub's registration carried the parties behind it: theirs end with it.
+            for client in await clients_in(session, party.id):
+                assert client.id is not None
+                if await self.parties.swap_in(
+                    session, client.id, PartyState.UNREGISTERED, state=PartyState.UNREGISTERED
+                ):
+                    dropped_tokens += await drop_owned(session, client.id)
+                    dropped_rows += await outbox.drop(session, client.id)
             listed = any(t.whitelist in OFFLINE_OK for t in dropped_tokens)
             revocation = await note_revocation(session) if listed else None
         log.info(

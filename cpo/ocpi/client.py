@@ -27,7 +27,15 @@ from yarl import URL
 
 from cpo import metrics
 from cpo.ocpi import addresses
-from cpo.ocpi.headers import CORRELATION_ID, REQUEST_ID, PartyRef, new_id, routing
+from cpo.ocpi.headers import (
+    CORRELATION_ID,
+    FROM_COUNTRY,
+    FROM_PARTY,
+    REQUEST_ID,
+    PartyRef,
+    new_id,
+    routing,
+)
 from cpo.ocpi.requestlog import RequestLog
 from cpo.ocpi.responses import dumps
 from cpo.ocpi.status import Status
@@ -87,6 +95,8 @@ class Peer:
     encoding: Encoding = "base64"
     party_id: int | None = None  # our Party row, for the request log
     ref: PartyRef | None = None  # their role, for the routing headers of functional modules
+    # Through a hub, to whichever party it finds (Open Routing): OCPI-from-* only.
+    open_routing: bool = False
 
 
 # A peer behind a web framework may move a URL (a trailing slash); more than this is a loop.
@@ -179,7 +189,9 @@ class OcpiClient:
             REQUEST_ID: request_id,
             CORRELATION_ID: correlation_id or new_id(),
         }
-        if functional and peer.ref is not None:
+        if functional and peer.open_routing:
+            headers |= {FROM_COUNTRY: self.own.country_code, FROM_PARTY: self.own.party_id}
+        elif functional and peer.ref is not None:
             headers |= routing(self.own, peer.ref)
         content = None
         if json is not None:

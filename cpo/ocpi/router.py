@@ -210,9 +210,9 @@ class OcpiRouter:
                 raise not_allowed(f"{request.method} is not served at {request.url.path}")
             call = Call(request, caller, request_id, correlation_id, body, version=version)
             if module.functional:
-                call.sender = self.sender(request, caller.party)
+                answered = await self.attribute(call)
                 if version is not None and version.routed:
-                    headers |= routing(self.own, call.sender)
+                    headers |= routing(self.own, answered)
             response = await handler(call)
         except OcpiError as e:
             response = OcpiResponse(e.data, e.status, e.message, e.http)
@@ -257,14 +257,62 @@ class OcpiRouter:
         ):
             raise unauthorized("a registration token only opens versions, details and credentials")
 
-    def sender(self, request: Request, party: Party) -> PartyRef:
-        """The caller's role from OCPI-from-*, which must be its own; OCPI-to-* must be us."""
+    def addressed(self, request: Request) -> None:
+        """OCPI-to-*, when given, must name us."""
         to_cc, to_pid = request.headers.get(TO_COUNTRY), request.headers.get(TO_PARTY)
         if (to_cc or to_pid) and not self.own.same(PartyRef(to_cc or "", to_pid or "")):
             raise invalid(
                 f"{TO_COUNTRY}/{TO_PARTY} name {to_cc}/{to_pid}, not this platform ({self.own})",
                 http=400,
             )
+
+    async def attribute(self, call: Call) -> PartyRef:
+        """Whose request this is (`call.caller` and `call.sender` say it): the caller's, or
+        through a hub the party it relays for. Whom the answer's OCPI-to-* names."""
+        if call.party.hub_party is None:
+            call.sender = self.sender(call.request, call.party)
+            return call.sender
+        call.caller, call.sender, answered = await self.behind_hub(call.request, call.caller)
+        logs.about_party(call.party.id)
+        return answered
+
+    async def behind_hub(
+        self, request: Request, caller: Caller
+    ) -> tuple[Caller, PartyRef, PartyRef]:
+        """A hub relays for many: the request is the party's that OCPI-from-* names, which the
+        hub must have said it relays for (HubClientInfo, or its 2.3.0 roles). A Broadcast Push
+        names the hub itself; the URL's country_code/party_id then name the object's owner
+        (a URL that names none: the hub asks on its own account).
+        The caller as that party, its role, and whom the answer is to."""
+        self.addressed(request)
+        hub = caller.party
+        assert hub.id is not None and hub.hub is not None
+        cc, pid = request.headers.get(FROM_COUNTRY), request.headers.get(FROM_PARTY)
+        if not cc or not pid:
+            raise invalid(
+                f"send {FROM_COUNTRY} and {FROM_PARTY}: a hub relays for many parties", http=400
+            )
+        given = named = PartyRef(cc, pid)
+        if given.same(hub.hub):
+            params = request.path_params
+            if "country_code" not in params or "party_id" not in params:
+                return caller, given, given  # the hub on its own account
+            named = PartyRef(params["country_code"], params["party_id"])
+        client = await self.parties.client_of(hub.id, named)
+        if client is None:
+            raise invalid(
+                f"{named} is not a party this hub relays for (no HubClientInfo names it)",
+                http=400,
+            )
+        if client.state == PartyState.SUSPENDED:
+            raise unauthorized(f"{named} is suspended by the operator (or reached directly)")
+        if client.state != PartyState.REGISTERED:
+            raise unauthorized(f"{named} is {client.state} here")
+        return Caller(client, caller.token, caller.encoding), named, given
+
+    def sender(self, request: Request, party: Party) -> PartyRef:
+        """The caller's role from OCPI-from-*, which must be its own; OCPI-to-* must be us."""
+        self.addressed(request)
         cc, pid = request.headers.get(FROM_COUNTRY), request.headers.get(FROM_PARTY)
         if cc or pid:
             ref = PartyRef(cc or "", pid or "")

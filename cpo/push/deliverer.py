@@ -36,6 +36,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from cpo import logs
+from cpo.hubs.clients import sendable, through
+from cpo.hubs.wire import ConnectionStatus
 from cpo.ocpi.client import OcpiCallError
 from cpo.push.outbox import OUTBOX, PARTIES, Outbox
 from cpo.push.tables import Delivered
@@ -184,7 +186,9 @@ class Deliverer:
         self._task: asyncio.Task[None] | None = None
         self._watchers: set[asyncio.Queue[Attempt]] = set()
         self._outages: dict[int, _Outage] = {}
-        self._parties: dict[int, tuple[Row[Any], Party]] = {}  # as last read, and built
+        self._parties: dict[
+            int, tuple[tuple[Row[Any], Row[Any] | None], Party | None]
+        ] = {}  # as last read, and built
         self._nudges: dict[int, asyncio.Event] = {}
         self._stopped = asyncio.Event()
 
@@ -246,7 +250,15 @@ class Deliverer:
             rows = await (await session.connection()).execute(
                 select(OUTBOX.c.party_id)
                 .join(PARTIES, PARTIES.c.id == OUTBOX.c.party_id)
-                .where(PARTIES.c.state == PartyState.REGISTERED, *_due(now))
+                .where(
+                    PARTIES.c.state == PartyState.REGISTERED,
+                    # Behind a hub: only while the hub says it is connected.
+                    or_(
+                        PARTIES.c.hub_id.is_(None),
+                        PARTIES.c.client_status == ConnectionStatus.CONNECTED,
+                    ),
+                    *_due(now),
+                )
                 .distinct()
             )
             return [int(r) for r in rows.scalars()]
@@ -378,14 +390,24 @@ class Deliverer:
         return party, [(row, (row.kind, row.object_id) in held) for row in claimed]
 
     async def _party(self, conn: AsyncConnection, party_id: int) -> Party | None:
-        """The party as it stands now, while it is registered (rebuilt only when it changed)."""
+        """The party as it stands now, while it is registered (rebuilt only when it changed);
+        a party behind a hub as it is called through the hub, while the hub says it is
+        connected (what it is owed waits meanwhile)."""
         row = (await conn.execute(select(PARTIES).where(PARTIES.c.id == party_id))).first()
+        hub = None
+        if row is not None and row.hub_id is not None:
+            hub = (await conn.execute(select(PARTIES).where(PARTIES.c.id == row.hub_id))).first()
         if row is None or row.state != PartyState.REGISTERED:
             self._parties.pop(party_id, None)
             return None
         known = self._parties.get(party_id)
-        if known is None or known[0] != row:
-            known = self._parties[party_id] = (row, Party(**row._mapping))
+        if known is None or known[0] != (row, hub):
+            party: Party | None = Party(**row._mapping)
+            if row.hub_id is not None:
+                assert party is not None
+                relay = Party(**hub._mapping) if hub is not None else None
+                party = through(party, relay) if relay and sendable(party, relay) else None
+            known = self._parties[party_id] = ((row, hub), party)
         return known[1]
 
     async def _claim(
@@ -565,7 +587,9 @@ class Deliverer:
 
     def _failed(self, row: Claimed, e: OcpiCallError) -> _Done:
         permanent = e.status_code is not None and 2000 <= e.status_code < 3000
-        if e.unreachable or e.http_status in _AWAY:
+        # A hub's 4001 (no such receiver) and 4003 (receiver not connected) say the same of a
+        # party behind it as no answer says of a peer: one row probes until it gets through.
+        if e.unreachable or e.http_status in _AWAY or e.status_code in (4001, 4003):
             self._away(row.party_id)
         delay = min(self.backoff_cap, self.backoff_base * 2**row.attempts)
         delay *= random.uniform(0.5, 1.0)  # jitter: parties that fail together retry apart

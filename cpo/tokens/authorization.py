@@ -17,12 +17,14 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, or_, select
 
+from cpo.hubs.clients import reach
 from cpo.locations.tables import Location, LocationEvse
 from cpo.ocpi.client import OcpiCallError, OcpiClient
+from cpo.ocpi.headers import PartyRef
 from cpo.ocpi.models import VersionNumber
 from cpo.ocpi.responses import timestamp
 from cpo.ocpi.urls import BadSegment, join, segment
-from cpo.parties import HOLDING, hold_registered, peer_of
+from cpo.parties import HOLDING, client_in, hold_registered, peer_of
 from cpo.tables import Party, PartyState
 from cpo.tokens import v211
 from cpo.tokens.store import store_token, token_object
@@ -145,8 +147,14 @@ class OcpiAuthorizer:
         )
         if token.whitelist in ("ALWAYS", "ALLOWED"):
             return local
-        if owner.state != PartyState.REGISTERED:
-            # Suspended: no traffic with it; as if it did not answer.
+        if owner.hub_id is not None:
+            async with self.database() as session:
+                routed = await reach(session, owner)  # through its hub, while it is connected
+        else:
+            routed = owner if owner.state == PartyState.REGISTERED else None
+        if routed is None:
+            # Suspended, or behind a hub that says it is not connected: no traffic with it; as
+            # if it did not answer.
             return (
                 local
                 if token.whitelist == "ALLOWED_OFFLINE"
@@ -154,7 +162,7 @@ class OcpiAuthorizer:
             )
         try:
             answer = await asyncio.wait_for(
-                self._ask(owner, token.uid, token.type, location, token_object(token)),
+                self._ask(routed, token.uid, token.type, location, token_object(token)),
                 self.budget,
             )
             return _uncached(answer) if token.whitelist == "NEVER" else answer
@@ -172,7 +180,9 @@ class OcpiAuthorizer:
     async def _ask_everyone(
         self, request: AuthorizationRequest, location: dict[str, object] | None
     ) -> AuthorizationResult:
-        """A token nobody pushed: every party with a tokens SENDER is asked; Invalid if none claims it."""
+        """A token nobody pushed: every party with a tokens SENDER is asked (a hub with an Open
+        Routing request: it finds the owner among the parties behind it); Invalid if none
+        claims it."""
         async with self.database() as session:
             parties = [
                 p
@@ -185,7 +195,10 @@ class OcpiAuthorizer:
             return AuthorizationResult(AuthStatus.INVALID)
         kind = TOKEN_TYPES.get(request.token_type or "", "RFID")
         asks = [
-            asyncio.ensure_future(self._ask(p, request.id_token, kind, location)) for p in parties
+            asyncio.ensure_future(
+                self._ask(p, request.id_token, kind, location, open_routing=bool(p.hub_party))
+            )
+            for p in parties
         ]
         try:
             for next_done in asyncio.as_completed(asks, timeout=self.budget):
@@ -204,7 +217,20 @@ class OcpiAuthorizer:
 
     async def _remember(self, party: Party, token: Token) -> None:
         """The eMSP's copy of a token it answered for is kept (unless a newer one is held), so
-        the Session and CDR of the charge it allows know their owner and contract."""
+        the Session and CDR of the charge it allows know their owner and contract. A hub's
+        answer is kept under the party behind it that owns the token."""
+        if party.id is not None and party.hub_party is not None:
+            async with self.database() as session:
+                owner = await client_in(
+                    session, party.id, PartyRef(token.country_code, token.party_id)
+                )
+            if owner is None:
+                log.warning(
+                    "hub %s answered for %s, owned by %s/%s: not a party it relays for",
+                    party.id, token.uid, token.country_code, token.party_id,
+                )  # fmt: skip
+                return
+            party = owner
         if party.id is None or not party.has_role(token.country_code, token.party_id):
             return
         async with self.database.begin() as session:
@@ -236,9 +262,11 @@ class OcpiAuthorizer:
         kind: str,
         location: dict[str, object] | None,
         asked: dict[str, Any] | None = None,
+        open_routing: bool = False,
     ) -> AuthorizationResult:
         """Asks the token's owner (or a party that may own it): `asked` is the token as stored,
-        when it is; a 2.1.1 answer does not repeat it."""
+        when it is; a 2.1.1 answer does not repeat it. `open_routing`: the party is a hub that
+        is to find the owner (no OCPI-to-*)."""
         base = party.endpoint("tokens", "SENDER")
         if base is None:
             raise Unknown()
@@ -256,7 +284,7 @@ class OcpiAuthorizer:
             result = await self.client.call(
                 "POST",
                 url,
-                peer_of(party),
+                dataclasses.replace(peer_of(party), open_routing=open_routing),
                 params=params,
                 json=body,
                 functional=True,

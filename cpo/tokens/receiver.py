@@ -5,7 +5,7 @@ A party reads and writes only its own tokens (cpo.tokens.store keeps them).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import Table, update
@@ -19,7 +19,7 @@ from cpo.ocpi.models import VersionNumber
 from cpo.ocpi.responses import OcpiResponse, timestamp
 from cpo.ocpi.router import Call, Module
 from cpo.ocpi.status import OcpiError, Status, invalid, not_found, unauthorized
-from cpo.parties import NotRegistered, hold_registered, peer_of
+from cpo.parties import NotRegistered, hold_registered, peer_of, role_key
 from cpo.tables import Party
 from cpo.tokens.store import KEYS, TOKENS, store_token, store_tokens, token_object
 from cpo.tokens.tables import OcpiToken
@@ -153,12 +153,15 @@ async def pull(
     client: OcpiClient,
     party: Party,
     full: bool = False,
+    owners: Mapping[tuple[str, str], int] | None = None,
 ) -> dict[str, int]:
     """Fetches the party's token list from its tokens SENDER, page after page.
 
     Incremental pulls ask for what changed since the last pull (`date_from`); a full pull is
     the new truth, so this party's tokens missing from every page stop being valid. Invalid
-    objects in the list are skipped and counted: the valid ones are kept.
+    objects in the list are skipped and counted: the valid ones are kept. A hub's list holds
+    the tokens of the parties behind it: `owners` (COUNTRY, PARTY) → the party each is kept
+    under; a token of anyone else is skipped.
     """
     url = party.endpoint("tokens", "SENDER")
     if url is None:
@@ -171,18 +174,21 @@ async def pull(
     seen: set[tuple[str, str, str, str]] = set()
     stored = skipped = 0
     assert party.id is not None
+    if owners is None:
+        owners = {(cc.upper(), pid.upper()): party.id for _, cc, pid in map(role_key, party.roles)}
     async for page in client.pages(url, peer_of(party), params=params, module="tokens"):
-        tokens: list[Token] = []
+        tokens: dict[int, list[Token]] = {}
         for raw in page:
             try:
                 token = token_in(raw, party.speaks, *own_role(party))
             except OcpiError:
                 skipped += 1
                 continue
-            if not party.has_role(token.country_code, token.party_id):
-                skipped += 1  # a party lists only its own tokens
+            owner = owners.get((token.country_code.upper(), token.party_id.upper()))
+            if owner is None:
+                skipped += 1  # a party lists only its own tokens (a hub its clients')
                 continue
-            tokens.append(token)
+            tokens.setdefault(owner, []).append(token)
             seen.add(
                 (
                     token.country_code.upper(),
@@ -192,8 +198,9 @@ async def pull(
                 )
             )
         async with database.begin() as session:
-            await store_tokens(session, party.id, tokens)
-        stored += len(tokens)
+            for owner, theirs in tokens.items():
+                await store_tokens(session, owner, theirs)
+                stored += len(theirs)
     invalidated = 0
     async with database.begin() as session:
         if full:
@@ -204,7 +211,7 @@ async def pull(
                     TOKENS.c.party_id,
                     TOKENS.c.uid_key,
                     TOKENS.c.type,
-                ).where(TOKENS.c.owner_id == party.id, TOKENS.c.valid.is_(True))
+                ).where(TOKENS.c.owner_id.in_(set(owners.values())), TOKENS.c.valid.is_(True))
             )
             missing = [row.id for row in rows if tuple(row[1:]) not in seen]
             for start in range(0, len(missing), 500):  # a bounded IN list per statement
@@ -213,7 +220,7 @@ async def pull(
                     update(TOKENS)
                     .where(
                         TOKENS.c.id.in_(missing[start : start + 500]),
-                        TOKENS.c.owner_id == party.id,
+                        TOKENS.c.owner_id.in_(set(owners.values())),
                         TOKENS.c.received_at < started,
                     )
                     .values(valid=False)
