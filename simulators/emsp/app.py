@@ -50,6 +50,7 @@ def build_app(sim: EmspSimulator) -> ASGIApp:
         ocpi(f"{V}/tokens", "tokens", tokens.TOKENS),
         ocpi(f"{V}/tokens/{{uid:path}}/authorize", "tokens", tokens.AUTHORIZE),
         ocpi(f"{V}/commands/{{command_id}}", "commands", commands.RESULT),
+        *sim.extra_routes(),
         *inspection.routes(sim),
         Route("/{rest:path}", unknown, methods=METHODS),
     ]

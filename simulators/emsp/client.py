@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from simulators.emsp.simulator import EmspSimulator
 
 Expect = Callable[[Any], list[str]]
+# Header overrides for a request: a value replaces the header we would send, None drops it.
+Headers = dict[str, str | None]
 MAX_PAGES = 10_000
 
 
@@ -60,15 +62,25 @@ class OcpiClient:
         params: dict[str, Any] | None = None,
         to: tuple[str, str] | None = None,
         expect: Expect | None = None,
+        sender: tuple[str, str] | None = None,
+        headers: Headers | None = None,
     ) -> tuple[httpx.Response, dict[str, Any] | None]:
-        """Send one request; return the response and its envelope (None when it is not JSON)."""
-        headers = {"Authorization": authorization(token, self.sim.token_encoding)}
+        """Send one request; return the response and its envelope (None when it is not JSON).
+
+        `sender` is the party in OCPI-from-* (a hub's client; the simulator by default), and
+        the answer must be addressed back to it. `headers` override what we would send."""
+        me = sender or self.sim.party
+        sent = {"Authorization": authorization(token, self.sim.token_encoding)}
         if self.sim.spec.routing:  # 2.2.1 and 2.3.0; 2.1.1 has no ids nor routing headers
-            headers |= {"X-Request-ID": new_id(), "X-Correlation-ID": new_id()}
+            sent |= {"X-Request-ID": new_id(), "X-Correlation-ID": new_id()}
             if module in FUNCTIONAL:
-                headers |= routing_headers(self.sim.party, to)
-        response = await self.http.request(method, url, headers=headers, json=json, params=params)
-        return response, self.check(module, response, headers, to, expect)
+                sent |= routing_headers(me, to)
+        for name, value in (headers or {}).items():
+            sent = {k: v for k, v in sent.items() if k.lower() != name.lower()}
+            if value is not None:
+                sent[name] = value
+        response = await self.http.request(method, url, headers=sent, json=json, params=params)
+        return response, self.check(module, response, sent, to, expect, me)
 
     def check(
         self,
@@ -77,6 +89,7 @@ class OcpiClient:
         sent: dict[str, str],
         to: tuple[str, str] | None,
         expect: Expect | None,
+        me: tuple[str, str] | None = None,
     ) -> dict[str, Any] | None:
         request = response.request
 
@@ -92,8 +105,8 @@ class OcpiClient:
             sender, receiver = party_of(response.headers, "from"), party_of(response.headers, "to")
             if sender is None or (to is not None and not same_party(sender, to)):
                 violate(f"response OCPI-from-* should name the CPO {to}, got {sender}")
-            if not same_party(receiver, self.sim.party):
-                violate(f"response OCPI-to-* should name this eMSP, got {receiver}")
+            if not same_party(receiver, me or self.sim.party):
+                violate(f"response OCPI-to-* should name {me or self.sim.party}, got {receiver}")
         elif any(h.lower().startswith(("ocpi-from-", "ocpi-to-")) for h in response.headers):
             violate(f"routing headers must not be sent on {module} responses")
         try:
@@ -153,7 +166,15 @@ class OcpiClient:
         return body.get("data")
 
     async def fetch_all(
-        self, url: str, token: str, module: str, params: dict[str, Any], to: tuple[str, str] | None
+        self,
+        url: str,
+        token: str,
+        module: str,
+        params: dict[str, Any],
+        to: tuple[str, str] | None,
+        *,
+        sender: tuple[str, str] | None = None,
+        headers: Headers | None = None,
     ) -> list[dict[str, Any]]:
         """Follow the Link headers of a paginated list, checking each page's headers."""
         model = self.sim.models.MODULE_OBJECTS.get(module)
@@ -165,7 +186,15 @@ class OcpiClient:
         for _ in range(MAX_PAGES):
             assert page_url is not None
             response, body = await self.call(
-                "GET", page_url, token, module=module, params=page_params, to=to, expect=expect
+                "GET",
+                page_url,
+                token,
+                module=module,
+                params=page_params,
+                to=to,
+                expect=expect,
+                sender=sender,
+                headers=headers,
             )
             if response.status_code != 200 or body is None or body.get("status_code") != 1000:
                 status = body.get("status_code") if body else None
@@ -231,6 +260,10 @@ def expectation(spec: Spec, module: str, method: str, path: str) -> Expect | Non
         return lambda data: problems(models.Credentials, data)
     if module == "commands" and method == "POST":
         return lambda data: problems(models.CommandResponse, data)
+    if module == "chargingprofiles" and method in ("GET", "PUT", "DELETE"):
+        return lambda data: problems(models.ChargingProfileResponse, data)
+    if module == "hubclientinfo" and method == "GET":
+        return lambda data: problems(models.ClientInfo, data)
     if method != "GET" or model is None:
         return None
     if depth == 0:

@@ -52,6 +52,9 @@ class Call:
     module: str
     token: str | None = None
     body: Any = None
+    # Behind a hub: the client this request is for, who answers it and whose violations these are.
+    client: tuple[str, str] | None = None
+    open_routing: bool = False  # behind a hub: no OCPI-to-*, the hub found the receiver
 
     @property
     def method(self) -> str:
@@ -74,7 +77,9 @@ class Call:
         return self.token is not None and self.token in self.sim._invites
 
     def violate(self, message: str) -> None:
-        self.sim.violate(Violation(self.module, self.method, self.path, message, self.body))
+        self.sim.violate(
+            Violation(self.module, self.method, self.path, message, self.body, client=self.client)
+        )
 
     def reject(self, *messages: str, status_code: int = 2001, http: int = 200) -> Reply:
         """Record each message as a violation and refuse the request with one reply."""
@@ -159,12 +164,19 @@ async def _answer(call: Call, handlers: Mapping[str, Handler]) -> Reply:
             return Reply(2001, http=400, message="request body is not valid JSON")
         if "application/json" not in request.headers.get("content-type", ""):
             call.violate("a request with a body must have Content-Type: application/json")
-    _check_headers(call)
+    return await sim.handle(call, handlers.get(request.method))
 
-    handler = handlers.get(request.method)
+
+async def handle(call: Call, handler: Handler | None) -> Reply:
+    """A direct peer's request once authenticated: its headers checked, then its handler."""
+    check_headers(call)
+    return await run(call, handler)
+
+
+async def run(call: Call, handler: Handler | None) -> Reply:
     if handler is None:
-        call.violate(f"{request.method} is not part of the {call.module} interface")
-        return Reply(2000, http=405, message=f"{request.method} not allowed here")
+        call.violate(f"{call.method} is not part of the {call.module} interface")
+        return Reply(2000, http=405, message=f"{call.method} not allowed here")
     return await handler(call)
 
 
@@ -178,7 +190,9 @@ def _fault(kind: str) -> Reply:
     return Reply(raw=GARBAGE)
 
 
-def _check_headers(call: Call) -> None:
+def check_headers(call: Call, *, receiver_is_us: bool = True) -> None:
+    """Request ids always; routing headers on functional modules only, FROM one of the CPO's
+    roles and (unless a hub judges it) TO this eMSP."""
     if not call.sim.spec.routing:
         return  # 2.1.1 requires neither request ids nor routing headers (extra ones are fine)
     headers = call.request.headers
@@ -196,6 +210,8 @@ def _check_headers(call: Call) -> None:
         call.violate("OCPI-from-country-code / OCPI-from-party-id missing")
     elif cpo is not None and not any(same_party(sender, p) for p in cpo.parties()):
         call.violate(f"OCPI-from {'/'.join(sender)} is none of the CPO's roles {cpo.parties()}")
+    if not receiver_is_us:
+        return
     if receiver is None:
         call.violate("OCPI-to-country-code / OCPI-to-party-id missing")
     elif not same_party(receiver, call.sim.party):
@@ -212,7 +228,7 @@ def render(call: Call, reply: Reply) -> Response:
         }
         if call.module in FUNCTIONAL:
             to = party_of(headers_in, "from") or (sim.cpo.party() if sim.cpo else None)
-            headers |= routing_headers(sim.party, to)
+            headers |= routing_headers(call.client or sim.party, to)
     headers |= reply.headers
     if reply.raw is not None:
         return Response(reply.raw, reply.http, headers, media_type="application/json")

@@ -225,6 +225,12 @@ CommandType = Literal[
     "CANCEL_RESERVATION", "RESERVE_NOW", "START_SESSION", "STOP_SESSION", "UNLOCK_CONNECTOR"
 ]
 CommandResponseType = Literal["ACCEPTED", "NOT_SUPPORTED", "REJECTED", "UNKNOWN_SESSION"]
+ConnectionStatus = Literal["CONNECTED", "OFFLINE", "PLANNED", "SUSPENDED"]
+ChargingRateUnit = Literal["W", "A"]
+ChargingProfileResponseType = Literal[
+    "ACCEPTED", "NOT_SUPPORTED", "REJECTED", "TOO_OFTEN", "UNKNOWN_SESSION"
+]
+ChargingProfileResultType = Literal["ACCEPTED", "REJECTED", "UNKNOWN"]
 CommandResultType = Literal[
     "ACCEPTED",
     "CANCELED_RESERVATION",
@@ -689,6 +695,68 @@ class CommandResponse(OcpiModel):
 class CommandResult(OcpiModel):
     result: CommandResultType
     message: list[DisplayText] = []
+
+
+# ---------------------------------------------------------------------------------- chargingprofiles
+
+
+class ChargingProfilePeriod(OcpiModel):
+    start_period: Annotated[int, Field(ge=0)]
+    limit: Number
+
+
+class ChargingProfile(OcpiModel):
+    start_date_time: DateTime | None = None
+    duration: Annotated[int, Field(ge=0)] | None = None
+    charging_rate_unit: ChargingRateUnit
+    min_charging_rate: Number | None = None
+    charging_profile_period: list[ChargingProfilePeriod] = []
+
+
+class ActiveChargingProfile(OcpiModel):
+    start_date_time: DateTime
+    charging_profile: ChargingProfile
+
+
+class SetChargingProfile(OcpiModel):
+    charging_profile: ChargingProfile
+    response_url: URL
+
+
+class ChargingProfileResponse(OcpiModel):
+    result: ChargingProfileResponseType
+    timeout: Annotated[int, Field(ge=0)]
+
+
+class ActiveChargingProfileResult(OcpiModel):
+    result: ChargingProfileResultType
+    profile: ActiveChargingProfile | None = None
+
+
+class ChargingProfileResult(OcpiModel):
+    result: ChargingProfileResultType
+
+
+class ClearProfileResult(OcpiModel):
+    result: ChargingProfileResultType
+
+
+# What the CPO POSTs to a charging profile response_url, by the request that gave it.
+PROFILE_RESULTS: dict[str, type[OcpiModel]] = {
+    "GET": ActiveChargingProfileResult,
+    "PUT": ChargingProfileResult,
+    "DELETE": ClearProfileResult,
+}
+
+# ---------------------------------------------------------------------------------- hubclientinfo
+
+
+class ClientInfo(OcpiModel):
+    party_id: PartyId
+    country_code: CountryCode
+    role: Role
+    status: ConnectionStatus
+    last_updated: DateTime
 
 
 # What each module's objects are, for lists, single GETs and PATCH bodies.

@@ -16,15 +16,24 @@ from pydantic import Field
 
 from simulators.emsp import models
 from simulators.emsp.models import (
+    PROFILE_RESULTS,
+    ActiveChargingProfile,
+    ActiveChargingProfileResult,
     CancelReservation,
     CdrDimension,
     ChargingPeriod,
+    ChargingProfile,
+    ChargingProfilePeriod,
+    ChargingProfileResponse,
+    ChargingProfileResult,
     CiS36,
+    ClearProfileResult,
     CommandResponse,
     CommandResult,
     LocationReferences,
     Number,
     OcpiModel,
+    SetChargingProfile,
     StopSession,
     Str45,
     Str255,
@@ -36,9 +45,18 @@ VERSION = "2.3.0"
 
 # Unchanged from 2.2.1, served under this module's name like the classes redeclared below.
 __all__ = [
+    "PROFILE_RESULTS",
+    "ActiveChargingProfile",
+    "ActiveChargingProfileResult",
     "CancelReservation",
     "CdrDimension",
     "ChargingPeriod",
+    "ChargingProfile",
+    "ChargingProfilePeriod",
+    "ChargingProfileResponse",
+    "ChargingProfileResult",
+    "ClearProfileResult",
+    "SetChargingProfile",
     "CommandResponse",
     "CommandResult",
     "LocationReferences",
@@ -294,6 +312,15 @@ class StartSession(models.StartSession):
     """2.3.0: token is a 2.3.0 Token."""
 
     token: Token
+
+
+# ---------------------------------------------------------------------------------- hubclientinfo
+
+
+class ClientInfo(models.ClientInfo):
+    """2.3.0: role has no HUB."""
+
+    role: Role
 
 
 # The 2.2.1 commands, with the two that carry a Token in their 2.3.0 form (same keys, same order).

@@ -9,10 +9,11 @@ from types import ModuleType, TracebackType
 from typing import Any, Self, TypeVar
 
 import httpx
+from starlette.routing import BaseRoute
 
-from simulators.emsp import credentials
+from simulators.emsp import credentials, exchange, versions
 from simulators.emsp.app import BASE, build_app
-from simulators.emsp.client import OcpiClient, expectation
+from simulators.emsp.client import Headers, OcpiClient, expectation
 from simulators.emsp.server import LoopbackServer
 from simulators.emsp.specs import CPO_ROLES, DEFAULT_VERSION, Spec, spec
 from simulators.emsp.state import CpoPeer, Faults, Received, Violation
@@ -157,6 +158,21 @@ class EmspSimulator:
     def _slash(self) -> str:
         return "/" if self.trailing_slash else ""
 
+    def offered_endpoints(self) -> list[tuple[str, str]]:
+        """(module, role) our version details publish."""
+        return list(versions.ENDPOINTS)
+
+    def extra_routes(self) -> list[BaseRoute]:
+        """Routes beyond an eMSP's own (a hub adds its modules here)."""
+        return []
+
+    async def handle(self, call: exchange.Call, handler: exchange.Handler | None) -> exchange.Reply:
+        """An authenticated request: check its headers and run its handler."""
+        return await exchange.handle(call, handler)
+
+    def note_authorization(self, call: exchange.Call, info: dict[str, Any]) -> None:
+        self.authorizations.append(info)
+
     def own_credentials(self, token: str) -> dict[str, Any]:
         """Our Credentials object in the version spoken (2.1.1: one party at the top level)."""
         if not self.spec.roles:
@@ -250,8 +266,13 @@ class EmspSimulator:
         params: dict[str, Any] | None = None,
         json: Any = None,
         role: str | None = None,
+        headers: Headers | None = None,
+        sender: tuple[str, str] | None = None,
     ) -> httpx.Response:
-        """Call the CPO's module with our token and routing headers; the answer is checked."""
+        """Call the CPO's module with our token and routing headers; the answer is checked.
+
+        `sender`: the party in OCPI-from-* (a hub's client; we by default). `headers` replace
+        the ones we would send, a None value drops one: for tests of bad routing headers."""
         peer = self._require_peer()
         response, _ = await self.client.call(
             method.upper(),
@@ -262,32 +283,50 @@ class EmspSimulator:
             params=params,
             to=peer.party(),
             expect=expectation(self.spec, module, method.upper(), path),
+            sender=sender,
+            headers=headers,
         )
         return response
 
     async def fetch_all(
-        self, module: str, params: dict[str, Any] | None = None
+        self,
+        module: str,
+        params: dict[str, Any] | None = None,
+        *,
+        headers: Headers | None = None,
+        sender: tuple[str, str] | None = None,
     ) -> list[dict[str, Any]]:
         """Every object of a CPO list, following Link; pagination faults become violations."""
         peer = self._require_peer()
         return await self.client.fetch_all(
-            self.endpoint(module), peer.token, module, dict(params or {}), peer.party()
+            self.endpoint(module),
+            peer.token,
+            module,
+            dict(params or {}),
+            peer.party(),
+            sender=sender,
+            headers=headers,
         )
 
-    async def send_command(self, command: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    async def send_command(
+        self,
+        command: str,
+        body: dict[str, Any],
+        *,
+        headers: Headers | None = None,
+        sender: tuple[str, str] | None = None,
+    ) -> tuple[int, dict[str, Any]]:
         """POST a command with a fresh response_url; the CommandResult lands in command_results."""
         command = command.upper()
         command_id = new_id().replace("-", "")
         payload = {**body, "response_url": f"{self.module_url('commands')}/{command_id}"}
         for problem in self.spec.command_problems(command, payload):
             LOG.warning("sending a command that is not valid OCPI %s: %s", self.version, problem)
-        self.sent_commands[command_id] = {"command": command, "body": payload}
-        response = await self.request("POST", "commands", command, json=payload)
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = {}
-        return response.status_code, answer if isinstance(answer, dict) else {}
+        self.sent_commands[command_id] = {"command": command, "body": payload, "sender": sender}
+        response = await self.request(
+            "POST", "commands", command, json=payload, headers=headers, sender=sender
+        )
+        return response.status_code, answer_of(response)
 
     # ------------------------------------------------------------------ faults
 
@@ -356,6 +395,7 @@ class EmspSimulator:
                 await self._changed.wait()
 
     def state(self) -> dict[str, Any]:
+        """Everything the simulator holds, as JSON for /_sim/state."""
         return {
             "party": {"country_code": self.country_code, "party_id": self.party_id},
             "version": self.version,
@@ -380,3 +420,12 @@ class EmspSimulator:
                 for f in self._faults.active
             ],
         }
+
+
+def answer_of(response: httpx.Response) -> dict[str, Any]:
+    """The OCPI envelope of a response, {} when it is not a JSON object."""
+    try:
+        answer = response.json()
+    except ValueError:
+        return {}
+    return answer if isinstance(answer, dict) else {}

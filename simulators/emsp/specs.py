@@ -12,7 +12,12 @@ from simulators.emsp.wire import TokenEncoding
 VERSIONS = ("2.1.1", "2.2.1", "2.3.0")
 DEFAULT_VERSION = "2.2.1"
 # The interface role a CPO offers each module with; 2.1.1 endpoints carry no role.
-CPO_ROLES = {"tokens": "RECEIVER", "commands": "RECEIVER", "chargingprofiles": "RECEIVER"}
+CPO_ROLES = {
+    "tokens": "RECEIVER",
+    "commands": "RECEIVER",
+    "chargingprofiles": "RECEIVER",
+    "hubclientinfo": "RECEIVER",
+}
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,8 @@ class Violation:
     message: str
     body: Any = None
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # Behind a hub: the client (country_code, party_id) the offending request was for.
+    client: tuple[str, str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self) | {"at": timestamp(self.at)}

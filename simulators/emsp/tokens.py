@@ -7,10 +7,18 @@ from urllib.parse import urlencode
 
 from simulators.emsp.exchange import Call, Handler, Reply
 from simulators.emsp.validation import problems
-from simulators.emsp.wire import new_id, parse_datetime
+from simulators.emsp.wire import new_id, parse_datetime, same_party
 
 
 async def get_tokens(call: Call) -> Reply:
+    sim = call.sim
+    # Behind a hub, a GET routed to one client lists that client's tokens; GET All lists all.
+    tokens = sim.tokens if call.client is None else [t for t in sim.tokens if owns(call.client, t)]
+    return paginated(call, tokens, sim.module_url("tokens"))
+
+
+def paginated(call: Call, items: list[dict[str, Any]], url: str) -> Reply:
+    """One page of `items` by last_updated in [date_from, date_to), with the paging headers."""
     sim = call.sim
     query = call.query
     try:
@@ -24,17 +32,16 @@ async def get_tokens(call: Call) -> Reply:
         return call.reject(f"offset must not be negative, got {offset}")
     limit = min(asked, sim.page_limit) if asked > 0 else sim.page_limit
     matching = [
-        token
-        for token in sim.tokens
-        if (since is None or _updated(token) >= since)
-        and (until is None or _updated(token) < until)
+        item
+        for item in items
+        if (since is None or _updated(item) >= since) and (until is None or _updated(item) < until)
     ]
     page = matching[offset : offset + limit]
     headers = {"X-Total-Count": str(len(matching)), "X-Limit": str(sim.page_limit)}
     if offset + len(page) < len(matching):
         kept = {k: v for k, v in query.items() if k not in ("offset", "limit")}
         following = urlencode(kept | {"offset": offset + len(page), "limit": limit})
-        headers["Link"] = f'<{sim.module_url("tokens")}?{following}>; rel="next"'
+        headers["Link"] = f'<{url}?{following}>; rel="next"'
     return Reply(data=page, headers=headers)
 
 
@@ -47,10 +54,12 @@ async def authorize(call: Call) -> Reply:
     where = call.body
     if where is not None and (found := problems(sim.models.LocationReferences, where)):
         return call.reject(*found)
+    # Behind a hub, only the client the request is routed to answers, from its own tokens.
+    known = sim.tokens if call.client is None else [t for t in sim.tokens if owns(call.client, t)]
     token = next(
         (
             t
-            for t in sim.tokens
+            for t in known
             if str(t.get("uid", "")).upper() == uid.upper() and t.get("type") == token_type
         ),
         None,
@@ -68,8 +77,13 @@ async def authorize(call: Call) -> Reply:
         info["location"] = where
     if allowed != "ALLOWED":
         info["info"] = {"language": "en", "text": f"Charging not allowed: {allowed}"}
-    sim.authorizations.append(info)
+    sim.note_authorization(call, info)
     return Reply(data=info)
+
+
+def owns(party: tuple[str, str], token: dict[str, Any]) -> bool:
+    """Whether a (2.2.1+) Token belongs to the party: its own country_code and party_id."""
+    return same_party(party, (str(token.get("country_code", "")), str(token.get("party_id", ""))))
 
 
 def _updated(token: dict[str, Any]) -> Any:

@@ -24,7 +24,7 @@ async def get_details(call: Call) -> Reply:
     sim = call.sim
     endpoints: list[dict[str, str]] = [
         {"identifier": module, "role": role, "url": sim.module_url(module)}
-        for module, role in ENDPOINTS
+        for module, role in sim.offered_endpoints()
     ]
     if not sim.spec.roles:  # 2.1.1: Endpoint is {identifier, url}
         endpoints = [{"identifier": e["identifier"], "url": e["url"]} for e in endpoints]
