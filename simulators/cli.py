@@ -16,7 +16,8 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from simulators.charge_point import CallErrorReceived, ChargePointSimulator, SessionRejected
-from simulators.emsp import EmspSimulator, OcpiError, make_token
+from simulators.emsp import EmspSimulator, HubSimulator, OcpiError, make_token
+from simulators.emsp.hub import DEFAULT_CLIENTS
 from simulators.emsp.specs import DEFAULT_VERSION, VERSIONS, spec
 from simulators.emsp.validation import problems
 from simulators.fleet import (
@@ -87,6 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
         nargs=2,
         metavar=("VERSIONS_URL", "TOKEN_A"),
         help="register with the CPO at VERSIONS_URL using its token A",
+    )
+    emsp.add_argument(
+        "--hub",
+        action="store_true",
+        help="play an OCPI roaming hub (2.2.1 or 2.3.0) with the --client eMSPs behind it; "
+        "--country-code/--party-id then name the hub",
+    )
+    emsp.add_argument(
+        "--client",
+        action="append",
+        metavar="CC/PID",
+        help="an eMSP behind the hub (repeat; default DE/AAA, DE/BBB, FR/CCC), each with its "
+        "own demo tokens",
     )
     emsp.add_argument("--json", action="store_true", help="print the start-up summary as JSON")
     emsp.set_defaults(run=run_emsp)
@@ -279,21 +293,38 @@ async def _serve(sim: ChargePointSimulator) -> int:
 
 
 async def run_emsp(args: argparse.Namespace) -> int:
+    clients: list[tuple[str, str]] = []
+    if args.client and not args.hub:
+        return fail("--client names an eMSP behind a hub: add --hub")
+    if args.hub:
+        try:
+            clients = [_party(text) for text in args.client or []] or list(DEFAULT_CLIENTS)
+        except ValueError as exc:
+            return fail(f"--client: {exc}")
     try:
-        tokens = _load_tokens(args.tokens, args.country_code, args.party_id, args.version)
+        if args.hub and args.tokens is None:
+            tokens = [t for cc, pid in clients for t in default_tokens(cc, pid, args.version)]
+        else:
+            tokens = _load_tokens(args.tokens, args.country_code, args.party_id, args.version)
     except (OSError, ValueError) as exc:
         return fail(f"--tokens {args.tokens}: {exc}")
-    sim = EmspSimulator(
-        country_code=args.country_code,
-        party_id=args.party_id,
-        name=args.name,
-        host=args.host,
-        port=args.port,
-        tokens=tokens,
-        token_encoding="raw" if args.raw_tokens else None,
-        public_url=args.public_url,
-        version=args.version,
-    )
+    common: dict[str, Any] = {
+        "name": args.name,
+        "host": args.host,
+        "port": args.port,
+        "tokens": tokens,
+        "token_encoding": "raw" if args.raw_tokens else None,
+        "public_url": args.public_url,
+        "version": args.version,
+    }
+    try:
+        sim = (
+            HubSimulator(args.country_code, args.party_id, clients, **common)
+            if args.hub
+            else EmspSimulator(args.country_code, args.party_id, **common)
+        )
+    except ValueError as exc:
+        return fail(str(exc))
     try:
         await sim.start()
     except OSError as exc:
@@ -304,6 +335,8 @@ async def run_emsp(args: argparse.Namespace) -> int:
             "versions_url": sim.versions_url,
             "tokens": [f"{t['uid']} ({t['type']})" for t in tokens],
         }
+        if args.hub:
+            summary["clients"] = [f"{cc}/{pid}" for cc, pid in clients]
         if args.register:
             try:
                 credentials = await sim.register(*args.register)
@@ -347,6 +380,13 @@ def default_tokens(
     ]
 
 
+def _party(text: str) -> tuple[str, str]:
+    country_code, _, party_id = text.partition("/")
+    if len(country_code) != 2 or len(party_id) != 3:
+        raise ValueError(f"{text!r} is not CC/PID (a country code and a party id, e.g. DE/AAA)")
+    return country_code.upper(), party_id.upper()
+
+
 def _load_tokens(
     path: Path | None, country_code: str, party_id: str, version: str = DEFAULT_VERSION
 ) -> list[dict[str, Any]]:
@@ -366,6 +406,8 @@ def _print_emsp(summary: dict[str, Any], as_json: bool) -> None:
         return
     print(f"eMSP simulator (OCPI {summary['version']}): versions URL {summary['versions_url']}",
           flush=True)  # fmt: skip
+    if "clients" in summary:
+        print(f"a hub for {', '.join(summary['clients'])}", flush=True)
     print(f"tokens offered: {', '.join(summary['tokens']) or 'none'}", flush=True)
     if "token_a" in summary:
         print(f"token A: {summary['token_a']}")
