@@ -632,6 +632,9 @@ async def test_client_info_is_pushed_without_routing_headers_and_listed_in_pages
     assert [v.message for v in hub.violations if v.module == "hubclientinfo"] == [
         "routing headers must not be sent to hubclientinfo"
     ]
+    async with httpx.AsyncClient() as http:
+        state = (await http.get(f"{hub.url}/_sim/state")).json()
+    assert [c["status"] for c in state["hub"]["clients"]] == ["CONNECTED", "CONNECTED", "SUSPENDED"]
 
 
 # ------------------------------------------------------------------ the command line
