@@ -28,7 +28,7 @@ from starlette.routing import BaseRoute, Route
 
 from simulators.emsp import exchange
 from simulators.emsp.app import BASE, METHODS
-from simulators.emsp.client import Headers
+from simulators.emsp.client import Headers, expectation
 from simulators.emsp.exchange import Call, Handler, Reply
 from simulators.emsp.receivers import _stored_key
 from simulators.emsp.simulator import EmspSimulator, answer_of
@@ -397,6 +397,24 @@ class HubSimulator(EmspSimulator):
             raise OcpiError(3001, f"PUT {url} failed: {exc!r}") from exc
         if response.status_code < 300 and body is not None and body.get("status_code") == 1000:
             self._told[known] = status
+        return response.status_code, body or {}
+
+    async def get_client_info(self, client: Party) -> tuple[int, dict[str, Any]]:
+        """GET the ClientInfo the CPO holds for a client (the hub checking the CPO's copy);
+        the answer is checked against ClientInfo. Returns (HTTP status, the answer)."""
+        known = self._known(client)
+        peer = self._require_peer()
+        url = join(self.endpoint("hubclientinfo", "RECEIVER"), *known)
+        try:
+            response, body = await self.client.call(
+                "GET",
+                url,
+                peer.token,
+                module="hubclientinfo",
+                expect=expectation(self.spec, "hubclientinfo", "GET", "/".join(known)),
+            )
+        except httpx.HTTPError as exc:
+            raise OcpiError(3001, f"GET {url} failed: {exc!r}") from exc
         return response.status_code, body or {}
 
     async def charging_profile(

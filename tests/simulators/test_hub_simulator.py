@@ -177,6 +177,7 @@ class FakeCpo:
         self.hub_token: str | None = None  # the token we call the hub with
         self.requests: list[tuple[str, str, dict[str, str], Any]] = []
         self.results_to: tuple[str, str] | None = None
+        self.client_infos: dict[str, Any] = {}
         self.posted_results: list[httpx.Response] = []
         self.result_posted = asyncio.Event()
         base = f"/ocpi/cpo/{version}"
@@ -279,7 +280,12 @@ class FakeCpo:
     async def _client_info(self, request: Request) -> Response:
         if not await self._take(request):
             return JSONResponse(envelope(2000), 401)
-        return self._reply(request, functional=False)
+        key = f"{request.path_params['cc']}/{request.path_params['pid']}"
+        if request.method == "PUT":
+            self.client_infos[key] = self.requests[-1][3]
+            return self._reply(request, functional=False)
+        stored = self.client_infos.get(key, {"status": "ONLINE?"})  # not a ConnectionStatus
+        return self._reply(request, stored, functional=False)
 
     def _post_result(self, request: Request, url: str, result: dict[str, Any]) -> BackgroundTask:
         asker = party(request.headers, "from")
@@ -619,6 +625,13 @@ async def test_client_info_is_pushed_without_routing_headers_and_listed_in_pages
     assert problems(hub.models.ClientInfo, body) == []
     assert (body["status"], body["role"]) == ("SUSPENDED", "EMSP")
     assert hub.client_status[CCC] == "SUSPENDED"
+    status, answer = await hub.get_client_info(CCC)
+    assert (status, answer["data"]["status"]) == (200, "SUSPENDED")
+    assert hub.violations == []
+    await hub.get_client_info(AAA)  # the CPO holds nothing valid for it
+    invalid = [v.message for v in hub.violations]
+    assert any(m.startswith("ClientInfo.status: Input should be 'CONNECTED'") for m in invalid)
+    assert all(m.startswith("ClientInfo.") for m in invalid)
 
     async with httpx.AsyncClient(headers=auth(token_c)) as http:
         first = await http.get(hub.module_url("hubclientinfo"), params={"limit": 2})
@@ -629,7 +642,7 @@ async def test_client_info_is_pushed_without_routing_headers_and_listed_in_pages
     listed |= {(c["country_code"], c["party_id"]): c["status"] for c in second.json()["data"]}
     assert listed == {AAA: "CONNECTED", BBB: "CONNECTED", CCC: "SUSPENDED"}
     assert not any(name.startswith("ocpi-") for name in first.headers)
-    assert [v.message for v in hub.violations if v.module == "hubclientinfo"] == [
+    assert [v.message for v in hub.violations[len(invalid) :]] == [
         "routing headers must not be sent to hubclientinfo"
     ]
     async with httpx.AsyncClient() as http:
