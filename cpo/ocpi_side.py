@@ -25,13 +25,13 @@ from cpo.hubs import receiver as hubs_receiver
 from cpo.locations import sender as locations_sender
 from cpo.locations.store import Locations
 from cpo.ocpi.client import OcpiCallError, OcpiClient
-from cpo.ocpi.headers import PartyRef
 from cpo.ocpi.requestlog import RequestLog
 from cpo.ocpi.router import OcpiRouter
 from cpo.ocpi.status import OcpiError
 from cpo.ocpi.tokens import Encoding
 from cpo.ocpi.urls import BadUrl, origin
 from cpo.operator_input import Conflict, NotFound
+from cpo.our_roles import OurRoles
 from cpo.parties import HOLDING, NotRegistered, Parties, clients_in
 from cpo.projection import LEASE, Projection, holder_name
 from cpo.push.deliverer import Deliverer
@@ -125,7 +125,8 @@ class OcpiSide:
         `feed`: what wakes the projection; the csms's own when not given. `deliverer_name`:
         what the deliverer's leases are known by (cpo.push.worker)."""
         feed = feed or (csms.store.feed if csms else None)
-        own = PartyRef(settings.country_code, settings.party_id)
+        self.roles = OurRoles.of(settings)
+        own = self.roles.default
         self.settings = settings
         self.log = RequestLog(database, settings.ocpi_log_retention_days)
         self.parties = Parties(database, readers)
@@ -139,20 +140,22 @@ class OcpiSide:
             max_page=settings.ocpi_max_page_bytes,
         )
         self.router = OcpiRouter(
-            settings.base_url, own, self.parties, self.log, settings.ocpi_versions
+            settings.base_url,
+            own,
+            self.parties,
+            self.log,
+            settings.ocpi_versions,
+            ours=self.roles.refs,
         )
-        business: dict[str, Any] = {"name": settings.business_name}
-        if settings.business_website:
-            business["website"] = settings.business_website
-        self.registration = Registration(self.router, self.parties, self.client, business)
+        self.registration = Registration(self.router, self.parties, self.client, self.roles)
         self.outbox = Outbox()
         self.database = database
-        self.locations = Locations(database, self.outbox, own)
-        self.tariffs = Tariffs(database, self.outbox, own)
+        self.locations = Locations(database, self.outbox, self.roles)
+        self.tariffs = Tariffs(database, self.outbox, self.roles)
         self.charging = ChargingSessions(
             database,
             self.outbox,
-            own,
+            self.roles,
             SessionRules(
                 currency=settings.currency,
                 update_every=settings.session_update_seconds,
@@ -176,7 +179,7 @@ class OcpiSide:
         self.deliverer = Deliverer(
             database,
             self.outbox,
-            senders(database, self.client, readers or database),
+            senders(database, self.client, readers or database, self.roles),
             readers,
             # Its node's name first: the deliverers of live nodes keep their leases (ADR 018).
             name=deliverer_name or f"{settings.node_name}/{uuid.uuid4().hex[:12]}",
@@ -227,7 +230,11 @@ class OcpiSide:
         self.router.add(commands_receiver.module(self.remote))
         self.router.add(hubs_receiver.module(database, lambda ids: self.outbox.wake()))
         self.authorizer = OcpiAuthorizer(
-            database, self.client, LocalAuthorizer(database), settings.authorize_timeout
+            database,
+            self.client,
+            LocalAuthorizer(database),
+            settings.authorize_timeout,
+            self.roles,
         )
         self._reconciler: asyncio.Task[None] | None = None
 

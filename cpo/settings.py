@@ -7,10 +7,35 @@ import secrets
 import socket
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cpo.ocpi.models import IMPLEMENTED, VersionNumber, newest_first
+
+
+class RoleBusiness(BaseModel):
+    """The business details a role of ours shows in our credentials."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    website: str | None = Field(default=None, max_length=255)
+
+
+class RoleSetting(BaseModel):
+    """One of the operator's own CPO party ids (CPO_ROLES)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    country_code: str = Field(pattern=r"^[A-Za-z]{2}$")
+    party_id: str = Field(pattern=r"^[A-Za-z0-9]{3}$")
+    business_details: RoleBusiness
+
+    # OCPI compares party ids without regard to case: one spelling is kept, the upper one.
+    @field_validator("country_code", "party_id")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
 
 
 class Settings(BaseSettings):
@@ -43,6 +68,14 @@ class Settings(BaseSettings):
     party_id: str = Field(default="CPO", pattern=r"^[A-Z0-9]{3}$")
     business_name: str = Field(default="CPO Platform", min_length=1, max_length=100)
     business_website: str | None = None
+    roles: list[RoleSetting] | None = Field(
+        default=None,
+        min_length=1,
+        description="The CPO party ids this deployment serves, as a JSON list of"
+        ' {"country_code", "party_id", "business_details": {"name", "website"}}; the first is'
+        " the default (docs/adr/032-several-cpo-party-ids.md). Unset: one, from"
+        " CPO_COUNTRY_CODE, CPO_PARTY_ID, CPO_BUSINESS_NAME and CPO_BUSINESS_WEBSITE",
+    )
 
     # OCPI
     ocpi_versions: Annotated[list[VersionNumber], NoDecode] = Field(
@@ -349,6 +382,32 @@ class Settings(BaseSettings):
                 f" (it serves {', '.join(IMPLEMENTED)})"
             )
         return newest_first(value)
+
+    @field_validator("roles")
+    @classmethod
+    def _distinct_roles(cls, value: list[RoleSetting] | None) -> list[RoleSetting] | None:
+        seen: set[tuple[str, str]] = set()
+        for role in value or []:
+            key = (role.country_code, role.party_id)
+            if key in seen:
+                raise ValueError(f"{'/'.join(key)} is named twice")
+            seen.add(key)
+        return value
+
+    @property
+    def cpo_roles(self) -> list[RoleSetting]:
+        """Our CPO roles, the default first: CPO_ROLES, or the one the single-party settings
+        describe."""
+        if self.roles:
+            return self.roles
+        business = RoleBusiness(name=self.business_name, website=self.business_website)
+        return [
+            RoleSetting(
+                country_code=self.country_code,
+                party_id=self.party_id,
+                business_details=business,
+            )
+        ]
 
     @property
     def listens_everywhere(self) -> bool:

@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from cpo.cdrs.tables import Cdr
 from cpo.cdrs.wire import cdr_out
 from cpo.ocpi.client import OcpiClient
+from cpo.ocpi.headers import PartyRef
 from cpo.ocpi.models_v211 import NotIn211
 from cpo.parties import peer_of
 from cpo.push.deliverer import Claimed, Deferred, Sender
@@ -69,6 +70,8 @@ def sender(
             json=body,
             functional=True,
             module="cdrs",
+            # Its Location owner's, which the CDR names (cpo.sessions.from_transactions).
+            sender=PartyRef(found.data["country_code"], found.data["party_id"]),
         )
         async with database.begin() as session:
             await session.execute(

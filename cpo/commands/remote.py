@@ -315,6 +315,8 @@ class RemoteCommands:
                 tx.evse_id,
                 tx.id,
             )
+            row.from_country_code = found.data.get("country_code")
+            row.from_party_id = found.data.get("party_id")
             return row
         elif isinstance(request, CancelReservationIn):
             reservation = await _reservation(session, party, request.reservation_id)
@@ -326,10 +328,24 @@ class RemoteCommands:
             if not await _online(session, reservation.station_id):
                 return Response("REJECTED", "charge point offline")
             row.station_id = reservation.station_id
+            held_at = (
+                (
+                    await session.execute(
+                        select(Location).where(Location.ocpi_id == reservation.location_id)
+                    )
+                )
+                .scalars()
+                .first()
+            )
+            if held_at is not None:
+                row.from_country_code = held_at.country_code
+                row.from_party_id = held_at.party_id
             return row
         row.station_id = place.evse.station_id
         row.ocpp_evse_id = place.evse.ocpp_evse_id
         row.ocpp_connector_id = place.connector_index
+        row.from_country_code = place.location.country_code
+        row.from_party_id = place.location.party_id
         if isinstance(request, ReserveNowIn):
             await self._hold(session, party, request, place)
         return row

@@ -55,6 +55,10 @@ class OcpiCommand(SQLModel, table=True):
     transaction_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     link_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     node: str | None = Field(default=None, max_length=100)  # the node that carries it out
+    # Our role its result is from (OCPI-from-*): the owner of the Location it addressed; None
+    # for a command that named none we know (the default role answers).
+    from_country_code: str | None = Field(default=None, max_length=2)
+    from_party_id: str | None = Field(default=None, max_length=3)
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False)
     )

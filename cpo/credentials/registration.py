@@ -26,6 +26,7 @@ from cpo.ocpi.router import Call, OcpiRouter
 from cpo.ocpi.status import OcpiError, Status, invalid, not_allowed
 from cpo.ocpi.tokens import Encoding, new_token, token_hash
 from cpo.ocpi.urls import BadUrl, origin, same_origin
+from cpo.our_roles import OurRoles
 from cpo.parties import Parties, RolesTaken, clients_in, party_label, peer_of
 from cpo.push import outbox
 from cpo.tables import Party, PartyState
@@ -59,12 +60,12 @@ class Registration:
         router: OcpiRouter,
         parties: Parties,
         client: OcpiClient,
-        business_details: dict[str, Any],
+        roles: OurRoles,
     ) -> None:
         self.router = router
         self.parties = parties
         self.client = client
-        self.business_details = business_details
+        self.roles = roles
         self._locks: dict[int, asyncio.Lock] = {}
         # Called with the party's id once it is registered (the first full sync starts there).
         self.on_registered: Callable[[int], Awaitable[object]] | None = None
@@ -80,16 +81,18 @@ class Registration:
             await self.on_registered(party_id)
 
     def own_credentials(self, token: str) -> dict[str, Any]:
+        """Every role of ours, the default first (2.1.1, which has room for one, sends that)."""
         return {
             "token": token,
             "url": self.router.versions_url,
             "roles": [
                 {
                     "role": "CPO",
-                    "business_details": self.business_details,
-                    "party_id": self.router.own.party_id,
-                    "country_code": self.router.own.country_code,
+                    "business_details": role.business_details,
+                    "party_id": role.ref.party_id,
+                    "country_code": role.ref.country_code,
                 }
+                for role in self.roles.all
             ],
         }
 

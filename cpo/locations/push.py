@@ -16,6 +16,7 @@ from cpo.locations.wire import location_out
 from cpo.ocpi.client import OcpiClient
 from cpo.ocpi.models_v211 import NotIn211
 from cpo.ocpi.responses import timestamp
+from cpo.our_roles import OurRoles
 from cpo.parties import peer_of
 from cpo.push.deliverer import Claimed, Sender, Sent
 from cpo.push.targets import object_url
@@ -43,8 +44,11 @@ async def _whole_location(
     return location_object(found, [e for _, e in rows if e is not None]), found.last_updated
 
 
-def sender(client: OcpiClient, readers: async_sessionmaker[AsyncSession]) -> Sender:
-    """What it sends is read through `readers`."""
+def sender(
+    client: OcpiClient, readers: async_sessionmaker[AsyncSession], roles: OurRoles | None = None
+) -> Sender:
+    """What it sends is read through `readers`; each Location is sent as its owner among
+    `roles` (OCPI-from-*), the client's default role when none are given."""
 
     async def location(party: Party, row: Claimed, held: bool) -> Sent | None:
         async with readers() as session:
@@ -78,6 +82,7 @@ def sender(client: OcpiClient, readers: async_sessionmaker[AsyncSession]) -> Sen
         keys = (party, "locations", found.country_code, found.party_id)
         url = object_url(*keys, row.object_id)
         peer = peer_of(party)
+        owner = roles.role_of(found.country_code, found.party_id) if roles else None
         if patch:
             # The party holds the location: only the statuses that changed travel.
             evses_held = dict(row.sent_parts or {})
@@ -96,6 +101,7 @@ def sender(client: OcpiClient, readers: async_sessionmaker[AsyncSession]) -> Sen
                     json=body,
                     functional=True,
                     module="locations",
+                    sender=owner,
                 )
                 evses_held[uid] = body["last_updated"]
             return Sent(found.last_updated, evses_held)
@@ -105,7 +111,9 @@ def sender(client: OcpiClient, readers: async_sessionmaker[AsyncSession]) -> Sen
             body = location_out(whole[0], party.speaks)
         except NotIn211:
             return None  # not published, and 2.1.1 cannot say so: it is not sent
-        await client.call("PUT", url, peer, json=body, functional=True, module="locations")
+        await client.call(
+            "PUT", url, peer, json=body, functional=True, module="locations", sender=owner
+        )
         # The whole Location holds each EVSE as it was at least when its rows were read.
         held_now = {
             uid: timestamp(evse.evse_updated) for uid, evse in by_uid.items() if evse.evse_updated

@@ -22,9 +22,9 @@ from cpo.locations.tables import Location, LocationEvse
 from cpo.locations.v221 import OPERATOR_STATUSES
 from cpo.locations.v230 import LocationIn
 from cpo.locks import Lock
-from cpo.ocpi.headers import PartyRef
 from cpo.ocpi.responses import timestamp
 from cpo.operator_input import Invalid, Upserted, parse
+from cpo.our_roles import NotOurs, OurRoles
 from cpo.push.outbox import Outbox
 from cpo.tariffs.tables import Tariff
 from csms import clock
@@ -141,11 +141,11 @@ async def location_at(session: AsyncSession, ocpi_id: str) -> dict[str, Any] | N
 
 class Locations:
     def __init__(
-        self, database: async_sessionmaker[AsyncSession], outbox: Outbox, own: PartyRef
+        self, database: async_sessionmaker[AsyncSession], outbox: Outbox, roles: OurRoles
     ) -> None:
         self.database = database
         self.outbox = outbox
-        self.own = own
+        self.roles = roles  # each Location is one's; the default's where it names none
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -257,7 +257,12 @@ class Locations:
     ) -> Upserted | None:
         now = clock.now()
         data = item.model_dump(mode="json", exclude_none=True, exclude=LOCATION_OWN)
-        cc, pid = item.country_code or self.own.country_code, item.party_id or self.own.party_id
+        try:
+            owner = self.roles.owner(item.country_code, item.party_id)
+        except NotOurs as e:
+            problems.append({"field": f"{prefix}party_id", "problem": str(e)})
+            return None
+        cc, pid = owner.country_code, owner.party_id
         location = await self._location_row(session, item.id)
         created = location is None
         if location is None:

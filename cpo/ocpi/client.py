@@ -179,10 +179,12 @@ class OcpiClient:
         correlation_id: str | None = None,
         module: str = "other",
         limit: int | None = None,
+        sender: PartyRef | None = None,
     ) -> OcpiResult:
         """One request, following 307/308 within the peer's origins (at most MAX_REDIRECTS);
         anything but an envelope with status 1000 raises OcpiCallError. At most `limit` bytes
-        of the answer are read (max_body when not given)."""
+        of the answer are read (max_body when not given). `sender`: our role a functional
+        request is from (OCPI-from-*), the one owning what it carries; the default when None."""
         request_id = new_id()
         headers = {
             "Authorization": authorization(peer.token, peer.encoding),
@@ -190,9 +192,10 @@ class OcpiClient:
             CORRELATION_ID: correlation_id or new_id(),
         }
         if functional and peer.open_routing:
-            headers |= {FROM_COUNTRY: self.own.country_code, FROM_PARTY: self.own.party_id}
+            me = sender or self.own
+            headers |= {FROM_COUNTRY: me.country_code, FROM_PARTY: me.party_id}
         elif functional and peer.ref is not None:
-            headers |= routing(self.own, peer.ref)
+            headers |= routing(sender or self.own, peer.ref)
         content = None
         if json is not None:
             content = dumps(json)

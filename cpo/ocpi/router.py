@@ -56,6 +56,7 @@ class Call:
     correlation_id: str
     body: bytes
     sender: PartyRef | None = None  # the caller's role on functional modules
+    addressed: PartyRef | None = None  # our role it called (OCPI-to-*) on functional modules
     # The version in the URL called; None only at /ocpi/versions, which is in none.
     version: VersionNumber | None = None
 
@@ -126,9 +127,13 @@ class OcpiRouter:
         parties: Parties,
         log: RequestLog,
         versions: Iterable[VersionNumber] = (VersionNumber.V2_2_1,),
+        ours: Iterable[PartyRef] = (),
     ) -> None:
+        """`own`: our default role; `ours`: every role of ours a peer may address (`own` alone
+        when none are given)."""
         self.base_url = base_url.rstrip("/")
         self.own = own
+        self.ours = list(ours) or [own]
         self.parties = parties
         self.log = log
         self.versions = newest_first(versions)  # the first is the one a peer is offered first
@@ -210,9 +215,10 @@ class OcpiRouter:
                 raise not_allowed(f"{request.method} is not served at {request.url.path}")
             call = Call(request, caller, request_id, correlation_id, body, version=version)
             if module.functional:
+                call.addressed = self.addressed(request)
                 answered = await self.attribute(call)
                 if version is not None and version.routed:
-                    headers |= routing(self.own, answered)
+                    headers |= routing(call.addressed, answered)
             response = await handler(call)
         except OcpiError as e:
             response = OcpiResponse(e.data, e.status, e.message, e.http)
@@ -257,14 +263,21 @@ class OcpiRouter:
         ):
             raise unauthorized("a registration token only opens versions, details and credentials")
 
-    def addressed(self, request: Request) -> None:
-        """OCPI-to-*, when given, must name us."""
+    def addressed(self, request: Request) -> PartyRef:
+        """Our role a request is for: the one OCPI-to-* names (compared without regard to
+        case), the default when it names none; one of another party is refused."""
         to_cc, to_pid = request.headers.get(TO_COUNTRY), request.headers.get(TO_PARTY)
-        if (to_cc or to_pid) and not self.own.same(PartyRef(to_cc or "", to_pid or "")):
+        if not (to_cc or to_pid):
+            return self.own
+        wanted = PartyRef(to_cc or "", to_pid or "")
+        found = next((ref for ref in self.ours if ref.same(wanted)), None)
+        if found is None:
             raise invalid(
-                f"{TO_COUNTRY}/{TO_PARTY} name {to_cc}/{to_pid}, not this platform ({self.own})",
+                f"{TO_COUNTRY}/{TO_PARTY} name {to_cc}/{to_pid}, not this platform"
+                f" ({', '.join(map(str, self.ours))})",
                 http=400,
             )
+        return found
 
     async def attribute(self, call: Call) -> PartyRef:
         """Whose request this is (`call.caller` and `call.sender` say it): the caller's, or
@@ -284,7 +297,6 @@ class OcpiRouter:
         names the hub itself; the URL's country_code/party_id then name the object's owner
         (a URL that names none: the hub asks on its own account).
         The caller as that party, its role, and whom the answer is to."""
-        self.addressed(request)
         hub = caller.party
         assert hub.id is not None and hub.hub is not None
         cc, pid = request.headers.get(FROM_COUNTRY), request.headers.get(FROM_PARTY)
@@ -311,8 +323,7 @@ class OcpiRouter:
         return Caller(client, caller.token, caller.encoding), named, given
 
     def sender(self, request: Request, party: Party) -> PartyRef:
-        """The caller's role from OCPI-from-*, which must be its own; OCPI-to-* must be us."""
-        self.addressed(request)
+        """The caller's role from OCPI-from-*, which must be its own."""
         cc, pid = request.headers.get(FROM_COUNTRY), request.headers.get(FROM_PARTY)
         if cc or pid:
             ref = PartyRef(cc or "", pid or "")

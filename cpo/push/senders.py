@@ -8,6 +8,7 @@ from cpo.cdrs import push as cdrs
 from cpo.commands import push as commands
 from cpo.locations import push as locations
 from cpo.ocpi.client import OcpiClient
+from cpo.our_roles import OurRoles
 from cpo.push.deliverer import Sender
 from cpo.sessions import push as sessions
 from cpo.tariffs import push as tariffs
@@ -17,14 +18,17 @@ def senders(
     database: async_sessionmaker[AsyncSession],
     client: OcpiClient,
     readers: async_sessionmaker[AsyncSession] | None = None,
+    roles: OurRoles | None = None,
 ) -> dict[str, Sender]:
     """The senders of each kind. What they send is read through `readers` (connections that
-    only read, when there are any), what they note afterwards written through `database`."""
+    only read, when there are any), what they note afterwards written through `database`.
+    `roles`: ours, which a Location or Tariff is sent as (its own; the client's default when
+    not given)."""
     readers = readers or database
     return {
-        "location": locations.sender(client, readers),
-        "tariff": tariffs.sender(client, readers),
+        "location": locations.sender(client, readers, roles),
+        "tariff": tariffs.sender(client, readers, roles),
         "session": sessions.sender(database, client, readers),
         "cdr": cdrs.sender(database, client, readers),
-        "command": commands.sender(client, readers),
+        "command": commands.sender(client, readers, roles),
     }

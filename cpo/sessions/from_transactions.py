@@ -31,6 +31,7 @@ from cpo.locations.tables import Location, LocationEvse
 from cpo.ocpi.headers import PartyRef
 from cpo.ocpi.models import VersionNumber
 from cpo.ocpi.responses import timestamp
+from cpo.our_roles import OurRoles
 from cpo.push.outbox import Outbox
 from cpo.sessions.tables import ChargingSession
 from cpo.sessions.usage import Reading, SampleRow, Usage, readings, usage
@@ -76,12 +77,13 @@ class ChargingSessions:
         self,
         database: async_sessionmaker[AsyncSession],
         outbox: Outbox,
-        own: PartyRef,
+        roles: OurRoles,
         rules: SessionRules,
     ) -> None:
         self.database = database
         self.outbox = outbox
-        self.own = own
+        self.roles = roles
+        self.own = roles.default
         self.rules = rules
         # When `settle` next needs to look for due CDRs: at least every SETTLE_EVERY seconds
         # (so due times written before a restart are found), at once when one falls due here.
@@ -300,6 +302,9 @@ class ChargingSessions:
         connectors = evse.data.get("connectors") or []
         if not connectors:
             return
+        # The Session and its CDR are the Location owner's: a second id's site says so.
+        owner = self.roles.role_of(location.country_code, location.party_id)
+        row.data = row.data | {"country_code": owner.country_code, "party_id": owner.party_id}
         index = min(max((tx.connector_id or 1) - 1, 0), len(connectors) - 1)
         connector = connectors[index]
         row.location = cdr_location(location, evse, connector)
@@ -345,9 +350,10 @@ class ChargingSessions:
         else:
             status = SessionStatus.COMPLETED if ended else SessionStatus.ACTIVE
         location = row.location or {}
+        cpo = self._cpo_of(row)
         data: dict[str, Any] = {
-            "country_code": self.own.country_code,
-            "party_id": self.own.party_id,
+            "country_code": cpo.country_code,
+            "party_id": cpo.party_id,
             "id": row.ocpi_id,
             "start_date_time": timestamp(start),
             "kwh": round(measured.energy_wh / 1000, 4),
@@ -403,6 +409,13 @@ class ChargingSessions:
         if "total_cost" not in data:
             return None
         return data["total_cost"], data["currency"]
+
+    def _cpo_of(self, row: ChargingSession) -> PartyRef:
+        """Our role the session is of: its Location's owner once placed, else the default."""
+        return PartyRef(
+            row.data.get("country_code") or self.own.country_code,
+            row.data.get("party_id") or self.own.party_id,
+        )
 
     def _price(self, row: ChargingSession, measured: Usage) -> Priced | None:
         tariff = TariffModel.model_validate(row.tariff or _free(self.own, self.rules.currency))
@@ -545,7 +558,7 @@ class ChargingSessions:
         now = clock.now()
         suffix = "" if revision == 0 else f"-R{revision // 2}"
         data = cdr_object(
-            self.own,
+            self._cpo_of(row),
             cdr_id=row.ocpi_id + suffix,
             session_id=row.ocpi_id,
             session=row.data,

@@ -11,6 +11,7 @@ from sqlmodel import col, select
 
 from cpo.locations.store import location_at
 from cpo.ocpi.client import OcpiClient
+from cpo.ocpi.headers import PartyRef
 from cpo.ocpi.models import VersionNumber
 from cpo.parties import peer_of
 from cpo.push.deliverer import Claimed, Sender
@@ -56,6 +57,8 @@ def sender(
         periods = data["charging_periods"]
         url = object_url(party, "sessions", data["country_code"], data["party_id"], data["id"])
         peer = peer_of(party)
+        # Its Location owner's, which the Session names (cpo.sessions.from_transactions).
+        owner = PartyRef(data["country_code"], data["party_id"])
         holds_ours = (
             held
             and not whole_only
@@ -68,11 +71,15 @@ def sender(
             if fresh := periods[found.pushed_periods : closed]:
                 body["charging_periods"] = fresh
             body = session_out(body, version)
-            await client.call("PATCH", url, peer, json=body, functional=True, module="sessions")
+            await client.call(
+                "PATCH", url, peer, json=body, functional=True, module="sessions", sender=owner
+            )
         else:
             whole = data | {"charging_periods": periods[:closed]}
             body = session_out(whole, version, at, found.location)
-            await client.call("PUT", url, peer, json=body, functional=True, module="sessions")
+            await client.call(
+                "PUT", url, peer, json=body, functional=True, module="sessions", sender=owner
+            )
         async with database.begin() as session:
             await session.execute(
                 update(ChargingSession)

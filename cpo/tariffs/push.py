@@ -10,6 +10,7 @@ from sqlmodel import select
 
 from cpo.ocpi.client import OcpiClient
 from cpo.ocpi.models_v211 import NotIn211
+from cpo.our_roles import OurRoles
 from cpo.parties import peer_of
 from cpo.push.deliverer import Claimed, Sender
 from cpo.push.targets import object_url
@@ -19,8 +20,11 @@ from cpo.tariffs.tables import Tariff
 from cpo.tariffs.wire import tariff_out
 
 
-def sender(client: OcpiClient, readers: async_sessionmaker[AsyncSession]) -> Sender:
-    """What it sends is read through `readers`."""
+def sender(
+    client: OcpiClient, readers: async_sessionmaker[AsyncSession], roles: OurRoles | None = None
+) -> Sender:
+    """What it sends is read through `readers`; each Tariff is sent as its owner among `roles`
+    (OCPI-from-*), the client's default role when none are given."""
 
     async def tariff(party: Party, row: Claimed, held: bool) -> datetime | None:
         async with readers() as session:
@@ -33,6 +37,7 @@ def sender(client: OcpiClient, readers: async_sessionmaker[AsyncSession]) -> Sen
             return None
         url = object_url(party, "tariffs", found.country_code, found.party_id, found.ocpi_id)
         peer = peer_of(party)
+        owner = roles.role_of(found.country_code, found.party_id) if roles else None
         try:
             body = None if found.deleted else tariff_out(tariff_object(found), party.speaks)
         except NotIn211:
@@ -40,9 +45,11 @@ def sender(client: OcpiClient, readers: async_sessionmaker[AsyncSession]) -> Sen
         if body is None:
             if not held:
                 return None  # the party never had it
-            await client.call("DELETE", url, peer, functional=True, module="tariffs")
+            await client.call("DELETE", url, peer, functional=True, module="tariffs", sender=owner)
         else:
-            await client.call("PUT", url, peer, json=body, functional=True, module="tariffs")
+            await client.call(
+                "PUT", url, peer, json=body, functional=True, module="tariffs", sender=owner
+            )
         return found.last_updated
 
     return tariff

@@ -11,9 +11,9 @@ from sqlmodel import col, select
 
 from cpo import locks
 from cpo.locks import Lock
-from cpo.ocpi.headers import PartyRef
 from cpo.ocpi.responses import timestamp
-from cpo.operator_input import Upserted, parse
+from cpo.operator_input import Invalid, Upserted, parse
+from cpo.our_roles import NotOurs, OurRoles
 from cpo.push.outbox import Outbox
 from cpo.tariffs.tables import Tariff
 from cpo.tariffs.v221 import TariffIn
@@ -33,25 +33,32 @@ def tariff_object(tariff: Tariff) -> dict[str, Any]:
 
 class Tariffs:
     def __init__(
-        self, database: async_sessionmaker[AsyncSession], outbox: Outbox, own: PartyRef
+        self, database: async_sessionmaker[AsyncSession], outbox: Outbox, roles: OurRoles
     ) -> None:
         self.database = database
         self.outbox = outbox
-        self.own = own
+        self.roles = roles  # each Tariff is one's; the default's where it names none
 
     async def upsert(self, raw: Any) -> list[Upserted]:
+        """Creates or updates Tariffs (one object or a list): all of them, or none."""
         items: list[TariffIn] = parse(TARIFFS, raw if isinstance(raw, list) else [raw])
+        owners, problems = [], []
+        for n, item in enumerate(items):
+            try:
+                owners.append(self.roles.owner(item.country_code, item.party_id))
+            except NotOurs as e:
+                prefix = f"{n}." if isinstance(raw, list) else ""
+                problems.append({"field": f"{prefix}party_id", "problem": str(e)})
+        if problems:
+            raise Invalid(problems)
         done = []
         now = clock.now()
         async with self.database.begin() as session:
             await locks.hold(session, Lock.CATALOGUE)
             parties = await self.outbox.receivers(session, "tariffs")
-            for item in items:
+            for item, owner in zip(items, owners, strict=True):
                 data = item.model_dump(mode="json", exclude_none=True, exclude=TARIFF_OWN)
-                cc, pid = (
-                    item.country_code or self.own.country_code,
-                    item.party_id or self.own.party_id,
-                )
+                cc, pid = owner.country_code, owner.party_id
                 tariff = (
                     (await session.execute(select(Tariff).where(Tariff.ocpi_id == item.id)))
                     .scalars()

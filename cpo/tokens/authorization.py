@@ -24,6 +24,7 @@ from cpo.ocpi.headers import PartyRef
 from cpo.ocpi.models import VersionNumber
 from cpo.ocpi.responses import timestamp
 from cpo.ocpi.urls import BadSegment, join, segment
+from cpo.our_roles import OurRoles
 from cpo.parties import HOLDING, client_in, hold_registered, peer_of
 from cpo.tables import Party, PartyState
 from cpo.tokens import v211
@@ -91,11 +92,14 @@ class OcpiAuthorizer:
         client: OcpiClient,
         local: Authorizer,
         budget: float = 5.0,
+        roles: OurRoles | None = None,
     ) -> None:
+        """`roles`: ours, the one owning the Location asks; the client's default when None."""
         self.database = database
         self.client = client
         self.local = local
         self.budget = budget
+        self.roles = roles
 
     async def authorize(self, request: AuthorizationRequest) -> AuthorizationResult:
         # The operator's own tokens (admin API, `cpo token add`) come first.
@@ -109,19 +113,20 @@ class OcpiAuthorizer:
             return AuthorizationResult(AuthStatus.INVALID)
         async with self.database() as session:
             token = await find_token(session, request.id_token, request.token_type)
-            location = await self._location(session, request)
+            location, at = await self._location(session, request)
             owner = await session.get(Party, token.owner_id) if token else None
         if token is not None:
             if owner is None or owner.state not in HOLDING:
                 # Its eMSP's registration ended (the token is on its way out with it).
                 return AuthorizationResult(AuthStatus.INVALID)
-            return await self._known(token, owner, location)
-        return await self._ask_everyone(request, location)
+            return await self._known(token, owner, location, at)
+        return await self._ask_everyone(request, location, at)
 
     async def _location(
         self, session: AsyncSession, request: AuthorizationRequest
-    ) -> dict[str, object] | None:
-        """The LocationReferences of where the driver stands, when that EVSE is at a Location."""
+    ) -> tuple[dict[str, object] | None, PartyRef | None]:
+        """The LocationReferences of where the driver stands, when that EVSE is at a Location,
+        and our role owning it, which asks (None: the default role)."""
         stmt = (
             select(LocationEvse, Location)
             .join(Location, col(Location.id) == col(LocationEvse.location_id))
@@ -131,15 +136,21 @@ class OcpiAuthorizer:
             stmt = stmt.where(LocationEvse.ocpp_evse_id == request.evse_id)
         rows = (await session.execute(stmt)).all()
         if not rows:
-            return None
+            return None, None
         location = rows[0][1]
-        return {
+        references: dict[str, object] = {
             "location_id": location.ocpi_id,
             "evse_uids": [e.uid for e, loc in rows if loc.id == location.id],
         }
+        at = self.roles.role_of(location.country_code, location.party_id) if self.roles else None
+        return references, at
 
     async def _known(
-        self, token: OcpiToken, owner: Party, location: dict[str, object] | None
+        self,
+        token: OcpiToken,
+        owner: Party,
+        location: dict[str, object] | None,
+        at: PartyRef | None = None,
     ) -> AuthorizationResult:
         local = AuthorizationResult(
             AuthStatus.ACCEPTED if token.valid else AuthStatus.INVALID,
@@ -162,7 +173,7 @@ class OcpiAuthorizer:
             )
         try:
             answer = await asyncio.wait_for(
-                self._ask(routed, token.uid, token.type, location, token_object(token)),
+                self._ask(routed, token.uid, token.type, location, token_object(token), at),
                 self.budget,
             )
             return _uncached(answer) if token.whitelist == "NEVER" else answer
@@ -178,7 +189,10 @@ class OcpiAuthorizer:
             return AuthorizationResult(AuthStatus.INVALID)
 
     async def _ask_everyone(
-        self, request: AuthorizationRequest, location: dict[str, object] | None
+        self,
+        request: AuthorizationRequest,
+        location: dict[str, object] | None,
+        at: PartyRef | None = None,
     ) -> AuthorizationResult:
         """A token nobody pushed: every party with a tokens SENDER is asked (a hub with an Open
         Routing request: it finds the owner among the parties behind it); Invalid if none
@@ -196,7 +210,14 @@ class OcpiAuthorizer:
         kind = TOKEN_TYPES.get(request.token_type or "", "RFID")
         asks = [
             asyncio.ensure_future(
-                self._ask(p, request.id_token, kind, location, open_routing=bool(p.hub_party))
+                self._ask(
+                    p,
+                    request.id_token,
+                    kind,
+                    location,
+                    sender=at,
+                    open_routing=bool(p.hub_party),
+                )
             )
             for p in parties
         ]
@@ -262,11 +283,13 @@ class OcpiAuthorizer:
         kind: str,
         location: dict[str, object] | None,
         asked: dict[str, Any] | None = None,
+        sender: PartyRef | None = None,
         open_routing: bool = False,
     ) -> AuthorizationResult:
         """Asks the token's owner (or a party that may own it): `asked` is the token as stored,
-        when it is; a 2.1.1 answer does not repeat it. `open_routing`: the party is a hub that
-        is to find the owner (no OCPI-to-*)."""
+        when it is; a 2.1.1 answer does not repeat it. `sender`: our role that asks, the one
+        owning the Location where the token is presented (the default when None).
+        `open_routing`: the party is a hub that is to find the owner (no OCPI-to-*)."""
         base = party.endpoint("tokens", "SENDER")
         if base is None:
             raise Unknown()
@@ -289,6 +312,7 @@ class OcpiAuthorizer:
                 json=body,
                 functional=True,
                 module="tokens",
+                sender=sender,
             )
         except OcpiCallError as e:
             if e.http_status == 404 or e.status_code == 2004:
