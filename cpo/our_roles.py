@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cpo.ocpi.headers import PartyRef
+from cpo.ocpi.models import VersionNumber
 from cpo.settings import Settings
 
 
@@ -71,6 +72,14 @@ class OurRoles:
         """The role that speaks for a stored object of this country code and party id: its own,
         or the default for one a one-id deployment took under another name."""
         return self.find(country_code, party_id) or self.default
+
+    def in_url(self, country_code: str, party_id: str, version: VersionNumber) -> tuple[str, str]:
+        """Where an object goes at a peer: under its own country code and party id; but a 2.1.1
+        peer, whose registration knows one party of ours (the default, all 2.1.1 credentials
+        hold), keeps every role's objects under the default's."""
+        if version == VersionNumber.V2_1_1 and self.find(country_code, party_id) is not None:
+            return self.default.country_code, self.default.party_id
+        return country_code, party_id
 
     def owner(self, country_code: str | None, party_id: str | None) -> PartyRef:
         """What an object the operator gives is to be stored under: the role it names, the

@@ -123,6 +123,7 @@ async def _page(
         imported=imported,
         outcome=limited,
         file_field=FILE_FIELD,
+        our_roles=console.ocpi_side.roles.view(),
     )
 
 

@@ -79,7 +79,10 @@ def sender(
             )
             whole = None if patch else await _whole_location(session, row.object_id)
         found = rows[0]
-        keys = (party, "locations", found.country_code, found.party_id)
+        cc, pid = found.country_code, found.party_id
+        if roles is not None:
+            cc, pid = roles.in_url(cc, pid, party.speaks)
+        keys = (party, "locations", cc, pid)
         url = object_url(*keys, row.object_id)
         peer = peer_of(party)
         owner = roles.role_of(found.country_code, found.party_id) if roles else None

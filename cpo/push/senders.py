@@ -28,7 +28,7 @@ def senders(
     return {
         "location": locations.sender(client, readers, roles),
         "tariff": tariffs.sender(client, readers, roles),
-        "session": sessions.sender(database, client, readers),
+        "session": sessions.sender(database, client, readers, roles),
         "cdr": cdrs.sender(database, client, readers),
         "command": commands.sender(client, readers, roles),
     }

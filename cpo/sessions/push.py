@@ -13,6 +13,7 @@ from cpo.locations.store import location_at
 from cpo.ocpi.client import OcpiClient
 from cpo.ocpi.headers import PartyRef
 from cpo.ocpi.models import VersionNumber
+from cpo.our_roles import OurRoles
 from cpo.parties import peer_of
 from cpo.push.deliverer import Claimed, Sender
 from cpo.push.targets import object_url
@@ -29,8 +30,10 @@ def sender(
     database: async_sessionmaker[AsyncSession],
     client: OcpiClient,
     readers: async_sessionmaker[AsyncSession],
+    roles: OurRoles | None = None,
 ) -> Sender:
-    """What it sends is read through `readers`, what it notes afterwards written through `database`."""
+    """What it sends is read through `readers`, what it notes afterwards written through
+    `database`. `roles`: ours, which place a Session at a 2.1.1 peer (OurRoles.in_url)."""
 
     async def charging_session(party: Party, row: Claimed, held: bool) -> datetime | None:
         """PUT the first time and after any doubt; then PATCH, appending only closed periods."""
@@ -55,7 +58,10 @@ def sender(
             at = await location_at(session, found.location["id"]) if whole_only else None
         data, closed = found.data, found.closed_periods
         periods = data["charging_periods"]
-        url = object_url(party, "sessions", data["country_code"], data["party_id"], data["id"])
+        cc, pid = data["country_code"], data["party_id"]
+        if roles is not None:
+            cc, pid = roles.in_url(cc, pid, version)
+        url = object_url(party, "sessions", cc, pid, data["id"])
         peer = peer_of(party)
         # Its Location owner's, which the Session names (cpo.sessions.from_transactions).
         owner = PartyRef(data["country_code"], data["party_id"])

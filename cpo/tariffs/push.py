@@ -35,7 +35,10 @@ def sender(
             )
         if found is None:
             return None
-        url = object_url(party, "tariffs", found.country_code, found.party_id, found.ocpi_id)
+        cc, pid = found.country_code, found.party_id
+        if roles is not None:
+            cc, pid = roles.in_url(cc, pid, party.speaks)
+        url = object_url(party, "tariffs", cc, pid, found.ocpi_id)
         peer = peer_of(party)
         owner = roles.role_of(found.country_code, found.party_id) if roles else None
         try:

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from simulators.emsp.exchange import Call, Handler, Reply
 from simulators.emsp.models import OcpiModel
 from simulators.emsp.validation import find, merge, patch_problems, problems
-from simulators.emsp.wire import later, same_party
+from simulators.emsp.wire import later, party_of, same_party
 
 Key = tuple[str, str, str]
 
@@ -37,7 +37,20 @@ def _not_the_callers(call: Call) -> Reply | None:
     cpo = call.sim.cpo
     if cpo is not None and not any(same_party(party, p) for p in cpo.parties()):
         return call.reject(f"{'/'.join(party)} in the URL is none of the CPO's roles", http=404)
+    _from_the_owner(call, party)
     return None
+
+
+def _from_the_owner(call: Call, party: tuple[str, str]) -> None:
+    """A CPO of several roles sends each object as the role that owns it: OCPI-from-* names
+    the object's party (or the hub it came through), not another role of the same CPO."""
+    sender = party_of(call.request.headers, "from")
+    if not call.sim.spec.routing or sender is None or same_party(sender, party):
+        return
+    hub = call.sim.cpo.credentials.get("hub_party_id") if call.sim.cpo else None
+    if isinstance(hub, str) and same_party(sender, (hub[:2], hub[2:])):
+        return
+    call.violate(f"OCPI-from {'/'.join(sender)} sends an object of {'/'.join(party)}")
 
 
 def _mismatches(call: Call, body: dict[str, Any], id_param: str, id_field: str) -> list[str]:
@@ -260,6 +273,7 @@ async def post_cdr(call: Call) -> Reply:
         party = (cdr["country_code"], cdr["party_id"])
         if sim.cpo is not None and not any(same_party(party, p) for p in sim.cpo.parties()):
             return call.reject(f"CDR of {'/'.join(party)}, none of the CPO's roles")
+        _from_the_owner(call, party)
     location = f"{sim.module_url('cdrs')}/{quote(cdr['id'], safe='')}"
     known = sim.cdrs.get(cdr["id"])
     if known is not None and known != cdr:

@@ -268,10 +268,12 @@ class EmspSimulator:
         role: str | None = None,
         headers: Headers | None = None,
         sender: tuple[str, str] | None = None,
+        to: tuple[str, str] | None = None,
     ) -> httpx.Response:
         """Call the CPO's module with our token and routing headers; the answer is checked.
 
-        `sender`: the party in OCPI-from-* (a hub's client; we by default). `headers` replace
+        `sender`: the party in OCPI-from-* (a hub's client; we by default). `to`: the CPO role
+        addressed (OCPI-to-*), when it has several; its first by default. `headers` replace
         the ones we would send, a None value drops one: for tests of bad routing headers."""
         peer = self._require_peer()
         response, _ = await self.client.call(
@@ -281,7 +283,7 @@ class EmspSimulator:
             module=module,
             json=json,
             params=params,
-            to=peer.party(),
+            to=to or peer.party(),
             expect=expectation(self.spec, module, method.upper(), path),
             sender=sender,
             headers=headers,
