@@ -2,7 +2,7 @@
 it addressed (several party ids in one deployment)
 
 Revision ID: 0027
-Revises: 0024
+Revises: 0026
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0027"
-down_revision: str | None = "0024"
+down_revision: str | None = "0026"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
