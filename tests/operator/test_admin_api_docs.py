@@ -202,6 +202,7 @@ async def test_the_document_declares_every_route_and_real_answers_fit_it(
         await sim.close()
         pull = {"full": "true"}
         await check("POST", "/parties/{party_id}/tokens/pull", 200, params=pull, ids=ids)
+        await check("POST", "/parties/{party_id}/clients/pull", 409, ids=ids)  # no hub
         for action in ("resync", "retry", "suspend", "resume"):
             await check("POST", f"/parties/{{party_id}}/{action}", 200, ids=ids)
         origins = {"allowed_origins": []}
