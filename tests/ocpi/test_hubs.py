@@ -5,6 +5,7 @@ routing headers are refused; one eMSP never sees or changes another's objects.""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -357,3 +358,22 @@ async def test_the_operator_sees_who_is_behind_a_hub(live: Platform, hub: HubSim
         assert any("PLANNED" in cells[2] for cells in behind_hub)
         one = (await http.get(f"/console/parties/{hub_id}")).text
         assert "DE-HUB" in one
+
+
+async def test_word_of_a_new_party_arriving_at_once_makes_one_party(
+    live: Platform, hub: HubSimulator, version: str
+) -> None:
+    url = f"/ocpi/{version}/hubclientinfo/NL/NEW"
+    info = {
+        "party_id": "NEW",
+        "country_code": "NL",
+        "role": "EMSP",
+        "status": "PLANNED",
+        "last_updated": "2026-01-01T00:00:00Z",
+    }
+    async with peer(live, hub.cpo.token if hub.cpo else "") as http:
+        answers = await asyncio.gather(*(http.put(url, json=info) for _ in range(8)))
+    assert [a.json()["status_code"] for a in answers] == [1000] * 8
+    clients = await behind(live, hub.hub_id)  # type: ignore[attr-defined]
+    assert clients[("NL", "NEW")]["client_status"] == "PLANNED"
+    assert len(clients) == 4
