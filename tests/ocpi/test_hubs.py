@@ -377,3 +377,19 @@ async def test_word_of_a_new_party_arriving_at_once_makes_one_party(
     clients = await behind(live, hub.hub_id)  # type: ignore[attr-defined]
     assert clients[("NL", "NEW")]["client_status"] == "PLANNED"
     assert len(clients) == 4
+
+
+async def test_a_token_broadcast_by_the_hub_is_kept_under_its_owner(
+    live: Platform, hub: HubSimulator, version: str
+) -> None:
+    response = await hub.push_token(card(CCC, version, uid="CCCBCAST1"))  # FROM = the hub
+    assert response.status_code in (200, 201), response.text
+    clients = await behind(live, hub.hub_id)  # type: ignore[attr-defined]
+    async with live.state.ocpi_side.database() as session:
+        row = (
+            await session.execute(select(OcpiToken).where(OcpiToken.uid_key == "CCCBCAST1"))
+        ).scalar_one()
+    assert row.owner_id == clients[CCC]["id"]
+    async with ChargePointSimulator(id="CP-HUB", url=live.ws_url, password=PASSWORD) as cp:
+        await cp.boot()
+        assert await cp.authorize("CCCBCAST1") == "Accepted"
