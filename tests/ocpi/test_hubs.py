@@ -68,6 +68,20 @@ async def behind(live: Platform, hub_id: int) -> dict[tuple[str, str], dict[str,
     }
 
 
+async def client_id(live: Platform, hub: HubSimulator, client: tuple[str, str]) -> int:
+    """The platform's party for a client of the hub."""
+    return int((await behind(live, hub.hub_id))[client]["id"])  # type: ignore[attr-defined]
+
+
+async def owner_of(live: Platform, uid: str) -> int:
+    """The party the platform keeps a token under."""
+    async with live.state.ocpi_side.database() as session:
+        row = (
+            await session.execute(select(OcpiToken).where(OcpiToken.uid_key == uid))
+        ).scalar_one()
+    return row.owner_id
+
+
 @pytest.fixture
 async def hub(live: Platform, version: str) -> AsyncIterator[HubSimulator]:
     """The hub registered with the platform, its three eMSPs known as CONNECTED clients, each
@@ -169,12 +183,7 @@ async def test_an_unknown_token_is_authorized_by_open_routing(
     asked = [a for a in hub.authorizations if a["uid"] == "BBBLATE01"]
     assert asked and asked[-1]["open_routing"] and asked[-1]["client"] == BBB
     # The answer is kept under its owner behind the hub.
-    clients = await behind(live, hub.hub_id)  # type: ignore[attr-defined]
-    async with live.state.ocpi_side.database() as session:
-        row = (
-            await session.execute(select(OcpiToken).where(OcpiToken.uid_key == "BBBLATE01"))
-        ).scalar_one()
-    assert row.owner_id == clients[BBB]["id"]
+    assert await owner_of(live, "BBBLATE01") == await client_id(live, hub, BBB)
     assert hub.violations == [], hub.violations
 
 
@@ -384,12 +393,7 @@ async def test_a_token_broadcast_by_the_hub_is_kept_under_its_owner(
 ) -> None:
     response = await hub.push_token(card(CCC, version, uid="CCCBCAST1"))  # FROM = the hub
     assert response.status_code in (200, 201), response.text
-    clients = await behind(live, hub.hub_id)  # type: ignore[attr-defined]
-    async with live.state.ocpi_side.database() as session:
-        row = (
-            await session.execute(select(OcpiToken).where(OcpiToken.uid_key == "CCCBCAST1"))
-        ).scalar_one()
-    assert row.owner_id == clients[CCC]["id"]
+    assert await owner_of(live, "CCCBCAST1") == await client_id(live, hub, CCC)
     async with ChargePointSimulator(id="CP-HUB", url=live.ws_url, password=PASSWORD) as cp:
         await cp.boot()
         assert await cp.authorize("CCCBCAST1") == "Accepted"
