@@ -17,6 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cpo import leases
 from cpo.cdrs import sender as cdrs_sender
+from cpo.charging_profiles import receiver as charging_profiles_receiver
+from cpo.charging_profiles.active import ActiveProfiles
+from cpo.charging_profiles.remote import ChargingProfileRequests
 from cpo.commands import receiver as commands_receiver
 from cpo.commands.remote import RemoteCommands
 from cpo.credentials import endpoints as credentials_endpoints
@@ -228,6 +231,28 @@ class OcpiSide:
             live_nodes=csms.cluster.live_nodes if csms and csms.cluster else None,
         )
         self.router.add(commands_receiver.module(self.remote))
+        self.charging_profiles = ChargingProfileRequests(
+            database,
+            self.outbox,
+            csms.commands if csms else None,
+            settings.ocpp_response_timeout,
+            settings.charging_profile_min_interval,
+            node=settings.node_name,
+            live_nodes=csms.cluster.live_nodes if csms and csms.cluster else None,
+        )
+        self.router.add(charging_profiles_receiver.module(self.charging_profiles))
+        # What bounds a followed session's EVSE, told to its eMSP (only where chargers are).
+        self.active_profiles = (
+            ActiveProfiles(
+                database,
+                self.outbox,
+                csms.commands,
+                csms.store.feed,
+                settings.ocpp_response_timeout,
+            )
+            if csms
+            else None
+        )
         self.router.add(hubs_receiver.module(database, lambda ids: self.outbox.wake()))
         self.authorizer = OcpiAuthorizer(
             database,
@@ -243,6 +268,9 @@ class OcpiSide:
         (reported FAILED), and, unless a push worker runs them (`push` False), the projection
         and the deliverer."""
         await self.remote.start()
+        await self.charging_profiles.start()
+        if self.active_profiles is not None:
+            self.active_profiles.start()
         if self.local_lists is not None:
             self.local_lists.start()
         if push:
@@ -269,6 +297,12 @@ class OcpiSide:
         # Each step is bounded: a shutdown must end even if a peer or the database hangs.
         steps = [
             ("commands", self.remote.stop()),
+            ("charging profiles", self.charging_profiles.stop()),
+            *(
+                [("active charging profiles", self.active_profiles.stop())]
+                if self.active_profiles is not None
+                else []
+            ),
             ("deliverer", self.deliverer.stop()),
             ("projection", self.projection.stop()),
             ("OCPI client", self.client.close()),

@@ -182,6 +182,12 @@ class Settings(BaseSettings):
         ge=0,
         description="How long after an accepted START_SESSION its transaction may begin",
     )
+    charging_profile_min_interval: float = Field(
+        default=10.0,
+        ge=0,
+        description="Seconds between two OCPI charging-profile calls of one kind on one session "
+        "(sooner: TOO_OFTEN)",
+    )
     cost_update_seconds: float = Field(
         default=60.0,
         ge=0,

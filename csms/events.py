@@ -43,6 +43,9 @@ class EventType(StrEnum):
     CUSTOMER_INFORMATION = "CustomerInformationReported"
     CHARGING_PROFILES = "ChargingProfilesReported"
     CHARGING_LIMIT = "ChargingLimitChanged"
+    # The platform's own record of what a charger holds changed (a profile it accepted, or
+    # a clear it accepted): what the charger will follow on an EVSE may have changed with it.
+    CHARGING_PROFILE_CHANGED = "ChargingProfileChanged"
     EV_CHARGING_NEEDS = "EVChargingNeedsReported"
     UPLOAD_RECEIVED = "UploadReceived"
     CERTIFICATE_ISSUED = "CertificateIssued"

@@ -8,6 +8,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import cpo.cdrs.tables  # noqa: F401
+import cpo.charging_profiles.tables  # noqa: F401
 import cpo.commands.tables  # noqa: F401
 import cpo.console.accounts  # noqa: F401  (registers the tables on SQLModel.metadata)
 import cpo.firmware.tables  # noqa: F401

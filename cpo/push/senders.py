@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cpo.cdrs import push as cdrs
+from cpo.charging_profiles import push as charging_profiles
 from cpo.commands import push as commands
 from cpo.locations import push as locations
 from cpo.ocpi.client import OcpiClient
@@ -31,4 +32,6 @@ def senders(
         "session": sessions.sender(database, client, readers, roles),
         "cdr": cdrs.sender(database, client, readers),
         "command": commands.sender(client, readers, roles),
+        "profile_result": charging_profiles.result_sender(client, readers),
+        "active_profile": charging_profiles.active_sender(client, readers),
     }

@@ -11,7 +11,15 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from simulators.emsp import commands, credentials, inspection, receivers, tokens, versions
+from simulators.emsp import (
+    charging_profiles,
+    commands,
+    credentials,
+    inspection,
+    receivers,
+    tokens,
+    versions,
+)
 from simulators.emsp.exchange import Handler, exchange, not_found
 
 if TYPE_CHECKING:
@@ -20,6 +28,7 @@ if TYPE_CHECKING:
 BASE = "/ocpi/emsp"
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 OBJECT = "{country_code}/{party_id}"
+PROFILES = "chargingprofiles"
 
 
 def build_app(sim: EmspSimulator) -> ASGIApp:
@@ -51,6 +60,14 @@ def build_app(sim: EmspSimulator) -> ASGIApp:
         ocpi(f"{V}/tokens/{{uid:path}}/authorize", "tokens", tokens.AUTHORIZE),
         ocpi(f"{V}/commands/{{command_id}}", "commands", commands.RESULT),
         *sim.extra_routes(),
+        *(
+            [
+                ocpi(f"{V}/{PROFILES}/results/{{request_id}}", PROFILES, charging_profiles.RESULT),
+                ocpi(f"{V}/{PROFILES}/{{session_id}}", PROFILES, charging_profiles.ACTIVE),
+            ]
+            if sim.spec.roles  # no such module in 2.1.1
+            else []
+        ),
         *inspection.routes(sim),
         Route("/{rest:path}", unknown, methods=METHODS),
     ]

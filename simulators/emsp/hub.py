@@ -41,13 +41,9 @@ from simulators.emsp.wire import FUNCTIONAL, OcpiError, join, new_id, now, party
 LOG = logging.getLogger("simulators.emsp.hub")
 Party = tuple[str, str]
 
-# What a hub offers a CPO: an eMSP's interfaces, plus the Sender side of charging profiles
-# (results and ActiveChargingProfile updates come back to it) and its list of clients.
-HUB_ENDPOINTS: list[tuple[str, str]] = [
-    *ENDPOINTS,
-    ("chargingprofiles", "SENDER"),
-    ("hubclientinfo", "SENDER"),
-]
+# What a hub offers a CPO: an eMSP's interfaces (the Sender side of charging profiles among
+# them: results and ActiveChargingProfile updates come back to it) and its list of clients.
+HUB_ENDPOINTS: list[tuple[str, str]] = [*ENDPOINTS, ("hubclientinfo", "SENDER")]
 # Data for every eMSP: a CPO pushes changes once, to the hub, which passes them on to all.
 BROADCAST = frozenset({"locations", "tariffs"})
 CHANGES = frozenset({"PUT", "PATCH", "DELETE"})

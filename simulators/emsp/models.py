@@ -697,12 +697,25 @@ class CommandResult(OcpiModel):
     message: list[DisplayText] = []
 
 
-# ---------------------------------------------------------------------------------- chargingprofiles
+# ---------------------------------------------------------------------------------- charging profiles
+
+ChargingRateUnit = Literal["W", "A"]
+ChargingProfileResponseType = Literal[
+    "ACCEPTED", "NOT_SUPPORTED", "REJECTED", "TOO_OFTEN", "UNKNOWN_SESSION"
+]
+ChargingProfileResultType = Literal["ACCEPTED", "REJECTED", "UNKNOWN"]
+
+
+def _one_decimal(value: float) -> float:
+    """A limit "accepts at most one digit fraction" (e.g. 8.1)."""
+    if round(value, 1) != value:
+        raise ValueError(f"a limit has at most one digit of fraction, got {value}")
+    return value
 
 
 class ChargingProfilePeriod(OcpiModel):
     start_period: Annotated[int, Field(ge=0)]
-    limit: Number
+    limit: Annotated[Number, AfterValidator(_one_decimal)]
 
 
 class ChargingProfile(OcpiModel):
@@ -718,11 +731,6 @@ class ActiveChargingProfile(OcpiModel):
     charging_profile: ChargingProfile
 
 
-class SetChargingProfile(OcpiModel):
-    charging_profile: ChargingProfile
-    response_url: URL
-
-
 class ChargingProfileResponse(OcpiModel):
     result: ChargingProfileResponseType
     timeout: Annotated[int, Field(ge=0)]
@@ -731,6 +739,12 @@ class ChargingProfileResponse(OcpiModel):
 class ActiveChargingProfileResult(OcpiModel):
     result: ChargingProfileResultType
     profile: ActiveChargingProfile | None = None
+
+    @model_validator(mode="after")
+    def _profile_only_when_accepted(self) -> Self:
+        if self.profile is not None and self.result != "ACCEPTED":
+            raise ValueError("profile is sent only with an ACCEPTED result")
+        return self
 
 
 class ChargingProfileResult(OcpiModel):
@@ -741,7 +755,12 @@ class ClearProfileResult(OcpiModel):
     result: ChargingProfileResultType
 
 
-# What the CPO POSTs to a charging profile response_url, by the request that gave it.
+class SetChargingProfile(OcpiModel):
+    charging_profile: ChargingProfile
+    response_url: URL
+
+
+# The result each request of the receiver interface is answered with, at its response_url.
 PROFILE_RESULTS: dict[str, type[OcpiModel]] = {
     "GET": ActiveChargingProfileResult,
     "PUT": ChargingProfileResult,

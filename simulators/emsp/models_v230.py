@@ -44,6 +44,7 @@ from simulators.emsp.models import (
 VERSION = "2.3.0"
 
 # Unchanged from 2.2.1, served under this module's name like the classes redeclared below.
+# ChargingProfiles is 2.2.1's word for word (2.3.0 only rewords what W means).
 __all__ = [
     "PROFILE_RESULTS",
     "ActiveChargingProfile",
@@ -56,10 +57,10 @@ __all__ = [
     "ChargingProfileResponse",
     "ChargingProfileResult",
     "ClearProfileResult",
-    "SetChargingProfile",
     "CommandResponse",
     "CommandResult",
     "LocationReferences",
+    "SetChargingProfile",
     "StopSession",
     "UnlockConnector",
 ]

@@ -17,6 +17,7 @@ from simulators.emsp.client import Headers, OcpiClient, expectation
 from simulators.emsp.server import LoopbackServer
 from simulators.emsp.specs import CPO_ROLES, DEFAULT_VERSION, Spec, spec
 from simulators.emsp.state import CpoPeer, Faults, Received, Violation
+from simulators.emsp.validation import problems as problems_of
 from simulators.emsp.wire import OcpiError, TokenEncoding, join, new_id, new_token
 
 LOG = logging.getLogger("simulators.emsp")
@@ -75,6 +76,11 @@ class EmspSimulator:
         self.cdrs: dict[str, dict[str, Any]] = {}
         self.sent_commands: dict[str, dict[str, Any]] = {}
         self.command_results: dict[str, dict[str, Any]] = {}
+        # ChargingProfiles: each request sent (by the id in its response_url), the result the
+        # CPO posted for it, and every ActiveChargingProfile it PUT, by session id.
+        self.sent_profile_requests: dict[str, dict[str, Any]] = {}
+        self.profile_results: dict[str, dict[str, Any]] = {}
+        self.active_profiles: dict[str, list[dict[str, Any]]] = {}
         self.received: list[Received] = []
         # (module, method, path) of each request a slow fault held before answering.
         self.held: list[tuple[str, str, str]] = []
@@ -330,6 +336,67 @@ class EmspSimulator:
         )
         return response.status_code, answer_of(response)
 
+    async def send_charging_profile(
+        self,
+        method: str,
+        session_id: str,
+        profile: dict[str, Any] | None = None,
+        duration: int | None = None,
+    ) -> tuple[int, dict[str, Any], str]:
+        """One call of the CPO's chargingprofiles RECEIVER with a fresh response_url: PUT sets
+        `profile`, GET asks for the ActiveChargingProfile of the next `duration` seconds,
+        DELETE clears. Returns the HTTP status, the OCPI answer and the request's id, under
+        which its result lands in `profile_results` (await it with `profile_result`)."""
+        method = method.upper()
+        request_id = new_id().replace("-", "")
+        response_url = f"{self.module_url('chargingprofiles')}/results/{request_id}"
+        self.sent_profile_requests[request_id] = {"method": method, "session_id": session_id}
+        params: dict[str, Any] | None = None
+        body: dict[str, Any] | None = None
+        if method == "PUT":
+            body = {"charging_profile": profile or {}, "response_url": response_url}
+            for problem in problems_of(self.models.SetChargingProfile, body):
+                LOG.warning("sending a SetChargingProfile that is not valid OCPI: %s", problem)
+        else:
+            params = {"response_url": response_url}
+            if method == "GET":
+                params["duration"] = duration
+        response = await self.request(
+            method, "chargingprofiles", session_id, params=params, json=body
+        )
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = {}
+        return response.status_code, answer if isinstance(answer, dict) else {}, request_id
+
+    async def profile_result(self, request_id: str, timeout: float = 10.0) -> dict[str, Any]:
+        """The result the CPO posted for a charging-profile request (TimeoutError)."""
+        await self.wait_for(
+            lambda r: (
+                r.module == "chargingprofiles"
+                and r.method == "POST"
+                and r.path.endswith(f"/results/{request_id}")
+            ),
+            timeout,
+        )
+        return self.profile_results[request_id]
+
+    async def active_profile(
+        self, session_id: str, count: int = 1, timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """The `count`th ActiveChargingProfile the CPO PUT for the session (TimeoutError)."""
+        seen = 0
+
+        def nth(r: Received) -> bool:
+            nonlocal seen
+            if r.module == "chargingprofiles" and r.method == "PUT" and r.ocpi_status == 1000:
+                seen += r.path.rstrip("/").endswith(f"/{session_id}")
+            return seen >= count
+
+        await self.wait_for(nth, timeout)
+        return self.active_profiles[session_id][count - 1]
+
     # ------------------------------------------------------------------ faults
 
     def fault(
@@ -412,6 +479,9 @@ class EmspSimulator:
             "authorize_answers": self.authorize_answers,
             "sent_commands": self.sent_commands,
             "command_results": self.command_results,
+            "sent_profile_requests": self.sent_profile_requests,
+            "profile_results": self.profile_results,
+            "active_profiles": self.active_profiles,
             "faults": [
                 {
                     "kind": f.kind,

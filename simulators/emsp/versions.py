@@ -13,7 +13,10 @@ ENDPOINTS: list[tuple[str, str]] = [
     ("tariffs", "RECEIVER"),
     ("tokens", "SENDER"),
     ("commands", "SENDER"),
+    ("chargingprofiles", "SENDER"),
 ]
+# Modules that came with 2.2: a 2.1.1 eMSP does not offer them.
+SINCE_2_2 = {"chargingprofiles"}
 
 
 async def get_versions(call: Call) -> Reply:
@@ -25,6 +28,7 @@ async def get_details(call: Call) -> Reply:
     endpoints: list[dict[str, str]] = [
         {"identifier": module, "role": role, "url": sim.module_url(module)}
         for module, role in sim.offered_endpoints()
+        if sim.spec.roles or module not in SINCE_2_2
     ]
     if not sim.spec.roles:  # 2.1.1: Endpoint is {identifier, url}
         endpoints = [{"identifier": e["identifier"], "url": e["url"]} for e in endpoints]

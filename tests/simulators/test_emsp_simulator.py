@@ -377,6 +377,7 @@ async def test_versions_and_details_list_the_emsp_interfaces(sim: EmspSimulator)
         ("tariffs", "RECEIVER"),
         ("tokens", "SENDER"),
         ("commands", "SENDER"),
+        ("chargingprofiles", "SENDER"),
     }
     assert sim.violations == []
 
