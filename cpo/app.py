@@ -212,7 +212,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         log.info("draining: no new chargers; the connected ones move to other nodes")
         csms.draining = True
         await asyncio.sleep(settings.drain_seconds)  # the load balancer's health checks see it
-        await ocpi_side.remote.finish(settings.ocpp_response_timeout + REPLY_MARGIN)
+        await asyncio.gather(
+            ocpi_side.remote.finish(settings.ocpp_response_timeout + REPLY_MARGIN),
+            ocpi_side.charging_profiles.finish(settings.ocpp_response_timeout + REPLY_MARGIN),
+        )
         await csms.drain(settings.ocpp_response_timeout)
         log.info("drained")
 

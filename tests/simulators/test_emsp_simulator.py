@@ -717,6 +717,42 @@ async def test_command_result_posted_to_the_response_url_is_recorded(
     assert sim.violations == []
 
 
+async def test_charging_profile_results_and_active_profiles_are_checked_and_kept(
+    sim: EmspSimulator, token_c: str
+) -> None:
+    active = {
+        "start_date_time": TS,
+        "charging_profile": {
+            "charging_rate_unit": "W",
+            "charging_profile_period": [{"start_period": 0, "limit": 7400.0}],
+        },
+    }
+    sim.sent_profile_requests["r1"] = {"method": "GET", "session_id": "S1"}
+    sim.sent_profile_requests["r2"] = {"method": "PUT", "session_id": "S1"}
+    async with ocpi(sim, token_c) as http:
+        got = await http.post(
+            "chargingprofiles/results/r1", json={"result": "ACCEPTED", "profile": active}
+        )
+        bad_result = await http.post("chargingprofiles/results/r2", json={"result": "MAYBE"})
+        stranger = await http.post("chargingprofiles/results/nobody", json={"result": "ACCEPTED"})
+        told = await http.put("chargingprofiles/S1", json=active)
+        too_precise = await http.put(
+            "chargingprofiles/S1",
+            json=active
+            | {
+                "charging_profile": active["charging_profile"]
+                | {"charging_profile_period": [{"start_period": 0, "limit": 7400.25}]}
+            },
+        )
+    assert (got.status_code, got.json()["status_code"]) == (200, 1000)
+    assert sim.profile_results == {"r1": {"result": "ACCEPTED", "profile": active}}
+    assert bad_result.json()["status_code"] == 2001
+    assert stranger.status_code == 404
+    assert (told.json()["status_code"], too_precise.json()["status_code"]) == (1000, 2001)
+    assert sim.active_profiles == {"S1": [active]}
+    assert len(sim.violations) == 3, sim.violations
+
+
 # ------------------------------------------------------------------ faults
 
 
