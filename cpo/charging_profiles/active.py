@@ -2,7 +2,7 @@
 every change to what bounds that EVSE (its own profile set or cleared, the site power limit, an
 operator's profile, a limit the charger reports from elsewhere) is read back from the charger
 as its composite schedule and PUT to the eMSP's chargingprofiles SENDER endpoint through the
-outbox (kind `active_charging_profile`).
+outbox (kind `active_profile`).
 
 It follows this node's event feed: every change to what a charger holds is an event on the node
 that sent it (csms.store.charging_profiles), and a charger's own report one on the node it is
@@ -36,7 +36,7 @@ log = logging.getLogger("cpo.charging_profiles")
 WAKE_ON = {EventType.CHARGING_PROFILE_CHANGED, EventType.CHARGING_LIMIT}
 # How far ahead the eMSP is told (OCPI's guide: 5 to 60 minutes); it can GET a longer one.
 AHEAD_SECONDS = 3600
-KIND = "active_charging_profile"
+KIND = "active_profile"  # the outbox kind (at most 16 characters, as every kind)
 SESSION_PROFILES: Table = SessionProfile.__table__  # type: ignore[attr-defined]
 
 

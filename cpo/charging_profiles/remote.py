@@ -1,7 +1,7 @@
 """eMSP charging-profile requests: decided at once from what the platform knows (whose session,
 still running, capable, not too often), carried out on the charger through the csms command
 port as the session's TxProfile, a ClearChargingProfile of it, or a GetCompositeSchedule, and
-reported to the eMSP's `response_url` through the outbox (kind `charging_profile_result`).
+reported to the eMSP's `response_url` through the outbox (kind `profile_result`).
 
 Every request is a row, so a restart owes no eMSP an answer: one the charger had not answered
 when its node went is reported UNKNOWN, OCPI's word for a result nobody can know.
@@ -59,7 +59,7 @@ LAST_CALL = {
     Method.GET: SESSION_PROFILES.c.last_get_at,
     Method.CLEAR: SESSION_PROFILES.c.last_clear_at,
 }
-KIND = "charging_profile_result"  # the outbox kind of the results owed
+KIND = "profile_result"  # the outbox kind of the results owed (16 characters at most)
 
 log = logging.getLogger("cpo.charging_profiles")
 
