@@ -1,7 +1,7 @@
 """roaming hubs: a hub's own party id, and the parties behind a hub with their connection status
 
 Revision ID: 0026
-Revises: 0024
+Revises: 0025
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 from csms.models import UTCDateTime
 
 revision: str = "0026"
-down_revision: str | None = "0024"
+down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
