@@ -20,6 +20,7 @@ from sqlmodel import col, select
 from cpo.charging_profiles.mapping import active_profile, full_power
 from cpo.charging_profiles.tables import SessionProfile
 from cpo.feed_follower import FeedFollower
+from cpo.hubs.clients import called_as
 from cpo.locations.tables import LocationEvse
 from cpo.push.outbox import Outbox
 from cpo.sessions.tables import ChargingSession
@@ -136,6 +137,8 @@ class ActiveProfiles(FeedFollower):
             if party_id is None:
                 return
             party = await session.get(Party, party_id)
+            if party is not None:
+                party = await called_as(session, party)  # behind a hub: the hub's endpoints
             if party is None or party.endpoint("chargingprofiles", "SENDER") is None:
                 return  # an eMSP that publishes no SENDER interface can be told nothing
             await self.outbox.mark(session, [party_id], KIND, str(row.id))

@@ -84,6 +84,12 @@ def sendable(client: Party, hub: Party | None) -> bool:
     )
 
 
+async def called_as(session: AsyncSession, party: Party) -> Party:
+    """`party` as it is called, whether or not it may be now: a client through its hub."""
+    hub = await session.get(Party, party.hub_id) if party.hub_id is not None else None
+    return through(party, hub) if hub is not None else party
+
+
 async def reach(session: AsyncSession, party: Party) -> Party | None:
     """How to call `party`: itself, or (a client) through its hub; None while it may not be."""
     if party.hub_id is None:

@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 
 from cpo import logs, metrics
 from cpo.body_limit import BodyTooLarge
+from cpo.hubs.clients import through
 from cpo.ocpi.headers import (
     CORRELATION_ID,
     FROM_COUNTRY,
@@ -320,7 +321,8 @@ class OcpiRouter:
             raise unauthorized(f"{named} is suspended by the operator (or reached directly)")
         if client.state != PartyState.REGISTERED:
             raise unauthorized(f"{named} is {client.state} here")
-        return Caller(client, caller.token, caller.encoding), named, given
+        # As it is reached: through the hub (its origins, for a response_url, are the hub's).
+        return Caller(through(client, hub), caller.token, caller.encoding), named, given
 
     def sender(self, request: Request, party: Party) -> PartyRef:
         """The caller's role from OCPI-from-*, which must be its own."""

@@ -397,3 +397,56 @@ async def test_a_token_broadcast_by_the_hub_is_kept_under_its_owner(
     async with ChargePointSimulator(id="CP-HUB", url=live.ws_url, password=PASSWORD) as cp:
         await cp.boot()
         assert await cp.authorize("CCCBCAST1") == "Accepted"
+
+
+async def test_an_emsp_behind_the_hub_limits_its_own_session_on_the_charger(
+    live: Platform, hub: HubSimulator
+) -> None:
+    capable = location("HUB", [("HUB-1", "CP-HUB", 1)])
+    capable["evses"][0]["capabilities"] = ["CHARGING_PROFILE_CAPABLE", "RFID_READER"]
+    async with live.admin() as admin:
+        assert (await admin.put("/locations/HUB", json=capable)).status_code < 300
+    limit = {
+        "charging_rate_unit": "W",
+        "charging_profile_period": [{"start_period": 0, "limit": 7400}],
+    }
+    async with ChargePointSimulator(id="CP-HUB", url=live.ws_url, password=PASSWORD) as cp:
+        await cp.boot()
+        await cp.status(1, "Available")
+        assert await cp.authorize("AAACARD01") == "Accepted"
+        assert (await cp.start_transaction(1, "AAACARD01")).status == "Accepted"
+        put = await hub.wait_for(
+            lambda r: sent("sessions", "PUT")(r) and r.body["cdr_token"]["party_id"] == "AAA"
+        )
+        session_id = put.body["id"]
+        # Another eMSP behind the same hub cannot touch it, and the charger hears nothing.
+        _, answer = await hub.as_client(BBB).set_charging_profile(session_id, limit)
+        assert answer.get("data", {}).get("result") == "UNKNOWN_SESSION", answer
+        assert not [a for a, _ in cp.received_calls if a == "SetChargingProfile"]
+        _, answer = await hub.as_client(AAA).set_charging_profile(session_id, limit)
+        assert answer["data"]["result"] == "ACCEPTED", answer
+        result = await hub.wait_for(lambda r: sent("chargingprofiles", "POST")(r))
+        assert result.body == {"result": "ACCEPTED"}
+        assert result.headers["ocpi-to-party-id"] == "AAA"
+        (payload,) = [p for a, p in cp.received_calls if a == "SetChargingProfile"]
+        periods = payload["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"]
+        assert periods[0]["limit"] == 7400
+        # What now bounds the EVSE goes to its eMSP, through the hub.
+        active = await hub.wait_for(lambda r: sent("chargingprofiles", "PUT")(r))
+        assert active.headers["ocpi-to-party-id"] == "AAA"
+        assert active.path.endswith(session_id)
+
+        # A command, likewise: only the session's eMSP may stop it, and its result is routed
+        # back to it alone.
+        stop = {"session_id": session_id}
+        _, answer = await hub.as_client(BBB).send_command("STOP_SESSION", stop)
+        assert answer["data"]["result"] != "ACCEPTED", answer
+        assert "RemoteStopTransaction" not in [a for a, _ in cp.received_calls]
+        _, answer = await hub.as_client(AAA).send_command("STOP_SESSION", stop)
+        assert answer["data"]["result"] == "ACCEPTED", answer
+        done = await hub.wait_for(
+            lambda r: sent("commands", "POST")(r) and r.headers["ocpi-to-party-id"] == "AAA"
+        )
+        assert done.body["result"] == "ACCEPTED"
+        assert "RemoteStopTransaction" in [a for a, _ in cp.received_calls]
+    assert hub.violations == [], hub.violations
