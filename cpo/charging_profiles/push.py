@@ -10,20 +10,38 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cpo.charging_profiles.remote import result_body
 from cpo.charging_profiles.tables import ChargingProfileRequest, SessionProfile
 from cpo.ocpi.client import OcpiClient
+from cpo.ocpi.headers import PartyRef
 from cpo.ocpi.urls import join, segment
+from cpo.our_roles import OurRoles
 from cpo.parties import peer_of
 from cpo.push.deliverer import Claimed, Sender
+from cpo.sessions.tables import ChargingSession
 from cpo.tables import Party
 
 
-def result_sender(client: OcpiClient, readers: async_sessionmaker[AsyncSession]) -> Sender:
-    """What it sends is read through `readers`."""
+async def _speaking(
+    session: AsyncSession, session_id: int, roles: OurRoles | None
+) -> PartyRef | None:
+    """Our role that speaks of a Session: the one its Location belongs to (None: the default)."""
+    found = await session.get(ChargingSession, session_id)
+    if roles is None or found is None:
+        return None
+    return roles.role_of(
+        str(found.data.get("country_code", "")), str(found.data.get("party_id", ""))
+    )
+
+
+def result_sender(
+    client: OcpiClient, readers: async_sessionmaker[AsyncSession], roles: OurRoles | None = None
+) -> Sender:
+    """What it sends is read through `readers`; from our role owning the session's Location."""
 
     async def result(party: Party, row: Claimed, held: bool) -> datetime | None:
         """The result, to the exact response_url the eMSP gave (on the party's origins: the
         client refuses any other)."""
         async with readers() as session:
             found = await session.get(ChargingProfileRequest, int(row.object_id))
+            speaking = await _speaking(session, found.session_id, roles) if found else None
         if found is None or found.result is None or found.party_id != party.id:
             return None
         if not held:
@@ -34,14 +52,17 @@ def result_sender(client: OcpiClient, readers: async_sessionmaker[AsyncSession])
                 json=result_body(found),
                 functional=True,
                 module="chargingprofiles",
+                sender=speaking,
             )
         return found.updated_at
 
     return result
 
 
-def active_sender(client: OcpiClient, readers: async_sessionmaker[AsyncSession]) -> Sender:
-    """What it sends is read through `readers`."""
+def active_sender(
+    client: OcpiClient, readers: async_sessionmaker[AsyncSession], roles: OurRoles | None = None
+) -> Sender:
+    """What it sends is read through `readers`; from our role owning the session's Location."""
 
     async def active(party: Party, row: Claimed, held: bool) -> datetime | None:
         """PUT {endpoint}/{session_id}: the ActiveChargingProfile as last read from the charger
@@ -49,6 +70,7 @@ def active_sender(client: OcpiClient, readers: async_sessionmaker[AsyncSession])
         endpoint = party.endpoint("chargingprofiles", "SENDER")
         async with readers() as session:
             found = await session.get(SessionProfile, int(row.object_id))
+            speaking = await _speaking(session, found.session_id, roles) if found else None
         if (
             endpoint is None
             or found is None
@@ -65,6 +87,7 @@ def active_sender(client: OcpiClient, readers: async_sessionmaker[AsyncSession])
             json=found.active,
             functional=True,
             module="chargingprofiles",
+            sender=speaking,
         )
         return found.active_at
 

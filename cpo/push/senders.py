@@ -32,6 +32,6 @@ def senders(
         "session": sessions.sender(database, client, readers, roles),
         "cdr": cdrs.sender(database, client, readers),
         "command": commands.sender(client, readers, roles),
-        "profile_result": charging_profiles.result_sender(client, readers),
-        "active_profile": charging_profiles.active_sender(client, readers),
+        "profile_result": charging_profiles.result_sender(client, readers, roles),
+        "active_profile": charging_profiles.active_sender(client, readers, roles),
     }
