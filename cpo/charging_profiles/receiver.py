@@ -8,9 +8,10 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 
 from cpo.charging_profiles.mapping import to_ocpp
-from cpo.charging_profiles.remote import ChargingProfileRequests, check_response_url
+from cpo.charging_profiles.remote import ChargingProfileRequests
 from cpo.charging_profiles.tables import Method
 from cpo.charging_profiles.v221 import ACTIVE_DURATION_MAX, SetChargingProfile
+from cpo.in_flight import check_response_url
 from cpo.ocpi.models import URL, VersionNumber
 from cpo.ocpi.responses import OcpiResponse
 from cpo.ocpi.router import Call, Module

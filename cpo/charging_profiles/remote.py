@@ -9,8 +9,6 @@ when its node went is reported UNKNOWN, OCPI's word for a result nobody can know
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Table, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import col, select
+from sqlmodel import select
 
 from cpo.charging_profiles.mapping import active_profile, profile_id, to_ocpp
 from cpo.charging_profiles.tables import (
@@ -33,9 +31,8 @@ from cpo.charging_profiles.v221 import (
     ChargingProfileResponseType,
     ChargingProfileResultType,
 )
+from cpo.in_flight import InFlight
 from cpo.locations.tables import LocationEvse
-from cpo.ocpi.status import OcpiError, Status
-from cpo.ocpi.urls import same_origin
 from cpo.push.outbox import Outbox
 from cpo.sessions.from_transactions import session_by_id
 from cpo.sessions.v221 import SessionStatus
@@ -75,20 +72,11 @@ class Response:
         return {"result": self.result.value, "timeout": self.timeout}
 
 
-def check_response_url(party: Party, url: str, http: int = 200) -> None:
-    """Only back to the party's own origins: the platform never calls an address an eMSP picks
-    (the client checks again when it sends the result). `http`: 400 for a query parameter, 200
-    in a body (the router's conventions for each)."""
-    if not same_origin(url, party.origins()):
-        raise OcpiError(
-            Status.INVALID_PARAMETERS,
-            "response_url must be an http(s) URL on the origin (scheme, host and port) of "
-            "your versions URL",
-            http=http,
-        )
+class ChargingProfileRequests(InFlight):
+    table = ChargingProfileRequest
+    waiting = RequestState.ACCEPTED
+    sweep_name = "cp-recover"
 
-
-class ChargingProfileRequests:
     def __init__(
         self,
         database: async_sessionmaker[AsyncSession],
@@ -100,75 +88,17 @@ class ChargingProfileRequests:
         live_nodes: Callable[[], Awaitable[set[str]]] | None = None,
     ) -> None:
         """`min_interval`: seconds between two calls of one kind on one session (TOO_OFTEN);
-        `node`, `live_nodes`: as cpo.commands.remote.RemoteCommands takes them."""
-        self.database = database
-        self.outbox = outbox
+        `node`, `live_nodes`: as cpo.in_flight.InFlight takes them."""
+        super().__init__(database, outbox, charger_timeout, node, live_nodes)
         self.commands = commands
-        self.charger_timeout = charger_timeout
         self.min_interval = timedelta(seconds=min_interval)
-        self.node = node
-        self.live_nodes = live_nodes
-        self._running: set[asyncio.Task[None]] = set()
-        self._sweeper: asyncio.Task[None] | None = None
 
-    @property
-    def timeout(self) -> int:
-        """What the eMSP is told to wait: the charger's time and a margin for us and the post."""
-        return int(self.charger_timeout) + 30
-
-    # -- life ---------------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        await self.recover()
-        if self.live_nodes is not None:
-            self._sweeper = asyncio.create_task(self._recover_now_and_then(), name="cp-recover")
-
-    async def stop(self) -> None:
-        for task in [*self._running, *([self._sweeper] if self._sweeper else [])]:
-            task.cancel()
-        for task in [*self._running, *([self._sweeper] if self._sweeper else [])]:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-
-    async def finish(self, wait: float) -> None:
-        """Gives the requests under way up to `wait` seconds to get their charger's answer."""
-        if self._running:
-            await asyncio.wait(set(self._running), timeout=wait)
-
-    async def recover(self) -> int:
-        """Requests a restart interrupted before the charger answered are reported UNKNOWN:
-        those of nodes not alive (one node: all of them, at its start, before it takes any)."""
-        live = await self.live_nodes() if self.live_nodes is not None else set()
-        async with self.database.begin() as session:
-            rows = list(
-                (
-                    await session.execute(
-                        select(ChargingProfileRequest)
-                        .where(
-                            ChargingProfileRequest.state == RequestState.ACCEPTED,
-                            or_(
-                                col(ChargingProfileRequest.node).is_(None),
-                                col(ChargingProfileRequest.node).not_in(live),
-                            ),
-                        )
-                        .with_for_update(skip_locked=True)
-                    )
-                ).scalars()
-            )
-            for row in rows:
-                row.state, row.result = RequestState.ANSWERED, ChargingProfileResultType.UNKNOWN
-                row.updated_at = clock.now()
-                assert row.id is not None
-                await self.outbox.mark(session, [row.party_id], KIND, str(row.id))
-        if rows:
-            self.outbox.wake()
-        return len(rows)
-
-    async def _recover_now_and_then(self) -> None:
-        while True:  # a node that died owes its eMSPs their results
-            await asyncio.sleep(30)
-            with contextlib.suppress(Exception):
-                await self.recover()
+    async def interrupted(self, session: AsyncSession, row: Any) -> None:
+        """Reported UNKNOWN: the charger's answer was lost with the node that waited for it."""
+        row.state, row.result = RequestState.ANSWERED, ChargingProfileResultType.UNKNOWN
+        row.updated_at = clock.now()
+        assert row.id is not None
+        await self.outbox.mark(session, [row.party_id], KIND, str(row.id))
 
     # -- the synchronous answer -----------------------------------------------------------------
 
@@ -182,7 +112,7 @@ class ChargingProfileRequests:
         duration: int | None = None,
     ) -> Response:
         """Decides at once; an ACCEPTED request then runs in the background. The caller has
-        checked `response_url` (check_response_url)."""
+        checked `response_url` (cpo.in_flight.check_response_url)."""
         async with self.database.begin() as session:
             decided = await self._decide(session, party, method, session_id, response_url)
             if isinstance(decided, Response):
@@ -194,9 +124,7 @@ class ChargingProfileRequests:
                 row.request = {"duration": duration}
             session.add(row)
         assert row.id is not None
-        task = asyncio.create_task(self._carry_out(row), name=f"charging-profile-{row.id}")
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
+        self.spawn(self._carry_out(row), name=f"charging-profile-{row.id}")
         return Response(ChargingProfileResponseType.ACCEPTED, self.timeout)
 
     async def _decide(

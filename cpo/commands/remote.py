@@ -10,15 +10,13 @@ charger answered is reported FAILED.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Table, or_, update
+from sqlalchemy import Table, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
@@ -33,11 +31,11 @@ from cpo.commands.v221 import (
     StopSessionIn,
     UnlockConnectorIn,
 )
+from cpo.in_flight import InFlight, check_response_url
 from cpo.locations.store import live_statuses, same_id
 from cpo.locations.tables import Location, LocationEvse
 from cpo.locks import Lock
 from cpo.ocpi.status import OcpiError, Status
-from cpo.ocpi.urls import same_origin
 from cpo.push.outbox import Outbox
 from cpo.sessions.from_transactions import session_by_id
 from cpo.sessions.tables import ChargingSession
@@ -114,7 +112,11 @@ class _Place:
     connector_index: int  # the OCPP connector id within the EVSE
 
 
-class RemoteCommands:
+class RemoteCommands(InFlight):
+    table = OcpiCommand
+    waiting = CommandState.ACCEPTED
+    sweep_name = "commands-sweep"
+
     def __init__(
         self,
         database: async_sessionmaker[AsyncSession],
@@ -125,80 +127,16 @@ class RemoteCommands:
         node: str | None = None,
         live_nodes: Callable[[], Awaitable[set[str]]] | None = None,
     ) -> None:
-        """`node`: this node's name, recorded on each command it carries out; `live_nodes`:
-        the nodes alive (several nodes), whose commands are not recovered by another."""
-        self.database = database
-        self.node = node
-        self.live_nodes = live_nodes
-        self.outbox = outbox
+        """`node`, `live_nodes`: as cpo.in_flight.InFlight takes them."""
+        super().__init__(database, outbox, charger_timeout, node, live_nodes)
         self.commands = commands
-        self.charger_timeout = charger_timeout
         self.link_window = timedelta(seconds=link_window)
-        self._running: set[asyncio.Task[None]] = set()
-        self._sweeper: asyncio.Task[None] | None = None
 
-    @property
-    def timeout(self) -> int:
-        """What the eMSP is told to wait: the charger's time and a margin for us and the post."""
-        return int(self.charger_timeout) + 30
-
-    # -- life ---------------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        await self.recover()
-        self._sweeper = asyncio.create_task(self._sweep_now_and_then(), name="commands-sweep")
-
-    async def stop(self) -> None:
-        for task in [*self._running, *([self._sweeper] if self._sweeper else [])]:
-            task.cancel()
-        for task in list(self._running):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        if self._sweeper:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-
-    async def finish(self, wait: float) -> None:
-        """Gives the commands under way up to `wait` seconds to get their charger's answer."""
-        if self._running:
-            await asyncio.wait(set(self._running), timeout=wait)
-
-    async def recover(self) -> int:
-        """Commands a restart interrupted before the charger answered are reported FAILED:
-        those of nodes not alive (one node: all of them, at its start, before it takes any)."""
-        live = await self.live_nodes() if self.live_nodes is not None else set()
-        async with self.database.begin() as session:
-            rows = list(
-                (
-                    await session.execute(
-                        select(OcpiCommand)
-                        .where(
-                            OcpiCommand.state == CommandState.ACCEPTED,
-                            or_(
-                                col(OcpiCommand.node).is_(None),
-                                col(OcpiCommand.node).not_in(live),
-                            ),
-                        )
-                        .with_for_update(skip_locked=True)
-                    )
-                ).scalars()
-            )
-            for row in rows:
-                await self._answer(
-                    session, row, "FAILED", "the platform restarted before the charger answered"
-                )
-        if rows:
-            self.outbox.wake()
-        return len(rows)
-
-    async def _sweep_now_and_then(self) -> None:
-        while True:
-            await asyncio.sleep(30)
-            with contextlib.suppress(Exception):
-                await self.sweep()
-            if self.live_nodes is not None:  # a node that died owes its eMSPs their results
-                with contextlib.suppress(Exception):
-                    await self.recover()
+    async def interrupted(self, session: AsyncSession, row: Any) -> None:
+        """Reported FAILED: the charger's answer was lost with the node that waited for it."""
+        await self._answer(
+            session, row, "FAILED", "the platform restarted before the charger answered"
+        )
 
     async def sweep(self) -> dict[str, int]:
         """Remote starts that never became a transaction, and reservations past their expiry.
@@ -242,7 +180,7 @@ class RemoteCommands:
 
     async def receive(self, party: Party, command: CommandType, request: CommandIn) -> Response:
         """Decides at once; an ACCEPTED command then runs in the background."""
-        _check_response_url(party, request.response_url)
+        check_response_url(party, request.response_url)
         async with self.database.begin() as session:
             decided = await self._decide(session, party, command, request)
             if isinstance(decided, Response):
@@ -250,9 +188,7 @@ class RemoteCommands:
             row = decided
             session.add(row)
         assert row.id is not None
-        task = asyncio.create_task(self._carry_out(row), name=f"command-{row.id}")
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
+        self.spawn(self._carry_out(row), name=f"command-{row.id}")
         return Response("ACCEPTED", timeout=self.timeout)
 
     async def _decide(
@@ -648,17 +584,6 @@ def _result(command: str, result: CommandResult) -> tuple[str, str | None]:
     return mapped.get(
         status, "REJECTED"
     ), None if status in mapped else f"the charger said {status}"
-
-
-def _check_response_url(party: Party, url: str) -> None:
-    """Only back to the party's own origins: the platform never calls an address an eMSP picks
-    (the client checks again when it sends the result)."""
-    if not same_origin(url, party.origins()):
-        raise OcpiError(
-            Status.INVALID_PARAMETERS,
-            "response_url must be an http(s) URL on the origin (scheme, host and port) of "
-            "your versions URL",
-        )
 
 
 async def _online(session: AsyncSession, station_id: str) -> bool:
