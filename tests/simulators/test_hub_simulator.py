@@ -24,6 +24,7 @@ from simulators.emsp.server import LoopbackServer
 from simulators.emsp.validation import problems
 from simulators.emsp.wire import envelope
 from tests.helpers.processes import emsp_simulator_process
+from tests.simulators import test_emsp_simulator as objects
 
 BIN = Path(sys.executable).parent
 TS = "2025-03-01T10:00:00Z"
@@ -94,76 +95,18 @@ def cdr_token(owner: tuple[str, str]) -> dict[str, Any]:
 
 
 def session(owner: tuple[str, str], id: str = "SES-1") -> dict[str, Any]:
-    return {
-        "country_code": "NL",
-        "party_id": "CPO",
-        "id": id,
-        "start_date_time": TS,
-        "kwh": 0,
-        "cdr_token": cdr_token(owner),
-        "auth_method": "WHITELIST",
-        "location_id": "LOC-1",
-        "evse_uid": "EVSE-1",
-        "connector_id": "1",
-        "currency": "EUR",
-        "status": "ACTIVE",
-        "last_updated": TS,
-    }
+    return objects.session(id, cdr_token=cdr_token(owner))
 
 
 def cdr(owner: tuple[str, str], version: str, id: str = "CDR-1") -> dict[str, Any]:
-    cost = (
-        {"before_taxes": 2.25, "taxes": []}
-        if version == "2.3.0"
-        else {"excl_vat": 2.25, "incl_vat": 2.72}
-    )
-    return {
-        "country_code": "NL",
-        "party_id": "CPO",
-        "id": id,
-        "start_date_time": TS,
-        "end_date_time": LATER,
-        "session_id": "SES-1",
-        "cdr_token": cdr_token(owner),
-        "auth_method": "WHITELIST",
-        "cdr_location": {
-            "id": "LOC-1",
-            "address": "Stationsplein 1",
-            "city": "Amsterdam",
-            "country": "NLD",
-            "coordinates": {"latitude": "52.37890", "longitude": "4.90000"},
-            "evse_uid": "EVSE-1",
-            "evse_id": "NL*CPO*E1",
-            "connector_id": "1",
-            "connector_standard": "IEC_62196_T2",
-            "connector_format": "SOCKET",
-            "connector_power_type": "AC_3_PHASE",
-        },
-        "currency": "EUR",
-        "charging_periods": [
-            {"start_date_time": TS, "dimensions": [{"type": "ENERGY", "volume": 7.5}]}
-        ],
-        "total_cost": cost,
-        "total_energy": 7.5,
-        "total_time": 1.0,
-        "last_updated": LATER,
-    }
+    body = objects.cdr(id) | {"cdr_token": cdr_token(owner)}
+    if version == "2.3.0":
+        body["total_cost"] = {"before_taxes": 2.25, "taxes": []}
+    return body
 
 
 def location(id: str = "LOC-1") -> dict[str, Any]:
-    return {
-        "country_code": "NL",
-        "party_id": "CPO",
-        "id": id,
-        "publish": True,
-        "address": "Stationsplein 1",
-        "city": "Amsterdam",
-        "country": "NLD",
-        "coordinates": {"latitude": "52.37890", "longitude": "4.90000"},
-        "evses": [],
-        "time_zone": "Europe/Amsterdam",
-        "last_updated": TS,
-    }
+    return objects.location(id, evses=[])
 
 
 class FakeCpo:
