@@ -31,12 +31,11 @@ from simulators.emsp.app import BASE, METHODS
 from simulators.emsp.client import Headers, expectation
 from simulators.emsp.exchange import Call, Handler, Reply
 from simulators.emsp.receivers import _stored_key
-from simulators.emsp.simulator import EmspSimulator, answer_of
+from simulators.emsp.simulator import EmspSimulator
 from simulators.emsp.specs import DEFAULT_VERSION, spec
 from simulators.emsp.tokens import owns, paginated
-from simulators.emsp.validation import problems
 from simulators.emsp.versions import ENDPOINTS
-from simulators.emsp.wire import FUNCTIONAL, OcpiError, join, new_id, now, party_of, same_party
+from simulators.emsp.wire import FUNCTIONAL, OcpiError, join, now, party_of, same_party
 
 LOG = logging.getLogger("simulators.emsp.hub")
 Party = tuple[str, str]
@@ -108,9 +107,6 @@ class HubSimulator(EmspSimulator):
         self.client_roles: dict[Party, str] = {c: "EMSP" for c in self.clients}
         self.routed: dict[Party, list[Routed]] = {c: [] for c in self.clients}
         self.broadcasts: Counter[tuple[str, str]] = Counter()
-        self.sent_charging_profiles: dict[str, dict[str, Any]] = {}
-        self.charging_profile_results: dict[str, dict[str, Any]] = {}
-        self.active_charging_profiles: dict[str, dict[str, Any]] = {}
         self._client_sessions: dict[Party, dict[tuple[str, str, str], dict[str, Any]]] = {
             c: {} for c in self.clients
         }
@@ -127,14 +123,7 @@ class HubSimulator(EmspSimulator):
 
     def extra_routes(self) -> list[BaseRoute]:
         base = f"{BASE}/{self.version}"
-        return [
-            self._route(f"{base}/hubclientinfo", "hubclientinfo", {"GET": _get_client_info}),
-            self._route(
-                f"{base}/chargingprofiles/{{id}}",
-                "chargingprofiles",
-                {"POST": _post_profile_result, "PUT": _put_active_profile},
-            ),
-        ]
+        return [self._route(f"{base}/hubclientinfo", "hubclientinfo", {"GET": _get_client_info})]
 
     def _route(self, path: str, module: str, handlers: dict[str, Handler]) -> Route:
         async def endpoint(request: Request) -> Response:
@@ -305,10 +294,10 @@ class HubSimulator(EmspSimulator):
             sent = self.sent_commands.get(params.get("command_id", ""))
             return (sent or {}).get("sender") or self.party
         if module == "chargingprofiles":
-            if method == "POST":
-                request = self.sent_charging_profiles.get(params["id"])
-                return request["client"] if request else None
-            return self._session_owner(params["id"])
+            if method == "POST":  # a result, at the response_url a client was given
+                request = self.sent_profile_requests.get(params.get("request_id", ""))
+                return request["sender"] if request else None
+            return self._session_owner(params["session_id"])
         return None
 
     def _token_owner(self, uid: str, token_type: str) -> Party | None:
@@ -413,48 +402,6 @@ class HubSimulator(EmspSimulator):
             raise OcpiError(3001, f"GET {url} failed: {exc!r}") from exc
         return response.status_code, body or {}
 
-    async def charging_profile(
-        self,
-        method: str,
-        session_id: str,
-        *,
-        sender: Party | None = None,
-        charging_profile: dict[str, Any] | None = None,
-        duration: int | None = None,
-        headers: Headers | None = None,
-    ) -> tuple[int, dict[str, Any]]:
-        """PUT (set), GET (active) or DELETE (clear) a session's charging profile with a fresh
-        response_url; the CPO's result lands in `charging_profile_results`."""
-        method = method.upper()
-        request_id = new_id().replace("-", "")
-        response_url = f"{self.module_url('chargingprofiles')}/{request_id}"
-        self.sent_charging_profiles[request_id] = {
-            "client": sender,
-            "method": method,
-            "session_id": session_id,
-        }
-        params: dict[str, Any] | None = None
-        json: dict[str, Any] | None = None
-        if method == "PUT":
-            json = {"charging_profile": charging_profile, "response_url": response_url}
-            for problem in problems(self.models.SetChargingProfile, json):
-                LOG.warning("sending a SetChargingProfile that is not valid OCPI: %s", problem)
-        elif method == "GET":
-            params = {"duration": duration or 3600, "response_url": response_url}
-        else:
-            params = {"response_url": response_url}
-        self.sent_charging_profiles[request_id]["body"] = json or params
-        response = await self.request(
-            method,
-            "chargingprofiles",
-            session_id,
-            params=params,
-            json=json,
-            headers=headers,
-            sender=sender,
-        )
-        return response.status_code, answer_of(response)
-
     def state(self) -> dict[str, Any]:
         clients = [
             self.client_info(c)
@@ -524,27 +471,27 @@ class HubClient:
         *,
         headers: Headers | None = None,
     ) -> tuple[int, dict[str, Any]]:
-        return await self.hub.charging_profile(
-            "PUT",
-            session_id,
-            sender=self.party,
-            charging_profile=charging_profile,
-            headers=headers,
+        """PUT a profile on the session; its result lands in the hub's `profile_results`."""
+        status, answer, _ = await self.hub.send_charging_profile(
+            "PUT", session_id, charging_profile, headers=headers, sender=self.party
         )
+        return status, answer
 
     async def get_active_charging_profile(
         self, session_id: str, duration: int = 3600, *, headers: Headers | None = None
     ) -> tuple[int, dict[str, Any]]:
-        return await self.hub.charging_profile(
-            "GET", session_id, sender=self.party, duration=duration, headers=headers
+        status, answer, _ = await self.hub.send_charging_profile(
+            "GET", session_id, duration=duration, headers=headers, sender=self.party
         )
+        return status, answer
 
     async def clear_charging_profile(
         self, session_id: str, *, headers: Headers | None = None
     ) -> tuple[int, dict[str, Any]]:
-        return await self.hub.charging_profile(
-            "DELETE", session_id, sender=self.party, headers=headers
+        status, answer, _ = await self.hub.send_charging_profile(
+            "DELETE", session_id, headers=headers, sender=self.party
         )
+        return status, answer
 
 
 # ------------------------------------------------------------------ the hub's own interfaces
@@ -556,32 +503,6 @@ async def _get_client_info(call: Call) -> Reply:
     assert isinstance(hub, HubSimulator)
     items = [hub.client_info(client) for client in hub.clients]
     return paginated(call, items, hub.module_url("hubclientinfo"))
-
-
-async def _post_profile_result(call: Call) -> Reply:
-    """The result of a charging profile request, POSTed by the CPO to its response_url."""
-    hub = call.sim
-    assert isinstance(hub, HubSimulator)
-    request_id = call.params["id"]
-    sent = hub.sent_charging_profiles.get(request_id)
-    if sent is None:
-        return call.reject(
-            f"no charging profile request used response_url id {request_id}", http=404
-        )
-    if found := problems(hub.models.PROFILE_RESULTS[sent["method"]], call.body):
-        return call.reject(*found)
-    hub.charging_profile_results[request_id] = call.body
-    return Reply()
-
-
-async def _put_active_profile(call: Call) -> Reply:
-    """The CPO's update of a session's ActiveChargingProfile (the Sender interface's PUT)."""
-    hub = call.sim
-    assert isinstance(hub, HubSimulator)
-    if found := problems(hub.models.ActiveChargingProfile, call.body):
-        return call.reject(*found)
-    hub.active_charging_profiles[call.params["id"]] = call.body
-    return Reply()
 
 
 def _owner(obj: dict[str, Any]) -> Party | None:

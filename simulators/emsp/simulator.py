@@ -342,15 +342,23 @@ class EmspSimulator:
         session_id: str,
         profile: dict[str, Any] | None = None,
         duration: int | None = None,
+        *,
+        headers: Headers | None = None,
+        sender: tuple[str, str] | None = None,
     ) -> tuple[int, dict[str, Any], str]:
         """One call of the CPO's chargingprofiles RECEIVER with a fresh response_url: PUT sets
         `profile`, GET asks for the ActiveChargingProfile of the next `duration` seconds,
         DELETE clears. Returns the HTTP status, the OCPI answer and the request's id, under
-        which its result lands in `profile_results` (await it with `profile_result`)."""
+        which its result lands in `profile_results` (await it with `profile_result`).
+        `sender`, `headers`: as `request` takes them (a hub's client asks)."""
         method = method.upper()
         request_id = new_id().replace("-", "")
         response_url = f"{self.module_url('chargingprofiles')}/results/{request_id}"
-        self.sent_profile_requests[request_id] = {"method": method, "session_id": session_id}
+        self.sent_profile_requests[request_id] = {
+            "method": method,
+            "session_id": session_id,
+            "sender": sender,
+        }
         params: dict[str, Any] | None = None
         body: dict[str, Any] | None = None
         if method == "PUT":
@@ -362,7 +370,13 @@ class EmspSimulator:
             if method == "GET":
                 params["duration"] = duration
         response = await self.request(
-            method, "chargingprofiles", session_id, params=params, json=body
+            method,
+            "chargingprofiles",
+            session_id,
+            params=params,
+            json=body,
+            headers=headers,
+            sender=sender,
         )
         try:
             answer = response.json()

@@ -523,7 +523,7 @@ async def test_a_client_sets_a_charging_profile_and_the_result_comes_back_to_it(
     assert (party(headers, "from"), party(headers, "to")) == (BBB, CPO)
     assert body["charging_profile"] == profile
     await asyncio.wait_for(cpo.result_posted.wait(), 10)
-    assert list(hub.charging_profile_results.values()) == [{"result": "ACCEPTED"}]
+    assert list(hub.profile_results.values()) == [{"result": "ACCEPTED"}]
     assert [r.module for r in hub.routed[BBB]] == ["chargingprofiles"]
     assert hub.violations == []
 
