@@ -346,12 +346,8 @@ class OcpiSide:
     async def _first_pull(self, party_id: int) -> None:
         # Logged; the reconciliation pulls again (unless the party is gone meanwhile). A hub's
         # list of the parties behind it comes first: their tokens are kept under them.
-        party = await self.parties.get(party_id)
-        if party is not None and party.hub_party is not None:
-            with contextlib.suppress(OcpiError, NotRegistered):
-                await self.pull_clients(party_id)
         with contextlib.suppress(OcpiError, NotRegistered):
-            await self.pull_tokens(party_id, full=True)
+            await self.pull_tokens(party_id, full=True, clients_first=True)
 
     async def pull_clients(self, party_id: int) -> dict[str, int]:
         """A hub's list of the parties it relays for (nothing for a party that is no hub)."""
@@ -368,10 +364,18 @@ class OcpiSide:
         self.outbox.wake()
         return counts
 
-    async def pull_tokens(self, party_id: int, full: bool = False) -> dict[str, int]:
+    async def pull_tokens(
+        self, party_id: int, full: bool = False, clients_first: bool = False
+    ) -> dict[str, int]:
+        """`clients_first`: a hub's list of the parties it relays for is fetched first (their
+        tokens are kept under them). The lock is taken before anything is awaited: the first
+        pull, started as a party registers, goes before any asked for after."""
         async with self._pulling.setdefault(party_id, asyncio.Lock()):
             party = await self.registered(party_id, (PartyState.REGISTERED,))
             self.not_behind_hub(party, "pull its tokens")
+            if clients_first and party.hub_party is not None:
+                with contextlib.suppress(OcpiError):
+                    await self.pull_clients(party_id)
             owners = None
             if party.hub_party is not None:
                 async with self.database() as session:

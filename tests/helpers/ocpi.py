@@ -52,6 +52,16 @@ async def invite(platform: Platform, **body: Any) -> tuple[int, str]:
     return invitation["party_id"], invitation["token"]
 
 
+async def registers_with_us(platform: Platform, sim: EmspSimulator) -> int:
+    """The eMSP simulator registers with the platform from a fresh invitation; returns (the
+    party's id) once the platform's first pull of its tokens ended, so that tokens it pushes
+    next are never judged by a list it sent before them."""
+    party_id, token_a = await invite(platform)
+    await sim.register(f"{platform.url}/ocpi/versions", token_a)
+    await platform.state.ocpi_side.first_pull(party_id, 10.0)
+    return party_id
+
+
 async def party(platform: Platform, party_id: int) -> dict[str, Any]:
     async with platform.admin() as admin:
         response = await admin.get(f"/parties/{party_id}")

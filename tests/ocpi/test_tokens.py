@@ -10,7 +10,7 @@ import pytest
 from cpo.tokens.local_lists import note_revocation
 from simulators.charge_point import ChargePointSimulator
 from simulators.emsp import EmspSimulator, make_token
-from tests.helpers.ocpi import PASSWORD, envelope, location, peer, push
+from tests.helpers.ocpi import PASSWORD, envelope, location, peer, push, registers_with_us
 from tests.helpers.platform import Platform, post
 
 
@@ -18,8 +18,7 @@ from tests.helpers.platform import Platform, post
 async def emsp(quick_platform: Platform) -> AsyncIterator[EmspSimulator]:
     """An eMSP registered with the platform, whose tokens sender knows REMOTE-ONLY."""
     async with EmspSimulator(party_id="EMS", tokens=[make_token("REMOTE-ONLY")]) as sim:
-        party_id, token_a = await _invite(quick_platform)
-        await sim.register(f"{quick_platform.url}/ocpi/versions", token_a)
+        await registers_with_us(quick_platform, sim)
         yield sim
         assert sim.violations == [], sim.violations
 

@@ -13,7 +13,7 @@ import pytest
 
 from simulators.charge_point import ChargePointSimulator
 from simulators.emsp import EmspSimulator, make_token
-from tests.helpers.ocpi import PASSWORD, push
+from tests.helpers.ocpi import PASSWORD, push, registers_with_us
 from tests.helpers.platform import VERSIONS, Platform, post
 
 MASTER = "MASTER-PASS"
@@ -40,9 +40,7 @@ async def emsp(platform: Platform) -> AsyncIterator[EmspSimulator]:
     """A registered eMSP whose drivers' cards are grouped: two of one fleet, one of another,
     and a master pass."""
     async with EmspSimulator(party_id="EMS") as sim:
-        async with platform.admin() as admin:
-            invitation = (await admin.post("/parties/invitations", json={})).json()
-        await sim.register(f"{platform.url}/ocpi/versions", invitation["token"])
+        await registers_with_us(platform, sim)
         for uid, group in (
             ("FLEET1-A", "FLEET-1"),
             ("FLEET1-B", "FLEET-1"),
