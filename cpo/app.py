@@ -68,6 +68,7 @@ def csms_config(settings: Settings) -> CsmsConfig:
         boot_pending=settings.boot_pending,
         boot_retry_interval=settings.boot_retry_interval,
         master_pass_group_id=settings.master_pass_group_id,
+        hot_path=settings.ocpp_hot_path,
         stale_transaction_minutes=settings.stale_transaction_minutes,
         reconnect_grace=settings.reconnect_grace_seconds,
         upload_url=settings.base_url + "/uploads",

@@ -235,6 +235,12 @@ class Settings(BaseSettings):
         description="Group id of master pass tokens: they stop any transaction and start none;"
         " sent to 2.0.1 chargers as AuthCtrlr.MasterPassGroupId when they are provisioned",
     )
+    ocpp_hot_path: bool = Field(
+        default=True,
+        description="Answer Heartbeat, StatusNotification, MeterValues, TransactionEvent,"
+        " Start/StopTransaction and Authorize without the ocpp library's per-call machinery"
+        " (the same frames, faster); false sends every CALL through the library",
+    )
     status_trigger_delay: float = Field(
         default=10.0,
         ge=0,

@@ -50,3 +50,6 @@ class CsmsConfig:
     # The group of master pass tokens (2.0.1 AuthCtrlr.MasterPassGroupId): they stop any
     # transaction and start none.
     master_pass_group_id: str | None = None
+    # Answer the CALLs chargers send most without the `ocpp` library's per-call machinery
+    # (csms.hot_path); off, every CALL goes through ChargePoint.route_message.
+    hot_path: bool = True

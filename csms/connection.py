@@ -17,7 +17,7 @@ from ocpp.v16.enums import Action as Action16
 from ocpp.v201.enums import Action as Action201
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from csms import metrics
+from csms import hot_path, metrics
 from csms.config import CsmsConfig
 from csms.tasks import finish
 from csms.validation import checker
@@ -183,8 +183,12 @@ class StationConnection:
         self._known_actions = _ACTIONS[ocpp_version]
         self._bucket = TokenBucket(config.rate_limit, config.rate_burst)
         self._strikes = 0
-        # The charger's CALLs not handled yet, and the task handling them (only while any).
-        self._pending: list[tuple[str, str, str]] = []
+        # The charger's CALLs not handled yet, and the task handling them (only while any): the
+        # frame, its id and action, and for a hot action (csms.hot_path) its route and its
+        # checked payload.
+        self._pending: list[
+            tuple[str, str, str, tuple[hot_path.HotRoute, dict[str, Any]] | None]
+        ] = []
         self._worker: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._send_lock = asyncio.Lock()
@@ -199,6 +203,15 @@ class StationConnection:
 
     async def recv(self) -> str:  # pragma: no cover - the library's start() loop is not used
         raise RuntimeError("StationConnection reads frames itself")
+
+    async def send_result(self, text: str, message_id: str, action: str) -> None:
+        """`send` for a CALLRESULT the hot path built: its id and action known, nothing to peek."""
+        if self._their_call and self._their_call[0] == message_id:
+            metrics.handler_latency(action).observe(time.perf_counter() - self._their_call[2])
+            metrics.messages("in", action, "ok").inc()
+        self.message_log.append(self.station_id, "out", text, CALLRESULT, action, message_id)
+        async with self._send_lock:
+            await self.websocket.send_text(text)
 
     async def send(self, text: str) -> None:
         message_type, message_id, action = _peek(text)
@@ -323,11 +336,16 @@ class StationConnection:
                 metrics.messages("in", action, error.code).inc()
                 await self._send_error(message_id, error.code, str(error.details.get("cause")))
                 return
-            if payload != frame[3]:
-                # What a lenient handler forgave (a number sent as a string, a null) goes to
-                # the library in the form the schema names.
-                text = orjson.dumps([CALL, message_id, action, payload]).decode()
-            self._pending.append((text, message_id, action))
+            hot = hot_path.route(type(self.charge_point), routes.table, action)
+            if hot is not None and self.config.hot_path:
+                # The hot path takes the checked payload itself (and never reads `text`).
+                self._pending.append((text, message_id, action, (hot, payload)))
+            else:
+                if payload != frame[3]:
+                    # What a lenient handler forgave (a number sent as a string, a null) goes
+                    # to the library in the form the schema names.
+                    text = orjson.dumps([CALL, message_id, action, payload]).decode()
+                self._pending.append((text, message_id, action, None))
             if self._worker is None or self._worker.done():
                 self._worker = asyncio.create_task(
                     self._work(), name=f"ocpp-worker-{self.station_id}"
@@ -362,10 +380,13 @@ class StationConnection:
         """The charger's CALLs, one at a time, until none is left or the connection closed."""
         assert self.charge_point is not None
         while self._pending and not self.closed.is_set():
-            text, message_id, action = self._pending.pop(0)
+            text, message_id, action, hot = self._pending.pop(0)
             self._their_call = (message_id, action, time.perf_counter())
             try:
-                await self.charge_point.route_message(text)
+                if hot is not None:
+                    await hot_path.answer(self.charge_point, self, *hot, message_id, action)
+                else:
+                    await self.charge_point.route_message(text)
             except WebSocketDisconnect:
                 return
             except Exception:

@@ -210,6 +210,11 @@ class Routes(Mapping[str, dict[str, Any]]):
     def __contains__(self, action: object) -> bool:
         return action in self._table
 
+    @property
+    def table(self) -> dict[str, dict[str, Any]]:
+        """The class's table: each action's handlers as functions (unbound)."""
+        return self._table
+
     def leniency(self, action: str) -> Leniency | None:
         """What the action's handler accepts beyond the schema (see `on`)."""
         return getattr(self._table[action]["_on_action"], "leniency", None)
