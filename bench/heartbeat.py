@@ -67,6 +67,11 @@ async def measure(args: argparse.Namespace) -> dict[str, LoadResult]:
     with tempfile.TemporaryDirectory(prefix="cpo-bench-") as workdir:
         bare = [sys.executable, "-m", "bench.bare_csms"]
         cpo = [venv_bin("cpo"), "serve", "--host", HOST]
+        # BENCH_PROFILE=<file>: the platform under pyinstrument, as harness.platform_server runs it.
+        profile = os.environ.get("BENCH_PROFILE")
+        if profile:
+            cpo = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", profile]
+            cpo += ["-m", "cpo.cli", "serve", "--host", HOST]
         # key, label, argv (the port is appended), readiness, whether it is the platform
         servers: list[tuple[str, str, list[str], Ready, bool]] = [
             (
@@ -87,7 +92,7 @@ async def measure(args: argparse.Namespace) -> dict[str, LoadResult]:
         ]
         for key, label, argv, ready, is_platform in servers:
             port = free_port()
-            async with Server(
+            server = Server(
                 key,
                 [*argv, "--port", str(port)],
                 port,
@@ -96,7 +101,12 @@ async def measure(args: argparse.Namespace) -> dict[str, LoadResult]:
                 env=platform_env(workdir, port, **LOAD_SETTINGS) if is_platform else None,
                 # The platform reads ./.env; run it where there is none.
                 cwd=workdir if is_platform else None,
-            ) as server:
+            )
+            if profile and is_platform:
+                # pyinstrument writes its profile after SIGINT (see harness.platform_server).
+                server.stop_signal = signal.SIGINT
+                server.stop_timeout = 120.0
+            async with server:
                 results[key] = await run_load(
                     label,
                     charger_urls(port),
