@@ -165,6 +165,11 @@ class PayloadChecker:
             raise _CODES.get(str(error.validator), FormatViolationError)(details={"cause": cause})
         return payload
 
+    @property
+    def schema(self) -> dict[str, Any]:
+        """The shaped schema (jsonschema's, with our keywords)."""
+        return self._schema
+
     def forgive(self, payload: dict[str, Any]) -> dict[str, Any]:
         """The payload with what the handler's leniency forgives made plain (itself if none)."""
         if self._leniency is None:
