@@ -193,6 +193,16 @@ class Browser:
     async def text(self, css: str, timeout: float = 10) -> str:
         return await self.wait_for(lambda d: d.find_element(By.CSS_SELECTOR, css).text, timeout)
 
+    async def text_once(self, css: str, prefix: str, timeout: float = 10) -> str:
+        """The element's text once it starts with `prefix` (after a click that loads a page,
+        the old page's element may still be read first)."""
+
+        def arrived(driver: WebDriver) -> str | None:
+            text: str = driver.find_element(By.CSS_SELECTOR, css).text
+            return text if text.startswith(prefix) else None
+
+        return await self.wait_for(arrived, timeout)
+
     async def texts(self, css: str) -> list[str]:
         def read(driver: WebDriver) -> list[str]:
             return [e.text for e in driver.find_elements(By.CSS_SELECTOR, css)]
