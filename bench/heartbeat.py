@@ -9,7 +9,7 @@ Three servers, one after another, each in its own process, under the same load f
 
 Each charger sends one BootNotification, then Heartbeat CALLs one at a time (each waits for its
 reply, as OCPP-J requires). Replies in the measurement window are counted. The figure the
-platform is held to: at least 80 % of the baseline's Heartbeats/s.
+platform is held to: at least the baseline's Heartbeats/s (issue 22; 80 % before).
 
     python -m bench.heartbeat [--chargers 500] [--seconds 10] [--warmup 2] [--json]
 """
@@ -46,7 +46,7 @@ from bench.harness import (
     venv_bin,
 )
 
-REQUIRED_RATIO = 0.80
+REQUIRED_RATIO = 1.00  # issue 22: at least the bare library, every frame logged
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

@@ -11,8 +11,8 @@ Two servers, one after the other, each in its own process, under load from this 
             rising, Power.Active.Import) one at a time, each waiting for its reply. With
             `--ocpp 2.0.1`: TransactionEvent(Updated) carrying the same meter values.
 
-Held to: MeterValues/s at least 50 % of the baseline's Heartbeats/s, and none lost: once the
-load has stopped, the platform's database holds a meter-values event and both samples for
+Held to: MeterValues/s at least 80 % of the baseline's Heartbeats/s (issue 22; 50 % before),
+and none lost: once the load has stopped, the platform's database holds a meter-values event and both samples for
 every message it acknowledged (and no more than were sent).
 
     python -m bench.meter_values [--chargers 500] [--seconds 10] [--ocpp 1.6] [--json]
@@ -50,7 +50,7 @@ from bench.harness import (
     run_load,
 )
 
-REQUIRED_RATIO = 0.50
+REQUIRED_RATIO = 0.80  # issue 22 (50 % before)
 # The event each acknowledged meter-values message leaves, per version.
 EVENT = {"1.6": "MeterValuesSampled", "2.0.1": "TransactionUpdated"}
 SAMPLES_PER_MESSAGE = 2
