@@ -91,6 +91,12 @@ class Platform:
         self.scheme = "https" if self.settings.tls_cert else "http"
         return self
 
+    async def __aenter__(self) -> Platform:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
     async def stop(self) -> None:
         await self._served.stop()
 

@@ -56,40 +56,37 @@ async def charging(tmp_path: Path, case: tuple[str, str], **settings: Any) -> As
     """A platform, two registered eMSPs, and a charge of the first one's driver running on
     EVSE 1 of CP-PROF (its OCPI Session pushed to it)."""
     ocpi_version, ocpp_version = case
-    platform = await Platform(
-        tmp_path,
-        push_retry_max=0.2,
-        session_update_seconds=0.2,
-        ocpp_response_timeout=1.0,
-        status_trigger_delay=60,  # no triggered status racing the ones under test
-        **settings,
-    ).start()
-    try:
-        async with (
-            EmspSimulator(party_id="EMS", version=ocpi_version) as emsp,
-            EmspSimulator(party_id="OTH") as other,
-        ):
-            await register_with(platform, emsp)
-            await register_with(platform, other)
-            assert await push(emsp, make_token(UID, party_id="EMS", whitelist="ALLOWED")) == 201
-            token = make_token(OTHER_UID, party_id="OTH", whitelist="ALLOWED")
-            assert await push(other, token) == 201
-            await post(platform, "/tariffs", TARIFF)
-            await post(platform, "/locations", site())
-            await platform.add_station(STATION, PASSWORD)
-            async with ChargePointSimulator(
-                id=STATION, url=platform.ws_url, ocpp=ocpp_version, password=PASSWORD
-            ) as cp:
-                await cp.boot()
-                await cp.status(1, "Available")
-                assert await cp.authorize(UID) == "Accepted"
-                assert (await cp.start_transaction(1, UID)).status == "Accepted"
-                put = await emsp.wait_for(sent("sessions", "PUT"))
-                yield Site(platform, emsp, other, cp, put.body["id"])
-            assert emsp.violations == [], emsp.violations
-            assert other.violations == [], other.violations
-    finally:
-        await platform.stop()
+    async with (
+        Platform(
+            tmp_path,
+            push_retry_max=0.2,
+            session_update_seconds=0.2,
+            ocpp_response_timeout=1.0,
+            status_trigger_delay=60,  # no triggered status racing the ones under test
+            **settings,
+        ) as platform,
+        EmspSimulator(party_id="EMS", version=ocpi_version) as emsp,
+        EmspSimulator(party_id="OTH") as other,
+    ):
+        await register_with(platform, emsp)
+        await register_with(platform, other)
+        assert await push(emsp, make_token(UID, party_id="EMS", whitelist="ALLOWED")) == 201
+        token = make_token(OTHER_UID, party_id="OTH", whitelist="ALLOWED")
+        assert await push(other, token) == 201
+        await post(platform, "/tariffs", TARIFF)
+        await post(platform, "/locations", site())
+        await platform.add_station(STATION, PASSWORD)
+        async with ChargePointSimulator(
+            id=STATION, url=platform.ws_url, ocpp=ocpp_version, password=PASSWORD
+        ) as cp:
+            await cp.boot()
+            await cp.status(1, "Available")
+            assert await cp.authorize(UID) == "Accepted"
+            assert (await cp.start_transaction(1, UID)).status == "Accepted"
+            put = await emsp.wait_for(sent("sessions", "PUT"))
+            yield Site(platform, emsp, other, cp, put.body["id"])
+        assert emsp.violations == [], emsp.violations
+        assert other.violations == [], other.violations
 
 
 def cpo_token(emsp: EmspSimulator) -> str:

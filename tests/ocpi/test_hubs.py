@@ -40,17 +40,14 @@ def version(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 async def live(tmp_path: Path) -> AsyncIterator[Platform]:
-    p = await Platform(
+    async with Platform(
         tmp_path,
         push_retry_max=0.2,
         authorize_timeout=2.0,
         session_update_seconds=0.2,
         cdr_gap_wait_seconds=30,
-    ).start()
-    try:
+    ) as p:
         yield p
-    finally:
-        await p.stop()
 
 
 async def parties(live: Platform) -> list[dict[str, Any]]:

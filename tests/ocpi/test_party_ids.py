@@ -54,29 +54,28 @@ def sites() -> list[dict[str, Any]]:
 async def two_ids(tmp_path: Path, version: str) -> AsyncIterator[tuple[Platform, EmspSimulator]]:
     """The platform as NL/CPO and DE/SEC, registered with an eMSP of `version` whose driver
     holds UID; HOME and AWAY imported."""
-    platform = await Platform(
-        tmp_path,
-        roles=ROLES,
-        push_retry_max=0.2,
-        session_update_seconds=0.2,
-        ocpp_response_timeout=1.0,
-        status_trigger_delay=60,  # no triggered status racing the ones under test
-    ).start()
-    try:
-        async with EmspSimulator(party_id="EMS", version=version) as sim:
-            await register_with(platform, sim)
-            if version != "2.1.1":
-                token = make_token(UID, whitelist="NEVER", version=version)
-                sim.tokens.append(token)  # what it answers real-time authorizations from
-                assert await push(sim, token) == 201
-            await post(platform, "/tariffs", TARIFF)
-            await post(platform, "/locations", sites())
-            for station in ("CP-HOME", "CP-SEC"):
-                await platform.add_station(station, PASSWORD)
-            yield platform, sim
-            assert sim.violations == [], sim.violations
-    finally:
-        await platform.stop()
+    async with (
+        Platform(
+            tmp_path,
+            roles=ROLES,
+            push_retry_max=0.2,
+            session_update_seconds=0.2,
+            ocpp_response_timeout=1.0,
+            status_trigger_delay=60,  # no triggered status racing the ones under test
+        ) as platform,
+        EmspSimulator(party_id="EMS", version=version) as sim,
+    ):
+        await register_with(platform, sim)
+        if version != "2.1.1":
+            token = make_token(UID, whitelist="NEVER", version=version)
+            sim.tokens.append(token)  # what it answers real-time authorizations from
+            assert await push(sim, token) == 201
+        await post(platform, "/tariffs", TARIFF)
+        await post(platform, "/locations", sites())
+        for station in ("CP-HOME", "CP-SEC"):
+            await platform.add_station(station, PASSWORD)
+        yield platform, sim
+        assert sim.violations == [], sim.violations
 
 
 def routed(received: Received) -> tuple[tuple[str, str], tuple[str, str]]:
