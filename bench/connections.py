@@ -11,11 +11,12 @@ Every charger connects as the `ocpp`/`websockets` clients do by default (offerin
 permessage-deflate; `--no-deflate` connects as most 1.6 firmware does, without it), sends one
 BootNotification and then stays idle, answering the server's pings. The server's RSS is read
 before the first charger connects and again once all are booted and the server is idle; the
-difference over the count is its memory per charger. The platform is held to at least 10,000
-chargers connected and booted (as far as the open-files limit allows) and at most 32 KiB of RSS
-per charger.
+difference over the count is its memory per charger. The platform is held to at least 20,000
+chargers connected and booted (as far as the open-files limit allows: each end holds one file
+per charger, and a process whose hard limit is 20,000 holds 19,800 beside its other files) and
+at most 24 KiB of RSS per charger (issue 22).
 
-    python -m bench.connections [--chargers 10000] [--no-deflate] [--json]
+    python -m bench.connections [--chargers 20000] [--no-deflate] [--json]
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ from bench.harness import (
     run_benchmark,
 )
 
-REQUIRED_CHARGERS = 10_000
-REQUIRED_KIB = 32.0
+# Issue 22 (10,000 at 32 KiB before); the open-files limit of the machine may allow fewer.
+REQUIRED_CHARGERS = 20_000
+REQUIRED_KIB = 24.0
 FILES_MARGIN = 200  # open files a process needs besides its sockets
 CONNECT_TIMEOUT = 60.0  # one charger's connect and boot
 QUIET_WAIT = 30.0  # longest wait for the server to go idle before reading its RSS

@@ -399,15 +399,31 @@ def platform_env(workdir: str, port: int, **settings: str) -> dict[str, str]:
     } | {f"CPO_{name}": value for name, value in settings.items()}
 
 
-def platform_server(workdir: str, **settings: str) -> Server:
-    """`cpo serve` on a free port (run where there is no .env), ready when /health answers.
+PROFILE_RENDERERS = {
+    ".html": "html",
+    ".json": "json",
+    ".pstats": "pstats",
+    ".pyisession": "pyisession",
+}
 
-    With BENCH_PROFILE=<file> in the environment, the platform runs under pyinstrument and
-    writes its profile (text) there when it stops."""
+
+def cpo_argv() -> list[str]:
+    """The command that starts `cpo`: its script, or with BENCH_PROFILE=<file> in the
+    environment, the same under pyinstrument, which writes its profile there when the
+    platform stops (text, or html/json/pstats/pyisession after the file's suffix)."""
+    profile = os.environ.get("BENCH_PROFILE")
+    if not profile:
+        return [venv_bin("cpo")]
+    renderer = PROFILE_RENDERERS.get(os.path.splitext(profile)[1], "text")
+    return [sys.executable, "-m", "pyinstrument", "-r", renderer, "-o", profile, "-m", "cpo.cli"]
+
+
+def platform_server(workdir: str, **settings: str) -> Server:
+    """`cpo serve` on a free port (run where there is no .env), ready when /health answers;
+    under pyinstrument with BENCH_PROFILE=<file> (cpo_argv)."""
     port = free_port()
-    argv = [venv_bin("cpo")]
-    if profile := os.environ.get("BENCH_PROFILE"):
-        argv = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", profile, "-m", "cpo.cli"]
+    argv = cpo_argv()
+    profile = os.environ.get("BENCH_PROFILE")
     server = Server(
         "platform",
         [*argv, "serve", "--host", HOST, "--port", str(port)],

@@ -32,6 +32,7 @@ from bench.harness import (
     LoadResult,
     Ready,
     Server,
+    cpo_argv,
     database_label,
     fmt_cpu,
     fmt_ms,
@@ -43,7 +44,6 @@ from bench.harness import (
     platform_env,
     run_benchmark,
     run_load,
-    venv_bin,
 )
 
 REQUIRED_RATIO = 1.00  # issue 22: at least the bare library, every frame logged
@@ -66,12 +66,7 @@ async def measure(args: argparse.Namespace) -> dict[str, LoadResult]:
     results: dict[str, LoadResult] = {}
     with tempfile.TemporaryDirectory(prefix="cpo-bench-") as workdir:
         bare = [sys.executable, "-m", "bench.bare_csms"]
-        cpo = [venv_bin("cpo"), "serve", "--host", HOST]
-        # BENCH_PROFILE=<file>: the platform under pyinstrument, as harness.platform_server runs it.
-        profile = os.environ.get("BENCH_PROFILE")
-        if profile:
-            cpo = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", profile]
-            cpo += ["-m", "cpo.cli", "serve", "--host", HOST]
+        cpo = [*cpo_argv(), "serve", "--host", HOST]
         # key, label, argv (the port is appended), readiness, whether it is the platform
         servers: list[tuple[str, str, list[str], Ready, bool]] = [
             (
@@ -102,7 +97,7 @@ async def measure(args: argparse.Namespace) -> dict[str, LoadResult]:
                 # The platform reads ./.env; run it where there is none.
                 cwd=workdir if is_platform else None,
             )
-            if profile and is_platform:
+            if os.environ.get("BENCH_PROFILE") and is_platform:
                 # pyinstrument writes its profile after SIGINT (see harness.platform_server).
                 server.stop_signal = signal.SIGINT
                 server.stop_timeout = 120.0
