@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,32 +97,46 @@ _SUBSCHEMAS = frozenset({"allOf", "anyOf", "oneOf"})
 _SCHEMA_MAPS = frozenset({"properties", "definitions", "patternProperties"})
 
 
-def _plain(node: Any) -> Any:
+def _plain(node: Any, root: dict[str, Any], expanding: frozenset[str] = frozenset()) -> Any:
     """A shaped schema in plain Draft 4 for fastjsonschema: `ocppWidth` as an inclusive minimum
     and an exclusive maximum (the same bounds as `_width`, for decimals too), `ocppDecimal` as
-    "format is SignedData, or value (when a string) matches _DECIMAL"."""
+    "format is SignedData, or value (when a string) matches _DECIMAL".
+
+    Each `$ref` to one of the root's definitions is replaced by that definition (Draft 4
+    ignores a `$ref`'s siblings): compiled, a `$ref` is a call that builds the error path of
+    the value it checks on every call (with `str.format(**locals())` for a list's items),
+    which took about half the time of a 2.0.1 TransactionEvent. A definition within itself
+    stays a `$ref` (no shipped schema has one).
+    """
     if not isinstance(node, dict):
         return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/definitions/"):
+        name = ref.removeprefix("#/definitions/")
+        if name in (root.get("definitions") or {}) and name not in expanding:
+            return _plain(root["definitions"][name], root, expanding | {name})
     plain: dict[str, Any] = {}
     extra: list[dict[str, Any]] = []
     for key, value in node.items():
         if key in _SCHEMA_MAPS and isinstance(value, dict):
-            plain[key] = {name: _plain(sub) for name, sub in value.items()}
+            plain[key] = {name: _plain(sub, root, expanding) for name, sub in value.items()}
         elif key in _SUBSCHEMAS and isinstance(value, list):
-            plain[key] = [_plain(sub) for sub in value]
+            plain[key] = [_plain(sub, root, expanding) for sub in value]
         elif key in _SUBSCHEMA:
-            plain[key] = _plain(value)
+            plain[key] = _plain(value, root, expanding)
         elif key not in _NOT_COMPILED:
             plain[key] = value
     if bits := node.get("ocppWidth"):
         bound = 2 ** (bits - 1)
         extra.append({"minimum": -bound, "maximum": bound, "exclusiveMaximum": True})
     if node.get("ocppDecimal"):
+        # The decimal first: the compiled anyOf tries its branches in order and a failed one
+        # costs a raised exception, which nearly every sampled value (no format) would pay.
         extra.append(
             {
                 "anyOf": [
-                    {"required": ["format"], "properties": {"format": {"enum": ["SignedData"]}}},
                     {"properties": {"value": {"pattern": rf"\A(?:{_DECIMAL.pattern})\Z"}}},
+                    {"required": ["format"], "properties": {"format": {"enum": ["SignedData"]}}},
                 ]
             }
         )
@@ -135,19 +149,21 @@ class PayloadChecker:
     """One action's request schema, as the library ships it, with our ranges and the handler's
     leniencies worked in."""
 
-    __slots__ = ("_schema", "_validator", "_leniency", "_accepts")
+    __slots__ = ("_schema", "_validator", "_forgiver", "_accepts")
 
     def __init__(self, version: str, action: str, leniency: Leniency | None) -> None:
         shipped = get_validator(MessageType.Call, action, version).schema
-        self._leniency = leniency
         self._schema = _Shaper(version, leniency).shape(copy.deepcopy(shipped))
+        self._forgiver = None if leniency is None else _Forgiver.of(self._schema, self._schema, {})
         self._validator = _Validator(self._schema)
         # The same schema compiled to Python once: it accepts what the jsonschema validator
         # accepts (tests/ocpp/test_compiled_validation.py) in a tenth of the time, and a
         # payload it rejects is checked again by jsonschema, whose best_match names the error
         # (code and cause) a charger has always been answered.
         # Draft 4, as the validator reads every schema (the 2.0.1 ones name draft 6).
-        plain = _plain(self._schema) | {"$schema": "http://json-schema.org/draft-04/schema#"}
+        plain = _plain(self._schema, self._schema) | {
+            "$schema": "http://json-schema.org/draft-04/schema#"
+        }
         self._accepts = fastjsonschema.compile(
             plain, use_default=False, use_formats=False, detailed_exceptions=False
         )
@@ -171,10 +187,17 @@ class PayloadChecker:
         return self._schema
 
     def forgive(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """The payload with what the handler's leniency forgives made plain (itself if none)."""
-        if self._leniency is None:
+        """The payload with what the handler's leniency forgives made plain: nulls dropped,
+        numbers sent as strings made numbers (so that their ranges are checked as numbers).
+
+        The payload itself when there is nothing to forgive (no leniency, or a payload already
+        plain, as nearly all are); otherwise a copy of what changed, sharing the rest with the
+        payload. Nothing downstream mutates either: the hot path hands the handler a copy
+        (hot_path.snake_payload), the library path a new parse of the text.
+        """
+        if self._forgiver is None:
             return payload
-        forgiven: dict[str, Any] = _forgiven(payload, self._schema, self._schema)
+        forgiven: dict[str, Any] = _forgive(payload, self._forgiver)
         return forgiven
 
     def accepts(self, payload: dict[str, Any]) -> bool:
@@ -239,25 +262,117 @@ class _Shaper:
         return node
 
 
-def _forgiven(value: Any, schema: dict[str, Any], root: dict[str, Any]) -> Any:
-    """The payload with a lenient handler's forgiven forms made plain: nulls dropped, numbers
-    sent as strings made numbers (so that their ranges are checked as numbers)."""
-    ref = schema.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/definitions/"):
-        schema = root["definitions"][ref.removeprefix("#/definitions/")]
-    if isinstance(value, dict):
-        properties = schema.get("properties") or {}
-        return {
-            key: _forgiven(item, properties[key], root) if key in properties else item
-            for key, item in value.items()
-            if item is not None
+def _as_integer(text: str) -> Any:
+    return int(text) if _INTEGER.fullmatch(text) else text
+
+
+def _as_number(text: str) -> Any:
+    return float(text) if _DECIMAL.fullmatch(text) else text
+
+
+class _Forgiver:
+    """What a lenient handler forgives at one node of a shaped schema, worked out once per
+    schema rather than on every payload: the plan of each named property, that of a list's
+    items, and how a string becomes the number the node is typed as.
+
+    A payload goes through it as it always has (tests/ocpp/test_compiled_validation.py holds
+    it to that recursive walk of the schema): every object met has its nulls dropped, and
+    only the properties the schema names are walked further; a list is walked when its node
+    names its items as a schema; a string in an integer or number node that reads as one
+    becomes that number; anything else stays as it is. `$ref`s are resolved here, once, as the
+    walk resolved them (one step, into the root's definitions); every shipped schema names
+    only definitions that exist.
+    """
+
+    __slots__ = ("properties", "numbers", "items", "number")
+
+    properties: dict[str, _Forgiver]
+    # The properties typed as numbers, with how a string becomes one (what a plain string
+    # is checked against, without looking at its property's own plan).
+    numbers: dict[str, Callable[[str], Any]]
+    items: _Forgiver | None
+    number: Callable[[str], Any] | None
+
+    @classmethod
+    def of(
+        cls, node: dict[str, Any], root: dict[str, Any], made: dict[int, _Forgiver]
+    ) -> _Forgiver:
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/definitions/"):
+            node = root["definitions"][ref.removeprefix("#/definitions/")]
+        # A definition used in several places (or within itself) is planned once.
+        if (plan := made.get(id(node))) is not None:
+            return plan
+        plan = made[id(node)] = cls()
+        kind = node.get("type")
+        plan.number = _as_integer if kind == "integer" else _as_number if kind == "number" else None
+        plan.properties = {
+            name: cls.of(sub, root, made) for name, sub in (node.get("properties") or {}).items()
         }
-    if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        return [_forgiven(item, schema["items"], root) for item in value]
-    if isinstance(value, str):
-        kind = schema.get("type")
-        if kind == "integer" and _INTEGER.fullmatch(value):
-            return int(value)
-        if kind == "number" and _DECIMAL.fullmatch(value):
-            return float(value)
+        plan.numbers = {
+            name: sub.number for name, sub in plan.properties.items() if sub.number is not None
+        }
+        items = node.get("items")
+        plan.items = cls.of(items, root, made) if isinstance(items, dict) else None
+        return plan
+
+
+def _forgive(value: Any, plan: _Forgiver) -> Any:
+    """`value` with what `plan` forgives made plain; `value` itself when nothing is.
+
+    Depth first in the payload's own order, so that a string too long to read as an integer
+    fails (ValueError) where it always has. The walk only goes where the schema does, so no
+    deeper than the schema, whatever the payload's nesting.
+    """
+    if isinstance(value, dict):
+        numbers = plan.numbers
+        dropped = False
+        changed: dict[str, Any] | None = None
+        for key, item in value.items():
+            kind = type(item)
+            if kind is str:
+                if key not in numbers:
+                    continue
+                new = numbers[key](item)
+            elif item is None:
+                dropped = True
+                continue
+            elif kind is int or kind is float or kind is bool:
+                continue
+            elif (sub := plan.properties.get(key)) is not None:
+                new = _forgive(item, sub)
+            else:
+                continue
+            if new is not item:
+                if changed is None:
+                    changed = {}
+                changed[key] = new
+        if changed is None and not dropped:
+            return value
+        plain = {key: item for key, item in value.items() if item is not None}
+        if changed is not None:
+            plain.update(changed)  # in place: every changed key is already there
+        return plain
+    if isinstance(value, list):
+        sub = plan.items
+        if sub is None:
+            return value
+        copied: list[Any] | None = None
+        for index, item in enumerate(value):
+            kind = type(item)
+            if kind is str:
+                if sub.number is None:
+                    continue
+                new = sub.number(item)
+            elif item is None or kind is int or kind is float or kind is bool:
+                continue
+            else:
+                new = _forgive(item, sub)
+            if new is not item:
+                if copied is None:
+                    copied = list(value)
+                copied[index] = new
+        return value if copied is None else copied
+    if isinstance(value, str) and plan.number is not None:
+        return plan.number(value)
     return value
