@@ -80,12 +80,44 @@ def camel_key(key: str) -> str:
 
 
 def snake_payload(value: Any) -> Any:
-    """`camel_to_snake_case`, with each key converted once."""
+    """`camel_to_snake_case`: new dicts and lists throughout (the handler may keep or change
+    them; the payload stays as the charger sent it, for the error log's Call), each key
+    converted once.
+
+    One call per dict or list, as the library makes (so a payload nests as deep here as there
+    before the recursion limit), and none per leaf: a loop rather than comprehensions, which
+    would cost a call each.
+    """
     if isinstance(value, dict):
-        return {snake_key(key): snake_payload(item) for key, item in value.items()}
+        snake = _snake
+        converted: dict[str, Any] = {}
+        for key, item in value.items():
+            try:
+                name = snake[key]
+            except KeyError:
+                name = snake_key(key)
+            kind = type(item)
+            if kind is dict or kind is list:
+                item = snake_payload(item)
+            elif kind is not str and kind is not int and isinstance(item, _CONTAINERS):
+                item = snake_payload(item)
+            converted[name] = item
+        return converted
     if isinstance(value, list):
-        return [snake_payload(item) for item in value]
+        items: list[Any] = []
+        for item in value:
+            kind = type(item)
+            if kind is dict or kind is list:
+                item = snake_payload(item)
+            elif kind is not str and kind is not int and isinstance(item, _CONTAINERS):
+                item = snake_payload(item)
+            items.append(item)
+        return items
     return value
+
+
+# What `camel_to_snake_case` walks into (subclasses too, though a parsed payload has none).
+_CONTAINERS = (dict, list)
 
 
 class _NotPlain(Exception):

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.messages import CallResult
 from ocpp.v16 import call_result as result16
@@ -28,6 +30,7 @@ from ocpp.v16.enums import AuthorizationStatus
 from ocpp.v201 import call_result as result201
 from ocpp.v201.datatypes import IdTokenInfoType, MessageContentType
 
+from csms import hot_path
 from csms.hot_path import call_result, camel_key, snake_key, snake_payload
 from tests.helpers.platform import Platform
 from tests.helpers.wire import BOOT16, BOOT201, open_raw
@@ -328,3 +331,119 @@ def test_keys_convert_as_the_library_converts_them(key: str) -> None:
     assert snake_payload({key: [{key: 1}]}) == camel_to_snake_case({key: [{key: 1}]})
     snake = snake_key(key)
     assert camel_key(snake) == next(iter(snake_to_camel_case({snake: None})))
+
+
+# snake_payload is the library's camel_to_snake_case for any payload: same keys, same values
+# of the same types, in new dicts and lists (the handler's own: the payload stays as the
+# charger sent it, for the Call an error is logged with).
+
+_KEYS = st.one_of(
+    st.sampled_from(
+        [
+            "connectorId",
+            "meterValue",
+            "sampledValue",
+            "ocppCSMSURL",
+            "V2XChargingCtrlr",
+            "SoC",
+            "evseId",
+            "evse_id",  # the same snake key as evseId: the later value wins, in the first place
+            "x",
+            "",
+        ]
+    ),
+    st.text(max_size=6),
+)
+_LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=4),
+)
+_JSON = st.recursive(
+    _LEAVES,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_KEYS, inner, max_size=5)),
+    max_leaves=40,
+)
+
+
+def _typed(value: Any) -> Any:
+    """`value` with every type spelled out (1, 1.0 and True are equal, and must not be)."""
+    if isinstance(value, dict):
+        return ("dict", [(key, _typed(item)) for key, item in value.items()])
+    if isinstance(value, list):
+        return ("list", [_typed(item) for item in value])
+    return (type(value).__name__, value)
+
+
+def _containers(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [value, *(c for item in value.values() for c in _containers(item))]
+    if isinstance(value, list):
+        return [value, *(c for item in value for c in _containers(item))]
+    return []
+
+
+def _hold_snake_to_library(payload: Any) -> None:
+    from ocpp.charge_point import camel_to_snake_case
+
+    before = _typed(payload)
+    converted = snake_payload(payload)
+    assert _typed(converted) == _typed(camel_to_snake_case(payload))
+    assert _typed(payload) == before
+    theirs = {id(c) for c in _containers(payload)}
+    assert not any(id(c) in theirs for c in _containers(converted))
+
+
+@settings(max_examples=300, deadline=None)
+@given(payload=st.dictionaries(_KEYS, _JSON, max_size=6))
+def test_payloads_convert_as_the_library_converts_them(payload: dict[str, Any]) -> None:
+    _hold_snake_to_library(payload)
+
+
+class _Mapping(dict):  # type: ignore[type-arg]
+    pass
+
+
+class _Sequence(list):  # type: ignore[type-arg]
+    pass
+
+
+def test_subclassed_dicts_and_lists_convert_as_the_library_converts_them() -> None:
+    """A parsed payload holds none, but the library walks them and so does the hot path."""
+    _hold_snake_to_library(
+        {"someKey": _Mapping(innerKey=_Sequence([_Mapping(lastKey=1), True, 1.5, None]))}
+    )
+
+
+def test_payload_keys_beyond_the_cache_convert_as_the_library_converts_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A charger sending ever new keys finds the cache full: converted each time, not kept."""
+    full = {f"cachedKey{n}": f"cached_key{n}" for n in range(hot_path.MAX_CACHED_KEYS)}
+    monkeypatch.setattr(hot_path, "_snake", full)
+    payload = {"newKey": [{"otherNewKey": 1, "cachedKey7": {"thirdNewKey": None}}]}
+    _hold_snake_to_library(payload)
+    assert len(full) == hot_path.MAX_CACHED_KEYS and "newKey" not in full
+
+
+def test_deep_payloads_convert_as_deep_as_the_library_converts_them() -> None:
+    """One call per level, as in the library (the comprehensions this replaced took two, and
+    failed at half the library's depth): a payload the library converts is converted, one too
+    deep for the library fails alike (RecursionError, answered InternalError)."""
+    from ocpp.charge_point import camel_to_snake_case
+
+    def nested(depth: int) -> Any:
+        value: Any = {"leafKey": 1}
+        for level in range(depth):
+            value = {"someKey": value} if level % 2 else [value, None]
+        return value
+
+    deep = nested(600)  # 600 frames of Python's 1000, and 1200 in comprehensions
+    assert snake_payload(deep) == camel_to_snake_case(deep)
+    too_deep = nested(5000)
+    with pytest.raises(RecursionError):
+        camel_to_snake_case(too_deep)
+    with pytest.raises(RecursionError):
+        snake_payload(too_deep)
