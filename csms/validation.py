@@ -263,7 +263,14 @@ class _Shaper:
 
 
 def _as_integer(text: str) -> Any:
-    return int(text) if _INTEGER.fullmatch(text) else text
+    """The integer a string writes, or the string: one int() refuses (more than 4,300 digits)
+    stays a string, which the schema answers as a wrong type."""
+    if not _INTEGER.fullmatch(text):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        return text
 
 
 def _as_number(text: str) -> Any:

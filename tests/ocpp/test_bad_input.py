@@ -169,3 +169,28 @@ async def test_bad_frames_are_kept_in_the_message_log(platform: Platform) -> Non
     assert ("in", "not json at all") in payloads
     assert any(d == "out" and "FormationViolation" in p for d, p in payloads)
     assert any(m["action"] == "BootNotification" and m["direction"] == "out" for m in log)
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_a_number_string_past_what_int_reads_is_a_type_violation(
+    platform: Platform, version: str
+) -> None:
+    """A lenient handler takes "1" for 1; 5,000 digits are past what Python's int() reads from
+    a string (4,300), and are answered as a wrong type, not left unanswered."""
+    ws = await booted(platform, f"CP-DIGITS-{version}", version)
+    huge = "1" * 5000
+    payload = (
+        {"connectorId": huge, "errorCode": "NoError", "status": "Available"}
+        if version == "1.6"
+        else {
+            "timestamp": "2026-12-04T10:00:00Z",
+            "connectorStatus": "Available",
+            "evseId": huge,
+            "connectorId": 1,
+        }
+    )
+    frame = await call(ws, "StatusNotification", payload)
+    assert frame[0] == 4, frame
+    assert frame[2] == "TypeConstraintViolation", frame
+    assert (await call(ws, "Heartbeat", {}))[0] == 3  # the connection lives on
+    await ws.close()

@@ -251,7 +251,9 @@ def _reference_forgiven(value: Any, schema: dict[str, Any], root: dict[str, Any]
     if isinstance(value, str):
         kind = schema.get("type")
         if kind == "integer" and _INTEGER.fullmatch(value):
-            return int(value)
+            # Since: a string int() refuses (past 4,300 digits) stays a string, a wrong type
+            # to the schema, instead of a ValueError no one answered.
+            return int(value) if len(value.strip().lstrip("+-")) <= 4300 else value
         if kind == "number" and _DECIMAL.fullmatch(value):
             return float(value)
     return value
@@ -372,7 +374,7 @@ def test_forgive_gives_what_the_recursive_walk_gave_for_every_handler(
         {},
         {"connectorId": "1", "transactionId": " 7 ", "meterValue": None},
         {"connectorId": 1, "meterValue": [None, "x", 3, [None], {"sampledValue": [None]}]},
-        {"connectorId": "9" * 5000, "transactionId": "8" * 4400},  # int() refuses both
+        {"connectorId": "9" * 5000, "transactionId": "8" * 4400},  # int() refuses both: strings
         {"meterValue": [{"sampledValue": [{"value": None, "unit": None}]}], "x": {"a": None}},
         {"meterValue": {"timestamp": None}, "connectorId": {"a": None, "b": [None]}},
         {"connectorId": 1, "vendor": _nested(200), "meterValue": [{"timestamp": _nested(200)}]},
