@@ -178,6 +178,8 @@ class OcpiSide:
                 settings.projection_lease_seconds,
             ),
             poll=settings.push_poll,
+            # Only SQLite's write transactions hold off every other writer (ADR 035).
+            readers=readers if settings.database_url.startswith("sqlite") else None,
         )
         self.deliverer = Deliverer(
             database,

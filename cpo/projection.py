@@ -27,6 +27,7 @@ import logging
 import time
 from typing import Any, cast
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
@@ -96,8 +97,12 @@ class Projection:
         batch: int = 500,
         poll: float = 1.0,
         gather: float = GATHER,
+        readers: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
+        """`readers`: sessions on connections that only read; given them, the Sessions whose
+        rebuilds were waiting are built before the write transaction (SQLite: ADR 035)."""
         self.database = database
+        self.readers = readers
         self.locations = locations
         self.charging = charging
         self.feed = feed
@@ -149,6 +154,11 @@ class Projection:
         self.charging.look_again()
 
     async def _step(self) -> int:
+        if self.readers is not None and (due := self._due(time.monotonic())):
+            async with self.readers() as reading:
+                # One read transaction: the Sessions are built from one state of the database.
+                await reading.execute(text("BEGIN"))
+                await self.charging.build_ahead(reading, due)
         async with self.database.begin() as session:
             # First, so that on PostgreSQL the row's lock holds off a takeover until this commits.
             await self.lease.renew(session)
@@ -189,6 +199,8 @@ class Projection:
         for tx_id in transactions:  # rebuilt and committed
             self._waiting.pop(tx_id, None)
             self._rebuilt[tx_id] = now
+        for tx_id in self.charging.stale:  # built from readings older than the latest
+            self._wait(tx_id, now)
         if changed:
             self.locations.outbox.wake()
         return len(events)

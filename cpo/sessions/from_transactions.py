@@ -88,6 +88,12 @@ class ChargingSessions:
         # When `settle` next needs to look for due CDRs: at least every SETTLE_EVERY seconds
         # (so due times written before a restart are found), at once when one falls due here.
         self._settle_at = datetime.min.replace(tzinfo=UTC)
+        # transaction id -> its Session row's and transaction's columns, the transaction's
+        # progress, and the Session built from them (`build_ahead`)
+        self._ahead: dict[int, tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...], Built]] = {}
+        # transactions whose Sessions the last `refresh` took from `build_ahead` although
+        # readings had arrived since: due another rebuild
+        self.stale: set[int] = set()
 
     def look_again(self) -> None:
         """The next `settle` looks for due CDRs whatever it knew (another process may have
@@ -118,7 +124,8 @@ class ChargingSessions:
                 await session.execute(select(Transaction).where(col(Transaction.id).in_(ids)))
             ).scalars()
         )
-        samples = await _samples(session, ids)
+        built = self._take_ahead(rows, txs)
+        samples = await _samples(session, [i for i in ids if i not in built])
         unplaced = [t for t in txs if (row := rows.get(t.id or 0)) is None or row.location is None]
         placeable = await _at_locations(session, unplaced)
         marked = False
@@ -128,10 +135,78 @@ class ChargingSessions:
                 session,
                 tx,
                 rows.get(tx.id),
-                samples[tx.id],
+                samples.get(tx.id, []),
                 (tx.station_id, tx.evse_id or 1) in placeable,
+                built.get(tx.id),
             )
         return marked
+
+    async def build_ahead(self, session: AsyncSession, transaction_ids: Iterable[int]) -> None:
+        """Builds, in `session` (one read of a consistent state, outside the write
+        transaction), the live Sessions of these transactions that `refresh` is about to
+        rebuild for their new readings.
+
+        On SQLite the projection's write transaction holds off every other writer, the
+        chargers' group commit included, and building a Session (its readings measured and
+        priced under its tariff) is most of what it does there: built in it, the projection
+        held the write lock about 45 % of the time under meter-values load, and the chargers
+        waited (ADR 035). `refresh` takes a Session built here where the Session row and its
+        transaction are as they were here, but for the readings that kept arriving (the
+        transaction's progress columns, `_PROGRESS`): that Session is the one the state read
+        here makes, a moment older than the state at the write, and the transaction is left
+        in `stale`, for the projection to build again once more is due. Anything else that
+        changed meanwhile (an end, a tariff, a row another process wrote) is built in the
+        write transaction as before."""
+        self._ahead.clear()
+        ids = sorted(set(transaction_ids))
+        if not ids:
+            return
+        rows = {
+            r.transaction_id: r
+            for r in (
+                await session.execute(
+                    select(ChargingSession).where(col(ChargingSession.transaction_id).in_(ids))
+                )
+            ).scalars()
+            if r.location is not None and not r.cdr_made
+        }
+        if not rows:
+            return
+        txs = [
+            tx
+            for tx in (
+                await session.execute(select(Transaction).where(col(Transaction.id).in_(rows)))
+            ).scalars()
+            if tx.status == TransactionStatus.ACTIVE
+        ]
+        samples = await _samples(session, [tx.id for tx in txs if tx.id is not None])
+        for tx in txs:
+            assert tx.id is not None
+            row = rows[tx.id]
+            built = self._build(row, tx, samples[tx.id], row.data.get("cdr_token"))
+            self._ahead[tx.id] = (_columns(row), _columns(tx, _PROGRESS), _progress(tx), built)
+
+    def _take_ahead(
+        self, rows: dict[int, ChargingSession], txs: list[Transaction]
+    ) -> dict[int, Built]:
+        """The Sessions `build_ahead` built whose rows and transactions are as they were then
+        (but for the transactions' progress); notes in `stale` those that progressed since."""
+        ahead, self._ahead = self._ahead, {}
+        self.stale = set()
+        usable: dict[int, Built] = {}
+        for tx in txs:
+            assert tx.id is not None
+            entry = ahead.get(tx.id)
+            row = rows.get(tx.id)
+            if entry is None or row is None:
+                continue
+            row_then, tx_then, progress_then, built = entry
+            if _columns(row) != row_then or _columns(tx, _PROGRESS) != tx_then:
+                continue
+            usable[tx.id] = built
+            if _progress(tx) != progress_then:
+                self.stale.add(tx.id)
+        return usable
 
     async def _refresh(
         self,
@@ -140,7 +215,10 @@ class ChargingSessions:
         row: ChargingSession | None,
         samples: list[SampleRow],
         placeable: bool = True,
+        built: Built | None = None,
     ) -> bool:
+        """`built`: the Session as `build_ahead` built it, if it still applies (`samples` is
+        then not read)."""
         now = clock.now()
         created = row is None
         if row is None:
@@ -151,7 +229,9 @@ class ChargingSessions:
         if row.location is None and placeable:
             await self._place(session, row, tx)
         before = row.status
-        data, closed, flags = self._build(row, tx, samples, row.data.get("cdr_token"))
+        if built is None:
+            built = self._build(row, tx, samples, row.data.get("cdr_token"))
+        data, closed, flags = built
         changed = _without_stamp(data) != _without_stamp(row.data)
         if changed:
             data["last_updated"] = timestamp(now)
@@ -695,6 +775,22 @@ def _view(row: ChargingSession, cdrs: list[Cdr], own: PartyRef) -> dict[str, Any
             for c in cdrs
         ],
     }
+
+
+Built = tuple[dict[str, Any], int, list[str]]  # a Session object, its closed periods, its flags
+
+# What a transaction's readings move (csms.store.samples); the Session a state before them
+# made is still that state's Session.
+_PROGRESS = frozenset({"meter_last_wh", "meter_last_at", "updated_at", "seq_seen"})
+
+
+def _columns(row: Any, leave_out: frozenset[str] = frozenset()) -> tuple[Any, ...]:
+    """Every column of an ORM row but those left out, in the table's order."""
+    return tuple(getattr(row, c.key) for c in row.__table__.columns if c.key not in leave_out)
+
+
+def _progress(tx: Transaction) -> tuple[Any, ...]:
+    return tuple(getattr(tx, name) for name in sorted(_PROGRESS))
 
 
 async def _samples(session: AsyncSession, ids: Sequence[int]) -> dict[int, list[SampleRow]]:

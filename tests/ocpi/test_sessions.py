@@ -12,10 +12,12 @@ from typing import Any
 
 import orjson
 import pytest
+from sqlalchemy import text
 from sqlmodel import col, or_, select
 
 from cpo.cdrs.v221 import CDR
 from cpo.push.tables import Delivered, PendingPush
+from cpo.sessions.tables import ChargingSession
 from cpo.sessions.v221 import Session
 from simulators.charge_point import ChargePointSimulator
 from simulators.emsp import EmspSimulator, make_token
@@ -425,3 +427,73 @@ async def test_charging_preferences_need_a_capable_evse(
             json={"profile_type": "FAST"},
         )
         assert response.status_code == 404 and response.json()["status_code"] == 2001, response.text
+
+
+async def _session_kwh(live: Platform, tx_id: int) -> float:
+    async with live.state.ocpi_side.projection.database() as db:
+        row = (
+            await db.execute(
+                select(ChargingSession).where(col(ChargingSession.transaction_id) == tx_id)
+            )
+        ).scalar_one()
+        return float(row.data["kwh"])
+
+
+async def _build_ahead(live: Platform, tx_id: int) -> None:
+    projection = live.state.ocpi_side.projection
+    assert projection.readers is not None  # SQLite in a file: the projection builds ahead
+    async with projection.readers() as reading:
+        await reading.execute(text("BEGIN"))
+        await projection.charging.build_ahead(reading, {tx_id})
+
+
+async def _refresh(live: Platform, tx_id: int) -> None:
+    async with live.state.ocpi_side.projection.database.begin() as db:
+        await live.state.ocpi_side.projection.charging.refresh(db, {tx_id})
+
+
+async def test_a_session_built_before_newer_readings_is_built_again(
+    live: Platform, emsp: EmspSimulator
+) -> None:
+    """The projection builds waiting Sessions before its write transaction (ADR 035): one
+    whose transaction took readings meanwhile is written as built, a moment behind, and noted
+    stale so that it is built again; one whose transaction ended meanwhile is built afresh."""
+    async with ChargePointSimulator(
+        id="CP-SES", url=live.ws_url, ocpp="1.6", password=PASSWORD, power_w=11000
+    ) as cp:
+        await cp.boot()
+        await cp.status(1, "Available")
+        await cp.start_transaction(1, UID)
+        await emsp.wait_for(sent("sessions", "PUT"))
+        await live.state.ocpi_side.projection.stop()  # the test steps it from here
+        tx_id = int(cp.transactions[1].transaction_id)
+        await cp.send_meter_values(1, 600)  # 11 kW for 10 minutes: 1.8333 kWh
+        charging = live.state.ocpi_side.projection.charging
+
+        await _build_ahead(live, tx_id)
+        await _refresh(live, tx_id)  # nothing arrived in between: the build ahead is current
+        assert charging.stale == set()
+        assert await _session_kwh(live, tx_id) == pytest.approx(11 / 6, abs=1e-3)
+
+        await _build_ahead(live, tx_id)
+        await cp.send_meter_values(1, 600)  # committed before the write transaction
+        await _refresh(live, tx_id)
+        assert charging.stale == {tx_id}  # written from the state before the readings
+        assert await _session_kwh(live, tx_id) == pytest.approx(11 / 6, abs=1e-3)
+        await _refresh(live, tx_id)  # built again: the readings are in
+        assert charging.stale == set()
+        assert await _session_kwh(live, tx_id) == pytest.approx(22 / 6, abs=1e-3)
+
+        await _build_ahead(live, tx_id)
+        await cp.send_meter_values(1, 600)
+        await cp.stop_transaction(1)  # the end changes more than the progress
+        await _refresh(live, tx_id)
+        assert charging.stale == set()
+        async with live.state.ocpi_side.projection.database() as db:
+            row = (
+                await db.execute(
+                    select(ChargingSession).where(col(ChargingSession.transaction_id) == tx_id)
+                )
+            ).scalar_one()
+        assert row.data["status"] == "COMPLETED"
+        assert row.data["kwh"] == pytest.approx(33 / 6, abs=1e-3)
