@@ -168,7 +168,7 @@ class ChargingSessions:
                     select(ChargingSession).where(col(ChargingSession.transaction_id).in_(ids))
                 )
             ).scalars()
-            if r.location is not None and not r.cdr_made
+            if not r.cdr_made
         }
         if not rows:
             return
@@ -228,6 +228,7 @@ class ChargingSessions:
         placed = row.location is None
         if row.location is None and placeable:
             await self._place(session, row, tx)
+            built = None  # built for the row unplaced
         before = row.status
         if built is None:
             built = self._build(row, tx, samples, row.data.get("cdr_token"))

@@ -452,21 +452,25 @@ async def _refresh(live: Platform, tx_id: int) -> None:
         await live.state.ocpi_side.projection.charging.refresh(db, {tx_id})
 
 
+@pytest.mark.parametrize("charger", ["CP-SES", "CP-NOWHERE"])  # at a Location, at none yet
 async def test_a_session_built_before_newer_readings_is_built_again(
-    live: Platform, emsp: EmspSimulator
+    live: Platform, emsp: EmspSimulator, charger: str
 ) -> None:
     """The projection builds waiting Sessions before its write transaction (ADR 035): one
     whose transaction took readings meanwhile is written as built, a moment behind, and noted
     stale so that it is built again; one whose transaction ended meanwhile is built afresh."""
+    if charger != "CP-SES":
+        await live.add_station(charger, PASSWORD)
     async with ChargePointSimulator(
-        id="CP-SES", url=live.ws_url, ocpp="1.6", password=PASSWORD, power_w=11000
+        id=charger, url=live.ws_url, ocpp="1.6", password=PASSWORD, power_w=11000
     ) as cp:
         await cp.boot()
         await cp.status(1, "Available")
         await cp.start_transaction(1, UID)
-        await emsp.wait_for(sent("sessions", "PUT"))
-        await live.state.ocpi_side.projection.stop()  # the test steps it from here
         tx_id = int(cp.transactions[1].transaction_id)
+        projection = live.state.ocpi_side.projection
+        await projection.stop()  # the test steps it from here
+        await projection.step()  # the start: the Session opens
         await cp.send_meter_values(1, 600)  # 11 kW for 10 minutes: 1.8333 kWh
         charging = live.state.ocpi_side.projection.charging
 
