@@ -107,14 +107,7 @@ class ChargingSessions:
         ids = sorted(set(transaction_ids))
         if not ids:
             return False
-        rows = {
-            r.transaction_id: r
-            for r in (
-                await session.execute(
-                    select(ChargingSession).where(col(ChargingSession.transaction_id).in_(ids))
-                )
-            ).scalars()
-        }
+        rows = await _sessions_of(session, ids)
         # Sealed: late news is for a credit CDR, by the operator.
         ids = [i for i in ids if (row := rows.get(i)) is None or not row.cdr_made]
         if not ids:
@@ -161,15 +154,7 @@ class ChargingSessions:
         ids = sorted(set(transaction_ids))
         if not ids:
             return
-        rows = {
-            r.transaction_id: r
-            for r in (
-                await session.execute(
-                    select(ChargingSession).where(col(ChargingSession.transaction_id).in_(ids))
-                )
-            ).scalars()
-            if not r.cdr_made
-        }
+        rows = {i: row for i, row in (await _sessions_of(session, ids)).items() if not row.cdr_made}
         if not rows:
             return
         txs = [
@@ -783,6 +768,14 @@ Built = tuple[dict[str, Any], int, list[str]]  # a Session object, its closed pe
 # What a transaction's readings move (csms.store.samples); the Session a state before them
 # made is still that state's Session.
 _PROGRESS = frozenset({"meter_last_wh", "meter_last_at", "updated_at", "seq_seen"})
+
+
+async def _sessions_of(session: AsyncSession, ids: list[int]) -> dict[int, ChargingSession]:
+    """The Session rows of these transactions, by transaction id."""
+    found = await session.execute(
+        select(ChargingSession).where(col(ChargingSession.transaction_id).in_(ids))
+    )
+    return {row.transaction_id: row for row in found.scalars()}
 
 
 def _columns(row: Any, leave_out: frozenset[str] = frozenset()) -> tuple[Any, ...]:

@@ -128,3 +128,13 @@ def tx_event(kind: str, seq: int, ts: str, wh: float | None = None, **extra: Any
             }
         ]
     return body | extra
+
+
+def typed(value: Any) -> Any:
+    """`value` with every type spelled out (1, 1.0 and True are equal, and must not be), to
+    compare payloads exactly."""
+    if isinstance(value, dict):
+        return ("dict", [(key, typed(item)) for key, item in value.items()])
+    if isinstance(value, list):
+        return ("list", [typed(item) for item in value])
+    return (type(value).__name__, value)

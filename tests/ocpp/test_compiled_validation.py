@@ -21,6 +21,7 @@ from csms.handlers import Routes
 from csms.v16.handlers import ChargePoint16
 from csms.v201.handlers import ChargePoint201
 from csms.validation import _DECIMAL, _INTEGER, Leniency, PayloadChecker, checker
+from tests.helpers.wire import typed
 
 HOT = {
     "1.6": (
@@ -259,18 +260,9 @@ def _reference_forgiven(value: Any, schema: dict[str, Any], root: dict[str, Any]
     return value
 
 
-def _typed(value: Any) -> Any:
-    """`value` with every type spelled out (1, 1.0 and True are equal, and must not be)."""
-    if isinstance(value, dict):
-        return ("dict", [(key, _typed(item)) for key, item in value.items()])
-    if isinstance(value, list):
-        return ("list", [_typed(item) for item in value])
-    return (type(value).__name__, value)
-
-
 def _outcome(forgive: Any, payload: Any) -> Any:
     try:
-        return ("returned", _typed(forgive(payload)))
+        return ("returned", typed(forgive(payload)))
     except Exception as error:
         return ("raised", type(error), str(error))
 
@@ -337,11 +329,11 @@ def _all_actions() -> list[tuple[str, str]]:
 
 
 def _hold_forgive_to_reference(check: PayloadChecker, payload: Any) -> None:
-    before = _typed(payload)
+    before = typed(payload)
     schema = check.schema
     expected = _outcome(lambda p: _reference_forgiven(p, schema, schema), payload)
     assert _outcome(check.forgive, payload) == expected, payload
-    assert _typed(payload) == before  # never changed in place
+    assert typed(payload) == before  # never changed in place
     if expected == ("returned", before):
         # Nothing to forgive: the payload itself, not a copy (the point of the compiled plan).
         assert check.forgive(payload) is payload

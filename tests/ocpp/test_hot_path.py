@@ -33,7 +33,7 @@ from ocpp.v201.datatypes import IdTokenInfoType, MessageContentType
 from csms import hot_path
 from csms.hot_path import call_result, camel_key, snake_key, snake_payload
 from tests.helpers.platform import Platform
-from tests.helpers.wire import BOOT16, BOOT201, open_raw
+from tests.helpers.wire import BOOT16, BOOT201, open_raw, typed
 
 # The platform's own time as it writes it (csms.clock.iso).
 OWN_TIME = re.compile(r'"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)"')
@@ -368,15 +368,6 @@ _JSON = st.recursive(
 )
 
 
-def _typed(value: Any) -> Any:
-    """`value` with every type spelled out (1, 1.0 and True are equal, and must not be)."""
-    if isinstance(value, dict):
-        return ("dict", [(key, _typed(item)) for key, item in value.items()])
-    if isinstance(value, list):
-        return ("list", [_typed(item) for item in value])
-    return (type(value).__name__, value)
-
-
 def _containers(value: Any) -> list[Any]:
     if isinstance(value, dict):
         return [value, *(c for item in value.values() for c in _containers(item))]
@@ -388,10 +379,10 @@ def _containers(value: Any) -> list[Any]:
 def _hold_snake_to_library(payload: Any) -> None:
     from ocpp.charge_point import camel_to_snake_case
 
-    before = _typed(payload)
+    before = typed(payload)
     converted = snake_payload(payload)
-    assert _typed(converted) == _typed(camel_to_snake_case(payload))
-    assert _typed(payload) == before
+    assert typed(converted) == typed(camel_to_snake_case(payload))
+    assert typed(payload) == before
     theirs = {id(c) for c in _containers(payload)}
     assert not any(id(c) in theirs for c in _containers(converted))
 
