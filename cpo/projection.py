@@ -199,8 +199,9 @@ class Projection:
         for tx_id in transactions:  # rebuilt and committed
             self._waiting.pop(tx_id, None)
             self._rebuilt[tx_id] = now
-        for tx_id in self.charging.stale:  # built from readings older than the latest
-            self._wait(tx_id, now)
+        if transactions:
+            for tx_id in self.charging.stale:  # built from readings older than the latest
+                self._wait(tx_id, now)
         if changed:
             self.locations.outbox.wake()
         return len(events)

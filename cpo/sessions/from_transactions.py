@@ -104,6 +104,7 @@ class ChargingSessions:
 
     async def refresh(self, session: AsyncSession, transaction_ids: Iterable[int]) -> bool:
         """Rebuilds the sessions of these transactions; whether anything needs sending."""
+        self.stale = set()
         ids = sorted(set(transaction_ids))
         if not ids:
             return False
@@ -177,7 +178,6 @@ class ChargingSessions:
         """The Sessions `build_ahead` built whose rows and transactions are as they were then
         (but for the transactions' progress); notes in `stale` those that progressed since."""
         ahead, self._ahead = self._ahead, {}
-        self.stale = set()
         usable: dict[int, Built] = {}
         for tx in txs:
             assert tx.id is not None
