@@ -62,10 +62,7 @@ def snake_key(key: str) -> str:
     try:
         return _snake[key]
     except KeyError:
-        converted: str = next(iter(camel_to_snake_case({key: None})))
-        if len(_snake) < MAX_CACHED_KEYS:
-            _snake[key] = converted
-        return converted
+        return _converted(_snake, camel_to_snake_case, key)
 
 
 def camel_key(key: str) -> str:
@@ -73,10 +70,18 @@ def camel_key(key: str) -> str:
     try:
         return _camel[key]
     except KeyError:
-        converted: str = next(iter(snake_to_camel_case({key: None})))
-        if len(_camel) < MAX_CACHED_KEYS:
-            _camel[key] = converted
-        return converted
+        return _converted(_camel, snake_to_camel_case, key)
+
+
+def _converted(
+    cache: dict[str, str], convert: Callable[[dict[str, Any]], dict[str, Any]], key: str
+) -> str:
+    """A key the cache does not hold, converted by the library's function and kept while the
+    cache has room."""
+    converted: str = next(iter(convert({key: None})))
+    if len(cache) < MAX_CACHED_KEYS:
+        cache[key] = converted
+    return converted
 
 
 def snake_payload(value: Any) -> Any:
