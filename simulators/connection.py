@@ -146,7 +146,10 @@ class Connection:
         if self._ws is not None:
             await self._ws.close()
         if self._recv_task is not None:
-            await self._recv_task
+            # Shielded: a caller cancelled here (close() cancelling a reboot that is dropping
+            # the link) must not cancel the reader with it; it ends by itself once the socket
+            # is closed, and the next _drop() waits for it again.
+            await asyncio.shield(self._recv_task)
             self._recv_task = None
 
     async def _reconnect(self, attempts: int | None = 8) -> None:
