@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from csms import clock
 from csms.budget import cut_text
 from csms.events import EVENTS_KEY, Announcement, EventType, hold_event_order
+from csms.many_rows import ManyRows
 from csms.metering import Sample, latest_register, summary
 from csms.models import Event, MeterSample, Transaction, TransactionStatus
 
@@ -44,9 +45,9 @@ class _Reading:
 
 _T = Transaction.__table__.c  # type: ignore[attr-defined]
 _READING = core_select(_T.id, _T.station_id, _T.evse_id, _T.meter_last_wh, _T.meter_last_at)
-_INSERT_SAMPLES = insert(MeterSample.__table__)  # type: ignore[attr-defined]
-_INSERT_EVENTS = insert(Event.__table__)  # type: ignore[attr-defined]
-_UPDATE_READING = (
+_INSERT_SAMPLES = ManyRows(insert(MeterSample.__table__))  # type: ignore[attr-defined]
+_INSERT_EVENTS = ManyRows(insert(Event.__table__))  # type: ignore[attr-defined]
+_UPDATE_READING = ManyRows(
     update(Transaction.__table__)  # type: ignore[attr-defined]
     .where(_T.id == bindparam("tx_id"))
     .values(
@@ -111,16 +112,16 @@ class MeterValuesBatch:
             )
             announced.append(Announcement(item.station_id, kind, data))
         if sample_rows:
-            await conn.execute(_INSERT_SAMPLES, sample_rows)
+            await _INSERT_SAMPLES.execute(conn, sample_rows)
         await hold_event_order(conn)
-        await conn.execute(_INSERT_EVENTS, event_rows)
+        await _INSERT_EVENTS.execute(conn, event_rows)
         updates = [
             {"tx_id": tx.id, "last_wh": tx.last_wh, "last_at": tx.last_at, "now": now}
             for tx in known.values()
             if tx.changed
         ]
         if updates:
-            await conn.execute(_UPDATE_READING, updates)
+            await _UPDATE_READING.execute(conn, updates)
         return [None] * len(items)
 
     @staticmethod
