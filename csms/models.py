@@ -19,6 +19,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.dialects import sqlite
 from sqlmodel import Field, SQLModel
 
 
@@ -41,6 +42,30 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
+
+    def bind_processor(self, dialect: Any) -> Any:
+        """On SQLite, `process_bind_param` and SQLite's own DATETIME text in one step: every
+        frame, event and sample has a time, and the two steps were a tenth of the group
+        commit (ADR 036). The same text (tests/ocpp/test_many_rows.py); any other storage
+        format, or another database, takes the two steps."""
+        impl = self.impl_instance
+        if type(impl) is not sqlite.DATETIME or impl._storage_format != _SQLITE_DATETIME:
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to a UTC column")
+            if value.tzinfo is not UTC:
+                value = value.astimezone(UTC)
+            # 'YYYY-MM-DD HH:MM:SS.ffffff+00:00' without its offset.
+            return value.isoformat(" ", "microseconds")[:26]
+
+        return process
+
+
+_SQLITE_DATETIME = sqlite.DATETIME._storage_format
 
 
 # SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.

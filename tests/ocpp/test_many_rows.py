@@ -11,12 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import bindparam, insert, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cpo.schema import migrate
 from csms.db import make_database, make_engine
 from csms.many_rows import ManyRows
-from csms.models import Event, MessageLogEntry, MeterSample, Station, Transaction
+from csms.models import Event, MessageLogEntry, MeterSample, Station, Transaction, UTCDateTime
 
 SAMPLES = MeterSample.__table__  # type: ignore[attr-defined]
 EVENTS = Event.__table__  # type: ignore[attr-defined]
@@ -173,3 +174,20 @@ async def test_a_naive_time_is_refused_as_sqlalchemy_refuses_it(url: str) -> Non
             await conn.rollback()
     finally:
         await engine.dispose()
+
+
+@given(when=WHEN | st.datetimes(timezones=st.timezones()) | st.none())
+def test_a_time_on_sqlite_is_the_text_of_the_two_steps_it_fuses(when: datetime | None) -> None:
+    dialect = sqlite.dialect()
+    fused = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    two_steps = sqlite.DATETIME().bind_processor(dialect)
+    assert fused is not None and two_steps is not None
+    try:
+        expected = two_steps(UTCDateTime().process_bind_param(when, dialect))
+    except OverflowError:  # past year 9999 or before year 1 in UTC
+        with pytest.raises(OverflowError):
+            fused(when)
+        return
+    assert fused(when) == expected
+    with pytest.raises(ValueError, match="naive datetime"):
+        fused(datetime(2026, 12, 4, 23, 0))
