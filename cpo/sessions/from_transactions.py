@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,7 +38,7 @@ from cpo.sessions.tables import ChargingSession
 from cpo.sessions.usage import Reading, SampleRow, Usage, readings, usage
 from cpo.sessions.v221 import SessionStatus
 from cpo.tables import Party
-from cpo.tariffs.engine import Priced, price
+from cpo.tariffs.engine import Priced, PriceMemo, price
 from cpo.tariffs.store import tariff_object
 from cpo.tariffs.tables import Tariff
 from cpo.tariffs.v221 import Tariff as TariffModel
@@ -62,6 +63,11 @@ _SAMPLE_COLUMNS = core_select(
     col(MeterSample.context),
     col(MeterSample.signed_data),
 )
+
+
+# Live Sessions whose pricing state is kept between rebuilds (ADR 037): about 30 KB each for a
+# four-hour charge read every minute, so at most some 60 MB.
+MAX_MEMOS = 2000
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,18 @@ class ChargingSessions:
         # transactions whose Sessions the last `refresh` took from `build_ahead` although
         # readings had arrived since: due another rebuild
         self.stale: set[int] = set()
+        # transaction id -> where pricing its live Session last stopped (ADR 037), the most
+        # recently priced MAX_MEMOS of them
+        self._memos: OrderedDict[int, PriceMemo] = OrderedDict()
+
+    def _memo(self, transaction_id: int | None) -> PriceMemo | None:
+        if transaction_id is None:
+            return None
+        memo = self._memos.pop(transaction_id, None) or PriceMemo()
+        self._memos[transaction_id] = memo
+        if len(self._memos) > MAX_MEMOS:
+            self._memos.popitem(last=False)
+        return memo
 
     def look_again(self) -> None:
         """The next `settle` looks for due CDRs whatever it knew (another process may have
@@ -403,7 +421,9 @@ class ChargingSessions:
             # stay as they are and the last update only appends.
             timedelta(seconds=self.rules.update_every),
         )
-        priced = self._price(row, measured)
+        if ended:
+            self._memos.pop(tx.id or 0, None)
+        priced = self._price(row, measured, None if ended else self._memo(tx.id))
         periods = _with_live_dimensions(priced.charging_periods if priced else [], measured)
         if ended:
             closed = len(periods)
@@ -483,11 +503,13 @@ class ChargingSessions:
             row.data.get("party_id") or self.own.party_id,
         )
 
-    def _price(self, row: ChargingSession, measured: Usage) -> Priced | None:
+    def _price(
+        self, row: ChargingSession, measured: Usage, memo: PriceMemo | None = None
+    ) -> Priced | None:
         tariff = TariffModel.model_validate(row.tariff or _free(self.own, self.rules.currency))
         try:
             rules = VersionNumber(row.pricing) if row.pricing else VersionNumber.V2_2_1
-            return price(tariff, measured.usage, row.time_zone or "UTC", rules)
+            return price(tariff, measured.usage, row.time_zone or "UTC", rules, memo)
         except ValueError as e:
             log.error("session %s cannot be priced: %s", row.ocpi_id, e)
             return None

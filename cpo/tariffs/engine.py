@@ -7,7 +7,9 @@ price bounds and no elements restricted by current or for reservations."""
 from __future__ import annotations
 
 import bisect
+import hashlib
 import math
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -21,7 +23,7 @@ from cpo.ocpi.models import Price, VersionNumber
 from cpo.ocpi.responses import timestamp
 from cpo.tariffs.v221 import DayOfWeek, Tariff, TariffDimensionType, TariffRestrictions
 
-__all__ = ["PARKING_POWER_W", "Priced", "Sample", "SessionUsage", "price"]
+__all__ = ["PARKING_POWER_W", "PriceMemo", "Priced", "Sample", "SessionUsage", "price"]
 
 PARKING_POWER_W = 10
 """An interval whose average power (from the energy register) is at most this many watts is
@@ -116,27 +118,94 @@ def price(
     usage: SessionUsage,
     time_zone: str,
     rules: VersionNumber = VersionNumber.V2_2_1,
+    memo: PriceMemo | None = None,
 ) -> Priced:
     """Price `usage` under `tariff`, whose times of day and dates are local to `time_zone`
     (the Location's), by the tariff rules of OCPI version `rules`. Raises ValueError for usage
-    that cannot be priced."""
+    that cannot be priced.
+
+    With a `memo` (one per session, kept by the caller between calls): resumes from where the
+    last call with that memo left off, when nothing it priced up to there has changed, and
+    leaves the memo at this call's last reading. The same result either way (ADR 037)."""
     _check(usage)
     zone = ZoneInfo(time_zone)
     meter = _Meter(usage)
     end = _offset(usage.start, usage.end)
+    key = (tariff, time_zone, rules, usage.start, usage.reservation, usage.reserved_at)
     if rules == VersionNumber.V2_1_1:
         tariff = _as_211(tariff)
     pricer = _Pricer(tariff, usage, zone, meter, by_element=rules == VersionNumber.V2_1_1)
+    pairs = list(pairwise(pricer.cuts(0, end, 0)))
 
-    if usage.reservation is not None:
-        origin = _offset(usage.start, usage.reserved_at) if usage.reserved_at else 0
-        pricer.flat(_RES_FLAT, pricer.moment(origin, origin, reserving=True))
-        for a, b in pairwise(pricer.cuts(origin, 0, origin)):
-            pricer.period(a, b, origin, reserving=True)
-    pricer.flat(_FLAT, pricer.moment(0, 0, reserving=False))
-    for a, b in pairwise(pricer.cuts(0, end, 0)):
+    # Where this call leaves the memo: its last reading before the end. The time line up to a
+    # reading depends on the readings up to it only (the meter is flat past its last one).
+    mark = meter.last_before(end) if memo is not None else None
+    first = 0
+    resumed = memo.resume(key, pricer, mark) if memo is not None else None
+    if resumed is not None:
+        first = bisect.bisect_left(pairs, (resumed,))
+    else:
+        if usage.reservation is not None:
+            origin = _offset(usage.start, usage.reserved_at) if usage.reserved_at else 0
+            pricer.flat(_RES_FLAT, pricer.moment(origin, origin, reserving=True))
+            for a, b in pairwise(pricer.cuts(origin, 0, origin)):
+                pricer.period(a, b, origin, reserving=True)
+        pricer.flat(_FLAT, pricer.moment(0, 0, reserving=False))
+    for a, b in pairs[first:]:
         pricer.period(a, b, 0, reserving=False)
+        if b == mark:
+            assert memo is not None
+            memo.keep(key, pricer, mark)
     return pricer.result(end)
+
+
+class PriceMemo:
+    """What pricing a live session leaves for pricing it again: the pricer's state at a
+    reading (its volumes and periods so far), with what that state was priced from (the
+    tariff and the rest of the key, the readings up to there, the period boundaries).
+
+    A live Session is priced again at each of its rebuilds, with a few readings more each
+    time: from the start, that is all its readings each time. With a memo, `price` goes on
+    from the reading the last call stopped at, where the key, every reading up to it and the
+    boundaries up to it are as they were (a reading that came late, into the past, is not,
+    and prices from the start again). ADR 037.
+    """
+
+    __slots__ = ("_at", "_boundaries", "_key", "_last", "_periods", "_readings", "_volumes")
+
+    def __init__(self) -> None:
+        self._key: tuple[Any, ...] | None = None
+        self._at = 0
+        self._readings = b""
+        self._boundaries: tuple[int, ...] = ()
+        self._volumes: dict[tuple[str, int, int], Fraction] = {}
+        self._last: dict[str, tuple[str, int, int]] = {}
+        self._periods: list[_Period] = []
+
+    def keep(self, key: tuple[Any, ...], pricer: _Pricer, at: int) -> None:
+        self._key, self._at = key, at
+        self._readings = pricer.meter.digest(at)
+        self._boundaries = tuple(sorted(b for b in pricer.boundaries if b <= at))
+        self._volumes = dict(pricer.volumes)
+        self._last = dict(pricer.last)
+        self._periods = [p.copy() for p in pricer.periods]
+
+    def resume(self, key: tuple[Any, ...], pricer: _Pricer, mark: int | None) -> int | None:
+        """Where `pricer` may go on from with this memo's state restored into it, or None."""
+        at = self._at
+        if (
+            self._key is None
+            or mark is None
+            or at > mark
+            or self._key != key
+            or pricer.meter.digest(at) != self._readings
+            or tuple(sorted(b for b in pricer.boundaries if b <= at)) != self._boundaries
+        ):
+            return None
+        pricer.volumes = dict(self._volumes)
+        pricer.last = dict(self._last)
+        pricer.periods = [p.copy() for p in self._periods]
+        return at
 
 
 def _as_211(tariff: Tariff) -> Tariff:
@@ -188,10 +257,12 @@ class _Meter:
     def __init__(self, usage: SessionUsage) -> None:
         self.samples = usage.samples
         self.times = [_offset(usage.start, s.at) for s in usage.samples]
-        self.wh = [_exact(s.energy_wh) for s in usage.samples]
+        self.wh = _ExactList([s.energy_wh for s in usage.samples])
         # Where the register crosses a kWh threshold, the period starting there starts at the
         # threshold exactly (its time is rounded to the microsecond; its energy is not).
         self.pinned: dict[int, Fraction] = {}
+        self._slopes: dict[int, Fraction] = {}  # average_power_w of each sample interval
+        self._powers: dict[int, Fraction] = {}  # each sample's power_w, exact
 
     def energy(self, t: int) -> Fraction:
         if t in self.pinned:
@@ -204,8 +275,34 @@ class _Meter:
             return self.wh[-1]
         j = bisect.bisect_right(self.times, t)
         i = j - 1
+        if self.times[i] == t:  # a reading's own time: most cuts are
+            return self.wh[i]
         span = Fraction(t - self.times[i], self.times[j] - self.times[i])
         return self.wh[i] + (self.wh[j] - self.wh[i]) * span
+
+    def last_before(self, end: int) -> int | None:
+        """The time of the last reading after 0 and before `end`, if any."""
+        i = bisect.bisect_left(self.times, end) - 1
+        return self.times[i] if i >= 0 and self.times[i] > 0 else None
+
+    def digest(self, at: int) -> bytes:
+        """The readings up to `at`, every field of each, digested: equal digests, equal
+        readings (BLAKE2b: no charger can make two sets of readings that share one)."""
+        values = array("d")
+        for t, s in zip(
+            self.times[: bisect.bisect_right(self.times, at)], self.samples, strict=False
+        ):
+            values.extend(
+                (
+                    t,
+                    s.energy_wh,
+                    s.power_w is None,
+                    s.power_w or 0.0,
+                    s.current_a is None,
+                    s.current_a or 0.0,
+                )
+            )
+        return hashlib.blake2b(values.tobytes(), digest_size=16).digest()
 
     def held(self, t: int) -> int:
         """The index of the last reading at or before t (-1 before the first)."""
@@ -216,8 +313,18 @@ class _Meter:
         i = self.held(t)
         if i < 0 or i + 1 >= len(self.times):
             return Fraction(0)
-        dt = self.times[i + 1] - self.times[i]
-        return (self.wh[i + 1] - self.wh[i]) * _US_PER_HOUR / dt
+        slope = self._slopes.get(i)
+        if slope is None:
+            dt = self.times[i + 1] - self.times[i]
+            slope = self._slopes[i] = (self.wh[i + 1] - self.wh[i]) * _US_PER_HOUR / dt
+        return slope
+
+    def power_w(self, i: int) -> Fraction:
+        """Sample i's power_w (which it has), exact."""
+        power = self._powers.get(i)
+        if power is None:
+            power = self._powers[i] = _exact(self.samples[i].power_w)  # type: ignore[arg-type]
+        return power
 
     def crossings(self, wh: Fraction) -> list[int]:
         """When the register crosses `wh`, rounded up to the microsecond so that the period
@@ -232,6 +339,23 @@ class _Meter:
                     self.pinned[at] = wh
                     found.append(at)
         return found
+
+
+class _ExactList:
+    """The readings' energies as exact fractions, each made when first asked for: a resumed
+    price (PriceMemo) asks for the last few only."""
+
+    __slots__ = ("_floats", "_exact")
+
+    def __init__(self, floats: list[float]) -> None:
+        self._floats = floats
+        self._exact: list[Fraction | None] = [None] * len(floats)
+
+    def __getitem__(self, i: int) -> Fraction:
+        value = self._exact[i]
+        if value is None:
+            value = self._exact[i] = _exact(self._floats[i])
+        return value
 
 
 @dataclass(frozen=True)
@@ -254,6 +378,16 @@ class _Period:
     dimensions: dict[str, Fraction]
     powers: list[float]
     currents: list[float]
+
+    def copy(self) -> _Period:
+        return _Period(
+            self.start,
+            self.end,
+            self.key,
+            dict(self.dimensions),
+            list(self.powers),
+            list(self.currents),
+        )
 
 
 Match = tuple[int, int]  # (element index, price component index)
@@ -331,7 +465,7 @@ class _Pricer:
             i = self.meter.held(t)
             reading = self.meter.samples[i] if i >= 0 else None
             if reading is not None and reading.power_w is not None:
-                power = _exact(reading.power_w)
+                power = self.meter.power_w(i)
             else:
                 power = self.meter.average_power_w(t)
             if reading is not None and reading.current_a is not None:
@@ -377,7 +511,8 @@ class _Pricer:
         if hit is None or volume <= 0:
             return
         key = (bucket, *hit)
-        self.volumes[key] = self.volumes.get(key, Fraction(0)) + volume
+        held = self.volumes.get(key)
+        self.volumes[key] = volume if held is None else held + volume
         last = "TIME_LIKE" if bucket in (_TIME, _PARKING) else bucket
         self.last[last] = key
 
@@ -420,7 +555,8 @@ class _Pricer:
         ):
             previous.end = b
             for name, volume in dimensions.items():
-                previous.dimensions[name] = previous.dimensions.get(name, Fraction(0)) + volume
+                held = previous.dimensions.get(name)
+                previous.dimensions[name] = volume if held is None else held + volume
             previous.powers += powers
             previous.currents += currents
         else:

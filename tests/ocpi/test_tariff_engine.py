@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cpo.ocpi.models import VersionNumber
-from cpo.tariffs.engine import Priced, Sample, SessionUsage, price
+from cpo.tariffs.engine import Priced, PriceMemo, Sample, SessionUsage, _Pricer, price
 from cpo.tariffs.v221 import Tariff
 
 AMS = "Europe/Amsterdam"
@@ -532,3 +532,102 @@ def test_total_cost_is_the_sum_of_the_dimension_costs(
 ) -> None:
     priced = price(t, session(start, increments, parked), AMS)
     assert priced.total_cost["excl_vat"] == pytest.approx(sum(costs(priced)), abs=1e-9)
+
+
+# -- resuming with a memo (ADR 037) --------------------------------------------------------
+
+long_usage = st.lists(
+    st.tuples(
+        st.integers(1, 1800).map(lambda s: 2 * s),
+        st.integers(0, 8_000).map(lambda w: 2 * w),
+        st.sampled_from([None, 0.0, 7400.0, 11000.5]),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+def live(
+    start: datetime,
+    samples: list[Sample],
+    every: int | None,
+    reservation: bool,
+    parked_s: int = 0,
+) -> SessionUsage:
+    end = samples[-1].at + timedelta(seconds=parked_s)
+    boundaries: tuple[datetime, ...] = ()
+    if every:
+        count = int((end - start) / timedelta(seconds=every))
+        boundaries = tuple(start + timedelta(seconds=every * (n + 1)) for n in range(count))
+    return SessionUsage(
+        start,
+        end,
+        samples,
+        boundaries=boundaries,
+        reservation="RESERVATION" if reservation else None,
+        reserved_at=start - timedelta(minutes=20) if reservation else None,
+    )
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    tariffs,
+    starts,
+    long_usage,
+    st.sampled_from([None, 300, 900]),
+    st.sampled_from([VersionNumber.V2_2_1, V211]),
+    st.booleans(),
+    st.integers(0, 3600),
+    st.integers(0, 20),
+)
+def test_a_memo_prices_every_step_of_a_live_session_as_pricing_it_afresh(
+    t: Tariff,
+    start: datetime,
+    increments: list[tuple[int, int, float | None]],
+    every: int | None,
+    rules: VersionNumber,
+    reservation: bool,
+    parked: int,
+    late_at: int,
+) -> None:
+    samples, at, wh = [Sample(start, 1000.0)], start, 1000
+    for seconds, delta, power in increments:
+        at, wh = at + timedelta(seconds=seconds), wh + delta
+        samples.append(Sample(at, float(wh), power_w=power))
+    memo = PriceMemo()
+    for k in range(1, len(samples) + 1):
+        shown = samples[:k]
+        if k == late_at and k >= 3:
+            # A reading that came late, into the past, half-way between the first two: none
+            # of their energy was charged in the first half (the periods change).
+            a, b = shown[0], shown[1]
+            shown = [a, Sample(a.at + (b.at - a.at) / 2, a.energy_wh), *shown[1:]]
+        for parked_s in (0, parked) if k == len(samples) else (0,):
+            u = live(start, shown, every, reservation, parked_s)
+            assert price(t, u, AMS, rules, memo=memo) == price(t, u, AMS, rules)
+
+
+def test_a_memo_prices_only_what_came_since_the_last_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    t = tariff({"price_components": [component("ENERGY", 0.25), component("TIME", 1.5)]})
+    samples = [Sample(T0 + timedelta(seconds=10 * i), 1000.0 + 7.5 * i) for i in range(300)]
+    memo = PriceMemo()
+    price(t, SessionUsage(T0, samples[-2].at, samples[:-1]), AMS, memo=memo)
+
+    periods: list[int] = []
+    real = _Pricer.period
+
+    def counted(self: _Pricer, a: int, b: int, origin: int, *, reserving: bool) -> None:
+        periods.append(a)
+        real(self, a, b, origin, reserving=reserving)
+
+    monkeypatch.setattr(_Pricer, "period", counted)
+    whole = SessionUsage(T0, samples[-1].at, samples)
+    assert price(t, whole, AMS, memo=memo) == price(t, whole, AMS)
+    # The memo's call priced from the last reading before the last call's end (a reading at
+    # the end is no cut yet): two intervals; the call without, all 299.
+    assert len(periods) == 2 + 299
+    # A tariff changed meanwhile: no resuming with the memo of another.
+    periods.clear()
+    other = tariff({"price_components": [component("ENERGY", 0.30)]})
+    assert price(other, whole, AMS, memo=memo) == price(other, whole, AMS)
+    assert len(periods) == 2 * 299
