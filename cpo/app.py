@@ -47,7 +47,7 @@ from csms import metrics as csms_metrics
 from csms.certificates import OwnAuthority, records
 from csms.cluster import Cluster
 from csms.config import CsmsConfig
-from csms.db import make_database, make_engine, make_reader
+from csms.db import WalCheckpoints, make_database, make_engine, make_reader
 from csms.events import EventFeed
 from csms.passwords import configure_hashing
 from csms.relay import REPLY_MARGIN
@@ -125,7 +125,8 @@ def _route_path(scope: Scope) -> str:
 def create_app(settings: Settings | None = None) -> Platform:
     settings = settings or Settings()
     configure_hashing(settings.password_hash_memory_kib, settings.password_hash_time_cost)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, checkpoints_apart=True)
+    checkpoints = WalCheckpoints.for_url(settings.database_url)
     database = make_database(engine)
     reader = make_reader(engine)
     readers = make_database(reader) if reader else None
@@ -192,6 +193,8 @@ def create_app(settings: Settings | None = None) -> Platform:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await migrate(settings.database_url)
+        if checkpoints is not None:
+            checkpoints.start()
         generated = None if settings.admin_token else await first_token(database)
         # The CLI hands peers this URL (invitations, registrations): where we really are.
         await meta.record_public_url(database, settings.base_url)
@@ -238,6 +241,8 @@ def create_app(settings: Settings | None = None) -> Platform:
             await engine.dispose()
             if reader is not None:
                 await reader.dispose()
+            if checkpoints is not None:
+                await checkpoints.stop()
 
     async def drain() -> None:
         """SIGTERM on one of several nodes (cpo.server): /health answers 503 and new chargers

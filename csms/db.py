@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import sqlite3
 from typing import Any
 
 from sqlalchemy import event
@@ -15,10 +19,19 @@ from sqlalchemy.ext.asyncio import (
 
 from csms import inline_sqlite
 
+log = logging.getLogger(__name__)
+
 BUSY_WAIT = 30.0  # seconds a write waits for another process's write lock
+CHECKPOINT_EVERY = 0.5  # seconds between WalCheckpoints' passes
+WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes a restarting WAL is cut back to
 
 
-def make_engine(url: str, busy_wait: float = BUSY_WAIT) -> AsyncEngine:
+def make_engine(
+    url: str, busy_wait: float = BUSY_WAIT, checkpoints_apart: bool = False
+) -> AsyncEngine:
+    """`checkpoints_apart`: this process's writes leave the WAL to `WalCheckpoints` (the
+    platform's processes, where the server runs one); others (the CLI) checkpoint as SQLite
+    does by default."""
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         # SQLite takes one writer at a time; one pooled connection queues the platform's own
@@ -49,6 +62,10 @@ def make_engine(url: str, busy_wait: float = BUSY_WAIT) -> AsyncEngine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
+            # The WAL goes back into the database file by WalCheckpoints' thread, not in the
+            # commit that fills it (ADR 038); a WAL that grew is cut back when it restarts.
+            cur.execute(f"PRAGMA wal_autocheckpoint={0 if checkpoints_apart else 1000}")
+            cur.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             cur.close()
             # Let SQLAlchemy's "begin" below open the transaction itself.
             dbapi_conn.isolation_level = None
@@ -91,3 +108,62 @@ def make_reader(engine: AsyncEngine, size: int = 4) -> AsyncEngine | None:
 
 def make_database(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+class WalCheckpoints:
+    """Copies SQLite's write-ahead log back into the database file on a thread of its own,
+    every CHECKPOINT_EVERY seconds (ADR 038).
+
+    By default SQLite checkpoints in the commit that fills the log past 1,000 pages: that
+    commit, a charger's group commit or a projection step, holds the write lock through the
+    copy and its fsync, and every other writer of both processes waits. A PASSIVE checkpoint
+    takes no write lock: it copies what no reader still needs while the writers go on, and
+    the log starts again from its beginning at the next write once all of it is copied.
+    For an SQLite file only; None elsewhere (`for_url`)."""
+
+    def __init__(self, path: str, every: float = CHECKPOINT_EVERY) -> None:
+        self.path = path
+        self.every = every
+        self._connection: sqlite3.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def for_url(cls, url: str) -> WalCheckpoints | None:
+        parsed = make_url(url)
+        if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+            return None
+        return cls(parsed.database)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="wal-checkpoints")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(Exception):
+            await self.once()  # what the last writes left, before the file is closed
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    async def once(self) -> tuple[int, int, int]:
+        """One pass: SQLite's (busy, frames in the log, frames copied back)."""
+        return await asyncio.to_thread(self._checkpoint)
+
+    def _checkpoint(self) -> tuple[int, int, int]:
+        if self._connection is None:
+            self._connection = sqlite3.connect(
+                self.path, timeout=0, isolation_level=None, check_same_thread=False
+            )
+        row = self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.every)
+            try:
+                await self.once()
+            except sqlite3.Error as e:  # the file is away (a disk full, a locked file...)
+                log.warning("WAL checkpoint failed: %s", e)

@@ -214,7 +214,8 @@ async def _serve(settings: Settings) -> None:
     from cpo.ocpi_side import OcpiSide
     from csms.db import make_database, make_engine, make_reader
 
-    engine = make_engine(settings.database_url)
+    # The server that started this worker checkpoints SQLite's WAL (csms.db.WalCheckpoints).
+    engine = make_engine(settings.database_url, checkpoints_apart=True)
     reader = make_reader(engine)
     feed = EventFeed()
     ocpi_side = OcpiSide(

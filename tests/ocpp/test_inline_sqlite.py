@@ -4,15 +4,17 @@ locked by another process is waited for without stopping the loop, and given up 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cpo.schema import migrate
-from csms.db import make_database, make_engine
+from csms.db import WalCheckpoints, make_database, make_engine
 from csms.models import Meta
 
 # Another process takes SQLite's write lock and holds it until told to let go.
@@ -90,3 +92,40 @@ async def test_a_write_gives_up_when_the_lock_stays_taken(
 ) -> None:
     with pytest.raises(OperationalError, match="database is locked"):
         await asyncio.wait_for(_write(database, busy_wait=0.3), 10)
+
+
+async def _fill(engine: AsyncEngine, url: str, pages: int = 3000) -> int:
+    """Writes about `pages` pages in small transactions; the WAL's size after, in pages."""
+    for n in range(pages // 30):
+        async with make_database(engine).begin() as session:
+            session.add_all(Meta(key=f"k{n}-{i}", value="x" * 3500) for i in range(30))
+    wal = url.removeprefix("sqlite+aiosqlite:///") + "-wal"
+    return await asyncio.to_thread(lambda: os.path.getsize(wal) // 4096)
+
+
+async def test_the_platforms_writes_leave_the_wal_to_the_checkpointer(database: str) -> None:
+    engine = make_engine(database, checkpoints_apart=True)
+    checkpoints = WalCheckpoints.for_url(database)
+    assert checkpoints is not None
+    try:
+        # No commit copied the log back (by default one does past 1,000 pages).
+        assert await _fill(engine, database) > 2500
+        busy, frames, copied = await checkpoints.once()
+        assert busy == 0 and frames > 2500 and copied == frames
+    finally:
+        await checkpoints.stop()
+        await engine.dispose()
+
+
+async def test_other_writers_checkpoint_as_sqlite_does(database: str) -> None:
+    engine = make_engine(database)
+    try:
+        assert await _fill(engine, database) < 1500
+    finally:
+        await engine.dispose()
+
+
+def test_only_an_sqlite_file_has_a_checkpointer() -> None:
+    assert WalCheckpoints.for_url("sqlite+aiosqlite:///:memory:") is None
+    assert WalCheckpoints.for_url("postgresql+asyncpg://u@localhost/cpo") is None
+    assert WalCheckpoints.for_url("sqlite+aiosqlite:////tmp/cpo.db") is not None
