@@ -154,11 +154,16 @@ class Projection:
         self.charging.look_again()
 
     async def _step(self) -> int:
-        if self.readers is not None and (due := self._due(time.monotonic())):
+        read_ahead: tuple[int, list[Any]] | None = None
+        if self.readers is not None:
             async with self.readers() as reading:
-                # One read transaction: the Sessions are built from one state of the database.
+                # One read transaction: the events and the Sessions as of one state of the
+                # database, read before the write lock (ADR 035).
                 await reading.execute(text("BEGIN"))
-                await self.charging.build_ahead(reading, due)
+                cursor = await self._cursor(reading)
+                read_ahead = cursor, await self._events(reading, cursor)
+                if due := self._due(time.monotonic()):
+                    await self.charging.build_ahead(reading, due)
         async with self.database.begin() as session:
             # First, so that on PostgreSQL the row's lock holds off a takeover until this commits.
             await self.lease.renew(session)
@@ -166,13 +171,12 @@ class Projection:
                 await self._wait_for_open(session)
             meta = await session.get(Meta, CURSOR)
             cursor = int(meta.value) if meta else 0
-            events = (
-                await session.execute(
-                    _EVENT_COLUMNS.where(col(Event.id) > cursor)
-                    .order_by(col(Event.id))
-                    .limit(self.batch)
-                )
-            ).all()
+            if read_ahead is not None and read_ahead[0] == cursor:
+                # SQLite commits events in id order, one writer at a time: what a snapshot
+                # after the cursor shows is a prefix of what a later one shows.
+                events = read_ahead[1]
+            else:
+                events = await self._events(session, cursor)
             changed = False
             now = time.monotonic()
             transactions: set[int] = set()
@@ -205,6 +209,22 @@ class Projection:
         if changed:
             self.locations.outbox.wake()
         return len(events)
+
+    @staticmethod
+    async def _cursor(session: AsyncSession) -> int:
+        meta = await session.get(Meta, CURSOR)
+        return int(meta.value) if meta else 0
+
+    async def _events(self, session: AsyncSession, cursor: int) -> list[Any]:
+        return list(
+            (
+                await session.execute(
+                    _EVENT_COLUMNS.where(col(Event.id) > cursor)
+                    .order_by(col(Event.id))
+                    .limit(self.batch)
+                )
+            ).all()
+        )
 
     async def _wait_for_open(self, session: AsyncSession) -> None:
         """After a start, the Session of every open transaction is due a rebuild: one whose
