@@ -155,6 +155,7 @@ class Projection:
 
     async def _step(self) -> int:
         read_ahead: tuple[int, list[Any]] | None = None
+        due_ahead: set[int] | None = None
         if self.readers is not None:
             async with self.readers() as reading:
                 # One read transaction: the events and the Sessions as of one state of the
@@ -162,8 +163,10 @@ class Projection:
                 await reading.execute(text("BEGIN"))
                 cursor = await self._cursor(reading)
                 read_ahead = cursor, await self._events(reading, cursor)
-                if due := self._due(time.monotonic()):
-                    await self.charging.build_ahead(reading, due)
+                # The Sessions due now are the ones this step rebuilds: one that falls due
+                # while this is read waits for the next step, and is built ahead then.
+                if due_ahead := self._due(time.monotonic()):
+                    await self.charging.build_ahead(reading, due_ahead)
         async with self.database.begin() as session:
             # First, so that on PostgreSQL the row's lock holds off a takeover until this commits.
             await self.lease.renew(session)
@@ -190,7 +193,7 @@ class Projection:
                         (readings if only_readings(e.type, e.data) else transactions).add(tx_id)
                 for tx_id in readings - transactions:
                     self._wait(tx_id, now)
-            transactions |= self._due(now)
+            transactions |= self._due(now) if due_ahead is None else due_ahead
             if transactions:
                 changed |= await self.charging.refresh(session, transactions)
             if events:
