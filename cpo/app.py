@@ -175,7 +175,11 @@ def create_app(settings: Settings | None = None) -> Platform:
 
     csms.nodes_gone.append(free_rows_of)
     firmware = Campaigns(
-        database, csms.commands, csms.store.feed, silence=settings.firmware_silence
+        database,
+        csms.commands,
+        csms.store.feed,
+        silence=settings.firmware_silence,
+        readers=readers,
     )
     site_power = SitePower(database, csms.commands, csms.store.feed)
     admin = Admin(

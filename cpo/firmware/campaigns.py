@@ -85,9 +85,13 @@ class Campaigns(FeedFollower):
         poll: float = 1.0,
         stale: float = 120.0,
         silence: float = 7200.0,
+        readers: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
+        """`readers`: sessions that only read, for the checks each step makes whether or not
+        a campaign runs; on SQLite every transaction of `database` takes the write lock."""
         super().__init__(feed)
         self.database = database
+        self.readers = readers or database
         self.commands = commands
         self.poll = poll
         self.stale = stale  # seconds a "sending" row may stay so before its node is deemed dead
@@ -263,6 +267,8 @@ class Campaigns(FeedFollower):
     # -- following the chargers' notifications -----------------------------------------------
 
     async def _follow(self) -> int:
+        if not await self._news():
+            return 0
         try:
             async with self.database.begin() as session:
                 top = (await session.execute(select(func.max(col(Event.id))))).scalar() or 0
@@ -302,6 +308,14 @@ class Campaigns(FeedFollower):
                 return len(events)
         except IntegrityError:
             return 0  # two nodes made the cursor at once: the other's stands
+
+    async def _news(self) -> bool:
+        """Whether events came after the cursor, or there is no cursor yet (`_follow` then
+        looks in a write transaction)."""
+        async with self.readers() as session:
+            top = (await session.execute(select(func.max(col(Event.id))))).scalar() or 0
+            meta = await session.get(Meta, CURSOR)
+        return meta is None or top > int(meta.value)
 
     async def _reported(self, session: AsyncSession, event: Event) -> None:
         status = str(event.data.get("status"))
@@ -344,22 +358,21 @@ class Campaigns(FeedFollower):
     async def _expire_silent(self) -> None:
         now = utcnow()
         quiet_since = now - timedelta(seconds=self.silence)
+        silent = (
+            select(FirmwareTarget, FirmwareCampaign)
+            .join(FirmwareCampaign, col(FirmwareCampaign.id) == col(FirmwareTarget.campaign_id))
+            .where(
+                col(FirmwareTarget.active),
+                col(FirmwareTarget.state).in_((TargetState.ACCEPTED, TargetState.UPDATING)),
+                col(FirmwareTarget.updated_at) < quiet_since,
+            )
+            .limit(BATCH)
+        )
+        async with self.readers() as session:
+            if (await session.execute(silent)).first() is None:
+                return  # the usual answer: no write transaction for it
         async with self.database.begin() as session:
-            rows = (
-                await session.execute(
-                    select(FirmwareTarget, FirmwareCampaign)
-                    .join(
-                        FirmwareCampaign,
-                        col(FirmwareCampaign.id) == col(FirmwareTarget.campaign_id),
-                    )
-                    .where(
-                        col(FirmwareTarget.active),
-                        col(FirmwareTarget.state).in_((TargetState.ACCEPTED, TargetState.UPDATING)),
-                        col(FirmwareTarget.updated_at) < quiet_since,
-                    )
-                    .limit(BATCH)
-                )
-            ).all()
+            rows = (await session.execute(silent)).all()
             for target, campaign in rows:
                 if campaign.retrieve_date and campaign.retrieve_date > quiet_since:
                     continue  # told to fetch it later: its silence counts from then
@@ -390,7 +403,7 @@ class Campaigns(FeedFollower):
 
     async def _send_due(self) -> None:
         now = utcnow()
-        async with self.database() as session:
+        async with self.readers() as session:
             due = (
                 (
                     await session.execute(

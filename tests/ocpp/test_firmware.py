@@ -5,17 +5,23 @@ that come online later."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cpo.firmware.campaigns import Campaigns
+from cpo.schema import migrate
+from csms.db import make_database, make_engine, make_reader
+from csms.events import EventFeed
 from simulators.charge_point import ChargePointSimulator
 from tests.helpers.cluster import until
 from tests.helpers.firmware import reported
 from tests.helpers.platform import VERSIONS, Platform, command, online, post
 from tests.helpers.processes import BIN, run
+from tests.ocpp.test_inline_sqlite import HOLDER
 
 IMAGE = "https://firmware.example.com/sim-2.0.0.bin"
 CERTIFICATE = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
@@ -320,3 +326,38 @@ async def test_the_cli_starts_lists_and_shows_a_campaign(platform: Platform) -> 
     code, out, err = await run(str(BIN / "cpo"), "firmware", "show", "1", env=env)
     assert code == 0 and sim.id in out and "Installed" in out, out + err
     await sim.close()
+
+
+async def test_a_campaign_step_with_nothing_to_do_takes_no_write_lock(tmp_path: Path) -> None:
+    # SQLite takes one writer at a time, and every transaction on the write engine takes the
+    # lock: the checks each step makes (new events? silent chargers? targets due?) read on
+    # the read connections, so with no campaign a step never waits for (or holds off) the
+    # chargers' writes. Another process holds the write lock through the second step.
+    url = f"sqlite+aiosqlite:///{tmp_path / 'csms.db'}"
+    await migrate(url)
+    engine = make_engine(url)
+    reader = make_reader(engine)
+    assert reader is not None
+    campaigns = Campaigns(
+        make_database(engine),
+        None,  # type: ignore[arg-type]  # no campaign: nothing is sent
+        EventFeed(),
+        readers=make_database(reader),
+    )
+    holder = None
+    try:
+        await campaigns.step()  # the first makes its cursor (a write)
+        holder = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", HOLDER, str(tmp_path / "csms.db"),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert holder.stdout is not None
+        assert await asyncio.wait_for(holder.stdout.readline(), 10) == b"locked\n"
+        # Bounded so that a step that waits for the lock fails here instead of hanging.
+        await asyncio.wait_for(campaigns.step(), 10)
+    finally:
+        if holder is not None and holder.returncode is None:
+            holder.kill()
+            await holder.wait()
+        await engine.dispose()
+        await reader.dispose()
