@@ -409,25 +409,7 @@ class Campaigns(FeedFollower):
                     await session.execute(
                         select(FirmwareTarget.id)
                         .join(Station, col(Station.id) == col(FirmwareTarget.station_id))
-                        .where(
-                            col(FirmwareTarget.active),
-                            or_(
-                                col(FirmwareTarget.state) == TargetState.PENDING,
-                                and_(
-                                    col(FirmwareTarget.state) == TargetState.RETRY,
-                                    col(FirmwareTarget.next_attempt_at) <= now,
-                                ),
-                                and_(
-                                    col(FirmwareTarget.state) == TargetState.OFFLINE,
-                                    col(Station.online),
-                                ),
-                                and_(
-                                    col(FirmwareTarget.state) == TargetState.SENDING,
-                                    col(FirmwareTarget.updated_at)
-                                    < now - timedelta(seconds=self.stale),
-                                ),
-                            ),
-                        )
+                        .where(self._due(now))
                         .order_by(col(FirmwareTarget.id))
                         .limit(self._concurrency * 4)
                     )
@@ -440,6 +422,24 @@ class Campaigns(FeedFollower):
                 continue
             self._sending.add(target_id)
             self.spawn(self._send(target_id), name=f"firmware-{target_id}")
+
+    def _due(self, now: datetime) -> Any:
+        """Which targets are due a send (of a query joining their Station)."""
+        return and_(
+            col(FirmwareTarget.active),
+            or_(
+                col(FirmwareTarget.state) == TargetState.PENDING,
+                and_(
+                    col(FirmwareTarget.state) == TargetState.RETRY,
+                    col(FirmwareTarget.next_attempt_at) <= now,
+                ),
+                and_(col(FirmwareTarget.state) == TargetState.OFFLINE, col(Station.online)),
+                and_(
+                    col(FirmwareTarget.state) == TargetState.SENDING,
+                    col(FirmwareTarget.updated_at) < now - timedelta(seconds=self.stale),
+                ),
+            ),
+        )
 
     async def _send(self, target_id: int) -> None:
         try:
@@ -454,6 +454,18 @@ class Campaigns(FeedFollower):
         async with self.database.begin() as session:
             target = await session.get(FirmwareTarget, target_id)
             if target is None or not target.active:
+                return
+            # Still due as the write sees it: the list it came from was read earlier (on the
+            # read connections, or by another node), and a send that ended since left the
+            # target waiting for its next attempt.
+            due = (
+                await session.execute(
+                    select(FirmwareTarget.id)
+                    .join(Station, col(Station.id) == col(FirmwareTarget.station_id))
+                    .where(col(FirmwareTarget.id) == target_id, self._due(utcnow()))
+                )
+            ).first()
+            if due is None:
                 return
             attempt = target.attempts + 1
             claimed = await session.execute(

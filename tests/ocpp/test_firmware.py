@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlmodel import select
 
 from cpo.firmware.campaigns import Campaigns
+from cpo.firmware.tables import FirmwareTarget
 from cpo.schema import migrate
 from csms.db import make_database, make_engine, make_reader
 from csms.events import EventFeed
@@ -253,6 +255,18 @@ async def test_refused_update_is_recorded_and_retried(platform: Platform) -> Non
     row = charger(await campaign(platform, created["id"]), "FW1")
     assert row["state"] == "retry" and row["next_attempt_at"]
     assert statuses(row) == ["Sent", "Rejected"]
+    # A step whose list of due targets was read before that send ended (on the read
+    # connections, or on another node) comes to it now: it is not due for an hour.
+    async with firmware.database() as session:
+        target_id = (
+            await session.execute(
+                select(FirmwareTarget.id).where(FirmwareTarget.station_id == "FW1")
+            )
+        ).scalar_one()
+    await firmware._attempt(target_id)
+    assert [c[0] for c in sim.received_calls].count("UpdateFirmware") == 1
+    row = charger(await campaign(platform, created["id"]), "FW1")
+    assert row["state"] == "retry" and statuses(row) == ["Sent", "Rejected"]
     await sim.close()
 
 
