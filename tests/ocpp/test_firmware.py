@@ -5,7 +5,6 @@ that come online later."""
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from tests.helpers.cluster import until
 from tests.helpers.firmware import reported
 from tests.helpers.platform import VERSIONS, Platform, command, online, post
 from tests.helpers.processes import BIN, run
-from tests.ocpp.test_inline_sqlite import HOLDER
+from tests.helpers.sqlite_lock import write_lock_held
 
 IMAGE = "https://firmware.example.com/sim-2.0.0.bin"
 CERTIFICATE = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
@@ -358,20 +357,11 @@ async def test_a_campaign_step_with_nothing_to_do_takes_no_write_lock(tmp_path: 
         EventFeed(),
         readers=make_database(reader),
     )
-    holder = None
     try:
         await campaigns.step()  # the first makes its cursor (a write)
-        holder = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", HOLDER, str(tmp_path / "csms.db"),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        assert holder.stdout is not None
-        assert await asyncio.wait_for(holder.stdout.readline(), 10) == b"locked\n"
-        # Bounded so that a step that waits for the lock fails here instead of hanging.
-        await asyncio.wait_for(campaigns.step(), 10)
+        async with write_lock_held(tmp_path / "csms.db"):
+            # Bounded so that a step that waits for the lock fails here instead of hanging.
+            await asyncio.wait_for(campaigns.step(), 10)
     finally:
-        if holder is not None and holder.returncode is None:
-            holder.kill()
-            await holder.wait()
         await engine.dispose()
         await reader.dispose()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,18 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from cpo.schema import migrate
 from csms.db import WalCheckpoints, make_database, make_engine
 from csms.models import Meta
-
-# Another process takes SQLite's write lock and holds it until told to let go.
-HOLDER = """
-import sqlite3, sys
-db = sqlite3.connect(sys.argv[1], isolation_level=None)
-db.execute("BEGIN IMMEDIATE")
-db.execute("INSERT INTO meta (key, value) VALUES ('holder', 'was here')")
-print("locked", flush=True)
-sys.stdin.readline()
-db.execute("COMMIT")
-print("released", flush=True)
-"""
+from tests.helpers.sqlite_lock import write_lock_held
 
 
 @pytest.fixture
@@ -39,18 +27,8 @@ async def database(tmp_path: Path) -> str:
 
 @pytest.fixture
 async def holder(tmp_path: Path, database: str) -> AsyncIterator[asyncio.subprocess.Process]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", HOLDER, str(tmp_path / "csms.db"),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert process.stdout is not None
-    assert await asyncio.wait_for(process.stdout.readline(), 10) == b"locked\n"
-    try:
+    async with write_lock_held(tmp_path / "csms.db") as process:
         yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await process.wait()
 
 
 async def _write(url: str, busy_wait: float) -> None:
