@@ -271,8 +271,7 @@ class Campaigns(FeedFollower):
             return 0
         try:
             async with self.database.begin() as session:
-                top = (await session.execute(select(func.max(col(Event.id))))).scalar() or 0
-                meta = await session.get(Meta, CURSOR)
+                top, meta = await self._top_and_cursor(session)
                 if meta is None:  # first run: what came before no campaign existed
                     session.add(Meta(key=CURSOR, value=str(top)))
                     return 0
@@ -313,9 +312,14 @@ class Campaigns(FeedFollower):
         """Whether events came after the cursor, or there is no cursor yet (`_follow` then
         looks in a write transaction)."""
         async with self.readers() as session:
-            top = (await session.execute(select(func.max(col(Event.id))))).scalar() or 0
-            meta = await session.get(Meta, CURSOR)
+            top, meta = await self._top_and_cursor(session)
         return meta is None or top > int(meta.value)
+
+    @staticmethod
+    async def _top_and_cursor(session: AsyncSession) -> tuple[int, Meta | None]:
+        """The newest event's id, and the row of how far the campaigns have read."""
+        top = (await session.execute(select(func.max(col(Event.id))))).scalar() or 0
+        return top, await session.get(Meta, CURSOR)
 
     async def _reported(self, session: AsyncSession, event: Event) -> None:
         status = str(event.data.get("status"))

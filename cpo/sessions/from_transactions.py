@@ -65,8 +65,8 @@ _SAMPLE_COLUMNS = core_select(
 )
 
 
-# Live Sessions whose pricing state is kept between rebuilds (ADR 037): about 30 KB each for a
-# four-hour charge read every minute, so at most some 60 MB.
+# Live Sessions whose pricing state is kept between rebuilds (ADR 037): about 43 KiB each for a
+# four-hour charge read every minute (tracemalloc), so at most some 90 MB.
 MAX_MEMOS = 2000
 
 
