@@ -40,7 +40,7 @@ from cpo.projection import LEASE, Projection, holder_name
 from cpo.push.deliverer import Deliverer
 from cpo.push.outbox import Outbox, retry_failed
 from cpo.push.resync import resync
-from cpo.push.senders import senders
+from cpo.push.senders import read_ahead, senders
 from cpo.sessions import sender as sessions_sender
 from cpo.sessions.from_transactions import ChargingSessions, SessionRules
 from cpo.sessions.preferences import Preferences
@@ -192,6 +192,7 @@ class OcpiSide:
             backoff_cap=settings.push_retry_max,
             probe_cap=settings.push_probe_max,
             concurrency=settings.push_concurrency,
+            read_ahead=read_ahead(),
         )
         self.registration.on_registered = self._registered
         self.registration.on_unregistered = self._unregistered

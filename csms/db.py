@@ -79,7 +79,7 @@ def make_engine(
     return engine
 
 
-def make_reader(engine: AsyncEngine, size: int = 4) -> AsyncEngine | None:
+def make_reader(engine: AsyncEngine, size: int = 4, inline: bool = False) -> AsyncEngine | None:
     """Connections for work that only reads, so that it costs no more than its statements.
 
     SQLite files: connections of their own beside the writer's one; under WAL they read the
@@ -93,9 +93,10 @@ def make_reader(engine: AsyncEngine, size: int = 4) -> AsyncEngine | None:
         return engine.execution_options(isolation_level="AUTOCOMMIT")
     if url.database in (None, "", ":memory:"):
         return None
-    reader = create_async_engine(
-        url, connect_args={"timeout": BUSY_WAIT}, pool_size=size, max_overflow=0, pool_timeout=120
-    )
+    kwargs: dict[str, Any] = {"connect_args": {"timeout": BUSY_WAIT}}
+    if inline:
+        kwargs = {"async_creator": inline_sqlite.creator(url.database, BUSY_WAIT)}
+    reader = create_async_engine(url, pool_size=size, max_overflow=0, pool_timeout=120, **kwargs)
 
     @event.listens_for(reader.sync_engine, "connect")
     def _read_only(dbapi_conn: Any, _record: Any) -> None:

@@ -94,14 +94,19 @@ async def hold_event_order(conn: AsyncConnection) -> None:
 async def record(session: AsyncSession, station_id: str, kind: EventType, /, **data: Any) -> Event:
     """Add an event to the session; it commits, or not, with the state change beside it."""
     await hold_event_order(await session.connection())
+    event = Event(station_id=station_id, type=kind.value, data=event_data(data))
+    session.add(event)
+    session.info.setdefault(EVENTS_KEY, []).append(event)
+    return event
+
+
+def event_data(data: dict[str, Any]) -> dict[str, Any]:
+    """An event's data as stored: JSON values, no None, cut past EVENT_DATA_MAX."""
     data = _jsonable(data)
     if json_size(data) > EVENT_DATA_MAX:
         data = cut_fields(data, EVENT_DATA_MAX)
         metrics.stored_cut("events", "size").inc()
-    event = Event(station_id=station_id, type=kind.value, data=data)
-    session.add(event)
-    session.info.setdefault(EVENTS_KEY, []).append(event)
-    return event
+    return data
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,11 +34,35 @@ class _Plan:
         compiled = statement.compile(dialect=dialect, column_keys=list(keys))
         names: Sequence[str] = compiled.positiontup or ()
         self.sql: str = compiled.string
+        # Columns the rows leave out whose Python-side default SQLAlchemy fills in per row
+        # (a scalar, or a function of no context: the models' defaults are).
+        defaults = {
+            column.key: column.default
+            for column in (*compiled.insert_prefetch, *compiled.update_prefetch)
+            if column.key not in keys
+        }
+        for default in defaults.values():
+            if not (default.is_scalar or default.is_callable):
+                raise ValueError(f"{default!r}: give the column in the rows")
         # A row's values in the statement's order: (value,) for one, a tuple for several.
         getter = itemgetter(*names)
         self.values: Callable[[dict[str, Any]], Any] = (
             (lambda row: (getter(row),)) if len(names) == 1 else getter
         )
+        if defaults:
+            given = self.values
+            fill = [
+                (names.index(key), default.arg if default.is_scalar else None, default)
+                for key, default in defaults.items()
+            ]
+
+            def with_defaults(row: dict[str, Any]) -> tuple[Any, ...]:
+                values = list(given({**row, **dict.fromkeys(defaults)}))
+                for index, scalar, default in fill:
+                    values[index] = scalar if default.is_scalar else default.arg(None)
+                return tuple(values)
+
+            self.values = with_defaults
         self.processors: list[tuple[int, Callable[[Any], Any]]] = []
         for index, name in enumerate(names):
             kind = compiled.binds[name].type

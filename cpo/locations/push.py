@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Row, bindparam
 from sqlalchemy import select as select_columns
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from cpo.locations.store import EVSES, LOCATION_ROWS, location_object
@@ -24,6 +25,18 @@ from cpo.tables import Party
 
 # More EVSEs changed than this at one Location travel as one PUT of it, not a PATCH each.
 PATCHES_BEFORE_PUT = 2
+
+# A Location's owner and its EVSEs' statuses: what a PATCH needs.
+_PATCH_COLUMNS = select_columns(
+    LOCATION_ROWS.c.country_code,
+    LOCATION_ROWS.c.party_id,
+    LOCATION_ROWS.c.last_updated,
+    EVSES.c.uid,
+    EVSES.c.status,
+    EVSES.c.admin_status,
+    EVSES.c.last_updated.label("evse_updated"),
+).outerjoin(EVSES, EVSES.c.location_id == LOCATION_ROWS.c.id)
+_PATCH_ROWS = _PATCH_COLUMNS.where(LOCATION_ROWS.c.ocpi_id == bindparam("ocpi_id"))
 
 
 async def _whole_location(
@@ -44,6 +57,22 @@ async def _whole_location(
     return location_object(found, [e for _, e in rows if e is not None]), found.last_updated
 
 
+async def read_ahead(conn: AsyncConnection, rows: list[Claimed]) -> dict[int, list[Row[Any]]]:
+    """What the PATCHes of many claimed rows need, in one query (the deliverer's ReadAhead):
+    for each row whose status changes may go by PATCH, its Location's rows (none: it is gone)."""
+    wanted = {row.object_id for row in rows if row.scope == "status"}
+    if not wanted:
+        return {}
+    found: dict[str, list[Row[Any]]] = {}
+    for r in await conn.execute(
+        _PATCH_COLUMNS.add_columns(LOCATION_ROWS.c.ocpi_id.label("location")).where(
+            LOCATION_ROWS.c.ocpi_id.in_(wanted)
+        )
+    ):
+        found.setdefault(r.location, []).append(r)
+    return {row.id: found.get(row.object_id, []) for row in rows if row.object_id in wanted}
+
+
 def sender(
     client: OcpiClient, readers: async_sessionmaker[AsyncSession], roles: OurRoles | None = None
 ) -> Sender:
@@ -51,33 +80,24 @@ def sender(
     `roles` (OCPI-from-*), the client's default role when none are given."""
 
     async def location(party: Party, row: Claimed, held: bool) -> Sent | None:
-        async with readers() as session:
-            # What a PATCH needs, in one light query; the whole Location only for a PUT.
-            rows = (
-                await (await session.connection()).execute(
-                    select_columns(
-                        LOCATION_ROWS.c.country_code,
-                        LOCATION_ROWS.c.party_id,
-                        LOCATION_ROWS.c.last_updated,
-                        EVSES.c.uid,
-                        EVSES.c.status,
-                        EVSES.c.admin_status,
-                        EVSES.c.last_updated.label("evse_updated"),
-                    )
-                    .outerjoin(EVSES, EVSES.c.location_id == LOCATION_ROWS.c.id)
-                    .where(LOCATION_ROWS.c.ocpi_id == row.object_id)
-                )
-            ).all()
-            if not rows:
-                return None
-            by_uid = {r.uid: r for r in rows if r.uid is not None}
-            patch = (
-                row.scope == "status"
-                and held
-                and len(row.evses) <= PATCHES_BEFORE_PUT
-                and all(u in by_uid for u in row.evses)
-            )
-            whole = None if patch else await _whole_location(session, row.object_id)
+        rows = row.ahead
+        if rows is None:
+            async with readers() as session:
+                conn = await session.connection()
+                rows = (await conn.execute(_PATCH_ROWS, {"ocpi_id": row.object_id})).all()
+        if not rows:
+            return None
+        by_uid = {r.uid: r for r in rows if r.uid is not None}
+        patch = (
+            row.scope == "status"
+            and held
+            and len(row.evses) <= PATCHES_BEFORE_PUT
+            and all(u in by_uid for u in row.evses)
+        )
+        whole = None
+        if not patch:  # the whole Location
+            async with readers() as session:
+                whole = await _whole_location(session, row.object_id)
         found = rows[0]
         cc, pid = found.country_code, found.party_id
         if roles is not None:

@@ -16,7 +16,7 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -84,6 +84,9 @@ class Claimed:
     # as of the `last_updated` they had (OCPI text): a row sent again because it changed
     # while it was sent skips those that have not changed since.
     sent_parts: dict[str, str] | None
+    # What the kind's read-ahead read of the object in the round that claimed the row (None:
+    # nothing; the sender reads it).
+    ahead: Any = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,10 @@ class Sent:
 # returns what the party now holds (its `last_updated`, or a Sent with its parts), or None
 # when the object is gone and nothing needed sending.
 Sender = Callable[[Party, Claimed, bool], Awaitable[datetime | Sent | None]]
+# Reads what a kind's sender needs of many claimed rows' objects at once, in the round that
+# claims them (one query, not one per send); by row id. A row's object changed after that
+# read changes the row's version too, so it goes again with what it is then.
+ReadAhead = Callable[[AsyncConnection, list[Claimed]], Awaitable[dict[int, Any]]]
 
 _CLAIMED = (
     OUTBOX.c.id,
@@ -165,6 +172,7 @@ class Deliverer:
         senders: dict[str, Sender],
         readers: async_sessionmaker[AsyncSession] | None = None,
         name: str | None = None,
+        read_ahead: dict[str, ReadAhead] | None = None,
         backoff_base: float = 1.0,
         backoff_cap: float = 300.0,
         concurrency: int = 8,
@@ -177,6 +185,7 @@ class Deliverer:
         self.name = name or uuid.uuid4().hex  # what its leases are known by
         self.outbox = outbox
         self.senders = senders
+        self.read_ahead = read_ahead or {}
         self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
         self.concurrency = concurrency
         self.lease = timedelta(seconds=lease)
@@ -381,6 +390,7 @@ class Deliverer:
                     )
                 )
                 held = {(kind, object_id) for kind, object_id in copies}
+                claimed = await self._read_ahead(conn, claimed)
         del finished[: len(done)]
         if again:
             self.outbox.wake()
@@ -388,6 +398,16 @@ class Deliverer:
             if sent.outcome != "deferred":
                 self._announce(sent.row, sent.outcome, sent.error)
         return party, [(row, (row.kind, row.object_id) in held) for row in claimed]
+
+    async def _read_ahead(self, conn: AsyncConnection, claimed: list[Claimed]) -> list[Claimed]:
+        """The rows, each with what its kind's read-ahead read of its object."""
+        ahead: dict[int, Any] = {}
+        for kind in {row.kind for row in claimed}:
+            if (read := self.read_ahead.get(kind)) is not None:
+                ahead |= await read(conn, [row for row in claimed if row.kind == kind])
+        if not ahead:
+            return claimed
+        return [replace(row, ahead=ahead.get(row.id)) for row in claimed]
 
     async def _party(self, conn: AsyncConnection, party_id: int) -> Party | None:
         """The party as it stands now, while it is registered (rebuilt only when it changed);

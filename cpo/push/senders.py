@@ -10,7 +10,7 @@ from cpo.commands import push as commands
 from cpo.locations import push as locations
 from cpo.ocpi.client import OcpiClient
 from cpo.our_roles import OurRoles
-from cpo.push.deliverer import Sender
+from cpo.push.deliverer import ReadAhead, Sender
 from cpo.sessions import push as sessions
 from cpo.tariffs import push as tariffs
 
@@ -35,3 +35,8 @@ def senders(
         "profile_result": charging_profiles.result_sender(client, readers, roles),
         "active_profile": charging_profiles.active_sender(client, readers, roles),
     }
+
+
+def read_ahead() -> dict[str, ReadAhead]:
+    """The kinds whose senders take what they send from the round that claimed the rows."""
+    return {"location": locations.read_ahead}

@@ -216,7 +216,7 @@ async def _serve(settings: Settings) -> None:
 
     # The server that started this worker checkpoints SQLite's WAL (csms.db.WalCheckpoints).
     engine = make_engine(settings.database_url, checkpoints_apart=True)
-    reader = make_reader(engine)
+    reader = make_reader(engine, inline=True)
     feed = EventFeed()
     ocpi_side = OcpiSide(
         settings,

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from cpo.locations.evse_status import ConnectorState, evse_status
+from cpo.locations.push import read_ahead, sender
+from cpo.push.deliverer import Claimed
+from cpo.tables import Party
 from simulators.charge_point import ChargePointSimulator
 from simulators.emsp import EmspSimulator
 from tests.helpers.ocpi import (
@@ -259,3 +263,26 @@ async def test_an_unreachable_emsp_is_probed_one_object_at_a_time_and_gets_all_w
             assert sim.violations == []
     finally:
         await platform.stop()
+
+
+async def test_a_round_reads_ahead_what_its_location_patches_need(platform: Platform) -> None:
+    """The round that claims Location rows reads, in one query, what their PATCHes need:
+    each status row's Location and EVSEs; a Location gone is an empty read (nothing to send);
+    a row that goes whole is left to its sender."""
+    evses = [("RA-1-1", "CP-RA", 1), ("RA-1-2", "CP-RA", 2)]
+    await post(platform, "/locations", location("RA-1", evses))
+    await post(platform, "/locations", location("RA-2", [("RA-2-1", "CP-RA", 3)]))
+
+    def row(n: int, object_id: str, scope: str) -> Claimed:
+        return Claimed(n, 1, "location", object_id, scope, [], 1, 0, None)
+
+    claimed = [row(1, "RA-1", "status"), row(2, "RA-GONE", "status"), row(3, "RA-2", "full")]
+    async with platform.state.ocpi_side.database() as session:
+        ahead = await read_ahead(await session.connection(), claimed)
+    assert set(ahead) == {1, 2}
+    assert sorted(r.uid for r in ahead[1]) == ["RA-1-1", "RA-1-2"]
+    assert {(r.country_code, r.party_id, r.status) for r in ahead[1]} == {("NL", "CPO", "UNKNOWN")}
+    assert ahead[2] == []
+    side = platform.state.ocpi_side
+    gone = replace(claimed[1], ahead=[])
+    assert await sender(side.client, side.database)(Party(id=1), gone, True) is None

@@ -17,12 +17,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from cpo.schema import migrate
 from csms.db import make_database, make_engine
 from csms.many_rows import ManyRows
-from csms.models import Event, MessageLogEntry, MeterSample, Station, Transaction, UTCDateTime
+from csms.models import (
+    Connector,
+    Event,
+    MessageLogEntry,
+    MeterSample,
+    Station,
+    Transaction,
+    UTCDateTime,
+)
 
 SAMPLES = MeterSample.__table__  # type: ignore[attr-defined]
 EVENTS = Event.__table__  # type: ignore[attr-defined]
 LOG = MessageLogEntry.__table__  # type: ignore[attr-defined]
 TRANSACTIONS = Transaction.__table__  # type: ignore[attr-defined]
+CONNECTORS = Connector.__table__  # type: ignore[attr-defined]
 
 PARIS = timezone(timedelta(hours=1))
 TEXT = st.text(max_size=40)
@@ -54,9 +63,13 @@ def sample(station: str, when: datetime, value: float | None, text: str | None) 
 
 
 async def stored(conn: AsyncConnection, table: str) -> list[tuple[Any, ...]]:
-    """Every row as SQLite holds it (its types as stored), but the id."""
-    rows = (await conn.exec_driver_sql(f"SELECT * FROM {table} ORDER BY id")).all()
-    return [(tuple(row)[1:], tuple(type(v).__name__ for v in row)) for row in rows]
+    """Every row as SQLite holds it (its types as stored), but the id (connectors have none)."""
+    if table == "connectors":
+        order, skip = "station_id, evse_id, connector_id", 0
+    else:
+        order, skip = "id", 1
+    rows = (await conn.exec_driver_sql(f"SELECT * FROM {table} ORDER BY {order}")).all()
+    return [(tuple(row)[skip:], tuple(type(v).__name__ for v in row)) for row in rows]
 
 
 @pytest.fixture
@@ -112,6 +125,29 @@ async def test_events_and_their_json_are_stored_as_sqlalchemy_stores_them(
         for d in data
     ]
     await both_ways(url, EVENTS, insert(EVENTS), rows)
+
+
+async def test_a_column_the_rows_leave_out_gets_its_default_as_in_sqlalchemy(url: str) -> None:
+    """A new connector's row gives no availability: the model's default fills it, per row."""
+    engine = make_engine(url)
+    try:
+        async with make_database(engine).begin() as session:
+            session.add(Station(id="CP-1"))
+        when = datetime(2026, 12, 5, 1, 0, tzinfo=UTC)
+        rows = [
+            {"station_id": "CP-1", "evse_id": n, "connector_id": 1, "status": "Available",
+             "status_at": when, "updated_at": when}
+            for n in (1, 2)
+        ]  # fmt: skip
+        await both_ways(url, CONNECTORS, insert(CONNECTORS), rows)
+        async with engine.begin() as conn:
+            await ManyRows(insert(CONNECTORS)).execute(conn, rows)
+            availability = (
+                await conn.exec_driver_sql("SELECT DISTINCT availability FROM connectors")
+            ).all()
+    finally:
+        await engine.dispose()
+    assert [tuple(r) for r in availability] == [("Operative",)]
 
 
 async def test_message_log_rows_and_an_update_are_stored_alike(url: str) -> None:
