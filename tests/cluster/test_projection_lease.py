@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import select
 
@@ -54,9 +55,12 @@ async def in_turn(
         return await work(session)
 
 
+EXPIRE = "UPDATE leases SET expires_at = '2000-01-01 00:00:00' WHERE name = :n"
+
+
 async def expire(url: str, name: str) -> None:
     """The lease runs out (its holder stalled or died), by the database's clock."""
-    await fetch(url, "UPDATE leases SET expires_at = '2000-01-01 00:00:00' WHERE name = :n", n=name)
+    await fetch(url, EXPIRE, n=name)
 
 
 async def holder(url: str) -> str:
@@ -247,12 +251,16 @@ async def test_a_projection_whose_lease_was_taken_commits_nothing(tmp_path: Path
                 await cp.status(1, "Available")
                 await emsp.wait_for(lambda r: evse_status(emsp, "FEN-1") == "AVAILABLE")
 
-                # Another process takes the lease while this one still thinks it holds it.
-                await expire(url, LEASE)
+                # Another process takes the lease while this one still thinks it holds it:
+                # the lease runs out and is taken in one transaction (no step of this one's
+                # between the two renews it).
                 async with nodes(url, 1) as [other]:
-                    thief = await in_turn(
-                        other, lambda db: leases.acquire(db, LEASE, "node-other", 600)
-                    )
+
+                    async def take_over(db: AsyncSession) -> Any:
+                        await db.execute(text(EXPIRE), {"n": LEASE})
+                        return await leases.acquire(db, LEASE, "node-other", 600)
+
+                    thief = await in_turn(other, take_over)
                     assert thief is not None
                     events = platform.events()
                     await cp.status(1, "Unavailable")
