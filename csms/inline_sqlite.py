@@ -10,9 +10,9 @@ without the loop turning, and a statement costs what the statement costs (ADR 01
 What this gives up is the loop's freedom while SQLite works, so the connection never sleeps
 in SQLite: its busy timeout is zero, and a statement that finds the database locked (another
 process writes: the CLI) is retried after an asynchronous pause, up to `patience` seconds,
-as SQLite's own busy handler would have retried it. The readers keep aiosqlite's threads, for
-the long reads. A WAL checkpoint runs in the commit that fills the log (about 5 ms per 1,000
-pages on this machine).
+as SQLite's own busy handler would have retried it. The server's readers keep aiosqlite's
+threads, for the long reads (the push worker's read inline too: csms.db.make_reader). The WAL
+is checkpointed apart, by a thread of the server's (csms.db.WalCheckpoints, ADR 038).
 
 The connection offers what SQLAlchemy's aiosqlite adapter uses of an aiosqlite connection
 (`create_async_engine(..., async_creator=...)`).
@@ -29,8 +29,12 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 FIRST_PAUSE = 0.0005  # seconds; doubled after each busy try, up to LONGEST_PAUSE
 # The other writer is mostly the push worker (ADR 012), whose transactions last a few ms: a
-# long pause would leave the database idle while a charger's write waits.
-LONGEST_PAUSE = 0.004
+# long pause would leave the database idle while a charger's write waits, and the process
+# that polls less often loses the lock to the one that commits again at once (with pauses up
+# to 4 ms the push worker waited up to 76 ms, p99, for its turn under status -> eMSP at
+# 500/s, whose p99 was 100-210 ms; with 1 ms, 58 ms: bench/RESULTS.md). A try costs a few
+# microseconds.
+LONGEST_PAUSE = 0.001
 
 
 async def patiently(patience: float, attempt: Callable[[], T]) -> T:

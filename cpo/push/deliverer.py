@@ -301,7 +301,9 @@ class Deliverer:
                     limit = 0
                 party: Party | None = None
                 rows: list[tuple[Claimed, bool]] = []
-                if limit or finished:
+                # The sends that ended are recorded with the next claim (or once none is in
+                # flight): a round per handful, not per send.
+                if limit or (finished and not in_flight):
                     try:
                         party, rows = await self._round(party_id, limit, finished, probe)
                     except Exception:
