@@ -66,6 +66,10 @@ DEFLATE = ServerPerMessageDeflateFactory(
 )
 
 
+# Messages of one charger waiting for the app before its socket is read no more.
+QUEUED_BEFORE_PAUSE = 4
+
+
 class OcppWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's websockets-sansio protocol with the compression above, a Mailbox for its
     queue (it has one reader), without the handshake's request and response once it is done, and with the
@@ -82,6 +86,20 @@ class OcppWebSocketProtocol(WebSocketsSansIOProtocol):
         self.queue = Mailbox()  # type: ignore[assignment]
         if config.ws_per_message_deflate:
             self.conn.available_extensions = [DEFLATE]
+
+    def send_receive_event_to_app(self) -> None:
+        """uvicorn stops reading the socket at every message until the app has taken it: two
+        epoll changes per frame, some 3 % of the server under meter values. A charger has
+        one CALL in flight (and answers ours), so reading stops only once QUEUED_BEFORE_PAUSE
+        messages wait: a charger that floods still cannot queue more."""
+        if self.read_paused or self.queue.qsize() + 1 >= QUEUED_BEFORE_PAUSE:
+            super().send_receive_event_to_app()
+            return
+        self.read_paused = True  # uvicorn's own pause skipped, this once
+        try:
+            super().send_receive_event_to_app()
+        finally:
+            self.read_paused = False
 
     async def send(self, message: Any) -> None:
         await super().send(message)
