@@ -52,15 +52,25 @@ class UTCDateTime(TypeDecorator[datetime]):
         if type(impl) is not sqlite.DATETIME or impl._storage_format != _SQLITE_DATETIME:
             return super().bind_processor(dialect)
 
+        # The last time made text, and its text: a group commit's rows share times (its
+        # events' creation, a reading's samples), each made text once. It holds the time, so
+        # `is` never meets another object at its address.
+        last: tuple[datetime | None, str | None] = (None, None)
+
         def process(value: datetime | None) -> str | None:
+            nonlocal last
             if value is None:
                 return None
+            known = last
+            if known[0] is value:
+                return known[1]
             if value.tzinfo is None:
                 raise ValueError("naive datetime given to a UTC column")
-            if value.tzinfo is not UTC:
-                value = value.astimezone(UTC)
+            at = value if value.tzinfo is UTC else value.astimezone(UTC)
             # 'YYYY-MM-DD HH:MM:SS.ffffff+00:00' without its offset.
-            return value.isoformat(" ", "microseconds")[:26]
+            text = at.isoformat(" ", "microseconds")[:26]
+            last = (value, text)
+            return text
 
         return process
 
