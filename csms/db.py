@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 BUSY_WAIT = 30.0  # seconds a write waits for another process's write lock
 CHECKPOINT_EVERY = 0.5  # seconds between WalCheckpoints' passes
 WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes a restarting WAL is cut back to
+WRITE_CACHE_KIB = 65536  # the write connection's page cache (SQLite's default: 2,000 KiB)
 
 
 def make_engine(
@@ -66,6 +67,7 @@ def make_engine(
             # commit that fills it (ADR 038); a WAL that grew is cut back when it restarts.
             cur.execute(f"PRAGMA wal_autocheckpoint={0 if checkpoints_apart else 1000}")
             cur.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+            cur.execute(f"PRAGMA cache_size=-{WRITE_CACHE_KIB}")
             cur.close()
             # Let SQLAlchemy's "begin" below open the transaction itself.
             dbapi_conn.isolation_level = None

@@ -13,7 +13,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cpo.schema import migrate
-from csms.db import WalCheckpoints, make_database, make_engine
+from csms import inline_sqlite
+from csms.db import WRITE_CACHE_KIB, WalCheckpoints, make_database, make_engine, make_reader
 from csms.models import Meta
 from tests.helpers.sqlite_lock import write_lock_held
 
@@ -107,3 +108,36 @@ def test_only_an_sqlite_file_has_a_checkpointer() -> None:
     assert WalCheckpoints.for_url("sqlite+aiosqlite:///:memory:") is None
     assert WalCheckpoints.for_url("postgresql+asyncpg://u@localhost/cpo") is None
     assert WalCheckpoints.for_url("sqlite+aiosqlite:////tmp/cpo.db") is not None
+
+
+async def test_the_write_connection_keeps_a_large_page_cache(database: str) -> None:
+    """The group commit's inserts land in indexes spread over many pages (a sample's
+    transaction, a frame's charger): SQLite's default 2 MB cache re-read them."""
+    engine = make_engine(database)
+    try:
+        async with engine.connect() as conn:
+            size = (await conn.exec_driver_sql("PRAGMA cache_size")).scalar()
+    finally:
+        await engine.dispose()
+    assert size == -WRITE_CACHE_KIB
+
+
+async def test_inline_readers_read_on_the_loop_and_cannot_write(database: str) -> None:
+    """The push worker's read connections (make_reader(inline=True)): statements run on the
+    loop's thread, and the connection is for reading only."""
+    engine = make_engine(database)
+    reader = make_reader(engine, inline=True)
+    assert reader is not None
+    try:
+        async with make_database(engine).begin() as session:
+            session.add(Meta(key="seen", value="yes"))
+        async with reader.connect() as conn:
+            raw = await conn.get_raw_connection()
+            assert isinstance(raw.driver_connection, inline_sqlite.Connection)
+            value = await conn.exec_driver_sql("SELECT value FROM meta WHERE key = 'seen'")
+            assert value.scalar() == "yes"
+            with pytest.raises(OperationalError, match="readonly|read-only|query_only"):
+                await conn.exec_driver_sql("DELETE FROM meta")
+    finally:
+        await reader.dispose()
+        await engine.dispose()
