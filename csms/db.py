@@ -24,7 +24,11 @@ log = logging.getLogger(__name__)
 BUSY_WAIT = 30.0  # seconds a write waits for another process's write lock
 CHECKPOINT_EVERY = 0.5  # seconds between WalCheckpoints' passes
 WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes a restarting WAL is cut back to
-WRITE_CACHE_KIB = 65536  # the write connection's page cache (SQLite's default: 2,000 KiB)
+# The write connection's page cache (SQLite's default: 2,000 KiB): the group commit inserts
+# into index pages spread wide (a sample's transaction, a frame's charger). Not larger: a
+# connection drops its whole cache when another process's write restarts the WAL, and with
+# 64 MB the paced latency benchmark stalled 125-190 ms in 2 runs of 6 (bench/RESULTS.md).
+WRITE_CACHE_KIB = 16384
 
 
 def make_engine(

@@ -113,6 +113,7 @@ def test_only_an_sqlite_file_has_a_checkpointer() -> None:
 async def test_the_write_connection_keeps_a_large_page_cache(database: str) -> None:
     """The group commit's inserts land in indexes spread over many pages (a sample's
     transaction, a frame's charger): SQLite's default 2 MB cache re-read them."""
+    assert WRITE_CACHE_KIB > 2000
     engine = make_engine(database)
     try:
         async with engine.connect() as conn:
