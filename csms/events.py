@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from csms import metrics
 from csms.budget import cut_fields, json_size
+from csms.many_rows import ManyRows
 from csms.models import Event
 
 
@@ -117,6 +119,31 @@ class Announcement:
     station_id: str
     type: str
     data: dict[str, Any]
+
+
+_INSERT_EVENTS = ManyRows(insert(Event.__table__))  # type: ignore[attr-defined]
+
+
+class NewEvents:
+    """Events a batch of the group commit records as rows, without an `Event` object each:
+    inserted in one statement, announced once the transaction has committed (the writer
+    publishes what the session's EVENTS_KEY holds)."""
+
+    def __init__(self, session: AsyncSession, now: datetime) -> None:
+        self.now = now
+        self._rows: list[dict[str, Any]] = []
+        self._announced: list[Event | Announcement] = session.info.setdefault(EVENTS_KEY, [])
+
+    def add(self, station_id: str, kind: str, data: dict[str, Any]) -> None:
+        self._rows.append(
+            {"created_at": self.now, "station_id": station_id, "type": kind, "data": data}
+        )
+        self._announced.append(Announcement(station_id, kind, data))
+
+    async def insert(self, conn: AsyncConnection) -> None:
+        if self._rows:
+            await hold_event_order(conn)
+            await _INSERT_EVENTS.execute(conn, self._rows)
 
 
 class EventFeed:

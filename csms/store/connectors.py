@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from csms import clock, metrics
-from csms.events import EVENTS_KEY, Announcement, EventType, event_data, hold_event_order, record
+from csms.events import EventType, NewEvents, event_data, hold_event_order, record
 from csms.many_rows import ManyRows
-from csms.models import Connector, Event, Station
+from csms.models import Connector, Station
 from csms.store.base import CONNECTOR_ROW_BYTES, StoreBase
 
 # 1.6 connector states folded into the version-neutral (2.0.1) connector status.
@@ -71,7 +71,6 @@ _UPDATE_CONNECTORS = ManyRows(
 _UPDATE_STATIONS = ManyRows(
     update(Station.__table__).where(_S.id == bindparam("b_station"))  # type: ignore[attr-defined]
 )
-_INSERT_EVENTS = ManyRows(insert(Event.__table__))  # type: ignore[attr-defined]
 
 
 class StatusBatch:
@@ -101,7 +100,7 @@ class StatusBatch:
         now = clock.now()
         rows: dict[tuple[str, int, int], dict[str, Any]] = {}
         station_rows: dict[str, dict[str, Any]] = {}
-        events: list[dict[str, Any]] = []
+        events = NewEvents(session, now)
         results: list[bool] = []
         for item in items:
             report = item.report
@@ -163,13 +162,7 @@ class StatusBatch:
                     **facts,
                 }
                 kind = EventType.CONNECTOR_STATUS_CHANGED
-            data = event_data(data)
-            events.append(
-                {"created_at": now, "station_id": item.station_id, "type": kind.value, "data": data}
-            )
-            session.info.setdefault(EVENTS_KEY, []).append(
-                Announcement(item.station_id, kind.value, data)
-            )
+            events.add(item.station_id, kind.value, event_data(data))
             results.append(True)
         if inserts := [
             {"station_id": k[0], "evse_id": k[1], "connector_id": k[2], **row}
@@ -185,8 +178,7 @@ class StatusBatch:
             await _UPDATE_CONNECTORS.execute(conn, updates)
         if station_rows:
             await _UPDATE_STATIONS.execute(conn, list(station_rows.values()))
-        if events:
-            await _INSERT_EVENTS.execute(conn, events)
+        await events.insert(conn)
         return results
 
     @staticmethod

@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from csms import clock
 from csms.budget import cut_text
-from csms.events import EVENTS_KEY, Announcement, EventType, hold_event_order
+from csms.events import EventType, NewEvents
 from csms.many_rows import ManyRows
 from csms.metering import Sample, latest_register, summary
-from csms.models import Event, MeterSample, Transaction, TransactionStatus
+from csms.models import MeterSample, Transaction, TransactionStatus
 
 SAMPLE_ROW_BYTES = 96  # a sample's row and index entries, besides its text
 SAMPLE_TEXT_MAX = 64  # measurand, phase, location, context and unit: OCPP enums are shorter
@@ -46,7 +46,6 @@ class _Reading:
 _T = Transaction.__table__.c  # type: ignore[attr-defined]
 _READING = core_select(_T.id, _T.station_id, _T.evse_id, _T.meter_last_wh, _T.meter_last_at)
 _INSERT_SAMPLES = ManyRows(insert(MeterSample.__table__))  # type: ignore[attr-defined]
-_INSERT_EVENTS = ManyRows(insert(Event.__table__))  # type: ignore[attr-defined]
 _UPDATE_READING = ManyRows(
     update(Transaction.__table__)  # type: ignore[attr-defined]
     .where(_T.id == bindparam("tx_id"))
@@ -72,8 +71,7 @@ class MeterValuesBatch:
                 known[row.id] = _Reading(*row)
         now = clock.now()
         sample_rows: list[dict[str, Any]] = []
-        event_rows: list[dict[str, Any]] = []
-        announced: list[Announcement | Event] = session.info.setdefault(EVENTS_KEY, [])
+        events = NewEvents(session, now)
         for item in items:
             tx = known.get(item.transaction_id or 0)
             if tx is not None and tx.station_id != item.station_id:
@@ -107,14 +105,10 @@ class MeterValuesBatch:
             if item.samples:
                 data["timestamp"] = max(s.timestamp for s in item.samples).isoformat()
             kind = EventType.METER_VALUES_SAMPLED.value
-            event_rows.append(
-                {"created_at": now, "station_id": item.station_id, "type": kind, "data": data}
-            )
-            announced.append(Announcement(item.station_id, kind, data))
+            events.add(item.station_id, kind, data)
         if sample_rows:
             await _INSERT_SAMPLES.execute(conn, sample_rows)
-        await hold_event_order(conn)
-        await _INSERT_EVENTS.execute(conn, event_rows)
+        await events.insert(conn)
         updates = [
             {"tx_id": tx.id, "last_wh": tx.last_wh, "last_at": tx.last_at, "now": now}
             for tx in known.values()
