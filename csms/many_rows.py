@@ -51,16 +51,10 @@ class _Plan:
         )
         if defaults:
             given = self.values
-            fill = [
-                (names.index(key), default.arg if default.is_scalar else None, default)
-                for key, default in defaults.items()
-            ]
 
-            def with_defaults(row: dict[str, Any]) -> tuple[Any, ...]:
-                values = list(given({**row, **dict.fromkeys(defaults)}))
-                for index, scalar, default in fill:
-                    values[index] = scalar if default.is_scalar else default.arg(None)
-                return tuple(values)
+            def with_defaults(row: dict[str, Any]) -> Any:
+                filled = {k: d.arg if d.is_scalar else d.arg(None) for k, d in defaults.items()}
+                return given(row | filled)
 
             self.values = with_defaults
         self.processors: list[tuple[int, Callable[[Any], Any]]] = []

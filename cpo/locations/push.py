@@ -37,6 +37,9 @@ _PATCH_COLUMNS = select_columns(
     EVSES.c.last_updated.label("evse_updated"),
 ).outerjoin(EVSES, EVSES.c.location_id == LOCATION_ROWS.c.id)
 _PATCH_ROWS = _PATCH_COLUMNS.where(LOCATION_ROWS.c.ocpi_id == bindparam("ocpi_id"))
+_AHEAD_ROWS = _PATCH_COLUMNS.add_columns(LOCATION_ROWS.c.ocpi_id.label("location")).where(
+    LOCATION_ROWS.c.ocpi_id.in_(bindparam("ocpi_ids", expanding=True))
+)
 
 
 async def _whole_location(
@@ -64,11 +67,7 @@ async def read_ahead(conn: AsyncConnection, rows: list[Claimed]) -> dict[int, li
     if not wanted:
         return {}
     found: dict[str, list[Row[Any]]] = {}
-    for r in await conn.execute(
-        _PATCH_COLUMNS.add_columns(LOCATION_ROWS.c.ocpi_id.label("location")).where(
-            LOCATION_ROWS.c.ocpi_id.in_(wanted)
-        )
-    ):
+    for r in await conn.execute(_AHEAD_ROWS, {"ocpi_ids": sorted(wanted)}):
         found.setdefault(r.location, []).append(r)
     return {row.id: found.get(row.object_id, []) for row in rows if row.object_id in wanted}
 
