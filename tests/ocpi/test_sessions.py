@@ -21,6 +21,7 @@ from cpo.sessions.tables import ChargingSession
 from cpo.sessions.v221 import Session
 from simulators.charge_point import ChargePointSimulator
 from simulators.emsp import EmspSimulator, make_token
+from tests.helpers.cluster import until
 from tests.helpers.ocpi import PASSWORD, attempt, location, push, register_with, sent, watch_pushes
 from tests.helpers.platform import Platform, post
 
@@ -184,9 +185,16 @@ async def test_a_charge_is_a_live_session_then_one_cdr_priced_to_the_cent(
     assert natures[0] == "Start" and natures[-1] == "End"
     # Exactly one CDR, kept where the eMSP said.
     assert len(emsp.cdrs) == 1
+    # The push worker stores the eMSP's Location header once the POST's answer is back, which
+    # is after the eMSP has the CDR: ask until it is there.
     async with live.admin() as admin:
-        mine = (await admin.get(f"/sessions/{session_id}")).json()
-    assert mine["cdrs"][0]["location_url"].endswith(f"/cdrs/{cdr['id']}")
+
+        async def kept_at() -> str | None:
+            mine = (await admin.get(f"/sessions/{session_id}")).json()
+            return mine["cdrs"][0]["location_url"]
+
+        location_url = await until(kept_at, what="the CDR's location_url")
+    assert location_url.endswith(f"/cdrs/{cdr['id']}")
 
 
 async def charged(
