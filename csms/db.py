@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import threading
 from typing import Any
 
 from sqlalchemy import event
@@ -133,6 +134,9 @@ class WalCheckpoints:
         self.every = every
         self._connection: sqlite3.Connection | None = None
         self._task: asyncio.Task[None] | None = None
+        # One pass at a time, and the close after it: a cancelled `once` leaves its thread
+        # running, and closing the connection under a running checkpoint crashed the process.
+        self._turn = threading.Lock()
 
     @classmethod
     def for_url(cls, url: str) -> WalCheckpoints | None:
@@ -151,21 +155,26 @@ class WalCheckpoints:
                 await self._task
         with contextlib.suppress(Exception):
             await self.once()  # what the last writes left, before the file is closed
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        await asyncio.to_thread(self._close)
 
     async def once(self) -> tuple[int, int, int]:
         """One pass: SQLite's (busy, frames in the log, frames copied back)."""
         return await asyncio.to_thread(self._checkpoint)
 
     def _checkpoint(self) -> tuple[int, int, int]:
-        if self._connection is None:
-            self._connection = sqlite3.connect(
-                self.path, timeout=0, isolation_level=None, check_same_thread=False
-            )
-        row = self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        return int(row[0]), int(row[1]), int(row[2])
+        with self._turn:
+            if self._connection is None:
+                self._connection = sqlite3.connect(
+                    self.path, timeout=0, isolation_level=None, check_same_thread=False
+                )
+            row = self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            return int(row[0]), int(row[1]), int(row[2])
+
+    def _close(self) -> None:
+        with self._turn:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
 
     async def _run(self) -> None:
         while True:

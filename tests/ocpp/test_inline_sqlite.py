@@ -96,6 +96,28 @@ async def test_the_platforms_writes_leave_the_wal_to_the_checkpointer(database: 
         await engine.dispose()
 
 
+async def test_a_checkpointer_stopped_mid_pass_lets_the_pass_end_before_it_closes(
+    database: str,
+) -> None:
+    """A cancelled pass goes on in its thread: stopping must not close the connection under it
+    (that crashed the process) but wait its turn, then copy what is left and close."""
+    engine = make_engine(database, checkpoints_apart=True)
+    checkpoints = WalCheckpoints.for_url(database)
+    assert checkpoints is not None
+    try:
+        assert await _fill(engine, database) > 2500  # 10 MB to copy back
+        passing = asyncio.create_task(checkpoints.once())
+        await asyncio.sleep(0)  # one step of the loop: the pass is in its thread
+        passing.cancel()
+        await checkpoints.stop()
+        assert passing.cancelled()
+        busy, frames, copied = await checkpoints.once()  # a new connection: all was copied
+        assert busy == 0 and copied == frames
+    finally:
+        await checkpoints.stop()
+        await engine.dispose()
+
+
 async def test_other_writers_checkpoint_as_sqlite_does(database: str) -> None:
     engine = make_engine(database)
     try:
