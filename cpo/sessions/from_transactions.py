@@ -188,7 +188,12 @@ class ChargingSessions:
             assert tx.id is not None
             row = rows[tx.id]
             built = self._build(row, tx, samples[tx.id], row.data.get("cdr_token"))
-            self._ahead[tx.id] = (_columns(row), _columns(tx, _PROGRESS), _progress(tx), built)
+            self._ahead[tx.id] = (
+                _columns(row, _PUSHED),
+                _columns(tx, _PROGRESS),
+                _progress(tx),
+                built,
+            )
 
     def _take_ahead(
         self, rows: dict[int, ChargingSession], txs: list[Transaction]
@@ -204,7 +209,7 @@ class ChargingSessions:
             if entry is None or row is None:
                 continue
             row_then, tx_then, progress_then, built = entry
-            if _columns(row) != row_then or _columns(tx, _PROGRESS) != tx_then:
+            if _columns(row, _PUSHED) != row_then or _columns(tx, _PROGRESS) != tx_then:
                 continue
             usable[tx.id] = built
             if _progress(tx) != progress_then:
@@ -790,6 +795,9 @@ Built = tuple[dict[str, Any], int, list[str]]  # a Session object, its closed pe
 # What a transaction's readings move (csms.store.samples); the Session a state before them
 # made is still that state's Session.
 _PROGRESS = frozenset({"meter_last_wh", "meter_last_at", "updated_at", "seq_seen"})
+# What the deliverer notes on a Session row when the owner has it (cpo.sessions.push): no part
+# of the Session built, so a send between `build_ahead` and `refresh` leaves the build usable.
+_PUSHED = frozenset({"pushed_periods", "pushed_digest"})
 
 
 async def _sessions_of(session: AsyncSession, ids: list[int]) -> dict[int, ChargingSession]:

@@ -3,6 +3,8 @@ eMSP sees the session live and receives one CDR priced to the cent."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -12,13 +14,15 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlmodel import col, or_, select
 
 from cpo.cdrs.v221 import CDR
 from cpo.push.tables import Delivered, PendingPush
 from cpo.sessions.tables import ChargingSession
 from cpo.sessions.v221 import Session
+from csms.events import Announcement, EventType
+from csms.models import Event
 from simulators.charge_point import ChargePointSimulator
 from simulators.emsp import EmspSimulator, make_token
 from tests.helpers.cluster import until
@@ -500,6 +504,13 @@ async def test_a_session_built_before_newer_readings_is_built_again(
 
         await _build_ahead(live, tx_id)
         await cp.send_meter_values(1, 600)  # committed before the write transaction
+        # The deliverer noting what the eMSP holds changes nothing built (cpo.sessions.push).
+        async with projection.database.begin() as db:
+            await db.execute(
+                update(ChargingSession)
+                .where(col(ChargingSession.transaction_id) == tx_id)
+                .values(pushed_periods=ChargingSession.pushed_periods + 1, pushed_digest="x")
+            )
         await _refresh(live, tx_id)
         if _builds_ahead(live):
             assert charging.stale == {tx_id}  # written from the state before the readings
@@ -524,3 +535,37 @@ async def test_a_session_built_before_newer_readings_is_built_again(
             ).scalar_one()
         assert row.data["status"] == "COMPLETED"
         assert row.data["kwh"] == pytest.approx(33 / 6, abs=1e-3)
+
+
+async def test_a_step_waits_for_more_readings_but_not_past_any_other_event(live: Platform) -> None:
+    """Announcements of nothing but readings let the projection wait `readings_gather` for
+    more (their Sessions' rebuilds wait anyway); any other event ends the wait at `gather`."""
+    projection = live.state.ocpi_side.projection
+    projection.readings_gather = 3600.0  # readings alone would wait an hour
+    queue: asyncio.Queue[Event | Announcement] = asyncio.Queue()
+    reading = Announcement("CP-SES", EventType.METER_VALUES_SAMPLED, {"transaction_id": 1})
+    updated = Announcement(
+        "CP-SES", EventType.TRANSACTION_UPDATED, {"transaction_id": 1, "event_type": "Updated"}
+    )
+    status = Announcement("CP-SES", EventType.CONNECTOR_STATUS_CHANGED, {"connector_id": 1})
+
+    # Announced readings, or the wait for one that ran out (None): the step waits, while
+    # more readings (a 2.0.1 Updated naming no token is one) come and are taken off the queue.
+    for announced in (reading, None):
+        gathering = asyncio.create_task(projection._gather(queue, time.monotonic(), announced))
+        queue.put_nowait(reading)
+        queue.put_nowait(updated)
+        done, _ = await asyncio.wait([gathering], timeout=0.3)
+        assert not done and queue.empty()
+        queue.put_nowait(reading)
+        queue.put_nowait(status)  # the next step is due at once
+        await asyncio.wait_for(gathering, 10)
+        assert queue.empty()
+
+    # A token in an Updated is news for the Session: no wait either.
+    with_token = Announcement(
+        "CP-SES",
+        EventType.TRANSACTION_UPDATED,
+        {"transaction_id": 1, "event_type": "Updated", "id_token": "X"},
+    )
+    await asyncio.wait_for(projection._gather(queue, time.monotonic(), with_token), 10)
