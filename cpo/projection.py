@@ -9,7 +9,8 @@ it on every meter value would cost a charge's whole history per message. A trans
 starts, ends or changes hands is rebuilt in the step that reads it; one that only got new
 readings is rebuilt then too unless it was rebuilt less than `rebuild_every` ago, in which case
 its rebuild waits until then (readings that arrive meanwhile join it). Those waiting rebuilds
-live in memory only: after a restart, every open transaction's Session is rebuilt once.
+live in memory only: after a restart, every open transaction's Session is rebuilt once. News of
+nothing but readings lets the next step wait a little for more (READINGS_GATHER, ADR 040).
 
 On several nodes exactly one projection steps at a time: the one holding the lease
 "projection" (cpo.leases, ADR 017). Each step renews the lease in its own transaction, so a
@@ -34,7 +35,7 @@ from sqlmodel import col, select
 from cpo import leases
 from cpo.locations.store import Locations
 from cpo.sessions.from_transactions import ChargingSessions
-from csms.events import Announcement, EventFeed, EventType
+from csms.events import Announcement, EventFeed, EventType, only_readings
 from csms.models import Event, Meta, Transaction, TransactionStatus
 from csms.tasks import finish, pause
 
@@ -63,6 +64,12 @@ DEFERRED_PER_STEP = 25  # waiting rebuilds done in one step, so a step stays sho
 # Steps start at least this far apart: under load a step takes every event that came in
 # meanwhile (one transaction for many) instead of one each; at rest an event waits for none.
 GATHER = 0.02  # seconds
+# ... and this far apart while nothing but readings was announced: their Sessions' rebuilds
+# wait anyway (REBUILD_EVERY), and on SQLite each step holds off the chargers' group commit
+# (under meter-values load, some 40 steps a second held the write lock 2.6 s of a 15 s run;
+# ADR 040). Any other event ends the wait at GATHER.
+READINGS_GATHER = 0.25  # seconds
+BATCH = 2000  # events a step reads at most (~1 MB); a full one is followed by the next at once
 LEASE = "projection"  # the name of the lease that lets one projection of the cluster step
 STANDBY_RETRY = 1.0  # seconds between a standby's tries to take the lease
 _EVENT_COLUMNS = select(col(Event.id), col(Event.station_id), col(Event.type), col(Event.data))
@@ -74,18 +81,6 @@ def holder_name(node: str, process: str | None = None) -> str:
     return f"{node}/{process}" if process else node
 
 
-def only_readings(kind: str, data: dict[str, Any]) -> bool:
-    """Whether an event brings a transaction nothing but meter readings (whose Session's
-    rebuild may wait): 1.6 MeterValues, a 2.0.1 TransactionEvent(Updated) naming no token."""
-    if kind == EventType.METER_VALUES_SAMPLED:
-        return True
-    return (
-        kind == EventType.TRANSACTION_UPDATED
-        and data.get("event_type") == "Updated"
-        and "id_token" not in data
-    )
-
-
 class Projection:
     def __init__(
         self,
@@ -94,9 +89,10 @@ class Projection:
         charging: ChargingSessions,
         feed: EventFeed | None,
         lease: leases.Holding,
-        batch: int = 500,
+        batch: int = BATCH,
         poll: float = 1.0,
         gather: float = GATHER,
+        readings_gather: float = READINGS_GATHER,
         readers: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         """`readers`: sessions on connections that only read; given them, the Sessions whose
@@ -110,6 +106,7 @@ class Projection:
         self.batch = batch
         self.poll = poll
         self.gather = gather
+        self.readings_gather = max(gather, readings_gather)
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._one_step = asyncio.Lock()
@@ -258,6 +255,10 @@ class Projection:
                     break
         return due
 
+    def _backlog(self) -> bool:
+        """Whether a step's worth of waiting rebuilds is due."""
+        return len(self._due(time.monotonic())) >= DEFERRED_PER_STEP
+
     def _next_due(self) -> float | None:
         """Seconds until the next waiting rebuild is due (0 if one is), None if none waits."""
         if not self._waiting:
@@ -270,7 +271,9 @@ class Projection:
             while not self._stopping.is_set():
                 try:
                     started = time.monotonic()
-                    while await self.step() == self.batch or self._next_due() == 0.0:
+                    # On at once while events or due rebuilds fill a step; what is left waits
+                    # for the next (`_gather`).
+                    while await self.step() == self.batch or self._backlog():
                         pass
                 except Exception:
                     log.exception("projection: step failed; retrying")
@@ -288,22 +291,48 @@ class Projection:
                 if queue is None:
                     await pause(self._stopping, wait)
                     continue
+                announced = None
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._next(queue), wait)
-                if (rest := started + self.gather - time.monotonic()) > 0:
-                    await pause(self._stopping, rest)
-                while not queue.empty():  # one step serves every announcement so far
-                    queue.get_nowait()
+                    announced = await asyncio.wait_for(self._next(queue), wait)
+                await self._gather(queue, started, announced)
         finally:
             if queue is not None and self.feed:
                 self.feed.unsubscribe(queue)
 
-    async def _next(self, queue: asyncio.Queue[Event | Announcement]) -> None:
-        """Returns on the next announced event, or when asked to stop."""
+    async def _gather(
+        self,
+        queue: asyncio.Queue[Event | Announcement],
+        started: float,
+        announced: Event | Announcement | None,
+    ) -> None:
+        """Waits until the next step is due: `gather` after the last one `started`, or
+        `readings_gather` after it while nothing but readings was announced since (`announced`
+        None: the wait ran out, for a waiting rebuild or the lease, which can wait as long).
+        Takes the announcements off the queue: one step serves them all."""
+        lazy = announced is None or only_readings(announced.type, announced.data)
+        while True:
+            while not queue.empty():
+                item = queue.get_nowait()
+                lazy = lazy and only_readings(item.type, item.data)
+            rest = started + (self.readings_gather if lazy else self.gather) - time.monotonic()
+            if rest <= 0 or self._stopping.is_set():
+                return
+            if not lazy:
+                await pause(self._stopping, rest)
+                continue
+            with contextlib.suppress(TimeoutError):
+                came = await asyncio.wait_for(self._next(queue), rest)
+                lazy = came is not None and only_readings(came.type, came.data)
+
+    async def _next(
+        self, queue: asyncio.Queue[Event | Announcement]
+    ) -> Event | Announcement | None:
+        """The next announced event; None when asked to stop first."""
         getting = asyncio.ensure_future(queue.get())
         stopping = asyncio.ensure_future(self._stopping.wait())
         try:
             await asyncio.wait([getting, stopping], return_when=asyncio.FIRST_COMPLETED)
+            return getting.result() if getting.done() and not getting.cancelled() else None
         finally:
             getting.cancel()
             stopping.cancel()

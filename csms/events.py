@@ -111,6 +111,18 @@ def event_data(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def only_readings(kind: str, data: dict[str, Any]) -> bool:
+    """Whether an event brings a transaction nothing but meter readings (whose Session's
+    rebuild may wait): 1.6 MeterValues, a 2.0.1 TransactionEvent(Updated) naming no token."""
+    if kind == EventType.METER_VALUES_SAMPLED:
+        return True
+    return (
+        kind == EventType.TRANSACTION_UPDATED
+        and data.get("event_type") == "Updated"
+        and "id_token" not in data
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Announcement:
     """A committed event as the feed tells it, for writes that insert events in bulk without

@@ -40,20 +40,25 @@ from cpo.projection import LEASE, holder_name
 from cpo.push.deliverer import Deliverer
 from cpo.settings import Settings
 from csms import garbage
-from csms.events import Announcement, EventFeed
+from csms.events import Announcement, EventFeed, EventType, only_readings
 from csms.tasks import finish, pause
 
 log = logging.getLogger("cpo.push.worker")
 
 READY = b"ready\n"  # the worker's one line on its standard output: it has started
 EVENTS = b"e"  # the csms committed events: the projection has work
+# ... only readings: the projection's step may wait a little for more (cpo.projection)
+READINGS = b"r"
 OUTBOX = b"o"  # outbox rows wait: the deliverer has work
 SETTINGS_ENV = "CPO_PUSH_WORKER_SETTINGS"  # the server's settings, as JSON
 NAME_ENV = "CPO_PUSH_WORKER_NAME"  # what its deliverer's leases are known by
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # where prometheus-client keeps the worker's figures
 STARTUP_MAX = 60.0  # seconds a worker may take to start
 _UNREAD_MAX = 64  # bytes of wakes the worker has not read yet: more say nothing new
+# What the worker's projection is told: events committed, or only readings (it reads which
+# from the log; the announcement says only how soon it need look).
 _WAKE = Announcement(station_id="", type="", data={})
+_READINGS_WAKE = Announcement(station_id="", type=EventType.METER_VALUES_SAMPLED, data={})
 
 
 def can_share(database_url: str) -> bool:
@@ -88,8 +93,8 @@ class PushWorker:
         running = self.process is not None and self.process.returncode is None
         return "running" if running else "restarting"
 
-    def wake_events(self) -> None:
-        self._say(EVENTS)
+    def wake_events(self, only_readings: bool = False) -> None:
+        self._say(READINGS if only_readings else EVENTS)
 
     def wake_outbox(self) -> None:
         self._say(OUTBOX)
@@ -99,8 +104,10 @@ class PushWorker:
         if process is None or process.stdin is None or process.returncode is not None:
             return  # it reads the log and the outbox when it is back
         transport = process.stdin.transport
-        if transport.is_closing() or transport.get_write_buffer_size() > _UNREAD_MAX:
-            return  # it has wakes to read already
+        # It has wakes to read already; a wake for readings says nothing more than any.
+        unread = transport.get_write_buffer_size()
+        if transport.is_closing() or unread > (0 if what == READINGS else _UNREAD_MAX):
+            return
         process.stdin.write(what)
 
     def follow(self, feed: EventFeed) -> None:
@@ -110,10 +117,12 @@ class PushWorker:
             queue = feed.subscribe()
             try:
                 while True:
-                    await queue.get()
+                    event = await queue.get()
+                    readings = only_readings(event.type, event.data)
                     while not queue.empty():  # one wake for all announced so far
-                        queue.get_nowait()
-                    self.wake_events()
+                        event = queue.get_nowait()
+                        readings = readings and only_readings(event.type, event.data)
+                    self.wake_events(readings)
             finally:
                 feed.unsubscribe(queue)
 
@@ -249,6 +258,8 @@ async def _serve(settings: Settings) -> None:
         while chunk := await pipe.read(4096):
             if EVENTS in chunk:
                 feed.publish([_WAKE])
+            elif READINGS in chunk:
+                feed.publish([_READINGS_WAKE])
             if OUTBOX in chunk:
                 ocpi_side.outbox.wake()
     finally:
