@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import sqlite3
 import threading
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -32,13 +34,31 @@ WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes a restarting WAL is cut back to
 WRITE_CACHE_KIB = 16384
 
 
+# orjson writes a value json.dumps would not (a datetime, a dataclass) only if asked: these
+# are left to json.dumps, which refuses them as before.
+_AS_JSON_DUMPS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def json_text(value: Any) -> str:
+    """A JSON column's text, by orjson where it can write the value (an event's data: 0.2 us
+    against json.dumps' 2.9, about 2 % of the server under meter values; bench/RESULTS.md):
+    the same JSON but for spaces, raw UTF-8 and NaN written as null (which PostgreSQL's json
+    refuses as json.dumps writes it). What orjson refuses (an integer past 64 bits, a key that
+    is no string, a datetime) goes to json.dumps."""
+    try:
+        return orjson.dumps(value, option=_AS_JSON_DUMPS).decode()
+    except TypeError:  # orjson.JSONEncodeError is one
+        return json.dumps(value)
+
+
 def make_engine(
     url: str, busy_wait: float = BUSY_WAIT, checkpoints_apart: bool = False
 ) -> AsyncEngine:
     """`checkpoints_apart`: this process's writes leave the WAL to `WalCheckpoints` (the
     platform's processes, where the server runs one); others (the CLI) checkpoint as SQLite
     does by default."""
-    kwargs: dict[str, Any] = {}
+    # Read back by json.loads: orjson reads an integer past 64 bits as a float.
+    kwargs: dict[str, Any] = {"json_serializer": json_text}
     if url.startswith("sqlite"):
         # SQLite takes one writer at a time; one pooled connection queues the platform's own
         # transactions in memory instead of in SQLite's sleeping busy handler, and runs its
