@@ -247,10 +247,8 @@ class MessageLogEntry(SQLModel, table=True):
     """Every OCPP frame in and out, as it was on the wire."""
 
     __tablename__ = "message_log"
-    __table_args__ = (
-        Index("ix_message_log_station", "station_id", "id"),
-        Index("ix_message_log_created", "created_at"),
-    )
+    # No index of the times: the purge walks ids (csms.batching.BatchedLog.purge).
+    __table_args__ = (Index("ix_message_log_station", "station_id", "id"),)
 
     id: int | None = Field(
         default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True)
