@@ -1,4 +1,5 @@
-"""csms.garbage: survivors of a full collection are frozen; a sweep frees their cycles."""
+"""csms.garbage: survivors of a full collection are frozen; a sweep frees their cycles; the
+youngest generation is collected less often."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ SCRIPT = textwrap.dedent(
         pass
 
     garbage.keep_long_lived_apart(sweep_every=3600)
+    assert gc.get_threshold()[0] == garbage.YOUNG, "the youngest generation waits longer"
     node = Node()
     node.me = node  # a reference cycle, alive for now
     alive = weakref.ref(node)
