@@ -8,6 +8,7 @@ any benchmark misses its figure or fails to run.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 import time
@@ -61,6 +62,13 @@ def main(argv: list[str] | None = None) -> int:
             f"[{name}: {'ok' if code == 0 else 'FAILED'} in {time.monotonic() - started:.0f} s]",
             file=sys.stderr,
         )
+        # What the benchmark left behind goes before the next one runs its load from this
+        # process: the load keeps what outlives a full collection frozen (csms.garbage), and
+        # the connections benchmark's fleet (some 1.4 million objects in cycles, 2 GB) stayed
+        # frozen and slowed the next benchmark's load (meter values 73 % after it, 81 % in
+        # a process of its own; bench/RESULTS.md).
+        gc.unfreeze()
+        gc.collect()
         if code != 0:
             failed.append(name)
     return 1 if failed else 0
