@@ -104,7 +104,8 @@ class PushWorker:
         if process is None or process.stdin is None or process.returncode is not None:
             return  # it reads the log and the outbox when it is back
         transport = process.stdin.transport
-        # It has wakes to read already; a wake for readings says nothing more than any.
+        # Its pipe is full: it has wakes to read already. One for readings only (which wait
+        # anyway) is left to its next poll, so that it never crowds out another kind.
         unread = transport.get_write_buffer_size()
         if transport.is_closing() or unread > (0 if what == READINGS else _UNREAD_MAX):
             return
